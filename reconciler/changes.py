@@ -1,0 +1,257 @@
+"""The closed vocabulary of a plan: actions, changes, findings, and the plan file's JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+from reconciler.errors import AccessError
+
+FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    CREATE_ACCOUNT = "create_account"
+    UPDATE = "update"
+    GRANT = "grant"
+    REVOKE = "revoke"
+    DEACTIVATE_ACCOUNT = "deactivate_account"
+
+
+# The order apply runs them in: accounts first, revocations and deactivations last.
+ACTION_ORDER: dict[Action, int] = {
+    Action.CREATE_ACCOUNT: 0,
+    Action.UPDATE: 1,
+    Action.GRANT: 2,
+    Action.REVOKE: 3,
+    Action.DEACTIVATE_ACCOUNT: 4,
+}
+
+ACCOUNT = "account"  # the resource_type of changes to an account itself
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One thing apply will do. `source`, `reason` and `note` explain it; they never steer it.
+
+    For an account `update`, `resource` names the attribute ("active", "population"), `before`
+    holds the old value and `entitlement` the new one. For a grant `update` (an exclusive resource
+    type), `before` is the old entitlement.
+    """
+
+    id: str
+    vendor: str
+    action: Action
+    tenant: str
+    principal: str
+    resource_type: str
+    resource: str
+    entitlement: str
+    before: str = ""
+    person: str = ""
+    source: str = ""
+    reason: str = ""
+    expires: str = ""
+    note: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def sort_key(self) -> tuple[str, str, int, str, str, str, str]:
+        return (
+            self.vendor,
+            self.tenant,
+            ACTION_ORDER[self.action],
+            self.resource_type,
+            self.resource,
+            self.principal,
+            self.entitlement,
+        )
+
+    @property
+    def is_account_change(self) -> bool:
+        return self.resource_type == ACCOUNT
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["action"] = str(self.action)
+        data["attributes"] = dict(self.attributes)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Change:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["action"] = Action(values["action"])
+        values["attributes"] = tuple(sorted(dict(values.get("attributes") or {}).items()))
+        return cls(**values)
+
+
+def change_id(
+    vendor: str, action: Action, tenant: str, resource_type: str, resource: str, entitlement: str, principal: str
+) -> str:
+    """A stable id: the same change planned twice gets the same id."""
+    text = "\x1f".join((vendor, str(action), tenant, resource_type, resource, entitlement, principal))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something the plan noticed that is not a change: an unmanaged account, a policy breach."""
+
+    severity: Severity
+    code: str  # "unmanaged-account", "no-account", "ambiguous-account", or a policy rule name
+    message: str
+    vendor: str = ""
+    principal: str = ""
+    source: str = ""
+    hint: str = ""  # what would satisfy it
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = str(self.severity)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["severity"] = Severity(values["severity"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    changes: tuple[Change, ...]
+    findings: tuple[Finding, ...] = ()
+    vendors: tuple[str, ...] = ()
+    desired_digest: str = ""
+    git_commit: str | None = None
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    today: str = ""
+    approvers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # change id -> who may approve
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = Counter(str(c.action) for c in self.changes)
+        return {str(a): counts.get(str(a), 0) for a in Action}
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def changes_hash(self) -> str:
+        """A hash of what the plan would do, independent of order and explanations."""
+        return changes_hash(self.changes)
+
+    def summary_line(self) -> str:
+        return summary_line(self.summary)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "today": self.today,
+            "desired_digest": self.desired_digest,
+            "git_commit": self.git_commit,
+            "vendors": list(self.vendors),
+            "fingerprints": dict(self.fingerprints),
+            "changes_hash": self.changes_hash,
+            "summary": self.summary,
+            "changes": [c.to_json() for c in self.changes],
+            "findings": [f.to_json() for f in self.findings],
+            "approvers": {k: list(v) for k, v in self.approvers.items()},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise AccessError(
+                f"plan file has format_version {version!r}; this access reads version {FORMAT_VERSION}"
+            )
+        plan = cls(
+            changes=tuple(Change.from_json(c) for c in data.get("changes", [])),
+            findings=tuple(Finding.from_json(f) for f in data.get("findings", [])),
+            vendors=tuple(data.get("vendors", [])),
+            desired_digest=str(data.get("desired_digest", "")),
+            git_commit=data.get("git_commit"),
+            fingerprints=dict(data.get("fingerprints", {})),
+            today=str(data.get("today", "")),
+            approvers={k: tuple(v) for k, v in dict(data.get("approvers", {})).items()},
+        )
+        recorded = data.get("changes_hash")
+        if recorded and recorded != plan.changes_hash:
+            raise AccessError("plan file was edited: its changes do not match its changes_hash")
+        return plan
+
+    @classmethod
+    def loads(cls, text: str) -> Plan:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise AccessError(f"plan file is not JSON: line {exc.lineno}: {exc.msg}") from None
+        if not isinstance(data, dict):
+            raise AccessError("plan file is not a JSON object")
+        return cls.from_json(data)
+
+
+def changes_hash(changes: Iterable[Change]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(change_identity(c) for c in changes):
+        digest.update(key.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def change_identity(change: Change) -> str:
+    """What a change does, without its explanations: the unit an approval covers."""
+    return "\x1f".join(
+        (
+            change.vendor,
+            str(change.action),
+            change.tenant,
+            change.resource_type,
+            change.resource,
+            change.entitlement,
+            change.before,
+            change.principal,
+        )
+    )
+
+
+_SUMMARY_WORDS: tuple[tuple[str, str, str], ...] = (
+    ("grant", "to grant", "to grant"),
+    ("revoke", "to revoke", "to revoke"),
+    ("update", "to update", "to update"),
+    ("create_account", "account to create", "accounts to create"),
+    ("deactivate_account", "account to deactivate", "accounts to deactivate"),
+)
+
+
+def summary_line(summary: Mapping[str, int]) -> str:
+    parts = [
+        f"{summary[key]} {one if summary[key] == 1 else many}"
+        for key, one, many in _SUMMARY_WORDS
+        if summary.get(key)
+    ]
+    if not parts:
+        return "No changes. The vendors match the YAML."
+    return "Plan: " + ", ".join(parts) + "."

@@ -1,0 +1,1 @@
+"""Vendor connectors: one protocol, one module per vendor."""

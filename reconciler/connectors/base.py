@@ -1,0 +1,106 @@
+"""The one protocol every vendor connector implements.
+
+A connector syncs the actual state of the managed scope into normalized records, and applies one
+`Change` at a time. Vendor quirks (auth, pagination, ids, rate limits) stay inside the connector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.changes import Change
+from reconciler.records import Account, Grant, Scope
+
+
+@dataclass(frozen=True, slots=True)
+class VendorState:
+    """What a connector found at its vendor, in the normalized shape.
+
+    `catalog` lists, per resource type, the entitlement names the vendor knows (Procore permission
+    templates), and `known_resources` the resources that exist (projects, groups, roles): both
+    let a pure check turn a typo in the YAML into a file:line error with the closest names.
+    """
+
+    vendor: str
+    accounts: tuple[Account, ...]
+    grants: frozenset[Grant]
+    catalog: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    known_resources: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    indirect: frozenset[Grant] = frozenset()  # held through nesting or dynamic rules: shown, never revoked
+    requests: int = 0  # HTTP requests the sync made (for benchmarks and the rate budget)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.accounts, self.grants)
+
+
+def fingerprint(accounts: Iterable[Account], grants: Iterable[Grant]) -> str:
+    """A digest of actual state: apply refuses a plan whose fingerprint no longer matches."""
+    digest = hashlib.sha256()
+    for account in sorted(accounts, key=lambda a: (a.tenant, a.principal, a.native_id)):
+        digest.update(
+            f"A\x1f{account.tenant}\x1f{account.principal}\x1f{account.active}\x1f{account.attributes}\n".encode()
+        )
+    for grant in sorted(grants):
+        digest.update(("G\x1f" + "\x1f".join(grant) + "\n").encode())
+    return digest.hexdigest()
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"  # the vendor changed
+    ALREADY = "already"  # nothing to do: already granted, already gone
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not attempted (held back, read-only assignment)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    change_id: str
+    outcome: Outcome
+    message: str = ""
+    vendor_ref: str = ""  # the vendor's id for what happened: provision id, assignment id, user id
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in (Outcome.APPLIED, Outcome.ALREADY)
+
+
+class Connector(Protocol):
+    vendor: str
+
+    async def sync(self, scope: Scope) -> VendorState:
+        """Read the actual state of `scope` (the scope of this connector's vendor only)."""
+        ...
+
+    async def apply(self, change: Change) -> ChangeResult:
+        """Apply one change. Idempotent: 'already granted' and 'already gone' are ALREADY.
+
+        Called after `sync` on the same connector, so ids found while syncing may be reused.
+        """
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class VendorPlugin(Protocol):
+    """What the CLI and the sandbox need from a vendor module (`reconciler.connectors.<vendor>`)."""
+
+    name: str
+
+    def from_env(self, env: Mapping[str, str], *, writable: bool) -> Connector:
+        """A connector configured from environment variables; ConfigError names what is missing."""
+        ...
+
+    def sandbox(self, state_dir: Path, *, writable: bool) -> AbstractAsyncContextManager[Connector]:
+        """A connector against the vendor's simulator, whose state persists in `state_dir`."""
+        ...
+
+    def reset_sandbox(self, state_dir: Path) -> None:
+        """Write the sandbox seed for this vendor into `state_dir`."""
+        ...

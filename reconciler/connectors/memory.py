@@ -1,0 +1,123 @@
+"""A connector over a snapshot file: the offline `plan --state DIR`, and a stand-in sandbox vendor.
+
+It applies changes to the normalized records directly. Vendors whose simulator is not wired in yet
+use it for the sandbox; the real vendors go through their own connector and simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from reconciler.changes import Action, Change
+from reconciler.connectors.base import ChangeResult, Outcome, VendorState
+from reconciler.records import Account, Grant, Scope
+from reconciler.sandbox_seed import VendorSeed
+from reconciler.snapshot import read_state, write_state
+
+
+def in_scope(grant: Grant, scope: Scope) -> bool:
+    return grant.tenant in {t for _, t in scope.tenants} and scope.authority(grant.resource_key) is not None
+
+
+class MemoryConnector:
+    """Holds a VendorState; `apply` edits it. Persisting is the owner's business."""
+
+    def __init__(self, state: VendorState) -> None:
+        self.vendor = state.vendor
+        self.state = state
+
+    async def sync(self, scope: Scope) -> VendorState:
+        grants = frozenset(g for g in self.state.grants if in_scope(g, scope))
+        tenants = {t for _, t in scope.tenants}
+        accounts = tuple(a for a in self.state.accounts if a.tenant in tenants)
+        return replace(self.state, accounts=accounts, grants=grants)
+
+    async def apply(self, change: Change) -> ChangeResult:
+        accounts = {a.key: a for a in self.state.accounts}
+        grants = set(self.state.grants)
+        key = (change.vendor, change.tenant, change.principal)
+        account = next((a for k, a in accounts.items() if tuple(k) == key), None)
+        outcome = Outcome.APPLIED
+        if change.action is Action.CREATE_ACCOUNT:
+            if account is not None and account.active:
+                outcome = Outcome.ALREADY
+            else:
+                attrs = dict(change.attributes)
+                new = Account(
+                    change.vendor, change.tenant, change.principal, active=True,
+                    email=attrs.pop("email", change.principal), display_name=attrs.pop("name", ""),
+                    attributes=tuple(sorted(attrs.items())),
+                )  # fmt: skip
+                accounts[new.key] = new
+        elif change.action is Action.DEACTIVATE_ACCOUNT:
+            if account is None or not account.active:
+                outcome = Outcome.ALREADY
+            else:
+                accounts[account.key] = replace(account, active=False)
+        elif change.is_account_change:  # update of an account attribute
+            if account is None:
+                return ChangeResult(change.id, Outcome.FAILED, "no such account")
+            if change.resource == "active":
+                accounts[account.key] = replace(account, active=change.entitlement == "true")
+            else:
+                attrs = dict(account.attributes) | {change.resource: change.entitlement}
+                accounts[account.key] = replace(account, attributes=tuple(sorted(attrs.items())))
+        else:
+            grant = Grant(change.vendor, change.tenant, change.resource_type, change.resource,
+                          change.entitlement, change.principal)  # fmt: skip
+            if change.action is Action.UPDATE:
+                grants.discard(grant._replace(entitlement=change.before))
+            if change.action is Action.REVOKE:
+                outcome = Outcome.APPLIED if grant in grants else Outcome.ALREADY
+                grants.discard(grant)
+            else:
+                outcome = Outcome.ALREADY if grant in grants else Outcome.APPLIED
+                grants.add(grant)
+        self.state = replace(self.state, accounts=tuple(accounts.values()), grants=frozenset(grants))
+        return ChangeResult(change.id, outcome)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def seed_state(vendor: str, seed: VendorSeed) -> VendorState:
+    return VendorState(
+        vendor,
+        seed.accounts,
+        frozenset(seed.grants),
+        catalog={k: frozenset(v) for k, v in seed.catalog.items()},
+        known_resources={k: frozenset(v) for k, v in seed.resources.items()},
+    )
+
+
+class MemoryPlugin:
+    """A vendor plugin whose sandbox is a snapshot file; used until a vendor has its simulator."""
+
+    def __init__(self, name: str, seed: Callable[[], VendorSeed]) -> None:
+        self.name = name
+        self._seed = seed
+
+    def from_env(self, env: object, *, writable: bool) -> MemoryConnector:
+        from reconciler.errors import ConfigError
+
+        raise ConfigError(f"{self.name}: no live connector yet; use --sandbox or --state DIR")
+
+    @asynccontextmanager
+    async def sandbox(self, state_dir: Path, *, writable: bool) -> AsyncIterator[MemoryConnector]:
+        state = read_state(state_dir, self.name)
+        if state is None:
+            self.reset_sandbox(state_dir)
+            state = read_state(state_dir, self.name)
+            assert state is not None
+        connector = MemoryConnector(state)
+        yield connector
+        if writable and connector.state is not state:
+            write_state(state_dir, connector.state)
+
+    def reset_sandbox(self, state_dir: Path) -> None:
+        write_state(state_dir, seed_state(self.name, self._seed()))
+
+

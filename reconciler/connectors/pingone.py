@@ -1,0 +1,8 @@
+"""pingone: placeholder plugin backed by the snapshot sandbox until the real connector lands."""
+
+from __future__ import annotations
+
+from reconciler.connectors.memory import MemoryPlugin
+from reconciler.sandbox_seed import pingone
+
+PLUGIN = MemoryPlugin("pingone", pingone)

@@ -1,0 +1,58 @@
+"""The error family. Every AccessError carries a message a user can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reconciler.location import Location
+
+
+class AccessError(Exception):
+    """An error with a user-facing message. The CLI prints it and exits 1."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LocatedError(AccessError):
+    """One problem at a file:line."""
+
+    def __init__(self, location: Location | None, message: str) -> None:
+        super().__init__(f"{location}: {message}" if location else message)
+        self.location = location
+        self.detail = message
+
+
+class ValidationErrors(AccessError):
+    """Many located problems, reported together."""
+
+    def __init__(self, errors: Iterable[LocatedError]) -> None:
+        self.errors = sorted(errors, key=lambda e: (e.location or Location("", 0)).sort_key())
+        super().__init__("\n".join(e.message for e in self.errors))
+
+
+class ConfigError(AccessError):
+    """A missing or malformed setting (environment variable)."""
+
+
+class VendorError(AccessError):
+    """A vendor API answered with an error we cannot recover from."""
+
+    def __init__(self, vendor: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(f"{vendor}: {message}")
+        self.vendor = vendor
+        self.status = status
+
+
+class StalePlanError(AccessError):
+    """The actual state changed since the plan was made."""
+
+
+class RefusedError(AccessError):
+    """apply refused to act (approval, safety limit, lock)."""

@@ -1,0 +1,144 @@
+"""The normalized access model: the only shape the plan engine sees.
+
+Desired state (from YAML) and actual state (from a vendor) compile to the same records.
+Grants and keys are NamedTuples: hashing and equality run in C, which keeps set arithmetic over
+a million grants fast. Everything that explains a desired grant (file:line, reason, expiry) lives
+beside it in `AccessSet.provenance`, so it never takes part in equality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from reconciler.location import Location
+
+
+class Grant(NamedTuple):
+    """One principal holding one entitlement on one resource at one vendor."""
+
+    vendor: str
+    tenant: str  # Procore company id; "" where a vendor has one tenant per credential
+    resource_type: str  # "project", "role", "group"
+    resource: str  # "Harbor Tower", "EXP_APPROVER", "Site Admins"
+    entitlement: str  # permission template, "member", role scope
+    principal: str  # casefolded email: the join key across vendors
+
+    @property
+    def resource_key(self) -> ResourceKey:
+        return ResourceKey(self.vendor, self.tenant, self.resource_type, self.resource)
+
+    @property
+    def holder_key(self) -> tuple[str, str, str, str, str]:
+        """Key of the slot an exclusive resource type allows one entitlement in."""
+        return (self.vendor, self.tenant, self.resource_type, self.resource, self.principal)
+
+
+class AccountKey(NamedTuple):
+    vendor: str
+    tenant: str
+    principal: str
+
+
+class ResourceKey(NamedTuple):
+    vendor: str
+    tenant: str
+    resource_type: str
+    resource: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account at a vendor. `attributes` hold what the YAML manages (population, login)."""
+
+    vendor: str
+    tenant: str
+    principal: str
+    active: bool = True
+    email: str = ""
+    display_name: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
+    native_id: str = ""  # the vendor's id; actual state only
+
+    @property
+    def key(self) -> AccountKey:
+        return AccountKey(self.vendor, self.tenant, self.principal)
+
+    def attribute(self, name: str) -> str:
+        return dict(self.attributes).get(name, "")
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Why a desired grant or account exists: where it is written and what it says about itself."""
+
+    source: Location | None
+    person: str = ""  # the person key in access/people.yaml
+    reason: str = ""
+    expires: str = ""  # ISO date or datetime, as written
+    via: str = ""  # the team the grant came through, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the YAML manages. Anything outside the scope is left alone.
+
+    `resources` maps each resource the YAML names to whether it is authoritative (members not
+    listed are revoked). `all_of` names (vendor, tenant, resource_type) triples managed
+    authoritatively in full: every resource of that type the vendor has, listed or not.
+    """
+
+    vendors: frozenset[str] = frozenset()
+    tenants: frozenset[tuple[str, str]] = frozenset()
+    resources: Mapping[ResourceKey, bool] = field(default_factory=dict)
+    all_of: frozenset[tuple[str, str, str]] = frozenset()
+
+    def authority(self, key: ResourceKey) -> bool | None:
+        """True: authoritative; False: additive; None: not managed."""
+        listed = self.resources.get(key)
+        if listed is not None:
+            return listed
+        if (key.vendor, key.tenant, key.resource_type) in self.all_of:
+            return True
+        return None
+
+    def for_vendor(self, vendor: str) -> Scope:
+        return Scope(
+            vendors=frozenset({vendor}) & self.vendors,
+            tenants=frozenset(t for t in self.tenants if t[0] == vendor),
+            resources={k: v for k, v in self.resources.items() if k.vendor == vendor},
+            all_of=frozenset(a for a in self.all_of if a[0] == vendor),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    key: str
+    email: str
+    name: str
+    logins: tuple[tuple[str, str], ...] = ()  # (vendor, login) overrides
+    source: Location | None = None
+
+    @property
+    def principal(self) -> str:
+        return self.email.casefold()
+
+    def login(self, vendor: str) -> str:
+        return dict(self.logins).get(vendor, "")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSet:
+    """Accounts and grants. Desired sets also carry provenance, scope, people and expired grants."""
+
+    accounts: Mapping[AccountKey, Account]
+    grants: frozenset[Grant]
+    provenance: Mapping[Grant | AccountKey, Provenance] = field(default_factory=dict)
+    expired: Mapping[Grant, Provenance] = field(default_factory=dict)
+    scope: Scope = field(default_factory=Scope)
+    people: Mapping[str, Person] = field(default_factory=dict)  # by principal
+
+    @classmethod
+    def empty(cls) -> AccessSet:
+        return cls(accounts={}, grants=frozenset())
