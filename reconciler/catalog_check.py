@@ -1,0 +1,49 @@
+"""Plan-time checks of names the YAML uses against what the vendor has: located errors.
+
+A permission template or project that does not exist at Procore is a `file:line` error naming the
+closest existing names, found once the vendor's catalogue has been synced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from reconciler.catalogs import closest
+from reconciler.connectors.base import VendorState
+from reconciler.errors import LocatedError
+from reconciler.location import Location
+from reconciler.records import AccessSet
+from reconciler.vendors import resource_type, vendor_label
+
+_ENTITLEMENT_WORDS = {("procore", "project"): "permission template"}
+
+
+def check_names(desired: AccessSet, actual: Mapping[str, VendorState]) -> list[LocatedError]:
+    errors: dict[tuple[str, str], LocatedError] = {}
+    for grant in desired.grants:
+        state = actual.get(grant.vendor)
+        if state is None:
+            continue
+        provenance = desired.provenance.get(grant)
+        where = provenance.source if provenance and provenance.source else Location("access", 0)
+        rtype = resource_type(grant.vendor, grant.resource_type)
+        label = f"{vendor_label(grant.vendor)} {rtype.label}"
+        known_resources = state.known_resources.get(grant.resource_type)
+        if known_resources is not None and grant.resource not in known_resources:
+            key = (str(where), grant.resource)
+            errors.setdefault(key, LocatedError(where, _unknown(f"{label}", grant.resource, known_resources)))
+            continue
+        known = state.catalog.get(grant.resource_type)
+        if known is not None and grant.entitlement not in known:
+            word = _ENTITLEMENT_WORDS.get((grant.vendor, grant.resource_type), "entitlement")
+            key = (str(where), grant.entitlement)
+            errors.setdefault(
+                key, LocatedError(where, _unknown(f"{vendor_label(grant.vendor)} {word}", grant.entitlement, known))
+            )
+    return list(errors.values())
+
+
+def _unknown(what: str, name: str, known: frozenset[str]) -> str:
+    found = closest(name, sorted(known), 3)
+    hint = f"; closest: {', '.join(repr(f) for f in found)}" if found else ""
+    return f"{what} {name!r} does not exist{hint}"

@@ -1,0 +1,104 @@
+"""Files -> validated models, every problem located at file:line and reported together."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from reconciler.catalogs import closest
+from reconciler.desired import ALL_MODELS, AccessFile, field_names
+from reconciler.errors import AccessError, LocatedError, ValidationErrors
+from reconciler.yaml_source import YamlDocument, load_yaml
+
+ACCESS_DIR = "access"
+_MODEL_NAMES = {m.__name__ for m in ALL_MODELS} | {"Resource", "LoginOverride", "str", "none"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    document: YamlDocument
+    model: AccessFile
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredFiles:
+    files: tuple[SourceFile, ...]
+    digest: str  # sha256 over the files' names and bytes
+
+
+def find_files(repo: Path) -> list[Path]:
+    root = repo / ACCESS_DIR
+    if not root.is_dir():
+        raise AccessError(f"{root}: no such directory (is --repo the repository root?)")
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def read_files(repo: Path) -> DesiredFiles:
+    """Load every YAML file under `repo/access/`; raise ValidationErrors with all problems."""
+    errors: list[LocatedError] = []
+    files: list[SourceFile] = []
+    digest = hashlib.sha256()
+    for path in find_files(repo):
+        name = path.relative_to(repo).as_posix()
+        text = path.read_text(encoding="utf-8")
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+        document = load_yaml(text, name)
+        errors.extend(document.errors)
+        if document.data is None:
+            if not document.errors:
+                continue  # an empty file
+            continue
+        model = validate_document(document, errors)
+        if model is not None:
+            files.append(SourceFile(document, model))
+    if errors:
+        raise ValidationErrors(errors)
+    return DesiredFiles(tuple(files), digest.hexdigest())
+
+
+def validate_document(document: YamlDocument, errors: list[LocatedError]) -> AccessFile | None:
+    if not isinstance(document.data, dict):
+        errors.append(LocatedError(document.location(()), "a file in access/ must be a mapping of sections"))
+        return None
+    try:
+        return AccessFile.model_validate(document.data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            errors.append(_located(document, error))
+        return None
+
+
+def _located(document: YamlDocument, error: Any) -> LocatedError:
+    path = tuple(p for p in error["loc"] if not (isinstance(p, str) and (p in _MODEL_NAMES or "[" in p)))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent, name = path[:-1], str(path[-1])
+        hint = closest(name, sorted(field_names()), 1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        return LocatedError(_where(document, path), f"{_dotted(parent)}: unknown field {name!r}{suggestion}")
+    if kind == "missing":
+        return LocatedError(_where(document, path[:-1]), f"{_dotted(path[:-1])}: missing field {path[-1]!r}")
+    message = str(error["msg"])
+    if kind == "string_pattern_mismatch" and path and path[-1] == "email":
+        message = f"not an email address: {error.get('input')!r}"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    return LocatedError(_where(document, path), f"{_dotted(path)}: {message}")
+
+
+def _where(document: YamlDocument, path: tuple[Any, ...]) -> Any:
+    """The line of a model path; `members` is implicit in the short form of a resource."""
+    if path in document.lines:
+        return document.location(path)
+    short = tuple(p for p in path if p != "members")
+    if short in document.lines:
+        return document.location(short)
+    return document.location(short)
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path if p != "members") or "(top)"

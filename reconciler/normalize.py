@@ -1,0 +1,402 @@
+"""Desired models -> AccessSet: teams expanded, expired assignments set aside, sources kept.
+
+Pure: no I/O, no clock (`today` and `now` are arguments). Every problem is a LocatedError, and all
+of them are raised together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from reconciler.catalogs import closest, static_catalog
+from reconciler.desired import Expiring, Membership, PersonModel, ProjectMember, RoleMember, TeamModel
+from reconciler.errors import LocatedError, ValidationErrors
+from reconciler.loader import DesiredFiles, SourceFile
+from reconciler.location import Location
+from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance, ResourceKey, Scope
+from reconciler.vendors import resource_type
+from reconciler.yaml_source import Path
+
+ROLE_SCOPE_KINDS = ("environment", "organization", "population", "application")
+_SECTION_TYPES = {"projects": "project", "roles": "role", "groups": "group"}
+
+
+def is_expired(expires: dt.date | dt.datetime | None, today: dt.date, now: dt.datetime) -> bool:
+    """A date is the last day the assignment is valid; a datetime is the exact end."""
+    if expires is None:
+        return False
+    if isinstance(expires, dt.datetime):
+        moment = expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)
+        return moment <= now
+    return expires < today
+
+
+@dataclass
+class _Candidate:
+    grant: Grant
+    provenance: Provenance
+    direct: bool
+
+
+@dataclass
+class _Builder:
+    today: dt.date
+    now: dt.datetime
+    vendors: frozenset[str] | None
+    errors: list[LocatedError] = field(default_factory=list)
+    people: dict[str, tuple[PersonModel, Location]] = field(default_factory=dict)
+    teams: dict[str, tuple[TeamModel, Location]] = field(default_factory=dict)
+    team_members: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)
+    expanded: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    candidates: dict[Grant, _Candidate] = field(default_factory=dict)
+    exclusive: dict[tuple[str, str, str, str, str], _Candidate] = field(default_factory=dict)
+    expired: dict[Grant, Provenance] = field(default_factory=dict)
+    accounts: dict[AccountKey, Account] = field(default_factory=dict)
+    account_sources: dict[AccountKey, Provenance] = field(default_factory=dict)
+    resources: dict[ResourceKey, bool] = field(default_factory=dict)
+    resource_sources: dict[ResourceKey, Location] = field(default_factory=dict)
+    all_of: set[tuple[str, str, str]] = field(default_factory=set)
+    scope_vendors: set[str] = field(default_factory=set)
+    tenants: set[tuple[str, str]] = field(default_factory=set)
+    settings: dict[tuple[str, str], tuple[object, Location]] = field(default_factory=dict)
+    populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
+
+    def error(self, location: Location, message: str) -> None:
+        self.errors.append(LocatedError(location, message))
+
+    # -- people and teams ----------------------------------------------------------------------
+
+    def add_people(self, source: SourceFile) -> None:
+        doc = source.document
+        for key, person in source.model.people.items():
+            here = doc.location(("people", key))
+            if key in self.people:
+                self.error(here, f"person {key!r} is defined twice (first at {self.people[key][1]})")
+                continue
+            self.people[key] = (person, here)
+        for name, team in source.model.teams.items():
+            here = doc.location(("teams", name))
+            if name in self.teams:
+                self.error(here, f"team {name!r} is defined twice (first at {self.teams[name][1]})")
+                continue
+            self.teams[name] = (team, here)
+            self.team_members.setdefault(name, []).extend(
+                (member, doc.location(("teams", name, "members", member))) for member in team.members
+            )
+
+    def link_people(self) -> None:
+        emails: dict[str, str] = {}
+        for key, (person, here) in self.people.items():
+            if key in self.teams:
+                self.error(here, f"{key!r} is both a person and a team (team at {self.teams[key][1]})")
+            folded = person.email.casefold()
+            if folded in emails:
+                other = emails[folded]
+                self.error(here, f"email {person.email} is also {other!r}'s ({self.people[other][1]})")
+            emails[folded] = key
+            for team in person.teams:
+                if team not in self.teams:
+                    self.error(here, f"people.{key}.teams: unknown team {team!r}{self._hint(team, self.teams)}")
+                else:
+                    self.team_members.setdefault(team, []).append((key, here))
+        for team, members in self.team_members.items():
+            for member, where in members:
+                if member not in self.people and member not in self.teams:
+                    self.error(where, f"teams.{team}: unknown person or team {member!r}{self._hint(member)}")
+        for team in self.teams:
+            self._expand(team, ())
+
+    def _hint(self, name: str, pool: Iterable[str] | None = None) -> str:
+        candidates = list(pool) if pool is not None else [*self.people, *self.teams]
+        found = closest(name, candidates, 2)
+        return f" (did you mean {' or '.join(repr(f) for f in found)}?)" if found else ""
+
+    def _expand(self, team: str, stack: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        if team in self.expanded:
+            return self.expanded[team]
+        if team in stack:
+            cycle = " -> ".join((*stack[stack.index(team) :], team))
+            self.error(self.teams[team][1], f"team cycle: {cycle}")
+            self.expanded[team] = ()
+            return ()
+        found: dict[str, str] = {}
+        for member, _ in self.team_members.get(team, []):
+            if member in self.people:
+                found.setdefault(member, team)
+            elif member in self.teams:
+                for person, _via in self._expand(member, (*stack, team)):
+                    found.setdefault(person, team)
+        self.expanded[team] = tuple(sorted(found.items()))
+        return self.expanded[team]
+
+    def members(self, name: str, where: Location, context: str) -> Iterator[tuple[str, str]]:
+        """(person key, team it came through or "") for a member name; unknown names are errors."""
+        if name in self.people:
+            yield name, ""
+        elif name in self.teams:
+            yield from self.expanded.get(name, ())
+        else:
+            self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
+
+    def person(self, key: str) -> Person:
+        model, here = self.people[key]
+        logins = tuple(
+            (vendor, override.login)
+            for vendor, override in (("procore", model.procore), ("concur", model.concur), ("pingone", model.pingone))
+            if override is not None
+        )
+        return Person(key, model.email, model.name, logins, here)
+
+    # -- vendor sections -----------------------------------------------------------------------
+
+    def wants(self, vendor: str) -> bool:
+        return self.vendors is None or vendor in self.vendors
+
+    def setting(self, vendor: str, name: str, value: object, declared: bool, where: Location) -> None:
+        if not declared:
+            return
+        previous = self.settings.get((vendor, name))
+        if previous is not None and previous[0] != value:
+            self.error(where, f"{vendor}.{name} is {value!r} here but {previous[0]!r} at {previous[1]}")
+        self.settings.setdefault((vendor, name), (value, where))
+
+    def resource(self, key: ResourceKey, authoritative: bool, where: Location) -> bool:
+        if key in self.resource_sources:
+            label = resource_type(key.vendor, key.resource_type).label
+            self.error(where, f"{key.vendor} {label} {key.resource!r} is defined twice (first at {self.resource_sources[key]})")
+            return False
+        self.resource_sources[key] = where
+        self.resources[key] = authoritative
+        return True
+
+    def grant(
+        self,
+        doc_file: SourceFile,
+        path: Path,
+        key: ResourceKey,
+        entitlement: str,
+        member: str,
+        options: Expiring,
+    ) -> None:
+        where = doc_file.document.location(path)
+        context = ".".join(str(p) for p in path[:-1])
+        for person_key, via in self.members(member, where, context):
+            principal = self.people[person_key][0].email.casefold()
+            grant = Grant(key.vendor, key.tenant, key.resource_type, key.resource, entitlement, principal)
+            provenance = Provenance(where, person_key, options.reason, _iso(options.expires), via)
+            if is_expired(options.expires, self.today, self.now):
+                self.expired.setdefault(grant, provenance)
+                continue
+            candidate = _Candidate(grant, provenance, direct=not via)
+            if resource_type(key.vendor, key.resource_type).exclusive:
+                self._exclusive(candidate)
+            else:
+                existing = self.candidates.get(grant)
+                if existing is None or (candidate.direct and not existing.direct):
+                    self.candidates[grant] = candidate
+
+    def _exclusive(self, candidate: _Candidate) -> None:
+        slot = candidate.grant.holder_key
+        existing = self.exclusive.get(slot)
+        if existing is None or (candidate.direct and not existing.direct):
+            self.exclusive[slot] = candidate
+            return
+        if existing.direct and not candidate.direct:
+            return
+        if existing.grant.entitlement != candidate.grant.entitlement:
+            person = candidate.provenance.person
+            self.error(
+                candidate.provenance.source or Location("", 0),
+                f"{person} gets {candidate.grant.entitlement!r} on {candidate.grant.resource!r} here"
+                f"{_via(candidate.provenance)} but {existing.grant.entitlement!r} at {existing.provenance.source}"
+                f"{_via(existing.provenance)}; one person holds one {_entitlement_word(candidate.grant)} per"
+                " resource: list them directly to choose",
+            )
+
+    def account(self, vendor: str, tenant: str, person_key: str, where: Location, **attributes: str) -> None:
+        person = self.person(person_key)
+        login = person.login(vendor)
+        if login:
+            attributes["login"] = login
+        key = AccountKey(vendor, tenant, person.principal)
+        account = Account(
+            vendor, tenant, person.principal, active=True, email=person.email, display_name=person.name,
+            attributes=tuple(sorted(attributes.items())),
+        )  # fmt: skip
+        self.accounts.setdefault(key, account)
+        self.account_sources.setdefault(key, Provenance(where, person_key))
+
+    def procore(self, source: SourceFile) -> None:
+        section = source.model.procore
+        if section is None or not self.wants("procore"):
+            return
+        doc = source.document
+        here = doc.location(("procore",))
+        self.scope_vendors.add("procore")
+        self.setting("procore", "authoritative", section.authoritative, "authoritative" in section.model_fields_set, here)
+        for company_id, company in section.companies.items():
+            self.tenants.add(("procore", company_id))
+            if "projects" in section.exhaustive:
+                self.all_of.add(("procore", company_id, "project"))
+            base: Path = ("procore", "companies", company_id)
+            for member in company.accounts:
+                where = doc.location((*base, "accounts", member))
+                for person_key, _ in self.members(member, where, f"procore.companies.{company_id}.accounts"):
+                    self.account("procore", company_id, person_key, where)
+            for project, resource in company.projects.items():
+                key = ResourceKey("procore", company_id, "project", project)
+                authoritative = section.authoritative if resource.authoritative is None else resource.authoritative
+                if not self.resource(key, authoritative, doc.location((*base, "projects", project))):
+                    continue
+                for member, options in resource.members.items():
+                    assert isinstance(options, ProjectMember)
+                    self.grant(source, (*base, "projects", project, member), key, options.template, member, options)
+
+    def concur(self, source: SourceFile) -> None:
+        section = source.model.concur
+        if section is None or not self.wants("concur"):
+            return
+        doc = source.document
+        here = doc.location(("concur",))
+        self.scope_vendors.add("concur")
+        self.tenants.add(("concur", ""))
+        self.setting("concur", "authoritative", section.authoritative, "authoritative" in section.model_fields_set, here)
+        if "roles" in section.exhaustive:
+            self.all_of.add(("concur", "", "role"))
+        for member in section.accounts:
+            where = doc.location(("concur", "accounts", member))
+            for person_key, _ in self.members(member, where, "concur.accounts"):
+                self.account("concur", "", person_key, where)
+        catalog = static_catalog("concur", "role")
+        for role, resource in section.roles.items():
+            where = doc.location(("concur", "roles", role))
+            canonical = role
+            if catalog is not None:
+                resolved = catalog.resolve(role)
+                if resolved is None:
+                    found = catalog.suggestions(role)
+                    hint = f" (did you mean {' or '.join(repr(f) for f in found)}?)" if found else ""
+                    self.error(where, f"concur.roles: unknown Concur role {role!r}{hint}")
+                    continue
+                canonical = resolved
+            key = ResourceKey("concur", "", "role", canonical)
+            authoritative = section.authoritative if resource.authoritative is None else resource.authoritative
+            if not self.resource(key, authoritative, where):
+                continue
+            for member, options in resource.members.items():
+                self.grant(source, ("concur", "roles", role, member), key, "member", member, options)
+
+    def pingone(self, source: SourceFile) -> None:
+        section = source.model.pingone
+        if section is None or not self.wants("pingone"):
+            return
+        doc = source.document
+        here = doc.location(("pingone",))
+        self.scope_vendors.add("pingone")
+        self.tenants.add(("pingone", ""))
+        self.setting("pingone", "authoritative", section.authoritative, "authoritative" in section.model_fields_set, here)
+        for kind in section.exhaustive:
+            self.all_of.add(("pingone", "", _SECTION_TYPES[kind]))
+        for population, members in section.populations.items():
+            for member in members:
+                where = doc.location(("pingone", "populations", population, member))
+                for person_key, _ in self.members(member, where, f"pingone.populations.{population}"):
+                    previous = self.populations.get(person_key)
+                    if previous is not None and previous[0] != population:
+                        self.error(
+                            where,
+                            f"{person_key} is in population {population!r} here and {previous[0]!r} at"
+                            f" {previous[1]}; a PingOne account is in exactly one population",
+                        )
+                        continue
+                    self.populations[person_key] = (population, where)
+                    self.account("pingone", "", person_key, where, population=population)
+        for group, resource in section.groups.items():
+            key = ResourceKey("pingone", "", "group", group)
+            authoritative = section.authoritative if resource.authoritative is None else resource.authoritative
+            if not self.resource(key, authoritative, doc.location(("pingone", "groups", group))):
+                continue
+            for member, options in resource.members.items():
+                assert isinstance(options, Membership)
+                self.grant(source, ("pingone", "groups", group, member), key, "member", member, options)
+        for role, role_resource in section.roles.items():
+            key = ResourceKey("pingone", "", "role", role)
+            authoritative = section.authoritative if role_resource.authoritative is None else role_resource.authoritative
+            if not self.resource(key, authoritative, doc.location(("pingone", "roles", role))):
+                continue
+            for member, role_options in role_resource.members.items():
+                assert isinstance(role_options, RoleMember)
+                path: Path = ("pingone", "roles", role, member)
+                scope = role_options.scope
+                if scope.split("/", 1)[0] not in ROLE_SCOPE_KINDS or (
+                    "/" not in scope and scope not in ("environment", "organization")
+                ):
+                    self.error(
+                        doc.location(path),
+                        f"pingone.roles.{role}.{member}: scope {scope!r} is not one of environment,"
+                        " organization, population/<name>, application/<name>",
+                    )
+                    continue
+                self.grant(source, path, key, scope, member, role_options)
+
+    def implicit_accounts(self, grants: Iterable[_Candidate]) -> None:
+        """Anyone granted something at Procore or Concur needs an account there."""
+        for candidate in grants:
+            grant = candidate.grant
+            if grant.vendor in ("procore", "concur"):
+                where = candidate.provenance.source or Location("", 0)
+                self.account(grant.vendor, grant.tenant, candidate.provenance.person, where)
+
+
+def _iso(value: dt.date | dt.datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _via(provenance: Provenance) -> str:
+    return f" (via team {provenance.via})" if provenance.via else ""
+
+
+def _entitlement_word(grant: Grant) -> str:
+    return "permission template" if grant.vendor == "procore" else "entitlement"
+
+
+def normalize(
+    desired: DesiredFiles,
+    *,
+    today: dt.date,
+    now: dt.datetime | None = None,
+    vendors: Iterable[str] | None = None,
+) -> AccessSet:
+    """Compile the files into an AccessSet; raise ValidationErrors with every problem found."""
+    moment = now or dt.datetime.combine(today, dt.time(0, 0), tzinfo=dt.UTC)
+    builder = _Builder(today, moment, frozenset(vendors) if vendors is not None else None)
+    for source in desired.files:
+        builder.add_people(source)
+    builder.link_people()
+    for source in desired.files:
+        builder.procore(source)
+        builder.concur(source)
+        builder.pingone(source)
+    candidates = [*builder.candidates.values(), *builder.exclusive.values()]
+    builder.implicit_accounts(candidates)
+    if builder.errors:
+        raise ValidationErrors(builder.errors)
+    grants = frozenset(c.grant for c in candidates)
+    provenance: dict[Grant | AccountKey, Provenance] = {c.grant: c.provenance for c in candidates}
+    provenance.update(builder.account_sources)
+    people = {person.principal: person for person in (builder.person(k) for k in builder.people)}
+    return AccessSet(
+        accounts=builder.accounts,
+        grants=grants,
+        provenance=provenance,
+        expired={g: p for g, p in builder.expired.items() if g not in grants},
+        scope=Scope(
+            vendors=frozenset(builder.scope_vendors),
+            tenants=frozenset(builder.tenants),
+            resources=builder.resources,
+            all_of=frozenset(builder.all_of),
+        ),
+        people=people,
+    )

@@ -1,0 +1,299 @@
+"""build_plan: desired vs actual -> changes. Pure: no I/O, no clock.
+
+Membership is set arithmetic over normalized grants. On an exclusive resource type (a Procore
+project's permission template) a revoke and a grant of the same holder fold into one `update`.
+Accounts present at a vendor but absent from the YAML are findings (or deactivations when the
+policy says so), never silent revocations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from deepdiff import DeepDiff
+
+from reconciler.changes import ACCOUNT, Action, Change, Finding, Plan, Severity, change_id
+from reconciler.connectors.base import VendorState
+from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance
+from reconciler.vendors import resource_type, vendor_label
+
+UnmanagedMode = Literal["ignore", "report", "deactivate"]
+
+# Account attributes the YAML manages, per vendor; others (display names) are the vendor's business.
+MANAGED_ATTRIBUTES: dict[str, tuple[str, ...]] = {"pingone": ("population",)}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    unmanaged: Mapping[str, UnmanagedMode] = field(default_factory=dict)  # vendor -> mode
+    protected: frozenset[str] = frozenset()  # principals never revoked or deactivated
+    deprovision: Mapping[str, str] = field(default_factory=dict)  # vendor -> "disable" | "delete"
+
+
+def build_plan(
+    desired: AccessSet,
+    actual: Mapping[str, VendorState],
+    *,
+    today: dt.date,
+    options: PlanOptions | None = None,
+    desired_digest: str = "",
+    git_commit: str | None = None,
+) -> Plan:
+    options = options or PlanOptions()
+    changes: list[Change] = []
+    findings: list[Finding] = []
+    vendors = sorted(v for v in desired.scope.vendors if v in actual)
+    for vendor in vendors:
+        state = _resolve_identities(actual[vendor], desired.people, findings)
+        _plan_vendor(vendor, desired, state, options, changes, findings)
+    changes.sort(key=lambda c: c.sort_key)
+    findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.vendor, f.code, f.principal, f.message))
+    return Plan(
+        changes=tuple(changes),
+        findings=tuple(findings),
+        vendors=tuple(vendors),
+        desired_digest=desired_digest,
+        git_commit=git_commit,
+        fingerprints={v: actual[v].fingerprint for v in vendors},
+        today=today.isoformat(),
+    )
+
+
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    accounts: dict[AccountKey, Account]
+    grants: frozenset[Grant]
+    indirect: frozenset[Grant]
+
+
+def _resolve_identities(state: VendorState, people: Mapping[str, Person], findings: list[Finding]) -> _Resolved:
+    """Map vendor accounts onto people: by the person's login override, else by email.
+
+    Two active accounts that both match one person are a finding; the plan keeps the first.
+    """
+    vendor = state.vendor
+    by_login = {p.login(vendor).casefold(): p.principal for p in people.values() if p.login(vendor)}
+    rename: dict[str, str] = {}
+    accounts: dict[AccountKey, Account] = {}
+    for account in state.accounts:
+        principal = account.principal
+        login = account.attribute("login").casefold()
+        if login and login in by_login and by_login[login] != principal:
+            rename[principal] = by_login[login]
+            principal = by_login[login]
+        key = AccountKey(vendor, account.tenant, principal)
+        previous = accounts.get(key)
+        if previous is not None:
+            if previous.active and account.active:
+                findings.append(
+                    Finding(
+                        Severity.WARNING, "ambiguous-account",
+                        f"{vendor_label(vendor)}: {principal} matches more than one account"
+                        f" ({previous.native_id or previous.principal}, {account.native_id or account.principal});"
+                        " the plan uses the first",
+                        vendor=vendor, principal=principal,
+                        hint="merge or deactivate the duplicate at the vendor, or set a login override",
+                    )
+                )  # fmt: skip
+            if previous.active or not account.active:
+                continue
+        accounts[key] = account if principal == account.principal else _renamed(account, principal)
+    grants = state.grants
+    indirect = state.indirect
+    if rename:
+        grants = frozenset(g._replace(principal=rename.get(g.principal, g.principal)) for g in grants)
+        indirect = frozenset(g._replace(principal=rename.get(g.principal, g.principal)) for g in indirect)
+    return _Resolved(accounts, grants, indirect)
+
+
+def _renamed(account: Account, principal: str) -> Account:
+    return Account(
+        account.vendor, account.tenant, principal, account.active, account.email, account.display_name,
+        account.attributes, account.native_id,
+    )  # fmt: skip
+
+
+def _plan_vendor(
+    vendor: str,
+    desired: AccessSet,
+    actual: _Resolved,
+    options: PlanOptions,
+    changes: list[Change],
+    findings: list[Finding],
+) -> None:
+    scope = desired.scope
+    people = desired.people
+    wanted_accounts = {k: a for k, a in desired.accounts.items() if k.vendor == vendor}
+    label = vendor_label(vendor)
+
+    def person_of(principal: str) -> str:
+        person = people.get(principal)
+        return person.key if person else ""
+
+    def make(
+        action: Action,
+        tenant: str,
+        principal: str,
+        rtype: str,
+        resource: str,
+        entitlement: str,
+        *,
+        before: str = "",
+        provenance: Provenance | None = None,
+        note: str = "",
+        attributes: tuple[tuple[str, str], ...] = (),
+    ) -> Change:
+        return Change(
+            id=change_id(vendor, action, tenant, rtype, resource, entitlement, principal),
+            vendor=vendor, action=action, tenant=tenant, principal=principal, resource_type=rtype,
+            resource=resource, entitlement=entitlement, before=before,
+            person=(provenance.person if provenance and provenance.person else person_of(principal)),
+            source=str(provenance.source) if provenance and provenance.source else "",
+            reason=provenance.reason if provenance else "", expires=provenance.expires if provenance else "",
+            note=note, attributes=attributes,
+        )  # fmt: skip
+
+    # Accounts ------------------------------------------------------------------------------------
+    for key, account in wanted_accounts.items():
+        have = actual.accounts.get(key)
+        provenance = desired.provenance.get(key)
+        if have is None:
+            attributes = (("email", account.email), ("name", account.display_name), *account.attributes)
+            changes.append(
+                make(Action.CREATE_ACCOUNT, key.tenant, key.principal, ACCOUNT, "", "",
+                     provenance=provenance, attributes=tuple(sorted(attributes)))
+            )  # fmt: skip
+            continue
+        if not have.active:
+            changes.append(
+                make(Action.UPDATE, key.tenant, key.principal, ACCOUNT, "active", "true", before="false",
+                     provenance=provenance, note="reactivate")
+            )  # fmt: skip
+        managed = MANAGED_ATTRIBUTES.get(vendor, ())
+        want = {k: v for k, v in account.attributes if k in managed}
+        got = {k: v for k, v in have.attributes if k in managed}
+        if want != got:
+            diff = DeepDiff(got, want, verbose_level=2)
+            for attribute in sorted(want):
+                if got.get(attribute) != want[attribute]:
+                    changes.append(
+                        make(Action.UPDATE, key.tenant, key.principal, ACCOUNT, attribute, want[attribute],
+                             before=got.get(attribute, ""), provenance=provenance,
+                             note=_diff_note(diff))
+                    )  # fmt: skip
+    mode = options.unmanaged.get(vendor, "report")
+    unmanaged = sorted(
+        (a for k, a in actual.accounts.items() if k not in wanted_accounts and a.active
+         and (k.tenant in {t for v, t in scope.tenants if v == vendor})),
+        key=lambda a: (a.tenant, a.principal),
+    )  # fmt: skip
+    for account in unmanaged:
+        if account.principal in options.protected or mode == "ignore":
+            continue
+        if mode == "deactivate":
+            how = options.deprovision.get(vendor, "disable")
+            changes.append(
+                make(Action.DEACTIVATE_ACCOUNT, account.tenant, account.principal, ACCOUNT, "", "",
+                     note="not in the YAML (unmanaged accounts are deactivated by policy)",
+                     attributes=(("deprovision", how),))
+            )  # fmt: skip
+        else:
+            where = f" in company {account.tenant}" if account.tenant else ""
+            findings.append(
+                Finding(Severity.INFO, "unmanaged-account",
+                        f"{label}: {account.email or account.principal}{where} has an account that is not in the YAML",
+                        vendor=vendor, principal=account.principal,
+                        hint="add the person to access/, or set the unmanaged-accounts policy")
+            )  # fmt: skip
+
+    # Grants ----------------------------------------------------------------------------------------
+    wanted = {g for g in desired.grants if g.vendor == vendor}
+    have_grants = {g for g in actual.grants if scope.authority(g.resource_key) is not None}
+    to_grant = wanted - have_grants
+    extra = have_grants - wanted
+    exclusive_have: dict[tuple[str, str, str, str, str], Grant] = {}
+    for grant in have_grants:
+        if resource_type(vendor, grant.resource_type).exclusive:
+            exclusive_have[grant.holder_key] = grant
+    updated: set[Grant] = set()
+    account_keys = set(actual.accounts) | set(wanted_accounts)
+    for grant in to_grant:
+        provenance = desired.provenance.get(grant)
+        if AccountKey(vendor, grant.tenant, grant.principal) not in account_keys:
+            findings.append(
+                Finding(Severity.WARNING, "no-account",
+                        f"{label}: {grant.principal} has no account here and the plan cannot create one,"
+                        f" so {_what(grant)} is not planned",
+                        vendor=vendor, principal=grant.principal,
+                        source=str(provenance.source) if provenance and provenance.source else "",
+                        hint=_no_account_hint(vendor))
+            )  # fmt: skip
+            continue
+        old = exclusive_have.get(grant.holder_key)
+        if old is not None:
+            updated.add(old)
+            changes.append(
+                make(Action.UPDATE, grant.tenant, grant.principal, grant.resource_type, grant.resource,
+                     grant.entitlement, before=old.entitlement, provenance=provenance)
+            )  # fmt: skip
+        else:
+            changes.append(
+                make(Action.GRANT, grant.tenant, grant.principal, grant.resource_type, grant.resource,
+                     grant.entitlement, provenance=provenance)
+            )  # fmt: skip
+    for grant in extra:
+        if grant in updated or scope.authority(grant.resource_key) is not True:
+            continue
+        if grant.principal in options.protected:
+            continue
+        expired = desired.expired.get(grant)
+        note = f"expired {expired.expires}" if expired else "not in the YAML"
+        changes.append(
+            make(Action.REVOKE, grant.tenant, grant.principal, grant.resource_type, grant.resource,
+                 grant.entitlement, provenance=expired, note=note)
+        )  # fmt: skip
+    _indirect_findings(vendor, desired, actual, wanted, findings)
+
+
+def _indirect_findings(
+    vendor: str, desired: AccessSet, actual: _Resolved, wanted: set[Grant], findings: list[Finding]
+) -> None:
+    held: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for grant in actual.indirect:
+        if desired.scope.authority(grant.resource_key) is True and grant not in wanted:
+            held[(grant.resource_type, grant.resource, grant.entitlement)].append(grant.principal)
+    for (rtype, resource, _), principals in sorted(held.items()):
+        findings.append(
+            Finding(Severity.INFO, "indirect-member",
+                    f"{vendor_label(vendor)} {resource_type(vendor, rtype).label} {resource!r}: "
+                    f"{len(principals)} indirect member(s) not in the YAML ({', '.join(sorted(principals)[:5])}"
+                    f"{', …' if len(principals) > 5 else ''}); indirect membership is never revoked",
+                    vendor=vendor, hint="change the nesting or dynamic rule at the vendor if unwanted")
+        )  # fmt: skip
+
+
+def _what(grant: Grant) -> str:
+    rtype = resource_type(grant.vendor, grant.resource_type)
+    return f"{rtype.label} {grant.resource!r}"
+
+
+def _no_account_hint(vendor: str) -> str:
+    if vendor == "pingone":
+        return "put the person in a population under pingone.populations"
+    return "list the person under the vendor's accounts"
+
+
+def _diff_note(diff: DeepDiff) -> str:
+    changed = diff.get("values_changed", {}) if diff else {}
+    parts = [
+        f"{path.removeprefix('root[').removesuffix(']').strip(chr(39))}: {v['old_value']!r} -> {v['new_value']!r}"
+        for path, v in changed.items()
+    ]
+    return "; ".join(parts)
