@@ -111,6 +111,9 @@ class PersonModel(Strict):
     email: str = Field(pattern=EMAIL_PATTERN, description="The join key across vendors.")
     name: str
     teams: list[str] = Field(default_factory=list, description="Teams this person belongs to.")
+    github: str | None = Field(
+        default=None, description="GitHub login: who this person is when they open or approve a pull request."
+    )
     procore: Login = None
     concur: Login = Field(default=None, description="Concur login (userName) when not the email.")
     pingone: Login = Field(default=None, description="PingOne username when not the email.")

@@ -147,7 +147,8 @@ class _Builder:
             for vendor, override in (("procore", model.procore), ("concur", model.concur), ("pingone", model.pingone))
             if override is not None
         )
-        return Person(key, model.email, model.name, logins, here)
+        teams = tuple(sorted(t for t, members in self.expanded.items() if any(k == key for k, _ in members)))
+        return Person(key, model.email, model.name, logins, here, github=model.github or "", teams=teams)
 
     # -- vendor sections -----------------------------------------------------------------------
 

@@ -119,6 +119,8 @@ class Person:
     name: str
     logins: tuple[tuple[str, str], ...] = ()  # (vendor, login) overrides
     source: Location | None = None
+    github: str = ""  # GitHub login, for approvals
+    teams: tuple[str, ...] = ()  # every team the person is in, nested teams included
 
     @property
     def principal(self) -> str:

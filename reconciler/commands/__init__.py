@@ -1,0 +1,1 @@
+"""One module per command: each orchestrates and returns an exit code."""

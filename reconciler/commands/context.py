@@ -1,0 +1,35 @@
+"""What every command gets from the global options."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.console import Output
+from reconciler.errors import AccessError
+from reconciler.settings import environment, now, today
+from reconciler.vendors import VENDORS
+
+
+@dataclass
+class AppContext:
+    repo: Path
+    vendors: tuple[str, ...] | None = None  # --vendor filter; None = all in the YAML
+    output: Output = field(default_factory=Output)
+    env: Mapping[str, str] = field(default_factory=environment)
+
+    def __post_init__(self) -> None:
+        if self.vendors:
+            unknown = [v for v in self.vendors if v not in VENDORS]
+            if unknown:
+                raise AccessError(f"--vendor: unknown vendor {unknown[0]!r}; known: {', '.join(VENDORS)}")
+
+    @property
+    def today(self) -> dt.date:
+        return today(self.env)
+
+    @property
+    def now(self) -> dt.datetime:
+        return now(self.env)

@@ -1,0 +1,89 @@
+"""`access plan`: sync actual state, diff it against the YAML, show the changes."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from reconciler.catalog_check import check_names
+from reconciler.changes import Plan
+from reconciler.commands.context import AppContext
+from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
+from reconciler.connectors.base import VendorState
+from reconciler.errors import ValidationErrors
+from reconciler.git_repo import head_commit
+from reconciler.planner import build_plan
+from reconciler.policy_loader import load_policies
+from reconciler.rules import check_desired, check_plan, plan_options
+from reconciler.render.json import render_json
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
+
+Format = Literal["text", "markdown", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    desired: Desired
+    actual: dict[str, VendorState]
+    plan: Plan
+
+
+async def make_plan(ctx: AppContext, source: Source) -> Planned:
+    desired = load_desired(ctx)
+    vendors = tuple(sorted(desired.access.scope.vendors))
+    async with open_connectors(ctx, source, vendors, writable=False) as connectors:
+        actual = await sync_all(ctx, connectors, desired.access)
+    return plan_from(ctx, desired, actual)
+
+
+def plan_from(ctx: AppContext, desired: Desired, actual: dict[str, VendorState]) -> Planned:
+    errors = check_names(desired.access, actual)
+    if errors:
+        raise ValidationErrors(errors)
+    policies = load_policies(ctx.repo)
+    plan = build_plan(
+        desired.access,
+        actual,
+        today=ctx.today,
+        options=plan_options(policies),
+        desired_digest=desired.files.digest,
+        git_commit=head_commit(ctx.repo),
+    )
+    plan = check_plan(plan, desired.access, policies, ctx.today)
+    return Planned(desired, actual, plan)
+
+
+def render(plan: Plan, fmt: Format) -> str:
+    if fmt == "json":
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan)
+
+
+def run(
+    ctx: AppContext,
+    *,
+    source: Source,
+    out: Path | None,
+    fmt: Format,
+    detailed_exitcode: bool,
+) -> int:
+    planned = asyncio.run(make_plan(ctx, source))
+    plan = planned.plan
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(plan.dumps(), encoding="utf-8")
+        ctx.output.info(f"plan written to {out}")
+    if fmt == "text":
+        ctx.output.result(render_text(plan))
+    else:
+        ctx.output.raw(render(plan, fmt))
+    if plan.errors:
+        return 1
+    if detailed_exitcode and plan.has_changes:
+        return 2
+    return 0

@@ -1,0 +1,87 @@
+"""Shared steps of validate, sync, plan and apply: desired state in, actual state in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler import sandbox
+from reconciler.commands.context import AppContext
+from reconciler.connectors.base import Connector, VendorState
+from reconciler.connectors.memory import MemoryConnector
+from reconciler.connectors.registry import plugin
+from reconciler.errors import AccessError
+from reconciler.loader import DesiredFiles, read_files
+from reconciler.normalize import normalize
+from reconciler.records import AccessSet
+from reconciler.snapshot import read_state
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    files: DesiredFiles
+    access: AccessSet
+
+
+def load_desired(ctx: AppContext) -> Desired:
+    files = read_files(ctx.repo)
+    access = normalize(files, today=ctx.today, now=ctx.now, vendors=ctx.vendors)
+    return Desired(files, access)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where actual state comes from: the live vendors, the sandbox, or a snapshot directory."""
+
+    sandbox: bool = False
+    state_dir: Path | None = None
+
+    def describe(self) -> str:
+        if self.state_dir is not None:
+            return f"snapshot {self.state_dir}"
+        return "sandbox" if self.sandbox else "live vendors"
+
+
+@asynccontextmanager
+async def open_connectors(
+    ctx: AppContext, source: Source, vendors: tuple[str, ...], *, writable: bool
+) -> AsyncIterator[dict[str, Connector]]:
+    async with AsyncExitStack() as stack:
+        connectors: dict[str, Connector] = {}
+        for vendor in vendors:
+            if source.state_dir is not None:
+                if writable:
+                    raise AccessError("a snapshot (--state) is read-only: apply needs --sandbox or live vendors")
+                state = read_state(source.state_dir, vendor)
+                if state is None:
+                    raise AccessError(f"{source.state_dir}: no snapshot for {vendor} ({vendor}.json)")
+                connectors[vendor] = MemoryConnector(state)
+            elif source.sandbox:
+                directory = sandbox.state_dir(ctx.repo)
+                connectors[vendor] = await stack.enter_async_context(
+                    plugin(vendor).sandbox(directory, writable=writable)
+                )
+            else:
+                connector = plugin(vendor).from_env(ctx.env, writable=writable)
+                stack.push_async_callback(connector.aclose)
+                connectors[vendor] = connector
+        yield connectors
+
+
+async def sync_all(
+    ctx: AppContext, connectors: Mapping[str, Connector], desired: AccessSet
+) -> dict[str, VendorState]:
+    """Sync every vendor concurrently; each connector bounds its own concurrency."""
+    vendors = sorted(connectors)
+    with ctx.output.progress(f"syncing {', '.join(vendors)}"):
+        states = await asyncio.gather(
+            *(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors)
+        )
+    return dict(zip(vendors, states, strict=True))
+
+
+def planned_vendors(ctx: AppContext, desired: AccessSet) -> tuple[str, ...]:
+    return tuple(sorted(desired.scope.vendors))

@@ -1,0 +1,158 @@
+"""The PingOne HTTP edge: token, retries, the 403 propagation delay, paging, P1Error messages."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler.connectors.http import CachedToken, RequestStats, RetryPolicy, send_with_retries
+from reconciler.connectors.pingone_settings import PingOneSettings
+from reconciler.errors import VendorError
+
+JSON = dict[str, Any]
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+FORBIDDEN_HINT = (
+    "PingOne refused this. If a role of the worker app changed in the last minutes, PingOne may still be "
+    "propagating it; otherwise give the worker app a role that allows it (Identity Data Admin for users and "
+    "groups; Environment Admin to assign admin roles)"
+)
+
+
+class PingOneHttpError(VendorError):
+    """A PingOne error response, with its P1Error code and detail codes."""
+
+    def __init__(self, response: httpx.Response, action: str) -> None:
+        self.code, self.detail_codes, text = describe(response)
+        hint = f". {FORBIDDEN_HINT}" if response.status_code == 403 else ""
+        super().__init__("pingone", f"{action}: HTTP {response.status_code} {text}{hint}", status=response.status_code)
+
+
+def describe(response: httpx.Response) -> tuple[str, tuple[str, ...], str]:
+    """(code, detail codes, readable text) from a P1Error body; never echoes request headers."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = response.text.strip().replace("\n", " ")[:200]
+        return "", (), text or response.reason_phrase
+    code = str(body.get("code") or body.get("error") or "")
+    message = str(body.get("message") or body.get("error_description") or "")
+    details = [d for d in body.get("details") or [] if isinstance(d, dict)]
+    parts = [f"{d.get('target')}: {d.get('message')}" if d.get("target") else str(d.get("message")) for d in details]
+    text = f"{code}: {message}" if code else message
+    if parts:
+        text += " (" + "; ".join(parts) + ")"
+    return code, tuple(str(d.get("code", "")) for d in details), text
+
+
+class PingOneApi:
+    """Every request the connector makes goes through `request`, which counts it in `stats`."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: PingOneSettings,
+        *,
+        policy: RetryPolicy | None = None,
+        forbidden_retries: int = 3,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.policy = policy or RetryPolicy()
+        self.stats = RequestStats()
+        self.forbidden_retries = forbidden_retries
+        self.token = CachedToken(self._fetch_token)
+        self._gate = asyncio.Semaphore(settings.max_concurrency)
+        api = urlsplit(settings.api_url)
+        self._api_origin = (api.scheme, api.netloc)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        s = self.settings
+        form = {"grant_type": "client_credentials"}
+        headers = {"Accept": "application/json"}
+        if s.token_auth_method == "client_secret_post":
+            form |= {"client_id": s.client_id, "client_secret": s.client_secret.get_secret_value()}
+        else:
+            pair = f"{s.client_id}:{s.client_secret.get_secret_value()}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        response = await send_with_retries(
+            self.client, "POST", s.token_url, policy=self.policy, stats=self.stats, data=form, headers=headers,
+            retry_statuses=RETRY_STATUSES,
+        )  # fmt: skip
+        if response.status_code != 200:
+            _, _, text = describe(response)
+            raise VendorError(
+                "pingone",
+                f"token request to {s.token_url} failed: HTTP {response.status_code} {text}; check "
+                "PINGONE_CLIENT_ID/PINGONE_CLIENT_SECRET, the environment the worker app lives in "
+                "(PINGONE_AUTH_ENVIRONMENT_ID) and PINGONE_TOKEN_AUTH_METHOD",
+                status=response.status_code,
+            )
+        body = response.json()
+        return str(body["access_token"]), float(body.get("expires_in", 3600))
+
+    async def _invalidate(self) -> None:
+        await self.token.invalidate()
+
+    def url(self, path: str) -> str:
+        """`/users` is environment-relative; `//roles` is global (`/v1/roles`); absolute URLs pass."""
+        if path.startswith(("http://", "https://")):
+            parts = urlsplit(path)
+            if (parts.scheme, parts.netloc) != self._api_origin:
+                raise VendorError("pingone", f"refusing to follow a link off the API host: {parts.netloc}")
+            return path
+        if path.startswith("//"):
+            return self.settings.api_url + path[1:]
+        return self.settings.environment_url + path
+
+    async def request(
+        self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """One request with retries (429/408/5xx, dropped connections), token renewal on 401, and a
+        few spaced retries of a 403 (PingOne propagates role changes with a delay). Any final status
+        is returned; callers decide what it means."""
+        forbidden = 0
+        while True:
+            async with self._gate:
+                response = await send_with_retries(
+                    self.client, method, self.url(path), policy=self.policy, stats=self.stats,
+                    auth_headers=self.token.bearer, on_unauthorized=self._invalidate, retry_statuses=RETRY_STATUSES,
+                    json=json, params=params,
+                )  # fmt: skip
+            if response.status_code == 403 and forbidden < self.forbidden_retries:
+                forbidden += 1
+                await self.policy.sleep(self.policy.backoff(forbidden) + 1.0)
+                continue
+            return response
+
+    async def get_json(self, path: str, *, params: Mapping[str, str] | None = None, action: str = "") -> JSON:
+        response = await self.request("GET", path, params=params)
+        if response.status_code != 200:
+            raise PingOneHttpError(response, action or f"GET {path}")
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+    async def pages(
+        self, path: str, kind: str, *, params: Mapping[str, str] | None = None, action: str = ""
+    ) -> AsyncIterator[list[JSON]]:
+        """Each page's `_embedded.<kind>`, following `_links.next.href` (never assuming a page size)."""
+        url: str | None = path
+        query: Mapping[str, str] | None = params
+        while url is not None:
+            body = await self.get_json(url, params=query, action=action or f"list {kind}")
+            items = (body.get("_embedded") or {}).get(kind) or []
+            yield [i for i in items if isinstance(i, dict)]
+            next_link = ((body.get("_links") or {}).get("next") or {}).get("href")
+            url, query = (str(next_link), None) if next_link else (None, None)
+
+    async def collect(self, path: str, kind: str, *, params: Mapping[str, str] | None = None) -> list[JSON]:
+        found: list[JSON] = []
+        async for page in self.pages(path, kind, params=params):
+            found.extend(page)
+        return found

@@ -1,0 +1,271 @@
+"""The Procore REST edge: token, mandatory headers, retries, pacing, pagination, one method per call.
+
+Everything Procore-shaped about HTTP lives here; `procore_connector` turns the JSON into records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler.connectors.http import (
+    CachedToken,
+    Clock,
+    RequestStats,
+    RetryPolicy,
+    build_client,
+    error_summary,
+    send_with_retries,
+)
+from reconciler.connectors.procore_ratelimit import PacingTransport, RatePacer, wait_for_429
+from reconciler.connectors.procore_settings import ProcoreSettings
+from reconciler.errors import VendorError
+
+COMPANY_HEADER = "Procore-Company-Id"
+# The largest page each list endpoint allows. Projects: 300 (v1.1 projects reference). The others
+# document no maximum; Procore's pagination guide recommends per_page at or below 2,000.
+PER_PAGE_PROJECTS = 300
+PER_PAGE_USERS = 2000
+
+Json = dict[str, Any]
+
+
+def procore_retry_policy(**overrides: Any) -> RetryPolicy:
+    """Waits up to an hour: a 429 on the hourly window must wait for its reset, not give up."""
+    values: dict[str, Any] = {"attempts": 10, "base_delay": 0.5, "max_delay": 3700.0}
+    values.update(overrides)
+    return RetryPolicy(**values)
+
+
+class ProcoreAPI:
+    def __init__(
+        self,
+        settings: ProcoreSettings,
+        *,
+        writable: bool,
+        transport: httpx.AsyncBaseTransport | None = None,
+        policy: RetryPolicy | None = None,
+        now: Clock = time.time,
+        monotonic: Clock = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy or procore_retry_policy()
+        self.stats = RequestStats()
+        self._now = now
+        api_host = urlsplit(settings.api_url).hostname or ""
+        self.pacer = RatePacer(sleep=self.policy.sleep, now=now, rng=self.policy.rng)
+        inner = transport or httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(
+                max_connections=settings.concurrency + 2, max_keepalive_connections=settings.concurrency + 2
+            ),
+            retries=0,
+        )
+        token_path = urlsplit(settings.token_url).path
+        login_host = urlsplit(settings.login_url).hostname
+
+        def is_token_request(request: httpx.Request) -> bool:
+            return request.method == "POST" and request.url.host == login_host and request.url.path == token_path
+
+        self.client = build_client(
+            settings.api_url,
+            transport=PacingTransport(inner, self.pacer, api_host),
+            writable=writable,
+            allow_write=is_token_request,
+            headers={"Accept": "application/json"},
+        )
+        self.token = CachedToken(self._fetch_token, clock=monotonic, margin=120.0)
+        self._api = urlsplit(settings.api_url)
+
+    def __repr__(self) -> str:
+        return f"ProcoreAPI(api={self.settings.api_url!r}, client_id={self.settings.client_id!r})"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # -- auth -------------------------------------------------------------------------------------
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.get_secret_value(),
+        }
+        response = await send_with_retries(
+            self.client, "POST", self.settings.token_url, policy=self.policy, stats=self.stats, json=body
+        )
+        if response.status_code in (400, 401, 403):
+            raise VendorError(
+                "procore",
+                f"the token endpoint {self.settings.token_url} refused the client credentials "
+                f"(HTTP {response.status_code}); check PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET and "
+                f"that they belong to PROCORE_ENVIRONMENT={self.settings.environment}",
+                status=response.status_code,
+            )
+        if response.status_code != 200:
+            raise VendorError("procore", f"token request failed: HTTP {response.status_code}", status=response.status_code)
+        data = response.json()
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise VendorError("procore", "the token endpoint answered without an access_token")
+        expires_in = data.get("expires_in")
+        return token, float(expires_in) if isinstance(expires_in, int | float) else 3600.0
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        company: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """One API call with `Procore-Company-Id`, a bearer token, retries and one re-auth per 401."""
+        used: list[str] = []
+
+        async def auth() -> dict[str, str]:
+            token = await self.token.get()
+            used.append(token)
+            return {"Authorization": f"Bearer {token}"}
+
+        async def unauthorized() -> None:
+            await self.token.invalidate(used[-1] if used else None)
+
+        kwargs: dict[str, Any] = {}
+        if params is not None:
+            kwargs["params"] = dict(params)
+        if json is not None:
+            kwargs["json"] = json
+        return await send_with_retries(
+            self.client,
+            method,
+            url,
+            policy=self.policy,
+            stats=self.stats,
+            headers={COMPANY_HEADER: company},
+            auth_headers=auth,
+            on_unauthorized=unauthorized,
+            wait_for=wait_for_429(self._now),
+            **kwargs,
+        )
+
+    async def get_list(self, path: str, company: str, params: Mapping[str, str | int]) -> list[Json]:
+        """Every page of a list endpoint, following `Link: rel="next"` until it is absent."""
+        items: list[Json] = []
+        url = path
+        query: Mapping[str, str | int] | None = {**params, "page": 1}
+        while True:
+            response = await self.send("GET", url, company, params=query)
+            check(response, company)
+            page = response.json()
+            if not isinstance(page, list):
+                raise VendorError("procore", f"GET {response.request.url.path} did not return a list")
+            items.extend(item for item in page if isinstance(item, dict))
+            following = response.links.get("next", {}).get("url")
+            if not following:
+                return items
+            url, query = self._same_host(following), None
+
+    def _same_host(self, url: str) -> str:
+        """A Link URL must stay on the API host: the bearer token goes wherever we follow."""
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != (self._api.scheme, self._api.netloc):
+            raise VendorError("procore", f"refusing to follow a pagination link to another host: {parts.netloc}")
+        return url
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def companies(self, company_header: str) -> list[Json]:
+        return await self.get_list("/rest/v1.0/companies", company_header, {"per_page": PER_PAGE_USERS})
+
+    async def permission_templates(self, company: str) -> list[Json]:
+        response = await self.send("GET", f"/rest/v1.0/companies/{company}/permission_templates", company)
+        check(response, company)
+        data = response.json()
+        return [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
+
+    async def active_users(self, company: str) -> list[Json]:
+        return await self.get_list(f"/rest/v1.3/companies/{company}/users", company, {"per_page": PER_PAGE_USERS})
+
+    async def inactive_users(self, company: str) -> list[Json]:
+        return await self.get_list(
+            f"/rest/v1.0/companies/{company}/users/inactive", company, {"per_page": PER_PAGE_USERS}
+        )
+
+    async def projects(self, company: str) -> list[Json]:
+        params = {"company_id": company, "per_page": PER_PAGE_PROJECTS, "filters[by_status]": "All"}
+        return await self.get_list("/rest/v1.1/projects", company, params)
+
+    async def project_users(self, company: str, project_id: int) -> list[Json]:
+        return await self.get_list(
+            f"/rest/v1.0/projects/{project_id}/users", company, {"per_page": PER_PAGE_USERS}
+        )
+
+    async def project_user(self, company: str, project_id: int, user_id: int) -> Json | None:
+        response = await self.send("GET", f"/rest/v1.0/projects/{project_id}/users/{user_id}", company)
+        if response.status_code == 404:
+            return None
+        check(response, company)
+        data = response.json()
+        return data if isinstance(data, dict) else None
+
+    async def find_user(self, company: str, email: str) -> Json | None:
+        """A directory user by email (case-insensitive), active or inactive."""
+        params: dict[str, str | int] = {"per_page": PER_PAGE_USERS, "filters[search]": email}
+        found = await self.get_list(f"/rest/v1.3/companies/{company}/users", company, params)
+        for source in (found, await self.inactive_users(company)):
+            for user in source:
+                if str(user.get("email_address") or "").casefold() == email.casefold():
+                    return user
+        return None
+
+    # -- writes (each returns the raw response; the connector decides what a status means) -------
+
+    async def create_user(self, company: str, user: Json) -> httpx.Response:
+        return await self.send("POST", f"/rest/v1.3/companies/{company}/users", company, json={"user": user})
+
+    async def set_user_active(self, company: str, user_id: int, active: bool) -> httpx.Response:
+        if active:  # the documented reactivation call
+            return await self.send("PATCH", f"/rest/v1.0/companies/{company}/users/inactive/{user_id}", company)
+        return await self.send(
+            "PATCH", f"/rest/v1.3/companies/{company}/users/{user_id}", company, json={"user": {"is_active": False}}
+        )
+
+    async def add_to_project(self, company: str, project_id: int, user_id: int, template_id: int) -> httpx.Response:
+        body = {"user": {"permission_template_id": template_id}}
+        return await self.send(
+            "POST", f"/rest/v1.0/projects/{project_id}/users/{user_id}/actions/add", company, json=body
+        )
+
+    async def remove_from_project(self, company: str, project_id: int, user_id: int) -> httpx.Response:
+        return await self.send("DELETE", f"/rest/v1.0/projects/{project_id}/users/{user_id}/actions/remove", company)
+
+    async def assign_template(self, company: str, project_id: int, user_id: int, template_id: int) -> httpx.Response:
+        body = {"permission_template_assignments": {"user_id": user_id, "permission_template_id": template_id}}
+        return await self.send(
+            "PATCH", f"/rest/v1.0/projects/{project_id}/permission_template_assignments", company, json=body
+        )
+
+
+def check(response: httpx.Response, company: str) -> None:
+    """Raise a VendorError for a read that failed; the message names the company and a fix."""
+    if response.is_success:
+        return
+    hint = ""
+    if response.status_code == 401:
+        hint = " (the token was refused twice; check the app's credentials)"
+    elif response.status_code == 403:
+        hint = (
+            f" (is the app installed in company {company} and does its service account have Directory "
+            "permissions there? See Company Admin > App Management)"
+        )
+    elif response.status_code == 404:
+        hint = f" (not visible to the app in company {company})"
+    elif response.status_code == 429:
+        hint = " (still rate limited after retrying)"
+    raise VendorError("procore", error_summary(response) + hint, status=response.status_code)

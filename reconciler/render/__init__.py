@@ -1,0 +1,1 @@
+"""Renderers: pure functions from a Plan to a string (text with rich markup, markdown, JSON)."""

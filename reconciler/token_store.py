@@ -1,0 +1,241 @@
+"""Where a rotating refresh token lives between runs: a local file, or a GitHub Actions secret.
+
+SAP Concur may answer a refresh with a new refresh token (and a new geolocation); the old token
+stops working. Whoever refreshes must save the new one before the run ends, or the next run fails.
+
+- `FileTokenStore` (the default): a JSON file readable only by its owner.
+- `GitHubSecretTokenStore`: in GitHub Actions the token arrives as a repository secret, and the
+  new one is written back to that secret through GitHub's REST API, sealed with the repository's
+  public key (libsodium sealed box, PyNaCl). The default `GITHUB_TOKEN` of a workflow cannot write
+  secrets: this needs a fine-grained token or GitHub App token with "Secrets: write".
+- `MemoryTokenStore`: tests and the sandbox.
+
+Values are `SecretStr` throughout; nothing here puts a token in a message, a repr or a log.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from nacl.public import PublicKey, SealedBox
+from pydantic import SecretStr
+
+from reconciler.connectors.http import RetryPolicy, send_with_retries
+from reconciler.errors import AccessError, ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    refresh_token: SecretStr
+    geolocation: str
+
+
+class TokenStore(Protocol):
+    description: str  # where the token goes, for messages ("file ~/.config/access/concur-token.json")
+
+    def load(self) -> StoredToken | None:
+        """The newest saved token, or None when this store has none (use the configured one)."""
+        ...
+
+    async def save(self, token: StoredToken, *, previous: StoredToken | None = None) -> None:
+        """Persist `token`; raise AccessError if it could not be saved."""
+        ...
+
+
+@dataclass(slots=True)
+class MemoryTokenStore:
+    token: StoredToken | None = None
+    saved: list[StoredToken] = field(default_factory=list)
+    description: str = "memory"
+
+    def load(self) -> StoredToken | None:
+        return self.token
+
+    async def save(self, token: StoredToken, *, previous: StoredToken | None = None) -> None:
+        self.token = token
+        self.saved.append(token)
+
+
+@dataclass(slots=True)
+class FileTokenStore:
+    path: Path
+
+    @property
+    def description(self) -> str:
+        return f"file {self.path}"
+
+    def load(self) -> StoredToken | None:
+        if not self.path.exists():
+            return None
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return StoredToken(SecretStr(str(data["refresh_token"])), str(data["geolocation"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(
+                f"{self.path}: not a token file written by access; delete it and run `access concur setup`"
+            ) from None
+
+    async def save(self, token: StoredToken, *, previous: StoredToken | None = None) -> None:
+        data = {
+            "refresh_token": token.refresh_token.get_secret_value(),
+            "geolocation": token.geolocation,
+            "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+                handle.write("\n")
+            os.chmod(tmp, 0o600)
+            tmp.replace(self.path)
+        except OSError as exc:
+            raise AccessError(f"could not save the new refresh token to {self.path}: {exc.strerror}") from None
+
+
+_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+
+def seal(public_key_b64: str, value: str) -> str:
+    """A libsodium sealed box of `value` for the base64 public key, base64-encoded (what GitHub wants)."""
+    box = SealedBox(PublicKey(base64.b64decode(public_key_b64)))
+    sealed: bytes = box.encrypt(value.encode("utf-8"))
+    return base64.b64encode(sealed).decode("ascii")
+
+
+@dataclass(slots=True)
+class GitHubSecretsClient:
+    """The two Actions-secrets endpoints a token store needs."""
+
+    api_url: str
+    repository: str  # "owner/repo"
+    token: SecretStr
+    transport: httpx.AsyncBaseTransport | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.api_url.rstrip("/"),
+            transport=self.transport,
+            timeout=30.0,
+            headers={**GITHUB_HEADERS, "User-Agent": "access-reconciler"},
+        )
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
+
+    async def public_key(self, client: httpx.AsyncClient) -> tuple[str, str]:
+        path = f"/repos/{self.repository}/actions/secrets/public-key"
+        response = await send_with_retries(client, "GET", path, policy=self.policy, headers=self._auth())
+        if response.status_code != 200:
+            raise AccessError(f"GitHub: cannot read the public key of {self.repository}: {_github_error(response)}")
+        data = response.json()
+        return str(data["key_id"]), str(data["key"])
+
+    async def put_secret(self, name: str, value: str) -> None:
+        if not _SECRET_NAME.match(name) or name.upper().startswith("GITHUB_"):
+            raise ConfigError(f"{name!r} is not a valid GitHub secret name")
+        async with self._client() as client:
+            key_id, key = await self.public_key(client)
+            body = {"encrypted_value": seal(key, value), "key_id": key_id}
+            path = f"/repos/{self.repository}/actions/secrets/{name}"
+            response = await send_with_retries(
+                client, "PUT", path, policy=self.policy, headers=self._auth(), json=body
+            )
+        if response.status_code not in (201, 204):
+            raise AccessError(f"GitHub: cannot write secret {name} of {self.repository}: {_github_error(response)}")
+
+
+def _github_error(response: httpx.Response) -> str:
+    try:
+        message = str(response.json().get("message", ""))
+    except ValueError:
+        message = ""
+    hint = ""
+    if response.status_code in (401, 403, 404):
+        hint = (
+            " (the token needs the repository permission 'Secrets: write'; a workflow's GITHUB_TOKEN"
+            " cannot write secrets)"
+        )
+    return f"HTTP {response.status_code} {message}".rstrip() + hint
+
+
+@dataclass(slots=True)
+class GitHubSecretTokenStore:
+    """Writes a rotated refresh token (and a changed geolocation) back to repository secrets."""
+
+    client: GitHubSecretsClient
+    refresh_secret: str = "CONCUR_REFRESH_TOKEN"
+    geolocation_secret: str = "CONCUR_GEOLOCATION"
+
+    @property
+    def description(self) -> str:
+        return f"GitHub secret {self.refresh_secret} of {self.client.repository}"
+
+    def load(self) -> StoredToken | None:
+        return None  # the workflow passes the secret in as an environment variable
+
+    async def save(self, token: StoredToken, *, previous: StoredToken | None = None) -> None:
+        if previous is None or previous.refresh_token.get_secret_value() != token.refresh_token.get_secret_value():
+            await self.client.put_secret(self.refresh_secret, token.refresh_token.get_secret_value())
+        if self.geolocation_secret and (previous is None or previous.geolocation != token.geolocation):
+            await self.client.put_secret(self.geolocation_secret, token.geolocation)
+
+
+def default_token_file(env: Mapping[str, str], vendor: str = "concur") -> Path:
+    base = env.get("XDG_CONFIG_HOME") or (str(Path(env["HOME"]) / ".config") if env.get("HOME") else "")
+    root = Path(base) if base else Path.home() / ".config"
+    return root / "access" / f"{vendor}-token.json"
+
+
+def token_store_from_env(
+    env: Mapping[str, str], *, vendor: str = "concur", transport: httpx.AsyncBaseTransport | None = None
+) -> TokenStore:
+    """`<VENDOR>_TOKEN_STORE` = file (default outside GitHub Actions) | github (default inside) | memory."""
+    prefix = vendor.upper()
+    in_actions = env.get("GITHUB_ACTIONS") == "true"
+    kind = (env.get(f"{prefix}_TOKEN_STORE") or ("github" if in_actions else "file")).strip().lower()
+    if kind == "file":
+        path = env.get(f"{prefix}_TOKEN_FILE")
+        return FileTokenStore(Path(path).expanduser() if path else default_token_file(env, vendor))
+    if kind == "memory":
+        return MemoryTokenStore()
+    if kind != "github":
+        raise ConfigError(f"{prefix}_TOKEN_STORE={kind!r}: expected 'file', 'github' or 'memory'")
+    token = env.get(f"{prefix}_SECRETS_TOKEN") or env.get("ACCESS_SECRETS_TOKEN")
+    repository = env.get("GITHUB_REPOSITORY")
+    missing = [
+        name
+        for name, value in ((f"{prefix}_SECRETS_TOKEN", token), ("GITHUB_REPOSITORY", repository))
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"{vendor}: the rotated refresh token must be written back to a repository secret, but "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Give the workflow a token "
+            f"with 'Secrets: write' as {prefix}_SECRETS_TOKEN (GITHUB_TOKEN cannot write secrets), or set "
+            f"{prefix}_TOKEN_STORE=file to keep it in a file instead"
+        )
+    assert token is not None and repository is not None
+    client = GitHubSecretsClient(
+        api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
+        repository=repository,
+        token=SecretStr(token),
+        transport=transport,
+    )
+    return GitHubSecretTokenStore(
+        client,
+        refresh_secret=env.get(f"{prefix}_REFRESH_TOKEN_SECRET") or f"{prefix}_REFRESH_TOKEN",
+        geolocation_secret=env.get(f"{prefix}_GEOLOCATION_SECRET", f"{prefix}_GEOLOCATION"),
+    )
