@@ -33,7 +33,7 @@ class ValidationErrors(AccessError):
     """Many located problems, reported together."""
 
     def __init__(self, errors: Iterable[LocatedError]) -> None:
-        self.errors = sorted(errors, key=lambda e: (e.location or Location("", 0)).sort_key())
+        self.errors = sorted(errors, key=lambda e: ((e.location or Location("", 0)).sort_key(), e.message))
         super().__init__("\n".join(e.message for e in self.errors))
 
 

@@ -67,13 +67,23 @@ def validate_document(document: YamlDocument, errors: list[LocatedError]) -> Acc
     try:
         return AccessFile.model_validate(document.data)
     except ValidationError as exc:
-        for error in exc.errors():
+        found = exc.errors()
+        # A misspelt field is reported as unknown; its "missing" twin would only repeat it.
+        typo_parents = {_clean(e["loc"])[:-1] for e in found if e["type"] == "extra_forbidden"}
+        for error in found:
+            if error["type"] == "missing" and _clean(error["loc"])[:-1] in typo_parents:
+                continue
             errors.append(_located(document, error))
         return None
 
 
+def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A pydantic error location without union-branch and validator names."""
+    return tuple(p for p in loc if not (isinstance(p, str) and (p in _MODEL_NAMES or "[" in p)))
+
+
 def _located(document: YamlDocument, error: Any) -> LocatedError:
-    path = tuple(p for p in error["loc"] if not (isinstance(p, str) and (p in _MODEL_NAMES or "[" in p)))
+    path = _clean(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
         parent, name = path[:-1], str(path[-1])

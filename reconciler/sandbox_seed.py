@@ -6,9 +6,15 @@ It differs from the example in `access/` in instructive ways:
   there (a revocation); Pat Sullivan was added to Harbor Tower by hand (a revocation) and has a
   directory account nobody manages (unmanaged); Heidi has no directory account yet (a creation).
 - SAP Concur: Carol holds Expense Processor granted by hand (a revocation); Nina lacks Expense
-  Approver (a grant); Judy has no account (a creation); Frank's login differs from his email.
+  Approver (a grant); Judy has no account (a creation, then Expense User and Request User, which
+  Concur grants through the user's entitlements rather than the Spend role extension); Frank's
+  login differs from his email; Temp Auditor has an account nobody manages (unmanaged). Grants name
+  roles by their Concur code (EXP_APPROVER), as the catalogue in `reconciler.catalogs.concur` does.
 - PingOne: Oscar sits in the Employees population (the YAML says Contractors: an update); Bob holds
-  Environment Admin granted by hand (a revocation); Mike is missing from VPN (a grant).
+  Environment Admin granted by hand (a revocation); Mike is missing from VPN (a grant). Oscar is in
+  VPN only through the nested group Contractor Leads, and everyone in Employees is in the dynamic
+  group All Staff: both are indirect memberships, shown and never revoked. svc-backup is an account
+  nobody manages; Bob's username (bruiz) differs from his email.
 
 Each vendor's simulator seeds itself from these records plus its own extras (ids, templates,
 indirect memberships); `reconciler.connectors.<vendor>` does that in its `reset_sandbox`.
@@ -123,23 +129,24 @@ def concur() -> VendorSeed:
     def g(role: str, key: str) -> Grant:
         return Grant("concur", "", "role", role, "member", email(key).casefold())
 
-    grants = [g("Expense User", k) for k in keys] + [g("Request User", k) for k in keys]
-    grants += [g("Expense Approver", k) for k in ("carol", "dan")]
-    grants += [g("Expense Processor", k) for k in ("erin", "carol")]
-    grants += [g("Invoice Approver", k) for k in ("frank", "nina")]
-    grants += [g("Web Services Administrator", "heidi")]
+    grants = [g("EXP_USER", k) for k in keys] + [g("REQ_USER", k) for k in keys]  # Expense User, Request User
+    grants += [g("EXP_APPROVER", k) for k in ("carol", "dan")]  # Expense Approver
+    grants += [g("EXP_PROCESSOR", k) for k in ("erin", "carol")]  # Expense Processor
+    grants += [g("INV_APPROVER", k) for k in ("frank", "nina")]  # Invoice Approver
+    grants += [g("SHD_WEB_SERVICES_ADMIN", "heidi")]  # Web Services Administrator
     return VendorSeed(tuple(accounts), tuple(grants))
 
 
 def pingone() -> VendorSeed:
     accounts = [
-        _account("pingone", k, population="Employees", **({"username": "bruiz"} if k == "bob" else {}))
+        _account("pingone", k, population="Employees", login="bruiz" if k == "bob" else email(k))
         for k in STAFF
     ]
-    accounts.append(_account("pingone", "oscar", population="Employees"))
+    accounts.append(_account("pingone", "oscar", population="Employees", login=email("oscar")))
     accounts.append(
-        Account("pingone", "", f"svc-backup@{DOMAIN}", email=f"svc-backup@{DOMAIN}", display_name="Backup Service",
-                attributes=(("population", "Employees"), ("username", "svc-backup")))
+        Account("pingone", "", f"svc-backup@{DOMAIN}", email=f"svc-backup@{DOMAIN}",
+                display_name="Backup Service",
+                attributes=(("login", "svc-backup"), ("population", "Employees")))
     )  # fmt: skip
 
     def g(rtype: str, name: str, key: str, entitlement: str = "member") -> Grant:
@@ -149,6 +156,7 @@ def pingone() -> VendorSeed:
     grants += [g("group", "Concur Users", k) for k in (*OFFICE, *SITE)]
     grants += [g("group", "VPN", k) for k in ("alice", "bob", "ivan", "heidi")]
     grants += [g("group", "Finance Systems", k) for k in FINANCE]
+    grants += [g("group", "Contractor Leads", "oscar")]  # nested in VPN by the simulator
     grants += [
         g("role", "Identity Data Admin", "heidi", "environment"),
         g("role", "Identity Data Read Only", "grace", "environment"),
@@ -160,9 +168,10 @@ def pingone() -> VendorSeed:
         tuple(grants),
         resources={
             "population": ("Employees", "Contractors"),
-            "group": ("Procore Users", "Concur Users", "VPN", "Finance Systems", "All Staff"),
-            "role": ("Environment Admin", "Identity Data Admin", "Identity Data Read Only", "Client Application Developer",
-                     "Organization Admin"),
+            "group": ("Procore Users", "Concur Users", "VPN", "Finance Systems", "All Staff",
+                      "Contractor Leads"),
+            "role": ("Environment Admin", "Identity Data Admin", "Identity Data Read Only",
+                     "Client Application Developer", "Organization Admin"),
         },
     )  # fmt: skip
 

@@ -1,8 +1,137 @@
-"""pingone: placeholder plugin backed by the snapshot sandbox until the real connector lands."""
+"""PingOne: the connector (users, populations, groups, admin roles) and its vendor plugin.
+
+Configuration (env): PINGONE_CLIENT_ID, PINGONE_CLIENT_SECRET, PINGONE_ENVIRONMENT_ID, and
+optionally PINGONE_REGION (com, ca, eu, com.au, sg, asia), PINGONE_API_URL / PINGONE_AUTH_URL,
+PINGONE_AUTH_ENVIRONMENT_ID (where the worker app lives), PINGONE_TOKEN_AUTH_METHOD
+(client_secret_basic | client_secret_post), PINGONE_ORGANIZATION_ID, PINGONE_MAX_CONCURRENCY.
+See docs/pingone.md for what is synced and what it costs.
+"""
 
 from __future__ import annotations
 
-from reconciler.connectors.memory import MemoryPlugin
-from reconciler.sandbox_seed import pingone
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
 
-PLUGIN = MemoryPlugin("pingone", pingone)
+import httpx
+
+from reconciler.changes import Change
+from reconciler.connectors.base import ChangeResult, VendorState
+from reconciler.connectors.http import RetryPolicy, build_client
+from reconciler.connectors.pingone_api import PingOneApi
+from reconciler.connectors.pingone_apply import Applier
+from reconciler.connectors.pingone_settings import PingOneSettings
+from reconciler.connectors.pingone_sync import Directory, Syncer
+from reconciler.records import Scope
+from reconciler.sandbox_seed import pingone as pingone_seed
+from reconciler.simulators.base import SimulatorTransport
+from reconciler.simulators.pingone import PingOneSimulator
+from reconciler.simulators.pingone_state import PingOneState
+
+VENDOR = "pingone"
+STATE_FILE = "pingone.sim.json"
+# The sandbox's fixed, fake identity: no real credential is ever needed or read.
+SANDBOX_ENVIRONMENT = "7a3c9e52-5b1d-4f0e-9a61-5a4db0c1e001"
+SANDBOX_ORGANIZATION = "7a3c9e52-5b1d-4f0e-9a61-5a4db0c1e000"
+SANDBOX_CLIENT_ID = "sandbox-worker-app"
+SANDBOX_SECRET = "sandbox-not-a-secret"  # a fixed fake for the in-process simulator
+
+
+def is_token_request(request: httpx.Request) -> bool:
+    return request.method == "POST" and request.url.path.endswith("/as/token")
+
+
+class PingOneConnector:
+    vendor = VENDOR
+
+    def __init__(self, api: PingOneApi) -> None:
+        self.api = api
+        self.directory = Directory(api.settings.environment_id, api.settings.organization_id)
+        self._applier = Applier(api, self.directory)
+
+    async def sync(self, scope: Scope) -> VendorState:
+        self.directory = Directory(self.api.settings.environment_id, self.api.settings.organization_id)
+        self._applier = Applier(self.api, self.directory)
+        return await Syncer(self.api, self.directory, scope).run()
+
+    async def apply(self, change: Change) -> ChangeResult:
+        return await self._applier.apply(change)
+
+    async def aclose(self) -> None:
+        await self.api.client.aclose()
+
+
+def connect(
+    settings: PingOneSettings,
+    *,
+    writable: bool,
+    transport: httpx.AsyncBaseTransport | None = None,
+    policy: RetryPolicy | None = None,
+) -> PingOneConnector:
+    client = build_client(
+        settings.api_url,
+        transport=transport,
+        writable=writable,
+        allow_write=is_token_request,
+        max_connections=settings.max_concurrency,
+        headers={"Accept": "application/json"},
+    )
+    return PingOneConnector(PingOneApi(client, settings, policy=policy))
+
+
+def sandbox_settings(**overrides: str) -> PingOneSettings:
+    env = {
+        "PINGONE_CLIENT_ID": SANDBOX_CLIENT_ID,
+        "PINGONE_CLIENT_SECRET": SANDBOX_SECRET,
+        "PINGONE_ENVIRONMENT_ID": SANDBOX_ENVIRONMENT,
+        **overrides,
+    }
+    return PingOneSettings.from_env(env)
+
+
+def seed_state() -> PingOneState:
+    state = PingOneState.from_seed(
+        pingone_seed(), environment_id=SANDBOX_ENVIRONMENT, organization_id=SANDBOX_ORGANIZATION
+    )
+    state.clients[SANDBOX_CLIENT_ID] = SANDBOX_SECRET
+    return state
+
+
+def write_state(path: Path, state: PingOneState) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class PingOnePlugin:
+    name = VENDOR
+
+    def from_env(self, env: Mapping[str, str], *, writable: bool) -> PingOneConnector:
+        return connect(PingOneSettings.from_env(env), writable=writable)
+
+    @asynccontextmanager
+    async def sandbox(self, state_dir: Path, *, writable: bool) -> AsyncIterator[PingOneConnector]:
+        path = state_dir / STATE_FILE
+        if not path.exists():
+            self.reset_sandbox(state_dir)
+        state = PingOneState.from_json(json.loads(path.read_text(encoding="utf-8")))
+        state.clients[SANDBOX_CLIENT_ID] = SANDBOX_SECRET
+        simulator = PingOneSimulator(state)
+        connector = connect(
+            sandbox_settings(), writable=writable, transport=SimulatorTransport(simulator.handle)
+        )
+        try:
+            yield connector
+        finally:
+            await connector.aclose()
+            if writable and simulator.version:
+                write_state(path, simulator.state)
+
+    def reset_sandbox(self, state_dir: Path) -> None:
+        write_state(state_dir / STATE_FILE, seed_state())
+
+
+PLUGIN = PingOnePlugin()

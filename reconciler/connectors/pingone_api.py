@@ -29,7 +29,9 @@ class PingOneHttpError(VendorError):
     def __init__(self, response: httpx.Response, action: str) -> None:
         self.code, self.detail_codes, text = describe(response)
         hint = f". {FORBIDDEN_HINT}" if response.status_code == 403 else ""
-        super().__init__("pingone", f"{action}: HTTP {response.status_code} {text}{hint}", status=response.status_code)
+        super().__init__(
+            "pingone", f"{action}: HTTP {response.status_code} {text}{hint}", status=response.status_code
+        )
 
 
 def describe(response: httpx.Response) -> tuple[str, tuple[str, ...], str]:
@@ -44,7 +46,10 @@ def describe(response: httpx.Response) -> tuple[str, tuple[str, ...], str]:
     code = str(body.get("code") or body.get("error") or "")
     message = str(body.get("message") or body.get("error_description") or "")
     details = [d for d in body.get("details") or [] if isinstance(d, dict)]
-    parts = [f"{d.get('target')}: {d.get('message')}" if d.get("target") else str(d.get("message")) for d in details]
+    parts = [
+        f"{d.get('target')}: {d.get('message')}" if d.get("target") else str(d.get("message"))
+        for d in details
+    ]
     text = f"{code}: {message}" if code else message
     if parts:
         text += " (" + "; ".join(parts) + ")"
@@ -82,9 +87,15 @@ class PingOneApi:
             pair = f"{s.client_id}:{s.client_secret.get_secret_value()}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         response = await send_with_retries(
-            self.client, "POST", s.token_url, policy=self.policy, stats=self.stats, data=form, headers=headers,
+            self.client,
+            "POST",
+            s.token_url,
+            policy=self.policy,
+            stats=self.stats,
+            data=form,
+            headers=headers,
             retry_statuses=RETRY_STATUSES,
-        )  # fmt: skip
+        )
         if response.status_code != 200:
             _, _, text = describe(response)
             raise VendorError(
@@ -121,10 +132,17 @@ class PingOneApi:
         while True:
             async with self._gate:
                 response = await send_with_retries(
-                    self.client, method, self.url(path), policy=self.policy, stats=self.stats,
-                    auth_headers=self.token.bearer, on_unauthorized=self._invalidate, retry_statuses=RETRY_STATUSES,
-                    json=json, params=params,
-                )  # fmt: skip
+                    self.client,
+                    method,
+                    self.url(path),
+                    policy=self.policy,
+                    stats=self.stats,
+                    auth_headers=self.token.bearer,
+                    on_unauthorized=self._invalidate,
+                    retry_statuses=RETRY_STATUSES,
+                    json=json,
+                    params=params,
+                )
             if response.status_code == 403 and forbidden < self.forbidden_retries:
                 forbidden += 1
                 await self.policy.sleep(self.policy.backoff(forbidden) + 1.0)

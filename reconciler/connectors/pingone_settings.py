@@ -47,7 +47,9 @@ class PingOneSettings:
             if not env.get(name, "").strip()
         ]
         if missing:
-            raise ConfigError(f"pingone: set {', '.join(missing)} (the worker app's credentials and environment)")
+            raise ConfigError(
+                f"pingone: set {', '.join(missing)} (the worker app's credentials and environment)"
+            )
         region = env.get("PINGONE_REGION", "com").strip().lower() or "com"
         if region not in REGIONS:
             raise ConfigError(f"pingone: PINGONE_REGION={region!r} is not one of {', '.join(REGIONS)}")
@@ -55,11 +57,14 @@ class PingOneSettings:
         method = env.get("PINGONE_TOKEN_AUTH_METHOD", "client_secret_basic").strip().lower()
         if method not in ("client_secret_basic", "client_secret_post"):
             raise ConfigError(
-                f"pingone: PINGONE_TOKEN_AUTH_METHOD={method!r} must be client_secret_basic or client_secret_post"
+                f"pingone: PINGONE_TOKEN_AUTH_METHOD={method!r} must be client_secret_basic or "
+                "client_secret_post"
             )
         concurrency = env.get("PINGONE_MAX_CONCURRENCY", "16").strip()
         if not concurrency.isdigit() or not 1 <= int(concurrency) <= 256:
-            raise ConfigError(f"pingone: PINGONE_MAX_CONCURRENCY={concurrency!r} must be a number from 1 to 256")
+            raise ConfigError(
+                f"pingone: PINGONE_MAX_CONCURRENCY={concurrency!r} must be a number from 1 to 256"
+            )
         return cls(
             environment_id=env["PINGONE_ENVIRONMENT_ID"].strip(),
             client_id=env["PINGONE_CLIENT_ID"].strip(),
@@ -67,7 +72,9 @@ class PingOneSettings:
             api_url=(env.get("PINGONE_API_URL") or api_url).rstrip("/"),
             auth_url=(env.get("PINGONE_AUTH_URL") or auth_url).rstrip("/"),
             auth_environment_id=env.get("PINGONE_AUTH_ENVIRONMENT_ID", "").strip(),
-            token_auth_method="client_secret_post" if method == "client_secret_post" else "client_secret_basic",
+            token_auth_method="client_secret_post"
+            if method == "client_secret_post"
+            else "client_secret_basic",
             organization_id=env.get("PINGONE_ORGANIZATION_ID", "").strip(),
             max_concurrency=int(concurrency),
         )

@@ -30,6 +30,7 @@ COMPANY_HEADER = "Procore-Company-Id"
 # document no maximum; Procore's pagination guide recommends per_page at or below 2,000.
 PER_PAGE_PROJECTS = 300
 PER_PAGE_USERS = 2000
+RATE_LIMIT_PATIENCE = 3700.0  # seconds of 429s a request sits out before the run stops
 
 Json = dict[str, Any]
 
@@ -68,7 +69,9 @@ class ProcoreAPI:
         login_host = urlsplit(settings.login_url).hostname
 
         def is_token_request(request: httpx.Request) -> bool:
-            return request.method == "POST" and request.url.host == login_host and request.url.path == token_path
+            return (
+                request.method == "POST" and request.url.host == login_host and request.url.path == token_path
+            )
 
         self.client = build_client(
             settings.api_url,
@@ -106,7 +109,9 @@ class ProcoreAPI:
                 status=response.status_code,
             )
         if response.status_code != 200:
-            raise VendorError("procore", f"token request failed: HTTP {response.status_code}", status=response.status_code)
+            raise VendorError(
+                "procore", f"token request failed: HTTP {response.status_code}", status=response.status_code
+            )
         data = response.json()
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
@@ -141,18 +146,25 @@ class ProcoreAPI:
             kwargs["params"] = dict(params)
         if json is not None:
             kwargs["json"] = json
-        return await send_with_retries(
-            self.client,
-            method,
-            url,
-            policy=self.policy,
-            stats=self.stats,
-            headers={COMPANY_HEADER: company},
-            auth_headers=auth,
-            on_unauthorized=unauthorized,
-            wait_for=wait_for_429(self._now),
-            **kwargs,
-        )
+        wait_for = wait_for_429(self._now)
+        started = self._now()
+        while True:
+            response = await send_with_retries(
+                self.client,
+                method,
+                url,
+                policy=self.policy,
+                stats=self.stats,
+                headers={COMPANY_HEADER: company},
+                auth_headers=auth,
+                on_unauthorized=unauthorized,
+                wait_for=wait_for,
+                **kwargs,
+            )
+            # A 429 means "wait", not "failed": keep waiting for the reset, up to an hourly window.
+            if response.status_code != 429 or self._now() - started > RATE_LIMIT_PATIENCE:
+                return response
+            await self.policy.sleep(self.policy.jitter(wait_for(response) or self.policy.base_delay))
 
     async def get_list(self, path: str, company: str, params: Mapping[str, str | int]) -> list[Json]:
         """Every page of a list endpoint, following `Link: rel="next"` until it is absent."""
@@ -175,7 +187,9 @@ class ProcoreAPI:
         """A Link URL must stay on the API host: the bearer token goes wherever we follow."""
         parts = urlsplit(url)
         if (parts.scheme, parts.netloc) != (self._api.scheme, self._api.netloc):
-            raise VendorError("procore", f"refusing to follow a pagination link to another host: {parts.netloc}")
+            raise VendorError(
+                "procore", f"refusing to follow a pagination link to another host: {parts.netloc}"
+            )
         return url
 
     # -- reads ------------------------------------------------------------------------------------
@@ -190,7 +204,9 @@ class ProcoreAPI:
         return [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
 
     async def active_users(self, company: str) -> list[Json]:
-        return await self.get_list(f"/rest/v1.3/companies/{company}/users", company, {"per_page": PER_PAGE_USERS})
+        return await self.get_list(
+            f"/rest/v1.3/companies/{company}/users", company, {"per_page": PER_PAGE_USERS}
+        )
 
     async def inactive_users(self, company: str) -> list[Json]:
         return await self.get_list(
@@ -198,7 +214,11 @@ class ProcoreAPI:
         )
 
     async def projects(self, company: str) -> list[Json]:
-        params = {"company_id": company, "per_page": PER_PAGE_PROJECTS, "filters[by_status]": "All"}
+        params: dict[str, str | int] = {
+            "company_id": company,
+            "per_page": PER_PAGE_PROJECTS,
+            "filters[by_status]": "All",
+        }
         return await self.get_list("/rest/v1.1/projects", company, params)
 
     async def project_users(self, company: str, project_id: int) -> list[Json]:
@@ -231,22 +251,35 @@ class ProcoreAPI:
 
     async def set_user_active(self, company: str, user_id: int, active: bool) -> httpx.Response:
         if active:  # the documented reactivation call
-            return await self.send("PATCH", f"/rest/v1.0/companies/{company}/users/inactive/{user_id}", company)
+            return await self.send(
+                "PATCH", f"/rest/v1.0/companies/{company}/users/inactive/{user_id}", company
+            )
         return await self.send(
-            "PATCH", f"/rest/v1.3/companies/{company}/users/{user_id}", company, json={"user": {"is_active": False}}
+            "PATCH",
+            f"/rest/v1.3/companies/{company}/users/{user_id}",
+            company,
+            json={"user": {"is_active": False}},
         )
 
-    async def add_to_project(self, company: str, project_id: int, user_id: int, template_id: int) -> httpx.Response:
+    async def add_to_project(
+        self, company: str, project_id: int, user_id: int, template_id: int
+    ) -> httpx.Response:
         body = {"user": {"permission_template_id": template_id}}
         return await self.send(
             "POST", f"/rest/v1.0/projects/{project_id}/users/{user_id}/actions/add", company, json=body
         )
 
     async def remove_from_project(self, company: str, project_id: int, user_id: int) -> httpx.Response:
-        return await self.send("DELETE", f"/rest/v1.0/projects/{project_id}/users/{user_id}/actions/remove", company)
+        return await self.send(
+            "DELETE", f"/rest/v1.0/projects/{project_id}/users/{user_id}/actions/remove", company
+        )
 
-    async def assign_template(self, company: str, project_id: int, user_id: int, template_id: int) -> httpx.Response:
-        body = {"permission_template_assignments": {"user_id": user_id, "permission_template_id": template_id}}
+    async def assign_template(
+        self, company: str, project_id: int, user_id: int, template_id: int
+    ) -> httpx.Response:
+        body = {
+            "permission_template_assignments": {"user_id": user_id, "permission_template_id": template_id}
+        }
         return await self.send(
             "PATCH", f"/rest/v1.0/projects/{project_id}/permission_template_assignments", company, json=body
         )

@@ -56,7 +56,9 @@ def parse_companies(raw: str, *, variable: str = "PROCORE_COMPANY_ID") -> tuple[
         raise ConfigError(f"procore: {variable} is empty; give one or more company ids, comma-separated")
     for value in ids:
         if not value.isdigit() or int(value) == 0 or int(value) >= 2**63:
-            raise ConfigError(f"procore: {variable} has {value!r}, which is not a Procore company id (a number)")
+            raise ConfigError(
+                f"procore: {variable} has {value!r}, which is not a Procore company id (a number)"
+            )
     return tuple(dict.fromkeys(str(int(v)) for v in ids))
 
 
@@ -66,7 +68,9 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
         return default
     parts = urlsplit(raw)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(f"procore: {name} must be an http(s) URL such as https://api.procore.com, got {raw!r}")
+        raise ConfigError(
+            f"procore: {name} must be an http(s) URL such as https://api.procore.com, got {raw!r}"
+        )
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise ConfigError(f"procore: {name} must use https (plain http is allowed only for 127.0.0.1)")
     if parts.query or parts.fragment:
@@ -88,7 +92,9 @@ def settings_from_env(env: Mapping[str, str]) -> ProcoreSettings:
     concurrency = DEFAULT_CONCURRENCY
     if raw_concurrency:
         if not raw_concurrency.isdigit() or not 1 <= int(raw_concurrency) <= 64:
-            raise ConfigError(f"procore: PROCORE_CONCURRENCY must be a number from 1 to 64, got {raw_concurrency!r}")
+            raise ConfigError(
+                f"procore: PROCORE_CONCURRENCY must be a number from 1 to 64, got {raw_concurrency!r}"
+            )
         concurrency = int(raw_concurrency)
     return ProcoreSettings(
         client_id=client_id,

@@ -35,8 +35,14 @@ Clock = Callable[[], float]
 JSON = dict[str, Any]
 
 MESSAGES = {
-    400: ("INVALID_DATA", "The request could not be completed. One or more validation errors were in the request."),
-    401: ("INVALID_TOKEN", "The request could not be completed. The provided access token is invalid or expired."),
+    400: (
+        "INVALID_DATA",
+        "The request could not be completed. One or more validation errors were in the request.",
+    ),
+    401: (
+        "INVALID_TOKEN",
+        "The request could not be completed. The provided access token is invalid or expired.",
+    ),
     403: ("ACCESS_FAILED", "The request could not be completed. You do not have access to this resource."),
     404: ("NOT_FOUND", "The request could not be completed. The requested resource was not found."),
     405: ("METHOD_NOT_ALLOWED", "The request could not be completed. The method is not allowed."),
@@ -48,10 +54,19 @@ MESSAGES = {
 }
 
 
-def p1_error(status: int, message: str = "", details: Iterable[JSON] = (), headers: dict[str, str] | None = None,
-             code: str = "") -> httpx.Response:  # fmt: skip
+def p1_error(
+    status: int,
+    message: str = "",
+    details: Iterable[JSON] = (),
+    headers: dict[str, str] | None = None,
+    code: str = "",
+) -> httpx.Response:
     default_code, default_message = MESSAGES.get(status, ("UNEXPECTED_ERROR", "Unexpected error."))
-    body: JSON = {"id": str(uuid.uuid4()), "code": code or default_code, "message": message or default_message}
+    body: JSON = {
+        "id": str(uuid.uuid4()),
+        "code": code or default_code,
+        "message": message or default_message,
+    }
     detail_list = list(details)
     if detail_list:
         body["details"] = detail_list
@@ -114,38 +129,40 @@ class PingOneSimulator(SimulatorBase):
         self._cache: dict[tuple[str, int], list[str]] = {}
         self._index: tuple[int, dict[str, int]] = (-1, {})
         e = "/v1/environments/{env}"
-        self._match = route_table({
-            ("POST", "/{env}/as/token"): self.token,
-            ("GET", "/v1/roles"): self.list_roles,
-            ("GET", "/v1/roles/{role}"): self.get_role,
-            ("GET", e): self.get_environment,
-            ("GET", e + "/users"): self.list_users,
-            ("POST", e + "/users"): self.create_user,
-            ("GET", e + "/users/{user}"): self.get_user,
-            ("PATCH", e + "/users/{user}"): self.update_user,
-            ("PUT", e + "/users/{user}"): self.update_user,
-            ("DELETE", e + "/users/{user}"): self.delete_user,
-            ("GET", e + "/users/{user}/enabled"): self.get_enabled,
-            ("PUT", e + "/users/{user}/enabled"): self.set_enabled,
-            ("GET", e + "/users/{user}/population"): self.get_population,
-            ("PUT", e + "/users/{user}/population"): self.set_population,
-            ("GET", e + "/users/{user}/memberOfGroups"): self.list_memberships,
-            ("POST", e + "/users/{user}/memberOfGroups"): self.add_membership,
-            ("GET", e + "/users/{user}/memberOfGroups/{group}"): self.get_membership,
-            ("DELETE", e + "/users/{user}/memberOfGroups/{group}"): self.remove_membership,
-            ("GET", e + "/users/{user}/roleAssignments"): self.list_user_assignments,
-            ("POST", e + "/users/{user}/roleAssignments"): self.create_user_assignment,
-            ("GET", e + "/users/{user}/roleAssignments/{assignment}"): self.get_user_assignment,
-            ("DELETE", e + "/users/{user}/roleAssignments/{assignment}"): self.delete_user_assignment,
-            ("GET", e + "/populations"): self.list_populations,
-            ("GET", e + "/populations/{population}"): self.get_population_by_id,
-            ("GET", e + "/groups"): self.list_groups,
-            ("GET", e + "/groups/{group}"): self.get_group,
-            ("GET", e + "/groups/{group}/memberOfGroups"): self.list_group_nesting,
-            ("GET", e + "/groups/{group}/roleAssignments"): self.list_group_assignments,
-            ("GET", e + "/roles"): self.list_custom_roles,
-            ("GET", e + "/applications"): self.list_applications,
-        })  # fmt: skip
+        self._match = route_table(
+            {
+                ("POST", "/{env}/as/token"): self.token,
+                ("GET", "/v1/roles"): self.list_roles,
+                ("GET", "/v1/roles/{role}"): self.get_role,
+                ("GET", e): self.get_environment,
+                ("GET", e + "/users"): self.list_users,
+                ("POST", e + "/users"): self.create_user,
+                ("GET", e + "/users/{user}"): self.get_user,
+                ("PATCH", e + "/users/{user}"): self.update_user,
+                ("PUT", e + "/users/{user}"): self.update_user,
+                ("DELETE", e + "/users/{user}"): self.delete_user,
+                ("GET", e + "/users/{user}/enabled"): self.get_enabled,
+                ("PUT", e + "/users/{user}/enabled"): self.set_enabled,
+                ("GET", e + "/users/{user}/population"): self.get_population,
+                ("PUT", e + "/users/{user}/population"): self.set_population,
+                ("GET", e + "/users/{user}/memberOfGroups"): self.list_memberships,
+                ("POST", e + "/users/{user}/memberOfGroups"): self.add_membership,
+                ("GET", e + "/users/{user}/memberOfGroups/{group}"): self.get_membership,
+                ("DELETE", e + "/users/{user}/memberOfGroups/{group}"): self.remove_membership,
+                ("GET", e + "/users/{user}/roleAssignments"): self.list_user_assignments,
+                ("POST", e + "/users/{user}/roleAssignments"): self.create_user_assignment,
+                ("GET", e + "/users/{user}/roleAssignments/{assignment}"): self.get_user_assignment,
+                ("DELETE", e + "/users/{user}/roleAssignments/{assignment}"): self.delete_user_assignment,
+                ("GET", e + "/populations"): self.list_populations,
+                ("GET", e + "/populations/{population}"): self.get_population_by_id,
+                ("GET", e + "/groups"): self.list_groups,
+                ("GET", e + "/groups/{group}"): self.get_group,
+                ("GET", e + "/groups/{group}/memberOfGroups"): self.list_group_nesting,
+                ("GET", e + "/groups/{group}/roleAssignments"): self.list_group_assignments,
+                ("GET", e + "/roles"): self.list_custom_roles,
+                ("GET", e + "/applications"): self.list_applications,
+            }
+        )
 
     # ----- plumbing ------------------------------------------------------------------------------------
 
@@ -222,19 +239,36 @@ class PingOneSimulator(SimulatorBase):
     def env(self) -> JSON:
         return {"id": self.state.environment_id}
 
-    def page(self, request: httpx.Request, kind: str, items: list[Any], render: Callable[[Any], JSON],
-             cap: int) -> httpx.Response:  # fmt: skip
+    def page(
+        self, request: httpx.Request, kind: str, items: list[Any], render: Callable[[Any], JSON], cap: int
+    ) -> httpx.Response:
         query = {k: v[-1] for k, v in parse_qs(request.url.query.decode(), keep_blank_values=True).items()}
         try:
             limit = int(query.get("limit", cap))
             offset = _cursor_offset(query["cursor"]) if "cursor" in query else 0
         except ValueError:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "limit|cursor",
-                                           "message": "limit must be 1..1000 and cursor must come from a next link"}])
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "INVALID_VALUE",
+                        "target": "limit|cursor",
+                        "message": "limit must be 1..1000 and cursor must come from a next link",
+                    }
+                ],
+            )
         if not 1 <= limit <= 1000:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "limit",
-                                           "message": "limit must be between 1 and 1000",
-                                           "innerError": {"rangeMinimumValue": 1, "rangeMaximumValue": 1000}}])
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "INVALID_VALUE",
+                        "target": "limit",
+                        "message": "limit must be between 1 and 1000",
+                        "innerError": {"rangeMinimumValue": 1, "rangeMaximumValue": 1000},
+                    }
+                ],
+            )
         size = min(limit, cap)
         chunk = items[offset : offset + size]
         base = f"{request.url.scheme}://{request.url.netloc.decode()}{request.url.path}"
@@ -247,9 +281,15 @@ class PingOneSimulator(SimulatorBase):
             body["count"] = len(items)
         return json_response(200, body)
 
-    def collection(self, request: httpx.Request, kind: str, items: list[Any], render: Callable[[Any], JSON]) -> httpx.Response:
-        body: JSON = {"_links": {"self": {"href": str(request.url)}}, "_embedded": {kind: [render(i) for i in items]},
-                      "count": len(items), "size": len(items)}  # fmt: skip
+    def collection(
+        self, request: httpx.Request, kind: str, items: list[Any], render: Callable[[Any], JSON]
+    ) -> httpx.Response:
+        body: JSON = {
+            "_links": {"self": {"href": str(request.url)}},
+            "_embedded": {kind: [render(i) for i in items]},
+            "count": len(items),
+            "size": len(items),
+        }
         return json_response(200, body)
 
     # ----- token ---------------------------------------------------------------------------------------
@@ -264,19 +304,35 @@ class PingOneSimulator(SimulatorBase):
             except ValueError:
                 client_id = secret = ""
         if form.get("grant_type") != "client_credentials":
-            return json_response(400, {"error": "unsupported_grant_type",
-                                       "error_description": "grant_type must be client_credentials"})
+            return json_response(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant_type must be client_credentials",
+                },
+            )
         if not client_id or self.state.clients.get(client_id) != secret:
-            return json_response(401, {"error": "invalid_client", "error_description": "Client authentication failed."})
+            return json_response(
+                401, {"error": "invalid_client", "error_description": "Client authentication failed."}
+            )
         token = secrets.token_urlsafe(24)
         self.tokens[token] = self.clock() + self.token_lifetime
-        return json_response(200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime})
+        return json_response(
+            200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime}
+        )
 
     # ----- environment and roles -----------------------------------------------------------------------
 
     def get_environment(self, request: httpx.Request) -> httpx.Response:
-        return json_response(200, {"id": self.state.environment_id, "name": "Sandbox", "type": "SANDBOX",
-                                   "organization": {"id": self.state.organization_id}})
+        return json_response(
+            200,
+            {
+                "id": self.state.environment_id,
+                "name": "Sandbox",
+                "type": "SANDBOX",
+                "organization": {"id": self.state.organization_id},
+            },
+        )
 
     def render_role(self, role: JSON) -> JSON:
         return {**role, "_links": {"self": {"href": f"/v1/roles/{role['id']}"}}}
@@ -380,21 +436,43 @@ class PingOneSimulator(SimulatorBase):
     def create_user(self, request: httpx.Request) -> httpx.Response:
         body = self.body(request)
         username, email = body.get("username"), body.get("email")
-        missing = [f for f, v in (("username", username), ("email", email)) if not isinstance(v, str) or not v]
+        missing = [
+            f for f, v in (("username", username), ("email", email)) if not isinstance(v, str) or not v
+        ]
         if missing:
-            return p1_error(400, details=[{"code": "REQUIRED_VALUE", "target": f, "message": f"{f} is required"}
-                                          for f in missing])  # fmt: skip
+            return p1_error(
+                400,
+                details=[
+                    {"code": "REQUIRED_VALUE", "target": f, "message": f"{f} is required"} for f in missing
+                ],
+            )
         assert isinstance(username, str) and isinstance(email, str)
         if any(u["username"].casefold() == username.casefold() for u in self.state.users.values()):
-            return p1_error(400, details=[{"code": "UNIQUENESS_VIOLATION", "target": "username",
-                                           "message": "must be unique"}])  # fmt: skip
+            return p1_error(
+                400,
+                details=[{"code": "UNIQUENESS_VIOLATION", "target": "username", "message": "must be unique"}],
+            )
         population_id = (body.get("population") or {}).get("id") or self.state.default_population()
         if population_id not in self.state.populations:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "population.id",
-                                           "message": "population does not exist"}])  # fmt: skip
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "INVALID_VALUE",
+                        "target": "population.id",
+                        "message": "population does not exist",
+                    }
+                ],
+            )
         name = body.get("name") or {}
-        user = self.state.new_user(username, email, name.get("given", ""), name.get("family", ""), population_id,
-                                   user_id=str(uuid.uuid4()))  # fmt: skip
+        user = self.state.new_user(
+            username,
+            email,
+            name.get("given", ""),
+            name.get("family", ""),
+            population_id,
+            user_id=str(uuid.uuid4()),
+        )
         if name.get("formatted"):
             user["name"]["formatted"] = name["formatted"]
         return json_response(201, self.render_user(user["id"]))
@@ -405,7 +483,9 @@ class PingOneSimulator(SimulatorBase):
         if include == "memberOfGroupIDs":
             body["memberOfGroupIDs"] = sorted(self.all_groups_of(user))
         elif include == "memberOfGroupNames":
-            body["memberOfGroupNames"] = sorted(self.state.groups[g]["name"] for g in self.all_groups_of(user))
+            body["memberOfGroupNames"] = sorted(
+                self.state.groups[g]["name"] for g in self.all_groups_of(user)
+            )
         return json_response(200, body)
 
     def update_user(self, request: httpx.Request, user: str) -> httpx.Response:
@@ -413,17 +493,37 @@ class PingOneSimulator(SimulatorBase):
         body = self.body(request)
         moved = (body.get("population") or {}).get("id")
         if moved and moved != record["population"]["id"]:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "population",
-                                           "message": "population cannot be updated with this operation; use "
-                                                      "PUT /users/{userID}/population"}])  # fmt: skip
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "INVALID_VALUE",
+                        "target": "population",
+                        "message": "population cannot be updated with this operation; use "
+                        "PUT /users/{userID}/population",
+                    }
+                ],
+            )
         if "enabled" in body and body["enabled"] != record["enabled"]:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "enabled",
-                                           "message": "enabled is read-only here; use PUT /users/{userID}/enabled"}])
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "INVALID_VALUE",
+                        "target": "enabled",
+                        "message": "enabled is read-only here; use PUT /users/{userID}/enabled",
+                    }
+                ],
+            )
         username = body.get("username")
-        if isinstance(username, str) and username.casefold() != record["username"].casefold():
-            if any(u["username"].casefold() == username.casefold() for u in self.state.users.values()):
-                return p1_error(400, details=[{"code": "UNIQUENESS_VIOLATION", "target": "username",
-                                               "message": "must be unique"}])  # fmt: skip
+        taken = isinstance(username, str) and username.casefold() != record["username"].casefold()
+        if taken and any(
+            u["username"].casefold() == str(username).casefold() for u in self.state.users.values()
+        ):
+            return p1_error(
+                400,
+                details=[{"code": "UNIQUENESS_VIOLATION", "target": "username", "message": "must be unique"}],
+            )
         for key in ("username", "email", "name", "title", "externalId"):
             if key in body:
                 record[key] = body[key]
@@ -434,16 +534,25 @@ class PingOneSimulator(SimulatorBase):
         return httpx.Response(204)
 
     def get_enabled(self, request: httpx.Request, user: str) -> httpx.Response:
-        return json_response(200, {"enabled": self.state.users[user]["enabled"],
-                                   "_links": self.links(request, f"/users/{user}/enabled")})
+        return json_response(
+            200,
+            {
+                "enabled": self.state.users[user]["enabled"],
+                "_links": self.links(request, f"/users/{user}/enabled"),
+            },
+        )
 
     def set_enabled(self, request: httpx.Request, user: str) -> httpx.Response:
         record = self.state.users[user]
         body = self.body(request)
         if not isinstance(body.get("enabled"), bool):
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "enabled", "message": "must be boolean"}])
+            return p1_error(
+                400, details=[{"code": "INVALID_VALUE", "target": "enabled", "message": "must be boolean"}]
+            )
         record["enabled"] = body["enabled"]
-        return json_response(200, {"enabled": record["enabled"], "_links": self.links(request, f"/users/{user}/enabled")})
+        return json_response(
+            200, {"enabled": record["enabled"], "_links": self.links(request, f"/users/{user}/enabled")}
+        )
 
     def get_population(self, request: httpx.Request, user: str) -> httpx.Response:
         pid = self.state.users[user]["population"]["id"]
@@ -453,7 +562,10 @@ class PingOneSimulator(SimulatorBase):
         record = self.state.users[user]
         pid = self.body(request).get("id")
         if pid not in self.state.populations:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "id", "message": "population does not exist"}])
+            return p1_error(
+                400,
+                details=[{"code": "INVALID_VALUE", "target": "id", "message": "population does not exist"}],
+            )
         old = record["population"]["id"]
         record["population"] = {"id": pid}
         for gid in list(self.state.user_groups.get(user, set())):  # population groups of the old population
@@ -465,48 +577,88 @@ class PingOneSimulator(SimulatorBase):
 
     def render_membership(self, uid: str, gid: str, expand: bool) -> JSON:
         direct = uid in self.state.direct.get(gid, {})
-        item: JSON = {"id": gid, "name": self.state.groups[gid]["name"], "type": "DIRECT" if direct else "INDIRECT",
-                      "environment": self.env(),
-                      "_links": {"self": {"href": f"/v1/environments/{self.state.environment_id}/users/{uid}"
-                                                  f"/memberOfGroups/{gid}"}}}  # fmt: skip
+        item: JSON = {
+            "id": gid,
+            "name": self.state.groups[gid]["name"],
+            "type": "DIRECT" if direct else "INDIRECT",
+            "environment": self.env(),
+            "_links": {
+                "self": {
+                    "href": f"/v1/environments/{self.state.environment_id}/users/{uid}/memberOfGroups/{gid}"
+                }
+            },
+        }
         if expand:
             item["_embedded"] = {"group": self.render_group(gid)}
         return item
 
     def list_memberships(self, request: httpx.Request, user: str) -> httpx.Response:
-        self.state.users[user]  # noqa: B018 - 404 for an unknown user
+        self.state.users[user]
         expand = request.url.params.get("expand") == "group"
         gids = sorted(self.all_groups_of(user), key=lambda g: self.state.groups[g]["name"])
-        return self.page(request, "groupMemberships", gids, lambda g: self.render_membership(user, g, expand),
-                         self.page_cap)  # fmt: skip
+        return self.page(
+            request,
+            "groupMemberships",
+            gids,
+            lambda g: self.render_membership(user, g, expand),
+            self.page_cap,
+        )
 
     def get_membership(self, request: httpx.Request, user: str, group: str) -> httpx.Response:
-        self.state.users[user]  # noqa: B018
+        self.state.users[user]
         if group not in self.all_groups_of(user):
             return p1_error(404)
-        return json_response(200, self.render_membership(user, group, request.url.params.get("expand") == "group"))
+        return json_response(
+            200, self.render_membership(user, group, request.url.params.get("expand") == "group")
+        )
 
     def add_membership(self, request: httpx.Request, user: str) -> httpx.Response:
-        self.state.users[user]  # noqa: B018
+        self.state.users[user]
         gid = self.body(request).get("id")
         group = self.state.groups.get(str(gid))
         if group is None:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "id", "message": "group does not exist"}])
+            return p1_error(
+                400, details=[{"code": "INVALID_VALUE", "target": "id", "message": "group does not exist"}]
+            )
         if group.get("userFilter"):
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "id",
-                                           "message": "members of a dynamic group are set by its userFilter"}])
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "INVALID_VALUE",
+                        "target": "id",
+                        "message": "members of a dynamic group are set by its userFilter",
+                    }
+                ],
+            )
         scoped = group.get("population", {}).get("id")
         if scoped and scoped != self.state.users[user]["population"]["id"]:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "id",
-                                           "message": "a population group can hold users of its population only"}])
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "INVALID_VALUE",
+                        "target": "id",
+                        "message": "a population group can hold users of its population only",
+                    }
+                ],
+            )
         if user in self.state.direct.get(str(gid), {}):
-            return p1_error(400, details=[{"code": "UNIQUENESS_VIOLATION", "target": "id",
-                                           "message": "The user is already a member of the group."}])
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "UNIQUENESS_VIOLATION",
+                        "target": "id",
+                        "message": "The user is already a member of the group.",
+                    }
+                ],
+            )
         self.state.add_member(user, str(gid))
         return json_response(201, self.render_membership(user, str(gid), False))
 
     def remove_membership(self, request: httpx.Request, user: str, group: str) -> httpx.Response:
-        self.state.users[user]  # noqa: B018
+        self.state.users[user]
         if user not in self.state.direct.get(group, {}):
             return p1_error(404)
         self.state.remove_member(user, group)
@@ -518,15 +670,26 @@ class PingOneSimulator(SimulatorBase):
         a = self.state.assignments[aid]
         holder = f"users/{a['user']}" if "user" in a else f"groups/{a['group']}"
         return {
-            "id": aid, "role": {"id": a["role"]}, "scope": {"id": a["scope_id"], "type": a["scope_type"]},
-            "environment": self.env(), "readOnly": bool(a.get("readOnly")),
-            "_links": {"self": {"href": f"/v1/environments/{self.state.environment_id}/{holder}/roleAssignments/{aid}"}},
-        }  # fmt: skip
+            "id": aid,
+            "role": {"id": a["role"]},
+            "scope": {"id": a["scope_id"], "type": a["scope_type"]},
+            "environment": self.env(),
+            "readOnly": bool(a.get("readOnly")),
+            "_links": {
+                "self": {
+                    "href": f"/v1/environments/{self.state.environment_id}/{holder}/roleAssignments/{aid}"
+                }
+            },
+        }
 
     def list_user_assignments(self, request: httpx.Request, user: str) -> httpx.Response:
-        self.state.users[user]  # noqa: B018
-        return self.collection(request, "roleAssignments", list(self.state.user_assignments.get(user, {})),
-                               self.render_assignment)  # fmt: skip
+        self.state.users[user]
+        return self.collection(
+            request,
+            "roleAssignments",
+            list(self.state.user_assignments.get(user, {})),
+            self.render_assignment,
+        )
 
     def get_user_assignment(self, request: httpx.Request, user: str, assignment: str) -> httpx.Response:
         if assignment not in self.state.user_assignments.get(user, {}):
@@ -534,28 +697,50 @@ class PingOneSimulator(SimulatorBase):
         return json_response(200, self.render_assignment(assignment))
 
     def create_user_assignment(self, request: httpx.Request, user: str) -> httpx.Response:
-        self.state.users[user]  # noqa: B018
+        self.state.users[user]
         body = self.body(request)
         role_id = (body.get("role") or {}).get("id")
         scope = body.get("scope") or {}
         role = self.state.roles.get(str(role_id)) or self.state.custom_roles.get(str(role_id))
         if role is None:
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "role.id", "message": "role does not exist"}])
+            return p1_error(
+                400,
+                details=[{"code": "INVALID_VALUE", "target": "role.id", "message": "role does not exist"}],
+            )
         scope_type, scope_id = scope.get("type"), scope.get("id")
         known = {
-            "ENVIRONMENT": {self.state.environment_id}, "ORGANIZATION": {self.state.organization_id},
-            "POPULATION": set(self.state.populations), "APPLICATION": set(self.state.applications),
-        }.get(str(scope_type))  # fmt: skip
+            "ENVIRONMENT": {self.state.environment_id},
+            "ORGANIZATION": {self.state.organization_id},
+            "POPULATION": set(self.state.populations),
+            "APPLICATION": set(self.state.applications),
+        }.get(str(scope_type))
         if known is None or scope_id not in known or scope_type not in role.get("applicableTo", [scope_type]):
-            return p1_error(400, details=[{"code": "INVALID_VALUE", "target": "scope",
-                                           "message": f"{role['name']} cannot be assigned at scope {scope_type}"}])
+            return p1_error(
+                400,
+                details=[
+                    {
+                        "code": "INVALID_VALUE",
+                        "target": "scope",
+                        "message": f"{role['name']} cannot be assigned at scope {scope_type}",
+                    }
+                ],
+            )
         for aid in self.state.user_assignments.get(user, {}):
             a = self.state.assignments[aid]
             if (a["role"], a["scope_type"], a["scope_id"]) == (role_id, scope_type, scope_id):
-                return p1_error(400, details=[{"code": "UNIQUENESS_VIOLATION", "target": "role",
-                                               "message": "The role assignment already exists."}])
-        aid = self.state.add_assignment(("user", user), str(role_id), str(scope_type), str(scope_id),
-                                        assignment_id=str(uuid.uuid4()))  # fmt: skip
+                return p1_error(
+                    400,
+                    details=[
+                        {
+                            "code": "UNIQUENESS_VIOLATION",
+                            "target": "role",
+                            "message": "The role assignment already exists.",
+                        }
+                    ],
+                )
+        aid = self.state.add_assignment(
+            ("user", user), str(role_id), str(scope_type), str(scope_id), assignment_id=str(uuid.uuid4())
+        )
         return json_response(201, self.render_assignment(aid))
 
     def delete_user_assignment(self, request: httpx.Request, user: str, assignment: str) -> httpx.Response:
@@ -567,17 +752,25 @@ class PingOneSimulator(SimulatorBase):
         return httpx.Response(204)
 
     def list_group_assignments(self, request: httpx.Request, group: str) -> httpx.Response:
-        self.state.groups[group]  # noqa: B018
-        return self.collection(request, "roleAssignments", list(self.state.group_assignments.get(group, {})),
-                               self.render_assignment)  # fmt: skip
+        self.state.groups[group]
+        return self.collection(
+            request,
+            "roleAssignments",
+            list(self.state.group_assignments.get(group, {})),
+            self.render_assignment,
+        )
 
     # ----- populations and groups ------------------------------------------------------------------------
 
     def render_population(self, pid: str) -> JSON:
         p = self.state.populations[pid]
         count = sum(1 for u in self.state.users.values() if u["population"]["id"] == pid)
-        return {**p, "environment": self.env(), "userCount": count,
-                "_links": {"self": {"href": f"/v1/environments/{self.state.environment_id}/populations/{pid}"}}}
+        return {
+            **p,
+            "environment": self.env(),
+            "userCount": count,
+            "_links": {"self": {"href": f"/v1/environments/{self.state.environment_id}/populations/{pid}"}},
+        }
 
     def filtered(self, request: httpx.Request, records: dict[str, JSON]) -> list[str] | httpx.Response:
         text = request.url.params.get("filter")
@@ -600,8 +793,12 @@ class PingOneSimulator(SimulatorBase):
 
     def render_group(self, gid: str) -> JSON:
         g = self.state.groups[gid]
-        return {**g, "environment": self.env(), "directMemberCounts": {"users": len(self.state.direct.get(gid, {}))},
-                "_links": {"self": {"href": f"/v1/environments/{self.state.environment_id}/groups/{gid}"}}}
+        return {
+            **g,
+            "environment": self.env(),
+            "directMemberCounts": {"users": len(self.state.direct.get(gid, {}))},
+            "_links": {"self": {"href": f"/v1/environments/{self.state.environment_id}/groups/{gid}"}},
+        }
 
     def list_groups(self, request: httpx.Request) -> httpx.Response:
         ids = self.filtered(request, self.state.groups)
@@ -616,10 +813,14 @@ class PingOneSimulator(SimulatorBase):
         return json_response(200, body)
 
     def list_group_nesting(self, request: httpx.Request, group: str) -> httpx.Response:
-        self.state.groups[group]  # noqa: B018
+        self.state.groups[group]
         parents = sorted(self.state.nested.get(group, set()))
-        return self.collection(request, "groupMemberships", parents,
-                               lambda p: {"id": p, "name": self.state.groups[p]["name"], "type": "DIRECT"})
+        return self.collection(
+            request,
+            "groupMemberships",
+            parents,
+            lambda p: {"id": p, "name": self.state.groups[p]["name"], "type": "DIRECT"},
+        )
 
 
 class _BadRequest(Exception):

@@ -38,7 +38,7 @@ def tokenize(text: str) -> list[Token]:
             break
         match = _TOKEN.match(text, pos)
         if match is None:
-            raise FilterError(f"unexpected character at {pos}: {text[pos:pos + 10]!r}")
+            raise FilterError(f"unexpected character at {pos}: {text[pos : pos + 10]!r}")
         lp, rp, lb, rb, string, word = match.groups()
         if string is not None:
             tokens.append(Token("str", string.replace('\\"', '"')))
@@ -114,7 +114,7 @@ class _Parser:
                 raise FilterError(f"unsupported complex attribute {attribute!r}")
             self.take("[")
             if self.take("word").text.casefold() != "id" or not self.word_is("eq"):
-                raise FilterError("memberOfGroups supports only [id eq \"...\"]")
+                raise FilterError('memberOfGroups supports only [id eq "..."]')
             self.take()
             group_id = self.take("str").text
             self.take("]")

@@ -34,6 +34,7 @@ BUILT_IN_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 TIMESTAMP = "2026-01-05T09:00:00.000Z"
+SEED_NESTING = {"Contractor Leads": "VPN"}  # sandbox extra: child group -> the group it is nested in
 
 
 def stable_id(*parts: str) -> str:
@@ -83,14 +84,24 @@ class PingOneState:
         self.user_groups.get(uid, set()).discard(gid)
 
     def add_assignment(
-        self, holder: tuple[str, str], role_id: str, scope_type: str, scope_id: str, *, read_only: bool = False,
+        self,
+        holder: tuple[str, str],
+        role_id: str,
+        scope_type: str,
+        scope_id: str,
+        *,
+        read_only: bool = False,
         assignment_id: str | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         kind, holder_id = holder
         aid = assignment_id or stable_id("assignment", kind, holder_id, role_id, scope_type, scope_id)
         self.assignments[aid] = {
-            kind: holder_id, "role": role_id, "scope_type": scope_type, "scope_id": scope_id, "readOnly": read_only,
-        }  # fmt: skip
+            kind: holder_id,
+            "role": role_id,
+            "scope_type": scope_type,
+            "scope_id": scope_id,
+            "readOnly": read_only,
+        }
         index = self.user_assignments if kind == "user" else self.group_assignments
         index.setdefault(holder_id, {})[aid] = None
         return aid
@@ -110,9 +121,16 @@ class PingOneState:
             self.assignments.pop(aid, None)
 
     def new_user(
-        self, username: str, email: str, given: str, family: str, population_id: str, *, enabled: bool = True,
+        self,
+        username: str,
+        email: str,
+        given: str,
+        family: str,
+        population_id: str,
+        *,
+        enabled: bool = True,
         user_id: str | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         uid = user_id or stable_id("user", username)
         name: dict[str, str] = {"formatted": f"{given} {family}".strip()}
         if given:
@@ -120,9 +138,15 @@ class PingOneState:
         if family:
             name["family"] = family
         user = {
-            "id": uid, "username": username, "email": email, "name": name, "enabled": enabled,
-            "population": {"id": population_id}, "createdAt": TIMESTAMP, "updatedAt": TIMESTAMP,
-        }  # fmt: skip
+            "id": uid,
+            "username": username,
+            "email": email,
+            "name": name,
+            "enabled": enabled,
+            "population": {"id": population_id},
+            "createdAt": TIMESTAMP,
+            "updatedAt": TIMESTAMP,
+        }
         self.users[uid] = user
         return user
 
@@ -130,7 +154,9 @@ class PingOneState:
         return next(pid for pid, p in self.populations.items() if p["name"] == name)
 
     def default_population(self) -> str:
-        return next((pid for pid, p in self.populations.items() if p.get("default")), next(iter(self.populations)))
+        return next(
+            (pid for pid, p in self.populations.items() if p.get("default")), next(iter(self.populations))
+        )
 
     # ----- persistence -----------------------------------------------------------------------------
 
@@ -172,7 +198,9 @@ class PingOneState:
     # ----- construction ----------------------------------------------------------------------------
 
     @classmethod
-    def empty(cls, environment_id: str, organization_id: str, populations: Iterable[str] = ("Default",)) -> PingOneState:
+    def empty(
+        cls, environment_id: str, organization_id: str, populations: Iterable[str] = ("Default",)
+    ) -> PingOneState:
         state = cls(environment_id=environment_id, organization_id=organization_id)
         for rank, name in enumerate(populations):
             pid = stable_id("population", environment_id, name)
@@ -180,9 +208,12 @@ class PingOneState:
         for name, applicable in BUILT_IN_ROLES.items():
             rid = stable_id("role", name)
             state.roles[rid] = {
-                "id": rid, "name": name, "applicableTo": list(applicable), "description": f"{name} (built-in)",
+                "id": rid,
+                "name": name,
+                "applicableTo": list(applicable),
+                "description": f"{name} (built-in)",
                 "permissions": [],
-            }  # fmt: skip
+            }
         return state
 
     def add_group(self, name: str, *, user_filter: str = "", population_id: str = "") -> str:
@@ -210,16 +241,26 @@ class PingOneState:
         state = cls.empty(environment_id, organization_id, populations)
         for group in seed.resources.get("group", ()):
             if group == "All Staff":  # a dynamic group: members by rule, never revoked
-                state.add_group(group, user_filter=f'population.id eq "{state.population_named(populations[0])}"')
+                state.add_group(
+                    group, user_filter=f'population.id eq "{state.population_named(populations[0])}"'
+                )
             else:
                 state.add_group(group)
+        names = {g["name"]: gid for gid, g in state.groups.items()}
+        for child, parent in SEED_NESTING.items():
+            if child in names and parent in names:
+                state.nested.setdefault(names[child], set()).add(names[parent])
         for account in seed.accounts:
             given, _, family = account.display_name.partition(" ")
             login = account.attribute("login") or account.email
             state.new_user(
-                login, account.email, given, family, state.population_named(account.attribute("population")),
+                login,
+                account.email,
+                given,
+                family,
+                state.population_named(account.attribute("population")),
                 enabled=account.active,
-            )  # fmt: skip
+            )
         by_email = {u["email"].casefold(): uid for uid, u in state.users.items()}
         for grant in seed.grants:
             uid = by_email[grant.principal]
@@ -242,9 +283,16 @@ class PingOneState:
 
     @classmethod
     def generate(
-        cls, *, users: int, groups: int, memberships: int, role_assignments: int, environment_id: str,
-        organization_id: str, seed: int = 7,
-    ) -> PingOneState:  # fmt: skip
+        cls,
+        *,
+        users: int,
+        groups: int,
+        memberships: int,
+        role_assignments: int,
+        environment_id: str,
+        organization_id: str,
+        seed: int = 7,
+    ) -> PingOneState:
         """A large environment for benchmarks: `memberships` direct memberships spread over groups."""
         rng = random.Random(seed)
         state = cls.empty(environment_id, organization_id, ("Employees", "Contractors"))
@@ -252,8 +300,14 @@ class PingOneState:
         uids: list[str] = []
         for n in range(users):
             uid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            state.new_user(f"user{n:06d}@bench.example", f"user{n:06d}@bench.example", "User", f"N{n:06d}",
-                           pops[n % 10 == 0], user_id=uid)  # fmt: skip
+            state.new_user(
+                f"user{n:06d}@bench.example",
+                f"user{n:06d}@bench.example",
+                "User",
+                f"N{n:06d}",
+                pops[n % 10 == 0],
+                user_id=uid,
+            )
             uids.append(uid)
         gids = [state.add_group(f"Group {g:04d}") for g in range(groups)]
         pairs: set[tuple[int, int]] = set()

@@ -131,7 +131,9 @@ class ProcoreSimulator(SimulatorBase):
         token = auth[7:] if auth.lower().startswith("bearer ") else ""
         held = self.tokens.get(token)
         if held is None or held[1] <= self.clock():
-            return error(401, INVALID_TOKEN, {"WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token"'})
+            return error(
+                401, INVALID_TOKEN, {"WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token"'}
+            )
         header = request.headers.get("procore-company-id")
         if header is None or not header.strip():
             return error(400, MISSING_COMPANY)
@@ -166,25 +168,36 @@ class ProcoreSimulator(SimulatorBase):
             parsed = body_of(request)
             fields = parsed if isinstance(parsed, dict) else {}
         if fields.get("grant_type") != "client_credentials":
-            return json_response(400, {"error": "unsupported_grant_type",
-                                       "error_description": "The authorization grant type is not supported."})  # fmt: skip
+            description = "The authorization grant type is not supported."
+            return json_response(400, {"error": "unsupported_grant_type", "error_description": description})
         client_id = str(fields.get("client_id", ""))
         expected = self.state.clients.get(client_id)
         if expected is None or not secrets.compare_digest(expected, str(fields.get("client_secret", ""))):
-            return json_response(401, {"error": "invalid_client", "error_description": "Client authentication failed."})
+            return json_response(
+                401, {"error": "invalid_client", "error_description": "Client authentication failed."}
+            )
         token = secrets.token_urlsafe(24)
         now = self.clock()
         self.tokens[token] = (client_id, now + self.token_ttl)
         self.tokens_issued += 1
         return json_response(
-            200, {"access_token": token, "token_type": "bearer", "expires_in": self.token_ttl, "created_at": int(now)}
+            200,
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": self.token_ttl,
+                "created_at": int(now),
+            },
         )
 
     # -- companies and templates ------------------------------------------------------------------
 
     def _companies(self, request: httpx.Request, company: SimCompany) -> httpx.Response:
-        rows = [{"id": c.id, "name": c.name, "is_active": True, "logo_url": "", "my_company": c.id == company.id}
-                for c in self.state.companies.values() if c.installed]  # fmt: skip
+        rows = [
+            {"id": c.id, "name": c.name, "is_active": True, "logo_url": "", "my_company": c.id == company.id}
+            for c in self.state.companies.values()
+            if c.installed
+        ]
         page, headers = paginate(request, rows, max_per_page=MAX_PER_PAGE)
         return json_response(200, list(page), headers)
 
@@ -193,7 +206,9 @@ class ProcoreSimulator(SimulatorBase):
                 if not t.project_specific]  # fmt: skip
         return json_response(200, rows)
 
-    def _project_templates(self, request: httpx.Request, company: SimCompany, project: SimProject) -> httpx.Response:
+    def _project_templates(
+        self, request: httpx.Request, company: SimCompany, project: SimProject
+    ) -> httpx.Response:
         rows = [_template_json(t.id, t.name, t.project_specific) for t in company.templates.values()]
         return json_response(200, rows)
 
@@ -203,7 +218,11 @@ class ProcoreSimulator(SimulatorBase):
         rows = [u for u in company.users.values() if u.is_active]
         search = (request.url.params.get("filters[search]") or "").casefold()
         if search:
-            rows = [u for u in rows if search in f"{u.first_name} {u.last_name} {u.email} {u.job_title or ''}".casefold()]
+            rows = [
+                u
+                for u in rows
+                if search in f"{u.first_name} {u.last_name} {u.email} {u.job_title or ''}".casefold()
+            ]
         page, headers = paginate(request, rows, max_per_page=MAX_PER_PAGE)
         return json_response(200, [_user_json(u) for u in page], headers)
 
@@ -212,7 +231,7 @@ class ProcoreSimulator(SimulatorBase):
         page, headers = paginate(request, rows, max_per_page=MAX_PER_PAGE)
         return json_response(200, [_user_json(u) for u in page], headers)
 
-    def _get_user(self, request: httpx.Request, company: SimCompany, id: int) -> httpx.Response:  # noqa: A002
+    def _get_user(self, request: httpx.Request, company: SimCompany, id: int) -> httpx.Response:
         user = company.users.get(id)
         return json_response(200, _user_json(user)) if user else not_found()
 
@@ -241,7 +260,7 @@ class ProcoreSimulator(SimulatorBase):
         self.version += 1
         return json_response(201, _user_json(user))
 
-    def _update_user(self, request: httpx.Request, company: SimCompany, id: int) -> httpx.Response:  # noqa: A002
+    def _update_user(self, request: httpx.Request, company: SimCompany, id: int) -> httpx.Response:
         user = company.users.get(id)
         if user is None:
             return not_found()
@@ -259,14 +278,18 @@ class ProcoreSimulator(SimulatorBase):
         if "email_address" in fields:
             email = fields["email_address"]
             other = company.user_by_email(str(email))
-            if not isinstance(email, str) or not _EMAIL.match(email) or (other is not None and other is not user):
+            if (
+                not isinstance(email, str)
+                or not _EMAIL.match(email)
+                or (other is not None and other is not user)
+            ):
                 return invalid(422, "Email address is invalid or already taken")
             user.email = email
         user.updated_at = self._now_text()
         self.version += 1
         return json_response(200, _user_json(user))
 
-    def _reactivate(self, request: httpx.Request, company: SimCompany, id: int) -> httpx.Response:  # noqa: A002
+    def _reactivate(self, request: httpx.Request, company: SimCompany, id: int) -> httpx.Response:
         user = company.users.get(id)
         if user is None or user.is_active:
             return not_found()  # not in the inactive list
@@ -292,7 +315,9 @@ class ProcoreSimulator(SimulatorBase):
         page, headers = paginate(request, rows, max_per_page=MAX_PER_PAGE_PROJECTS)
         return json_response(200, [_project_json(p, company) for p in page], headers)
 
-    def _project_users(self, request: httpx.Request, company: SimCompany, project: SimProject) -> httpx.Response:
+    def _project_users(
+        self, request: httpx.Request, company: SimCompany, project: SimProject
+    ) -> httpx.Response:
         rows = [(company.users[uid], tid) for uid, tid in project.members.items()
                 if uid in company.users and company.users[uid].is_active]  # fmt: skip
         wanted = int_param(request, "filters[permission_template]")
@@ -302,21 +327,25 @@ class ProcoreSimulator(SimulatorBase):
         return json_response(200, [self._member_json(company, u, tid) for u, tid in page], headers)
 
     def _project_user(
-        self, request: httpx.Request, company: SimCompany, project: SimProject, id: int  # noqa: A002
+        self, request: httpx.Request, company: SimCompany, project: SimProject, id: int
     ) -> httpx.Response:
         user = company.users.get(id)
         if user is None or id not in project.members:
             return not_found()
         return json_response(200, self._member_json(company, user, project.members[id]))
 
-    def _add(self, request: httpx.Request, company: SimCompany, project: SimProject, id: int) -> httpx.Response:  # noqa: A002
+    def _add(
+        self, request: httpx.Request, company: SimCompany, project: SimProject, id: int
+    ) -> httpx.Response:
         user = company.users.get(id)
         if user is None:
             return not_found()
         body = body_of(request)
         fields = body.get("user") if isinstance(body, dict) else None
         template_id = fields.get("permission_template_id") if isinstance(fields, dict) else None
-        if template_id is not None and (not isinstance(template_id, int) or template_id not in company.templates):
+        if template_id is not None and (
+            not isinstance(template_id, int) or template_id not in company.templates
+        ):
             return invalid(422, "Permission template is invalid")
         if not user.is_active:
             return invalid(422, "User is inactive in the company directory")
@@ -325,7 +354,9 @@ class ProcoreSimulator(SimulatorBase):
             self.version += 1
         return json_response(201, _user_json(user))
 
-    def _remove(self, request: httpx.Request, company: SimCompany, project: SimProject, id: int) -> httpx.Response:  # noqa: A002
+    def _remove(
+        self, request: httpx.Request, company: SimCompany, project: SimProject, id: int
+    ) -> httpx.Response:
         if id not in project.members:
             return not_found()
         del project.members[id]
@@ -348,7 +379,9 @@ class ProcoreSimulator(SimulatorBase):
         if project.members[user_id] != template_id:
             project.members[user_id] = template_id
             self.version += 1
-        return json_response(200, {"user_id": user_id, "permission_template_id": template_id, "project_id": project.id})
+        return json_response(
+            200, {"user_id": user_id, "permission_template_id": template_id, "project_id": project.id}
+        )
 
     # -- helpers ----------------------------------------------------------------------------------
 

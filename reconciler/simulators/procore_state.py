@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import sandbox_seed
+from reconciler.connectors.procore_connector import split_name
 
 SIM_VERSION = 1
 USER_ID_BASE = 2**33  # 8589934592: ids beyond 32 bits, as Procore's Multiple Procore Regions give
@@ -22,7 +23,14 @@ TEMPLATE_ID_BASE = 2**32
 SEED_TIME = "2024-01-15T09:00:00Z"
 
 # Permission templates a fresh company has in the sandbox (names as Procore's defaults spell them).
-DEFAULT_TEMPLATES = ("Architect", "Project Engineer", "Project Manager", "Read Only", "Subcontractor", "Superintendent")
+DEFAULT_TEMPLATES = (
+    "Architect",
+    "Project Engineer",
+    "Project Manager",
+    "Read Only",
+    "Subcontractor",
+    "Superintendent",
+)
 
 
 @dataclass(slots=True)
@@ -107,10 +115,20 @@ class ProcoreState:
                     "installed": c.installed,
                     "templates": [[t.id, t.name, t.project_specific] for t in c.templates.values()],
                     "users": [
-                        [u.id, u.email, u.first_name, u.last_name, u.is_active, u.is_employee, u.job_title,
-                         u.employee_id, u.created_at, u.updated_at]
+                        [
+                            u.id,
+                            u.email,
+                            u.first_name,
+                            u.last_name,
+                            u.is_active,
+                            u.is_employee,
+                            u.job_title,
+                            u.employee_id,
+                            u.created_at,
+                            u.updated_at,
+                        ]
                         for u in c.users.values()
-                    ],  # fmt: skip
+                    ],
                     "projects": [
                         [p.id, p.name, p.active, [[uid, tid] for uid, tid in p.members.items()]]
                         for p in c.projects.values()
@@ -130,7 +148,9 @@ class ProcoreState:
             for tid, name, specific in c["templates"]:
                 company.templates[tid] = SimTemplate(tid, name, specific)
             for uid, email, first, last, active, employee, title, emp_id, created, updated in c["users"]:
-                company.users[uid] = SimUser(uid, email, first, last, active, employee, title, emp_id, created, updated)
+                company.users[uid] = SimUser(
+                    uid, email, first, last, active, employee, title, emp_id, created, updated
+                )
             for pid, name, active, members in c["projects"]:
                 company.projects[pid] = SimProject(pid, name, active, {uid: tid for uid, tid in members})
             state.companies[company.id] = company
@@ -145,12 +165,6 @@ class ProcoreState:
     @classmethod
     def load(cls, path: Path) -> ProcoreState:
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """'Alice Ng' -> ('Alice', 'Ng'); 'Cher' -> ('', 'Cher'): Procore requires a last name."""
-    first, _, rest = name.strip().partition(" ")
-    return (first, rest.strip()) if rest.strip() else ("", first)
 
 
 SANDBOX_CLIENT_ID = "sandbox-procore-client"

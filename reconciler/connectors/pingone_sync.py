@@ -1,0 +1,285 @@
+"""Read one PingOne environment into the normalized records, as cheaply as the API allows.
+
+Requests (U users, P = ceil(U / users page), G managed groups, m_g members of group g):
+- 1 token, 1 populations page, ceil(groups / 1000) group pages, P user pages;
+- per managed group, ceil(m_g / users page) pages of `users?filter=memberOfGroups[id eq "g"]`
+  (the member list comes through the users collection). A group whose `directMemberCounts` equals
+  its member count holds only direct members; otherwise each member's `memberOfGroups` (one request
+  per distinct such user, cached) tells DIRECT from INDIRECT; a dynamic group's members are all
+  indirect unless it has direct ones;
+- only when roles are managed: 2 role lists (built-in `/v1/roles`, custom), then one
+  `users/{id}/roleAssignments` per user. PingOne has no environment-wide list of assignments and
+  no user filter on roles, so completeness (a hand-granted admin role anywhere) costs U requests;
+  they run `max_concurrency` at a time while the user pages still stream in.
+- only when roles are exhaustive (`all_of`): one `groups/{id}/roleAssignments` per group, since a
+  role held through a group is access too (shown as indirect, never revoked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.connectors.base import VendorState
+from reconciler.connectors.pingone_api import JSON, PingOneApi
+from reconciler.records import Account, Grant, ResourceKey, Scope
+
+VENDOR = "pingone"
+PAGE_LIMIT = {"limit": "1000"}
+
+
+def principal_of(user: JSON) -> str:
+    email = str(user.get("email") or "")
+    return email.casefold() if email else f"login:{user.get('username', '')}"
+
+
+def display_name(user: JSON) -> str:
+    name = user.get("name") or {}
+    formatted = str(name.get("formatted") or "")
+    return formatted or " ".join(str(name[k]) for k in ("given", "family") if name.get(k))
+
+
+@dataclass
+class Directory:
+    """Ids and facts found while syncing, reused by apply (which looks up what is missing)."""
+
+    environment_id: str
+    organization_id: str = ""
+    populations: dict[str, str] = field(default_factory=dict)  # id -> name
+    groups: dict[str, JSON] = field(default_factory=dict)  # id -> group
+    roles: dict[str, str] = field(default_factory=dict)  # id -> name
+    applications: dict[str, str] | None = None  # id -> name, fetched only when needed
+    users: dict[str, JSON] = field(default_factory=dict)  # id -> user
+    by_principal: dict[str, list[str]] = field(default_factory=dict)  # principal -> user ids
+    assignments: dict[str, list[JSON]] = field(default_factory=dict)  # user id -> role assignments
+
+    def remember_user(self, user: JSON) -> None:
+        uid = str(user["id"])
+        self.users[uid] = user
+        ids = self.by_principal.setdefault(principal_of(user), [])
+        if uid not in ids:
+            ids.append(uid)
+
+    def forget_user(self, uid: str) -> None:
+        user = self.users.pop(uid, None)
+        if user is not None:
+            ids = self.by_principal.get(principal_of(user), [])
+            if uid in ids:
+                ids.remove(uid)
+        self.assignments.pop(uid, None)
+
+    def named(self, table: dict[str, str], name: str) -> str | None:
+        return next((i for i, n in table.items() if n == name), None)
+
+    def group_named(self, name: str) -> str | None:
+        return next((gid for gid, g in self.groups.items() if g.get("name") == name), None)
+
+    def scope_text(self, scope: JSON) -> str:
+        """The YAML's spelling of a role assignment's scope."""
+        kind, sid = str(scope.get("type", "")), str(scope.get("id", ""))
+        if kind == "ENVIRONMENT" and sid == self.environment_id:
+            return "environment"
+        if kind == "ORGANIZATION":
+            self.organization_id = self.organization_id or sid
+            return "organization"
+        if kind == "POPULATION" and sid in self.populations:
+            return f"population/{self.populations[sid]}"
+        if kind == "APPLICATION" and self.applications and sid in self.applications:
+            return f"application/{self.applications[sid]}"
+        return f"{kind}/{sid}"
+
+
+@dataclass
+class _Found:
+    accounts: list[Account] = field(default_factory=list)
+    grants: set[Grant] = field(default_factory=set)
+    indirect: set[Grant] = field(default_factory=set)
+    members: dict[str, list[JSON]] = field(default_factory=dict)  # group id -> members
+
+
+class Syncer:
+    def __init__(self, api: PingOneApi, directory: Directory, scope: Scope) -> None:
+        self.api = api
+        self.d = directory
+        self.scope = scope
+        self.found = _Found()
+        self._memberships: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self.group_held: list[tuple[JSON, JSON]] = []  # (assignment to a group, a member of it)
+        key = (VENDOR, "", "role")
+        self.roles_managed = key in scope.all_of or any(k.resource_type == "role" for k in scope.resources)
+        self.roles_exhaustive = key in scope.all_of
+
+    def managed(self, resource_type: str, name: str) -> bool:
+        return self.scope.authority(ResourceKey(VENDOR, "", resource_type, name)) is not None
+
+    def grant(self, resource_type: str, name: str, entitlement: str, principal: str) -> Grant:
+        return Grant(VENDOR, "", resource_type, name, entitlement, principal)
+
+    async def run(self) -> VendorState:
+        before = self.api.stats.requests
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.load_populations())
+            groups = tg.create_task(self.load_groups())
+            roles = tg.create_task(self.load_roles()) if self.roles_managed else None
+        del roles
+        await self.load_users_and_members(groups.result())
+        if self.roles_managed:
+            await self.resolve_applications()
+            self.collect_role_grants()
+        names = {g.get("name", "") for g in self.d.groups.values()}
+        state = VendorState(
+            VENDOR,
+            tuple(self.found.accounts),
+            frozenset(self.found.grants),
+            catalog={
+                "role": frozenset(
+                    {"environment", "organization", *(f"population/{p}" for p in self.d.populations.values())}
+                )
+            },
+            known_resources={
+                "group": frozenset(str(n) for n in names),
+                "population": frozenset(self.d.populations.values()),
+                "role": frozenset(self.d.roles.values()),
+            },
+            indirect=frozenset(self.found.indirect),
+            requests=self.api.stats.requests - before,
+        )
+        return state
+
+    async def load_populations(self) -> None:
+        for p in await self.api.collect("/populations", "populations", params=PAGE_LIMIT):
+            self.d.populations[str(p["id"])] = str(p.get("name", ""))
+
+    async def load_groups(self) -> list[str]:
+        """All groups; returns the ids whose members this sync reads."""
+        everything = (VENDOR, "", "group") in self.scope.all_of
+        wanted: list[str] = []
+        for g in await self.api.collect("/groups", "groups", params=PAGE_LIMIT):
+            self.d.groups[str(g["id"])] = g
+            if everything or self.managed("group", str(g.get("name", ""))):
+                wanted.append(str(g["id"]))
+        return wanted
+
+    async def load_roles(self) -> None:
+        built_in, custom = await asyncio.gather(
+            self.api.collect("//roles", "roles"), self.api.collect("/roles", "roles")
+        )
+        for role in [*built_in, *custom]:
+            self.d.roles[str(role["id"])] = str(role.get("name", ""))
+
+    async def load_users_and_members(self, group_ids: list[str]) -> None:
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        workers = self.api.settings.max_concurrency if self.roles_managed else 0
+
+        async def produce() -> None:
+            try:
+                async for page in self.api.pages("/users", "users", params=PAGE_LIMIT, action="list users"):
+                    for user in page:
+                        self.add_account(user)
+                        if workers:
+                            queue.put_nowait(str(user["id"]))
+            finally:
+                for _ in range(workers):
+                    queue.put_nowait(None)
+
+        async def role_worker() -> None:
+            while (uid := await queue.get()) is not None:
+                body = await self.api.get_json(
+                    f"/users/{uid}/roleAssignments", action="read role assignments"
+                )
+                self.d.assignments[uid] = list((body.get("_embedded") or {}).get("roleAssignments") or [])
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(produce())
+            for _ in range(workers):
+                tg.create_task(role_worker())
+            for gid in group_ids:
+                tg.create_task(self.load_members(gid))
+            if self.roles_exhaustive:
+                for gid in list(self.d.groups):
+                    tg.create_task(self.load_group_roles(gid))
+
+    def add_account(self, user: JSON) -> None:
+        self.d.remember_user(user)
+        population = self.d.populations.get(str((user.get("population") or {}).get("id", "")), "")
+        attributes = (("login", str(user.get("username", ""))), ("population", population))
+        self.found.accounts.append(
+            Account(
+                VENDOR,
+                "",
+                principal_of(user),
+                active=bool(user.get("enabled", True)),
+                email=str(user.get("email") or ""),
+                display_name=display_name(user),
+                attributes=attributes,
+                native_id=str(user["id"]),
+            )
+        )
+
+    async def members_of(self, gid: str) -> list[JSON]:
+        if gid not in self.found.members:
+            flt = {"filter": f'memberOfGroups[id eq "{gid}"]', **PAGE_LIMIT}
+            self.found.members[gid] = await self.api.collect("/users", "users", params=flt)
+        return self.found.members[gid]
+
+    async def load_members(self, gid: str) -> None:
+        group = self.d.groups[gid]
+        name = str(group.get("name", ""))
+        members = await self.members_of(gid)
+        counts = group.get("directMemberCounts")
+        if not isinstance(counts, dict):  # not in this list response: read the group itself
+            counts = (await self.api.get_json(f"/groups/{gid}")).get("directMemberCounts") or {}
+        direct_count = int(counts.get("users", 0))
+        if direct_count >= len(members):
+            kinds = {str(u["id"]): "DIRECT" for u in members}
+        elif direct_count == 0:
+            kinds = {str(u["id"]): "INDIRECT" for u in members}
+        else:
+            kinds = {
+                str(u["id"]): (await self.memberships(str(u["id"]))).get(gid, "INDIRECT") for u in members
+            }
+        for user in members:
+            g = self.grant("group", name, "member", principal_of(user))
+            (self.found.grants if kinds[str(user["id"])] == "DIRECT" else self.found.indirect).add(g)
+
+    async def memberships(self, uid: str) -> dict[str, str]:
+        """A user's groups with DIRECT/INDIRECT; one request per user, shared between groups."""
+        task = self._memberships.get(uid)
+        if task is None:
+
+            async def fetch() -> dict[str, str]:
+                items = await self.api.collect(
+                    f"/users/{uid}/memberOfGroups", "groupMemberships", params=PAGE_LIMIT
+                )
+                return {str(m["id"]): str(m.get("type", "DIRECT")) for m in items}
+
+            task = self._memberships[uid] = asyncio.ensure_future(fetch())
+        return await task
+
+    async def load_group_roles(self, gid: str) -> None:
+        body = await self.api.get_json(f"/groups/{gid}/roleAssignments", action="read group role assignments")
+        assignments: list[Any] = (body.get("_embedded") or {}).get("roleAssignments") or []
+        if not assignments:
+            return
+        members = await self.members_of(gid)
+        self.group_held.extend(({**a, "group": {"id": gid}}, user) for a in assignments for user in members)
+
+    async def resolve_applications(self) -> None:
+        held = [a for items in self.d.assignments.values() for a in items] + [a for a, _ in self.group_held]
+        scopes = (a.get("scope") or {} for a in held)
+        if any(s.get("type") == "APPLICATION" for s in scopes):
+            response = await self.api.request("GET", "/applications")
+            if response.status_code == 200:
+                apps = (response.json().get("_embedded") or {}).get("applications") or []
+                self.d.applications = {str(a["id"]): str(a.get("name", "")) for a in apps}
+
+    def collect_role_grants(self) -> None:
+        held = [(a, self.d.users[uid]) for uid, items in self.d.assignments.items() for a in items]
+        for a, user in [*held, *self.group_held]:
+            role_id = str((a.get("role") or {}).get("id", ""))
+            name = self.d.roles.get(role_id, f"role:{role_id}")
+            if not self.managed("role", name):
+                continue
+            g = self.grant("role", name, self.d.scope_text(a.get("scope") or {}), principal_of(user))
+            (self.found.indirect if a.get("group") else self.found.grants).add(g)

@@ -1,0 +1,440 @@
+"""The Procore connector: directory users and project memberships (with permission templates).
+
+`sync` reads, per managed company: the company list (is the app connected?), permission templates,
+active (v1.3) and inactive (v1.0) directory users, every project (to resolve names and ids), then
+the users of each managed project, with bounded concurrency. `apply` makes one documented call per
+change and is idempotent against what the sync (or a fresh lookup) saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from reconciler.changes import Action, Change
+from reconciler.connectors.base import ChangeResult, Outcome, VendorState
+from reconciler.connectors.http import error_summary
+from reconciler.connectors.procore_api import ProcoreAPI
+from reconciler.connectors.procore_ratelimit import RateBudget
+from reconciler.errors import ConfigError, VendorError
+from reconciler.records import Account, Grant, Scope
+
+log = logging.getLogger("reconciler.procore")
+
+VENDOR = "procore"
+PROJECT = "project"
+NO_TEMPLATE = "(none)"  # a project member without a permission template
+
+Json = dict[str, Any]
+
+
+@dataclass(slots=True)
+class UserRef:
+    id: int
+    principal: str
+    active: bool
+
+
+@dataclass(slots=True)
+class CompanyCache:
+    """Ids found while syncing one company, reused by apply."""
+
+    users: dict[str, UserRef] = field(default_factory=dict)  # by principal
+    templates: dict[str, int] = field(default_factory=dict)  # name -> id
+    projects: dict[str, int] = field(default_factory=dict)  # name and str(id) -> id (unique names only)
+    members: dict[int, dict[int, str]] = field(default_factory=dict)  # synced project -> user id -> template
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """'Alice Ng' -> ('Alice', 'Ng'); 'Cher' -> ('', 'Cher'): Procore requires a last name.
+
+    Procore shows `first_name + " " + last_name`, so splitting at the first space gives the name back.
+    """
+    first, _, rest = name.strip().partition(" ")
+    return (first, rest.strip()) if rest.strip() else ("", first)
+
+
+def principal_of(user: Json) -> str:
+    email = str(user.get("email_address") or "").strip()
+    return email.casefold() if email else f"id:{user.get('id')}"
+
+
+def account_of(company: str, user: Json, active: bool) -> Account:
+    name = str(user.get("name") or f"{user.get('first_name') or ''} {user.get('last_name') or ''}").strip()
+    return Account(
+        VENDOR, company, principal_of(user), active=active, email=str(user.get("email_address") or ""),
+        display_name=name, native_id=str(user.get("id", "")),
+    )  # fmt: skip
+
+
+def template_name(member: Json) -> str:
+    template = member.get("permission_template")
+    if isinstance(template, dict) and template.get("name"):
+        return str(template["name"])
+    return NO_TEMPLATE
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    found = difflib.get_close_matches(name, sorted(choices), n=3, cutoff=0.5)
+    return f"; closest: {', '.join(found)}" if found else ""
+
+
+class ProcoreConnector:
+    vendor = VENDOR
+
+    def __init__(self, api: ProcoreAPI) -> None:
+        self.api = api
+        self._cache: dict[str, CompanyCache] = {}
+
+    def __repr__(self) -> str:
+        return f"ProcoreConnector({self.api!r})"
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    # -- rate budget ------------------------------------------------------------------------------
+
+    @property
+    def rate_budget(self) -> RateBudget:
+        return self.api.pacer.budget
+
+    def budget_warning(self, planned_requests: int) -> str | None:
+        """A warning when `planned_requests` exceed what the current window has left."""
+        budget = self.rate_budget
+        if budget.remaining is None or planned_requests <= budget.remaining:
+            return None
+        wait = budget.seconds_to_reset(self.api.pacer._now())
+        return (
+            f"procore: about {planned_requests} requests are needed but only {budget.remaining} of "
+            f"{budget.limit} remain in the current rate-limit window (resets in {wait:.0f} s); "
+            "access will pause until it resets"
+        )
+
+    # -- sync -------------------------------------------------------------------------------------
+
+    def _companies(self, scope: Scope) -> list[str]:
+        companies = sorted({tenant for vendor, tenant in scope.tenants if vendor == VENDOR})
+        allowed = self.api.settings.companies
+        unknown = [c for c in companies if c not in allowed]
+        if unknown:
+            raise ConfigError(
+                f"procore: company {', '.join(unknown)} is managed in access/ but not listed in "
+                f"PROCORE_COMPANY_ID ({', '.join(allowed)}); add it there if these credentials may use it"
+            )
+        return companies
+
+    async def sync(self, scope: Scope) -> VendorState:
+        companies = self._companies(scope)
+        before = self.api.stats.requests
+        if not companies:
+            return VendorState(VENDOR, (), frozenset())
+        visible = {str(c.get("id")) for c in await self.api.companies(companies[0])}
+        hidden = [c for c in companies if c not in visible]
+        if hidden:
+            raise VendorError(
+                VENDOR,
+                f"company {', '.join(hidden)} is not visible to the app; install it there "
+                "(Company Admin > App Management) or fix PROCORE_COMPANY_ID",
+            )
+        slots = asyncio.Semaphore(self.api.settings.concurrency)
+        parts = await asyncio.gather(*(self._sync_company(c, scope, slots) for c in companies))
+        accounts: list[Account] = []
+        grants: set[Grant] = set()
+        templates: set[str] = set()
+        known: set[str] = set()
+        for part_accounts, part_grants, part_templates, part_known in parts:
+            accounts += part_accounts
+            grants |= part_grants
+            templates |= part_templates
+            known |= part_known
+        return VendorState(
+            VENDOR,
+            tuple(accounts),
+            frozenset(grants),
+            catalog={PROJECT: frozenset(templates)},
+            known_resources={PROJECT: frozenset(known)},
+            requests=self.api.stats.requests - before,
+        )
+
+    async def _sync_company(
+        self, company: str, scope: Scope, slots: asyncio.Semaphore
+    ) -> tuple[list[Account], set[Grant], set[str], set[str]]:
+        templates, active, inactive, projects = await asyncio.gather(
+            self.api.permission_templates(company),
+            self.api.active_users(company),
+            self.api.inactive_users(company),
+            self.api.projects(company),
+        )
+        cache = CompanyCache()
+        cache.templates = {str(t["name"]): int(t["id"]) for t in templates if "name" in t and "id" in t}
+        accounts: dict[int, Account] = {}
+        for users, is_active in ((active, True), (inactive, False)):
+            for user in users:
+                uid = int(user["id"])
+                if uid in accounts:
+                    continue
+                account = account_of(company, user, is_active)
+                accounts[uid] = account
+                if account.principal not in cache.users or is_active:
+                    cache.users[account.principal] = UserRef(uid, account.principal, is_active)
+        managed = self._managed_projects(company, scope, projects, cache)
+        if managed:
+            self._warn_budget(len(managed))
+
+        async def members(project_id: int) -> list[Json]:
+            async with slots:
+                return await self.api.project_users(company, project_id)
+
+        lists = await asyncio.gather(*(members(pid) for pid in managed))
+        grants: set[Grant] = set()
+        for (pid, spelling), rows in zip(managed.items(), lists, strict=True):
+            cache.members[pid] = {}
+            for row in rows:
+                uid = int(row["id"])
+                principal = accounts[uid].principal if uid in accounts else principal_of(row)
+                template = template_name(row)
+                cache.members[pid][uid] = template
+                grants.add(Grant(VENDOR, company, PROJECT, spelling, template, principal))
+        self._cache[company] = cache
+        known = {str(p["name"]) for p in projects if p.get("name")} | {str(p["id"]) for p in projects}
+        return list(accounts.values()), grants, set(cache.templates), known
+
+    def _managed_projects(
+        self, company: str, scope: Scope, projects: list[Json], cache: CompanyCache
+    ) -> dict[int, str]:
+        """Project id -> the spelling grants use: as the YAML wrote it, else the project's name."""
+        by_id = {str(p["id"]): p for p in projects}
+        by_name: dict[str, list[Json]] = defaultdict(list)
+        for p in projects:
+            by_name[str(p.get("name", ""))].append(p)
+        for name, found in by_name.items():
+            if len(found) == 1:
+                cache.projects[name] = int(found[0]["id"])
+        cache.projects.update({key: int(p["id"]) for key, p in by_id.items()})
+        managed: dict[int, str] = {}
+        for key in scope.resources:
+            if key.vendor != VENDOR or key.tenant != company or key.resource_type != PROJECT:
+                continue
+            project = by_id.get(key.resource)
+            if project is None:
+                named = by_name.get(key.resource, [])
+                if len(named) > 1:
+                    ids = ", ".join(str(p["id"]) for p in named)
+                    raise VendorError(
+                        VENDOR,
+                        f"company {company} has {len(named)} projects named {key.resource!r} (ids {ids}); "
+                        "name the project by its id in access/",
+                    )
+                project = named[0] if named else None
+            if project is not None:
+                managed.setdefault(int(project["id"]), key.resource)
+        if (VENDOR, company, PROJECT) in scope.all_of:
+            for p in projects:
+                pid = int(p["id"])
+                if pid in managed or p.get("active") is False:
+                    continue
+                name = str(p.get("name", ""))
+                managed[pid] = name if len(by_name[name]) == 1 else str(pid)
+        return managed
+
+    def _warn_budget(self, needed: int) -> None:
+        message = self.budget_warning(needed)
+        budget = self.rate_budget
+        if message and budget.seconds_to_reset(self.api.pacer._now()) > 60:
+            log.warning(message)
+
+    # -- apply ------------------------------------------------------------------------------------
+
+    async def apply(self, change: Change) -> ChangeResult:
+        if change.tenant not in self.api.settings.companies:
+            return ChangeResult(
+                change.id, Outcome.FAILED, f"company {change.tenant} is not in PROCORE_COMPANY_ID"
+            )
+        try:
+            if change.action is Action.CREATE_ACCOUNT:
+                return await self._create(change)
+            if change.action is Action.DEACTIVATE_ACCOUNT:
+                return await self._set_active(change, False)
+            if change.is_account_change:
+                if change.resource != "active":
+                    return ChangeResult(
+                        change.id,
+                        Outcome.FAILED,
+                        f"procore accounts have no managed attribute {change.resource!r}",
+                    )
+                return await self._set_active(change, change.entitlement == "true")
+            if change.resource_type != PROJECT:
+                return ChangeResult(
+                    change.id, Outcome.FAILED, f"procore has no resource type {change.resource_type!r}"
+                )
+            if change.action is Action.REVOKE:
+                return await self._revoke(change)
+            return await self._ensure_member(change)  # grant, or update of the template
+        except _Failed as failed:
+            return ChangeResult(change.id, Outcome.FAILED, failed.message)
+        except VendorError as exc:
+            if exc.status in (400, 403, 404, 409, 422):  # this change cannot be made; others can
+                return ChangeResult(change.id, Outcome.FAILED, exc.message)
+            raise
+
+    def _company(self, company: str) -> CompanyCache:
+        return self._cache.setdefault(company, CompanyCache())
+
+    async def _user(self, company: str, principal: str) -> UserRef | None:
+        cache = self._company(company)
+        ref = cache.users.get(principal)
+        if ref is None and "@" in principal:
+            found = await self.api.find_user(company, principal)
+            if found is not None:
+                ref = UserRef(int(found["id"]), principal, bool(found.get("is_active", True)))
+                cache.users[principal] = ref
+        return ref
+
+    async def _project_id(self, company: str, resource: str) -> int:
+        cache = self._company(company)
+        if resource not in cache.projects:
+            self._managed_projects(company, Scope(), await self.api.projects(company), cache)
+        if resource not in cache.projects:
+            raise _Failed(f"no project {resource!r} in company {company}{closest(resource, cache.projects)}")
+        return cache.projects[resource]
+
+    async def _template_id(self, company: str, name: str) -> int:
+        cache = self._company(company)
+        if name not in cache.templates:
+            templates = await self.api.permission_templates(company)
+            cache.templates.update(
+                {str(t["name"]): int(t["id"]) for t in templates if "name" in t and "id" in t}
+            )
+        if name not in cache.templates:
+            raise _Failed(
+                f"no permission template {name!r} in company {company}{closest(name, cache.templates)}"
+            )
+        return cache.templates[name]
+
+    async def _create(self, change: Change) -> ChangeResult:
+        company = change.tenant
+        attrs = dict(change.attributes)
+        ref = await self._user(company, change.principal)
+        if ref is not None:
+            if ref.active:
+                return ChangeResult(change.id, Outcome.ALREADY, "the directory account exists", str(ref.id))
+            result = await self._set_active(change, True)
+            return ChangeResult(
+                change.id, result.outcome, "reactivated the existing directory account", result.vendor_ref
+            )
+        first, last = split_name(attrs.get("name") or attrs.get("email") or change.principal)
+        user: Json = {"email_address": attrs.get("email") or change.principal, "first_name": first,
+                      "last_name": last, "is_active": True}  # fmt: skip
+        for key in ("job_title", "employee_id"):
+            if attrs.get(key):
+                user[key] = attrs[key]
+        if "is_employee" in attrs:
+            user["is_employee"] = attrs["is_employee"].lower() == "true"
+        response = await self.api.create_user(company, user)
+        if response.status_code == 409:  # created meanwhile: look again
+            self._company(company).users.pop(change.principal, None)
+            ref = await self._user(company, change.principal)
+            if ref is not None and ref.active:
+                return ChangeResult(change.id, Outcome.ALREADY, "the directory account exists", str(ref.id))
+        _expect(response, 201)
+        uid = int(response.json()["id"])
+        self._company(company).users[change.principal] = UserRef(uid, change.principal, True)
+        return ChangeResult(change.id, Outcome.APPLIED, vendor_ref=str(uid))
+
+    async def _set_active(self, change: Change, active: bool) -> ChangeResult:
+        company = change.tenant
+        ref = await self._user(company, change.principal)
+        if ref is None:
+            if active:
+                raise _Failed(f"no directory account for {change.principal} in company {company}")
+            return ChangeResult(change.id, Outcome.ALREADY, "no directory account")
+        if ref.active == active:
+            return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=str(ref.id))
+        response = await self.api.set_user_active(company, ref.id, active)
+        if response.status_code == 404 and active:  # not in the inactive list: already active
+            ref.active = True
+            return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=str(ref.id))
+        _expect(response, 200)
+        ref.active = active
+        return ChangeResult(change.id, Outcome.APPLIED, vendor_ref=str(ref.id))
+
+    async def _membership(self, company: str, project_id: int, user_id: int) -> str | None:
+        """The member's template name, or None when not a member (cache from sync, else a lookup)."""
+        synced = self._company(company).members.get(project_id)
+        if synced is not None:
+            return synced.get(user_id)
+        row = await self.api.project_user(company, project_id, user_id)
+        return None if row is None else template_name(row)
+
+    def _remember(self, company: str, project_id: int, user_id: int, template: str | None) -> None:
+        members = self._company(company).members.get(project_id)
+        if members is None:
+            return
+        if template is None:
+            members.pop(user_id, None)
+        else:
+            members[user_id] = template
+
+    async def _member_ids(self, change: Change) -> tuple[int, int]:
+        ref = await self._user(change.tenant, change.principal)
+        if ref is None:
+            raise _Failed(f"no directory account for {change.principal} in company {change.tenant}")
+        return await self._project_id(change.tenant, change.resource), ref.id
+
+    async def _ensure_member(self, change: Change) -> ChangeResult:
+        company = change.tenant
+        project_id, user_id = await self._member_ids(change)
+        template_id = await self._template_id(company, change.entitlement)
+        ref = f"{project_id}/{user_id}"
+        current = await self._membership(company, project_id, user_id)
+        if current == change.entitlement:
+            return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=ref)
+        if current is None:
+            response = await self.api.add_to_project(company, project_id, user_id, template_id)
+            _expect(response, 201)
+        else:  # change the template in place: one request
+            response = await self.api.assign_template(company, project_id, user_id, template_id)
+            _expect(response, 200)
+        self._remember(company, project_id, user_id, change.entitlement)
+        return ChangeResult(change.id, Outcome.APPLIED, vendor_ref=ref)
+
+    async def _revoke(self, change: Change) -> ChangeResult:
+        company = change.tenant
+        ref_user = await self._user(company, change.principal)
+        if ref_user is None:
+            return ChangeResult(change.id, Outcome.ALREADY, "no directory account")
+        project_id = await self._project_id(company, change.resource)
+        ref = f"{project_id}/{ref_user.id}"
+        if await self._membership(company, project_id, ref_user.id) is None:
+            return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=ref)
+        response = await self.api.remove_from_project(company, project_id, ref_user.id)
+        self._remember(company, project_id, ref_user.id, None)
+        if response.status_code == 404:
+            return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=ref)
+        _expect(response, 204)
+        return ChangeResult(change.id, Outcome.APPLIED, vendor_ref=ref)
+
+
+class _Failed(Exception):
+    """One change failed; the run goes on (the message is user-facing and secret-free)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code == status:
+        return
+    if response.status_code == 401:
+        raise VendorError(
+            VENDOR, "the API refused a fresh token (HTTP 401); check the app's credentials", status=401
+        )
+    raise _Failed(error_summary(response))

@@ -1,0 +1,90 @@
+"""Fixtures that fence off the outside world, and a real git repository factory."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import git
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+VENDOR_PREFIXES = ("GITHUB_", "PROCORE_", "CONCUR_", "PINGONE_", "ACCESS_")
+
+
+class YouForgotToUseLoopbackOrASimulator(Exception):
+    """A test tried to reach a real host. Use a simulator transport, or serve one on 127.0.0.1."""
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_async = httpx.AsyncHTTPTransport.handle_async_request
+    real_sync = httpx.HTTPTransport.handle_request
+
+    def guard(request: httpx.Request) -> None:
+        if request.url.host not in ("127.0.0.1", "localhost", "::1"):
+            raise YouForgotToUseLoopbackOrASimulator(str(request.url))
+
+    async def async_guarded(self: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
+        guard(request)
+        return await real_async(self, request)
+
+    def sync_guarded(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        guard(request)
+        return real_sync(self, request)
+
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", async_guarded)
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", sync_guarded)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(VENDOR_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ACCESS_TODAY", "2026-11-23")
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path) -> Path:
+    """A copy of the repository's example access/ and policies/ in a temp dir."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copytree(ROOT / "access", repo / "access")
+    if (ROOT / "policies").is_dir():
+        shutil.copytree(ROOT / "policies", repo / "policies")
+    return repo
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Callable[..., git.Repo]:
+    """Make a real git repository in tmp_path, optionally with the example files committed."""
+
+    def make(name: str = "gitrepo", *, with_example: bool = True) -> git.Repo:
+        path = tmp_path / name
+        path.mkdir()
+        repo = git.Repo.init(path, initial_branch="main")
+        with repo.config_writer() as config:
+            config.set_value("user", "name", "Test User")
+            config.set_value("user", "email", "test@example.com")
+        if with_example:
+            shutil.copytree(ROOT / "access", path / "access")
+            if (ROOT / "policies").is_dir():
+                shutil.copytree(ROOT / "policies", path / "policies")
+            repo.index.add(["access"] + (["policies"] if (path / "policies").exists() else []))
+            repo.index.commit("example access")
+        return repo
+
+    return make
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: vendor oracles are not available here")
+    yield SHARED

@@ -1,0 +1,175 @@
+"""Procore sync through the real connector against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from reconciler.connectors.procore_api import PER_PAGE_PROJECTS, PER_PAGE_USERS
+from reconciler.errors import ConfigError, VendorError
+from reconciler.records import Grant
+from reconciler.simulators.procore_state import SimProject, SimUser, scale_state
+from tests.connectors.procore_fixtures import COMPANY, MANAGED, email, make, scope
+
+
+def test_sync_reads_active_and_inactive_users_templates_and_managed_projects_only() -> None:
+    sim, connector, _ = make()
+    state = asyncio.run(connector.sync(scope()))
+
+    accounts = {a.principal: a for a in state.accounts}
+    assert accounts["former.foreman@harborbuild.example"].active is False  # from the inactive list
+    assert accounts[email("alice")].active is True
+    assert accounts[email("alice")].display_name == "Alice Ng"
+    assert int(accounts[email("alice")].native_id) > 2**32  # 64-bit ids survive
+    assert email("heidi") not in accounts
+    assert len(accounts) == 14
+    assert Grant("procore", COMPANY, "project", "Harbor Tower", "Superintendent", email("bob")) in state.grants
+    assert {g.resource for g in state.grants} == set(MANAGED) - {"Warehouse 12"}
+    assert not any(g.resource == "Warehouse 12" for g in state.grants)  # not managed: not read
+    assert state.catalog["project"] >= {"Project Engineer", "Superintendent", "Read Only"}
+    assert {"Harbor Tower", "Warehouse 12"} <= state.known_resources["project"]
+    # token, companies, templates, active users, inactive users, projects, 3 managed projects
+    assert state.requests == 9
+    assert sim.calls["GET /rest/v1.0/companies/562949953421312/users/inactive"] == 1
+
+
+def test_a_project_named_by_id_is_keyed_by_the_id() -> None:
+    sim, connector, _ = make()
+    tower = next(p for p in sim.state.companies[int(COMPANY)].projects.values() if p.name == "Harbor Tower")
+    state = asyncio.run(connector.sync(scope([str(tower.id)])))
+    assert {g.resource for g in state.grants} == {str(tower.id)}
+    assert str(tower.id) in state.known_resources["project"]
+
+
+def test_all_projects_when_the_yaml_manages_every_project_keyed_by_name() -> None:
+    sim, connector, _ = make()
+    company = sim.state.companies[int(COMPANY)]
+    company.projects[99] = SimProject(99, "Closed Job", active=False, members={})
+    state = asyncio.run(connector.sync(scope([], all_projects=True)))
+    assert {g.resource for g in state.grants} == {*MANAGED, "Warehouse 12"}
+    assert "Closed Job" in state.known_resources["project"]  # known, but inactive: not managed in full
+
+
+def test_pagination_follows_link_next_across_page_boundaries() -> None:
+    users = PER_PAGE_USERS * 2 + 1
+    state = scale_state(users=users, projects=PER_PAGE_PROJECTS + 1, members=(1, 2), inactive_share=0.0)
+    project = next(iter(state.companies[int(COMPANY)].projects.values()))
+    active = [u for u in state.companies[int(COMPANY)].users.values() if u.is_active]
+    project.members = {u.id: None for u in active[: PER_PAGE_USERS + 5]}
+    sim, connector, _ = make(state)
+    result = asyncio.run(connector.sync(scope([project.name])))
+
+    assert len(result.accounts) == users
+    assert len({a.native_id for a in result.accounts}) == users
+    assert len(result.grants) == PER_PAGE_USERS + 5
+    assert {g.entitlement for g in result.grants} == {"(none)"}
+    assert len(result.known_resources["project"]) == 2 * (PER_PAGE_PROJECTS + 1)
+    assert sim.calls["GET /rest/v1.3/companies/562949953421312/users"] == 3
+    assert sim.calls["GET /rest/v1.1/projects"] == 2
+    assert sim.calls[f"GET /rest/v1.0/projects/{project.id}/users"] == 2
+
+
+def test_sync_survives_a_429_storm() -> None:
+    sim, connector, clock = make()
+    sim.faults.add("429", count=12, match="/users")
+    sim.faults.add("503", count=2)
+    state = asyncio.run(connector.sync(scope()))
+    assert len(state.grants) == 13
+    assert [f.remaining for f in sim.faults.faults] == [0, 0]  # every injected 429 and 503 was served
+    assert sum(clock.slept) >= 12 * 2  # waited for X-Rate-Limit-Reset each time
+
+
+def test_sync_paces_itself_under_a_spike_limit_instead_of_hitting_429() -> None:
+    state = scale_state(users=50, projects=30, members=(2, 4), inactive_share=0.1)
+    sim, connector, clock = make(state, spike_limit=5, concurrency=1)
+    result = asyncio.run(connector.sync(scope([], all_projects=True)))
+    assert len({g.resource for g in result.grants}) == 30
+    assert sim.limits.throttled == 0  # the pacer waited for the reset before the window ran out
+    assert connector.api.pacer.paused >= 6
+    assert clock.now - 1_800_000_000.0 >= 60  # 35 requests at 5 per 10 s take at least a minute
+
+
+def test_sync_survives_429s_from_a_real_spike_window_with_concurrency() -> None:
+    state = scale_state(users=50, projects=40, members=(2, 4), inactive_share=0.1)
+    sim, connector, _ = make(state, spike_limit=6, concurrency=8)
+    result = asyncio.run(connector.sync(scope([], all_projects=True)))
+    assert len({g.resource for g in result.grants}) == 40
+
+
+def test_sync_warns_when_the_hourly_budget_cannot_cover_it(caplog: pytest.LogCaptureFixture) -> None:
+    state = scale_state(users=20, projects=12, members=(1, 2), inactive_share=0.0)
+    sim, connector, clock = make(state, hourly_limit=10, concurrency=2)
+    with caplog.at_level(logging.WARNING, logger="reconciler.procore"):
+        result = asyncio.run(connector.sync(scope([], all_projects=True)))
+    assert len({g.resource for g in result.grants}) == 12
+    text = caplog.text
+    assert "requests are needed but only" in text
+    assert "pausing" in text
+    assert clock.now - 1_800_000_000.0 >= 3600
+
+
+def test_token_expiry_mid_sync_fetches_a_new_token_once() -> None:
+    sim, connector, _ = make()
+    sim.faults.add("expire-token", count=1, match="/projects/")
+    state = asyncio.run(connector.sync(scope()))
+    assert len(state.grants) == 13
+    assert sim.tokens_issued == 2
+    assert connector.api.token.fetches == 2
+
+
+def test_token_is_reused_until_it_nears_expiry() -> None:
+    sim, connector, clock = make()
+    asyncio.run(connector.sync(scope()))
+    asyncio.run(connector.sync(scope()))
+    assert sim.tokens_issued == 1
+    clock.now += 5400 - 60  # within the refresh margin
+    asyncio.run(connector.sync(scope()))
+    assert sim.tokens_issued == 2
+
+
+def test_every_request_carries_the_company_header() -> None:
+    sim, connector, _ = make()
+    sim.keep_log = True
+    asyncio.run(connector.sync(scope()))
+    api_requests = [r for r in sim.log if r.url.path.startswith("/rest/")]
+    assert api_requests
+    assert {r.headers.get("Procore-Company-Id") for r in api_requests} == {COMPANY}
+    assert any(r.url.path == "/rest/v1.0/companies" for r in api_requests)
+
+
+def test_a_yaml_company_outside_procore_company_id_is_a_config_error() -> None:
+    _, connector, _ = make()
+    with pytest.raises(ConfigError, match="PROCORE_COMPANY_ID"):
+        asyncio.run(connector.sync(scope(company="4242")))
+
+
+def test_a_company_the_app_is_not_connected_to_is_a_clear_error() -> None:
+    sim, connector, _ = make()
+    sim.state.companies[int(COMPANY)].installed = False
+    with pytest.raises(VendorError, match="App is not connected to this company"):
+        asyncio.run(connector.sync(scope()))
+
+
+def test_two_projects_with_one_name_must_be_named_by_id() -> None:
+    sim, connector, _ = make()
+    sim.state.companies[int(COMPANY)].projects[77] = SimProject(77, "Harbor Tower")
+    with pytest.raises(VendorError, match=r"2 projects named 'Harbor Tower' \(ids .*77\)"):
+        asyncio.run(connector.sync(scope()))
+
+
+def test_user_without_email_gets_an_id_principal() -> None:
+    sim, connector, _ = make()
+    sim.state.companies[int(COMPANY)].users[5] = SimUser(5, "", "No", "Email")
+    state = asyncio.run(connector.sync(scope()))
+    assert "id:5" in {a.principal for a in state.accounts}
+
+
+def test_sync_of_a_scale_company_smoke() -> None:
+    state = scale_state(users=300, projects=25, members=(20, 40))
+    sim, connector, _ = make(state, concurrency=8)
+    result = asyncio.run(connector.sync(scope([], all_projects=True)))
+    expected = sum(len(p.members) for p in state.companies[int(COMPANY)].projects.values())
+    assert len(result.grants) == expected
+    assert result.requests == 1 + 1 + 1 + 1 + 1 + 1 + 25

@@ -1,0 +1,89 @@
+"""Desired state compiles to grants: teams expanded, expiry applied, conflicts located."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import ValidationErrors
+from reconciler.loader import read_files
+from reconciler.normalize import normalize
+from reconciler.records import Grant
+from tests.helpers import write
+
+CO = "562949953421312"
+PEOPLE = """
+people:
+  alice: {email: alice@harbor.example, name: Alice Ng, teams: [site]}
+  bob: {email: bob@harbor.example, name: Bob Ruiz, teams: [site]}
+teams:
+  site: {}
+  leads: {members: [alice]}
+  all: {members: [site, leads]}
+"""
+
+
+def compile_(tmp_path: Path, vendor_yaml: str, today: dt.date = dt.date(2026, 11, 23)):  # type: ignore[no-untyped-def]
+    write(tmp_path, "access/people.yaml", PEOPLE)
+    write(tmp_path, "access/v.yaml", vendor_yaml)
+    return normalize(read_files(tmp_path), today=today)
+
+
+def test_nested_teams_expand_to_people_with_the_team_they_came_through(tmp_path: Path) -> None:
+    access = compile_(tmp_path, "pingone:\n  populations:\n    Employees: [all]\n  groups:\n    VPN: [all]\n")
+    members = sorted(g.principal for g in access.grants)
+    assert members == ["alice@harbor.example", "bob@harbor.example"]
+    grant = Grant("pingone", "", "group", "VPN", "member", "bob@harbor.example")
+    assert access.provenance[grant].via == "all"
+    assert access.people["alice@harbor.example"].teams == ("all", "leads", "site")
+
+
+def test_a_direct_assignment_overrides_the_template_a_team_gives(tmp_path: Path) -> None:
+    access = compile_(
+        tmp_path,
+        f'procore:\n  companies:\n    "{CO}":\n      projects:\n        Tower:\n'
+        "          site: Project Engineer\n          alice: Superintendent\n",
+    )
+    templates = {g.principal: g.entitlement for g in access.grants}
+    assert templates == {"alice@harbor.example": "Superintendent", "bob@harbor.example": "Project Engineer"}
+
+
+def test_two_teams_giving_different_templates_is_an_error_naming_both(tmp_path: Path) -> None:
+    with pytest.raises(ValidationErrors) as info:
+        compile_(
+            tmp_path,
+            f'procore:\n  companies:\n    "{CO}":\n      projects:\n        Tower:\n'
+            "          site: Project Engineer\n          leads: Project Manager\n",
+        )
+    assert str(info.value) == (
+        "access/v.yaml:7: alice gets 'Project Manager' on 'Tower' here (via team leads) but 'Project Engineer'"
+        " at access/v.yaml:6 (via team site); one person holds one permission template per resource:"
+        " list them directly to choose"
+    )
+
+
+def test_expired_assignments_are_set_aside_and_dates_are_inclusive(tmp_path: Path) -> None:
+    yaml = "concur:\n  roles:\n    EXP_APPROVER:\n      alice: {expires: 2026-11-23, reason: T-1}\n      bob: {expires: 2026-11-22}\n"
+    access = compile_(tmp_path, yaml)
+    assert {g.principal for g in access.grants} == {"alice@harbor.example"}
+    [(expired, provenance)] = access.expired.items()
+    assert expired.principal == "bob@harbor.example"
+    assert provenance.expires == "2026-11-22"
+    later = compile_(tmp_path, yaml, today=dt.date(2026, 11, 24))
+    assert later.grants == frozenset()
+
+
+def test_anyone_granted_something_gets_an_account(tmp_path: Path) -> None:
+    access = compile_(tmp_path, "concur:\n  roles:\n    EXP_APPROVER: [bob]\n")
+    assert [k.principal for k in access.accounts] == ["bob@harbor.example"]
+
+
+def test_a_person_in_two_populations_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationErrors) as info:
+        compile_(tmp_path, "pingone:\n  populations:\n    Employees: [site]\n    Contractors: [bob]\n")
+    assert str(info.value) == (
+        "access/v.yaml:4: bob is in population 'Contractors' here and 'Employees' at access/v.yaml:3;"
+        " a PingOne account is in exactly one population"
+    )
