@@ -17,6 +17,7 @@ import typer
 from typer.exceptions import Abort, Exit, TyperException
 
 from reconciler.commands import apply as apply_cmd
+from reconciler.commands import demo as demo_cmd
 from reconciler.commands import plan as plan_cmd
 from reconciler.commands import sandbox_cmd
 from reconciler.commands import sync as sync_cmd
@@ -99,9 +100,29 @@ def apply(
     ctx: typer.Context,
     plan_file: Annotated[Path | None, typer.Argument(help="A plan file from `access plan --out`.")] = None,
     sandbox: SandboxOption = False,
+    allow_mass_revocation: Annotated[
+        bool, typer.Option("--allow-mass-revocation", help="Apply even past the revocation safety limits.")
+    ] = False,
+    allow_empty_vendor: Annotated[
+        bool, typer.Option("--allow-empty-vendor", help="Apply even when a vendor's sync found no accounts.")
+    ] = False,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option("--audit-log", help="Append the audit log here.", show_default="<state dir>/audit.jsonl"),
+    ] = None,
 ) -> int:
-    """Apply a plan (or plan and apply) to the vendors."""
-    return apply_cmd.run(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, None))
+    """Apply what approved pull requests asked for (or a plan file) to the vendors."""
+    options = apply_cmd.ApplyOptions(allow_mass_revocation, allow_empty_vendor, audit_log)
+    return apply_cmd.run(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, None), options=options)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    keep: Annotated[Path | None, typer.Option("--keep", help="Build the demo here and keep it.")] = None,
+) -> int:
+    """Walk through the approval gate in a temporary repository with the simulated GitHub and vendors."""
+    return demo_cmd.run(_ctx(ctx), keep=keep)
 
 
 @app.command()

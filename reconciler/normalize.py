@@ -62,6 +62,8 @@ class _Builder:
     tenants: set[tuple[str, str]] = field(default_factory=set)
     settings: dict[tuple[str, str], tuple[object, Location]] = field(default_factory=dict)
     populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
+    _persons: dict[str, Person] = field(default_factory=dict)
+    _teams_of: dict[str, list[str]] = field(default_factory=dict)
 
     def error(self, location: Location, message: str) -> None:
         self.errors.append(LocatedError(location, message))
@@ -141,13 +143,23 @@ class _Builder:
             self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
 
     def person(self, key: str) -> Person:
+        cached = self._persons.get(key)
+        if cached is None:
+            cached = self._persons[key] = self._make_person(key)
+        return cached
+
+    def _make_person(self, key: str) -> Person:
+        if not self._teams_of:
+            for team, members in self.expanded.items():
+                for person_key, _ in members:
+                    self._teams_of.setdefault(person_key, []).append(team)
         model, here = self.people[key]
         logins = tuple(
             (vendor, override.login)
             for vendor, override in (("procore", model.procore), ("concur", model.concur), ("pingone", model.pingone))
             if override is not None
         )
-        teams = tuple(sorted(t for t, members in self.expanded.items() if any(k == key for k, _ in members)))
+        teams = tuple(sorted(self._teams_of.get(key, ())))
         return Person(key, model.email, model.name, logins, here, github=model.github or "", teams=teams)
 
     # -- vendor sections -----------------------------------------------------------------------

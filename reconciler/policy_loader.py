@@ -1,11 +1,116 @@
-"""policies/*.yaml -> Policies, every problem located (placeholder: issue #7)."""
+"""policies/*.yaml -> Policies, every problem located at file:line and reported together.
+
+Each file is validated on its own (so pydantic's errors map to that file's lines through the same
+code that locates errors in access/), then the files are merged: named rules by name, the other
+sections from the one file that sets them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from reconciler.policy_model import Policies
+from pydantic import ValidationError
+
+from reconciler.catalogs import closest
+from reconciler.errors import LocatedError, ValidationErrors
+from reconciler.loader import _dotted, _located, _where
+from reconciler.location import Location
+from reconciler.policy_model import RULE_SECTIONS, SINGLE_SECTIONS, Policies, field_names
+from reconciler.yaml_source import Path as YamlPath
+from reconciler.yaml_source import YamlDocument, load_yaml
+
+POLICIES_DIR = "policies"
+
+
+def find_files(repo: Path) -> list[Path]:
+    root = repo / POLICIES_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
 def load_policies(repo: Path) -> Policies:
-    return Policies()
+    """Every policy file merged; no `policies/` directory means the defaults."""
+    errors: list[LocatedError] = []
+    parsed: list[tuple[YamlDocument, Policies]] = []
+    for path in find_files(repo):
+        document = load_yaml(path.read_text(encoding="utf-8"), path.relative_to(repo).as_posix())
+        errors.extend(document.errors)
+        if document.data is None or document.errors:
+            continue
+        model = validate_policy_document(document, errors)
+        if model is not None:
+            parsed.append((document, model))
+    merged = merge(parsed, errors)
+    if errors:
+        raise ValidationErrors(errors)
+    return merged
+
+
+def validate_policy_document(document: YamlDocument, errors: list[LocatedError]) -> Policies | None:
+    if not isinstance(document.data, dict):
+        errors.append(
+            LocatedError(document.location(()), "a file in policies/ must be a mapping of sections")
+        )
+        return None
+    try:
+        return Policies.model_validate(document.data)
+    except ValidationError as exc:
+        errors.extend(_policy_error(document, error) for error in exc.errors())
+        return None
+
+
+def _policy_error(document: YamlDocument, error: Any) -> LocatedError:
+    """loader's locating, with 'did you mean' drawn from the policy fields rather than access/'s."""
+    if error["type"] != "extra_forbidden":
+        return _located(document, error)
+    path = tuple(error["loc"])
+    parent, name = path[:-1], str(path[-1])
+    hint = closest(name, sorted(field_names()), 1)
+    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+    return LocatedError(_where(document, path), f"{_dotted(parent)}: unknown field {name!r}{suggestion}")
+
+
+def merge(parsed: list[tuple[YamlDocument, Policies]], errors: list[LocatedError]) -> Policies:
+    sections: dict[str, Any] = {}
+    first: dict[tuple[str, ...], Location] = {}
+    lines: dict[YamlPath, Location] = {}
+    for document, model in parsed:
+        for path, line in document.lines.items():
+            lines.setdefault(path, Location(document.file, line))
+        for section in RULE_SECTIONS:
+            rules: dict[str, Any] = sections.setdefault(section, {})
+            for name, rule in getattr(model, section).items():
+                here = document.location((section, name))
+                if name in rules:
+                    errors.append(
+                        LocatedError(
+                            here,
+                            f"{section}: rule {name!r} is defined twice (first at {first[(section, name)]})",
+                        )
+                    )
+                    lines[(section, name)] = first[(section, name)]
+                    continue
+                rules[name] = rule
+                first[(section, name)] = here
+                for path, line in document.lines.items():
+                    if path[:2] == (section, name):
+                        lines[path] = Location(document.file, line)
+        for section in SINGLE_SECTIONS:
+            if section not in model.model_fields_set:
+                continue
+            here = document.location((section,))
+            if (section,) in first:
+                errors.append(
+                    LocatedError(
+                        here, f"{section} is set here and at {first[(section,)]}; set it in one file"
+                    )
+                )
+                continue
+            first[(section,)] = here
+            sections[section] = getattr(model, section)
+            for path, line in document.lines.items():
+                if path[:1] == (section,):
+                    lines[path] = Location(document.file, line)
+    return Policies.model_validate(sections).with_lines(lines)

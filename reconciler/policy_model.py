@@ -1,11 +1,299 @@
-"""Pydantic models of the files in `policies/` (placeholder: issue #7 fills in the rules)."""
+"""Pydantic models of the files in `policies/`: the rules every plan is checked against.
+
+Any file under `policies/` may hold any section. Sections that are named rules (`approvers`,
+`separation_of_duties`, `privileged`) merge across files, a rule name being unique; the other
+sections (`protected`, `unmanaged_accounts`, `limits`, `expiry_warnings`, `default_approval`) may be
+set in one file only. `Policies()` (no `policies/` directory) is the default: one approval by anyone
+but the author, unmanaged accounts reported, the default safety limits, expiry warnings at 14 days.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from reconciler.catalogs import static_catalog
+from reconciler.location import Location
+from reconciler.vendors import RESOURCE_TYPES, VENDORS
+from reconciler.yaml_source import Path
+
+Vendor = Literal["procore", "concur", "pingone"]
+Severity = Literal["error", "warning"]
+ApprovalAction = Literal["create_account", "update", "grant", "revoke", "deactivate_account"]
+UnmanagedMode = Literal["ignore", "report", "deactivate"]
+GLOB_CHARS = frozenset("*?[")
 
 
-class Policies(BaseModel):
-    """Every policy in force. The empty default means: no extra rules."""
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Match(Strict):
+    """Which grants (or changes) a rule is about. Names may be globs (`*Admin*`), compared ignoring case."""
+
+    vendor: Vendor
+    resource_type: str | None = Field(
+        default=None,
+        description="`project` (Procore), `role` (Concur, PingOne), `group` (PingOne); any if unset.",
+    )
+    resource: str = Field(
+        default="*", description="Resource name or glob; a Concur role by code (EXP_APPROVER) or by name."
+    )
+    entitlement: str = Field(
+        default="*", description="Entitlement or glob: a Procore permission template, a PingOne role scope."
+    )
+    tenant: str = Field(default="*", description="Procore company id, or glob.")
+
+    @field_validator("tenant", mode="before")
+    @classmethod
+    def _tenant_str(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _known_names(self) -> Match:
+        known = sorted(name for vendor, name in RESOURCE_TYPES if vendor == self.vendor)
+        if self.resource_type is not None and self.resource_type not in (*known, "account"):
+            raise ValueError(
+                f"unknown resource_type {self.resource_type!r} for {self.vendor} (known: {', '.join(known)})"
+            )
+        catalog = static_catalog(self.vendor, self.resource_type or "role")
+        if (
+            catalog is not None
+            and self.resource_type in (None, "role")
+            and not is_glob(self.resource)
+            and catalog.resolve(self.resource) is None
+        ):
+            found = catalog.suggestions(self.resource)
+            hint = f" (did you mean {' or '.join(repr(f) for f in found)}?)" if found else ""
+            raise ValueError(f"unknown Concur role {self.resource!r}{hint}")
+        return self
+
+
+def is_glob(text: str) -> bool:
+    return any(c in GLOB_CHARS for c in text)
+
+
+def _approval_actions() -> list[ApprovalAction]:
+    return ["create_account", "update", "grant"]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+Matches = Annotated[
+    list[Match],
+    BeforeValidator(_one_or_many, json_schema_input_type=Match | list[Match]),
+    Field(min_length=1),
+]
+Names = list[Annotated[str, Field(min_length=1)]]
+
+
+class ApproverRule(Strict):
+    """Who may approve changes that match, and how many of them must."""
+
+    description: str = ""
+    match: Matches = Field(description="The changes this rule covers (one match or a list).")
+    actions: list[ApprovalAction] = Field(
+        default_factory=_approval_actions,
+        description="Which actions need this approval. Revocations restore approved state: none by default.",
+    )
+    approvers: Names = Field(
+        default_factory=list, description="People or teams (by their key in access/), or `@github-login`."
+    )
+    owners: dict[str, Names] = Field(
+        default_factory=dict,
+        description="Per resource name: who approves changes to it (instead of `approvers`).",
+    )
+    minimum: int = Field(default=1, ge=1, description="How many of them must approve.")
+
+    @model_validator(mode="after")
+    def _someone(self) -> ApproverRule:
+        if not self.approvers and not self.owners:
+            raise ValueError("a rule needs `approvers`, `owners`, or both")
+        return self
+
+    def approvers_for(self, resource: str) -> list[str] | None:
+        """The names that approve `resource`; None if this rule names nobody for it."""
+        folded = resource.casefold()
+        for name, people in self.owners.items():
+            if name.casefold() == folded:
+                return people
+        return self.approvers or None
+
+
+class DefaultApproval(Strict):
+    """Changes no approver rule covers."""
+
+    minimum: int = Field(
+        default=1, ge=0, description="Approvals by anyone other than the author (0: none needed)."
+    )
+    actions: list[ApprovalAction] = Field(default_factory=_approval_actions)
+
+
+class SeparationRule(Strict):
+    """Entitlements one person must not hold together, across vendors too."""
+
+    description: str = ""
+    conflicting: Annotated[list[Match], Field(min_length=2)] = Field(
+        description="No person may hold grants matching two or more of these."
+    )
+    severity: Severity = "error"
+
+
+class PrivilegedRule(Strict):
+    """Entitlements that must be time-bound and justified."""
+
+    description: str = ""
+    entitlements: Matches
+    max_days: int = Field(ge=1, description="`expires` must be set and at most this many days from today.")
+    reason_pattern: str = Field(
+        default=r"[A-Z][A-Z0-9]+-\d+",
+        description="A regular expression the `reason` must contain (a ticket id).",
+    )
+    severity: Severity = "error"
+
+    @field_validator("reason_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+
+class Protected(Strict):
+    principals: Names = Field(
+        default_factory=list,
+        description="Emails of accounts never revoked or deactivated (break-glass admins, service accounts).",
+    )
+    resources: list[Match] = Field(default_factory=list, description="Resources the tool never changes.")
+
+    @field_validator("principals")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if "@" not in item and not item.startswith("login:"):
+                raise ValueError(
+                    f"{item!r} is not an email (protected principals are emails, or login:<name>)"
+                )
+        return value
+
+
+class UnmanagedRule(Strict):
+    mode: UnmanagedMode = Field(
+        default="report", description="`ignore`, `report` (a finding) or `deactivate` (a planned change)."
+    )
+    deprovision: Literal["disable", "delete"] = Field(
+        default="disable", description="How `deactivate` removes the account."
+    )
+
+
+def _mode_short_form(value: Any) -> Any:
+    return {"mode": value} if isinstance(value, str) else value
+
+
+Unmanaged = Annotated[
+    UnmanagedRule | None,
+    BeforeValidator(_mode_short_form, json_schema_input_type=UnmanagedMode | UnmanagedRule | None),
+]
+
+
+class UnmanagedAccounts(Strict):
+    """Per vendor: what to do with accounts at the vendor that are not in the YAML."""
+
+    procore: Unmanaged = None
+    concur: Unmanaged = None
+    pingone: Unmanaged = None
+
+    def rule(self, vendor: str) -> UnmanagedRule:
+        found = getattr(self, vendor, None) if vendor in VENDORS else None
+        return found if isinstance(found, UnmanagedRule) else UnmanagedRule()
+
+
+class Limits(Strict):
+    """The safety limits of apply. Each refusal names its override flag."""
+
+    max_revocations: int | None = Field(
+        default=None,
+        ge=0,
+        description="Most revocations plus deactivations one apply may make (unset: no limit).",
+    )
+    max_revocation_share: float | None = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="Most revocations one apply may make, as a share of a vendor's grants.",
+    )
+    min_revocations_for_share: int = Field(
+        default=5, ge=0, description="The share limit applies only from this many revocations at a vendor."
+    )
+    empty_vendor_min_accounts: int = Field(
+        default=10,
+        ge=1,
+        description="A sync with zero accounts where there were at least this many is refused.",
+    )
+
+
+class ExpiryWarnings(Strict):
+    within_days: int = Field(
+        default=14, ge=0, description="Warn about assignments expiring within this many days."
+    )
+
+
+class Policies(Strict):
+    """Every policy in force. The empty default means: the default rules only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=True)
+
+    schema_: str | None = Field(default=None, alias="$schema")
+    approvers: dict[str, ApproverRule] = Field(default_factory=dict, description="Approver rules by name.")
+    default_approval: DefaultApproval = Field(default_factory=DefaultApproval)
+    separation_of_duties: dict[str, SeparationRule] = Field(default_factory=dict)
+    privileged: dict[str, PrivilegedRule] = Field(default_factory=dict)
+    protected: Protected = Field(default_factory=Protected)
+    unmanaged_accounts: UnmanagedAccounts = Field(default_factory=UnmanagedAccounts)
+    limits: Limits = Field(default_factory=Limits)
+    expiry_warnings: ExpiryWarnings = Field(default_factory=ExpiryWarnings)
+
+    _lines: dict[Path, Location] = PrivateAttr(default_factory=dict)
+
+    def where(self, *path: str | int) -> str:
+        """`file:line` of a path in the policy files (the longest prefix known), or ""."""
+        for end in range(len(path), 0, -1):
+            found = self._lines.get(tuple(path[:end]))
+            if found is not None:
+                return str(found)
+        return ""
+
+    def with_lines(self, lines: dict[Path, Location]) -> Policies:
+        self._lines = dict(lines)
+        return self
+
+
+RULE_SECTIONS = ("approvers", "separation_of_duties", "privileged")
+SINGLE_SECTIONS = ("default_approval", "protected", "unmanaged_accounts", "limits", "expiry_warnings")
+
+POLICY_MODELS: tuple[type[BaseModel], ...] = (
+    Policies, Match, ApproverRule, DefaultApproval, SeparationRule, PrivilegedRule, Protected, UnmanagedRule,
+    UnmanagedAccounts, Limits, ExpiryWarnings,
+)  # fmt: skip
+
+
+def field_names() -> set[str]:
+    names: set[str] = {"$schema"}
+    for model in POLICY_MODELS:
+        names.update(model.model_fields)
+    names.discard("schema_")
+    return names

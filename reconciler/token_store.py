@@ -40,7 +40,10 @@ class StoredToken:
 
 
 class TokenStore(Protocol):
-    description: str  # where the token goes, for messages ("file ~/.config/access/concur-token.json")
+    @property
+    def description(self) -> str:
+        """Where the token goes, for messages ("file ~/.config/access/concur-token.json")."""
+        ...
 
     def load(self) -> StoredToken | None:
         """The newest saved token, or None when this store has none (use the configured one)."""
@@ -100,7 +103,9 @@ class FileTokenStore:
             os.chmod(tmp, 0o600)
             tmp.replace(self.path)
         except OSError as exc:
-            raise AccessError(f"could not save the new refresh token to {self.path}: {exc.strerror}") from None
+            raise AccessError(
+                f"could not save the new refresh token to {self.path}: {exc.strerror}"
+            ) from None
 
 
 _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -139,7 +144,9 @@ class GitHubSecretsClient:
         path = f"/repos/{self.repository}/actions/secrets/public-key"
         response = await send_with_retries(client, "GET", path, policy=self.policy, headers=self._auth())
         if response.status_code != 200:
-            raise AccessError(f"GitHub: cannot read the public key of {self.repository}: {_github_error(response)}")
+            raise AccessError(
+                f"GitHub: cannot read the public key of {self.repository}: {_github_error(response)}"
+            )
         data = response.json()
         return str(data["key_id"]), str(data["key"])
 
@@ -154,7 +161,9 @@ class GitHubSecretsClient:
                 client, "PUT", path, policy=self.policy, headers=self._auth(), json=body
             )
         if response.status_code not in (201, 204):
-            raise AccessError(f"GitHub: cannot write secret {name} of {self.repository}: {_github_error(response)}")
+            raise AccessError(
+                f"GitHub: cannot write secret {name} of {self.repository}: {_github_error(response)}"
+            )
 
 
 def _github_error(response: httpx.Response) -> str:
@@ -187,7 +196,10 @@ class GitHubSecretTokenStore:
         return None  # the workflow passes the secret in as an environment variable
 
     async def save(self, token: StoredToken, *, previous: StoredToken | None = None) -> None:
-        if previous is None or previous.refresh_token.get_secret_value() != token.refresh_token.get_secret_value():
+        if (
+            previous is None
+            or previous.refresh_token.get_secret_value() != token.refresh_token.get_secret_value()
+        ):
             await self.client.put_secret(self.refresh_secret, token.refresh_token.get_secret_value())
         if self.geolocation_secret and (previous is None or previous.geolocation != token.geolocation):
             await self.client.put_secret(self.geolocation_secret, token.geolocation)
@@ -223,9 +235,9 @@ def token_store_from_env(
     if missing:
         raise ConfigError(
             f"{vendor}: the rotated refresh token must be written back to a repository secret, but "
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Give the workflow a token "
-            f"with 'Secrets: write' as {prefix}_SECRETS_TOKEN (GITHUB_TOKEN cannot write secrets), or set "
-            f"{prefix}_TOKEN_STORE=file to keep it in a file instead"
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Give the workflow a"
+            f" token with 'Secrets: write' as {prefix}_SECRETS_TOKEN (GITHUB_TOKEN cannot write secrets),"
+            f" or set {prefix}_TOKEN_STORE=file to keep it in a file instead"
         )
     assert token is not None and repository is not None
     client = GitHubSecretsClient(

@@ -39,7 +39,7 @@ class Catalog:
 def closest(name: str, candidates: list[str] | tuple[str, ...] | frozenset[str], n: int = 3) -> list[str]:
     """The closest names to `name`, for 'did you mean' messages."""
     by_fold = {c.casefold(): c for c in candidates}
-    matches = difflib.get_close_matches(name.casefold(), list(by_fold), n=n, cutoff=0.5)
+    matches = difflib.get_close_matches(name.casefold(), list(by_fold), n=n, cutoff=0.6)
     return [by_fold[m] for m in matches]
 
 

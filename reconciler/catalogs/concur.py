@@ -157,7 +157,7 @@ REQUIRES: dict[str, str] = {
 
 
 def _fold(name: str) -> str:
-    """Casefolded, with spaces around brackets and slashes evened out: 'Invoice (Payment) X' = 'Invoice(Payment) X'."""
+    """Casefolded, spaces around brackets and slashes evened out: 'A (B) C' = 'A(B) C'."""
     text = " ".join(name.casefold().split())
     for mark in ("(", ")", "/"):
         text = text.replace(f" {mark}", mark).replace(f"{mark} ", mark)
@@ -174,7 +174,9 @@ def _aliases() -> dict[str, str]:
     aliases.update(
         {
             "integration administrator - restricted": "SHD_IMPORT_EXTRACT_ADMIN_RO",
-            "import/extract monitor (formerly integration administrator - restricted)": "SHD_IMPORT_EXTRACT_ADMIN_RO",
+            "import/extract monitor(formerly integration administrator - restricted)": (
+                "SHD_IMPORT_EXTRACT_ADMIN_RO"
+            ),
             "budget approver": "SHD_BUDGET_APPROVER",
             "budget manager": "SHD_BUDGET_APPROVER",
         }

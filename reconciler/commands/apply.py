@@ -1,21 +1,51 @@
-"""`access apply`: re-sync, refuse a stale plan, apply the changes, report each one."""
+"""`access apply`: re-sync, refuse a stale plan, check the safety limits and the approval gate,
+then apply what may be applied, journaled and audited, one apply at a time.
+
+Order of events (nothing is written to a vendor before the last check):
+1. take the apply lock (a second apply is refused with who holds it);
+2. sync, re-plan, compare with a saved plan (stale → refused);
+3. safety limits: mass revocation, suspiciously empty vendors (each names its override flag);
+4. the approval gate (see `reconciler/gate.py`): changes not approved are held back;
+5. resume: changes an interrupted apply finished (journal) are not repeated;
+6. execute, with every outcome written to the journal and the audit log as it arrives;
+7. move the apply point when nothing was held. Exit 1 if anything was held back or failed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.markup import escape
 
-from reconciler.changes import Change, Plan
+from reconciler import gate, sandbox
+from reconciler.approval import Decision, Verdict
+from reconciler.audit import AUDIT_FILE, AuditLog
+from reconciler.changes import Change, Plan, change_identity
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import plan_from
-from reconciler.commands.state import Source, load_desired, open_connectors, sync_all
-from reconciler.connectors.base import ChangeResult, Outcome
+from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
+from reconciler.connectors.base import ChangeResult, Connector, Outcome, VendorState
 from reconciler.errors import AccessError, RefusedError, StalePlanError
 from reconciler.executor import execute
+from reconciler.journal import Journal, interrupted_run
+from reconciler.lock import apply_lock
+from reconciler.policy_loader import load_policies
 from reconciler.render.words import SIGNS, target, who
+from reconciler.rules.limits import check_limits, suspicious_empty
 from reconciler.vendors import vendor_label
+
+STATE_DIR_ENV = "ACCESS_STATE_DIR"
+COUNTS_FILE = "sync-counts.json"
+# Test hook: after this many outcomes are journaled, stop dead (the event loop blocks) so that a
+# test can kill -9 the process between changes. Never set outside tests.
+HANG_AFTER_ENV = "ACCESS_TEST_HANG_AFTER"
 
 _OUTCOME_STYLE = {
     Outcome.APPLIED: "green",
@@ -23,6 +53,13 @@ _OUTCOME_STYLE = {
     Outcome.FAILED: "bold red",
     Outcome.SKIPPED: "yellow",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOptions:
+    allow_mass_revocation: bool = False
+    allow_empty_vendor: bool = False
+    audit_log: Path | None = None
 
 
 def check_fresh(saved: Plan, live: Plan) -> None:
@@ -35,13 +72,26 @@ def check_fresh(saved: Plan, live: Plan) -> None:
     if moved:
         names = ", ".join(vendor_label(v) for v in moved)
         raise StalePlanError(
-            f"the plan is stale: the actual state at {names} changed since it was made; run `access plan` again"
+            f"the plan is stale: the actual state at {names} changed since it was made;"
+            " run `access plan` again"
         )
 
 
-def run(ctx: AppContext, *, plan_file: Path | None, source: Source) -> int:
+def state_dir(ctx: AppContext, source: Source) -> Path:
+    """Where the journal, lock, audit log and sync counts live."""
+    if source.sandbox:
+        return sandbox.state_dir(ctx.repo)
+    configured = ctx.env.get(STATE_DIR_ENV, "").strip()
+    return Path(configured) if configured else ctx.repo / ".access"
+
+
+def run(
+    ctx: AppContext, *, plan_file: Path | None, source: Source, options: ApplyOptions | None = None
+) -> int:
     saved = _read_plan(plan_file) if plan_file is not None else None
-    return asyncio.run(_apply(ctx, saved, source))
+    directory = state_dir(ctx, source)
+    with apply_lock(directory):
+        return asyncio.run(_apply(ctx, saved, source, options or ApplyOptions(), directory))
 
 
 def _read_plan(path: Path) -> Plan:
@@ -52,9 +102,104 @@ def _read_plan(path: Path) -> Plan:
     return Plan.loads(text)
 
 
-async def _apply(ctx: AppContext, saved: Plan | None, source: Source) -> int:
+# ---------------------------------------------------------------- safety limits
+
+
+def _previous_counts(directory: Path, desired: Desired) -> dict[str, int]:
+    """Accounts seen by the last apply's sync, or expected by the YAML, whichever is larger."""
+    expected = Counter(key.vendor for key in desired.access.accounts)
+    try:
+        recorded = json.loads((directory / COUNTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = {}
+    vendors = set(expected) | {k for k, v in recorded.items() if isinstance(v, int)}
+    return {v: max(expected.get(v, 0), int(recorded.get(v, 0) or 0)) for v in vendors}
+
+
+def _record_counts(directory: Path, actual: Mapping[str, VendorState]) -> None:
+    counts = {v: len(s.accounts) for v, s in actual.items() if s.accounts}
+    if not counts:
+        return
+    path = directory / COUNTS_FILE
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    path.write_text(json.dumps({**previous, **counts}, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _check_safety(
+    ctx: AppContext,
+    plan: Plan,
+    desired: Desired,
+    actual: Mapping[str, VendorState],
+    options: ApplyOptions,
+    directory: Path,
+) -> None:
+    limits = load_policies(ctx.repo).limits
+    refusals: list[str] = []
+    if not options.allow_empty_vendor:
+        current = {v: len(s.accounts) for v, s in actual.items()}
+        refusals += suspicious_empty(_previous_counts(directory, desired), current, limits)
+    if not options.allow_mass_revocation:
+        refusals += check_limits(plan, {v: len(s.grants) for v, s in actual.items()}, limits)
+    if refusals:
+        raise RefusedError(
+            "refusing to apply (nothing was changed):\n" + "\n".join(f"  {r}" for r in refusals)
+        )
+
+
+# ---------------------------------------------------------------- output
+
+
+def _line(change: Change) -> str:
+    return (
+        f"{SIGNS[change.action]} {escape(vendor_label(change.vendor))} {escape(who(change))}: "
+        f"{escape(target(change))}"
+    )
+
+
+def _report_gate(ctx: AppContext, report: gate.GateReport) -> None:
+    new = len(report.facts.commits)
+    pulls = ", ".join(f"#{n}" for n in sorted(report.facts.pulls)) or "none"
+    ctx.output.info(
+        f"approval gate: {new} commit(s) touching access/ or policies/ since {report.since[:12]} "
+        f"({gate.APPLIED_REF}); pull requests: {pulls}"
+    )
+    for decision in report.held:
+        ctx.output.result(f"[bold yellow]   held[/bold yellow] {_line(decision.change)}")
+        ctx.output.result(
+            f"         [yellow]rule {escape(decision.rule)}:[/yellow] {escape(decision.message)}"
+        )
+        if decision.could_approve:
+            ctx.output.result(f"         could approve: {escape(decision.could_approve)}")
+
+
+def _approval_note(decision: Decision | None) -> str:
+    if decision is None:
+        return ""
+    if decision.verdict is Verdict.APPROVED and decision.pull is not None:
+        return (
+            f" [dim](PR #{decision.pull.number}, approved by {escape(', '.join(decision.approvers))})[/dim]"
+        )
+    if decision.verdict is Verdict.RESTORES:
+        return " [dim](restores approved state)[/dim]"
+    return ""
+
+
+# ---------------------------------------------------------------- apply
+
+
+async def _apply(
+    ctx: AppContext, saved: Plan | None, source: Source, options: ApplyOptions, directory: Path
+) -> int:
     desired = load_desired(ctx)
     vendors = tuple(sorted(desired.access.scope.vendors))
+    client = gate.github_client(ctx, source)
+    if client is None:
+        ctx.output.info(
+            "approval gate: off (a sandbox without a GitHub simulator; `access demo` shows the gate at work)"
+        )
     async with open_connectors(ctx, source, vendors, writable=True) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
         live = plan_from(ctx, desired, actual).plan
@@ -63,27 +208,103 @@ async def _apply(ctx: AppContext, saved: Plan | None, source: Source) -> int:
         plan = saved or live
         if plan.errors:
             raise RefusedError(
-                "refusing to apply: the plan has policy errors:\n" + "\n".join(f"  {f.message}" for f in plan.errors)
+                "refusing to apply: the plan has policy errors:\n"
+                + "\n".join(f"  {f.message}" for f in plan.errors)
             )
-        if not plan.changes:
-            ctx.output.result("No changes. The vendors match the YAML.")
-            return 0
-        ctx.output.info(f"applying {len(plan.changes)} change(s) to {source.describe()}")
+        _check_safety(ctx, plan, desired, actual, options, directory)
+        _record_counts(directory, actual)
 
-        def report(change: Change, result: ChangeResult) -> None:
-            style = _OUTCOME_STYLE[result.outcome]
-            message = f" — {escape(result.message)}" if result.message else ""
-            ctx.output.result(
-                f"[{style}]{result.outcome:>7}[/{style}] {SIGNS[change.action]} {escape(vendor_label(change.vendor))}"
-                f" {escape(who(change))}: {escape(target(change))}{message}"
+        report: gate.GateReport | None = None
+        if client is not None:
+            async with client:
+                report = await gate.evaluate(ctx, plan, desired, actual, client)
+            _report_gate(ctx, report)
+        decisions = report.decision_of() if report is not None else {}
+        allowed = [c for c in plan.changes if c.id not in decisions or decisions[c.id].allowed]
+        held = len(plan.changes) - len(allowed)
+
+        results = await _execute(ctx, plan, allowed, decisions, connectors, directory, options)
+
+    advanced = report is not None and gate.advance(ctx, report)
+    if report is not None and not advanced and report.since != report.head:
+        ctx.output.info(
+            f"apply point stays at {report.since[:12]}: "
+            + (
+                "changes were held back"
+                if report.held
+                else "a new commit did not come through an approved pull request"
             )
-
-        results = await execute(plan.changes, connectors, on_result=report)
-    failed = [r for _, r in results if r.outcome is Outcome.FAILED]
-    applied = sum(1 for _, r in results if r.outcome is Outcome.APPLIED)
-    already = sum(1 for _, r in results if r.outcome is Outcome.ALREADY)
-    skipped = sum(1 for _, r in results if r.outcome is Outcome.SKIPPED)
+        )
+    elif advanced and report is not None:
+        ctx.output.info(f"apply point {gate.APPLIED_REF} moved to {report.head[:12]}")
+    if not plan.changes:
+        ctx.output.result("No changes. The vendors match the YAML.")
+        return 0
+    counts = Counter(r.outcome for _, r in results)
+    failed = counts[Outcome.FAILED]
     ctx.output.result(
-        f"[bold]Apply: {applied} applied, {already} already in place, {skipped} skipped, {len(failed)} failed.[/bold]"
+        f"[bold]Apply: {counts[Outcome.APPLIED]} applied, {counts[Outcome.ALREADY]} already in place, "
+        f"{counts[Outcome.SKIPPED]} skipped, {failed} failed"
+        + (f", {held} held back for approval" if held else "")
+        + ".[/bold]"
     )
-    return 1 if failed else 0
+    return 1 if failed or held else 0
+
+
+async def _execute(
+    ctx: AppContext,
+    plan: Plan,
+    allowed: list[Change],
+    decisions: Mapping[str, Decision],
+    connectors: Mapping[str, Connector],
+    directory: Path,
+    options: ApplyOptions,
+) -> list[tuple[Change, ChangeResult]]:
+    if not allowed:
+        return []
+    interrupted = interrupted_run(directory / "journal.jsonl")
+    journal = Journal.begin(
+        directory,
+        commit=plan.git_commit,
+        changes_hash=plan.changes_hash,
+        resumes=interrupted.run if interrupted else None,
+    )
+    audit = AuditLog(options.audit_log or directory / AUDIT_FILE, journal.run, plan.git_commit)
+    hang_after = int(ctx.env.get(HANG_AFTER_ENV, "0") or 0)
+    todo: list[Change] = []
+    results: list[tuple[Change, ChangeResult]] = []
+    for change in allowed:
+        done = interrupted.finished.get(change_identity(change)) if interrupted else None
+        if done is None:
+            todo.append(change)
+            continue
+        journal.resumed(change, done)
+        results.append((change, ChangeResult(change.id, done.outcome, "finished by the interrupted apply")))
+        ctx.output.result(
+            f"[dim]   done[/dim] {_line(change)}"
+            f" [dim](finished by interrupted apply {done.run}; not repeated)[/dim]"
+        )
+    if interrupted:
+        ctx.output.info(f"resuming interrupted apply {interrupted.run} (started {interrupted.started})")
+    ctx.output.info(f"applying {len(todo)} change(s)")
+
+    def report(change: Change, result: ChangeResult) -> None:
+        results.append((change, result))
+        journal.record(change, result)
+        audit.write(change, result, decisions.get(change.id))
+        style = _OUTCOME_STYLE[result.outcome]
+        message = f" — {escape(result.message)}" if result.message else ""
+        note = _approval_note(decisions.get(change.id))
+        ctx.output.result(f"[{style}]{result.outcome:>7}[/{style}] {_line(change)}{message}{note}")
+        if hang_after and len(results) >= hang_after:
+            sys.stderr.write(f"test hook: hanging after {hang_after} outcomes\n")
+            sys.stderr.flush()
+            time.sleep(60)
+
+    try:
+        await execute(todo, connectors, on_result=report)
+    finally:
+        audit.close()
+    journal.finish(dict(Counter(str(r.outcome) for _, r in results)))
+    ctx.output.info(f"audit log: {audit.path} ({audit.count} entries); journal: {journal.path}")
+    return results

@@ -41,15 +41,17 @@ class VendorState:
 
 
 def fingerprint(accounts: Iterable[Account], grants: Iterable[Grant]) -> str:
-    """A digest of actual state: apply refuses a plan whose fingerprint no longer matches."""
-    digest = hashlib.sha256()
-    for account in sorted(accounts, key=lambda a: (a.tenant, a.principal, a.native_id)):
-        digest.update(
-            f"A\x1f{account.tenant}\x1f{account.principal}\x1f{account.active}\x1f{account.attributes}\n".encode()
-        )
-    for grant in sorted(grants):
-        digest.update(("G\x1f" + "\x1f".join(grant) + "\n").encode())
-    return digest.hexdigest()
+    """A digest of actual state: apply refuses a plan whose fingerprint no longer matches.
+
+    Lines are joined and sorted as strings (much faster than sorting tuples at a million grants),
+    then hashed once.
+    """
+    lines = [
+        f"A\x1f{a.tenant}\x1f{a.principal}\x1f{a.active}\x1f{a.attributes}" for a in accounts
+    ]
+    lines.extend(["G\x1f" + "\x1f".join(g) for g in grants])
+    lines.sort()
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 class Outcome(StrEnum):

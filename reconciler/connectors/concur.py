@@ -1,8 +1,490 @@
-"""concur: placeholder plugin backed by the snapshot sandbox until the real connector lands."""
+"""SAP Concur: accounts from Identity v4.1, roles from Spend v4.1, changes through User Provisioning.
+
+- Auth: the company refresh token at `{geolocation}/oauth2/v0/token`; rotated tokens are saved
+  through the token store (`reconciler.token_store`).
+- Sync: Identity v4.1 pages of 1,000 by cursor (one after another) while Spend v4.1 pages of 100
+  by `startIndex` are fetched side by side (their offsets are known once the first page gives
+  `totalResults`). A principal is the casefolded work email; the login is `userName`.
+- Apply: UPS POST/PATCH return a provision id; a change counts as done only when the provision
+  status says completed and successful (polled with backoff, `vendor_ref` = provision id).
+"""
 
 from __future__ import annotations
 
-from reconciler.connectors.memory import MemoryPlugin
-from reconciler.sandbox_seed import concur
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-PLUGIN = MemoryPlugin("concur", concur)
+import httpx
+from pydantic import SecretStr
+
+from reconciler.catalogs import static_catalog
+from reconciler.catalogs.concur import ENTITLEMENT_ROLES
+from reconciler.changes import Action, Change
+from reconciler.connectors import concur_api as api
+from reconciler.connectors.base import ChangeResult, Outcome, VendorState
+from reconciler.connectors.concur_auth import TOKEN_PATH, ConcurAuth, ConcurAuthError
+from reconciler.connectors.concur_settings import ConcurSettings
+from reconciler.connectors.http import (
+    CachedToken,
+    RequestStats,
+    RetryPolicy,
+    build_client,
+    gather_bounded,
+    send_with_retries,
+)
+from reconciler.errors import VendorError
+from reconciler.records import Account, Grant, Scope
+from reconciler.token_store import MemoryTokenStore, TokenStore, token_store_from_env
+
+if TYPE_CHECKING:
+    from reconciler.simulators.concur import ConcurSimulator
+
+VENDOR = "concur"
+IDENTITY_PAGE = 1000  # Identity v4.1 `count` maximum
+SPEND_PAGE = 100  # Spend v4.1 `count` maximum
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def allow_reads(request: httpx.Request) -> bool:
+    """What a read-only client may POST: the token endpoint and the Identity search."""
+    return request.url.path == TOKEN_PATH or request.url.path.endswith("/Users/.search")
+
+
+class ConcurConnector:
+    vendor = VENDOR
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: ConcurSettings,
+        store: TokenStore,
+        *,
+        policy: RetryPolicy | None = None,
+        poll_sleep: Sleep | None = None,
+    ) -> None:
+        self._client = client
+        self.settings = settings
+        self.stats = RequestStats()
+        self._policy = policy or RetryPolicy()
+        self._poll_sleep = poll_sleep or self._policy.sleep
+        self.auth = ConcurAuth(
+            client,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            refresh_token=settings.refresh_token,
+            geolocation=settings.geolocation,
+            store=store,
+            policy=self._policy,
+            stats=self.stats,
+        )
+        self._token = CachedToken(self.auth.fetch)
+        self._headers = {"Accept": "application/json", "concur-correlationid": str(uuid.uuid4())}
+        self._catalog = static_catalog("concur", "role")
+        self._ids: dict[str, str] = {}  # principal or "login:<casefolded userName>" -> user id
+        self._roles: dict[str, frozenset[str]] = {}  # user id -> role codes, as synced
+
+    def __repr__(self) -> str:
+        return f"ConcurConnector({self.auth!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        await self._token.get()  # a refresh may move the geolocation: fetch before building the URL
+        return await send_with_retries(
+            self._client,
+            method,
+            self.auth.geolocation + path,
+            policy=self._policy,
+            stats=self.stats,
+            auth_headers=self._token.bearer,
+            on_unauthorized=self._token.invalidate,
+            headers=self._headers,
+            **kwargs,
+        )
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self._send(method, path, **kwargs)
+        if response.status_code != 200:
+            raise VendorError(VENDOR, api.scim_message(response), status=response.status_code)
+        data: dict[str, Any] = response.json()
+        return data
+
+    # --- sync ------------------------------------------------------------------------------------
+
+    async def sync(self, scope: Scope) -> VendorState:
+        before = self.stats.requests
+        spelled: dict[str, str] = {}  # role code -> the scope's spelling of it
+        for key in scope.resources:
+            if key.vendor == VENDOR and key.resource_type == "role":
+                spelled[self._code(key.resource) or key.resource] = key.resource
+        every_role = (VENDOR, "", "role") in scope.all_of
+        want_roles = every_role or bool(spelled)
+        identities, spend = await asyncio.gather(
+            self._identity_users(), self._spend_roles() if want_roles else _nothing()
+        )
+        accounts: list[Account] = []
+        principal_of: dict[str, str] = {}
+        self._ids.clear()
+        for user in identities:
+            principal_of[user.id] = user.principal
+            self._remember(user)
+            accounts.append(
+                Account(
+                    VENDOR,
+                    "",
+                    user.principal,
+                    active=user.active,
+                    email=user.email,
+                    display_name=user.display_name,
+                    attributes=(("login", user.user_name),),
+                    native_id=user.id,
+                )
+            )
+        grants: set[Grant] = set()
+        seen: set[str] = set()
+        self._roles = dict(spend)
+        for user_id, codes in spend.items():
+            principal = principal_of.get(user_id)
+            seen.update(codes)
+            if principal is None:
+                continue  # a spend profile whose identity we did not see
+            for code in codes:
+                if every_role or code in spelled:
+                    grants.add(Grant(VENDOR, "", "role", spelled.get(code, code), "member", principal))
+        known = frozenset(self._catalog.labels) | seen if self._catalog else frozenset(seen)
+        return VendorState(
+            VENDOR,
+            tuple(accounts),
+            frozenset(grants),
+            catalog={"role": frozenset({"member"})},
+            known_resources={"role": known},
+            requests=self.stats.requests - before,
+        )
+
+    async def _identity_users(self) -> list[api.IdentityUser]:
+        users: list[api.IdentityUser] = []
+        cursor: str | None = None
+        while True:
+            params = {"count": str(IDENTITY_PAGE), "attributes": api.IDENTITY_ATTRIBUTES}
+            if cursor:
+                params["cursor"] = cursor
+            page = await self._json("GET", api.IDENTITY_USERS, params=params)
+            users += [api.read_identity(u) for u in page.get("Resources") or []]
+            cursor = page.get("nextCursor")
+            if not cursor or not page.get("Resources"):
+                return users
+
+    async def _spend_roles(self) -> dict[str, frozenset[str]]:
+        first = await self._spend_page(1)
+        total = int(first.get("totalResults") or 0)
+        starts = range(1 + SPEND_PAGE, total + 1, SPEND_PAGE)
+        pages = [
+            first,
+            *await gather_bounded(self.settings.concurrency, (self._spend_page(s) for s in starts)),
+        ]
+        roles: dict[str, frozenset[str]] = {}
+        for page in pages:
+            for user in page.get("Resources") or []:
+                roles[str(user["id"])] = frozenset(api.read_roles(user))
+        return roles
+
+    async def _spend_page(self, start: int) -> dict[str, Any]:
+        return await self._json(
+            "GET", api.SPEND_USERS, params={"startIndex": str(start), "count": str(SPEND_PAGE)}
+        )
+
+    # --- apply -----------------------------------------------------------------------------------
+
+    async def apply(self, change: Change) -> ChangeResult:
+        try:
+            if change.action is Action.CREATE_ACCOUNT:
+                return await self._create(change)
+            if change.action is Action.DEACTIVATE_ACCOUNT:
+                return await self._update(change, api.set_active(False), missing_ok=True)
+            if change.is_account_change:
+                if change.resource == "active":
+                    return await self._update(change, api.set_active(change.entitlement == "true"))
+                if change.resource == "login":
+                    return await self._update(change, api.set_login(change.entitlement))
+                return _failed(change, f"Concur accounts have no managed attribute {change.resource!r}")
+            if change.resource_type != "role":
+                return _failed(change, f"Concur has no resource type {change.resource_type!r}")
+            code = self._code(change.resource)
+            if code is None:
+                return _failed(change, f"{change.resource!r} is not a documented Concur role code or name")
+            if change.action is Action.GRANT:
+                return await self._grant(change, code)
+            if change.action is Action.REVOKE:
+                return await self._revoke(change, code)
+            return _failed(change, "a Concur role has one entitlement (member); there is nothing to update")
+        except ConcurAuthError:
+            raise  # no token: every other change would fail the same way
+        except VendorError as exc:
+            if exc.status is None:
+                raise  # not an HTTP answer about this change (see _check_kept): stop the run
+            return _failed(change, exc.message)
+
+    def _code(self, resource: str) -> str | None:
+        if self._catalog is None:
+            return resource
+        return self._catalog.resolve(resource)
+
+    def _remember(self, user: api.IdentityUser) -> None:
+        self._ids.setdefault(user.principal, user.id)
+        self._ids.setdefault(f"login:{user.user_name.casefold()}", user.id)
+
+    async def _user_id(self, principal: str) -> str | None:
+        login = principal.removeprefix("login:") if principal.startswith("login:") else ""
+        known = self._ids.get(principal) or (self._ids.get(f"login:{login.casefold()}") if login else None)
+        if known:
+            return known
+        filters = (
+            [f'userName eq "{api.quoted(login)}"']
+            if login
+            else [
+                f'emails.value eq "{api.quoted(principal)}"',
+                f'userName eq "{api.quoted(principal)}"',
+            ]
+        )
+        for text in filters:
+            page = await self._json("POST", f"{api.IDENTITY_USERS}/.search", json=api.search(text))
+            users = [api.read_identity(u) for u in page.get("Resources") or []]
+            if users:
+                for user in users:
+                    self._remember(user)
+                return users[0].id
+        return None
+
+    async def _create(self, change: Change) -> ChangeResult:
+        attrs = dict(change.attributes)
+        email = attrs.get("email") or change.principal
+        login = attrs.get("login") or email
+        body = api.new_user(
+            email=email,
+            name=attrs.get("name", ""),
+            login=login,
+            company_id=self.settings.company_id,
+            country=attrs.get("country") or self.settings.country,
+            locale=attrs.get("locale") or self.settings.locale,
+            currency=attrs.get("currency") or self.settings.currency,
+        )
+        response = await self._send("POST", api.UPS_USERS, json=body)
+        if response.status_code == 409:
+            existing = await self._user_id(f"login:{login}")
+            if existing is not None and self._ids.get(change.principal) == existing:
+                return ChangeResult(change.id, Outcome.ALREADY, "the account exists", vendor_ref=existing)
+            return _failed(
+                change,
+                f"{api.scim_message(response)} (a Concur userName is unique across every Concur company)",
+            )
+        if response.status_code not in (200, 201):
+            return _failed(change, api.scim_message(response))
+        data = response.json()
+        user_id = str(data.get("id", ""))
+        self._ids[change.principal] = user_id
+        self._ids[f"login:{login.casefold()}"] = user_id
+        self._roles[user_id] = frozenset()
+        return await self._finish(change, str((data.get("meta") or {}).get("provisionId", "")))
+
+    async def _update(
+        self, change: Change, body: dict[str, Any], *, missing_ok: bool = False
+    ) -> ChangeResult:
+        user_id = await self._user_id(change.principal)
+        if user_id is None:
+            if missing_ok:
+                return ChangeResult(change.id, Outcome.ALREADY, "no such Concur account")
+            return _failed(change, f"no Concur account for {change.principal}")
+        response = await self._send("PATCH", f"{api.UPS_USERS}/{user_id}", json=body)
+        if response.status_code == 404 and missing_ok:
+            return ChangeResult(change.id, Outcome.ALREADY, "no such Concur account")
+        if response.status_code != 200:
+            return _failed(change, api.scim_message(response))
+        return await self._finish(change, str((response.json().get("meta") or {}).get("provisionId", "")))
+
+    async def _grant(self, change: Change, code: str) -> ChangeResult:
+        result = await self._update(change, api.grant_role(code))
+        if result.outcome is Outcome.APPLIED and code not in ENTITLEMENT_ROLES:
+            await self._check_kept(change, code)
+        elif result.ok:
+            self._note(change.principal, add=code)
+        return result
+
+    async def _revoke(self, change: Change, code: str) -> ChangeResult:
+        result = await self._update(change, api.revoke_role(code), missing_ok=True)
+        if result.ok:
+            self._note(change.principal, remove=code)
+        return result
+
+    def _note(self, principal: str, *, add: str = "", remove: str = "") -> None:
+        """Keep the synced roles current, so a later grant's check compares with the truth."""
+        user_id = self._ids.get(principal)
+        if user_id is not None and user_id in self._roles:
+            self._roles[user_id] = (self._roles[user_id] - {remove}) | ({add} if add else set())
+
+    async def _check_kept(self, change: Change, code: str) -> None:
+        """After a grant, the user still holds every role held before (an add must not replace the list)."""
+        user_id = self._ids.get(change.principal)
+        held = self._roles.get(user_id or "")
+        if user_id is None or not held:
+            return
+        now = set(api.read_roles(await self._json("GET", f"{api.SPEND_USERS}/{user_id}")))
+        lost = sorted(held - now)
+        if lost:
+            raise VendorError(
+                VENDOR,
+                f"granting {code} to {change.principal} removed roles it did not name ({', '.join(lost)}): "
+                "stopping so no other user is affected; restore them in Concur",
+            )
+        self._roles[user_id] = frozenset(now)
+
+    async def _finish(self, change: Change, provision_id: str) -> ChangeResult:
+        if not provision_id:
+            return ChangeResult(change.id, Outcome.APPLIED, "Concur returned no provision id to follow")
+        status = await self._await_provision(provision_id)
+        if status is None:
+            return ChangeResult(
+                change.id,
+                Outcome.FAILED,
+                f"provision {provision_id} was still pending after {self.settings.provision_timeout:g} s; "
+                f"check GET /profile/v4/provisions/{provision_id}/status",
+                vendor_ref=provision_id,
+            )
+        if not status.success:
+            detail = "; ".join(status.messages) or "Concur reported the provision failed"
+            return ChangeResult(change.id, Outcome.FAILED, detail, vendor_ref=provision_id)
+        outcome = Outcome.ALREADY if status.changed_nothing else Outcome.APPLIED
+        return ChangeResult(change.id, outcome, vendor_ref=provision_id)
+
+    async def _await_provision(self, provision_id: str) -> api.ProvisionStatus | None:
+        """Poll the provision status with backoff; None if it did not complete in time."""
+        waited = 0.0
+        delays = self.settings.poll_delays or (5.0,)
+        for attempt in range(1_000_000):
+            delay = delays[min(attempt, len(delays) - 1)]
+            if waited + delay > self.settings.provision_timeout:
+                return None
+            await self._poll_sleep(delay)
+            waited += delay
+            data = await self._json(
+                "GET", f"/profile/v4/provisions/{provision_id}/status", params={"attributes": "operations"}
+            )
+            status = api.read_status(data)
+            if status.completed:
+                return status
+        return None
+
+
+def _failed(change: Change, message: str) -> ChangeResult:
+    return ChangeResult(change.id, Outcome.FAILED, message)
+
+
+async def _nothing() -> dict[str, frozenset[str]]:
+    return {}
+
+
+async def _no_wait(_: float) -> None:
+    return None
+
+
+SANDBOX_CLIENT_ID = "access-sandbox-client"
+SANDBOX_CLIENT_SECRET = "access-sandbox-secret"  # fixed fakes: the sandbox needs no credentials
+SANDBOX_REFRESH_TOKEN = "access-sandbox-refresh-token"
+SANDBOX_FILE = "concur.sim.json"
+
+
+def simulated(
+    simulator: ConcurSimulator,
+    *,
+    writable: bool = True,
+    store: TokenStore | None = None,
+    latency: float = 0.0,
+    policy: RetryPolicy | None = None,
+    poll_sleep: Sleep | None = None,
+    concurrency: int = 8,
+    client_id: str = SANDBOX_CLIENT_ID,
+    client_secret: str = SANDBOX_CLIENT_SECRET,
+    refresh_token: str = SANDBOX_REFRESH_TOKEN,
+) -> ConcurConnector:
+    """The real connector against an in-process simulator (sandbox, tests, benchmarks).
+
+    Registers the client and refresh token with the simulator; waits are skipped unless a policy or
+    poll_sleep is given.
+    """
+    from reconciler.simulators.base import SimulatorTransport
+
+    simulator.add_client(client_id, client_secret)
+    if refresh_token not in simulator.refresh_tokens:
+        simulator.issue_refresh_token(refresh_token)
+    settings = ConcurSettings(
+        client_id=client_id,
+        client_secret=SecretStr(client_secret),
+        refresh_token=SecretStr(refresh_token),
+        geolocation=simulator.geolocation,
+        company_id=simulator.state.company_id,
+        concurrency=concurrency,
+        poll_delays=(5.0, 10.0, 20.0, 40.0, 60.0),
+    )
+    client = build_client(
+        simulator.geolocation,
+        transport=SimulatorTransport(simulator.handle, latency=latency),
+        writable=writable,
+        allow_write=allow_reads,
+        max_connections=concurrency + 2,
+    )
+    return ConcurConnector(
+        client,
+        settings,
+        store or MemoryTokenStore(),
+        policy=policy or RetryPolicy(sleep=_no_wait),
+        poll_sleep=poll_sleep or _no_wait,
+    )
+
+
+class ConcurPlugin:
+    name = VENDOR
+
+    def from_env(
+        self, env: Mapping[str, str], *, writable: bool, transport: httpx.AsyncBaseTransport | None = None
+    ) -> ConcurConnector:
+        store = token_store_from_env(env)
+        settings = ConcurSettings.from_env(env, store.load())
+        client = build_client(
+            settings.geolocation,
+            transport=transport,
+            writable=writable,
+            allow_write=allow_reads,
+            max_connections=settings.concurrency + 2,
+        )
+        return ConcurConnector(client, settings, store)
+
+    @asynccontextmanager
+    async def sandbox(self, state_dir: Path, *, writable: bool) -> AsyncIterator[ConcurConnector]:
+        from reconciler.simulators.concur import US2, ConcurSimulator
+        from reconciler.simulators.concur_state import ConcurState
+
+        path = state_dir / SANDBOX_FILE
+        if not path.exists():
+            self.reset_sandbox(state_dir)
+        simulator = ConcurSimulator(ConcurState.load(path), geolocation=US2)
+        simulator.provision_polls = 1
+        connector = simulated(simulator, writable=writable)
+        try:
+            yield connector
+        finally:
+            await connector.aclose()
+            if writable and simulator.changed:
+                simulator.state.save(path)
+
+    def reset_sandbox(self, state_dir: Path) -> None:
+        from reconciler.simulators.concur_sandbox import sandbox_state
+
+        state_dir.mkdir(parents=True, exist_ok=True)
+        sandbox_state().save(state_dir / SANDBOX_FILE)
+
+
+PLUGIN = ConcurPlugin()

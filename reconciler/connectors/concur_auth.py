@@ -90,7 +90,9 @@ def parse_grant(response: httpx.Response, *, action: str) -> TokenGrant:
         access = str(body["access_token"])
         expires_in = float(body.get("expires_in") or 3600)
     except (ValueError, KeyError, TypeError):
-        raise VendorError("concur", f"{action}: Concur's token response is not what its docs describe") from None
+        raise VendorError(
+            "concur", f"{action}: Concur's token response is not what its docs describe"
+        ) from None
     refresh = body.get("refresh_token")
     return TokenGrant(
         SecretStr(access),
@@ -119,7 +121,9 @@ async def password_grant(
         "password": request_token.get_secret_value(),
         "credtype": "authtoken",
     }
-    response = await send_with_retries(client, "POST", host.rstrip("/") + TOKEN_PATH, policy=policy, data=form)
+    response = await send_with_retries(
+        client, "POST", host.rstrip("/") + TOKEN_PATH, policy=policy, data=form
+    )
     if response.status_code != 200:
         raise oauth_error(response, action="exchanging the Company Request Token")
     grant = parse_grant(response, action="exchanging the Company Request Token")
@@ -155,7 +159,8 @@ class ConcurAuth:
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
-        return f"ConcurAuth(client_id={self._client_id!r}, geolocation={self._geolocation!r}, store={self._store.description!r})"
+        where = f"geolocation={self._geolocation!r}, store={self._store.description!r}"
+        return f"ConcurAuth(client_id={self._client_id!r}, {where})"
 
     @property
     def geolocation(self) -> str:
@@ -205,7 +210,8 @@ class ConcurAuth:
             await self._store.save(StoredToken(refresh, geolocation), previous=previous)
         except AccessError as exc:
             raise AccessError(
-                f"concur: Concur issued a new refresh token, but saving it to {self._store.description} failed"
+                f"concur: Concur issued a new refresh token, but saving it to {self._store.description}"
+                " failed"
                 f" ({exc.message}); the previous token no longer works: {SETUP_HINT}"
             ) from None
 

@@ -226,7 +226,11 @@ class Applier:
             self.d.users.setdefault(uid, {"id": uid})["population"] = {"id": pid}
             return Outcome.APPLIED, "", uid
         if change.resource == "login":
-            response = await self.api.request("PATCH", f"/users/{uid}", json={"username": change.entitlement})
+            body = {"username": change.entitlement}
+            email = self.d.users.get(uid, {}).get("email")
+            if email:  # the OpenAPI User schema (used for PATCH too) requires email
+                body["email"] = str(email)
+            response = await self.api.request("PATCH", f"/users/{uid}", json=body)
             if response.status_code != 200:
                 raise PingOneHttpError(response, f"rename user {uid} to {change.entitlement}")
             self.d.remember_user(response.json())
@@ -296,11 +300,15 @@ class Applier:
                 "not let it delete it; remove it in the PingOne console as an administrator who may",
                 ref,
             )
+        deleted = 0
         for assignment in found:
             aid = str(assignment.get("id", ""))
             response = await self.api.request("DELETE", f"/users/{uid}/roleAssignments/{aid}")
             if response.status_code not in (204, 404):
                 raise PingOneHttpError(response, f"remove {role} ({scope_text}) from user {uid}")
+            deleted += response.status_code == 204
             self.d.assignments[uid] = [a for a in self.d.assignments.get(uid, []) if a.get("id") != aid]
         refs = ", ".join(str(a.get("id", "")) for a in found)
+        if not deleted:
+            return Outcome.ALREADY, "already gone", refs
         return Outcome.APPLIED, "", refs

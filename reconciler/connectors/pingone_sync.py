@@ -23,6 +23,7 @@ from typing import Any
 
 from reconciler.connectors.base import VendorState
 from reconciler.connectors.pingone_api import JSON, PingOneApi
+from reconciler.errors import AccessError
 from reconciler.records import Account, Grant, ResourceKey, Scope
 
 VENDOR = "pingone"
@@ -38,6 +39,19 @@ def display_name(user: JSON) -> str:
     name = user.get("name") or {}
     formatted = str(name.get("formatted") or "")
     return formatted or " ".join(str(name[k]) for k in ("given", "family") if name.get(k))
+
+
+def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first AccessError in a (nested) exception group, else its first exception."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        current = pending.pop(0)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    return next((e for e in leaves if isinstance(e, AccessError)), leaves[0])
 
 
 @dataclass
@@ -117,6 +131,13 @@ class Syncer:
         return Grant(VENDOR, "", resource_type, name, entitlement, principal)
 
     async def run(self) -> VendorState:
+        """Sync; a failure in one of the concurrent tasks surfaces as itself, not as a group."""
+        try:
+            return await self._run()
+        except ExceptionGroup as group:
+            raise first_leaf(group) from None
+
+    async def _run(self) -> VendorState:
         before = self.api.stats.requests
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.load_populations())

@@ -227,12 +227,11 @@ class ProcoreAPI:
         )
 
     async def project_user(self, company: str, project_id: int, user_id: int) -> Json | None:
-        response = await self.send("GET", f"/rest/v1.0/projects/{project_id}/users/{user_id}", company)
-        if response.status_code == 404:
-            return None
-        check(response, company)
-        data = response.json()
-        return data if isinstance(data, dict) else None
+        """One member with their template: the list filtered by id (its items carry
+        `permission_template`; the single-user GET documents no template)."""
+        params: dict[str, str | int] = {"filters[id]": user_id, "per_page": PER_PAGE_USERS}
+        rows = await self.get_list(f"/rest/v1.0/projects/{project_id}/users", company, params)
+        return next((row for row in rows if row.get("id") == user_id), None)
 
     async def find_user(self, company: str, email: str) -> Json | None:
         """A directory user by email (case-insensitive), active or inactive."""

@@ -110,7 +110,7 @@ class ProcoreConnector:
         budget = self.rate_budget
         if budget.remaining is None or planned_requests <= budget.remaining:
             return None
-        wait = budget.seconds_to_reset(self.api.pacer._now())
+        wait = budget.seconds_to_reset(self.api.pacer.now())
         return (
             f"procore: about {planned_requests} requests are needed but only {budget.remaining} of "
             f"{budget.limit} remain in the current rate-limit window (resets in {wait:.0f} s); "
@@ -247,7 +247,7 @@ class ProcoreConnector:
     def _warn_budget(self, needed: int) -> None:
         message = self.budget_warning(needed)
         budget = self.rate_budget
-        if message and budget.seconds_to_reset(self.api.pacer._now()) > 60:
+        if message and budget.seconds_to_reset(self.api.pacer.now()) > 60:
             log.warning(message)
 
     # -- apply ------------------------------------------------------------------------------------

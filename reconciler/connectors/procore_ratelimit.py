@@ -95,6 +95,9 @@ class RatePacer:
         self.paused = 0  # how many times a request was held back
         self.paused_seconds = 0.0
 
+    def now(self) -> float:
+        return self._now()
+
     async def acquire(self) -> None:
         while True:
             budget = self.budget

@@ -60,6 +60,8 @@ SCIM_ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 CONCUR_ERROR = "urn:ietf:params:scim:api:messages:concur:2.0:Error"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PROVISION_STATUS = "urn:ietf:params:scim:schemas:extension:concur:2.0:Provision:Status"
+SCIM_RESOURCE = "urn:ietf:params:scim:schemas:ScimResource"
+SPEND_DEFAULTS = {**DEFAULT_SPEND, "testEmployee": False, "nonEmployee": False, "customData": []}
 _FILTER = re.compile(r'^\s*(userName|emails\.value|id)\s+eq\s+"([^"]*)"\s*$', re.IGNORECASE)
 
 # code -> (HTTP status, error, error_description): Concur's documented /token response codes
@@ -82,7 +84,9 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def scim_error(status: int, detail: str, scim_type: str = "", messages: tuple[str, ...] = ()) -> httpx.Response:
+def scim_error(
+    status: int, detail: str, scim_type: str = "", messages: tuple[str, ...] = ()
+) -> httpx.Response:
     body: dict[str, Any] = {"schemas": [SCIM_ERROR], "status": str(status), "detail": detail}
     if scim_type:
         body["scimType"] = scim_type
@@ -122,6 +126,9 @@ class ConcurSimulator(SimulatorBase):
         self.provision_polls = 2  # status polls until a provision completes
         self.provision_failures: list[str] = []  # the next provisions fail with these messages
         self.retry_after: str | None = None  # Retry-After on injected 429/503, if any
+        # The docs do not say whether `add` on the roles list appends (RFC 7644) or replaces it;
+        # True makes the simulator replace, to prove the connector notices and stops.
+        self.add_replaces_roles = False
         self.clients: dict[str, str] = {}
         self.refresh_tokens: dict[str, str] = {}  # token -> company id
         self.request_tokens: dict[str, tuple[str, float]] = {}  # token -> (company id, expires at)
@@ -195,14 +202,18 @@ class ConcurSimulator(SimulatorBase):
         if found is None or found[0] <= self.clock():
             return scim_error(401, "Unauthorized: the access token is missing, invalid or expired")
         if found[1] != self._host(request):
-            return scim_error(401, f"Unauthorized: this token is valid at {found[1]}, not {self._host(request)}")
+            return scim_error(
+                401, f"Unauthorized: this token is valid at {found[1]}, not {self._host(request)}"
+            )
         return None
 
     # --- OAuth2 ---------------------------------------------------------------------------------
 
     def _oauth_error(self, code: int, **extra: str) -> httpx.Response:
         status, error, description = OAUTH_ERRORS[code]
-        return json_response(status, {"code": code, "error": error, "error_description": description, **extra})
+        return json_response(
+            status, {"code": code, "error": error, "error_description": description, **extra}
+        )
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         form = {k: v[0] for k, v in parse_qs(request.content.decode("utf-8"), keep_blank_values=True).items()}
@@ -242,7 +253,12 @@ class ConcurSimulator(SimulatorBase):
         if not grant:
             return self._oauth_error(65)
         return json_response(
-            400, {"code": 60, "error": "invalid_grant", "error_description": "these are not the grants you are looking for"}
+            400,
+            {
+                "code": 60,
+                "error": "invalid_grant",
+                "error_description": "these are not the grants you are looking for",
+            },
         )
 
     def _issue(self, refresh_token: str) -> httpx.Response:
@@ -370,7 +386,7 @@ class ConcurSimulator(SimulatorBase):
 
     def spend_json(self, user: SimUser) -> dict[str, Any]:
         return {
-            "schemas": ["urn:ietf:params:scim:schemas:ScimResource", SPEND_USER, SPEND_APPROVER, SPEND_DELEGATE, SPEND_ROLE],
+            "schemas": [SCIM_RESOURCE, SPEND_USER, SPEND_APPROVER, SPEND_DELEGATE, SPEND_ROLE],
             "id": user.id,
             "meta": {
                 "resourceType": "User",
@@ -379,7 +395,7 @@ class ConcurSimulator(SimulatorBase):
                 "location": f"{self.geolocation}/profile/spend/v4/Users/{user.id}",
                 "version": None,
             },
-            SPEND_USER: {**DEFAULT_SPEND, "testEmployee": False, "nonEmployee": False, "customData": [], **(user.spend or {})},
+            SPEND_USER: {**SPEND_DEFAULTS, **(user.spend or {})},
             SPEND_APPROVER: {},
             SPEND_DELEGATE: {},
             SPEND_ROLE: {
@@ -419,7 +435,9 @@ class ConcurSimulator(SimulatorBase):
 
     # --- User Provisioning Service ---------------------------------------------------------------
 
-    def _provision(self, user: SimUser, core_result: str, roles: RoleChange | None, spend_error: str = "") -> SimProvision:
+    def _provision(
+        self, user: SimUser, core_result: str, roles: RoleChange | None, spend_error: str = ""
+    ) -> SimProvision:
         provision = SimProvision(
             id=self._uuid(),
             user_id=user.id,
@@ -538,7 +556,10 @@ class ConcurSimulator(SimulatorBase):
             elif user is None:
                 outcome = RoleOutcome("error", ("User not found",))
             else:
-                outcome = check_roles(user, provision.roles)
+                change = provision.roles
+                if self.add_replaces_roles and change.add and change.replace is None:
+                    change = RoleChange(remove=change.remove, replace=list(change.add))
+                outcome = check_roles(user, change)
             if outcome.result == "success" and user is not None and outcome.roles is not None:
                 user.roles = outcome.roles
                 user.version += 1

@@ -68,7 +68,8 @@ class SimUser:
         return {
             "id": self.id, "userName": self.user_name, "email": self.email, "givenName": self.given_name,
             "familyName": self.family_name, "active": self.active, "employeeNumber": self.employee_number,
-            "entitlements": self.entitlements, "roles": self.roles, "spend": self.spend, "version": self.version,
+            "entitlements": self.entitlements, "roles": self.roles, "spend": self.spend,
+            "version": self.version,
             "created": self.created, "modified": self.modified,
         }  # fmt: skip
 
@@ -88,9 +89,12 @@ class SimUser:
 DEFAULT_SPEND = {"country": "US", "locale": "en-US", "reimbursementCurrency": "USD", "ledgerCode": "DEFAULT"}
 
 
+COMPANY_ID = "6d3ac6b4-6fa0-4c4e-9f5e-1f3b2c7a9e10"
+
+
 @dataclass(slots=True)
 class ConcurState:
-    company_id: str = "6d3ac6b4-6fa0-4c4e-9f5e-1f3b2c7a9e10"
+    company_id: str = COMPANY_ID
     users: dict[str, SimUser] = field(default_factory=dict)  # insertion order is listing order
 
     def add(self, user: SimUser) -> SimUser:
@@ -110,7 +114,7 @@ class ConcurState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ConcurState:
-        state = cls(company_id=str(data.get("company_id", cls.company_id)))
+        state = cls(company_id=str(data.get("company_id", COMPANY_ID)))
         for row in data.get("users", []):
             state.add(SimUser.from_json(row))
         return state
@@ -126,7 +130,9 @@ class ConcurState:
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
 
     @classmethod
-    def generate(cls, users: int, roles: int = 30, *, seed: int = 7, domain: str = "scale.example") -> ConcurState:
+    def generate(
+        cls, users: int, roles: int = 30, *, seed: int = 7, domain: str = "scale.example"
+    ) -> ConcurState:
         """A large company: every user has Expense; each holds 0-3 of the first `roles` explicit roles."""
         rng = random.Random(seed)
         explicit = [c for c, _, _ in ROLES if c not in ENTITLEMENT_ROLES and c not in GROUP_AWARE]
@@ -188,7 +194,10 @@ class CoreChange:
     @property
     def empty(self) -> bool:
         return not (
-            self.values or self.entitlements_add or self.entitlements_remove or self.entitlements_replace is not None
+            self.values
+            or self.entitlements_add
+            or self.entitlements_remove
+            or self.entitlements_replace is not None
         )
 
 
@@ -207,7 +216,9 @@ def _roles_value(value: Any) -> list[tuple[str, list[str]]]:
 
 def parse_patch(body: Any) -> tuple[CoreChange, RoleChange]:
     """Split a PatchOp into its identity part and its Spend Role part; PatchError if malformed."""
-    if not isinstance(body, dict) or "urn:ietf:params:scim:api:messages:2.0:PatchOp" not in body.get("schemas", []):
+    if not isinstance(body, dict) or "urn:ietf:params:scim:api:messages:2.0:PatchOp" not in body.get(
+        "schemas", []
+    ):
         raise PatchError("invalidSyntax", "the request body must be a PatchOp")
     operations = body.get("Operations")
     if not isinstance(operations, list) or not operations:
@@ -221,7 +232,9 @@ def parse_patch(body: Any) -> tuple[CoreChange, RoleChange]:
         value = op.get("value")
         if path is None:
             if kind == "remove" or not isinstance(value, dict):
-                raise PatchError("noTarget", "remove needs a path; add and replace without a path need an object")
+                raise PatchError(
+                    "noTarget", "remove needs a path; add and replace without a path need an object"
+                )
             for key, item in value.items():
                 _apply_path(core, roles, kind, str(key), item)
             continue
@@ -319,7 +332,9 @@ def check_roles(user: SimUser, change: RoleChange) -> RoleOutcome:
     if change.empty:
         return RoleOutcome("no-op")
     if user.spend is None:
-        return RoleOutcome("error", ("The Spend User does not exist: provision the Spend User extension first",))
+        return RoleOutcome(
+            "error", ("The Spend User does not exist: provision the Spend User extension first",)
+        )
     named = [code for code, _ in change.add] + list(change.remove) + [c for c, _ in change.replace or []]
     errors = [f"Invalid roleName: {code}" for code in named if code not in KNOWN_ROLES]
     errors += [

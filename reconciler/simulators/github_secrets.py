@@ -38,7 +38,9 @@ class StoredSecret:
 
 
 class GitHubSecretsSimulator:
-    def __init__(self, repositories: tuple[str, ...] = ("harborbuild/access",), tokens: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, repositories: tuple[str, ...] = ("harborbuild/access",), tokens: tuple[str, ...] = ()
+    ) -> None:
         self.lock = threading.RLock()
         self.repositories = {r.casefold() for r in repositories}
         self.tokens = set(tokens)  # empty: any bearer token is accepted
@@ -103,7 +105,7 @@ class GitHubSecretsSimulator:
         except ValueError:
             return _error(400, "Problems parsing JSON")
         if not isinstance(body, dict) or not isinstance(body.get("encrypted_value"), str):
-            return _error(422, "Invalid request.\n\n\"encrypted_value\" wasn't supplied.")
+            return _error(422, 'Invalid request.\n\n"encrypted_value" wasn\'t supplied.')
         if str(body.get("key_id", "")) != self.key_id:
             return _error(422, "Bad request - key_id does not match the repository public key")
         try:

@@ -323,6 +323,9 @@ class ProcoreSimulator(SimulatorBase):
         wanted = int_param(request, "filters[permission_template]")
         if wanted is not None:
             rows = [(u, tid) for u, tid in rows if tid == wanted]
+        only = int_param(request, "filters[id]")
+        if only is not None:
+            rows = [(u, tid) for u, tid in rows if u.id == only]
         page, headers = paginate(request, rows, max_per_page=MAX_PER_PAGE)
         return json_response(200, [self._member_json(company, u, tid) for u, tid in page], headers)
 
@@ -434,3 +437,36 @@ def _project_json(project: SimProject, company: SimCompany) -> dict[str, Any]:
         "active": project.active,
         "company": {"id": company.id, "name": company.name},
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the simulator on loopback: `python -m reconciler.simulators.procore [--state FILE]`."""
+    import argparse
+
+    from reconciler.simulators.procore_state import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, demo_state
+    from reconciler.simulators.serve import serve
+
+    parser = argparse.ArgumentParser(description="Serve the Procore simulator on 127.0.0.1.")
+    parser.add_argument(
+        "--state", type=Path, help="a procore.sim.json to load and save (default: the demo seed)"
+    )
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    state = ProcoreState.load(args.state) if args.state and args.state.exists() else demo_state()
+    simulator = ProcoreSimulator(state)
+    with serve(simulator.handle, latency=args.latency) as url:
+        print(f"PROCORE_API_URL={url} PROCORE_LOGIN_URL={url} PROCORE_CLIENT_ID={SANDBOX_CLIENT_ID} "
+              f"PROCORE_CLIENT_SECRET={SANDBOX_CLIENT_SECRET} "
+              f"PROCORE_COMPANY_ID={','.join(str(c) for c in state.companies)}", flush=True)  # fmt: skip
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    if args.state:
+        simulator.save(args.state)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

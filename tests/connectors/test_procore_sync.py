@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +28,9 @@ def test_sync_reads_active_and_inactive_users_templates_and_managed_projects_onl
     assert int(accounts[email("alice")].native_id) > 2**32  # 64-bit ids survive
     assert email("heidi") not in accounts
     assert len(accounts) == 14
-    assert Grant("procore", COMPANY, "project", "Harbor Tower", "Superintendent", email("bob")) in state.grants
+    assert (
+        Grant("procore", COMPANY, "project", "Harbor Tower", "Superintendent", email("bob")) in state.grants
+    )
     assert {g.resource for g in state.grants} == set(MANAGED) - {"Warehouse 12"}
     assert not any(g.resource == "Warehouse 12" for g in state.grants)  # not managed: not read
     assert state.catalog["project"] >= {"Project Engineer", "Superintendent", "Read Only"}
@@ -93,14 +98,14 @@ def test_sync_paces_itself_under_a_spike_limit_instead_of_hitting_429() -> None:
 
 def test_sync_survives_429s_from_a_real_spike_window_with_concurrency() -> None:
     state = scale_state(users=50, projects=40, members=(2, 4), inactive_share=0.1)
-    sim, connector, _ = make(state, spike_limit=6, concurrency=8)
+    _sim, connector, _ = make(state, spike_limit=6, concurrency=8)
     result = asyncio.run(connector.sync(scope([], all_projects=True)))
     assert len({g.resource for g in result.grants}) == 40
 
 
 def test_sync_warns_when_the_hourly_budget_cannot_cover_it(caplog: pytest.LogCaptureFixture) -> None:
     state = scale_state(users=20, projects=12, members=(1, 2), inactive_share=0.0)
-    sim, connector, clock = make(state, hourly_limit=10, concurrency=2)
+    _sim, connector, clock = make(state, hourly_limit=10, concurrency=2)
     with caplog.at_level(logging.WARNING, logger="reconciler.procore"):
         result = asyncio.run(connector.sync(scope([], all_projects=True)))
     assert len({g.resource for g in result.grants}) == 12
@@ -168,8 +173,22 @@ def test_user_without_email_gets_an_id_principal() -> None:
 
 def test_sync_of_a_scale_company_smoke() -> None:
     state = scale_state(users=300, projects=25, members=(20, 40))
-    sim, connector, _ = make(state, concurrency=8)
+    _sim, connector, _ = make(state, concurrency=8)
     result = asyncio.run(connector.sync(scope([], all_projects=True)))
     expected = sum(len(p.members) for p in state.companies[int(COMPANY)].projects.values())
     assert len(result.grants) == expected
     assert result.requests == 1 + 1 + 1 + 1 + 1 + 1 + 25
+
+
+def test_the_benchmark_runs_at_tiny_scale_and_is_one_request_off_the_floor(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_procore_sync.py"
+    spec = importlib.util.spec_from_file_location("bench_procore_sync", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--users", "300", "--projects", "10", "--latency", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["accounts"], result["throttled_429"]) == (300, 0)
+    assert result["requests"] == result["minimum_requests"] + 1  # + the companies check

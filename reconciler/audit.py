@@ -1,0 +1,86 @@
+"""The audit log: one JSON line per change apply attempted, with who asked and who approved.
+
+Lines are appended (and fsynced) as outcomes arrive, so the log is complete up to a crash. Each
+line is self-contained: time, run, commit, the change (vendor, action, tenant, principal,
+resource, entitlement, before), its outcome and the vendor's id for it, and the approval basis:
+the pull request (number, author, URL) and its approvers, or why none was needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from reconciler.approval import Decision
+from reconciler.changes import Change
+from reconciler.connectors.base import ChangeResult
+from reconciler.errors import AccessError
+
+AUDIT_FILE = "audit.jsonl"
+
+
+def entry(
+    change: Change,
+    result: ChangeResult,
+    decision: Decision | None,
+    *,
+    run: str,
+    commit: str | None,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    pull = decision.pull if decision is not None else None
+    return {
+        "time": at.isoformat(timespec="seconds"),
+        "run": run,
+        "commit": commit,
+        "vendor": change.vendor,
+        "action": str(change.action),
+        "tenant": change.tenant,
+        "principal": change.principal,
+        "person": change.person,
+        "resource_type": change.resource_type,
+        "resource": change.resource,
+        "entitlement": change.entitlement,
+        "before": change.before,
+        "source": change.source,
+        "outcome": str(result.outcome),
+        "message": result.message,
+        "vendor_ref": result.vendor_ref,
+        "basis": str(decision.verdict) if decision is not None else "ungated",
+        "pull_request": pull.number if pull is not None else None,
+        "pull_request_url": pull.url if pull is not None else None,
+        "requested_by": pull.author if pull is not None else None,
+        "approved_by": list(decision.approvers) if decision is not None else [],
+    }
+
+
+@dataclass
+class AuditLog:
+    path: Path
+    run: str
+    commit: str | None
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    count: int = 0
+    _handle: TextIO | None = None
+
+    def write(self, change: Change, result: ChangeResult, decision: Decision | None) -> None:
+        if self._handle is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = self.path.open("a", encoding="utf-8")
+            except OSError as exc:
+                raise AccessError(f"{self.path}: cannot open the audit log ({exc.strerror})") from None
+        line = entry(change, result, decision, run=self.run, commit=self.commit, at=self.clock())
+        self._handle.write(json.dumps(line, sort_keys=True) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.count += 1
+
+    def close(self) -> None:
+        if self._handle is not None and not self._handle.closed:
+            self._handle.close()

@@ -1,0 +1,190 @@
+"""Concur request bodies and response readers: pure functions, no I/O.
+
+Role grants and revocations are PATCH operations that name one role, never the whole list: an
+unfiltered `replace` of `roles` replaces every role the user holds. The three roles Concur ties to
+entitlements (Expense User, Request User, Invoice User) change through `entitlements` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from reconciler.catalogs.concur import ENTITLEMENT_ROLES
+
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+SPEND_USER = "urn:ietf:params:scim:schemas:extension:spend:2.0:User"
+SPEND_ROLE = "urn:ietf:params:scim:schemas:extension:spend:2.0:Role"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:concur:2.0:SearchRequest"
+CONCUR_ERROR = "urn:ietf:params:scim:api:messages:concur:2.0:Error"
+ROLES_PATH = f"{SPEND_ROLE}:roles"
+
+IDENTITY_USERS = "/profile/identity/v4.1/Users"
+SPEND_USERS = "/profile/spend/v4.1/Users"
+UPS_USERS = "/profile/v4/Users"
+IDENTITY_ATTRIBUTES = "id,userName,displayName,name,emails,active"
+
+
+def patch(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH_OP], "Operations": list(operations)}
+
+
+def grant_role(code: str) -> dict[str, Any]:
+    if code in ENTITLEMENT_ROLES:
+        return patch({"op": "add", "path": "entitlements", "value": [ENTITLEMENT_ROLES[code]]})
+    return patch({"op": "add", "path": ROLES_PATH, "value": [{"roleName": code, "roleGroups": []}]})
+
+
+def revoke_role(code: str) -> dict[str, Any]:
+    if code in ENTITLEMENT_ROLES:
+        return patch({"op": "remove", "path": f'entitlements[value eq "{ENTITLEMENT_ROLES[code]}"]'})
+    return patch({"op": "remove", "path": f'{ROLES_PATH}[roleName eq "{code}"]'})
+
+
+def set_active(active: bool) -> dict[str, Any]:
+    return patch({"op": "replace", "path": "active", "value": active})
+
+
+def set_login(login: str) -> dict[str, Any]:
+    return patch({"op": "replace", "path": "userName", "value": login})
+
+
+def new_user(
+    *, email: str, name: str, login: str, company_id: str, country: str, locale: str, currency: str
+) -> dict[str, Any]:
+    given, _, family = name.strip().partition(" ")
+    return {
+        "schemas": [CORE, ENTERPRISE, SPEND_USER],
+        "userName": login or email,
+        "active": True,
+        "displayName": name or email,
+        "name": {
+            "givenName": given or email,
+            "familyName": family or given or email,
+            "formatted": name or email,
+        },
+        "emails": [{"value": email, "type": "work", "notifications": True}],
+        ENTERPRISE: {"companyId": company_id},
+        SPEND_USER: {"country": country, "locale": locale, "reimbursementCurrency": currency},
+    }
+
+
+def search(filter_text: str) -> dict[str, Any]:
+    return {
+        "schemas": [SEARCH_REQUEST],
+        "filter": filter_text,
+        "count": 10,
+        "attributes": ["id", "userName", "emails", "active", "displayName", "name"],
+    }
+
+
+def quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityUser:
+    id: str
+    user_name: str
+    email: str  # the work email, else the first one
+    display_name: str
+    active: bool
+
+    @property
+    def principal(self) -> str:
+        return self.email.casefold() if self.email else f"login:{self.user_name}"
+
+
+def read_identity(data: dict[str, Any]) -> IdentityUser:
+    emails = [e for e in data.get("emails") or [] if isinstance(e, dict) and e.get("value")]
+    work = next((e for e in emails if e.get("primary") is True), None) or next(
+        (e for e in emails if e.get("type") == "work"), emails[0] if emails else {}
+    )
+    name = data.get("name") or {}
+    display = str(data.get("displayName") or name.get("formatted") or "").strip()
+    if not display:
+        display = f"{name.get('givenName', '')} {name.get('familyName', '')}".strip()
+    return IdentityUser(
+        id=str(data["id"]),
+        user_name=str(data.get("userName") or ""),
+        email=str(work.get("value") or ""),
+        display_name=display,
+        active=bool(data.get("active", True)),
+    )
+
+
+def read_roles(data: dict[str, Any]) -> tuple[str, ...]:
+    extension = data.get(SPEND_ROLE) or {}
+    return tuple(
+        str(r["roleName"]) for r in extension.get("roles") or [] if isinstance(r, dict) and r.get("roleName")
+    )
+
+
+def scim_message(response: httpx.Response) -> str:
+    """A readable, secret-free description of a SCIM (or Concur) error response."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    parts: list[str] = []
+    if isinstance(body, dict):
+        if body.get("scimType"):
+            parts.append(str(body["scimType"]))
+        if body.get("detail"):
+            parts.append(str(body["detail"]))
+        parts += messages_of(body.get(CONCUR_ERROR) or {})
+        if not parts and body.get("message"):
+            parts.append(str(body["message"]))
+    text = ": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if parts[2:] else "") if parts else ""
+    if not text:
+        text = response.text.strip().replace("\n", " ")[:200]
+    return (
+        f"HTTP {response.status_code} {response.request.method} {response.request.url.path}: {text}".rstrip(
+            ": "
+        )
+    )
+
+
+def messages_of(holder: dict[str, Any]) -> list[str]:
+    """Concur `messages`: documented as an array of {code, message, ...}; the UPS spec says an object."""
+    raw = holder.get("messages")
+    items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
+    found: list[str] = []
+    for item in items:
+        if isinstance(item, dict) and (item.get("message") or item.get("code")):
+            code = f" (code {item['code']})" if item.get("code") else ""
+            found.append(f"{item.get('message') or 'error'}{code}")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionStatus:
+    completed: bool
+    success: bool
+    results: tuple[str, ...]  # the extensions' results: success, no-op, error, not-processed
+    messages: tuple[str, ...]
+
+    @property
+    def changed_nothing(self) -> bool:
+        return bool(self.results) and all(r == "no-op" for r in self.results)
+
+
+def read_status(data: dict[str, Any]) -> ProvisionStatus:
+    status = data.get("status") or {}
+    results: list[str] = []
+    messages: list[str] = []
+    for operation in data.get("operations") or []:
+        for extension in operation.get("extensions") or []:
+            state = extension.get("status") or {}
+            results.append(str(state.get("result") or ("success" if state.get("success") else "error")))
+            if state.get("success") is False or state.get("result") == "error":
+                name = str(extension.get("name", "")).rsplit(":", 1)[-1] or "extension"
+                found = messages_of(extension) or [f"HTTP {state.get('code', '?')}"]
+                messages += [f"{name}: {m}" for m in found]
+    return ProvisionStatus(
+        bool(status.get("completed")), bool(status.get("success")), tuple(results), tuple(messages)
+    )

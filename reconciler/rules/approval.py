@@ -1,0 +1,81 @@
+"""Approver rules in the plan: who may approve each change, and rules nobody can satisfy."""
+
+from __future__ import annotations
+
+from reconciler import approvers as approver_rules
+from reconciler.changes import Finding, Plan, Severity
+from reconciler.policy_model import Policies
+from reconciler.records import AccessSet
+from reconciler.render.words import target, who
+from reconciler.rules.matching import change_matches
+
+CODE = "approvers"
+
+
+def approvers_by_change(plan: Plan, desired: AccessSet, policies: Policies) -> dict[str, tuple[str, ...]]:
+    shown: dict[str, tuple[str, ...]] = {}
+    for change in plan.changes:
+        requirements = approver_rules.requirements_for(change, policies, desired)
+        if requirements:
+            shown[change.id] = tuple(r.description for r in requirements)
+    return shown
+
+
+def check_plan(plan: Plan, desired: AccessSet, policies: Policies) -> list[Finding]:
+    findings: list[Finding] = []
+    gaps: set[tuple[str, str]] = set()
+    for change in plan.changes:
+        for requirement in approver_rules.requirements_for(change, policies, desired):
+            if requirement.satisfiable:
+                continue
+            findings.append(
+                Finding(
+                    Severity.WARNING, f"{CODE}/{requirement.rule}",
+                    f"{who(change)}: {change.action} {target(change)} needs {requirement.minimum} approval(s)"
+                    f" from {', '.join(requirement.names)} (rule {requirement.rule!r}), but only"
+                    f" {len(requirement.approvers)} person(s) other than its beneficiary can give them",
+                    vendor=change.vendor, principal=change.principal, source=change.source,
+                    hint=f"add people with `github` logins to approvers.{requirement.rule}, or lower minimum",
+                )
+            )  # fmt: skip
+        for name, rule in policies.approvers.items():
+            if rule.approvers or (name, change.resource) in gaps:
+                continue
+            if (
+                change.action in rule.actions
+                and any(change_matches(m, change) for m in rule.match)
+                and rule.approvers_for(change.resource) is None
+            ):
+                gaps.add((name, change.resource))
+                findings.append(
+                    Finding(
+                        Severity.WARNING, f"{CODE}/{name}",
+                        f"{target(change)}: approver rule {name!r} lists no owner for {change.resource!r},"
+                        " so changes to it need only the default approval",
+                        vendor=change.vendor, source=policies.where("approvers", name, "owners"),
+                        hint=f"add {change.resource!r} under approvers.{name}.owners",
+                    )
+                )  # fmt: skip
+    return findings
+
+
+def check_rules(desired: AccessSet, policies: Policies) -> list[Finding]:
+    """Rules that ask for more approvals than the people they name can give."""
+    findings: list[Finding] = []
+    for name, rule in policies.approvers.items():
+        groups = [("approvers", rule.approvers)] if rule.approvers else []
+        groups += [(f"owners.{resource}", owners) for resource, owners in rule.owners.items()]
+        for label, names in groups:
+            logins = approver_rules.resolve_logins(names, desired.people)
+            if len(logins) < rule.minimum:
+                path = ("approvers", name, *label.split(".", 1))
+                findings.append(
+                    Finding(
+                        Severity.WARNING, f"{CODE}/{name}",
+                        f"approvers.{name}.{label}: minimum is {rule.minimum} but only {len(logins)} of"
+                        f" {', '.join(names)} can approve",
+                        source=policies.where(*path),
+                        hint="name more approvers (with a `github` login in access/) or lower the minimum",
+                    )
+                )  # fmt: skip
+    return findings

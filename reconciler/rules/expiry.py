@@ -1,0 +1,40 @@
+"""Expiry warnings: assignments that lapse within N days are listed in every plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from reconciler.changes import Finding, Severity
+from reconciler.policy_model import Policies
+from reconciler.records import AccessSet
+from reconciler.rules.matching import describe_grant
+from reconciler.rules.sources import grant_source, person_name
+
+CODE = "expiry-warning"
+
+
+def check(desired: AccessSet, policies: Policies, today: dt.date) -> list[Finding]:
+    window = policies.expiry_warnings.within_days
+    findings: list[Finding] = []
+    for grant in sorted(desired.grants, key=lambda g: (grant_source(desired, g), g)):
+        provenance = desired.provenance.get(grant)
+        if provenance is None or not provenance.expires:
+            continue
+        last_day = dt.date.fromisoformat(provenance.expires[:10])
+        days = (last_day - today).days
+        if not 0 <= days <= window:
+            continue
+        when = "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
+        findings.append(
+            Finding(
+                Severity.WARNING,
+                CODE,
+                f"{person_name(desired, grant)}: {describe_grant(grant)}"
+                f" expires {provenance.expires} ({when})",
+                vendor=grant.vendor,
+                principal=grant.principal,
+                source=grant_source(desired, grant),
+                hint="extend `expires` (with a reason) if it is still needed; it is revoked after that day",
+            )
+        )
+    return findings

@@ -1,0 +1,170 @@
+"""Concur sync: accounts from Identity v4.1, roles from Spend v4.1, via the real connector and simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from reconciler.connectors.concur import IDENTITY_PAGE, SPEND_PAGE, ConcurConnector, simulated
+from reconciler.connectors.http import RetryPolicy
+from reconciler.errors import VendorError
+from reconciler.records import Grant, ResourceKey, Scope
+from reconciler.sandbox_seed import DOMAIN
+from reconciler.simulators.concur import ConcurSimulator
+from reconciler.simulators.concur_sandbox import sandbox_state
+from reconciler.simulators.concur_state import ConcurState
+
+T = TypeVar("T")
+ALL_ROLES = Scope(
+    vendors=frozenset({"concur"}),
+    tenants=frozenset({("concur", "")}),
+    all_of=frozenset({("concur", "", "role")}),
+)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def sandbox() -> tuple[ConcurSimulator, ConcurConnector]:
+    simulator = ConcurSimulator(sandbox_state())
+    return simulator, simulated(simulator)
+
+
+async def sync(connector: ConcurConnector, scope: Scope = ALL_ROLES) -> Any:
+    try:
+        return await connector.sync(scope)
+    finally:
+        await connector.aclose()
+
+
+def test_sync_reads_accounts_with_email_principal_and_login() -> None:
+    _, connector = sandbox()
+    state = run(sync(connector))
+    by_principal = {a.principal: a for a in state.accounts}
+    frank = by_principal[f"frank.osei@{DOMAIN}"]
+    assert frank.attribute("login") == f"fosei@{DOMAIN}"
+    assert frank.email == f"frank.osei@{DOMAIN}"
+    assert frank.display_name == "Frank Osei"
+    assert frank.native_id
+    assert f"judy.alvarez@{DOMAIN}" not in by_principal
+    assert f"temp.auditor@{DOMAIN}" in by_principal
+    assert all(a.vendor == "concur" and a.tenant == "" for a in state.accounts)
+
+
+def test_sync_reads_roles_by_code_including_entitlement_backed_ones() -> None:
+    _, connector = sandbox()
+    state = run(sync(connector))
+    carol = f"carol.okafor@{DOMAIN}"
+    held = {g.resource for g in state.grants if g.principal == carol}
+    assert held == {"EXP_USER", "REQ_USER", "EXP_APPROVER", "EXP_PROCESSOR"}
+    assert all(g.entitlement == "member" and g.resource_type == "role" for g in state.grants)
+    assert state.catalog == {"role": frozenset({"member"})}
+    assert "SHD_WEB_SERVICES_ADMIN" in state.known_resources["role"]
+
+
+def test_grants_are_spelled_as_the_scope_spells_them_and_limited_to_it() -> None:
+    _, connector = sandbox()
+    scope = Scope(
+        vendors=frozenset({"concur"}),
+        tenants=frozenset({("concur", "")}),
+        resources={ResourceKey("concur", "", "role", "Expense Approver"): True},
+    )
+    state = run(sync(connector, scope))
+    assert {g.resource for g in state.grants} == {"Expense Approver"}
+    assert (
+        Grant("concur", "", "role", "Expense Approver", "member", f"dan.whitfield@{DOMAIN}") in state.grants
+    )
+
+
+def test_inactive_accounts_are_synced_as_inactive() -> None:
+    simulator, connector = sandbox()
+    user = simulator.state.by_user_name(f"temp.auditor@{DOMAIN}")
+    assert user is not None
+    user.active = False
+    state = run(sync(connector))
+    assert {a.principal: a.active for a in state.accounts}[f"temp.auditor@{DOMAIN}"] is False
+
+
+def test_account_without_email_gets_a_login_principal() -> None:
+    simulator, connector = sandbox()
+    user = simulator.state.by_user_name(f"temp.auditor@{DOMAIN}")
+    assert user is not None
+    user.email = ""
+    state = run(sync(connector))
+    assert f"login:temp.auditor@{DOMAIN}" in {a.principal for a in state.accounts}
+
+
+@pytest.mark.parametrize("users", [250, 2500])
+def test_sync_makes_the_minimum_number_of_requests(users: int) -> None:
+    simulator = ConcurSimulator(ConcurState.generate(users, 30))
+    state = run(sync(simulated(simulator)))
+    minimum = 1 + math.ceil(users / IDENTITY_PAGE) + math.ceil(users / SPEND_PAGE)
+    assert len(state.accounts) == users
+    assert state.requests == minimum == simulator.request_count
+    assert simulator.calls["GET /profile/identity/v4.1/Users"] == math.ceil(users / IDENTITY_PAGE)
+
+
+def test_no_roles_in_scope_means_no_spend_requests() -> None:
+    simulator, connector = sandbox()
+    scope = Scope(vendors=frozenset({"concur"}), tenants=frozenset({("concur", "")}))
+    state = run(sync(connector, scope))
+    assert state.grants == frozenset()
+    assert simulator.calls["GET /profile/spend/v4.1/Users"] == 0
+
+
+def test_sync_retries_429_and_honours_retry_after() -> None:
+    simulator = ConcurSimulator(sandbox_state())
+    simulator.retry_after = "7"
+    simulator.faults.add("429", 2, match="GET /profile/spend")
+    simulator.faults.add("503", 1, match="GET /profile/identity")
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    connector = simulated(simulator, policy=RetryPolicy(sleep=sleep))
+    state = run(sync(connector))
+    assert len(state.accounts) == 12
+    assert len([w for w in waits if 7 <= w <= 7.8]) == 3  # Retry-After plus at most 10% jitter
+    assert connector.stats.throttled == 2
+
+
+def test_a_dropped_connection_is_retried() -> None:
+    simulator = ConcurSimulator(sandbox_state())
+    simulator.faults.add("drop", 1, match="GET /profile/identity")
+    state = run(sync(simulated(simulator)))
+    assert len(state.accounts) == 12
+
+
+def test_persistent_errors_surface_as_a_readable_scim_message() -> None:
+    simulator = ConcurSimulator(sandbox_state())
+    simulator.faults.add("500", 10, match="GET /profile/spend")
+    with pytest.raises(VendorError) as caught:
+        run(sync(simulated(simulator)))
+    assert "HTTP 500 GET /profile/spend/v4.1/Users" in caught.value.message
+    assert "Service Unavailable" in caught.value.message
+
+
+def test_an_expired_access_token_is_refreshed_once() -> None:
+    simulator, connector = sandbox()
+
+    async def twice() -> int:
+        await connector.sync(ALL_ROLES)
+        simulator.faults.add("expire-token", 1, match="GET /profile/identity")
+        state = await connector.sync(ALL_ROLES)
+        await connector.aclose()
+        return len(state.accounts)
+
+    assert run(twice()) == 12
+    assert simulator.calls["POST /oauth2/v0/token"] == 2
+
+
+def test_sync_through_a_read_only_client_works() -> None:
+    simulator = ConcurSimulator(sandbox_state())
+    state = run(sync(simulated(simulator, writable=False)))
+    assert len(state.accounts) == 12

@@ -1,0 +1,105 @@
+"""The command line as a user meets it: exit codes, formats, the sandbox loop, snapshots."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli, write
+
+
+def test_validate_exits_0_on_the_example_and_1_with_located_errors(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "--repo", str(example_repo), "validate")
+    assert code == 0
+    assert out.startswith("valid: 4 files, 13 people")
+    people = example_repo / "access/people.yaml"
+    people.write_text(people.read_text().replace("teams: [finance]", "teams: [fnance]", 1))
+    code, out, err = run_cli(capsys, "--repo", str(example_repo), "validate")
+    assert code == 1
+    assert "access/people.yaml:13: people.erin.teams: unknown team 'fnance' (did you mean 'finance'?)" in err
+
+
+def test_usage_errors_exit_1_not_2(example_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "--repo", str(example_repo), "plan", "--no-such-flag")
+    assert code == 1
+    assert "No such option: --no-such-flag" in err
+
+
+def test_sandbox_apply_then_plan_shows_no_changes(example_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = ["--repo", str(example_repo)]
+    assert run_cli(capsys, *repo, "sandbox", "reset")[0] == 0
+    code, out, _ = run_cli(capsys, *repo, "plan", "--sandbox", "--detailed-exitcode")
+    assert code == 2
+    assert "~ bob: project Harbor Tower: Superintendent → Project Engineer" in out
+    assert "- ivan: project Eastside Depot as Project Engineer" in out
+    code, out, _ = run_cli(capsys, *repo, "apply", "--sandbox")
+    assert code == 0, out
+    assert "0 failed" in out
+    code, out, _ = run_cli(capsys, *repo, "plan", "--sandbox", "--detailed-exitcode")
+    assert code == 0
+    assert "No changes." in out
+    code, out, _ = run_cli(capsys, *repo, "apply", "--sandbox")
+    assert code == 0
+    assert out.strip().endswith("No changes. The vendors match the YAML.")
+
+
+def test_format_json_prints_exactly_the_plan_file(example_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = ["--repo", str(example_repo)]
+    run_cli(capsys, *repo, "sandbox", "reset")
+    plan_file = example_repo / "plan.json"
+    code, out, _ = run_cli(capsys, *repo, "plan", "--sandbox", "--format", "json", "--out", str(plan_file))
+    assert code == 0
+    assert json.loads(out) == json.loads(plan_file.read_text())
+    assert json.loads(out)["format_version"] == 1
+
+
+def test_sync_snapshot_replays_offline_to_the_same_plan(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = ["--repo", str(example_repo)]
+    run_cli(capsys, *repo, "sandbox", "reset")
+    snapshot = example_repo / "snapshot"
+    assert run_cli(capsys, *repo, "sync", "--sandbox", "--out", str(snapshot))[0] == 0
+    assert sorted(p.name for p in snapshot.iterdir()) == ["concur.json", "pingone.json", "procore.json"]
+    live = json.loads(run_cli(capsys, *repo, "plan", "--sandbox", "--format", "json")[1])
+    offline = json.loads(run_cli(capsys, *repo, "plan", "--state", str(snapshot), "--format", "json")[1])
+    assert offline["changes"] == live["changes"]
+    assert offline["fingerprints"] == live["fingerprints"]
+
+
+def test_a_stale_plan_is_refused(example_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = ["--repo", str(example_repo)]
+    run_cli(capsys, *repo, "sandbox", "reset")
+    plan_file = example_repo / "plan.json"
+    run_cli(capsys, *repo, "plan", "--sandbox", "--out", str(plan_file))
+    run_cli(capsys, *repo, "--vendor", "procore", "apply", "--sandbox")  # the vendor moves on
+    code, _, err = run_cli(capsys, *repo, "apply", str(plan_file), "--sandbox")
+    assert code == 1
+    assert "the plan is stale: the actual state at Procore changed since it was made" in err
+
+
+def test_the_console_script_runs_and_ctrl_c_style_errors_are_short(example_repo: Path) -> None:
+    env = {**os.environ, "ACCESS_TODAY": "2026-11-23"}
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--repo", str(example_repo), "plan", "--state", "missing-dir"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "missing-dir: no snapshot for concur (concur.json)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_against_live_vendors_without_configuration_names_the_variable(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(example_repo, "access/procore.yaml", "procore:\n  companies: {}\n")
+    code, _, err = run_cli(capsys, "--repo", str(example_repo), "--vendor", "procore", "plan")
+    assert code == 1
+    assert "PROCORE_" in err
