@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from pathlib import Path
 
 from reconciler.changes import Action, Change, change_id
@@ -11,7 +12,6 @@ from reconciler.normalize import normalize
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet
-from tests.helpers import write
 
 TODAY = dt.date(2026, 11, 23)
 CO = "562949953421312"
@@ -32,6 +32,14 @@ teams:
   security: {}
   it: {}
 """
+
+
+def write(repo: Path, name: str, text: str) -> Path:
+    """Like tests.helpers.write, without importing the CLI."""
+    path = repo / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
 
 
 def desired_from(repo: Path, **files: str) -> AccessSet:

@@ -9,7 +9,7 @@ import pytest
 from reconciler.errors import ValidationErrors
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
-from tests.helpers import write
+from tests.policy_helpers import write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_bad_values_are_located_and_reported_together(tmp_path: Path) -> None:
     )
     assert errors_of(tmp_path) == [
         "policies/a.yaml:4: separation_of_duties.expense.conflicting.0: unknown Concur role 'Expense Aprover'"
-        " (did you mean 'Expense Approver' or 'Expense Processor'?)",
+        " (did you mean 'Expense Approver' or 'Expense Processor' or 'Expense User'?)",
         "policies/a.yaml:8: privileged.admins.entitlements.0: unknown resource_type 'roles' for pingone"
         " (known: group, role)",
         "policies/a.yaml:9: privileged.admins.max_days: Input should be greater than or equal to 1",
@@ -102,7 +102,7 @@ def test_rules_merge_across_files_and_a_name_is_unique(tmp_path: Path) -> None:
     write(tmp_path, "policies/a.yaml", rule)
     write(tmp_path, "policies/b.yaml", rule.replace("finance:", "pingone:").replace("concur", "pingone"))
     assert set(load_policies(tmp_path).approvers) == {"finance", "pingone"}
-    write(tmp_path, "policies/c.yaml", "\n" + rule)
+    write(tmp_path, "policies/c.yaml", "# again\n" + rule)
     assert errors_of(tmp_path) == [
         "policies/c.yaml:3: approvers: rule 'finance' is defined twice (first at policies/a.yaml:2)"
     ]

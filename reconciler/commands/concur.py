@@ -27,6 +27,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def concur() -> None:
+    """SAP Concur: first-time setup of the company refresh token."""
+
+
 async def run_setup(
     *,
     env: Mapping[str, str],

@@ -409,11 +409,12 @@ def simulated(
     client_id: str = SANDBOX_CLIENT_ID,
     client_secret: str = SANDBOX_CLIENT_SECRET,
     refresh_token: str = SANDBOX_REFRESH_TOKEN,
+    wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
 ) -> ConcurConnector:
     """The real connector against an in-process simulator (sandbox, tests, benchmarks).
 
     Registers the client and refresh token with the simulator; waits are skipped unless a policy or
-    poll_sleep is given.
+    poll_sleep is given. `wrap` puts a transport between client and simulator (an oracle check).
     """
     from reconciler.simulators.base import SimulatorTransport
 
@@ -429,9 +430,10 @@ def simulated(
         concurrency=concurrency,
         poll_delays=(5.0, 10.0, 20.0, 40.0, 60.0),
     )
+    transport: httpx.AsyncBaseTransport = SimulatorTransport(simulator.handle, latency=latency)
     client = build_client(
         simulator.geolocation,
-        transport=SimulatorTransport(simulator.handle, latency=latency),
+        transport=wrap(transport) if wrap else transport,
         writable=writable,
         allow_write=allow_reads,
         max_connections=concurrency + 2,

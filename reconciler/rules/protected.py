@@ -56,8 +56,8 @@ def drop_protected(plan: Plan, policies: Policies) -> tuple[tuple[Change, ...], 
             Finding(
                 Severity.INFO,
                 CODE,
-                f"{vendor_label(change.vendor)}: left alone, {who(change)}: {change.action} {target(change)}"
-                f" (protected at {policies.where('protected', 'resources', index)})",
+                f"{vendor_label(change.vendor)}: {change.action} {target(change)} for {who(change)} is left out:"
+                f" the resource is protected ({policies.where('protected', 'resources', index)})",
                 vendor=change.vendor,
                 principal=change.principal,
                 source=change.source,

@@ -25,6 +25,7 @@ from reconciler.token_store import (
     GitHubSecretTokenStore,
     StoredToken,
     default_token_file,
+    seal,
     token_store_from_env,
 )
 
@@ -116,8 +117,6 @@ def test_a_token_without_secrets_permission_fails_readably_and_secret_free() -> 
 def test_a_value_sealed_for_another_key_is_refused_by_the_simulator() -> None:
     github = GitHub()
     old_key = github.simulator.public_key
-    from reconciler.token_store import seal
-
     github.simulator.rotate_key()
     response = github.simulator.handle(
         httpx.Request(
