@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reconciler.connectors.base import VendorState  # noqa: E402
-from reconciler.loader import read_files  # noqa: E402
-from reconciler.normalize import normalize  # noqa: E402
-from reconciler.planner import build_plan  # noqa: E402
-from reconciler.snapshot import read_state, state_to_json  # noqa: E402
+from reconciler.connectors.base import VendorState
+from reconciler.loader import read_files
+from reconciler.normalize import normalize
+from reconciler.planner import build_plan
+from reconciler.snapshot import read_state, state_to_json
 
 CO = "562949953421312"
 TEAMS = 20

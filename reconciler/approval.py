@@ -81,9 +81,7 @@ def parse_plan_record(text: str, *, posted_at: dt.datetime | None = None) -> Pla
         raw = base64.b64decode(data["changes"], validate=True)
         if data["v"] != RECORD_VERSION or len(raw) % _DIGEST_BYTES:
             return None
-        digests = frozenset(
-            raw[i : i + _DIGEST_BYTES].hex() for i in range(0, len(raw), _DIGEST_BYTES)
-        )
+        digests = frozenset(raw[i : i + _DIGEST_BYTES].hex() for i in range(0, len(raw), _DIGEST_BYTES))
         return PlanRecord(str(data["head"]), str(data["hash"]), digests, posted_at)
     except (ValueError, KeyError, TypeError):
         return None
@@ -227,9 +225,11 @@ def _judge(
     if granting:
         excluded |= {_fold(b) for b in beneficiaries}
     if not pull.merged:
+        counted = [a for a in approvals.valid if _fold(a) not in excluded]
+        status = f"approved by {', '.join(counted)}" if counted else "no approval that counts yet"
         return Decision(
             change, Verdict.HELD, pull, rule="merged",
-            message=f"pull request #{pull.number} is not merged",
+            message=f"pull request #{pull.number} is not merged ({status})",
             could_approve=_who_could(requirements[0], excluded) if requirements else "",
         )  # fmt: skip
     valid = [a for a in approvals.valid if _fold(a) not in excluded]

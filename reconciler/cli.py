@@ -17,6 +17,7 @@ import typer
 from typer.exceptions import Abort, Exit, TyperException
 
 from reconciler.commands import apply as apply_cmd
+from reconciler.commands import comment as comment_cmd
 from reconciler.commands import demo as demo_cmd
 from reconciler.commands import plan as plan_cmd
 from reconciler.commands import sandbox_cmd
@@ -135,6 +136,40 @@ def sync(
     return sync_cmd.run(_ctx(ctx), source=_source(sandbox, None), out=out)
 
 
+@app.command()
+def comment(
+    ctx: typer.Context,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="A plan file from `access plan --out` (else plan now).")
+    ] = None,
+    pr: Annotated[
+        int | None, typer.Option("--pr", help="Pull request number.", show_default="from GITHUB_EVENT_PATH")
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option("--head", help="Head commit the plan is for.", show_default="from the event or the PR"),
+    ] = None,
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+) -> int:
+    """Post the plan as ONE pull-request comment (updated in place on every push)."""
+    source = _source(sandbox, state)
+    return comment_cmd.run_comment(_ctx(ctx), plan_file=plan_file, source=source, pr=pr, head=head)
+
+
+@app.command()
+def drift(
+    ctx: typer.Context,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="A plan file from `access plan --out` (else plan now).")
+    ] = None,
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+) -> int:
+    """Open or update the drift issue while the vendors differ from the YAML; close it when they match."""
+    return comment_cmd.run_drift(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, state))
+
+
 @sandbox_app.command("reset")
 def sandbox_reset(ctx: typer.Context) -> int:
     """Restore the sandbox vendors to their seed state."""
@@ -174,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:  # an unexpected bug: short message, scrubbed traceback in a file
         log = Path(tempfile.gettempdir()) / "access-crash.log"
         log.write_text(scrub(traceback.format_exc(), environment()), encoding="utf-8")
-        output.error(f"access crashed unexpectedly ({sys.exc_info()[0].__name__}); details in {log}")
+        kind = type(sys.exc_info()[1]).__name__
+        output.error(f"access crashed unexpectedly ({kind}); details in {log}")
         code = 1
     sys.exit(code if isinstance(code, int) else 0)

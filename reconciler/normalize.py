@@ -398,7 +398,8 @@ def normalize(
         raise ValidationErrors(builder.errors)
     grants = frozenset(c.grant for c in candidates)
     provenance: dict[Grant | AccountKey, Provenance] = {c.grant: c.provenance for c in candidates}
-    provenance.update(builder.account_sources)
+    for account_key, account_provenance in builder.account_sources.items():
+        provenance[account_key] = account_provenance
     people = {person.principal: person for person in (builder.person(k) for k in builder.people)}
     return AccessSet(
         accounts=builder.accounts,

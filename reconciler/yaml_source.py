@@ -39,7 +39,7 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
         super().__init__(stream)
         self.duplicate_errors: list[tuple[int, str]] = []
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:  # type: ignore[override]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LineDict:
         self.flatten_mapping(node)
         result = LineDict()
         result.line = node.start_mark.line + 1
@@ -59,7 +59,7 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
             result[key] = self.construct_object(value_node, deep=True)
         return result
 
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:  # type: ignore[override]
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LineList:
         result = LineList(self.construct_object(child, deep=True) for child in node.value)
         result.line = node.start_mark.line + 1
         result.item_lines = [child.start_mark.line + 1 for child in node.value]

@@ -47,7 +47,9 @@ def test_unknown_field_suggests_a_policy_field(tmp_path: Path) -> None:
             minimun: 2
         """,
     )
-    assert errors_of(tmp_path) == ["policies/a.yaml:5: approvers.concur: unknown field 'minimun' (did you mean 'minimum'?)"]
+    assert errors_of(tmp_path) == [
+        "policies/a.yaml:5: approvers.concur: unknown field 'minimun' (did you mean 'minimum'?)"
+    ]
 
 
 def test_bad_values_are_located_and_reported_together(tmp_path: Path) -> None:
@@ -86,7 +88,9 @@ def test_bad_values_are_located_and_reported_together(tmp_path: Path) -> None:
 
 def test_a_rule_needs_someone_to_approve(tmp_path: Path) -> None:
     write(tmp_path, "policies/a.yaml", "approvers:\n  empty:\n    match: {vendor: procore}\n")
-    assert errors_of(tmp_path) == ["policies/a.yaml:2: approvers.empty: a rule needs `approvers`, `owners`, or both"]
+    assert errors_of(tmp_path) == [
+        "policies/a.yaml:2: approvers.empty: a rule needs `approvers`, `owners`, or both"
+    ]
 
 
 def test_protected_principals_are_emails(tmp_path: Path) -> None:

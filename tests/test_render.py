@@ -25,7 +25,7 @@ PLAN = Plan(
                source="access/procore.yaml:14"),
         change(Action.UPDATE, "bob", "procore", "project", "Harbor Tower", "Project Engineer", before="Superintendent"),
         change(Action.REVOKE, "alice", "concur", "role", "EXP_APPROVER", "member", note="not in the YAML"),
-    ),  # fmt: skip
+    ),
     findings=(Finding(Severity.WARNING, "no-account", "PingOne: carol has no account", source="access/p.yaml:3"),),
     vendors=("concur", "procore"),
     desired_digest="d" * 64,
@@ -80,7 +80,7 @@ def test_an_edited_plan_file_is_refused() -> None:
     data["changes"][0]["principal"] = "mallory@harbor.example"
     try:
         Plan.from_json(data)
-    except Exception as exc:  # noqa: BLE001 - asserting the message
+    except Exception as exc:
         assert "plan file was edited" in str(exc)
     else:
         raise AssertionError("an edited plan was accepted")

@@ -30,7 +30,7 @@ from reconciler.changes import Plan
 from reconciler.commands import apply as apply_cmd
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import make_plan
-from reconciler.commands.state import Source
+from reconciler.commands.state import Source, load_desired
 from reconciler.console import Output
 from reconciler.errors import AccessError
 from reconciler.github_api import GitHubClient, GitHubSettings
@@ -90,7 +90,7 @@ class _Demo:
         self.github_file.write_text(sim.to_json(), encoding="utf-8")
 
     def commit(self, message: str, author: str) -> str:
-        self.repo.git.add("access")
+        self.repo.git.add(*(p for p in ("access", "policies", ".gitignore") if (self.path / p).exists()))
         actor = git.Actor(author, f"{author}@harborbuild.example")
         return str(self.repo.index.commit(message, author=actor, committer=actor).hexsha)
 
@@ -98,14 +98,16 @@ class _Demo:
         """`access apply --sandbox`, its results shown indented (or only its summary)."""
         buffer = io.StringIO()
         console = Console(file=buffer, soft_wrap=True, highlight=False, width=120, force_terminal=False)
-        output = Output(quiet=True, out=console, err=console)
+        output = Output(quiet=quiet, out=console, err=console)
         try:
             code = apply_cmd.run(replace(self.sub, output=output), plan_file=None, source=SOURCE)
         except AccessError as exc:
             buffer.write(exc.message + "\n")
             code = exc.exit_code
         lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
-        for line in lines[-1:] if quiet else lines:
+        if quiet:
+            lines = [line for line in lines if line.startswith(("Apply:", "No changes"))] or lines[-1:]
+        for line in lines:
             self.out.result(f"   {_esc(line)}")
         self.out.result(f"   [dim]exit code {code}[/dim]")
         return code
@@ -122,7 +124,7 @@ class _Demo:
     def approvers_for(self, plan: Plan, author: str) -> list[str]:
         """Reviewers who satisfy every requirement of the plan's changes (other than the author)."""
         policies = load_policies(self.path)
-        desired = gate.load_desired(self.sub)
+        desired = load_desired(self.sub)
         chosen: list[str] = []
         for change in plan.changes:
             excluded = {author.casefold(), (beneficiary_login(change, desired.access) or "").casefold()}
@@ -145,6 +147,8 @@ class _Demo:
 
         self.step("The team adopts access-as-code: the example access/ is committed to main")
         shutil.copytree(EXAMPLE, self.path / "access")
+        if (EXAMPLE.parent / "policies").is_dir():
+            shutil.copytree(EXAMPLE.parent / "policies", self.path / "policies")
         (self.path / ".gitignore").write_text(f"{sandbox.SANDBOX_DIR}/\n.access/\n", encoding="utf-8")
         adopted = self.commit("Adopt access-as-code", "hbrandt")
         sim = GitHubSimulator(REPOSITORY)
@@ -169,10 +173,10 @@ class _Demo:
         sim = self.sim()
         number = sim.create_pull("cokafor", head, title="Give carol the VPN", head_ref="carol/vpn")
         self.save(sim)
-        self.say(
-            f"pull request #{number} by @cokafor (carol), head {head[:7]}: "
-            + self.repo.git.diff("main", "--stat")
-        )
+        self.say(f"pull request #{number} by @cokafor (carol), head {head[:7]}:")
+        for line in self.repo.git.diff("main", "--unified=0", "--", "access").splitlines():
+            if line[:1] in "+-" and not line.startswith(("+++", "---")):
+                out.result(f"   {_esc(line)}")
 
         self.step("The plan workflow plans the pull request and comments the plan")
         plan = self.plan()

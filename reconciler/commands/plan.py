@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,15 +12,15 @@ from reconciler.catalog_check import check_names
 from reconciler.changes import Plan
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
-from reconciler.connectors.base import VendorState
+from reconciler.connectors.base import Connector, VendorState
 from reconciler.errors import ValidationErrors
 from reconciler.git_repo import head_commit
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
-from reconciler.rules import check_desired, check_plan, plan_options
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
+from reconciler.rules import check_plan, plan_options
 
 Format = Literal["text", "markdown", "json"]
 
@@ -36,7 +37,20 @@ async def make_plan(ctx: AppContext, source: Source) -> Planned:
     vendors = tuple(sorted(desired.access.scope.vendors))
     async with open_connectors(ctx, source, vendors, writable=False) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
-    return plan_from(ctx, desired, actual)
+        planned = plan_from(ctx, desired, actual)
+        warn_budget(ctx, connectors, planned.plan)
+    return planned
+
+
+def warn_budget(ctx: AppContext, connectors: Mapping[str, Connector], plan: Plan) -> None:
+    """Connectors that know their vendor's rate budget warn when applying would exceed it."""
+    for vendor, connector in connectors.items():
+        check = getattr(connector, "budget_warning", None)
+        if check is None:
+            continue
+        message = check(sum(1 for c in plan.changes if c.vendor == vendor))
+        if message:
+            ctx.output.info(f"[yellow]warning[/yellow]: {message}")
 
 
 def plan_from(ctx: AppContext, desired: Desired, actual: dict[str, VendorState]) -> Planned:

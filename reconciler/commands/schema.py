@@ -42,7 +42,10 @@ class InputSchema(GenerateJsonSchema):
         name = getattr(function, "__qualname__", getattr(function, "__name__", ""))
         if name == "fold_members":  # members as a list: `[alice, {carol: {...}}]`
             item = {"type": "object", "additionalProperties": inner.get("additionalProperties", {})}
-            short = {"type": "array", "items": {"anyOf": [_STRING, {"type": "integer"}, item | {"maxProperties": 1}]}}
+            short = {
+                "type": "array",
+                "items": {"anyOf": [_STRING, {"type": "integer"}, item | {"maxProperties": 1}]},
+            }
             return {"anyOf": [inner, short, _NULL]}
         if name == "_membership":  # `alice:` with nothing after it
             return {"anyOf": [inner, _NULL]}
@@ -72,7 +75,9 @@ def _object_branch(definition: dict[str, Any]) -> None:
     branches = definition.get("anyOf")
     if not branches or "additionalProperties" not in definition:
         return
-    moved = {k: definition.pop(k) for k in ("additionalProperties", "properties", "required") if k in definition}
+    moved = {
+        k: definition.pop(k) for k in ("additionalProperties", "properties", "required") if k in definition
+    }
     for branch in branches:
         if branch.get("type") == "object" or "properties" in branch:
             branch.update(moved)

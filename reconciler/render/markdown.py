@@ -11,7 +11,7 @@ from reconciler.vendors import vendor_label
 
 COMMENT_MARKER = "<!-- access-plan -->"
 MAX_CHARS = 60_000  # GitHub rejects comments over 65,536 characters
-_ICONS = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
+_ICONS = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}  # noqa: RUF001
 
 
 def _cell(text: str) -> str:

@@ -16,9 +16,9 @@ _SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Sever
 
 def render_text(plan: Plan, *, people: bool = True) -> str:
     lines: list[str] = []
-    for vendor, changes in groupby(plan.changes, key=lambda c: c.vendor):
+    for vendor, vendor_changes in groupby(plan.changes, key=lambda c: c.vendor):
         lines.append(f"[bold]{escape(vendor_label(vendor))}[/bold]")
-        for change in changes:
+        for change in vendor_changes:
             sign = SIGNS[change.action]
             why = explain(change)
             approvers = plan.approvers.get(change.id)
@@ -43,8 +43,8 @@ def render_text(plan: Plan, *, people: bool = True) -> str:
         lines.append("")
     if people and plan.changes:
         lines.append("[bold]By person[/bold]")
-        for person, changes in per_person(plan.changes).items():
-            lines.append("  " + escape(person_line(person, changes)))
+        for person, person_changes in per_person(plan.changes).items():
+            lines.append("  " + escape(person_line(person, person_changes)))
         lines.append("")
     lines.append(f"[bold]{escape(plan.summary_line())}[/bold]")
     return "\n".join(lines)

@@ -135,6 +135,7 @@ class ConcurSimulator(SimulatorBase):
         self.access_tokens: dict[str, tuple[float, str]] = {}  # token -> (expires at, geolocation)
         self.provisions: dict[str, SimProvision] = {}
         self.changed = False
+        self._listing: tuple[int, list[SimUser], list[SimUser]] | None = None
         self._rng = Random(seed)
         self._match = route_table(
             {
@@ -164,6 +165,13 @@ class ConcurSimulator(SimulatorBase):
         value = secrets.token_hex(16)
         self.request_tokens[value] = (self.state.company_id, self.clock() + ttl)
         return value
+
+    def _lists(self) -> tuple[list[SimUser], list[SimUser]]:
+        """All users, and those with a spend profile, in listing order (rebuilt when users are added)."""
+        if self._listing is None or self._listing[0] != len(self.state.users):
+            everyone = list(self.state.users.values())
+            self._listing = (len(everyone), everyone, [u for u in everyone if u.spend is not None])
+        return self._listing[1], self._listing[2]
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -281,7 +289,9 @@ class ConcurSimulator(SimulatorBase):
 
     # --- Identity v4.1 --------------------------------------------------------------------------
 
-    def identity_json(self, user: SimUser, attributes: list[str] | None = None) -> dict[str, Any]:
+    def identity_json(
+        self, user: SimUser, attributes: list[str] | frozenset[str] | None = None
+    ) -> dict[str, Any]:
         data: dict[str, Any] = {
             "schemas": [CORE, ENTERPRISE],
             "id": user.id,
@@ -309,7 +319,7 @@ class ConcurSimulator(SimulatorBase):
             },
         }
         if attributes:
-            wanted = {a.split(".")[0] for a in attributes} | {"id", "schemas"}
+            wanted = attributes if isinstance(attributes, frozenset) else _wanted(attributes)
             data = {k: v for k, v in data.items() if k in wanted}
         return data
 
@@ -323,11 +333,12 @@ class ConcurSimulator(SimulatorBase):
             except (ValueError, binascii.Error):
                 return scim_error(400, "the cursor is not valid", "invalidValue")
         page = users[offset : offset + count]
+        wanted = _wanted(attributes) if attributes else None
         body: dict[str, Any] = {
             "schemas": [LIST_RESPONSE],
             "totalResults": len(users),
             "itemsPerPage": len(page),
-            "Resources": [self.identity_json(u, attributes) for u in page],
+            "Resources": [self.identity_json(u, wanted) for u in page],
         }
         following = offset + len(page)
         if following < len(users) and len(page) != len(users):
@@ -351,7 +362,7 @@ class ConcurSimulator(SimulatorBase):
             return count
         attributes = request.url.params.get("attributes")
         wanted = [a.strip() for a in attributes.split(",")] if attributes else None
-        return self._list(list(self.state.users.values()), count, request.url.params.get("cursor"), wanted)
+        return self._list(self._lists()[0], count, request.url.params.get("cursor"), wanted)
 
     def _identity_search(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -414,7 +425,7 @@ class ConcurSimulator(SimulatorBase):
         if not start_raw.isdigit() or int(start_raw) < 1:
             return scim_error(400, "startIndex must be an integer >= 1", "invalidValue")
         start = int(start_raw)
-        users = [u for u in self.state.users.values() if u.spend is not None]
+        users = self._lists()[1]
         page = users[start - 1 : start - 1 + count]
         return json_response(
             200,
@@ -610,6 +621,11 @@ class ConcurSimulator(SimulatorBase):
             ]
             body.update({"totalResults": 1, "itemsPerPage": 1, "startIndex": 1})
         return json_response(200, body)
+
+
+def _wanted(attributes: list[str] | frozenset[str]) -> frozenset[str]:
+    """The top-level attributes a SCIM `attributes` list asks for (id and schemas always come)."""
+    return frozenset(a.split(".")[0] for a in attributes) | {"id", "schemas"}
 
 
 def _extension(name: str, result: str, messages: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -76,26 +76,36 @@ def test_project_owners_approve_their_project_and_others_fall_back(world: tuple[
     assert [r.description for r in requirements_for(depot, policies, desired)] == ["1 of pm: @cokafor"]
 
 
-def test_unmatched_changes_need_the_default_and_revocations_need_nothing(world: tuple[AccessSet, Policies]) -> None:
+def test_unmatched_changes_need_the_default_and_revocations_need_nothing(
+    world: tuple[AccessSet, Policies],
+) -> None:
     desired, policies = world
     group = change(Action.GRANT, "pingone", "group", "VPN", "member", ALICE)
     assert requirements_for(group, policies, desired) == (
         Requirement("default", 2, frozenset(), "2 reviewers other than the author"),
     )
-    assert requirements_for(change(Action.REVOKE, "pingone", "group", "VPN", "member", ALICE), policies, desired) == ()
+    assert (
+        requirements_for(change(Action.REVOKE, "pingone", "group", "VPN", "member", ALICE), policies, desired)
+        == ()
+    )
     assert not Requirement("default", 2, frozenset(), "").met({"someone"})
     assert Requirement("default", 2, frozenset(), "").met({"someone", "else"})
     role_revoke = change(Action.REVOKE, "pingone", "role", "Environment Admin", "environment", ALICE)
     assert [r.rule for r in requirements_for(role_revoke, policies, desired)] == ["pingone-roles"]
 
 
-def test_the_plan_shows_approvers_and_warns_when_nobody_can_approve(world: tuple[AccessSet, Policies]) -> None:
+def test_the_plan_shows_approvers_and_warns_when_nobody_can_approve(
+    world: tuple[AccessSet, Policies],
+) -> None:
     desired, policies = world
     mine = change(Action.GRANT, "pingone", "role", "Environment Admin", "environment", GRACE, person="grace",
                   source="access/pingone.yaml:9")  # fmt: skip
     theirs = change(Action.GRANT, "concur", "role", "EXP_USER", "member", ALICE)
     plan = check_plan(Plan(changes=(mine, theirs)), desired, policies, TODAY)
-    assert plan.approvers == {mine.id: ("1 of security: nobody eligible",), theirs.id: ("1 of finance: @ewalsh, @NKowalski",)}
+    assert plan.approvers == {
+        mine.id: ("1 of security: nobody eligible",),
+        theirs.id: ("1 of finance: @ewalsh, @NKowalski",),
+    }
     assert [f for f in plan.findings if f.code.startswith("approvers")] == [
         Finding(
             Severity.WARNING,
@@ -169,3 +179,16 @@ def test_approvers_must_exist_and_be_able_to_approve(tmp_path: Path) -> None:
 def test_approvers_that_exist_and_suffice_raise_nothing(world: tuple[AccessSet, Policies]) -> None:
     desired, policies = world
     assert check_desired(desired, policies, TODAY) == []
+
+
+def test_policy_evaluation_stays_pure() -> None:
+    """The approval gate calls these from apply: they must not pull in I/O libraries."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, reconciler.approvers, reconciler.rules, reconciler.rules.limits, reconciler.policy_model;"
+        "print(sorted(m for m in ('httpx', 'rich', 'git', 'typer') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

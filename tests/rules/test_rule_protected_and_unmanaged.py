@@ -78,7 +78,9 @@ def test_without_policies_unmanaged_accounts_are_reported_and_everyone_is_fair_g
     ]
 
 
-def test_protected_principals_keep_their_access_and_unmanaged_accounts_are_deactivated(tmp_path: Path) -> None:
+def test_protected_principals_keep_their_access_and_unmanaged_accounts_are_deactivated(
+    tmp_path: Path,
+) -> None:
     desired = desired_from(tmp_path, pingone=PINGONE)
     policies = policies_from(tmp_path, POLICY)
     plan = build_plan(desired, actual(), today=TODAY, options=plan_options(policies))
@@ -92,7 +94,9 @@ def test_protected_principals_keep_their_access_and_unmanaged_accounts_are_deact
 def test_check_plan_leaves_protected_resources_alone_and_says_so(tmp_path: Path) -> None:
     desired = desired_from(tmp_path, pingone=PINGONE)
     policies = policies_from(tmp_path, POLICY)
-    plan = check_plan(build_plan(desired, actual(), today=TODAY, options=plan_options(policies)), desired, policies, TODAY)
+    plan = check_plan(
+        build_plan(desired, actual(), today=TODAY, options=plan_options(policies)), desired, policies, TODAY
+    )
     assert [(c.action, c.resource, c.principal) for c in plan.changes] == [
         (Action.REVOKE, "VPN", "bob@harbor.example"),
         (Action.DEACTIVATE_ACCOUNT, "", "temp@harbor.example"),

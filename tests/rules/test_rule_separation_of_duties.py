@@ -68,7 +68,11 @@ def test_different_people_in_the_two_roles_pass(tmp_path: Path) -> None:
 
 def test_an_admin_role_with_an_audited_group_conflicts_across_resource_types(tmp_path: Path) -> None:
     desired = desired_from(tmp_path, pingone=PINGONE.replace("{ADMIN}", "erin"))
-    findings = [f for f in check_desired(desired, policies_from(tmp_path, POLICY), TODAY) if f.code != "expiry-warning"]
+    findings = [
+        f
+        for f in check_desired(desired, policies_from(tmp_path, POLICY), TODAY)
+        if f.code != "expiry-warning"
+    ]
     assert [(f.severity, f.source, f.message) for f in findings] == [
         (
             Severity.WARNING,
@@ -88,7 +92,11 @@ def test_an_admin_outside_the_audited_group_passes(tmp_path: Path) -> None:
 def test_conflicts_span_vendors(tmp_path: Path) -> None:
     concur = "concur:\n  accounts: [grace]\n  roles:\n    Invoice Payment Manager: [grace]\n"
     desired = desired_from(tmp_path, concur=concur, pingone=PINGONE.replace("{ADMIN}", "grace"))
-    findings = [f for f in check_desired(desired, policies_from(tmp_path, POLICY), TODAY) if f.code != "expiry-warning"]
+    findings = [
+        f
+        for f in check_desired(desired, policies_from(tmp_path, POLICY), TODAY)
+        if f.code != "expiry-warning"
+    ]
     assert [f.message for f in findings] == [
         "grace would hold PingOne role Environment Admin (access/pingone.yaml:8) and SAP Concur role"
         " Invoice Payment Manager (access/concur.yaml:4), which separation-of-duties rule 'admins-outside-finance'"

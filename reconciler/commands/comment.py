@@ -1,0 +1,262 @@
+"""`access comment` and `access drift`: the plan where people see it on GitHub.
+
+- `access comment` keeps ONE comment on a pull request with the plan (markdown: findings, changes,
+  who can approve each) and the hidden plan record the approval gate reads at apply time
+  (`approval.plan_record`: the PR head commit it was planned for, the changes hash and a digest of
+  every change). Run again after a push, it updates that comment in place; with an identical plan
+  it leaves the comment untouched (an edit would make earlier approvals older than the plan, and
+  the gate would stop counting them). Only a comment written by a trusted author is reused
+  (`ACCESS_PLAN_COMMENT_AUTHORS`, default `github-actions[bot]`: the same list the gate trusts), so
+  nobody can plant a look-alike comment for the workflow to edit.
+- `access drift` keeps ONE open issue (label `access-drift`) with the plan while the vendors differ
+  from the YAML, and closes it, with a comment, once they match again.
+
+Both read the plan from a plan file (`--plan`, written by `access plan --out`) or plan themselves,
+and talk to GitHub through `reconciler.github_api` with `GITHUB_API_URL`, `GITHUB_REPOSITORY` and
+`GITHUB_TOKEN` as GitHub Actions sets them. The pull request (number and head commit) comes from
+`--pr`/`--head` or from the event file GitHub Actions names in `GITHUB_EVENT_PATH`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.approval import plan_record
+from reconciler.changes import Plan
+from reconciler.commands.context import AppContext
+from reconciler.commands.plan import make_plan
+from reconciler.commands.state import Source
+from reconciler.errors import AccessError, ConfigError
+from reconciler.gate import TRUSTED_AUTHORS_ENV, trusted_authors
+from reconciler.github_api import GitHubClient, GitHubSettings, Issue, IssueComment, Upsert
+from reconciler.render.markdown import COMMENT_MARKER, render_markdown
+
+GITHUB_COMMENT_LIMIT = 65_536  # characters GitHub accepts in a comment or an issue body
+DRIFT_TITLE = "Access drift: the vendors differ from access/"
+DRIFT_LABEL = "access-drift"
+
+
+class Posted(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"  # a newer commit or a closed pull request: nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class PullTarget:
+    number: int
+    head_sha: str | None  # None: take the pull request's current head from the API
+
+
+@dataclass(frozen=True, slots=True)
+class CommentOutcome:
+    posted: Posted
+    pull: int
+    head_sha: str
+    comment: IssueComment | None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DriftOutcome:
+    action: str  # "created" | "updated" | "unchanged" | "closed" | "none"
+    issue: Issue | None
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _event(env: Mapping[str, str]) -> dict[str, Any] | None:
+    path = env.get("GITHUB_EVENT_PATH", "").strip()
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"GITHUB_EVENT_PATH={path}: cannot read the event file ({exc.strerror})") from None
+    except ValueError:
+        raise ConfigError(f"GITHUB_EVENT_PATH={path}: the event file is not JSON") from None
+    return data if isinstance(data, dict) else None
+
+
+def pull_target(env: Mapping[str, str], *, pr: int | None, head: str | None) -> PullTarget:
+    """The pull request to comment on: `--pr`/`--head`, else the `pull_request` of the Actions event."""
+    event = _event(env)
+    pull = event.get("pull_request") if event else None
+    event_number = int(pull["number"]) if isinstance(pull, dict) and "number" in pull else None
+    event_head = None
+    if isinstance(pull, dict) and isinstance(pull.get("head"), dict):
+        event_head = pull["head"].get("sha") or None
+    number = pr if pr is not None else event_number
+    if number is None:
+        raise ConfigError(
+            "which pull request? Pass --pr N, or run in a `pull_request` workflow (GITHUB_EVENT_PATH "
+            "names an event with a pull_request)"
+        )
+    if head is None and number == event_number:
+        head = event_head
+    return PullTarget(number, head)
+
+
+def read_plan_file(path: Path) -> Plan:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AccessError(
+            f"{path}: cannot read the plan file ({exc.strerror}); write it with `access plan --out {path}`"
+        ) from None
+    return Plan.loads(text)
+
+
+def obtain_plan(ctx: AppContext, plan_file: Path | None, source: Source) -> Plan:
+    if plan_file is not None:
+        if source.sandbox or source.state_dir is not None:
+            raise AccessError("--plan and --sandbox/--state are alternatives: a plan file is already planned")
+        return read_plan_file(plan_file)
+    return asyncio.run(make_plan(ctx, source)).plan
+
+
+def client_for(env: Mapping[str, str], *, transport: httpx.AsyncBaseTransport | None = None) -> GitHubClient:
+    return GitHubClient(GitHubSettings.from_env(env), writable=True, transport=transport)
+
+
+# ---------------------------------------------------------------- the plan comment
+
+
+def comment_body(plan: Plan, head_sha: str) -> str:
+    """The plan as markdown plus the hidden record of what the approvers saw, under GitHub's limit."""
+    record = plan_record(plan, head_sha)
+    room = GITHUB_COMMENT_LIMIT - len(record) - 16
+    if room < 4_000:
+        raise AccessError(
+            f"the plan's {len(plan.changes)} changes are too many for one pull-request comment to carry "
+            "their plan record; split the pull request"
+        )
+    markdown = render_markdown(plan, title=f"access plan for {head_sha[:7]}", max_chars=min(room, 60_000))
+    return f"{markdown}\n{record}\n"
+
+
+def _is_plan_comment(comment: IssueComment, trusted: frozenset[str]) -> bool:
+    return COMMENT_MARKER in comment.body and (comment.user or "").casefold() in trusted
+
+
+async def post_plan_comment(
+    client: GitHubClient, plan: Plan, target: PullTarget, *, trusted: frozenset[str]
+) -> CommentOutcome:
+    pull = await client.get_pull(target.number)
+    head = target.head_sha or pull.head_sha
+    note = "" if target.head_sha else f"planned for the pull request's current head {head[:7]}"
+    if pull.state != "open":
+        return CommentOutcome(
+            Posted.SKIPPED, pull.number, head, None, f"pull request #{pull.number} is closed"
+        )
+    if pull.head_sha != head:
+        return CommentOutcome(
+            Posted.SKIPPED, pull.number, head, None,
+            f"the pull request moved on to {pull.head_sha[:7]} since {head[:7]}: its own run comments",
+        )  # fmt: skip
+    body = comment_body(plan, head)
+    ours = [c for c in await client.issue_comments(pull.number) if _is_plan_comment(c, trusted)]
+    if not ours:
+        created = await client.create_comment(pull.number, body)
+        if (created.user or "").casefold() not in trusted:
+            note = (
+                f"the comment was written as {created.user}, whom the approval gate does not trust "
+                f"({TRUSTED_AUTHORS_ENV}={','.join(sorted(trusted))}); post it from the plan workflow"
+            )
+        return CommentOutcome(Posted.CREATED, pull.number, head, created, note)
+    latest = ours[-1]  # the gate reads the newest record; keep that one current
+    if latest.body == body:
+        return CommentOutcome(Posted.UNCHANGED, pull.number, head, latest, note)
+    return CommentOutcome(
+        Posted.UPDATED, pull.number, head, await client.update_comment(latest.id, body), note
+    )
+
+
+def run_comment(
+    ctx: AppContext,
+    *,
+    plan_file: Path | None,
+    source: Source,
+    pr: int | None,
+    head: str | None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    target = pull_target(ctx.env, pr=pr, head=head)
+    client = client_for(ctx.env, transport=transport)  # before planning: fail fast on settings
+    plan = obtain_plan(ctx, plan_file, source)
+
+    async def go() -> CommentOutcome:
+        async with client:
+            return await post_plan_comment(client, plan, target, trusted=trusted_authors(ctx.env))
+
+    outcome = asyncio.run(go())
+    if outcome.note:
+        ctx.output.info(outcome.note)
+    where = f" {outcome.comment.html_url}" if outcome.comment else ""
+    ctx.output.result(f"plan comment on pull request #{outcome.pull} {outcome.posted}{where}")
+    ctx.output.result(plan.summary_line())
+    return 1 if plan.errors else 0
+
+
+# ---------------------------------------------------------------- the drift issue
+
+
+def drift_body(plan: Plan) -> str:
+    intro = (
+        "The vendors differ from `access/` on the default branch: access was changed in a vendor's own "
+        "admin UI, or assignments expired. The scheduled `access apply` restores what the YAML says "
+        "(revocations and expiries need no approval); to keep access that was granted by hand, add it "
+        "to `access/` in a pull request. This issue is updated by the drift workflow and closed when "
+        "the vendors match again.\n\n"
+    )
+    return intro + render_markdown(
+        plan, title="access drift", max_chars=GITHUB_COMMENT_LIMIT - len(intro) - 500
+    )
+
+
+async def report_drift(client: GitHubClient, plan: Plan, *, closing_note: str) -> DriftOutcome:
+    if plan.has_changes:
+        issue, upsert = await client.upsert_issue(DRIFT_TITLE, drift_body(plan), label=DRIFT_LABEL)
+        action = {Upsert.CREATED: "created", Upsert.UPDATED: "updated", Upsert.UNCHANGED: "unchanged"}[upsert]
+        return DriftOutcome(action, issue)
+    existing = await client.find_issue(title=DRIFT_TITLE, label=DRIFT_LABEL)
+    if existing is None:
+        return DriftOutcome("none", None)
+    return DriftOutcome("closed", await client.close_issue(existing.number, comment=closing_note))
+
+
+def run_drift(
+    ctx: AppContext,
+    *,
+    plan_file: Path | None,
+    source: Source,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    client = client_for(ctx.env, transport=transport)
+    plan = obtain_plan(ctx, plan_file, source)
+    commit = f" at {plan.git_commit[:12]}" if plan.git_commit else ""
+    note = f"No drift on {ctx.today.isoformat()}{commit}: the vendors match `access/`. Closing."
+
+    async def go() -> DriftOutcome:
+        async with client:
+            return await report_drift(client, plan, closing_note=note)
+
+    outcome = asyncio.run(go())
+    if outcome.issue is None:
+        ctx.output.result("No drift, and no open drift issue.")
+    elif outcome.action == "closed":
+        ctx.output.result(f"No drift: closed issue #{outcome.issue.number} {outcome.issue.html_url}")
+    else:
+        ctx.output.result(f"Drift: issue #{outcome.issue.number} {outcome.action} {outcome.issue.html_url}")
+        ctx.output.result(plan.summary_line())
+    return 1 if plan.errors else 0

@@ -1,0 +1,26 @@
+"""`access demo`: a newcomer watches an unapproved apply refused and an approved one applied."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler import cli
+
+
+def test_the_demo_walks_through_refusal_approval_and_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--keep", str(tmp_path / "demo")])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0, out
+    assert "rule merged: pull request #1 is not merged (no approval that counts yet)" in out
+    assert "applied + PingOne carol: group VPN (PR #1, approved by hbrandt)" in out
+    assert out.index("held + PingOne carol") < out.index("applied + PingOne carol")
+    assert "No changes. The vendors match the YAML." in out.split("Plan again")[-1]
+    audit = (tmp_path / "demo" / "repo" / ".access-sandbox" / "audit.jsonl").read_text().splitlines()
+    last = json.loads(audit[-1])
+    assert (last["pull_request"], last["requested_by"], last["approved_by"]) == (1, "cokafor", ["hbrandt"])
