@@ -170,10 +170,28 @@ def drift(
     return comment_cmd.run_drift(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, state))
 
 
+@app.command()
+def schema(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for the schemas (default: schema/).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Only check that the schemas are up to date.")] = False,
+) -> int:
+    """Write JSON Schemas of access/ and policies/ files, for editors."""
+    from reconciler.commands import schema as schema_cmd
+
+    return schema_cmd.run(_ctx(ctx), out, check=check)
+
+
 @sandbox_app.command("reset")
 def sandbox_reset(ctx: typer.Context) -> int:
     """Restore the sandbox vendors to their seed state."""
     return sandbox_cmd.reset(_ctx(ctx))
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(ctx: typer.Context) -> int:
+    """Serve the sandbox vendors on 127.0.0.1 and print the variables that reach them."""
+    return sandbox_cmd.serve(_ctx(ctx))
 
 
 def _mount_optional(module: str, name: str) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from rich.markup import escape
 
 from reconciler.approval import plan_record
 from reconciler.changes import Plan
@@ -201,8 +202,8 @@ def run_comment(
 
     outcome = asyncio.run(go())
     if outcome.note:
-        ctx.output.info(outcome.note)
-    where = f" {outcome.comment.html_url}" if outcome.comment else ""
+        ctx.output.info(escape(outcome.note))
+    where = f" {escape(outcome.comment.html_url)}" if outcome.comment else ""
     ctx.output.result(f"plan comment on pull request #{outcome.pull} {outcome.posted}{where}")
     ctx.output.result(plan.summary_line())
     return 1 if plan.errors else 0

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
+import threading
+from contextlib import ExitStack
+
 from reconciler import sandbox
 from reconciler.commands.context import AppContext
+from reconciler.connectors.registry import plugin
 from reconciler.vendors import VENDORS
 
 
@@ -11,4 +16,28 @@ def reset(ctx: AppContext) -> int:
     vendors = ctx.vendors or VENDORS
     directory = sandbox.reset(ctx.repo, vendors)
     ctx.output.result(f"sandbox reset: {', '.join(vendors)} seeded in {directory}")
+    return 0
+
+
+def serve(ctx: AppContext, *, stop: threading.Event | None = None) -> int:
+    """Serve the sandbox vendors on loopback until interrupted; print the variables that reach them.
+
+    With those variables exported, `access plan` (no --sandbox) runs the live code path, over real
+    HTTP, against the simulators.
+    """
+    vendors = ctx.vendors or VENDORS
+    directory = sandbox.state_dir(ctx.repo)
+    directory.mkdir(parents=True, exist_ok=True)
+    stop = stop or threading.Event()
+    with ExitStack() as stack:
+        for vendor in vendors:
+            env = stack.enter_context(plugin(vendor).loopback(directory))
+            for key, value in env.items():
+                ctx.output.raw(f"export {key}={shlex.quote(value)}\n")
+        ctx.output.info("serving the sandbox vendors on 127.0.0.1; Ctrl-C stops (state is saved)")
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
     return 0

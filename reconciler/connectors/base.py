@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -109,4 +109,9 @@ class VendorPlugin(Protocol):
 
     def reset_sandbox(self, state_dir: Path) -> None:
         """Write the sandbox seed for this vendor into `state_dir`."""
+        ...
+
+    def loopback(self, state_dir: Path) -> AbstractContextManager[dict[str, str]]:
+        """Serve the sandbox simulator on 127.0.0.1, yielding the environment variables under which
+        `from_env` reaches it (the live code path, over real HTTP); state is saved on exit."""
         ...

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -487,6 +487,40 @@ class ConcurPlugin:
 
         state_dir.mkdir(parents=True, exist_ok=True)
         sandbox_state().save(state_dir / SANDBOX_FILE)
+
+    @contextmanager
+    def loopback(self, state_dir: Path) -> Iterator[dict[str, str]]:
+        """Serve the sandbox simulator on 127.0.0.1; yields the CONCUR_* variables that reach it.
+
+        The rotating refresh token lives in a token file beside the simulator's state.
+        """
+        from reconciler.simulators.concur import ConcurSimulator
+        from reconciler.simulators.concur_state import ConcurState
+        from reconciler.simulators.serve import serve
+
+        path = state_dir / SANDBOX_FILE
+        if not path.exists():
+            self.reset_sandbox(state_dir)
+        simulator = ConcurSimulator(ConcurState.load(path))
+        simulator.provision_polls = 1
+        simulator.add_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET)
+        simulator.issue_refresh_token(SANDBOX_REFRESH_TOKEN)
+        token_file = state_dir / "concur.token.json"
+        token_file.unlink(missing_ok=True)
+        with serve(simulator.handle) as url:
+            simulator.geolocation = url
+            simulator.glz = url
+            yield {
+                "CONCUR_CLIENT_ID": SANDBOX_CLIENT_ID,
+                "CONCUR_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+                "CONCUR_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN,
+                "CONCUR_GEOLOCATION": url,
+                "CONCUR_COMPANY_ID": simulator.state.company_id,
+                "CONCUR_TOKEN_STORE": "file",
+                "CONCUR_TOKEN_FILE": str(token_file),
+            }
+        if simulator.changed:
+            simulator.state.save(path)
 
 
 PLUGIN = ConcurPlugin()

