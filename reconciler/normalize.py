@@ -7,11 +7,21 @@ of them are raised together.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.catalogs import closest, static_catalog
-from reconciler.desired import Expiring, Membership, PersonModel, ProjectMember, RoleMember, TeamModel
+from reconciler.desired import (
+    Expiring,
+    Membership,
+    PersonModel,
+    ProjectMember,
+    Resource,
+    RoleMember,
+    TeamModel,
+    VendorSection,
+)
 from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.loader import DesiredFiles, SourceFile
 from reconciler.location import Location
@@ -100,7 +110,9 @@ class _Builder:
             emails[folded] = key
             for team in person.teams:
                 if team not in self.teams:
-                    self.error(here, f"people.{key}.teams: unknown team {team!r}{self._hint(team, self.teams)}")
+                    self.error(
+                        here, f"people.{key}.teams: unknown team {team!r}{self._hint(team, self.teams)}"
+                    )
                 else:
                     self.team_members.setdefault(team, []).append((key, here))
         for team, members in self.team_members.items():
@@ -156,7 +168,11 @@ class _Builder:
         model, here = self.people[key]
         logins = tuple(
             (vendor, override.login)
-            for vendor, override in (("procore", model.procore), ("concur", model.concur), ("pingone", model.pingone))
+            for vendor, override in (
+                ("procore", model.procore),
+                ("concur", model.concur),
+                ("pingone", model.pingone),
+            )
             if override is not None
         )
         teams = tuple(sorted(self._teams_of.get(key, ())))
@@ -178,7 +194,10 @@ class _Builder:
     def resource(self, key: ResourceKey, authoritative: bool, where: Location) -> bool:
         if key in self.resource_sources:
             label = resource_type(key.vendor, key.resource_type).label
-            self.error(where, f"{key.vendor} {label} {key.resource!r} is defined twice (first at {self.resource_sources[key]})")
+            self.error(
+                where,
+                f"{key.vendor} {label} {key.resource!r} is defined twice (first at {self.resource_sources[key]})",
+            )
             return False
         self.resource_sources[key] = where
         self.resources[key] = authoritative
@@ -241,75 +260,88 @@ class _Builder:
         self.accounts.setdefault(key, account)
         self.account_sources.setdefault(key, Provenance(where, person_key))
 
+    def open_section(
+        self, vendor: str, source: SourceFile, section: VendorSection, tenant: str | None
+    ) -> None:
+        """Register a vendor section's scope and settings (which must agree across files)."""
+        self.scope_vendors.add(vendor)
+        if tenant is not None:
+            self.tenants.add((vendor, tenant))
+        declared = "authoritative" in section.model_fields_set
+        here = source.document.location((vendor,))
+        self.setting(vendor, "authoritative", section.authoritative, declared, here)
+
+    def accounts_of(
+        self, vendor: str, tenant: str, source: SourceFile, path: Path, members: Iterable[str]
+    ) -> None:
+        for member in members:
+            where = source.document.location((*path, member))
+            for person_key, _ in self.members(member, where, ".".join(str(p) for p in path)):
+                self.account(vendor, tenant, person_key, where)
+
+    def resource_block(
+        self,
+        source: SourceFile,
+        path: Path,
+        key: ResourceKey,
+        resource: Resource[Any],
+        default_authority: bool,
+        entitlement: Callable[[Any], str],
+    ) -> None:
+        """One listed resource: its authority, then a grant per member."""
+        authoritative = default_authority if resource.authoritative is None else resource.authoritative
+        if not self.resource(key, authoritative, source.document.location(path)):
+            return
+        for member, options in resource.members.items():
+            self.grant(source, (*path, member), key, entitlement(options), member, options)
+
     def procore(self, source: SourceFile) -> None:
         section = source.model.procore
         if section is None or not self.wants("procore"):
             return
-        doc = source.document
-        here = doc.location(("procore",))
-        self.scope_vendors.add("procore")
-        self.setting("procore", "authoritative", section.authoritative, "authoritative" in section.model_fields_set, here)
+        self.open_section("procore", source, section, None)
         for company_id, company in section.companies.items():
             self.tenants.add(("procore", company_id))
             if "projects" in section.exhaustive:
                 self.all_of.add(("procore", company_id, "project"))
             base: Path = ("procore", "companies", company_id)
-            for member in company.accounts:
-                where = doc.location((*base, "accounts", member))
-                for person_key, _ in self.members(member, where, f"procore.companies.{company_id}.accounts"):
-                    self.account("procore", company_id, person_key, where)
+            self.accounts_of("procore", company_id, source, (*base, "accounts"), company.accounts)
             for project, resource in company.projects.items():
                 key = ResourceKey("procore", company_id, "project", project)
-                authoritative = section.authoritative if resource.authoritative is None else resource.authoritative
-                if not self.resource(key, authoritative, doc.location((*base, "projects", project))):
-                    continue
-                for member, options in resource.members.items():
-                    assert isinstance(options, ProjectMember)
-                    self.grant(source, (*base, "projects", project, member), key, options.template, member, options)
+                self.resource_block(
+                    source, (*base, "projects", project), key, resource, section.authoritative, _template
+                )
 
     def concur(self, source: SourceFile) -> None:
         section = source.model.concur
         if section is None or not self.wants("concur"):
             return
-        doc = source.document
-        here = doc.location(("concur",))
-        self.scope_vendors.add("concur")
-        self.tenants.add(("concur", ""))
-        self.setting("concur", "authoritative", section.authoritative, "authoritative" in section.model_fields_set, here)
+        self.open_section("concur", source, section, "")
         if "roles" in section.exhaustive:
             self.all_of.add(("concur", "", "role"))
-        for member in section.accounts:
-            where = doc.location(("concur", "accounts", member))
-            for person_key, _ in self.members(member, where, "concur.accounts"):
-                self.account("concur", "", person_key, where)
+        self.accounts_of("concur", "", source, ("concur", "accounts"), section.accounts)
         catalog = static_catalog("concur", "role")
         for role, resource in section.roles.items():
-            where = doc.location(("concur", "roles", role))
-            canonical = role
-            if catalog is not None:
-                resolved = catalog.resolve(role)
-                if resolved is None:
-                    found = catalog.suggestions(role)
-                    hint = f" (did you mean {' or '.join(repr(f) for f in found)}?)" if found else ""
-                    self.error(where, f"concur.roles: unknown Concur role {role!r}{hint}")
-                    continue
-                canonical = resolved
-            key = ResourceKey("concur", "", "role", canonical)
-            authoritative = section.authoritative if resource.authoritative is None else resource.authoritative
-            if not self.resource(key, authoritative, where):
+            canonical = catalog.resolve(role) if catalog is not None else role
+            if catalog is not None and canonical is None:
+                found = catalog.suggestions(role)
+                hint = f" (did you mean {' or '.join(repr(f) for f in found)}?)" if found else ""
+                self.error(
+                    source.document.location(("concur", "roles", role)),
+                    f"concur.roles: unknown Concur role {role!r}{hint}",
+                )
                 continue
-            for member, options in resource.members.items():
-                self.grant(source, ("concur", "roles", role, member), key, "member", member, options)
+            key = ResourceKey("concur", "", "role", canonical or role)
+            self.resource_block(
+                source, ("concur", "roles", role), key, resource, section.authoritative, _member
+            )
 
     def pingone(self, source: SourceFile) -> None:
         section = source.model.pingone
         if section is None or not self.wants("pingone"):
             return
         doc = source.document
-        here = doc.location(("pingone",))
-        self.scope_vendors.add("pingone")
-        self.tenants.add(("pingone", ""))
-        self.setting("pingone", "authoritative", section.authoritative, "authoritative" in section.model_fields_set, here)
+        self.open_section("pingone", source, section, "")
         for kind in section.exhaustive:
             self.all_of.add(("pingone", "", _SECTION_TYPES[kind]))
         for population, members in section.populations.items():
@@ -326,33 +358,30 @@ class _Builder:
                         continue
                     self.populations[person_key] = (population, where)
                     self.account("pingone", "", person_key, where, population=population)
-        for group, resource in section.groups.items():
+        for group, group_resource in section.groups.items():
             key = ResourceKey("pingone", "", "group", group)
-            authoritative = section.authoritative if resource.authoritative is None else resource.authoritative
-            if not self.resource(key, authoritative, doc.location(("pingone", "groups", group))):
-                continue
-            for member, options in resource.members.items():
-                assert isinstance(options, Membership)
-                self.grant(source, ("pingone", "groups", group, member), key, "member", member, options)
+            self.resource_block(
+                source, ("pingone", "groups", group), key, group_resource, section.authoritative, _member
+            )
         for role, role_resource in section.roles.items():
             key = ResourceKey("pingone", "", "role", role)
-            authoritative = section.authoritative if role_resource.authoritative is None else role_resource.authoritative
-            if not self.resource(key, authoritative, doc.location(("pingone", "roles", role))):
-                continue
-            for member, role_options in role_resource.members.items():
-                assert isinstance(role_options, RoleMember)
-                path: Path = ("pingone", "roles", role, member)
-                scope = role_options.scope
-                if scope.split("/", 1)[0] not in ROLE_SCOPE_KINDS or (
-                    "/" not in scope and scope not in ("environment", "organization")
-                ):
-                    self.error(
-                        doc.location(path),
-                        f"pingone.roles.{role}.{member}: scope {scope!r} is not one of environment,"
-                        " organization, population/<name>, application/<name>",
-                    )
-                    continue
-                self.grant(source, path, key, scope, member, role_options)
+            valid = {m: o for m, o in role_resource.members.items() if self._valid_scope(source, role, m, o)}
+            checked = role_resource.model_copy(update={"members": valid})
+            self.resource_block(
+                source, ("pingone", "roles", role), key, checked, section.authoritative, _scope
+            )
+
+    def _valid_scope(self, source: SourceFile, role: str, member: str, options: RoleMember) -> bool:
+        scope = options.scope
+        kind, _, name = scope.partition("/")
+        if (kind in ("environment", "organization") and not name) or (kind in ROLE_SCOPE_KINDS[2:] and name):
+            return True
+        self.error(
+            source.document.location(("pingone", "roles", role, member)),
+            f"pingone.roles.{role}.{member}: scope {scope!r} is not one of environment,"
+            " organization, population/<name>, application/<name>",
+        )
+        return False
 
     def implicit_accounts(self, grants: Iterable[_Candidate]) -> None:
         """Anyone granted something at Procore or Concur needs an account there."""
@@ -361,6 +390,18 @@ class _Builder:
             if grant.vendor in ("procore", "concur"):
                 where = candidate.provenance.source or Location("", 0)
                 self.account(grant.vendor, grant.tenant, candidate.provenance.person, where)
+
+
+def _template(options: ProjectMember) -> str:
+    return options.template
+
+
+def _member(options: Membership) -> str:
+    return "member"
+
+
+def _scope(options: RoleMember) -> str:
+    return options.scope
 
 
 def _iso(value: dt.date | dt.datetime | None) -> str:

@@ -87,3 +87,16 @@ def test_a_person_in_two_populations_is_an_error(tmp_path: Path) -> None:
         "access/v.yaml:4: bob is in population 'Contractors' here and 'Employees' at access/v.yaml:3;"
         " a PingOne account is in exactly one population"
     )
+
+
+def test_a_role_scope_must_be_one_pingone_knows(tmp_path: Path) -> None:
+    with pytest.raises(ValidationErrors) as info:
+        compile_(
+            tmp_path,
+            "pingone:\n  populations:\n    Employees: [site]\n  roles:\n    Environment Admin:\n"
+            "      alice: population/Employees\n      bob: galaxy\n",
+        )
+    assert str(info.value) == (
+        "access/v.yaml:7: pingone.roles.Environment Admin.bob: scope 'galaxy' is not one of environment,"
+        " organization, population/<name>, application/<name>"
+    )

@@ -126,10 +126,6 @@ def obtain_plan(ctx: AppContext, plan_file: Path | None, source: Source) -> Plan
     return asyncio.run(make_plan(ctx, source)).plan
 
 
-def client_for(env: Mapping[str, str], *, transport: httpx.AsyncBaseTransport | None = None) -> GitHubClient:
-    return GitHubClient(GitHubSettings.from_env(env), writable=True, transport=transport)
-
-
 # ---------------------------------------------------------------- the plan comment
 
 
@@ -193,11 +189,11 @@ def run_comment(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> int:
     target = pull_target(ctx.env, pr=pr, head=head)
-    client = client_for(ctx.env, transport=transport)  # before planning: fail fast on settings
+    settings = GitHubSettings.from_env(ctx.env)  # before planning: fail fast on settings
     plan = obtain_plan(ctx, plan_file, source)
 
     async def go() -> CommentOutcome:
-        async with client:
+        async with GitHubClient(settings, writable=True, transport=transport) as client:
             return await post_plan_comment(client, plan, target, trusted=trusted_authors(ctx.env))
 
     outcome = asyncio.run(go())
@@ -243,13 +239,13 @@ def run_drift(
     source: Source,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> int:
-    client = client_for(ctx.env, transport=transport)
+    settings = GitHubSettings.from_env(ctx.env)  # before planning: fail fast on settings
     plan = obtain_plan(ctx, plan_file, source)
     commit = f" at {plan.git_commit[:12]}" if plan.git_commit else ""
     note = f"No drift on {ctx.today.isoformat()}{commit}: the vendors match `access/`. Closing."
 
     async def go() -> DriftOutcome:
-        async with client:
+        async with GitHubClient(settings, writable=True, transport=transport) as client:
             return await report_drift(client, plan, closing_note=note)
 
     outcome = asyncio.run(go())
