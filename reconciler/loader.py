@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from reconciler.catalogs import closest
 from reconciler.desired import ALL_MODELS, AccessFile, field_names
@@ -61,19 +62,37 @@ def read_files(repo: Path) -> DesiredFiles:
 
 
 def validate_document(document: YamlDocument, errors: list[LocatedError]) -> AccessFile | None:
+    return validate_model(document, errors, AccessFile, field_names(), "access/")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_model(
+    document: YamlDocument,
+    errors: list[LocatedError],
+    model: type[M],
+    names: Iterable[str],
+    folder: str,
+) -> M | None:
+    """Validate one file against `model`; pydantic's errors become located ones in `errors`.
+
+    `names` are the field names "did you mean" draws from for an unknown field.
+    """
     if not isinstance(document.data, dict):
-        errors.append(LocatedError(document.location(()), "a file in access/ must be a mapping of sections"))
+        errors.append(LocatedError(document.location(()), f"a file in {folder} must be a mapping of sections"))
         return None
     try:
-        return AccessFile.model_validate(document.data)
+        return model.model_validate(document.data)
     except ValidationError as exc:
         found = exc.errors()
         # A misspelt field is reported as unknown; its "missing" twin would only repeat it.
         typo_parents = {_clean(e["loc"])[:-1] for e in found if e["type"] == "extra_forbidden"}
+        known = sorted(names)
         for error in found:
             if error["type"] == "missing" and _clean(error["loc"])[:-1] in typo_parents:
                 continue
-            errors.append(_located(document, error))
+            errors.append(_located(document, error, known))
         return None
 
 
@@ -82,12 +101,12 @@ def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and (p in _MODEL_NAMES or "[" in p)))
 
 
-def _located(document: YamlDocument, error: Any) -> LocatedError:
+def _located(document: YamlDocument, error: Any, known: list[str]) -> LocatedError:
     path = _clean(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
         parent, name = path[:-1], str(path[-1])
-        hint = closest(name, sorted(field_names()), 1)
+        hint = closest(name, known, 1)
         suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
         return LocatedError(_where(document, path), f"{_dotted(parent)}: unknown field {name!r}{suggestion}")
     if kind == "missing":

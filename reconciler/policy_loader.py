@@ -10,11 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from reconciler.catalogs import closest
 from reconciler.errors import LocatedError, ValidationErrors
-from reconciler.loader import _dotted, _located, _where
+from reconciler.loader import validate_model
 from reconciler.location import Location
 from reconciler.policy_model import RULE_SECTIONS, SINGLE_SECTIONS, Policies, field_names
 from reconciler.yaml_source import Path as YamlPath
@@ -49,27 +46,7 @@ def load_policies(repo: Path) -> Policies:
 
 
 def validate_policy_document(document: YamlDocument, errors: list[LocatedError]) -> Policies | None:
-    if not isinstance(document.data, dict):
-        errors.append(
-            LocatedError(document.location(()), "a file in policies/ must be a mapping of sections")
-        )
-        return None
-    try:
-        return Policies.model_validate(document.data)
-    except ValidationError as exc:
-        errors.extend(_policy_error(document, error) for error in exc.errors())
-        return None
-
-
-def _policy_error(document: YamlDocument, error: Any) -> LocatedError:
-    """loader's locating, with 'did you mean' drawn from the policy fields rather than access/'s."""
-    if error["type"] != "extra_forbidden":
-        return _located(document, error)
-    path = tuple(error["loc"])
-    parent, name = path[:-1], str(path[-1])
-    hint = closest(name, sorted(field_names()), 1)
-    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-    return LocatedError(_where(document, path), f"{_dotted(parent)}: unknown field {name!r}{suggestion}")
+    return validate_model(document, errors, Policies, field_names(), "policies/")
 
 
 def merge(parsed: list[tuple[YamlDocument, Policies]], errors: list[LocatedError]) -> Policies:
