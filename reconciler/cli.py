@@ -216,7 +216,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exit as exc:
         code = exc.exit_code
     except (Abort, KeyboardInterrupt):
-        output.error("interrupted")
         code = 130
     except TyperException as exc:  # usage errors: unknown option, missing argument, bad value
         output.error(f"Error: {exc.format_message()}\nTry 'access --help' for help.")
@@ -230,4 +229,6 @@ def main(argv: list[str] | None = None) -> None:
         kind = type(sys.exc_info()[1]).__name__
         output.error(f"access crashed unexpectedly ({kind}); details in {log}")
         code = 1
+    if code == 130:  # typer turns Ctrl-C inside a command into exit code 130
+        output.error("interrupted")
     sys.exit(code if isinstance(code, int) else 0)

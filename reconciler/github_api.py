@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -34,11 +34,12 @@ from reconciler.connectors.http import (
     send_with_retries,
 )
 from reconciler.errors import ConfigError, VendorError
+from reconciler.render.markdown import COMMENT_MARKER
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
-PLAN_COMMENT_MARKER = "<!-- access:plan-comment -->"
+PLAN_COMMENT_MARKER = COMMENT_MARKER  # the one marker of the plan comment, written by render.markdown
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
@@ -326,12 +327,29 @@ class GitHubClient:
         return IssueComment.from_api(data)
 
     async def upsert_comment(
-        self, number: int, body: str, *, marker: str = PLAN_COMMENT_MARKER
+        self,
+        number: int,
+        body: str,
+        *,
+        marker: str = PLAN_COMMENT_MARKER,
+        authors: Collection[str] | None = None,
     ) -> tuple[IssueComment, Upsert]:
-        """Keep ONE comment carrying `marker` on the PR/issue: create it, or update it in place."""
+        """Keep ONE comment carrying `marker` on the PR/issue: create it, or update it in place.
+
+        With `authors`, only a comment written by one of them is reused (a look-alike planted by
+        someone else is never edited, and never mistaken for ours).
+        """
         if marker not in body:
             body = f"{marker}\n{body}"
-        existing = next((c for c in await self.issue_comments(number) if marker in c.body), None)
+        allowed = {a.casefold() for a in authors} if authors is not None else None
+        existing = next(
+            (
+                c
+                for c in await self.issue_comments(number)
+                if marker in c.body and (allowed is None or (c.user or "").casefold() in allowed)
+            ),
+            None,
+        )
         if existing is None:
             return await self.create_comment(number, body), Upsert.CREATED
         if existing.body == body:

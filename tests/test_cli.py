@@ -103,3 +103,17 @@ def test_plan_against_live_vendors_without_configuration_names_the_variable(
     code, _, err = run_cli(capsys, "--repo", str(example_repo), "--vendor", "procore", "plan")
     assert code == 1
     assert "PROCORE_" in err
+
+
+def test_ctrl_c_exits_130(
+    example_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.commands import validate as validate_cmd
+
+    def interrupted(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate_cmd, "run", interrupted)
+    code, _, err = run_cli(capsys, "--repo", str(example_repo), "validate")
+    assert code == 130
+    assert "interrupted" in err
