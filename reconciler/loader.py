@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from reconciler.catalogs import closest
 from reconciler.desired import ALL_MODELS, AccessFile, field_names
 from reconciler.errors import AccessError, LocatedError, ValidationErrors
+from reconciler.gcpause import paused_gc
 from reconciler.yaml_source import YamlDocument, load_yaml
 
 ACCESS_DIR = "access"
@@ -40,6 +41,11 @@ def find_files(repo: Path) -> list[Path]:
 
 def read_files(repo: Path) -> DesiredFiles:
     """Load every YAML file under `repo/access/`; raise ValidationErrors with all problems."""
+    with paused_gc():
+        return _read_files(repo)
+
+
+def _read_files(repo: Path) -> DesiredFiles:
     errors: list[LocatedError] = []
     files: list[SourceFile] = []
     digest = hashlib.sha256()

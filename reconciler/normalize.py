@@ -23,6 +23,7 @@ from reconciler.desired import (
     VendorSection,
 )
 from reconciler.errors import LocatedError, ValidationErrors
+from reconciler.gcpause import paused_gc
 from reconciler.loader import DesiredFiles, SourceFile
 from reconciler.location import Location
 from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance, ResourceKey, Scope
@@ -43,7 +44,7 @@ def is_expired(expires: dt.date | dt.datetime | None, today: dt.date, now: dt.da
     return expires < today
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     grant: Grant
     provenance: Provenance
@@ -73,6 +74,7 @@ class _Builder:
     settings: dict[tuple[str, str], tuple[object, Location]] = field(default_factory=dict)
     populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
     _persons: dict[str, Person] = field(default_factory=dict)
+    _principals: dict[str, str] = field(default_factory=dict)
     _teams_of: dict[str, list[str]] = field(default_factory=dict)
 
     def error(self, location: Location, message: str) -> None:
@@ -214,20 +216,25 @@ class _Builder:
     ) -> None:
         where = doc_file.document.location(path)
         context = ".".join(str(p) for p in path[:-1])
+        # Per assignment, not per person: a team line can expand to thousands of people.
+        expired = is_expired(options.expires, self.today, self.now)
+        exclusive = resource_type(key.vendor, key.resource_type).exclusive
+        reason, expires = options.reason, _iso(options.expires)
+        vendor, tenant, rtype, resource = key
+        candidates = self.candidates
         for person_key, via in self.members(member, where, context):
-            principal = self.people[person_key][0].email.casefold()
-            grant = Grant(key.vendor, key.tenant, key.resource_type, key.resource, entitlement, principal)
-            provenance = Provenance(where, person_key, options.reason, _iso(options.expires), via)
-            if is_expired(options.expires, self.today, self.now):
+            grant = Grant(vendor, tenant, rtype, resource, entitlement, self.principal_of(person_key))
+            provenance = Provenance(where, person_key, reason, expires, via)
+            if expired:
                 self.expired.setdefault(grant, provenance)
                 continue
-            candidate = _Candidate(grant, provenance, direct=not via)
-            if resource_type(key.vendor, key.resource_type).exclusive:
+            candidate = _Candidate(grant, provenance, not via)
+            if exclusive:
                 self._exclusive(candidate)
             else:
-                existing = self.candidates.get(grant)
+                existing = candidates.get(grant)
                 if existing is None or (candidate.direct and not existing.direct):
-                    self.candidates[grant] = candidate
+                    candidates[grant] = candidate
 
     def _exclusive(self, candidate: _Candidate) -> None:
         slot = candidate.grant.holder_key
@@ -247,7 +254,15 @@ class _Builder:
                 " resource: list them directly to choose",
             )
 
+    def principal_of(self, person_key: str) -> str:
+        principal = self._principals.get(person_key)
+        if principal is None:
+            principal = self._principals[person_key] = self.people[person_key][0].email.casefold()
+        return principal
+
     def account(self, vendor: str, tenant: str, person_key: str, where: Location, **attributes: str) -> None:
+        if not attributes and AccountKey(vendor, tenant, self.principal_of(person_key)) in self.accounts:
+            return  # the first place that names an account explains it
         person = self.person(person_key)
         login = person.login(vendor)
         if login:
@@ -385,9 +400,14 @@ class _Builder:
 
     def implicit_accounts(self, grants: Iterable[_Candidate]) -> None:
         """Anyone granted something at Procore or Concur needs an account there."""
+        seen: set[tuple[str, str, str]] = set(self.accounts)
         for candidate in grants:
             grant = candidate.grant
-            if grant.vendor in ("procore", "concur"):
+            if grant[0] in ("procore", "concur"):
+                key = (grant[0], grant[1], grant[5])
+                if key in seen:
+                    continue
+                seen.add(key)
                 where = candidate.provenance.source or Location("", 0)
                 self.account(grant.vendor, grant.tenant, candidate.provenance.person, where)
 
@@ -424,6 +444,17 @@ def normalize(
     vendors: Iterable[str] | None = None,
 ) -> AccessSet:
     """Compile the files into an AccessSet; raise ValidationErrors with every problem found."""
+    with paused_gc():
+        return _normalize(desired, today=today, now=now, vendors=vendors)
+
+
+def _normalize(
+    desired: DesiredFiles,
+    *,
+    today: dt.date,
+    now: dt.datetime | None,
+    vendors: Iterable[str] | None,
+) -> AccessSet:
     moment = now or dt.datetime.combine(today, dt.time(0, 0), tzinfo=dt.UTC)
     builder = _Builder(today, moment, frozenset(vendors) if vendors is not None else None)
     for source in desired.files:

@@ -9,10 +9,8 @@ policy says so), never silent revocations.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter
@@ -22,6 +20,7 @@ from deepdiff import DeepDiff
 
 from reconciler.changes import ACCOUNT, Action, Change, Finding, Plan, Severity, change_id
 from reconciler.connectors.base import VendorState
+from reconciler.gcpause import paused_gc
 from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance
 from reconciler.vendors import RESOURCE_TYPES, resource_type, vendor_label
 
@@ -47,22 +46,8 @@ def build_plan(
     desired_digest: str = "",
     git_commit: str | None = None,
 ) -> Plan:
-    with _paused_gc():
+    with paused_gc():
         return _build_plan(desired, actual, today, options or PlanOptions(), desired_digest, git_commit)
-
-
-@contextmanager
-def _paused_gc() -> Iterator[None]:
-    """Allocating a few hundred thousand records next to millions of live grants makes Python's
-    cyclic GC rescan them all, over and over; planning creates no cycles, so pause it (and restore
-    whatever the caller had)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _build_plan(

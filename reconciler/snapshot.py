@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler.connectors.base import VendorState
 from reconciler.errors import AccessError
+from reconciler.gcpause import paused_gc
 from reconciler.records import Account, Grant
 
 SNAPSHOT_VERSION = 1
@@ -43,6 +44,11 @@ def state_to_json(state: VendorState) -> dict[str, Any]:
 
 
 def state_from_json(data: Mapping[str, Any], *, origin: str = "snapshot") -> VendorState:
+    with paused_gc():
+        return _state_from_json(data, origin)
+
+
+def _state_from_json(data: Mapping[str, Any], origin: str) -> VendorState:
     try:
         vendor = str(data["vendor"])
         accounts = tuple(
@@ -87,7 +93,8 @@ def read_state(directory: Path, vendor: str) -> VendorState | None:
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with paused_gc():
+            data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise AccessError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
     return state_from_json(data, origin=str(path))

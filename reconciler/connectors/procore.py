@@ -17,13 +17,13 @@ from reconciler.connectors.procore_connector import ProcoreConnector
 from reconciler.connectors.procore_settings import ProcoreSettings, settings_from_env
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.procore import ProcoreSimulator
-from reconciler.simulators.serve import serve
 from reconciler.simulators.procore_state import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     ProcoreState,
     demo_state,
 )
+from reconciler.simulators.serve import serve
 
 SIM_FILE = "procore.sim.json"
 SANDBOX_API = "https://api.procore.sandbox.invalid"  # never resolved: the transport is in-process
