@@ -191,19 +191,18 @@ def _plan_vendor(
                 make(Action.UPDATE, key.tenant, key.principal, ACCOUNT, "active", "true", before="false",
                      provenance=provenance, note="reactivate")
             )  # fmt: skip
+        if have.display_name and _folded(have.display_name) != _folded(account.display_name):
+            findings.append(_details_differ(label, account, have, provenance))
         if not managed or account.attributes == have.attributes:
             continue
         want = {k: v for k, v in account.attributes if k in managed}
         got = {k: v for k, v in have.attributes if k in managed}
-        if want != got:
-            diff = DeepDiff(got, want, verbose_level=2)
-            for attribute in sorted(want):
-                if got.get(attribute) != want[attribute]:
-                    changes.append(
-                        make(Action.UPDATE, key.tenant, key.principal, ACCOUNT, attribute, want[attribute],
-                             before=got.get(attribute, ""), provenance=provenance,
-                             note=_diff_note(diff))
-                    )  # fmt: skip
+        for attribute in sorted(want):
+            if got.get(attribute) != want[attribute]:
+                changes.append(
+                    make(Action.UPDATE, key.tenant, key.principal, ACCOUNT, attribute, want[attribute],
+                         before=got.get(attribute, ""), provenance=provenance)
+                )  # fmt: skip
     mode = options.unmanaged.get(vendor, "report")
     tenants = {t for v, t in scope.tenants if v == vendor}
     unmanaged = sorted(
@@ -326,10 +325,26 @@ def _no_account_hint(vendor: str) -> str:
     return "list the person under the vendor's accounts"
 
 
-def _diff_note(diff: DeepDiff) -> str:
-    changed = diff.get("values_changed", {}) if diff else {}
+def _folded(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _details_differ(label: str, want: Account, have: Account, provenance: Provenance | None) -> Finding:
+    """The vendor's account matched by email or login carries other details than the YAML: worth a
+    reviewer's glance (a wrong match, a rename), never a change, since names are the vendor's."""
+    diff = DeepDiff(
+        {"name": want.display_name}, {"name": have.display_name}, verbose_level=2
+    )
     parts = [
-        f"{path.removeprefix('root[').removesuffix(']').strip(chr(39))}: {v['old_value']!r} -> {v['new_value']!r}"
-        for path, v in changed.items()
+        f"{path.removeprefix('root[').removesuffix(']').strip(chr(39))} {v['new_value']!r}"
+        f" (YAML: {v['old_value']!r})"
+        for path, v in diff.get("values_changed", {}).items()
     ]
-    return "; ".join(parts)
+    who = provenance.person if provenance and provenance.person else want.principal
+    return Finding(
+        Severity.INFO, "account-details",
+        f"{label}: the account matched for {who} ({have.native_id or have.principal}) shows {'; '.join(parts)}",
+        vendor=want.vendor, principal=want.principal,
+        source=str(provenance.source) if provenance and provenance.source else "",
+        hint="check that this is the right person's account; fix the name at the vendor or in access/",
+    )  # fmt: skip

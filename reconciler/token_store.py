@@ -4,10 +4,14 @@ SAP Concur may answer a refresh with a new refresh token (and a new geolocation)
 stops working. Whoever refreshes must save the new one before the run ends, or the next run fails.
 
 - `FileTokenStore` (the default): a JSON file readable only by its owner.
-- `GitHubSecretTokenStore`: in GitHub Actions the token arrives as a repository secret, and the
-  new one is written back to that secret through GitHub's REST API, sealed with the repository's
-  public key (libsodium sealed box, PyNaCl). The default `GITHUB_TOKEN` of a workflow cannot write
-  secrets: this needs a fine-grained token or GitHub App token with "Secrets: write".
+- `GitHubSecretTokenStore`: in GitHub Actions the token arrives as a secret, and the new one is
+  written back to that secret through GitHub's REST API, sealed with the secret's public key
+  (libsodium sealed box, PyNaCl). With `<VENDOR>_SECRETS_ENVIRONMENT` set (the job's deployment
+  environment, e.g. `access-apply`) it is an **environment secret**, which only jobs of that
+  environment can read (so the environment's branch rule guards it); otherwise a repository secret,
+  which every branch's workflow can read. The default `GITHUB_TOKEN` of a workflow cannot write
+  secrets: this needs a fine-grained token or GitHub App token with "Secrets: write" (and
+  "Environments: write" for environment secrets).
 - `MemoryTokenStore`: tests and the sandbox.
 
 Values are `SecretStr` throughout; nothing here puts a token in a message, a repr or a log.
@@ -20,6 +24,7 @@ import datetime as dt
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +114,7 @@ class FileTokenStore:
 
 
 _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENVIRONMENT_MAX = 255  # GitHub: "may not exceed 255 characters"
 GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 
@@ -121,13 +127,35 @@ def seal(public_key_b64: str, value: str) -> str:
 
 @dataclass(slots=True)
 class GitHubSecretsClient:
-    """The two Actions-secrets endpoints a token store needs."""
+    """The two Actions-secrets endpoints a token store needs, for a repository or one environment.
+
+    Repository: `GET /repos/{owner}/{repo}/actions/secrets/public-key`, `PUT .../actions/secrets/{name}`.
+    Environment: `GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key`,
+    `PUT .../environments/{environment_name}/secrets/{name}` (the name URL-encoded; each environment
+    has its own key pair).
+    """
 
     api_url: str
     repository: str  # "owner/repo"
     token: SecretStr
     transport: httpx.AsyncBaseTransport | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    environment: str | None = None  # None: repository secrets
+    environment_variable: str = "CONCUR_SECRETS_ENVIRONMENT"  # where `environment` came from, for messages
+
+    @property
+    def target(self) -> str:
+        """Whose secrets these are, for messages."""
+        if self.environment is None:
+            return self.repository
+        return f"environment {self.environment} of {self.repository}"
+
+    def _secrets_path(self) -> str:
+        if self.environment is None:
+            return f"/repos/{self.repository}/actions/secrets"
+        return (
+            f"/repos/{self.repository}/environments/{urllib.parse.quote(self.environment, safe='')}/secrets"
+        )
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -141,12 +169,10 @@ class GitHubSecretsClient:
         return {"Authorization": f"Bearer {self.token.get_secret_value()}"}
 
     async def public_key(self, client: httpx.AsyncClient) -> tuple[str, str]:
-        path = f"/repos/{self.repository}/actions/secrets/public-key"
+        path = f"{self._secrets_path()}/public-key"
         response = await send_with_retries(client, "GET", path, policy=self.policy, headers=self._auth())
         if response.status_code != 200:
-            raise AccessError(
-                f"GitHub: cannot read the public key of {self.repository}: {_github_error(response)}"
-            )
+            raise AccessError(f"GitHub: cannot read the public key of {self.target}: {self._error(response)}")
         data = response.json()
         return str(data["key_id"]), str(data["key"])
 
@@ -156,33 +182,40 @@ class GitHubSecretsClient:
         async with self._client() as client:
             key_id, key = await self.public_key(client)
             body = {"encrypted_value": seal(key, value), "key_id": key_id}
-            path = f"/repos/{self.repository}/actions/secrets/{name}"
+            path = f"{self._secrets_path()}/{name}"
             response = await send_with_retries(
                 client, "PUT", path, policy=self.policy, headers=self._auth(), json=body
             )
         if response.status_code not in (201, 204):
-            raise AccessError(
-                f"GitHub: cannot write secret {name} of {self.repository}: {_github_error(response)}"
-            )
+            raise AccessError(f"GitHub: cannot write secret {name} of {self.target}: {self._error(response)}")
+
+    def _error(self, response: httpx.Response) -> str:
+        hint = ""
+        if response.status_code in (401, 403, 404):
+            if self.environment is None:
+                needs = "the repository permission 'Secrets: write'"
+            else:
+                needs = (
+                    "the repository permissions 'Environments: write' and 'Secrets: write', and the"
+                    f" environment {self.environment!r} must exist (it comes from"
+                    f" {self.environment_variable})"
+                )
+            hint = f" (the token needs {needs}; a workflow's GITHUB_TOKEN cannot write secrets)"
+        return _github_error(response) + hint
 
 
 def _github_error(response: httpx.Response) -> str:
     try:
-        message = str(response.json().get("message", ""))
+        data = response.json()
+        message = str(data.get("message", "")) if isinstance(data, dict) else ""
     except ValueError:
         message = ""
-    hint = ""
-    if response.status_code in (401, 403, 404):
-        hint = (
-            " (the token needs the repository permission 'Secrets: write'; a workflow's GITHUB_TOKEN"
-            " cannot write secrets)"
-        )
-    return f"HTTP {response.status_code} {message}".rstrip() + hint
+    return f"HTTP {response.status_code} {message}".rstrip()
 
 
 @dataclass(slots=True)
 class GitHubSecretTokenStore:
-    """Writes a rotated refresh token (and a changed geolocation) back to repository secrets."""
+    """Writes a rotated refresh token (and a changed geolocation) back to repository or environment secrets."""
 
     client: GitHubSecretsClient
     refresh_secret: str = "CONCUR_REFRESH_TOKEN"
@@ -190,7 +223,8 @@ class GitHubSecretTokenStore:
 
     @property
     def description(self) -> str:
-        return f"GitHub secret {self.refresh_secret} of {self.client.repository}"
+        kind = "repository" if self.client.environment is None else "environment"
+        return f"GitHub {kind} secret {self.refresh_secret} of {self.client.target}"
 
     def load(self) -> StoredToken | None:
         return None  # the workflow passes the secret in as an environment variable
@@ -214,10 +248,21 @@ def default_token_file(env: Mapping[str, str], vendor: str = "concur") -> Path:
 def token_store_from_env(
     env: Mapping[str, str], *, vendor: str = "concur", transport: httpx.AsyncBaseTransport | None = None
 ) -> TokenStore:
-    """`<VENDOR>_TOKEN_STORE` = file (default outside GitHub Actions) | github (default inside) | memory."""
+    """`<VENDOR>_TOKEN_STORE` = file (default outside GitHub Actions) | github (default inside) | memory.
+
+    For `github`, `<VENDOR>_SECRETS_ENVIRONMENT` names the deployment environment whose secrets hold
+    the token (read by the workflow, written back here); unset, they are repository secrets.
+    """
     prefix = vendor.upper()
     in_actions = env.get("GITHUB_ACTIONS") == "true"
     kind = (env.get(f"{prefix}_TOKEN_STORE") or ("github" if in_actions else "file")).strip().lower()
+    environment_variable = f"{prefix}_SECRETS_ENVIRONMENT"
+    environment = _environment_name(env, environment_variable)
+    if environment is not None and kind != "github":
+        raise ConfigError(
+            f"{environment_variable} is set (environment {environment!r}), but the {vendor} token store is"
+            f" {kind!r}: {environment_variable} applies only to {prefix}_TOKEN_STORE=github. Unset one of them"
+        )
     if kind == "file":
         path = env.get(f"{prefix}_TOKEN_FILE")
         return FileTokenStore(Path(path).expanduser() if path else default_token_file(env, vendor))
@@ -233,8 +278,9 @@ def token_store_from_env(
         if not value
     ]
     if missing:
+        where = "a repository secret" if environment is None else f"a secret of environment {environment!r}"
         raise ConfigError(
-            f"{vendor}: the rotated refresh token must be written back to a repository secret, but "
+            f"{vendor}: the rotated refresh token must be written back to {where}, but "
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. Give the workflow a"
             f" token with 'Secrets: write' as {prefix}_SECRETS_TOKEN (GITHUB_TOKEN cannot write secrets),"
             f" or set {prefix}_TOKEN_STORE=file to keep it in a file instead"
@@ -245,9 +291,30 @@ def token_store_from_env(
         repository=repository,
         token=SecretStr(token),
         transport=transport,
+        environment=environment,
+        environment_variable=environment_variable,
     )
     return GitHubSecretTokenStore(
         client,
         refresh_secret=env.get(f"{prefix}_REFRESH_TOKEN_SECRET") or f"{prefix}_REFRESH_TOKEN",
         geolocation_secret=env.get(f"{prefix}_GEOLOCATION_SECRET", f"{prefix}_GEOLOCATION"),
     )
+
+
+def _environment_name(env: Mapping[str, str], variable: str) -> str | None:
+    """The deployment environment `variable` names, or None when unset; a ConfigError when unusable."""
+    raw = env.get(variable)
+    if raw is None:
+        return None
+    name = raw.strip()
+    if not name:
+        raise ConfigError(
+            f"{variable} is set but empty: set it to the job's deployment environment (e.g. access-apply),"
+            " or remove it to keep the refresh token in repository secrets"
+        )
+    if len(name) > _ENVIRONMENT_MAX or any(not ch.isprintable() for ch in name):
+        raise ConfigError(
+            f"{variable}={name[:40]!r}: not a GitHub environment name (at most {_ENVIRONMENT_MAX}"
+            " printable characters); set it to the job's deployment environment, e.g. access-apply"
+        )
+    return name

@@ -227,3 +227,24 @@ def test_pure_modules_import_no_io_libraries() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_a_matched_account_with_another_name_is_pointed_out_not_changed(tmp_path: Path) -> None:
+    access = desired(tmp_path, CONCUR_YAML)
+    actual = VendorState(
+        "concur",
+        accounts=(
+            Account("concur", "", "bob@harbor.example", display_name="Robert  Ruiz", native_id="u1",
+                    attributes=(("login", "bruiz"),)),
+            Account("concur", "", "alice@harbor.example", display_name="alice   ng", native_id="u2"),
+            Account("concur", "", "carol@harbor.example", native_id="u3"),
+        ),
+        grants=frozenset({Grant("concur", "", "role", "EXP_APPROVER", "member", "bob@harbor.example")}),
+    )  # fmt: skip
+    plan = build_plan(access, {"concur": actual}, today=TODAY)
+    assert plan.changes == ()
+    details = [f for f in plan.findings if f.code == "account-details"]
+    assert [f.message for f in details] == [
+        "SAP Concur: the account matched for bob (u1) shows name 'Robert  Ruiz' (YAML: 'Bob Ruiz')"
+    ]  # alice's differs only in case and spacing
+    assert details[0].source == "access/vendor.yaml:3"

@@ -1,8 +1,16 @@
 """GitHub's Actions-secrets endpoints, enough for a token store to write a secret back.
 
+Repository secrets:
 - `GET /repos/{owner}/{repo}/actions/secrets/public-key` -> 200 `{key_id, key}` (base64 Curve25519 key)
 - `PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}` with `{encrypted_value, key_id}` ->
   201 when the secret is created, 204 when it is updated.
+
+Environment secrets (readable only by jobs that run in that deployment environment):
+- `GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key` -> 200 `{key_id, key}`,
+  the environment's own key pair;
+- `PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}` -> 201 / 204.
+The environment name is URL-encoded in the path (a `/` is `%2F`) and not case-sensitive; an
+environment that does not exist is a 404, like a repository that does not.
 
 The simulator holds the private key and really opens the sealed box, so a test can read back the
 value a client stored. `handle(request)` answers None for requests that are not its own, so the full
@@ -16,8 +24,10 @@ import binascii
 import json
 import re
 import threading
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 from nacl.exceptions import CryptoError
@@ -29,6 +39,10 @@ DOCS = "https://docs.github.com/rest/actions/secrets"
 _PUBLIC_KEY = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/secrets/public-key$")
 _SECRET = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/secrets/([^/]+)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_PUBLIC_KEY = re.compile(r"^/repos/([^/]+)/([^/]+)/environments/([^/]+)/secrets/public-key$")
+_ENV_SECRET = re.compile(r"^/repos/([^/]+)/([^/]+)/environments/([^/]+)/secrets/([^/]+)$")
+DEFAULT_ENVIRONMENTS = ("access-read", "access-apply")
+_K = TypeVar("_K", tuple[str, str], tuple[str, str, str])
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +51,40 @@ class StoredSecret:
     updated: int  # how many times it was written
 
 
+@dataclass(slots=True)
+class _KeyPair:
+    key_id: str
+    private: PrivateKey
+
+    @property
+    def public_key(self) -> str:
+        return base64.b64encode(bytes(self.private.public_key)).decode("ascii")
+
+
 class GitHubSecretsSimulator:
+    """Repository and environment secrets of `repositories`.
+
+    `environments` exist in every repository (default: the two the workflows use); each
+    (repository, environment) gets its own key pair on first use.
+    """
+
     def __init__(
-        self, repositories: tuple[str, ...] = ("harborbuild/access",), tokens: tuple[str, ...] = ()
+        self,
+        repositories: tuple[str, ...] = ("harborbuild/access",),
+        tokens: tuple[str, ...] = (),
+        environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS,
     ) -> None:
         self.lock = threading.RLock()
         self.repositories = {r.casefold() for r in repositories}
+        self.environments = {e.casefold() for e in environments}
         self.tokens = set(tokens)  # empty: any bearer token is accepted
         self._private = PrivateKey.generate()
         self.key_id = "568250167242549743"
         self.secrets: dict[tuple[str, str], StoredSecret] = {}
+        # (repository, environment, NAME), all casefolded but NAME upper-cased
+        self.environment_secrets: dict[tuple[str, str, str], StoredSecret] = {}
+        self._environment_keys: dict[tuple[str, str], _KeyPair] = {}
+        self._next_key_id = 3380204578043523366
         self.calls: Counter[str] = Counter()
 
     @property
@@ -59,16 +97,41 @@ class GitHubSecretsSimulator:
             self._private = PrivateKey.generate()
             self.key_id = str(int(self.key_id) + 1)
 
-    def secret(self, repository: str, name: str) -> str | None:
-        found = self.secrets.get((repository.casefold(), name.upper()))
+    def environment_public_key(self, repository: str, environment: str) -> tuple[str, str]:
+        """(key_id, base64 key) of an environment, as its public-key endpoint answers."""
+        with self.lock:
+            pair = self._environment_key(repository.casefold(), environment.casefold())
+            return pair.key_id, pair.public_key
+
+    def rotate_environment_key(self, repository: str, environment: str) -> None:
+        """A new key pair for one environment: values sealed for its old key are refused."""
+        with self.lock:
+            self._environment_keys.pop((repository.casefold(), environment.casefold()), None)
+
+    def secret(self, repository: str, name: str, *, environment: str | None = None) -> str | None:
+        """The decrypted value of a repository secret, or of an environment's when `environment` is given."""
+        if environment is None:
+            found = self.secrets.get((repository.casefold(), name.upper()))
+        else:
+            found = self.environment_secrets.get(
+                (repository.casefold(), environment.casefold(), name.upper())
+            )
         return found.value if found else None
+
+    def _environment_key(self, repository: str, environment: str) -> _KeyPair:
+        pair = self._environment_keys.get((repository, environment))
+        if pair is None:
+            self._next_key_id += 1
+            pair = _KeyPair(str(self._next_key_id), PrivateKey.generate())
+            self._environment_keys[(repository, environment)] = pair
+        return pair
 
     def handle(self, request: httpx.Request) -> httpx.Response | None:
         path = request.url.path
         key_match = _PUBLIC_KEY.match(path)
         secret_match = None if key_match else _SECRET.match(path)
         if key_match is None and secret_match is None:
-            return None
+            return self._handle_environment(request)
         with self.lock:
             self.calls[f"{request.method} {path}"] += 1
             denied = self._authenticate(request)
@@ -86,7 +149,41 @@ class GitHubSecretsSimulator:
             assert secret_match is not None
             if request.method != "PUT":
                 return _error(404, "Not Found")
-            return self._put(repository, secret_match.group(3), request)
+            value = self._open(request, self.key_id, self._private, secret_match.group(3))
+            if isinstance(value, httpx.Response):
+                return value
+            return self._store(self.secrets, (repository, secret_match.group(3).upper()), value)
+
+    def _handle_environment(self, request: httpx.Request) -> httpx.Response | None:
+        # The raw path: the environment name is URL-encoded and may itself contain "%2F".
+        raw = request.url.raw_path.decode("ascii").partition("?")[0]
+        key_match = _ENV_PUBLIC_KEY.match(raw)
+        secret_match = None if key_match else _ENV_SECRET.match(raw)
+        match = key_match or secret_match
+        if match is None:
+            return None
+        owner, repo, environment = (urllib.parse.unquote(g) for g in match.groups()[:3])
+        with self.lock:
+            self.calls[f"{request.method} {raw}"] += 1
+            denied = self._authenticate(request)
+            if denied is not None:
+                return denied
+            repository = f"{owner}/{repo}".casefold()
+            environment = environment.casefold()
+            if repository not in self.repositories or environment not in self.environments:
+                return _error(404, "Not Found")
+            pair = self._environment_key(repository, environment)
+            if key_match is not None:
+                if request.method != "GET":
+                    return _error(404, "Not Found")
+                return json_response(200, {"key_id": pair.key_id, "key": pair.public_key})
+            if request.method != "PUT":
+                return _error(404, "Not Found")
+            name = urllib.parse.unquote(match.group(4))
+            value = self._open(request, pair.key_id, pair.private, name)
+            if isinstance(value, httpx.Response):
+                return value
+            return self._store(self.environment_secrets, (repository, environment, name.upper()), value)
 
     def _authenticate(self, request: httpx.Request) -> httpx.Response | None:
         header = request.headers.get("authorization", "")
@@ -97,7 +194,10 @@ class GitHubSecretsSimulator:
             return _error(401, "Bad credentials")
         return None
 
-    def _put(self, repository: str, name: str, request: httpx.Request) -> httpx.Response:
+    def _open(
+        self, request: httpx.Request, key_id: str, private: PrivateKey, name: str
+    ) -> str | httpx.Response:
+        """The decrypted value of a PUT's body, or GitHub's error response."""
         if not _NAME.match(name) or name.upper().startswith("GITHUB_"):
             return _error(422, "Secret names can only contain alphanumeric characters or underscores")
         try:
@@ -106,16 +206,18 @@ class GitHubSecretsSimulator:
             return _error(400, "Problems parsing JSON")
         if not isinstance(body, dict) or not isinstance(body.get("encrypted_value"), str):
             return _error(422, 'Invalid request.\n\n"encrypted_value" wasn\'t supplied.')
-        if str(body.get("key_id", "")) != self.key_id:
-            return _error(422, "Bad request - key_id does not match the repository public key")
+        if str(body.get("key_id", "")) != key_id:
+            return _error(422, "Bad request - key_id does not match the public key")
         try:
             sealed = base64.b64decode(body["encrypted_value"], validate=True)
-            value = SealedBox(self._private).decrypt(sealed).decode("utf-8")
+            return SealedBox(private).decrypt(sealed).decode("utf-8")
         except (binascii.Error, CryptoError, UnicodeDecodeError):
-            return _error(422, "Bad request - encrypted_value could not be decrypted with the repository key")
-        key = (repository, name.upper())
-        previous = self.secrets.get(key)
-        self.secrets[key] = StoredSecret(value, (previous.updated if previous else 0) + 1)
+            return _error(422, "Bad request - encrypted_value could not be decrypted with the public key")
+
+    @staticmethod
+    def _store(table: dict[_K, StoredSecret], key: _K, value: str) -> httpx.Response:
+        previous = table.get(key)
+        table[key] = StoredSecret(value, (previous.updated if previous else 0) + 1)
         return httpx.Response(201 if previous is None else 204)
 
     def handle_or_404(self, request: httpx.Request) -> httpx.Response:
