@@ -47,7 +47,9 @@ def generate(root: Path, people: int, rng: random.Random) -> None:
     access.mkdir(parents=True)
     lines = ["people:"]
     for i in range(people):
-        lines.append(f"  p{i:06d}: {{email: p{i:06d}@bench.example, name: Person {i}, teams: [t{i % TEAMS:02d}]}}")
+        lines.append(
+            f"  p{i:06d}: {{email: p{i:06d}@bench.example, name: Person {i}, teams: [t{i % TEAMS:02d}]}}"
+        )
     lines.append("teams:")
     lines += [f"  t{t:02d}: {{description: Team {t}}}" for t in range(TEAMS)]
     (access / "people.yaml").write_text("\n".join(lines) + "\n")
@@ -57,7 +59,10 @@ def generate(root: Path, people: int, rng: random.Random) -> None:
                ", ".join(f"t{t:02d}" for t in range(TEAMS)) + "]", "  groups:"]  # fmt: skip
     for t in range(TEAMS):
         for k in range(PROJECTS_PER_TEAM):
-            procore += [f"        Project {t:02d}-{k}:", f"          t{t:02d}: {TEMPLATES[k % len(TEMPLATES)]}"]
+            procore += [
+                f"        Project {t:02d}-{k}:",
+                f"          t{t:02d}: {TEMPLATES[k % len(TEMPLATES)]}",
+            ]
         for k in range(GROUPS_PER_TEAM):
             pingone += [f"    Group {t:02d}-{k}: [t{t:02d}]"]
     roles = concur_roles()
@@ -102,7 +107,9 @@ def peak_rss_mib() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

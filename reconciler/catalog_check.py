@@ -38,7 +38,10 @@ def check_names(desired: AccessSet, actual: Mapping[str, VendorState]) -> list[L
             word = _ENTITLEMENT_WORDS.get((grant.vendor, grant.resource_type), "entitlement")
             key = (str(where), grant.entitlement)
             errors.setdefault(
-                key, LocatedError(where, _unknown(f"{vendor_label(grant.vendor)} {word}", grant.entitlement, known))
+                key,
+                LocatedError(
+                    where, _unknown(f"{vendor_label(grant.vendor)} {word}", grant.entitlement, known)
+                ),
             )
     return list(errors.values())
 

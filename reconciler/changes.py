@@ -92,7 +92,13 @@ class Change:
 
 
 def change_id(
-    vendor: str, action: Action, tenant: str, resource_type: str, resource: str, entitlement: str, principal: str
+    vendor: str,
+    action: Action,
+    tenant: str,
+    resource_type: str,
+    resource: str,
+    entitlement: str,
+    principal: str,
 ) -> str:
     """A stable id: the same change planned twice gets the same id."""
     text = "\x1f".join((vendor, str(action), tenant, resource_type, resource, entitlement, principal))

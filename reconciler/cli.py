@@ -41,11 +41,17 @@ sandbox_app = typer.Typer(help="The built-in sandbox of simulated vendors.", no_
 app.add_typer(sandbox_app, name="sandbox")
 
 RepoOption = Annotated[
-    Path, typer.Option("--repo", help="Repository root holding access/ and policies/.", show_default="current directory")
+    Path,
+    typer.Option(
+        "--repo", help="Repository root holding access/ and policies/.", show_default="current directory"
+    ),
 ]
-SandboxOption = Annotated[bool, typer.Option("--sandbox", help="Use the built-in simulated vendors (no credentials).")]
+SandboxOption = Annotated[
+    bool, typer.Option("--sandbox", help="Use the built-in simulated vendors (no credentials).")
+]
 StateOption = Annotated[
-    Path | None, typer.Option("--state", help="Plan offline from a snapshot directory written by `access sync --out`.")
+    Path | None,
+    typer.Option("--state", help="Plan offline from a snapshot directory written by `access sync --out`."),
 ]
 
 
@@ -54,7 +60,8 @@ def main_options(
     ctx: typer.Context,
     repo: RepoOption = Path("."),
     vendor: Annotated[
-        list[str] | None, typer.Option("--vendor", help="Limit to these vendors (repeatable): procore, concur, pingone.")
+        list[str] | None,
+        typer.Option("--vendor", help="Limit to these vendors (repeatable): procore, concur, pingone."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
 ) -> None:
@@ -109,7 +116,9 @@ def apply(
     ] = False,
     audit_log: Annotated[
         Path | None,
-        typer.Option("--audit-log", help="Append the audit log here.", show_default="<state dir>/audit.jsonl"),
+        typer.Option(
+            "--audit-log", help="Append the audit log here.", show_default="<state dir>/audit.jsonl"
+        ),
     ] = None,
 ) -> int:
     """Apply what approved pull requests asked for (or a plan file) to the vendors."""
@@ -173,8 +182,12 @@ def drift(
 @app.command()
 def schema(
     ctx: typer.Context,
-    out: Annotated[Path | None, typer.Option("--out", help="Directory for the schemas (default: schema/).")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Only check that the schemas are up to date.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the schemas (default: schema/).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check that the schemas are up to date.")
+    ] = False,
 ) -> int:
     """Write JSON Schemas of access/ and policies/ files, for editors."""
     from reconciler.commands import schema as schema_cmd

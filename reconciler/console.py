@@ -39,7 +39,11 @@ class Output:
             yield None
             return
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=self.err, transient=True
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.err,
+            transient=True,
         ) as progress:
             progress.add_task(description, total=None)
             yield progress

@@ -152,14 +152,18 @@ class VendorSection(Strict):
 class ProcoreCompany(Strict):
     name: str = ""
     accounts: Members = Field(default_factory=dict, description="Directory accounts: people or teams.")
-    projects: Annotated[dict[str, ProjectResource], BeforeValidator(_to_str_keys)] = Field(default_factory=dict)
+    projects: Annotated[dict[str, ProjectResource], BeforeValidator(_to_str_keys)] = Field(
+        default_factory=dict
+    )
 
 
 class ProcoreSection(VendorSection):
     exhaustive: list[Literal["projects"]] = Field(
         default_factory=list, description="Resource kinds managed in full: unlisted ones are revoked too."
     )
-    companies: Annotated[dict[str, ProcoreCompany], BeforeValidator(_to_str_keys)] = Field(default_factory=dict)
+    companies: Annotated[dict[str, ProcoreCompany], BeforeValidator(_to_str_keys)] = Field(
+        default_factory=dict
+    )
 
 
 class ConcurSection(VendorSection):
@@ -170,7 +174,9 @@ class ConcurSection(VendorSection):
 
 class PingOneSection(VendorSection):
     exhaustive: list[Literal["groups", "roles"]] = Field(default_factory=list)
-    populations: dict[str, Members] = Field(default_factory=dict, description="Each account is in exactly one.")
+    populations: dict[str, Members] = Field(
+        default_factory=dict, description="Each account is in exactly one."
+    )
     groups: dict[str, GroupResource] = Field(default_factory=dict)
     roles: dict[str, RoleResource] = Field(default_factory=dict)
 

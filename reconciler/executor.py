@@ -47,7 +47,9 @@ async def execute(
 
             async def one(change: Change) -> None:
                 if (change.tenant, change.principal) in failed_accounts:
-                    await record(change, ChangeResult(change.id, Outcome.SKIPPED, "its account could not be created"))
+                    await record(
+                        change, ChangeResult(change.id, Outcome.SKIPPED, "its account could not be created")
+                    )
                     return
                 async with semaphore:
                     try:

@@ -86,7 +86,9 @@ def validate_model(
     `names` are the field names "did you mean" draws from for an unknown field.
     """
     if not isinstance(document.data, dict):
-        errors.append(LocatedError(document.location(()), f"a file in {folder} must be a mapping of sections"))
+        errors.append(
+            LocatedError(document.location(()), f"a file in {folder} must be a mapping of sections")
+        )
         return None
     try:
         return model.model_validate(document.data)

@@ -87,7 +87,9 @@ class _Resolved:
     indirect: frozenset[Grant]
 
 
-def _resolve_identities(state: VendorState, people: Mapping[str, Person], findings: list[Finding]) -> _Resolved:
+def _resolve_identities(
+    state: VendorState, people: Mapping[str, Person], findings: list[Finding]
+) -> _Resolved:
     """Map vendor accounts onto people: by the person's login override, else by email.
 
     Two active accounts that both match one person are a finding; the plan keeps the first.
@@ -240,9 +242,7 @@ def _plan_vendor(
     extra = have_grants - wanted
     # An update pairs a wanted grant with the holder's old entitlement, which is always in `extra`.
     exclusive_types = {rt for (v, rt), t in RESOURCE_TYPES.items() if v == vendor and t.exclusive}
-    exclusive_have: dict[tuple[str, ...], Grant] = {
-        _HOLDER(g): g for g in extra if g[2] in exclusive_types
-    }
+    exclusive_have: dict[tuple[str, ...], Grant] = {_HOLDER(g): g for g in extra if g[2] in exclusive_types}
     updated: set[Grant] = set()
     account_keys = set(actual.accounts) | set(wanted_accounts)
     for grant in to_grant:
@@ -332,9 +332,7 @@ def _folded(name: str) -> str:
 def _details_differ(label: str, want: Account, have: Account, provenance: Provenance | None) -> Finding:
     """The vendor's account matched by email or login carries other details than the YAML: worth a
     reviewer's glance (a wrong match, a rename), never a change, since names are the vendor's."""
-    diff = DeepDiff(
-        {"name": want.display_name}, {"name": have.display_name}, verbose_level=2
-    )
+    diff = DeepDiff({"name": want.display_name}, {"name": have.display_name}, verbose_level=2)
     parts = [
         f"{path.removeprefix('root[').removesuffix(']').strip(chr(39))} {v['new_value']!r}"
         f" (YAML: {v['old_value']!r})"

@@ -118,9 +118,7 @@ def procore() -> VendorSeed:
 
 def concur() -> VendorSeed:
     keys = [k for k in STAFF if k != "judy"]
-    accounts = [
-        _account("concur", k, login=f"fosei@{DOMAIN}" if k == "frank" else email(k)) for k in keys
-    ]
+    accounts = [_account("concur", k, login=f"fosei@{DOMAIN}" if k == "frank" else email(k)) for k in keys]
     accounts.append(
         Account("concur", "", f"temp.auditor@{DOMAIN}", email=f"temp.auditor@{DOMAIN}",
                 display_name="Temp Auditor", attributes=(("login", f"temp.auditor@{DOMAIN}"),))

@@ -24,7 +24,9 @@ class ResourceType:
 
 
 RESOURCE_TYPES: dict[tuple[str, str], ResourceType] = {
-    ("procore", "project"): ResourceType("procore", "project", "project", exclusive=True, entitlement_word="as"),
+    ("procore", "project"): ResourceType(
+        "procore", "project", "project", exclusive=True, entitlement_word="as"
+    ),
     ("concur", "role"): ResourceType("concur", "role", "role"),
     ("pingone", "group"): ResourceType("pingone", "group", "group"),
     ("pingone", "role"): ResourceType("pingone", "role", "role", entitlement_word="scope"),

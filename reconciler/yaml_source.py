@@ -47,7 +47,9 @@ class _Loader(_Base):  # type: ignore[valid-type,misc]
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, Hashable):
-                self.duplicate_errors.append((key_node.start_mark.line + 1, "a mapping key must be a plain value"))
+                self.duplicate_errors.append(
+                    (key_node.start_mark.line + 1, "a mapping key must be a plain value")
+                )
                 continue
             line = key_node.start_mark.line + 1
             if key in result.key_lines:
@@ -97,7 +99,9 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         line = mark.line + 1 if mark else 1
         problem = exc.problem or str(exc)
         context = f" ({exc.context})" if exc.context else ""
-        return YamlDocument(file, None, errors=[LocatedError(Location(file, line), f"YAML syntax: {problem}{context}")])
+        return YamlDocument(
+            file, None, errors=[LocatedError(Location(file, line), f"YAML syntax: {problem}{context}")]
+        )
     except yaml.YAMLError as exc:
         return YamlDocument(file, None, errors=[LocatedError(Location(file, 1), f"YAML: {exc}")])
     finally:

@@ -32,7 +32,9 @@ def test_usage_errors_exit_1_not_2(example_repo: Path, capsys: pytest.CaptureFix
     assert "No such option: --no-such-flag" in err
 
 
-def test_sandbox_apply_then_plan_shows_no_changes(example_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sandbox_apply_then_plan_shows_no_changes(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = ["--repo", str(example_repo)]
     assert run_cli(capsys, *repo, "sandbox", "reset")[0] == 0
     code, out, _ = run_cli(capsys, *repo, "plan", "--sandbox", "--detailed-exitcode")
@@ -50,7 +52,9 @@ def test_sandbox_apply_then_plan_shows_no_changes(example_repo: Path, capsys: py
     assert out.strip().endswith("No changes. The vendors match the YAML.")
 
 
-def test_format_json_prints_exactly_the_plan_file(example_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_format_json_prints_exactly_the_plan_file(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = ["--repo", str(example_repo)]
     run_cli(capsys, *repo, "sandbox", "reset")
     plan_file = example_repo / "plan.json"

@@ -42,7 +42,11 @@ def test_duplicate_key_is_an_error_not_silently_the_last(tmp_path: Path) -> None
 
 
 def test_unknown_field_suggests_the_closest_name(tmp_path: Path) -> None:
-    write(tmp_path, "access/people.yaml", PEOPLE.replace("name: Bob Ruiz", "name: Bob Ruiz, pingone: {logon: bruiz}"))
+    write(
+        tmp_path,
+        "access/people.yaml",
+        PEOPLE.replace("name: Bob Ruiz", "name: Bob Ruiz, pingone: {logon: bruiz}"),
+    )
     assert errors_of(tmp_path) == [
         "access/people.yaml:3: people.bob.pingone: unknown field 'logon' (did you mean 'login'?)"
     ]

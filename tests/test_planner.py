@@ -83,7 +83,9 @@ def test_team_expansion_template_change_expiry_and_unmanaged(tmp_path: Path) -> 
         ),
     )
     plan = build_plan(access, {"procore": actual}, today=TODAY)
-    rows = [(c.action, c.person or c.principal, c.resource, c.before, c.entitlement, c.note) for c in plan.changes]
+    rows = [
+        (c.action, c.person or c.principal, c.resource, c.before, c.entitlement, c.note) for c in plan.changes
+    ]
     assert rows == [
         (Action.UPDATE, "carol", "active", "false", "true", "reactivate"),
         (Action.UPDATE, "bob", "Harbor Tower", "Superintendent", "Project Engineer", ""),
@@ -97,7 +99,13 @@ def test_team_expansion_template_change_expiry_and_unmanaged(tmp_path: Path) -> 
     assert by_person[("alice", "Harbor Tower")].source == "access/vendor.yaml:8"
     assert by_person[("carol", "Harbor Tower")].reason == "PROJ-42"
     assert by_person[("bob", "Old Depot")].source == "access/vendor.yaml:15"
-    assert plan.summary == {"create_account": 0, "update": 2, "grant": 3, "revoke": 2, "deactivate_account": 0}
+    assert plan.summary == {
+        "create_account": 0,
+        "update": 2,
+        "grant": 3,
+        "revoke": 2,
+        "deactivate_account": 0,
+    }
     assert plan.summary_line() == "Plan: 3 to grant, 2 to revoke, 2 to update."
     [unmanaged] = [f for f in plan.findings if f.code == "unmanaged-account"]
     assert unmanaged.principal == "pat@harbor.example"
@@ -144,12 +152,16 @@ def test_login_override_matches_account_and_duplicates_are_findings(tmp_path: Pa
     actual = VendorState(
         "concur",
         accounts=(
-            Account("concur", "", "robert.ruiz@harbor.example", attributes=(("login", "BRuiz"),), native_id="u1"),
+            Account(
+                "concur", "", "robert.ruiz@harbor.example", attributes=(("login", "BRuiz"),), native_id="u1"
+            ),
             Account("concur", "", "alice@harbor.example", native_id="u2"),
             Account("concur", "", "alice@harbor.example", native_id="u3"),
             Account("concur", "", "carol@harbor.example", native_id="u4"),
         ),
-        grants=frozenset({Grant("concur", "", "role", "EXP_APPROVER", "member", "robert.ruiz@harbor.example")}),
+        grants=frozenset(
+            {Grant("concur", "", "role", "EXP_APPROVER", "member", "robert.ruiz@harbor.example")}
+        ),
     )
     plan = build_plan(access, {"concur": actual}, today=TODAY)
     assert plan.changes == ()  # bob's account was found through his Concur login, role included
@@ -168,7 +180,9 @@ def test_unmanaged_accounts_deactivated_by_policy_but_never_protected_ones(tmp_p
         ),
         grants=frozenset(),
     )
-    options = PlanOptions(unmanaged={"concur": "deactivate"}, protected=frozenset({"breakglass@harbor.example"}))
+    options = PlanOptions(
+        unmanaged={"concur": "deactivate"}, protected=frozenset({"breakglass@harbor.example"})
+    )
     plan = build_plan(access, {"concur": actual}, today=TODAY, options=options)
     deactivated = [c.principal for c in plan.changes if c.action is Action.DEACTIVATE_ACCOUNT]
     assert deactivated == ["old@harbor.example"]

@@ -54,7 +54,9 @@ async def open_connectors(
         for vendor in vendors:
             if source.state_dir is not None:
                 if writable:
-                    raise AccessError("a snapshot (--state) is read-only: apply needs --sandbox or live vendors")
+                    raise AccessError(
+                        "a snapshot (--state) is read-only: apply needs --sandbox or live vendors"
+                    )
                 state = read_state(source.state_dir, vendor)
                 if state is None:
                     raise AccessError(f"{source.state_dir}: no snapshot for {vendor} ({vendor}.json)")
@@ -77,9 +79,7 @@ async def sync_all(
     """Sync every vendor concurrently; each connector bounds its own concurrency."""
     vendors = sorted(connectors)
     with ctx.output.progress(f"syncing {', '.join(vendors)}"):
-        states = await asyncio.gather(
-            *(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors)
-        )
+        states = await asyncio.gather(*(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors))
     return dict(zip(vendors, states, strict=True))
 
 

@@ -47,9 +47,7 @@ def fingerprint(accounts: Iterable[Account], grants: Iterable[Grant]) -> str:
     then hashed once.
     """
     digest = hashlib.sha256()
-    account_lines = sorted(
-        f"{a.tenant}\x1f{a.principal}\x1f{a.active}\x1f{a.attributes}" for a in accounts
-    )
+    account_lines = sorted(f"{a.tenant}\x1f{a.principal}\x1f{a.active}\x1f{a.attributes}" for a in accounts)
     digest.update("\n".join(account_lines).encode())
     digest.update(b"\n--\n")
     grant_lines = list(map("\x1f".join, grants))

@@ -177,7 +177,7 @@ async def send_with_retries(
                 stats.retries += 1
                 if response.status_code == 429:
                     stats.throttled += 1
-            wait = (wait_for(response) if wait_for else None)
+            wait = wait_for(response) if wait_for else None
             if wait is None:
                 wait = retry_after_seconds(response.headers)
             await policy.sleep(policy.jitter(wait) if wait is not None else policy.backoff(attempt))

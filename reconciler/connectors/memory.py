@@ -119,5 +119,3 @@ class MemoryPlugin:
 
     def reset_sandbox(self, state_dir: Path) -> None:
         write_state(state_dir, seed_state(self.name, self._seed()))
-
-

@@ -78,7 +78,9 @@ def render_markdown(plan: Plan, *, title: str = "access plan", max_chars: int = 
         kept.append("")
     note = (f"_The plan is too long for one comment: {len(body) - len(kept)} more lines are in the JSON plan "
             "artifact of this run._")  # fmt: skip
-    closing = ["</details>"] if sum(1 for k in kept if k.startswith("<details")) > sum(
-        1 for k in kept if k == "</details>"
-    ) else []
+    closing = (
+        ["</details>"]
+        if sum(1 for k in kept if k.startswith("<details")) > sum(1 for k in kept if k == "</details>")
+        else []
+    )
     return "\n".join(head + kept + closing + ["", note, ""] + footer) + "\n"

@@ -22,11 +22,15 @@ def render_text(plan: Plan, *, people: bool = True) -> str:
             sign = SIGNS[change.action]
             why = explain(change)
             approvers = plan.approvers.get(change.id)
-            line = f"  [{_STYLE[sign]}]{sign} {escape(who(change))}: {escape(target(change))}[/{_STYLE[sign]}]"
+            line = (
+                f"  [{_STYLE[sign]}]{sign} {escape(who(change))}: {escape(target(change))}[/{_STYLE[sign]}]"
+            )
             if change.action is Action.CREATE_ACCOUNT:
                 line = f"  [{_STYLE[sign]}]{sign} {escape(who(change))}: create {escape(target(change))}[/]"
             elif change.action is Action.DEACTIVATE_ACCOUNT:
-                line = f"  [{_STYLE[sign]}]{sign} {escape(who(change))}: deactivate {escape(target(change))}[/]"
+                line = (
+                    f"  [{_STYLE[sign]}]{sign} {escape(who(change))}: deactivate {escape(target(change))}[/]"
+                )
             if why:
                 line += f"  [dim]({escape(why)})[/dim]"
             if approvers:
