@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.connectors.base import VendorState
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
+from reconciler.jsonfile import write_json
 from reconciler.records import Account, Grant
 
 SNAPSHOT_VERSION = 1
@@ -80,12 +81,7 @@ def _grants(vendor: str, rows: Iterable[list[str]]) -> Iterable[Grant]:
 
 
 def write_state(directory: Path, state: VendorState) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{state.vendor}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(state_to_json(state), separators=(",", ":")) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_json(directory / f"{state.vendor}.json", state_to_json(state))
 
 
 def read_state(directory: Path, vendor: str) -> VendorState | None:

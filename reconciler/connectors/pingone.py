@@ -9,8 +9,6 @@ See docs/pingone.md for what is synced and what it costs.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -24,6 +22,7 @@ from reconciler.connectors.pingone_api import PingOneApi
 from reconciler.connectors.pingone_apply import Applier
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.connectors.pingone_sync import Directory, Syncer
+from reconciler.jsonfile import read_json, write_json
 from reconciler.records import Scope
 from reconciler.sandbox_seed import pingone as pingone_seed
 from reconciler.simulators.base import SimulatorTransport
@@ -100,10 +99,17 @@ def seed_state() -> PingOneState:
 
 
 def write_state(path: Path, state: PingOneState) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, state.to_json())
+
+
+def load_simulator(state_dir: Path) -> tuple[Path, PingOneSimulator]:
+    """The sandbox simulator from its state file (seeded first if there is none)."""
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        write_state(path, seed_state())
+    state = PingOneState.from_json(read_json(path))
+    state.clients[SANDBOX_CLIENT_ID] = SANDBOX_SECRET
+    return path, PingOneSimulator(state)
 
 
 class PingOnePlugin:
@@ -114,12 +120,7 @@ class PingOnePlugin:
 
     @asynccontextmanager
     async def sandbox(self, state_dir: Path, *, writable: bool) -> AsyncIterator[PingOneConnector]:
-        path = state_dir / STATE_FILE
-        if not path.exists():
-            self.reset_sandbox(state_dir)
-        state = PingOneState.from_json(json.loads(path.read_text(encoding="utf-8")))
-        state.clients[SANDBOX_CLIENT_ID] = SANDBOX_SECRET
-        simulator = PingOneSimulator(state)
+        path, simulator = load_simulator(state_dir)
         connector = connect(
             sandbox_settings(), writable=writable, transport=SimulatorTransport(simulator.handle)
         )
@@ -138,12 +139,7 @@ class PingOnePlugin:
         """Serve the sandbox simulator on 127.0.0.1; yields the PINGONE_* variables that reach it."""
         from reconciler.simulators.serve import serve
 
-        path = state_dir / STATE_FILE
-        if not path.exists():
-            self.reset_sandbox(state_dir)
-        state = PingOneState.from_json(json.loads(path.read_text(encoding="utf-8")))
-        state.clients[SANDBOX_CLIENT_ID] = SANDBOX_SECRET
-        simulator = PingOneSimulator(state)
+        path, simulator = load_simulator(state_dir)
         with serve(simulator.handle) as url:
             yield {
                 "PINGONE_CLIENT_ID": SANDBOX_CLIENT_ID,

@@ -6,7 +6,6 @@ saved to and loaded from JSON, and changed by SCIM PATCH operations the way Conc
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import uuid
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.catalogs.concur import ENTITLEMENT_ROLES, EXCLUSIVE_PAIRS, GROUP_AWARE, ROLES
+from reconciler.jsonfile import read_json, write_json
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -120,14 +120,11 @@ class ConcurState:
         return state
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> ConcurState:
-        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return cls.from_json(read_json(path))
 
     @classmethod
     def generate(

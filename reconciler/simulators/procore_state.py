@@ -7,7 +7,6 @@ scale for benchmarks. Ids are above 2**32 on purpose: Procore ids are 64-bit.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from reconciler import sandbox_seed
 from reconciler.connectors.procore_connector import split_name
+from reconciler.jsonfile import read_json, write_json
 
 SIM_VERSION = 1
 USER_ID_BASE = 2**33  # 8589934592: ids beyond 32 bits, as Procore's Multiple Procore Regions give
@@ -157,14 +157,11 @@ class ProcoreState:
         return state
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_json(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> ProcoreState:
-        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return cls.from_json(read_json(path))
 
 
 SANDBOX_CLIENT_ID = "sandbox-procore-client"
