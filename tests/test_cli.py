@@ -50,6 +50,8 @@ def test_sandbox_apply_then_plan_shows_no_changes(
     code, out, _ = run_cli(capsys, *repo, "apply", "--sandbox")
     assert code == 0
     assert out.strip().endswith("No changes. The vendors match the YAML.")
+    assert run_cli(capsys, *repo, "sandbox", "reset")[0] == 0  # back to the seed: the changes return
+    assert run_cli(capsys, *repo, "plan", "--sandbox", "--detailed-exitcode")[0] == 2
 
 
 def test_format_json_prints_exactly_the_plan_file(

@@ -14,7 +14,7 @@ from reconciler.vendors import VENDORS
 
 def reset(ctx: AppContext) -> int:
     vendors = ctx.vendors or VENDORS
-    directory = sandbox.reset(ctx.repo, vendors)
+    directory = sandbox.reset(ctx.repo, vendors, everything=ctx.vendors is None)
     ctx.output.result(f"sandbox reset: {', '.join(vendors)} seeded in {directory}")
     return 0
 
