@@ -123,3 +123,14 @@ def test_ctrl_c_exits_130(
     code, _, err = run_cli(capsys, "--repo", str(example_repo), "validate")
     assert code == 130
     assert "interrupted" in err
+
+
+def test_missing_credentials_of_every_vendor_are_reported_at_once(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "--repo", str(example_repo), "plan")
+    assert code == 1
+    assert "procore: PROCORE_CLIENT_ID, PROCORE_CLIENT_SECRET, PROCORE_COMPANY_ID are not set" in err
+    assert "concur: CONCUR_CLIENT_ID" in err
+    assert "pingone: set PINGONE_CLIENT_ID" in err
+    assert "use --sandbox" in err

@@ -13,7 +13,7 @@ from reconciler.commands.context import AppContext
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
-from reconciler.errors import AccessError
+from reconciler.errors import AccessError, ConfigError
 from reconciler.loader import DesiredFiles, read_files
 from reconciler.normalize import normalize
 from reconciler.records import AccessSet
@@ -51,6 +51,7 @@ async def open_connectors(
 ) -> AsyncIterator[dict[str, Connector]]:
     async with AsyncExitStack() as stack:
         connectors: dict[str, Connector] = {}
+        missing: list[str] = []
         for vendor in vendors:
             if source.state_dir is not None:
                 if writable:
@@ -67,9 +68,18 @@ async def open_connectors(
                     plugin(vendor).sandbox(directory, writable=writable)
                 )
             else:
-                connector = plugin(vendor).from_env(ctx.env, writable=writable)
+                try:
+                    connector = plugin(vendor).from_env(ctx.env, writable=writable)
+                except ConfigError as exc:
+                    missing.append(exc.message)
+                    continue
                 stack.push_async_callback(connector.aclose)
                 connectors[vendor] = connector
+        if missing:  # every vendor's missing settings at once, not one per run
+            raise ConfigError(
+                "\n".join(missing) + "\n(to try access without credentials, use --sandbox; "
+                "`access sandbox serve` prints settings that reach the simulated vendors)"
+            )
         yield connectors
 
 

@@ -78,7 +78,16 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return raw.rstrip("/")
 
 
+REQUIRED = ("PROCORE_CLIENT_ID", "PROCORE_CLIENT_SECRET", "PROCORE_COMPANY_ID")
+
+
 def settings_from_env(env: Mapping[str, str]) -> ProcoreSettings:
+    missing = [name for name in REQUIRED if not (env.get(name) or "").strip()]
+    if len(missing) > 1:
+        raise ConfigError(
+            f"procore: {', '.join(missing)} are not set (the Developer Managed Service Account's"
+            " credentials, and the company ids the app is installed in)"
+        )
     client_id = _required(env, "PROCORE_CLIENT_ID")
     secret = _required(env, "PROCORE_CLIENT_SECRET")
     companies = parse_companies(_required(env, "PROCORE_COMPANY_ID"))
