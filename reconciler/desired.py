@@ -93,7 +93,15 @@ def _membership(value: Any) -> Any:
 MembershipValue = Annotated[Membership, BeforeValidator(_membership)]
 Members = Annotated[dict[str, MembershipValue], BeforeValidator(fold_members)]
 ProjectMembers = Annotated[dict[str, ProjectMember], BeforeValidator(fold_members)]
-RoleMembers = Annotated[dict[str, RoleMember], BeforeValidator(fold_members)]
+
+
+def one_or_many(value: Any) -> Any:
+    """`alice: environment` or `alice: [environment, population/Contractors]`: one role, many scopes."""
+    return value if isinstance(value, list) else [value]
+
+
+RoleScopes = Annotated[list[RoleMember], BeforeValidator(one_or_many)]
+RoleMembers = Annotated[dict[str, RoleScopes], BeforeValidator(fold_members)]
 
 
 class LoginOverride(Strict):

@@ -380,11 +380,18 @@ class _Builder:
             )
         for role, role_resource in section.roles.items():
             key = ResourceKey("pingone", "", "role", role)
-            valid = {m: o for m, o in role_resource.members.items() if self._valid_scope(source, role, m, o)}
-            checked = role_resource.model_copy(update={"members": valid})
-            self.resource_block(
-                source, ("pingone", "roles", role), key, checked, section.authoritative, _scope
-            )
+            path: Path = ("pingone", "roles", role)
+            authoritative = role_resource.authoritative
+            if not self.resource(
+                key,
+                section.authoritative if authoritative is None else authoritative,
+                source.document.location(path),
+            ):
+                continue
+            for member, scopes in role_resource.members.items():
+                for options in scopes:
+                    if self._valid_scope(source, role, member, options):
+                        self.grant(source, (*path, member), key, options.scope, member, options)
 
     def _valid_scope(self, source: SourceFile, role: str, member: str, options: RoleMember) -> bool:
         scope = options.scope
@@ -418,10 +425,6 @@ def _template(options: ProjectMember) -> str:
 
 def _member(options: Membership) -> str:
     return "member"
-
-
-def _scope(options: RoleMember) -> str:
-    return options.scope
 
 
 def _iso(value: dt.date | dt.datetime | None) -> str:

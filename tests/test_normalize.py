@@ -100,3 +100,20 @@ def test_a_role_scope_must_be_one_pingone_knows(tmp_path: Path) -> None:
         "access/v.yaml:7: pingone.roles.Environment Admin.bob: scope 'galaxy' is not one of environment,"
         " organization, population/<name>, application/<name>"
     )
+
+
+def test_one_role_at_several_scopes(tmp_path: Path) -> None:
+    access = compile_(
+        tmp_path,
+        "pingone:\n  populations:\n    Employees: [site]\n  roles:\n    Identity Data Admin:\n"
+        "      alice: [population/Employees, {scope: population/Contractors, expires: 2027-01-31, reason: SEC-9}]\n"
+        "      bob: environment\n",
+    )
+    held = sorted((g.principal, g.entitlement) for g in access.grants if g.resource_type == "role")
+    assert held == [
+        ("alice@harbor.example", "population/Contractors"),
+        ("alice@harbor.example", "population/Employees"),
+        ("bob@harbor.example", "environment"),
+    ]
+    contractors = Grant("pingone", "", "role", "Identity Data Admin", "population/Contractors", "alice@harbor.example")
+    assert access.provenance[contractors].reason == "SEC-9"

@@ -55,6 +55,8 @@ class InputSchema(GenerateJsonSchema):
             return {"anyOf": [inner, _STRING]}
         if name == "RoleMember._short_form":  # `heidi: environment`, `heidi:`
             return {"anyOf": [inner, _STRING, _NULL]}
+        if name == "one_or_many":  # one role scope, or a list of them
+            return {"anyOf": [inner, inner.get("items", {})]}
         if name == "_login":  # `pingone: bruiz`
             return {"anyOf": [_STRING, inner]}
         return inner
