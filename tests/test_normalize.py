@@ -115,5 +115,7 @@ def test_one_role_at_several_scopes(tmp_path: Path) -> None:
         ("alice@harbor.example", "population/Employees"),
         ("bob@harbor.example", "environment"),
     ]
-    contractors = Grant("pingone", "", "role", "Identity Data Admin", "population/Contractors", "alice@harbor.example")
+    contractors = Grant(
+        "pingone", "", "role", "Identity Data Admin", "population/Contractors", "alice@harbor.example"
+    )
     assert access.provenance[contractors].reason == "SEC-9"
