@@ -29,6 +29,10 @@ class Output:
         if not self.quiet:
             self.err.print(markup)
 
+    def warn(self, message: str) -> None:
+        """A warning on stderr that --quiet does not hide (e.g. credentials going to an undocumented host)."""
+        self.err.print(f"warning: {message}", markup=False, style="yellow")
+
     def error(self, message: str) -> None:
         self.err.print(message, markup=False, style="red")
 

@@ -141,6 +141,7 @@ def test_a_killed_apply_resumes_without_applying_anything_twice(
             "GITHUB_REPOSITORY": "harborbuild/access",
             "GITHUB_TOKEN": DEFAULT_TOKEN,
             "ACCESS_STATE_DIR": str(state),
+            "ACCESS_ALLOW_HOSTS": pingone_url.removeprefix("http://"),
         }
         command = [str(ACCESS), "--repo", str(root), "--vendor", "pingone", "apply"]
         process = subprocess.Popen(

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from reconciler.connectors.concur_auth import GLZ, password_grant
 from reconciler.connectors.http import RetryPolicy
 from reconciler.errors import ConfigError
+from reconciler.hosts import allowed_hosts, check_url
 from reconciler.settings import environment
 from reconciler.token_store import StoredToken, TokenStore, token_store_from_env
 
@@ -45,6 +46,8 @@ async def run_setup(
 ) -> tuple[StoredToken, TokenStore]:
     """Exchange the request token (password grant, credtype=authtoken) and save the refresh token."""
     target = store or token_store_from_env(env, transport=transport)
+    allowed = allowed_hosts(env)
+    host = check_url("concur", "CONCUR_AUTH_HOST (--host)", host, allowed)
     async with httpx.AsyncClient(transport=transport, timeout=30.0, follow_redirects=False) as client:
         grant = await password_grant(
             client,
@@ -56,7 +59,11 @@ async def run_setup(
             policy=RetryPolicy(attempts=3),
         )
     assert grant.refresh_token is not None
-    token = StoredToken(grant.refresh_token, grant.geolocation or host.rstrip("/"))
+    geolocation = grant.geolocation or host
+    token = StoredToken(
+        grant.refresh_token,
+        check_url("concur", "the geolocation Concur's token endpoint returned", geolocation, allowed),
+    )
     await target.save(token)
     return token, target
 

@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from reconciler import sandbox
 from reconciler.commands.context import AppContext
 from reconciler.connectors.registry import plugin
+from reconciler.hosts import ALLOW_ENV
 from reconciler.vendors import VENDORS
 
 
@@ -30,10 +31,14 @@ def serve(ctx: AppContext, *, stop: threading.Event | None = None) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
     with ExitStack() as stack:
+        allowed: list[str] = []
         for vendor in vendors:
-            env = stack.enter_context(plugin(vendor).loopback(directory))
+            env = dict(stack.enter_context(plugin(vendor).loopback(directory)))
+            allowed += [h for h in env.pop(ALLOW_ENV, "").split(",") if h]
             for key, value in env.items():
                 ctx.output.raw(f"export {key}={shlex.quote(value)}\n")
+        # the simulators are not documented vendor hosts: the explicit opt-in names each one
+        ctx.output.raw(f"export {ALLOW_ENV}={shlex.quote(','.join(allowed))}\n")
         ctx.output.info("serving the sandbox vendors on 127.0.0.1; Ctrl-C stops (state is saved)")
         try:
             while not stop.wait(0.5):

@@ -14,6 +14,7 @@ from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError
+from reconciler.hosts import notices
 from reconciler.loader import DesiredFiles, read_files
 from reconciler.normalize import normalize
 from reconciler.records import AccessSet
@@ -75,6 +76,9 @@ async def open_connectors(
                     continue
                 stack.push_async_callback(connector.aclose)
                 connectors[vendor] = connector
+        if not source.sandbox and source.state_dir is None:
+            for line in notices(ctx.env, tuple(connectors)):
+                ctx.output.warn(line)
         if missing:  # every vendor's missing settings at once, not one per run
             raise ConfigError(
                 "\n".join(missing) + "\n(to try access without credentials, use --sandbox; "

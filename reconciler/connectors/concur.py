@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -37,6 +38,7 @@ from reconciler.connectors.http import (
     send_with_retries,
 )
 from reconciler.errors import VendorError
+from reconciler.hosts import ALLOW_ENV
 from reconciler.records import Account, Grant, Scope
 from reconciler.token_store import MemoryTokenStore, TokenStore, token_store_from_env
 
@@ -80,6 +82,7 @@ class ConcurConnector:
             store=store,
             policy=self._policy,
             stats=self.stats,
+            allowed_hosts=settings.allowed_hosts,
         )
         self._token = CachedToken(self.auth.fetch)
         self._headers = {"Accept": "application/json", "concur-correlationid": str(uuid.uuid4())}
@@ -515,6 +518,7 @@ class ConcurPlugin:
                 "CONCUR_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
                 "CONCUR_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN,
                 "CONCUR_GEOLOCATION": url,
+                ALLOW_ENV: urlsplit(url).netloc,
                 "CONCUR_COMPANY_ID": simulator.state.company_id,
                 "CONCUR_TOKEN_STORE": "file",
                 "CONCUR_TOKEN_FILE": str(token_file),

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from reconciler.connectors.http import RequestStats, RetryPolicy, send_with_retries
 from reconciler.errors import AccessError, ConfigError, VendorError
+from reconciler.hosts import check_url
 from reconciler.token_store import StoredToken, TokenStore
 
 TOKEN_PATH = "/oauth2/v0/token"
@@ -146,7 +147,9 @@ class ConcurAuth:
         store: TokenStore,
         policy: RetryPolicy,
         stats: RequestStats | None = None,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
+        self._allowed = allowed_hosts
         self._client = client
         self._client_id = client_id
         self._client_secret = client_secret
@@ -173,7 +176,7 @@ class ConcurAuth:
             if response.status_code != 200 and _code(response) == 16:
                 moved = _geolocation(response)
                 if moved and moved != self._geolocation:
-                    response = await self._refresh_at(moved)
+                    response = await self._refresh_at(self.checked(moved))
             if response.status_code != 200:
                 raise oauth_error(response, action="refreshing the Concur access token")
             grant = parse_grant(response, action="refreshing the Concur access token")
@@ -196,10 +199,17 @@ class ConcurAuth:
             response = httpx.Response(200, json=data, request=response.request)
         return response
 
+    def checked(self, geolocation: str) -> str:
+        """A geolocation Concur named, if it is a documented Concur host: the refresh token and the
+        client secret are sent there next, so a redirect elsewhere is refused."""
+        return check_url(
+            "concur", "the geolocation Concur's token endpoint returned", geolocation, self._allowed
+        )
+
     async def _keep(self, grant: TokenGrant) -> None:
         previous = StoredToken(self._refresh, self._geolocation)
         refresh = grant.refresh_token or self._refresh
-        geolocation = grant.geolocation or self._geolocation
+        geolocation = self.checked(grant.geolocation) if grant.geolocation else self._geolocation
         rotated = refresh.get_secret_value() != self._refresh.get_secret_value()
         moved = geolocation != self._geolocation
         self._refresh, self._geolocation = refresh, geolocation

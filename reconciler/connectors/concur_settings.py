@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from reconciler.connectors.concur_auth import missing_error, require
 from reconciler.errors import ConfigError
+from reconciler.hosts import allowed_hosts, check_url
 from reconciler.token_store import StoredToken
 
 
@@ -25,9 +26,12 @@ class ConcurSettings:
     concurrency: int = 8
     provision_timeout: float = 600.0  # seconds of polling before a provision is reported as failed
     poll_delays: tuple[float, ...] = (5.0, 5.0, 10.0, 15.0, 30.0, 60.0)  # the last one repeats
+    allowed_hosts: frozenset[str] = frozenset()  # ACCESS_ALLOW_HOSTS: undocumented hosts opted into
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], stored: StoredToken | None = None) -> ConcurSettings:
+    def from_env(
+        cls, env: Mapping[str, str], stored: StoredToken | None = None, stored_where: str = "the token store"
+    ) -> ConcurSettings:
         """Settings from `CONCUR_*`; a token saved by the token store wins over the configured one."""
         missing: list[str] = []
         client_id = require(env.get("CONCUR_CLIENT_ID"), "CONCUR_CLIENT_ID", missing)
@@ -40,16 +44,20 @@ class ConcurSettings:
         company = require(env.get("CONCUR_COMPANY_ID"), "CONCUR_COMPANY_ID", missing)
         if missing:
             raise missing_error(missing)
-        if not geolocation.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        allowed = allowed_hosts(env)
+        setting = "CONCUR_GEOLOCATION" if stored is None else f"the geolocation saved in {stored_where}"
+        if not geolocation.startswith(("https://", "http://")):
             raise ConfigError(
                 "CONCUR_GEOLOCATION must be a base URL such as https://us2.api.concursolutions.com,"
                 f" not {geolocation!r}"
             )
+        geolocation = check_url("concur", setting, geolocation, allowed)
         return cls(
             client_id=client_id,
             client_secret=SecretStr(secret),
             refresh_token=SecretStr(refresh),
-            geolocation=geolocation.rstrip("/"),
+            geolocation=geolocation,
+            allowed_hosts=allowed,
             company_id=company,
             country=env.get("CONCUR_DEFAULT_COUNTRY") or "US",
             locale=env.get("CONCUR_DEFAULT_LOCALE") or "en-US",

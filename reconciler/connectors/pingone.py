@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,6 +23,7 @@ from reconciler.connectors.pingone_api import PingOneApi
 from reconciler.connectors.pingone_apply import Applier
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.connectors.pingone_sync import Directory, Syncer
+from reconciler.hosts import ALLOW_ENV
 from reconciler.jsonfile import read_json, write_json
 from reconciler.records import Scope
 from reconciler.sandbox_seed import pingone as pingone_seed
@@ -147,6 +149,7 @@ class PingOnePlugin:
                 "PINGONE_ENVIRONMENT_ID": SANDBOX_ENVIRONMENT,
                 "PINGONE_API_URL": f"{url}/v1",
                 "PINGONE_AUTH_URL": url,
+                ALLOW_ENV: urlsplit(url).netloc,
             }
         if simulator.version:
             write_state(path, simulator.state)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from reconciler.errors import ConfigError
+from reconciler.hosts import allowed_hosts, check_url
 
 # Ping's regional domains: PINGONE_REGION -> (API base incl. /v1, auth host).
 REGIONS: dict[str, tuple[str, str]] = {
@@ -65,12 +66,15 @@ class PingOneSettings:
             raise ConfigError(
                 f"pingone: PINGONE_MAX_CONCURRENCY={concurrency!r} must be a number from 1 to 256"
             )
+        allowed = allowed_hosts(env)
         return cls(
             environment_id=env["PINGONE_ENVIRONMENT_ID"].strip(),
             client_id=env["PINGONE_CLIENT_ID"].strip(),
             client_secret=SecretStr(env["PINGONE_CLIENT_SECRET"]),
-            api_url=(env.get("PINGONE_API_URL") or api_url).rstrip("/"),
-            auth_url=(env.get("PINGONE_AUTH_URL") or auth_url).rstrip("/"),
+            api_url=check_url("pingone", "PINGONE_API_URL", env.get("PINGONE_API_URL") or api_url, allowed),
+            auth_url=check_url(
+                "pingone", "PINGONE_AUTH_URL", env.get("PINGONE_AUTH_URL") or auth_url, allowed
+            ),
             auth_environment_id=env.get("PINGONE_AUTH_ENVIRONMENT_ID", "").strip(),
             token_auth_method="client_secret_post"
             if method == "client_secret_post"

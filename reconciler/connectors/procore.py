@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -15,6 +16,7 @@ from reconciler.connectors.http import RetryPolicy
 from reconciler.connectors.procore_api import ProcoreAPI
 from reconciler.connectors.procore_connector import ProcoreConnector
 from reconciler.connectors.procore_settings import ProcoreSettings, settings_from_env
+from reconciler.hosts import ALLOW_ENV
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.procore import ProcoreSimulator
 from reconciler.simulators.procore_state import (
@@ -98,6 +100,7 @@ class ProcorePlugin:
         with serve(simulator.handle) as url:
             yield {
                 "PROCORE_API_URL": url,
+                ALLOW_ENV: urlsplit(url).netloc,
                 "PROCORE_LOGIN_URL": url,
                 "PROCORE_CLIENT_ID": SANDBOX_CLIENT_ID,
                 "PROCORE_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from reconciler.errors import ConfigError
+from reconciler.hosts import allowed_hosts, check_url
 
 # Procore's environment table (developers.procore.com, platform_concepts/development_environments.md
 # and federal_zone_overview.md): environment -> (login host, API host).
@@ -23,7 +24,6 @@ ENVIRONMENTS: dict[str, tuple[str, str]] = {
     "federal": ("https://login.procoregov.com", "https://api.procoregov.com"),
 }
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_CONCURRENCY = 8
 
 
@@ -63,6 +63,7 @@ def parse_companies(raw: str, *, variable: str = "PROCORE_COMPANY_ID") -> tuple[
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    """The configured URL (or the environment's default), checked against Procore's documented hosts."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
@@ -71,11 +72,7 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
         raise ConfigError(
             f"procore: {name} must be an http(s) URL such as https://api.procore.com, got {raw!r}"
         )
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise ConfigError(f"procore: {name} must use https (plain http is allowed only for 127.0.0.1)")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"procore: {name} must not have a query or fragment, got {raw!r}")
-    return raw.rstrip("/")
+    return check_url("procore", name, raw, allowed_hosts(env))
 
 
 REQUIRED = ("PROCORE_CLIENT_ID", "PROCORE_CLIENT_SECRET", "PROCORE_COMPANY_ID")

@@ -95,6 +95,7 @@ def test_setup_command_then_sync_over_loopback(tmp_path: Path, monkeypatch: pyte
         monkeypatch.setenv("CONCUR_CLIENT_SECRET", SECRET)
         monkeypatch.setenv("CONCUR_REQUEST_TOKEN", request_token)
         monkeypatch.setenv("CONCUR_TOKEN_FILE", str(token_file))
+        monkeypatch.setenv("ACCESS_ALLOW_HOSTS", base.removeprefix("http://"))
         result = CliRunner().invoke(
             app,
             ["setup", "--company-id", simulator.state.company_id, "--client-id", "client-1", "--host", base],
@@ -115,6 +116,7 @@ def test_setup_command_then_sync_over_loopback(tmp_path: Path, monkeypatch: pyte
             "CONCUR_CLIENT_SECRET": SECRET,
             "CONCUR_COMPANY_ID": simulator.state.company_id,
             "CONCUR_TOKEN_FILE": str(token_file),
+            "ACCESS_ALLOW_HOSTS": base.removeprefix("http://"),  # the simulator is not a Concur host
         }
 
         async def sync() -> int:

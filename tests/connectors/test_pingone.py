@@ -598,6 +598,7 @@ def test_from_env_against_the_simulator_on_loopback() -> None:
             "PINGONE_API_URL": f"{base}/v1",
             "PINGONE_AUTH_URL": base,
             "PINGONE_TOKEN_AUTH_METHOD": "client_secret_post",
+            "ACCESS_ALLOW_HOSTS": base.removeprefix("http://"),
         }
 
         async def scenario() -> tuple[VendorState, Outcome]:

@@ -76,7 +76,8 @@ def test_the_environment_picks_procores_hosts(environment: str, login: str, api:
 
 def test_url_overrides_and_several_companies() -> None:
     env = {**BASE_ENV, "PROCORE_COMPANY_ID": f"{COMPANY}, 42", "PROCORE_API_URL": "http://127.0.0.1:9/",
-           "PROCORE_LOGIN_URL": "https://login.example.com"}  # fmt: skip
+           "PROCORE_LOGIN_URL": "https://login.example.com",
+           "ACCESS_ALLOW_HOSTS": "127.0.0.1:9, login.example.com"}  # fmt: skip
     settings = PLUGIN.from_env(env, writable=False).api.settings
     assert settings.companies == (COMPANY, "42")
     assert (settings.api_url, settings.login_url) == ("http://127.0.0.1:9", "https://login.example.com")
@@ -88,7 +89,7 @@ def test_the_secret_never_shows(caplog: pytest.LogCaptureFixture) -> None:
     sim.state.clients["cid"] = "another-secret"  # the canary is wrong: the token endpoint refuses it
     texts: list[str] = []
     with caplog.at_level(logging.DEBUG), serve(sim.handle) as url:
-        env = {**BASE_ENV, "PROCORE_API_URL": url, "PROCORE_LOGIN_URL": url}
+        env = {**BASE_ENV, "PROCORE_API_URL": url, "PROCORE_LOGIN_URL": url, "ACCESS_ALLOW_HOSTS": url[7:]}
         connector = PLUGIN.from_env(env, writable=False)
         texts += [
             repr(connector),
@@ -117,7 +118,8 @@ def test_sync_and_apply_over_loopback_http() -> None:
     sim.faults.add("drop", count=1, match="/users/inactive")  # a dropped connection is retried
     with serve(sim.handle) as url:
         env = {"PROCORE_CLIENT_ID": SANDBOX_CLIENT_ID, "PROCORE_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-               "PROCORE_COMPANY_ID": COMPANY, "PROCORE_API_URL": url, "PROCORE_LOGIN_URL": url}  # fmt: skip
+               "PROCORE_COMPANY_ID": COMPANY, "PROCORE_API_URL": url, "PROCORE_LOGIN_URL": url,
+               "ACCESS_ALLOW_HOSTS": url[7:]}  # fmt: skip
         connector = PLUGIN.from_env(env, writable=True)
         connector.api.policy = procore_retry_policy(sleep=FakeClock().sleep)  # no real backoff in tests
 
