@@ -57,7 +57,7 @@ def test_documented_hosts(vendor: str, host: str) -> None:
 )
 def test_other_hosts_are_refused(vendor: str, host: str) -> None:
     assert not documented(vendor, host.split("/")[0])
-    with pytest.raises(ConfigError, match="not a documented|must be"):
+    with pytest.raises(ConfigError, match=r"not a documented|must be"):
         check_url(vendor, "X", f"https://{host}", frozenset())
 
 
@@ -119,6 +119,6 @@ def test_a_geolocation_from_concurs_token_endpoint_pointing_elsewhere_gets_no_cr
             )
             await auth.fetch()
 
-    with pytest.raises(ConfigError, match="attacker.example, which is not a documented SAP Concur host"):
+    with pytest.raises(ConfigError, match=r"attacker\.example, which is not a documented SAP Concur host"):
         asyncio.run(refresh())
     assert seen == ["us2.api.concursolutions.com"], "nothing was sent to the other host"
