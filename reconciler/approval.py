@@ -1,93 +1,60 @@
-"""The approval decision (pure): live changes + pull-request facts + approver rules → verdicts.
+"""The approval decision (pure): live changes + the history of `main` + pull-request reviews → verdicts.
 
-A change in the live plan is applied when either
-- it **restores approved state**: the same change is in the plan of the desired state at the last
-  successful apply (drift repair, expired assignments, re-grants of access approved before); or
-- it removes access and no approver rule of `policies/` covers it (the default covers grants,
-  account creations and updates only); or
-- it is in the **recorded plan of a merged pull request** among the commits since the last apply,
-  whose approvals satisfy every requirement of the change: approvals count only when they are the
-  reviewer's latest verdict, given on the PR's final head commit, after that commit's plan was
-  posted, by someone other than the PR's author and other than the person the change gives access
-  to.
+Nothing here trusts what a repository writer can rewrite (comments, labels, check runs, artifacts,
+anything a workflow running a pull request's code produces). The facts are:
 
-Anything else is held back with the rule it failed and who could approve it. No I/O here: `gate.py`
-gathers the facts.
+- **the chain**: the apply point, then every commit on `main`'s first-parent line since it that
+  changed `access/` or `policies/`, each with the identities of the plan its desired state gives
+  against today's actual state (`StateFacts.digests`), and the merged pull request that landed it;
+- **each merged pull request**: its author, final head commit, merge time, what it *asked for*
+  (`requested`: the plan of its head minus the plan of its merge base, against the same actual
+  state) and its reviews (reviewer, state, commit, time, association).
+
+A change in the live plan is
+- `restores` when it is in the plan of *every* state of the chain, the apply point included: a
+  drift repair, an expiry, a re-grant of access that stayed approved all along (an older, replayed
+  apply point only makes the chain longer, never turns a request into a restore);
+- `not-required` when it removes access and no approver rule covers it;
+- `approved` when the commit that last brought it into the plan landed through a merged pull
+  request that asked for it (so a change slipped into a merge commit is not), and whose counted
+  approvals satisfy every requirement of the change, read at the apply point;
+- `held` otherwise, naming the rule and who could approve.
+
+An approval counts when it is the reviewer's latest verdict, on the pull request's final head,
+submitted before the merge, by a member of the repository (not a bot, not an outside reviewer),
+other than the author and, for access-giving changes, other than the person receiving the access.
+
+Governance: when `policies/`, or who the approver rules resolve to (team memberships and GitHub
+logins), differ between the apply point and HEAD, the commit that last changed them must have
+landed through a pull request approved by the policy owners (read at the apply point); otherwise
+everything but restores is held.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import json
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from reconciler.approvers import Requirement
-from reconciler.changes import Action, Change, Plan, change_identity
+from reconciler.changes import Action, Change, change_identity
 
-RECORD_VERSION = 1
-_RECORD = re.compile(r"<!-- access-plan-record (\{.*?\}) -->", re.DOTALL)
 _DIGEST_BYTES = 8
 # A reviewer's latest review among these decides; COMMENTED and PENDING do not change a verdict.
 _VERDICT_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "DISMISSED"})
+# GitHub's author_association values of people with write access (or more) to the repository.
+MEMBER_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _GRANTING = frozenset({Action.GRANT, Action.CREATE_ACCOUNT, Action.UPDATE})
 
 
 def identity_digest(change: Change) -> str:
-    """A short digest of what a change does (its identity): what a plan record lists."""
+    """A short digest of what a change does (its identity)."""
     return hashlib.sha256(change_identity(change).encode()).hexdigest()[: _DIGEST_BYTES * 2]
 
 
-# ---------------------------------------------------------------- the plan record
-
-
-@dataclass(frozen=True, slots=True)
-class PlanRecord:
-    """What the approvers of a pull request saw: the plan of one head commit."""
-
-    head_sha: str
-    changes_hash: str
-    digests: frozenset[str]
-    posted_at: dt.datetime | None = None  # when the comment carrying it was last written
-
-
-def plan_record(plan: Plan, head_sha: str) -> str:
-    """The hidden block the plan comment carries (an HTML comment: invisible when rendered).
-
-    It lists an 8-byte digest of every change's identity (base64, 12 characters per change) so that
-    apply can tell which live changes the approvers saw, and the plan's `changes_hash`.
-    """
-    raw = b"".join(sorted(bytes.fromhex(identity_digest(c)) for c in plan.changes))
-    data = {
-        "v": RECORD_VERSION,
-        "head": head_sha,
-        "hash": plan.changes_hash,
-        "changes": base64.b64encode(raw).decode(),
-    }
-    return f"<!-- access-plan-record {json.dumps(data, separators=(',', ':'))} -->"
-
-
-def parse_plan_record(text: str, *, posted_at: dt.datetime | None = None) -> PlanRecord | None:
-    """The plan record in a comment body, or None when there is none or it is malformed."""
-    match = _RECORD.search(text)
-    if match is None:
-        return None
-    try:
-        data = json.loads(match.group(1))
-        raw = base64.b64decode(data["changes"], validate=True)
-        if data["v"] != RECORD_VERSION or len(raw) % _DIGEST_BYTES:
-            return None
-        digests = frozenset(raw[i : i + _DIGEST_BYTES].hex() for i in range(0, len(raw), _DIGEST_BYTES))
-        return PlanRecord(str(data["head"]), str(data["hash"]), digests, posted_at)
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-# ---------------------------------------------------------------- facts about pull requests
+# ---------------------------------------------------------------- facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,36 +63,53 @@ class ReviewFact:
     state: str
     commit_id: str | None
     submitted_at: dt.datetime | None
+    association: str = "MEMBER"  # GitHub's author_association of the reviewer
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PullFacts:
+    """A merged pull request that landed commits on `main` since the apply point."""
+
     number: int
     author: str | None
-    merged: bool
     head_sha: str
+    merged_at: dt.datetime | None
     reviews: tuple[ReviewFact, ...] = ()
-    record: PlanRecord | None = None  # the plan comment's record, from a trusted author only
+    requested: frozenset[str] | None = None  # plan(head) - plan(merge base); None: head unreadable
+    governance: str | None = None  # the governance fingerprint of its head
     url: str = ""
+    problem: str = ""  # why `requested` is None
 
 
 @dataclass(frozen=True, slots=True)
-class CommitFacts:
+class StateFacts:
+    """One state of `main`: the apply point (index 0), or a commit that changed access/ or policies/."""
+
     sha: str
-    pulls: tuple[int, ...]  # empty: pushed straight to the branch
+    digests: frozenset[str] | None  # None: access/ or policies/ does not load at this commit
+    governance: str
+    pull: int | None = None  # the merged pull request that landed it; None: pushed directly
+    note: str = ""  # for an unattributed commit: what GitHub knows of it (e.g. "PR #4 was closed")
+    unmerged: tuple[int, ...] = ()  # pull requests that contain it but did not land it here
 
 
 @dataclass(frozen=True, slots=True)
 class GateFacts:
-    """Everything the decision needs to know about the commits since the last apply."""
-
-    since: str  # the apply point
-    commits: tuple[CommitFacts, ...]  # new commits that touch access/ or policies/, oldest first
+    chain: tuple[StateFacts, ...]  # oldest first; chain[0] is the apply point
     pulls: Mapping[int, PullFacts] = field(default_factory=dict)
 
     @property
+    def since(self) -> str:
+        return self.chain[0].sha
+
+    @property
+    def commits(self) -> tuple[StateFacts, ...]:
+        return self.chain[1:]
+
+    @property
     def direct_pushes(self) -> tuple[str, ...]:
-        return tuple(c.sha for c in self.commits if not c.pulls)
+        return tuple(c.sha for c in self.commits if c.pull is None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +118,7 @@ class Approvals:
 
     valid: tuple[str, ...]  # GitHub logins
     problems: tuple[str, ...]  # e.g. "bob's approval was on a1b2c3d, before later pushes"
+    at: Mapping[str, dt.datetime | None] = field(default_factory=dict)  # login (folded) -> when
 
 
 def _fold(login: str | None) -> str:
@@ -141,44 +126,48 @@ def _fold(login: str | None) -> str:
 
 
 def counted_approvals(pull: PullFacts) -> Approvals:
-    """GitHub's rules, plus ours: the reviewer's latest verdict, on the final head, after its plan."""
+    """The reviewer's latest verdict, on the final head, before the merge, by a repository member."""
     latest: dict[str, ReviewFact] = {}
     for review in pull.reviews:
         if review.user and review.state in _VERDICT_STATES:
             latest[_fold(review.user)] = review
     valid: list[str] = []
     problems: list[str] = []
-    record = pull.record
+    at: dict[str, dt.datetime | None] = {}
     for review in latest.values():
         user = review.user or ""
         if review.state != "APPROVED":
             continue
-        if _fold(user) == _fold(pull.author):
+        if review.bot or user.endswith("[bot]"):
+            problems.append(f"{user} is a bot: its approval does not count")
+        elif review.association not in MEMBER_ASSOCIATIONS:
+            problems.append(
+                f"{user} is not a member of the repository ({review.association}): the approval does not count"
+            )
+        elif _fold(user) == _fold(pull.author):
             problems.append(f"{user} approved their own pull request: it does not count")
         elif review.commit_id != pull.head_sha:
             problems.append(
                 f"{user}'s approval was given on {(review.commit_id or '?')[:7]}, before later pushes "
                 f"(head is {pull.head_sha[:7]}): a stale approval does not count"
             )
-        elif (
-            record is not None
-            and record.posted_at is not None
-            and review.submitted_at is not None
-            and review.submitted_at < record.posted_at
+        elif review.submitted_at is None or (
+            pull.merged_at is not None and review.submitted_at > pull.merged_at
         ):
-            problems.append(f"{user} approved before the plan for {pull.head_sha[:7]} was posted")
+            problems.append(f"{user} approved after the merge: it does not count")
         else:
             valid.append(user)
-    return Approvals(tuple(sorted(valid, key=str.casefold)), tuple(problems))
+            at[_fold(user)] = review.submitted_at
+    return Approvals(tuple(sorted(valid, key=str.casefold)), tuple(problems), at)
 
 
-# ---------------------------------------------------------------- the decision
+# ---------------------------------------------------------------- verdicts
 
 
 class Verdict(StrEnum):
-    APPROVED = "approved"  # in an approved pull request's plan
-    RESTORES = "restores"  # restores the state approved at the last apply: no approval needed
-    NOT_REQUIRED = "not-required"  # a revocation or deactivation no approver rule covers
+    APPROVED = "approved"  # asked for by an approved, merged pull request that landed it
+    RESTORES = "restores"  # in the approved state all along: drift repair, expiry
+    NOT_REQUIRED = "not-required"  # a removal no approver rule covers
     HELD = "held"  # not applied
 
 
@@ -188,6 +177,8 @@ class Decision:
     verdict: Verdict
     pull: PullFacts | None = None
     approvers: tuple[str, ...] = ()  # who approved it (APPROVED)
+    approved_at: tuple[str, ...] = ()  # when each approver approved (ISO), same order
+    commit: str = ""  # the commit on main that brought the change (APPROVED, or HELD at a commit)
     rule: str = ""  # the unmet rule (HELD)
     message: str = ""  # why, for people
     could_approve: str = ""  # who could approve it (HELD)
@@ -201,136 +192,216 @@ RequirementsOf = Callable[[Change], tuple[Requirement, ...]]
 BeneficiariesOf = Callable[[Change], frozenset[str]]
 
 
-def _who_could(requirement: Requirement, excluded: Iterable[str]) -> str:
+def who_could(requirement: Requirement, excluded: Iterable[str]) -> str:
+    """Who could satisfy `requirement`, leaving out the author and the beneficiary."""
     out = {_fold(x) for x in excluded if x}
     if not requirement.approvers:
-        names = sorted(x for x in out)
-        return "any reviewer" + (f" other than {', '.join(names)}" if names else "")
+        names = sorted(out)
+        return "any repository member" + (f" other than {', '.join(names)}" if names else "")
     eligible = sorted((a for a in requirement.approvers if _fold(a) not in out), key=str.casefold)
-    if not eligible:
-        return f"nobody eligible ({requirement.description}; the requester cannot approve)"
+    if len(eligible) < requirement.minimum:
+        why = "the author or the person receiving the access cannot approve" if out else "too few approvers"
+        listed = f" (eligible: {', '.join(eligible)})" if eligible else ""
+        return f"nobody: {requirement.description} needs {requirement.minimum}{listed}; {why}"
     return f"{', '.join(eligible)} ({requirement.description})"
 
 
 def _judge(
     change: Change,
+    commit: str,
     pull: PullFacts,
     approvals: Approvals,
-    requirements: tuple[Requirement, ...],
+    requirements: Sequence[Requirement],
     beneficiaries: frozenset[str],
 ) -> Decision:
-    """One change against one pull request whose plan lists it."""
+    """One change against the merged pull request that landed it."""
     excluded = {_fold(pull.author)}
     granting = change.action in _GRANTING
     if granting:
         excluded |= {_fold(b) for b in beneficiaries}
-    if not pull.merged:
-        counted = [a for a in approvals.valid if _fold(a) not in excluded]
-        status = f"approved by {', '.join(counted)}" if counted else "no approval that counts yet"
-        return Decision(
-            change, Verdict.HELD, pull, rule="merged",
-            message=f"pull request #{pull.number} is not merged ({status})",
-            could_approve=_who_could(requirements[0], excluded) if requirements else "",
-        )  # fmt: skip
     valid = [a for a in approvals.valid if _fold(a) not in excluded]
     self_approved = [a for a in approvals.valid if granting and _fold(a) in excluded]
     problems = list(approvals.problems) + [
         f"{a} approved access for themselves: it does not count" for a in self_approved
     ]
-    checks = (Requirement("reviewed", 1, frozenset(), "a reviewer other than the author"), *requirements)
-    for requirement in checks:
+    reviewed = Requirement("reviewed", 1, frozenset(), "a repository member other than the author")
+    for requirement in (reviewed, *requirements):
         if not requirement.met(valid):
             have = f"approved by {', '.join(valid)}" if valid else "no approval that counts"
             why = f"; {'; '.join(problems)}" if problems else ""
             rule = "self-approval" if self_approved and not valid else requirement.rule
+            plural = "s" if requirement.minimum != 1 else ""
             return Decision(
-                change, Verdict.HELD, pull, rule=rule,
-                message=f"pull request #{pull.number} needs {requirement.minimum} approval"
-                f"{'s' if requirement.minimum != 1 else ''} from {requirement.description} ({have}{why})",
-                could_approve=_who_could(requirement, excluded),
+                change, Verdict.HELD, pull, commit=commit, rule=rule,
+                message=f"pull request #{pull.number} needs {requirement.minimum} approval{plural} from "
+                f"{requirement.description} ({have}{why})",
+                could_approve=who_could(requirement, excluded),
             )  # fmt: skip
-    return Decision(change, Verdict.APPROVED, pull, approvers=tuple(valid))
+    times = tuple(_iso(approvals.at.get(_fold(a))) for a in valid)
+    return Decision(change, Verdict.APPROVED, pull, approvers=tuple(valid), approved_at=times, commit=commit)
+
+
+def _iso(value: dt.datetime | None) -> str:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else ""
+
+
+def entry_index(chain: Sequence[StateFacts], digest: str) -> int | None:
+    """The index of the commit that last brought `digest` into the plan (it stayed in since);
+    0 when it was in the plan of every readable state; None when HEAD's plan does not have it."""
+    readable = [i for i, s in enumerate(chain) if s.digests is not None]
+    if not readable:
+        return None
+    last = readable[-1]
+    if digest not in (chain[last].digests or ()):
+        return None
+    entry = last
+    for i in reversed(readable):
+        if digest in (chain[i].digests or ()):
+            entry = i
+        else:
+            break
+    return 0 if entry == readable[0] else entry
 
 
 def decide(
     changes: Iterable[Change],
     facts: GateFacts,
     *,
-    restoring: frozenset[str],
     requirements: RequirementsOf,
     beneficiaries: BeneficiariesOf,
+    governance: tuple[Requirement, ...] = (),
 ) -> tuple[Decision, ...]:
-    """A verdict for every change. `restoring` holds identity digests of the baseline plan."""
-    pulls = sorted(facts.pulls.values(), key=lambda p: p.number)
-    approvals = {p.number: counted_approvals(p) for p in pulls}
+    """A verdict for every change of the live plan."""
+    approvals = {n: counted_approvals(p) for n, p in facts.pulls.items()}
+    blocked = governance_hold(facts, approvals, governance)
     decisions: list[Decision] = []
     for change in changes:
-        digest = identity_digest(change)
-        if digest in restoring:
-            decisions.append(Decision(change, Verdict.RESTORES, message="restores the approved state"))
-            continue
-        reqs = requirements(change)
-        if not reqs and change.action not in _GRANTING:
-            decisions.append(
-                Decision(change, Verdict.NOT_REQUIRED, message="no approver rule covers this removal")
-            )
-            continue
-        who = beneficiaries(change)
-        candidates = [p for p in pulls if p.record is not None and digest in p.record.digests]
-        judged = [_judge(change, p, approvals[p.number], reqs, who) for p in candidates]
-        approved = next((d for d in judged if d.allowed), None)
-        if approved is not None:
-            decisions.append(approved)
-        elif judged:
-            decisions.append(judged[-1])
-        else:
-            decisions.append(_unrecorded(change, facts, pulls, reqs, who))
+        decision = _decide_one(change, facts, approvals, requirements, beneficiaries)
+        if blocked is not None and decision.verdict is not Verdict.RESTORES:
+            decision = Decision(
+                change, Verdict.HELD, blocked.pull, commit=blocked.commit, rule=blocked.rule,
+                message=blocked.message, could_approve=blocked.could_approve,
+            )  # fmt: skip
+        decisions.append(decision)
     return tuple(decisions)
 
 
-def _unrecorded(
+def _decide_one(
     change: Change,
     facts: GateFacts,
-    pulls: list[PullFacts],
-    requirements: tuple[Requirement, ...],
-    beneficiaries: frozenset[str],
+    approvals: Mapping[int, Approvals],
+    requirements: RequirementsOf,
+    beneficiaries: BeneficiariesOf,
 ) -> Decision:
-    """A change no recorded plan lists: say the likeliest reason."""
-    excluded = set(beneficiaries) if change.action in _GRANTING else set()
-    could = _who_could(requirements[0], excluded) if requirements else "any reviewer"
-    pushes = facts.direct_pushes
-    if pushes:
-        shas = ", ".join(s[:7] for s in pushes)
+    digest = identity_digest(change)
+    index = entry_index(facts.chain, digest)
+    if index == 0:
+        return Decision(change, Verdict.RESTORES, message="restores the approved state")
+    reqs = requirements(change)
+    if not reqs and change.action not in _GRANTING:
+        return Decision(change, Verdict.NOT_REQUIRED, message="no approver rule covers this removal")
+    who = beneficiaries(change)
+    excluded = who if change.action in _GRANTING else frozenset()
+    could = who_could(reqs[0], excluded) if reqs else who_could(_ANY, excluded)
+    if index is None:
         return Decision(
-            change, Verdict.HELD, rule="pull-request",
-            message=f"commit {shas} was pushed without a pull request; open one to approve this change",
+            change, Verdict.HELD, rule="committed",
+            message="not in the access/ of any commit on the branch (an uncommitted edit?): only committed, "
+            "reviewed changes are applied",
             could_approve=could,
         )  # fmt: skip
-    unrecorded = [p for p in pulls if p.record is None]
-    if unrecorded:
-        numbers = ", ".join(f"#{p.number}" for p in unrecorded)
+    state = facts.chain[index]
+    if state.pull is None and state.unmerged:
+        numbers = ", ".join(f"#{n}" for n in state.unmerged)
         return Decision(
-            change, Verdict.HELD, rule="plan-record",
-            message=f"pull request {numbers} has no plan recorded for its final head commit "
-            "(the plan comment is missing, edited by someone else, or for an older push)",
+            change, Verdict.HELD, commit=state.sha, rule="merged",
+            message=f"commit {state.sha[:7]} is in pull request {numbers}, which did not land it on this "
+            f"branch ({state.note}); only what merged pull requests landed is applied",
             could_approve=could,
         )  # fmt: skip
-    seen = ", ".join(f"#{p.number}" for p in pulls) or "none since the last apply"
-    return Decision(
-        change, Verdict.HELD, rule="approved-plan",
-        message=f"not in the plan any approver saw (pull requests: {seen}): the actual state changed "
-        "between review and apply; open a pull request so that someone approves it",
-        could_approve=could,
-    )  # fmt: skip
+    if state.pull is None:
+        note = f" ({state.note})" if state.note else ""
+        return Decision(
+            change, Verdict.HELD, commit=state.sha, rule="pull-request",
+            message=f"commit {state.sha[:7]} brought this change without a merged pull request{note}; "
+            "open a pull request so that someone approves it",
+            could_approve=could,
+        )  # fmt: skip
+    pull = facts.pulls[state.pull]
+    if pull.requested is None:
+        return Decision(
+            change, Verdict.HELD, pull, commit=state.sha, rule="requested",
+            message=f"what pull request #{pull.number} asked for cannot be read ({pull.problem})",
+            could_approve=could,
+        )  # fmt: skip
+    if digest not in pull.requested:
+        return Decision(
+            change, Verdict.HELD, pull, commit=state.sha, rule="requested",
+            message=f"commit {state.sha[:7]} (landing pull request #{pull.number}) brought this change, but "
+            f"the pull request's head {pull.head_sha[:7]} did not ask for it: a change added in the merge "
+            "is not approved",
+            could_approve=could,
+        )  # fmt: skip
+    return _judge(change, state.sha, pull, approvals[pull.number], reqs, who)
 
 
-def clean_history(facts: GateFacts, decisions: Iterable[Decision]) -> bool:
-    """May the apply point move to HEAD? Only when nothing was held and every new commit came
-    through a merged pull request with at least one approval that counts."""
+_ANY = Requirement("default", 1, frozenset(), "1 reviewer other than the author")
+
+
+def governance_hold(
+    facts: GateFacts, approvals: Mapping[int, Approvals], owners: tuple[Requirement, ...]
+) -> Decision | None:
+    """A template HELD decision when the governance in force at HEAD was not approved by the policy
+    owners; None when it is unchanged since the apply point, or approved."""
+    chain = facts.chain
+    if len(chain) < 2 or chain[-1].governance == chain[0].governance:
+        return None
+    last = max(i for i in range(1, len(chain)) if chain[i].governance != chain[i - 1].governance)
+    state = chain[last]
+    placeholder = Change("", "", Action.GRANT, "", "", "", "", "")
+    if state.pull is None:
+        return Decision(
+            placeholder, Verdict.HELD, commit=state.sha, rule="policy-owners",
+            message=f"commit {state.sha[:7]} changed policies/ or an approver team without a merged pull "
+            "request; nothing but drift repair is applied until the policy owners approve a pull request "
+            "that edits policies/",
+            could_approve=who_could(owners[0], ()) if owners else "",
+        )  # fmt: skip
+    pull = facts.pulls[state.pull]
+    excluded = {_fold(pull.author)}
+    valid = [a for a in approvals[pull.number].valid if _fold(a) not in excluded]
+    if pull.governance != state.governance:
+        return Decision(
+            placeholder, Verdict.HELD, pull, commit=state.sha, rule="policy-owners",
+            message=f"the policies/ and approver teams that commit {state.sha[:7]} brought differ from "
+            f"those of pull request #{pull.number}'s head: the policy owners did not see them",
+            could_approve=who_could(owners[0], excluded) if owners else "",
+        )  # fmt: skip
+    for requirement in owners:
+        if not requirement.met(valid):
+            have = f"approved by {', '.join(valid)}" if valid else "no approval that counts"
+            return Decision(
+                placeholder, Verdict.HELD, pull, commit=state.sha, rule="policy-owners",
+                message=f"pull request #{pull.number} changed policies/ or an approver team and needs "
+                f"{requirement.minimum} approval{'s' if requirement.minimum != 1 else ''} from "
+                f"{requirement.description} ({have}); until then nothing but drift repair is applied",
+                could_approve=who_could(requirement, excluded),
+            )  # fmt: skip
+    return None
+
+
+def clean_history(facts: GateFacts, decisions: Iterable[Decision], owners: tuple[Requirement, ...]) -> bool:
+    """May the apply point move to HEAD? Only when nothing was held, the governance is approved, and
+    every new commit landed through a merged pull request with at least one approval that counts."""
     if any(not d.allowed for d in decisions):
         return False
-    for commit in facts.commits:
-        pulls = [facts.pulls[n] for n in commit.pulls if n in facts.pulls]
-        if not any(p.merged and counted_approvals(p).valid for p in pulls):
+    approvals = {n: counted_approvals(p) for n, p in facts.pulls.items()}
+    if governance_hold(facts, approvals, owners) is not None:
+        return False
+    for state in facts.commits:
+        if state.pull is None:
+            return False
+        pull = facts.pulls[state.pull]
+        if not [a for a in approvals[pull.number].valid if _fold(a) != _fold(pull.author)]:
             return False
     return True

@@ -7,12 +7,19 @@ need no approval unless a rule lists those actions: they restore approved state.
 
 Approvers are written as people or teams (keys in access/) or `@github-login`; they resolve to
 GitHub logins through each person's `github`. Logins compare ignoring case, as GitHub's do.
+
+Changes to `policies/`, and to whom the approver rules resolve (team memberships, GitHub logins),
+need the **policy owners**: `policy_owners` in `policies/`, or, when none is configured, the
+approvers of every approver rule in force (each rule's minimum from its own approvers), or, with
+no rules at all, the default approval.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler.changes import Change
 from reconciler.policy_model import ApproverRule, Policies
@@ -20,6 +27,7 @@ from reconciler.records import AccessSet, Person
 from reconciler.rules.matching import change_matches
 
 DEFAULT_RULE = "default"
+POLICY_OWNERS_RULE = "policy-owners"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +52,62 @@ class Requirement:
         return (not self.approvers and not self.names) or len(self.approvers) >= self.minimum
 
 
+@dataclass
+class Directory:
+    """People and teams → GitHub logins, indexed once per desired state (not once per change)."""
+
+    people: Mapping[str, Person]
+    _by_key: dict[str, str] = field(default_factory=dict)  # person key -> GitHub login ("" if none)
+    _by_team: dict[str, set[str]] = field(default_factory=dict)
+    _resolved: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for person in self.people.values():
+            self._by_key[person.key] = person.github
+            for team in person.teams:
+                members = self._by_team.setdefault(team, set())
+                if person.github:
+                    members.add(person.github)
+
+    def logins(self, names: Iterable[str]) -> frozenset[str]:
+        key = tuple(names)
+        found = self._resolved.get(key)
+        if found is None:
+            logins: set[str] = set()
+            for name in key:
+                if name.startswith("@"):
+                    logins.add(name[1:])
+                elif name in self._by_key:
+                    if self._by_key[name]:
+                        logins.add(self._by_key[name])
+                else:
+                    logins |= self._by_team.get(name, set())
+            found = self._resolved[key] = frozenset(logins)
+        return found
+
+
+def directory(desired: AccessSet) -> Directory:
+    return Directory(desired.people)
+
+
 def beneficiary_login(change: Change, desired: AccessSet) -> str | None:
     """The GitHub login of the person whose principal the change targets, if they have one."""
     person = desired.people.get(change.principal)
     return person.github or None if person is not None else None
 
 
-def requirements_for(change: Change, policies: Policies, desired: AccessSet) -> tuple[Requirement, ...]:
+def requirements_for(
+    change: Change, policies: Policies, desired: AccessSet, people: Directory | None = None
+) -> tuple[Requirement, ...]:
+    """Every requirement `change` must meet. Pass one `Directory` when asking for many changes."""
+    people = people or directory(desired)
     beneficiary = (beneficiary_login(change, desired) or "").casefold()
     found: list[Requirement] = []
     for name, rule in policies.approvers.items():
         names = covering_names(rule, change)
         if names is None:
             continue
-        logins = frozenset(
-            login for login in resolve_logins(names, desired.people) if login.casefold() != beneficiary
-        )
+        logins = frozenset(login for login in people.logins(names) if login.casefold() != beneficiary)
         found.append(
             Requirement(name, rule.minimum, logins, describe(rule.minimum, names, logins), tuple(names))
         )
@@ -82,19 +130,62 @@ def covering_names(rule: ApproverRule, change: Change) -> list[str] | None:
 
 
 def resolve_logins(names: Iterable[str], people: Mapping[str, Person]) -> set[str]:
-    by_key = {p.key: p for p in people.values()}
-    logins: set[str] = set()
-    for name in names:
-        if name.startswith("@"):
-            logins.add(name[1:])
-        elif name in by_key:
-            if by_key[name].github:
-                logins.add(by_key[name].github)
-        else:
-            logins.update(p.github for p in by_key.values() if name in p.teams and p.github)
-    return logins
+    return set(Directory(people).logins(names))
 
 
 def describe(minimum: int, names: Iterable[str], logins: Iterable[str]) -> str:
     eligible = ", ".join(f"@{login}" for login in sorted(logins, key=str.casefold)) or "nobody eligible"
     return f"{minimum} of {', '.join(names)}: {eligible}"
+
+
+def _rule_names(rule: ApproverRule) -> list[str]:
+    names = list(rule.approvers)
+    for owners in rule.owners.values():
+        names += owners
+    return list(dict.fromkeys(names))
+
+
+def policy_owner_requirements(policies: Policies, desired: AccessSet) -> tuple[Requirement, ...]:
+    """Who must approve a change to policies/ or to an approver team (read at the apply point)."""
+    people = directory(desired)
+    owners = policies.policy_owners
+    if owners is not None:
+        logins = people.logins(owners.approvers)
+        return (
+            Requirement(
+                POLICY_OWNERS_RULE,
+                owners.minimum,
+                logins,
+                describe(owners.minimum, owners.approvers, logins),
+                tuple(owners.approvers),
+            ),
+        )
+    found: list[Requirement] = []
+    for name, rule in policies.approvers.items():
+        names = _rule_names(rule)
+        logins = people.logins(names)
+        found.append(
+            Requirement(
+                f"{POLICY_OWNERS_RULE} ({name})",
+                rule.minimum,
+                logins,
+                f"the approvers of rule {name!r}: {describe(rule.minimum, names, logins)}",
+                tuple(names),
+            )
+        )
+    if not found:
+        minimum = max(1, policies.default_approval.minimum)
+        found.append(Requirement(POLICY_OWNERS_RULE, minimum, frozenset(), f"{minimum} reviewer(s)"))
+    return tuple(found)
+
+
+def governance_fingerprint(policies_tree: str, policies: Policies, desired: AccessSet) -> str:
+    """What decides who approves: the policies/ files, and whom each rule's names resolve to."""
+    people = directory(desired)
+    resolved: dict[str, list[str]] = {}
+    for name, rule in policies.approvers.items():
+        resolved[f"rule:{name}"] = sorted(people.logins(_rule_names(rule)), key=str.casefold)
+    if policies.policy_owners is not None:
+        resolved["policy_owners"] = sorted(people.logins(policies.policy_owners.approvers), key=str.casefold)
+    text = json.dumps({"policies": policies_tree, "resolved": resolved}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -3,7 +3,8 @@
 Lines are appended (and fsynced) as outcomes arrive, so the log is complete up to a crash. Each
 line is self-contained: time, run, commit, the change (vendor, action, tenant, principal,
 resource, entitlement, before), its outcome and the vendor's id for it, and the approval basis:
-the pull request (number, author, URL) and its approvers, or why none was needed.
+the pull request (number, author, URL, final head), the commit on main that landed the change, and
+its approvers with the time each approved, or why none was needed.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ def entry(
         "pull_request_url": pull.url if pull is not None else None,
         "requested_by": pull.author if pull is not None else None,
         "approved_by": list(decision.approvers) if decision is not None else [],
+        "approvals": [
+            {"login": login, "at": at}
+            for login, at in zip(decision.approvers, decision.approved_at, strict=False)
+        ]
+        if decision is not None
+        else [],
+        "pull_request_head": pull.head_sha if pull is not None else None,
+        "landed_in": decision.commit or None if decision is not None else None,
     }
 
 

@@ -17,10 +17,10 @@ import typer
 from typer.exceptions import Abort, Exit, TyperException
 
 from reconciler.commands import apply as apply_cmd
+from reconciler.commands import apply_point_cmd, sandbox_cmd
 from reconciler.commands import comment as comment_cmd
 from reconciler.commands import demo as demo_cmd
 from reconciler.commands import plan as plan_cmd
-from reconciler.commands import sandbox_cmd
 from reconciler.commands import sync as sync_cmd
 from reconciler.commands import validate as validate_cmd
 from reconciler.commands.context import AppContext
@@ -39,6 +39,11 @@ app = typer.Typer(
 )
 sandbox_app = typer.Typer(help="The built-in sandbox of simulated vendors.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+point_app = typer.Typer(
+    help="The signed apply point (refs/access/applied): the commit whose access/ is approved and applied.",
+    no_args_is_help=True,
+)
+app.add_typer(point_app, name="apply-point")
 
 RepoOption = Annotated[
     Path,
@@ -205,6 +210,22 @@ def sandbox_reset(ctx: typer.Context) -> int:
 def sandbox_serve(ctx: typer.Context) -> int:
     """Serve the sandbox vendors on 127.0.0.1 and print the variables that reach them."""
     return sandbox_cmd.serve(_ctx(ctx))
+
+
+@point_app.command("show")
+def apply_point_show(ctx: typer.Context, sandbox: SandboxOption = False) -> int:
+    """Print the apply point's commit after checking its signature."""
+    return apply_point_cmd.show(_ctx(ctx), Source(sandbox=sandbox))
+
+
+@point_app.command("set")
+def apply_point_set(
+    ctx: typer.Context,
+    commit: Annotated[str, typer.Argument(help="The commit whose access/ is approved and in force.")],
+    sandbox: SandboxOption = False,
+) -> int:
+    """Sign COMMIT as the apply point with ACCESS_APPLY_POINT_KEY (administrators; first setup)."""
+    return apply_point_cmd.set_point(_ctx(ctx), Source(sandbox=sandbox), commit)
 
 
 def _mount_optional(module: str, name: str) -> None:

@@ -1,70 +1,71 @@
-"""The approval gate's I/O: the commits since the last apply, their pull requests, what was approved.
+"""The approval gate's I/O: the history of `main` since the apply point, the pull requests that
+landed it and their reviews. The decision itself is pure (`reconciler/approval.py`).
 
-**The apply point** is the git ref `refs/access/applied`: the commit whose `access/` and
-`policies/` were last applied with nothing held back, i.e. a desired state that is fully approved.
-`apply` moves it to HEAD when nothing was held and every new commit came through an approved pull
-request; in CI the apply job fetches it before (`git fetch origin +refs/access/applied:refs/access/applied`)
-and pushes it after (`git push origin refs/access/applied`). A ref, unlike a file the job commits,
-adds no commit to the branch (which would itself be a push without a pull request) and cannot be
-edited through a pull request. With no apply point, apply refuses and says how to set the first
-one: `git update-ref refs/access/applied <commit>` for the commit already in force.
+What is read, and why each is beyond a repository writer's reach:
+- the **apply point** `refs/access/applied`, verified by its HMAC (`reconciler/apply_point.py`);
+- the **first-parent history** of HEAD since then (branch protection forbids rewriting it; a
+  rewrite is refused because the apply point is no longer an ancestor);
+- for each commit that changed `access/` or `policies/`: its **tree** and its parent's, and the
+  **merged pull request** that landed it (`GET /commits/{sha}/pulls`, checked against the pull
+  request's `merge_commit_sha` on this first-parent line);
+- for each such pull request: its **head commit's tree** (fetched from `refs/pull/N/head` when the
+  branch is gone, and checked against the head sha GitHub reports) and its merge base, and its
+  **reviews** (reviewer, state, commit, time, association).
+Comments, labels, check runs and artifacts are never read.
 
-**The plan the approvers saw** is recorded in the plan comment the plan workflow keeps on each pull
-request: a hidden `<!-- access-plan-record {...} -->` block (see `approval.plan_record`) with the
-head commit it was planned for, the `changes_hash`, and a digest of every change. Only comments
-written by a trusted author count (`ACCESS_PLAN_COMMENT_AUTHORS`, default `github-actions[bot]`),
-only a record for the PR's final head commit counts, and an approval counts only if it was given
-after that record was last written.
-
-**Approver rules** come from `policies/` and people/teams from `access/` as of the apply point, not
-HEAD (like GitHub reading CODEOWNERS from the base branch): a pull request cannot loosen the rules
-that judge it.
+Every state (a commit's `access/` and `policies/`) is normalized and planned against today's
+actual state once (cached by tree ids); the identities of those plans are what `approval.decide`
+compares.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import git
-from pydantic import SecretStr
 
-from reconciler import sandbox
+from reconciler import apply_point, sandbox
 from reconciler.approval import (
-    CommitFacts,
     Decision,
     GateFacts,
-    PlanRecord,
     PullFacts,
     ReviewFact,
+    StateFacts,
     clean_history,
     decide,
+    entry_index,
     identity_digest,
-    parse_plan_record,
 )
-from reconciler.approvers import beneficiary_login, requirements_for
+from reconciler.approvers import (
+    Requirement,
+    beneficiary_login,
+    directory,
+    governance_fingerprint,
+    policy_owner_requirements,
+    requirements_for,
+)
 from reconciler.changes import Change, Plan
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, load_desired
 from reconciler.connectors.base import VendorState
 from reconciler.connectors.http import gather_bounded
-from reconciler.errors import AccessError, RefusedError
-from reconciler.github_api import GitHubClient, GitHubSettings, IssueComment, PullRequest
+from reconciler.errors import AccessError, ConfigError, RefusedError
+from reconciler.github_api import GitHubClient, PullRequest
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.rules import plan_options
-from reconciler.simulators.base import SimulatorTransport
-from reconciler.simulators.github import API, DEFAULT_TOKEN, GitHubSimulator
+from reconciler.rules.protected import drop_protected
 
-APPLIED_REF = "refs/access/applied"
+APPLIED_REF = apply_point.REF
 GATED_PATHS = ("access", "policies")
-TRUSTED_AUTHORS_ENV = "ACCESS_PLAN_COMMENT_AUTHORS"
-DEFAULT_TRUSTED_AUTHORS = ("github-actions[bot]",)
-SANDBOX_GITHUB_FILE = "github.sim.json"
 _CONCURRENCY = 8
+
+ClientFactory = Callable[[], GitHubClient]
 
 
 # ---------------------------------------------------------------- git
@@ -86,33 +87,45 @@ def head_sha(repo: git.Repo) -> str:
         raise AccessError("the repository has no commits yet") from None
 
 
-def apply_point(repo: git.Repo) -> str | None:
-    try:
-        return str(repo.git.rev_parse("--verify", "--quiet", f"{APPLIED_REF}^{{commit}}")) or None
-    except git.GitCommandError:
-        return None
+def signing_key(ctx: AppContext, source: Source) -> bytes:
+    if source.sandbox:
+        return apply_point.sandbox_key(sandbox.state_dir(ctx.repo))
+    return apply_point.key_from_env(ctx.env)
 
 
-def record_apply_point(repo: git.Repo, sha: str) -> None:
-    repo.git.update_ref(APPLIED_REF, sha)
+def record_apply_point(repo: git.Repo, sha: str, key: bytes) -> None:
+    """Sign `sha` as the apply point (the apply job, `access apply-point set`, the demo and tests)."""
+    apply_point.write(repo, key, sha, when=int(dt.datetime.now(dt.UTC).timestamp()))
 
 
-def new_commits(repo: git.Repo, since: str, head: str) -> tuple[str, ...]:
-    """Commits in since..head that touch access/ or policies/, oldest first."""
+def window(repo: git.Repo, since: str, head: str) -> tuple[str, ...]:
+    """HEAD's first-parent commits after the apply point, oldest first."""
     if since == head:
         return ()
     if not repo.is_ancestor(repo.commit(since), repo.commit(head)):
         raise RefusedError(
-            f"the apply point {since[:12]} ({APPLIED_REF}) is not an ancestor of HEAD {head[:12]}: "
-            "the branch's history was rewritten; check it, then move the point with "
-            f"`git update-ref {APPLIED_REF} <commit>`"
+            f"the apply point {since[:12]} ({APPLIED_REF}) is not an ancestor of HEAD {head[:12]}: the "
+            "branch's history was rewritten; check it, then re-sign the point with "
+            "`access apply-point set <commit>`"
         )
-    out = repo.git.rev_list("--reverse", f"{since}..{head}", "--", *GATED_PATHS)
+    out = repo.git.rev_list("--first-parent", "--reverse", f"{since}..{head}")
     return tuple(line for line in out.splitlines() if line)
 
 
+def gated_trees(repo: git.Repo, sha: str) -> tuple[str, str]:
+    """The tree ids of access/ and policies/ at `sha` ("" when absent)."""
+    tree = repo.commit(sha).tree
+    ids: list[str] = []
+    for top in GATED_PATHS:
+        try:
+            ids.append(str((tree / top).hexsha))
+        except KeyError:
+            ids.append("")
+    return ids[0], ids[1]
+
+
 def export_tree(repo: git.Repo, sha: str, dest: Path) -> None:
-    """Write access/ and policies/ as they were at `sha` into `dest`."""
+    """Write access/ and policies/ as they were at `sha` into `dest` (symlinks are refused)."""
     tree = repo.commit(sha).tree
     for top in GATED_PATHS:
         try:
@@ -120,79 +133,171 @@ def export_tree(repo: git.Repo, sha: str, dest: Path) -> None:
         except KeyError:
             continue
         for item in sub.traverse():
-            if item.type == "blob":  # type: ignore[union-attr]
-                target = dest / item.path  # type: ignore[union-attr]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(item.data_stream.read())  # type: ignore[union-attr]
+            if item.type != "blob":  # type: ignore[union-attr]
+                continue
+            if item.mode == 0o120000:  # type: ignore[union-attr]
+                raise AccessError(f"{item.path}: a symlink in {top}/ at {sha[:12]}: not allowed")  # type: ignore[union-attr]
+            target = dest / item.path  # type: ignore[union-attr]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.data_stream.read())  # type: ignore[union-attr]
 
 
-# ---------------------------------------------------------------- GitHub
+def has_commit(repo: git.Repo, sha: str) -> bool:
+    try:
+        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+        return True
+    except git.GitCommandError:
+        return False
 
 
-def trusted_authors(env: Mapping[str, str]) -> frozenset[str]:
-    raw = env.get(TRUSTED_AUTHORS_ENV, "")
-    names = [n.strip() for n in raw.split(",") if n.strip()] or list(DEFAULT_TRUSTED_AUTHORS)
-    return frozenset(n.casefold() for n in names)
+def ensure_pull_head(repo: git.Repo, number: int, sha: str) -> bool:
+    """Make the pull request's head commit available: fetch `refs/pull/N/head` when it is missing."""
+    if has_commit(repo, sha):
+        return True
+    try:
+        repo.git.fetch(
+            "--no-tags", "--quiet", "origin", f"+refs/pull/{number}/head:refs/access/pull/{number}"
+        )
+    except git.GitCommandError:
+        return False
+    return has_commit(repo, sha)
 
 
-def sandbox_github_file(repo: Path) -> Path:
-    return sandbox.state_dir(repo) / SANDBOX_GITHUB_FILE
+# ---------------------------------------------------------------- states
 
 
-def github_client(ctx: AppContext, source: Source) -> GitHubClient | None:
-    """The read-only GitHub client the gate uses; None in a sandbox without a GitHub simulator."""
-    if source.sandbox:
-        path = sandbox_github_file(ctx.repo)
-        if not path.exists():
-            return None
-        simulator = GitHubSimulator.from_json(path.read_text(encoding="utf-8"))
-        owner, _, name = simulator.default_repository.partition("/")
-        settings = GitHubSettings(api_url=API, owner=owner, repo=name, token=SecretStr(DEFAULT_TOKEN))
-        return GitHubClient(settings, writable=False, transport=SimulatorTransport(simulator.handle))
-    return GitHubClient.from_env(ctx.env, writable=False)
+@dataclass(frozen=True, slots=True)
+class State:
+    digests: frozenset[str] | None
+    governance: str
+    desired: Desired | None = None
+    policies: Policies | None = None
+    problem: str = ""
 
 
-def _record(
-    comments: tuple[IssueComment, ...], pull: PullRequest, trusted: frozenset[str]
-) -> PlanRecord | None:
-    """The newest plan record for the PR's head commit, from a trusted author."""
-    for comment in reversed(comments):
-        if (comment.user or "").casefold() not in trusted:
-            continue
-        record = parse_plan_record(comment.body, posted_at=comment.updated_at or comment.created_at)
-        if record is not None and record.head_sha == pull.head_sha:
-            return record
-    return None
+@dataclass
+class States:
+    """The plan identities of each commit's access/ and policies/, computed once per tree pair."""
+
+    ctx: AppContext
+    repo: git.Repo
+    actual: Mapping[str, VendorState]
+    _cache: dict[tuple[str, str], State] = field(default_factory=dict)
+
+    def at(self, sha: str) -> State:
+        trees = gated_trees(self.repo, sha)
+        found = self._cache.get(trees)
+        if found is None:
+            found = self._cache[trees] = self._compute(sha, trees[1])
+        return found
+
+    def _compute(self, sha: str, policies_tree: str) -> State:
+        with tempfile.TemporaryDirectory(prefix="access-state-") as tmp:
+            root = Path(tmp)
+            try:
+                export_tree(self.repo, sha, root)
+                desired = load_desired(replace(self.ctx, repo=root))
+                policies = load_policies(root)
+            except AccessError as exc:
+                first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+                return State(None, f"unreadable:{policies_tree}", problem=f"access/ at {sha[:7]}: {first}")
+        plan = build_plan(desired.access, self.actual, today=self.ctx.today, options=plan_options(policies))
+        changes, _ = drop_protected(plan, policies)
+        digests = frozenset(identity_digest(c) for c in changes)
+        governance = governance_fingerprint(policies_tree, policies, desired.access)
+        return State(digests, governance, desired, policies)
+
+
+# ---------------------------------------------------------------- pull requests
+
+
+def _attribute(
+    sha: str, pulls: Sequence[PullRequest], position: Mapping[str, int]
+) -> tuple[PullRequest | None, str, tuple[int, ...]]:
+    """The merged pull request that landed `sha` on this first-parent line, or why there is none."""
+    landed = [
+        p
+        for p in pulls
+        if (p.merged or p.merged_at is not None)
+        and p.merge_commit_sha is not None
+        and p.merge_commit_sha in position
+        and position[p.merge_commit_sha] >= position[sha]
+    ]
+    if landed:
+        landed.sort(key=lambda p: (p.merge_commit_sha != sha, position[p.merge_commit_sha or ""]))
+        return landed[0], "", ()
+    others = [f"#{p.number} is {'merged elsewhere' if p.merged else p.state}" for p in pulls]
+    return None, ", ".join(others), tuple(p.number for p in pulls)
 
 
 async def gather_facts(
-    client: GitHubClient, since: str, commits: tuple[str, ...], trusted: frozenset[str]
+    client: GitHubClient | None,
+    states: States,
+    since: str,
+    commits: Sequence[str],
+    first_parent: Sequence[str],
+    missing_github: str = "",
 ) -> GateFacts:
-    found = await gather_bounded(_CONCURRENCY, (client.pulls_for_commit(sha) for sha in commits))
-    pulls: dict[int, PullRequest] = {}
-    commit_facts: list[CommitFacts] = []
+    """Attribute each commit to the merged pull request that landed it; read what each asked for."""
+    repo = states.repo
+    position = {sha: i for i, sha in enumerate(first_parent)}
+    if client is None:
+        found: list[tuple[PullRequest, ...]] = [() for _ in commits]
+    else:
+        found = list(await gather_bounded(_CONCURRENCY, (client.pulls_for_commit(s) for s in commits)))
+    chosen: dict[int, PullRequest] = {}
+    landing_start: dict[int, str] = {}
+    attributed: list[StateFacts] = []
     for sha, prs in zip(commits, found, strict=True):
-        merged = [p for p in prs if p.merged or p.merged_at is not None]
-        chosen = merged or list(prs)
-        commit_facts.append(CommitFacts(sha, tuple(p.number for p in chosen)))
-        for pr in chosen:
-            pulls.setdefault(pr.number, pr)
+        pull, note, unmerged = _attribute(sha, prs, position)
+        if client is None:
+            note = missing_github
+        if pull is not None:
+            chosen.setdefault(pull.number, pull)
+            landing_start.setdefault(pull.number, sha)
+        state = states.at(sha)
+        number = pull.number if pull else None
+        attributed.append(StateFacts(sha, state.digests, state.governance, number, note, unmerged))
 
     async def facts_of(pr: PullRequest) -> PullFacts:
+        assert client is not None
         reviews = await client.reviews(pr.number)
-        comments = await client.issue_comments(pr.number)
-        return PullFacts(
-            number=pr.number,
-            author=pr.author,
-            merged=pr.merged or pr.merged_at is not None,
-            head_sha=pr.head_sha,
-            reviews=tuple(ReviewFact(r.user, r.state, r.commit_id, r.submitted_at) for r in reviews),
-            record=_record(comments, pr, trusted),
+        facts = PullFacts(
+            number=pr.number, author=pr.author, head_sha=pr.head_sha, merged_at=pr.merged_at,
+            reviews=tuple(
+                ReviewFact(r.user, r.state, r.commit_id, r.submitted_at, r.association, r.bot) for r in reviews
+            ),
             url=pr.html_url,
-        )
+        )  # fmt: skip
+        return _requested(facts, repo, states, landing_start[pr.number])
 
-    facts = await gather_bounded(_CONCURRENCY, (facts_of(pr) for pr in pulls.values()))
-    return GateFacts(since, tuple(commit_facts), {f.number: f for f in facts})
+    pulls = await gather_bounded(_CONCURRENCY, (facts_of(pr) for pr in chosen.values()))
+    chain = [_state_facts(states, since, None, ""), *attributed]
+    return GateFacts(tuple(chain), {p.number: p for p in pulls})
+
+
+def _state_facts(states: States, sha: str, pull: int | None, note: str) -> StateFacts:
+    state = states.at(sha)
+    return StateFacts(sha, state.digests, state.governance, pull, note)
+
+
+def _requested(facts: PullFacts, repo: git.Repo, states: States, first_landed: str) -> PullFacts:
+    """What the pull request asked for: the plan of its head minus the plan of its merge base."""
+    if not ensure_pull_head(repo, facts.number, facts.head_sha):
+        return replace(
+            facts,
+            problem=f"its head commit {facts.head_sha[:7]} is not in this clone; fetch "
+            "`+refs/pull/*/head:refs/pull/*/head` before apply (the apply workflow does)",
+        )
+    parent = repo.commit(first_landed).parents[0].hexsha
+    bases = repo.merge_base(facts.head_sha, parent)
+    if not bases:
+        return replace(facts, problem=f"its head {facts.head_sha[:7]} shares no history with the branch")
+    head = states.at(facts.head_sha)
+    base = states.at(bases[0].hexsha)
+    if head.digests is None or base.digests is None:
+        return replace(facts, problem=head.problem or base.problem, governance=head.governance)
+    return replace(facts, requested=head.digests - base.digests, governance=head.governance)
 
 
 # ---------------------------------------------------------------- the verdict
@@ -204,6 +309,8 @@ class GateReport:
     head: str
     facts: GateFacts
     decisions: tuple[Decision, ...]
+    owners: tuple[Requirement, ...] = ()
+    note: str = ""  # e.g. "GitHub was not asked: every change restores approved state"
 
     @property
     def held(self) -> tuple[Decision, ...]:
@@ -211,29 +318,10 @@ class GateReport:
 
     @property
     def may_advance(self) -> bool:
-        return clean_history(self.facts, self.decisions)
+        return not self.note and clean_history(self.facts, self.decisions, self.owners)
 
     def decision_of(self) -> dict[str, Decision]:
         return {d.change.id: d for d in self.decisions}
-
-
-def _baseline(
-    ctx: AppContext, repo: git.Repo, since: str, actual: Mapping[str, VendorState]
-) -> tuple[Desired, frozenset[str], Policies]:
-    """The desired state and policies at the apply point, and the digests of its plan now."""
-    with tempfile.TemporaryDirectory(prefix="access-applied-") as tmp:
-        root = Path(tmp)
-        export_tree(repo, since, root)
-        at = replace(ctx, repo=root)
-        try:
-            desired = load_desired(at)
-            policies = load_policies(root)
-        except AccessError as exc:
-            raise AccessError(
-                f"cannot read access/ at the apply point {since[:12]} ({APPLIED_REF}):\n{exc.message}"
-            ) from None
-    plan = build_plan(desired.access, actual, today=ctx.today, options=plan_options(policies))
-    return desired, frozenset(identity_digest(c) for c in plan.changes), policies
 
 
 async def evaluate(
@@ -241,44 +329,86 @@ async def evaluate(
     plan: Plan,
     head_desired: Desired,
     actual: Mapping[str, VendorState],
-    client: GitHubClient,
+    client_factory: ClientFactory,
+    key: bytes,
 ) -> GateReport:
     repo = open_repo(ctx.repo)
     head = head_sha(repo)
-    since = apply_point(repo)
-    if since is None and not plan.changes:
-        return GateReport(head, head, GateFacts(head, ()), ())
-    if since is None:
+    point = apply_point.read(repo, key)
+    if point is None and not plan.changes:
+        return GateReport(head, head, GateFacts((StateFacts(head, frozenset(), ""),)), ())
+    if point is None:
         raise RefusedError(
             f"no apply point recorded ({APPLIED_REF}): apply cannot tell which commits are new and need "
-            "approval. Point it at the commit whose access/ is already in force, once:\n"
-            f"  git update-ref {APPLIED_REF} <commit>   (in CI: git push origin <commit>:{APPLIED_REF})"
+            "approval. An administrator points it, once, at the commit whose access/ is already in force:\n"
+            f"  {apply_point.KEY_ENV}=… access apply-point set <commit>   then   git push origin {APPLIED_REF}"
         )
-    commits = new_commits(repo, since, head)
-    facts = (
-        await gather_facts(client, since, commits, trusted_authors(ctx.env))
-        if commits
-        else GateFacts(since, ())
+    since = point.sha
+    first_parent = window(repo, since, head)
+    states = States(ctx, repo, actual)
+    baseline = states.at(since)
+    if baseline.desired is None or baseline.policies is None:
+        raise AccessError(f"cannot read the apply point {since[:12]} ({APPLIED_REF}): {baseline.problem}")
+    previous = gated_trees(repo, since)
+    commits: list[str] = []
+    for sha in first_parent:
+        trees = gated_trees(repo, sha)
+        if trees != previous:
+            commits.append(sha)
+        previous = trees
+
+    # Ask GitHub only when something needs it: restores alone are decided from git.
+    head_state = states.at(head)
+    restores_only = head_state.digests is not None and all(
+        entry_index([_state_facts(states, s, None, "") for s in (since, *commits)], identity_digest(c)) == 0
+        for c in plan.changes
     )
-    baseline, restoring, policies = _baseline(ctx, repo, since, actual)
+    client: GitHubClient | None = None
+    missing = ""
+    note = ""
+    if commits and not restores_only:
+        try:
+            client = client_factory()
+        except ConfigError as exc:
+            missing = f"GitHub is not configured ({exc.message})"
+    elif commits:
+        note = "GitHub was not asked: every change restores approved state"
+    try:
+        facts = await gather_facts(client, states, since, commits, first_parent, missing)
+    finally:
+        if client is not None:
+            await client.aclose()
+    if missing:
+        note = missing
+
+    policies, base_access = baseline.policies, baseline.desired.access
+    people = directory(base_access)
+    owners = policy_owner_requirements(policies, base_access)
 
     def beneficiaries(change: Change) -> frozenset[str]:
-        logins = (beneficiary_login(change, baseline.access), beneficiary_login(change, head_desired.access))
+        logins = (beneficiary_login(change, base_access), beneficiary_login(change, head_desired.access))
         return frozenset(login for login in logins if login)
 
     decisions = decide(
         plan.changes,
         facts,
-        restoring=restoring,
-        requirements=lambda change: requirements_for(change, policies, baseline.access),
+        requirements=lambda change: requirements_for(change, policies, base_access, people),
         beneficiaries=beneficiaries,
+        governance=owners,
     )
-    return GateReport(since, head, facts, decisions)
+    return GateReport(since, head, facts, decisions, owners, note)
 
 
-def advance(ctx: AppContext, report: GateReport) -> bool:
-    """Move the apply point to the HEAD that was judged, when the history allows it."""
+def advance(ctx: AppContext, report: GateReport, key: bytes) -> bool:
+    """Sign the HEAD that was judged as the new apply point, when the history allows it."""
     if not report.may_advance or report.since == report.head:
         return False
-    record_apply_point(open_repo(ctx.repo), report.head)
+    record_apply_point(open_repo(ctx.repo), report.head, key)
     return True
+
+
+def github_client_factory(ctx: AppContext, source: Source) -> ClientFactory | None:
+    """How the gate reaches GitHub; None in a sandbox without a GitHub simulator (ungated)."""
+    if source.sandbox:
+        return sandbox.github_client_factory(ctx.repo)
+    return lambda: GitHubClient.from_env(ctx.env, writable=False)

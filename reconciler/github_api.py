@@ -165,13 +165,18 @@ class Review:
     commit_id: str | None
     submitted_at: datetime | None
     html_url: str
+    association: str = "NONE"  # author_association: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE, ...
+    bot: bool = False  # the reviewer is a bot (user.type "Bot")
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Review:
+        user = data.get("user")
         return cls(
-            id=int(data["id"]), user=_login(data.get("user")), state=str(data["state"]),
+            id=int(data["id"]), user=_login(user), state=str(data["state"]),
             commit_id=data.get("commit_id"), submitted_at=_time(data.get("submitted_at")),
             html_url=str(data["html_url"]),
+            association=str(data.get("author_association") or "NONE"),
+            bot=isinstance(user, dict) and user.get("type") == "Bot",
         )  # fmt: skip
 
 

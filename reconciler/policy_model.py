@@ -132,6 +132,20 @@ class ApproverRule(Strict):
         return self.approvers or None
 
 
+class PolicyOwners(Strict):
+    """Who approves changes to policies/ and to the teams approver rules name."""
+
+    description: str = ""
+    approvers: Names = Field(description="People or teams (by their key in access/), or `@github-login`.")
+    minimum: int = Field(default=1, ge=1, description="How many of them must approve.")
+
+    @model_validator(mode="after")
+    def _someone(self) -> PolicyOwners:
+        if not self.approvers:
+            raise ValueError("policy_owners needs `approvers`")
+        return self
+
+
 class DefaultApproval(Strict):
     """Changes no approver rule covers."""
 
@@ -260,6 +274,11 @@ class Policies(Strict):
     schema_: str | None = Field(default=None, alias="$schema")
     approvers: dict[str, ApproverRule] = Field(default_factory=dict, description="Approver rules by name.")
     default_approval: DefaultApproval = Field(default_factory=DefaultApproval)
+    policy_owners: PolicyOwners | None = Field(
+        default=None,
+        description="Who approves changes to policies/ and to approver teams. Default: the approvers of "
+        "every approver rule (each rule's minimum), or the default approval when there are no rules.",
+    )
     separation_of_duties: dict[str, SeparationRule] = Field(default_factory=dict)
     privileged: dict[str, PrivilegedRule] = Field(default_factory=dict)
     protected: Protected = Field(default_factory=Protected)
@@ -283,10 +302,17 @@ class Policies(Strict):
 
 
 RULE_SECTIONS = ("approvers", "separation_of_duties", "privileged")
-SINGLE_SECTIONS = ("default_approval", "protected", "unmanaged_accounts", "limits", "expiry_warnings")
+SINGLE_SECTIONS = (
+    "default_approval",
+    "policy_owners",
+    "protected",
+    "unmanaged_accounts",
+    "limits",
+    "expiry_warnings",
+)
 
 POLICY_MODELS: tuple[type[BaseModel], ...] = (
-    Policies, Match, ApproverRule, DefaultApproval, SeparationRule, PrivilegedRule, Protected, UnmanagedRule,
+    Policies, Match, ApproverRule, PolicyOwners, DefaultApproval, SeparationRule, PrivilegedRule, Protected, UnmanagedRule,
     UnmanagedAccounts, Limits, ExpiryWarnings,
 )  # fmt: skip
 

@@ -163,9 +163,11 @@ def _report_gate(ctx: AppContext, report: gate.GateReport) -> None:
     new = len(report.facts.commits)
     pulls = ", ".join(f"#{n}" for n in sorted(report.facts.pulls)) or "none"
     ctx.output.info(
-        f"approval gate: {new} commit(s) touching access/ or policies/ since {report.since[:12]} "
-        f"({gate.APPLIED_REF}); pull requests: {pulls}"
+        f"approval gate: {new} commit(s) changing access/ or policies/ since {report.since[:12]} "
+        f"({gate.APPLIED_REF}); merged pull requests: {pulls}"
     )
+    if report.note:
+        ctx.output.info(f"approval gate: {escape(report.note)}")
     for decision in report.held:
         ctx.output.result(f"[bold yellow]   held[/bold yellow] {_line(decision.change)}")
         ctx.output.result(
@@ -182,6 +184,8 @@ def _approval_note(decision: Decision | None) -> str:
         return (
             f" [dim](PR #{decision.pull.number}, approved by {escape(', '.join(decision.approvers))})[/dim]"
         )
+    if decision.verdict is Verdict.NOT_REQUIRED:
+        return " [dim](removal; no approver rule covers it)[/dim]"
     if decision.verdict is Verdict.RESTORES:
         return " [dim](restores approved state)[/dim]"
     return ""
@@ -195,11 +199,12 @@ async def _apply(
 ) -> int:
     desired = load_desired(ctx)
     vendors = tuple(sorted(desired.access.scope.vendors))
-    client = gate.github_client(ctx, source)
-    if client is None:
+    factory = gate.github_client_factory(ctx, source)
+    if factory is None:
         ctx.output.info(
             "approval gate: off (a sandbox without a GitHub simulator; `access demo` shows the gate at work)"
         )
+    key = gate.signing_key(ctx, source) if factory is not None else b""
     async with open_connectors(ctx, source, vendors, writable=True) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
         live = plan_from(ctx, desired, actual).plan
@@ -215,9 +220,8 @@ async def _apply(
         _record_counts(directory, actual)
 
         report: gate.GateReport | None = None
-        if client is not None:
-            async with client:
-                report = await gate.evaluate(ctx, plan, desired, actual, client)
+        if factory is not None:
+            report = await gate.evaluate(ctx, plan, desired, actual, factory, key)
             _report_gate(ctx, report)
         decisions = report.decision_of() if report is not None else {}
         allowed = [c for c in plan.changes if c.id not in decisions or decisions[c.id].allowed]
@@ -225,18 +229,18 @@ async def _apply(
 
         results = await _execute(ctx, plan, allowed, decisions, connectors, directory, options)
 
-    advanced = report is not None and gate.advance(ctx, report)
+    advanced = report is not None and gate.advance(ctx, report, key)
     if report is not None and not advanced and report.since != report.head:
         ctx.output.info(
             f"apply point stays at {report.since[:12]}: "
             + (
                 "changes were held back"
                 if report.held
-                else "a new commit did not come through an approved pull request"
+                else report.note or "a new commit did not come through an approved pull request"
             )
         )
     elif advanced and report is not None:
-        ctx.output.info(f"apply point {gate.APPLIED_REF} moved to {report.head[:12]}")
+        ctx.output.info(f"apply point {gate.APPLIED_REF} moved to {report.head[:12]} (signed)")
     if not plan.changes:
         ctx.output.result("No changes. The vendors match the YAML.")
         return 0

@@ -1,13 +1,11 @@
 """`access comment` and `access drift`: the plan where people see it on GitHub.
 
 - `access comment` keeps ONE comment on a pull request with the plan (markdown: findings, changes,
-  who can approve each) and the hidden plan record the approval gate reads at apply time
-  (`approval.plan_record`: the PR head commit it was planned for, the changes hash and a digest of
-  every change). Run again after a push, it updates that comment in place; with an identical plan
-  it leaves the comment untouched (an edit would make earlier approvals older than the plan, and
-  the gate would stop counting them). Only a comment written by a trusted author is reused
-  (`ACCESS_PLAN_COMMENT_AUTHORS`, default `github-actions[bot]`: the same list the gate trusts), so
-  nobody can plant a look-alike comment for the workflow to edit.
+  who can approve each): a preview for reviewers, **never an input to the approval gate**, which
+  recomputes what the pull request asked for from git (see `reconciler/gate.py`). Run again after a
+  push, it updates that comment in place, or leaves it untouched when the plan is the same. Only a
+  comment written by the workflow's own account is reused (`ACCESS_PLAN_COMMENT_AUTHORS`, default
+  `github-actions[bot]`), so a look-alike planted by someone else is never edited.
 - `access drift` keeps ONE open issue (label `access-drift`) with the plan while the vendors differ
   from the YAML, and closes it, with a comment, once they match again.
 
@@ -30,19 +28,30 @@ from typing import Any
 import httpx
 from rich.markup import escape
 
-from reconciler.approval import plan_record
 from reconciler.changes import Plan
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import make_plan
 from reconciler.commands.state import Source
 from reconciler.errors import AccessError, ConfigError
-from reconciler.gate import TRUSTED_AUTHORS_ENV, trusted_authors
 from reconciler.github_api import GitHubClient, GitHubSettings, Issue, IssueComment, Upsert
 from reconciler.render.markdown import COMMENT_MARKER, render_markdown
 
 GITHUB_COMMENT_LIMIT = 65_536  # characters GitHub accepts in a comment or an issue body
 DRIFT_TITLE = "Access drift: the vendors differ from access/"
 DRIFT_LABEL = "access-drift"
+COMMENT_AUTHORS_ENV = "ACCESS_PLAN_COMMENT_AUTHORS"
+DEFAULT_COMMENT_AUTHORS = ("github-actions[bot]",)
+PREVIEW_NOTE = (
+    "<sub>A preview for reviewers. What gets applied is decided at merge from git and your reviews: "
+    "the changes this pull request's head asks for, approved on its final commit.</sub>"
+)
+
+
+def comment_authors(env: Mapping[str, str]) -> frozenset[str]:
+    """Whose plan comments `access comment` may update (its own account's)."""
+    raw = env.get(COMMENT_AUTHORS_ENV, "")
+    names = [n.strip() for n in raw.split(",") if n.strip()] or list(DEFAULT_COMMENT_AUTHORS)
+    return frozenset(n.casefold() for n in names)
 
 
 class Posted(StrEnum):
@@ -130,16 +139,10 @@ def obtain_plan(ctx: AppContext, plan_file: Path | None, source: Source) -> Plan
 
 
 def comment_body(plan: Plan, head_sha: str) -> str:
-    """The plan as markdown plus the hidden record of what the approvers saw, under GitHub's limit."""
-    record = plan_record(plan, head_sha)
-    room = GITHUB_COMMENT_LIMIT - len(record) - 16
-    if room < 4_000:
-        raise AccessError(
-            f"the plan's {len(plan.changes)} changes are too many for one pull-request comment to carry "
-            "their plan record; split the pull request"
-        )
+    """The plan as markdown for reviewers, under GitHub's limit."""
+    room = GITHUB_COMMENT_LIMIT - len(PREVIEW_NOTE) - 16
     markdown = render_markdown(plan, title=f"access plan for {head_sha[:7]}", max_chars=min(room, 60_000))
-    return f"{markdown}\n{record}\n"
+    return f"{markdown}\n{PREVIEW_NOTE}\n"
 
 
 def _is_plan_comment(comment: IssueComment, trusted: frozenset[str]) -> bool:
@@ -165,13 +168,8 @@ async def post_plan_comment(
     ours = [c for c in await client.issue_comments(pull.number) if _is_plan_comment(c, trusted)]
     if not ours:
         created = await client.create_comment(pull.number, body)
-        if (created.user or "").casefold() not in trusted:
-            note = (
-                f"the comment was written as {created.user}, whom the approval gate does not trust "
-                f"({TRUSTED_AUTHORS_ENV}={','.join(sorted(trusted))}); post it from the plan workflow"
-            )
         return CommentOutcome(Posted.CREATED, pull.number, head, created, note)
-    latest = ours[-1]  # the gate reads the newest record; keep that one current
+    latest = ours[-1]  # keep the newest one current
     if latest.body == body:
         return CommentOutcome(Posted.UNCHANGED, pull.number, head, latest, note)
     return CommentOutcome(
@@ -194,7 +192,7 @@ def run_comment(
 
     async def go() -> CommentOutcome:
         async with GitHubClient(settings, writable=True, transport=transport) as client:
-            return await post_plan_comment(client, plan, target, trusted=trusted_authors(ctx.env))
+            return await post_plan_comment(client, plan, target, trusted=comment_authors(ctx.env))
 
     outcome = asyncio.run(go())
     if outcome.note:

@@ -3,8 +3,8 @@
 A real git repository with the example `access/`, the sandbox vendors, and the GitHub simulator
 (persisted in the sandbox directory, as the vendor simulators are). The walkthrough: adopt the
 YAML (first apply repairs drift: no approval needed), open a pull request, plan it (the plan
-comment with its hidden record), apply before approval (refused), approve, merge, apply
-(applied, with the approvers in the audit log), plan again (no changes).
+comment: a preview for reviewers), apply before approval (refused), approve, merge, apply
+(applied, with the pull request and its approvers in the audit log), plan again (no changes).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from reconciler import gate, sandbox
-from reconciler.approval import plan_record
 from reconciler.approvers import beneficiary_login, requirements_for
 from reconciler.changes import Plan
 from reconciler.commands import apply as apply_cmd
+from reconciler.commands.comment import comment_body
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import make_plan
 from reconciler.commands.state import Source, load_desired
@@ -35,7 +35,6 @@ from reconciler.console import Output
 from reconciler.errors import AccessError
 from reconciler.github_api import GitHubClient, GitHubSettings
 from reconciler.policy_loader import load_policies
-from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.github import API, DEFAULT_TOKEN, GitHubSimulator
@@ -70,7 +69,7 @@ class _Demo:
             config.set_value("user", "name", "Harbor Build")
             config.set_value("user", "email", "it@harborbuild.example")
         self.sub = replace(ctx, repo=self.path)
-        self.github_file = gate.sandbox_github_file(self.path)
+        self.github_file = sandbox.github_file(self.path)
         self.step_no = 0
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -154,9 +153,12 @@ class _Demo:
         sim = GitHubSimulator(REPOSITORY)
         sim.direct_push(adopted, author="hbrandt")
         self.save(sim)
-        gate.record_apply_point(self.repo, adopted)
         sandbox.reset(self.path, VENDORS)
-        self.say(f"commit {adopted[:7]}; the apply point {gate.APPLIED_REF} marks it as the approved state")
+        gate.record_apply_point(self.repo, adopted, gate.signing_key(self.sub, SOURCE))
+        self.say(
+            f"commit {adopted[:7]}; the apply point {gate.APPLIED_REF} marks it as the approved state "
+            "(signed with the apply job's key, which no branch can read)"
+        )
 
         self.step("First apply: the vendors are brought in line with the adopted YAML")
         self.say("drift repair restores the approved state, so it needs no pull request")
@@ -178,17 +180,14 @@ class _Demo:
             if line[:1] in "+-" and not line.startswith(("+++", "---")):
                 out.result(f"   {_esc(line)}")
 
-        self.step("The plan workflow plans the pull request and comments the plan")
+        self.step("The plan workflow (trusted code, the PR's access/ as data) comments the plan")
         plan = self.plan()
         for line in render_text(plan).splitlines():
             out.result(f"   {line}")
-        body = (
-            render_markdown(plan, title=f"access plan for {head[:7]}") + "\n" + plan_record(plan, head) + "\n"
-        )
         sim = self.sim()
-        asyncio.run(self._comment(sim, number, body))
+        asyncio.run(self._comment(sim, number, comment_body(plan, head)))
         self.save(sim)
-        self.say(f"comment posted with the hidden plan record (changes hash {plan.changes_hash[:16]})")
+        self.say("the comment is a preview for reviewers; apply decides from git and the reviews alone")
 
         self.step("Apply before the pull request is approved and merged: refused")
         refused = self.apply()
@@ -207,6 +206,7 @@ class _Demo:
 
         self.step("Apply on main: the approved change is applied")
         applied = self.apply()
+        self.say("the audit log records the pull request, its author, its approvers and when they approved")
 
         self.step("Plan again: nothing left to do")
         again = self.plan()

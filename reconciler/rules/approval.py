@@ -14,8 +14,9 @@ CODE = "approvers"
 
 def approvers_by_change(plan: Plan, desired: AccessSet, policies: Policies) -> dict[str, tuple[str, ...]]:
     shown: dict[str, tuple[str, ...]] = {}
+    people = approver_rules.directory(desired)
     for change in plan.changes:
-        requirements = approver_rules.requirements_for(change, policies, desired)
+        requirements = approver_rules.requirements_for(change, policies, desired, people)
         if requirements:
             shown[change.id] = tuple(r.description for r in requirements)
     return shown
@@ -24,8 +25,9 @@ def approvers_by_change(plan: Plan, desired: AccessSet, policies: Policies) -> d
 def check_plan(plan: Plan, desired: AccessSet, policies: Policies) -> list[Finding]:
     findings: list[Finding] = []
     gaps: set[tuple[str, str]] = set()
+    people = approver_rules.directory(desired)
     for change in plan.changes:
-        for requirement in approver_rules.requirements_for(change, policies, desired):
+        for requirement in approver_rules.requirements_for(change, policies, desired, people):
             if requirement.satisfiable:
                 continue
             findings.append(
@@ -62,11 +64,12 @@ def check_plan(plan: Plan, desired: AccessSet, policies: Policies) -> list[Findi
 def check_rules(desired: AccessSet, policies: Policies) -> list[Finding]:
     """Rules that ask for more approvals than the people they name can give."""
     findings: list[Finding] = []
+    people = approver_rules.directory(desired)
     for name, rule in policies.approvers.items():
         groups = [("approvers", rule.approvers)] if rule.approvers else []
         groups += [(f"owners.{resource}", owners) for resource, owners in rule.owners.items()]
         for label, names in groups:
-            logins = approver_rules.resolve_logins(names, desired.people)
+            logins = people.logins(names)
             if len(logins) < rule.minimum:
                 path = ("approvers", name, *label.split(".", 1))
                 findings.append(

@@ -225,24 +225,54 @@ class GitHubSimulator(GitHubEndpoints):
             return review_id
 
     def merge(
-        self, pull: int, merge_commit_sha: str, *, merged_by: str | None = None, repo: str | None = None
+        self,
+        pull: int,
+        merge_commit_sha: str,
+        *,
+        merged_by: str | None = None,
+        method: str = "merge",
+        landed: list[str] | None = None,
+        repo: str | None = None,
     ) -> None:
-        """Merge: the PR's commits and the merge commit land on the base branch."""
+        """Merge as GitHub's three methods do: `merge` (the PR's commits and a merge commit land),
+        `squash` (one new commit lands), `rebase` (`landed`, new commits, land; the last one is the
+        `merge_commit_sha`, "the commit that the base branch was updated to")."""
+        if method not in ("merge", "squash", "rebase"):
+            raise ValueError(f"unknown merge method {method!r}")
         with self.lock:
             r = self.repo(repo)
             p = r.pulls[pull]
             if p.merged or p.state != "open":
                 raise ValueError(f"pull request #{pull} is not open")
             now = self._now()
-            self.commit(merge_commit_sha, author=merged_by or p.author, message=f"Merge pull request #{pull}",
-                        repo=repo)  # fmt: skip
+            if method == "rebase":
+                onto = list(landed or [merge_commit_sha])
+                if onto[-1] != merge_commit_sha:
+                    onto.append(merge_commit_sha)
+            elif method == "squash":
+                onto = [merge_commit_sha]
+            else:
+                onto = [*p.commits, merge_commit_sha]
+            for sha in onto:
+                self.commit(
+                    sha, author=merged_by or p.author, message=f"Merge pull request #{pull}", repo=repo
+                )
             p.state, p.merged, p.merged_at, p.closed_at, p.updated_at = "closed", True, now, now, now
             p.merged_by = self.state.user(merged_by or r.owner)
             p.merge_commit_sha = merge_commit_sha
+            p.merge_method = method
+            p.landed = onto
             if p.base_ref == r.default_branch:
-                for sha in [*p.commits, merge_commit_sha]:
+                for sha in onto:
                     if sha not in r.default_branch_shas:
                         r.default_branch_shas.append(sha)
+
+    def outsider(self, login: str, *, repo: str | None = None) -> None:
+        """A user without write access: their reviews carry author_association CONTRIBUTOR."""
+        with self.lock:
+            r = self.repo(repo)
+            if login not in r.outsiders:
+                r.outsiders.append(self.state.user(login))
 
     def close_pull(self, pull: int, *, repo: str | None = None) -> None:
         with self.lock:

@@ -123,7 +123,9 @@ class GitHubEndpoints(SimulatorBase):
         sha = full[0]
         if sha in repo.default_branch_shas:
             pulls = [
-                p for p in repo.pulls.values() if p.merged and (sha in p.commits or p.merge_commit_sha == sha)
+                p
+                for p in repo.pulls.values()
+                if p.merged and (sha in (p.landed or p.commits) or p.merge_commit_sha == sha)
             ]
         else:
             pulls = [p for p in repo.pulls.values() if p.state == "open" and sha in p.commits]

@@ -34,7 +34,9 @@ def fake_sha(text: str) -> str:
 
 
 def association(repo: RepoState, login: str) -> str:
-    return "OWNER" if login == repo.owner else "MEMBER"
+    if login == repo.owner:
+        return "OWNER"
+    return "CONTRIBUTOR" if login in repo.outsiders else "MEMBER"
 
 
 def user_json(state: GitHubState, login: str) -> dict[str, Any]:

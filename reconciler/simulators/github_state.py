@@ -40,6 +40,8 @@ class PullState(BaseModel):
     merged_at: str | None = None
     merged_by: str | None = None
     merge_commit_sha: str | None = None
+    merge_method: str | None = None  # merge | squash | rebase
+    landed: list[str] = Field(default_factory=list)  # the commits the merge put on the base branch
     closed_at: str | None = None
     created_at: str
     updated_at: str
@@ -102,6 +104,7 @@ class RepoState(BaseModel):
     commits: dict[str, CommitState] = Field(default_factory=dict)
     default_branch_shas: list[str] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)  # path on the default branch -> text
+    outsiders: list[str] = Field(default_factory=list)  # logins without write access (CONTRIBUTOR)
 
     @property
     def full_name(self) -> str:

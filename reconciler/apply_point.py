@@ -1,0 +1,118 @@
+"""The apply point: the commit whose `access/` and `policies/` are approved and applied, signed.
+
+It lives in the git ref `refs/access/applied`, which points at an annotated tag object naming the
+commit and carrying an HMAC-SHA256 of it under `ACCESS_APPLY_POINT_KEY`, a secret of the
+`access-apply` environment (which only the default branch can use). Any repository writer can move
+a ref, but not sign one: a ref moved *forward* past an unapproved commit carries no valid MAC and
+apply refuses it. Moving it *back* to an older signed point (a replay) only makes the gate examine
+more history: a change counts as a restore only when it was in the approved plan at every commit
+since (see `approval.entry_index`).
+
+The apply job signs HEAD when nothing was held; the workflow's separate push job (the only one
+with `contents: write`) recreates the same tag object from its text (`git mktag`) and pushes the
+ref. The first apply point is set once by an administrator holding the key:
+`ACCESS_APPLY_POINT_KEY=… access apply-point set <commit>` then `git push origin refs/access/applied`.
+In the sandbox the key is a random file in `.access-sandbox/` (never a real secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from reconciler.errors import ConfigError, RefusedError
+
+REF = "refs/access/applied"
+KEY_ENV = "ACCESS_APPLY_POINT_KEY"
+SANDBOX_KEY_FILE = "apply-point.key"
+_TAG_NAME = "access-applied"
+_MAC = re.compile(r"^access-apply-point-mac: ([0-9a-f]{64})$", re.MULTILINE)
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyPoint:
+    sha: str  # the commit
+    tag: str  # the tag object's sha (what the ref points at)
+
+
+def mac(key: bytes, sha: str) -> str:
+    return hmac.new(key, f"access-apply-point/v1\n{sha}\n".encode(), hashlib.sha256).hexdigest()
+
+
+def key_from_env(env: Mapping[str, str]) -> bytes:
+    raw = env.get(KEY_ENV, "").strip()
+    if len(raw) < 16:
+        raise ConfigError(
+            f"{KEY_ENV} is {'too short' if raw else 'not set'}: the approval gate signs the apply point "
+            "with it. Generate one (`python -c 'import secrets; print(secrets.token_hex(32))'`), store it as "
+            "a secret of the access-apply environment, and see docs/approval.md"
+        )
+    return raw.encode()
+
+
+def sandbox_key(directory: Path) -> bytes:
+    """The sandbox's own random key (created on first use): the demo's stand-in for the secret."""
+    path = directory / SANDBOX_KEY_FILE
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip().encode()
+
+
+def tag_text(key: bytes, sha: str, *, when: int) -> str:
+    """The annotated tag object that records `sha` as applied (deterministic for a given time)."""
+    return (
+        f"object {sha}\ntype commit\ntag {_TAG_NAME}\n"
+        f"tagger access <access@localhost> {when} +0000\n\n"
+        f"access apply point: {sha}\naccess-apply-point-mac: {mac(key, sha)}\n"
+    )
+
+
+def read(repo: git.Repo, key: bytes) -> ApplyPoint | None:
+    """The verified apply point; None when there is none; RefusedError when it is not signed by us."""
+    try:
+        target = str(repo.git.rev_parse("--verify", "--quiet", REF))
+    except git.GitCommandError:
+        return None
+    if not target:
+        return None
+    kind = str(repo.git.cat_file("-t", target))
+    if kind != "tag":
+        raise RefusedError(
+            f"{REF} points at a {kind}, not at a signed apply point: it was moved by hand (or by an older "
+            f"version of access). An administrator who has checked the history re-signs it with "
+            f"`access apply-point set <commit>`"
+        )
+    body = str(repo.git.cat_file("tag", target))
+    first = body.split("\n", 1)[0]
+    sha = first.removeprefix("object ").strip()
+    found = _MAC.search(body)
+    if not _SHA.match(sha) or found is None or not hmac.compare_digest(found.group(1), mac(key, sha)):
+        raise RefusedError(
+            f"{REF} ({target[:12]}) is not signed with {KEY_ENV}: someone other than the apply job moved "
+            "it. Nothing is applied until an administrator who has checked the history re-signs it with "
+            "`access apply-point set <commit>`"
+        )
+    return ApplyPoint(sha, target)
+
+
+def write(repo: git.Repo, key: bytes, sha: str, *, when: int) -> ApplyPoint:
+    """Sign `sha` and point the ref at the new tag object (locally; the workflow pushes it)."""
+    full = str(repo.git.rev_parse("--verify", f"{sha}^{{commit}}"))
+    text = tag_text(key, full, when=when)
+    with tempfile.TemporaryFile() as stream:
+        stream.write(text.encode())
+        stream.seek(0)
+        tag = str(repo.git.mktag(istream=stream)).strip()
+    repo.git.update_ref(REF, tag)
+    return ApplyPoint(full, tag)
