@@ -1,4 +1,4 @@
-"""The approval decision, pure: pull-request facts and approver rules in, verdicts out."""
+"""The approval decision, pure: the chain of `main`, merged pull requests and reviews in, verdicts out."""
 
 from __future__ import annotations
 
@@ -7,26 +7,28 @@ import subprocess
 import sys
 
 from reconciler.approval import (
-    CommitFacts,
     GateFacts,
     PullFacts,
     ReviewFact,
+    StateFacts,
     Verdict,
     clean_history,
     counted_approvals,
     decide,
+    entry_index,
     identity_digest,
-    parse_plan_record,
-    plan_record,
+    who_could,
 )
 from reconciler.approvers import Requirement
-from reconciler.changes import Action, Change, Plan, change_id
+from reconciler.changes import Action, Change, change_id
 
 T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+MERGED = T0 + dt.timedelta(hours=1)
 HEAD = "b" * 40
 OLD = "a" * 40
 ANY = (Requirement("default", 1, frozenset(), "1 reviewer other than the author"),)
 OWNERS = (Requirement("procore-project-owners", 1, frozenset({"cokafor"}), "1 of carol: @cokafor"),)
+POLICY_OWNERS = (Requirement("policy-owners", 1, frozenset({"hbrandt"}), "1 of security: @hbrandt"),)
 
 
 def change(
@@ -36,167 +38,210 @@ def change(
     return Change(change_id(*args), "procore", action, "1", principal, "project", "Harbor Tower", entitlement)
 
 
-def review(user: str, state: str = "APPROVED", commit: str = HEAD, minutes: int = 10) -> ReviewFact:
-    return ReviewFact(user, state, commit, T0 + dt.timedelta(minutes=minutes))
+GRANT = change()
+D = identity_digest(GRANT)
+
+
+def review(
+    user: str, state: str = "APPROVED", commit: str = HEAD, minutes: int = 10, **kw: object
+) -> ReviewFact:
+    return ReviewFact(user, state, commit, T0 + dt.timedelta(minutes=minutes), **kw)  # type: ignore[arg-type]
 
 
 def pull(
     *reviews: ReviewFact,
-    changes: tuple[Change, ...] = (),
-    merged: bool = True,
+    requested: frozenset[str] | None = frozenset({D}),
     author: str = "jalvarez",
     number: int = 7,
+    governance: str = "g0",
 ) -> PullFacts:
-    record = parse_plan_record(plan_record(Plan(changes), HEAD), posted_at=T0)
     return PullFacts(
-        number, author, merged, HEAD, tuple(reviews), record, f"https://github.com/o/r/pull/{number}"
+        number,
+        author,
+        HEAD,
+        MERGED,
+        tuple(reviews),
+        requested,
+        governance,
+        f"https://github.com/o/r/pull/{number}",
     )
 
 
-def judge(c: Change, *pulls: PullFacts, requirements=ANY, beneficiaries=frozenset({"jalvarez"}),  # type: ignore[no-untyped-def]
-          restoring: frozenset[str] = frozenset(), direct: tuple[str, ...] = ()):  # fmt: skip
-    commits = tuple(CommitFacts(f"{p.number:040d}", (p.number,)) for p in pulls) + tuple(
-        CommitFacts(sha, ()) for sha in direct
-    )
-    facts = GateFacts(OLD, commits, {p.number: p for p in pulls})
+def state(sha: str, *digests: str, pull: int | None = None, governance: str = "g0") -> StateFacts:
+    return StateFacts(sha * 40 if len(sha) == 1 else sha, frozenset(digests), governance, pull)
+
+
+def landed(
+    *pulls: PullFacts, before: frozenset[str] = frozenset(), after: frozenset[str] = frozenset({D})
+) -> GateFacts:
+    """The apply point (plan `before`), then one landing per pull request bringing the plan to `after`."""
+    chain = [StateFacts(OLD, before, "g0")]
+    chain += [StateFacts(f"{p.number:040d}", after, p.governance or "g0", p.number) for p in pulls]
+    return GateFacts(tuple(chain), {p.number: p for p in pulls})
+
+
+def judge(c: Change, facts: GateFacts, *, requirements=ANY, beneficiaries=frozenset({"jalvarez"}),  # type: ignore[no-untyped-def]
+          governance=POLICY_OWNERS):  # fmt: skip
     (decision,) = decide(
-        [c],
-        facts,
-        restoring=restoring,
-        requirements=lambda _: requirements,
-        beneficiaries=lambda _: beneficiaries,
-    )
+        [c], facts, requirements=lambda _: requirements, beneficiaries=lambda _: beneficiaries,
+        governance=governance,
+    )  # fmt: skip
     return decision
 
 
-def test_a_merged_pull_request_approved_on_its_head_after_the_plan_is_approved() -> None:
-    c = change()
-    decision = judge(c, pull(review("cokafor"), changes=(c,)), requirements=OWNERS)
+def test_a_merged_pull_request_that_asked_for_it_approved_on_its_head_is_approved() -> None:
+    decision = judge(GRANT, landed(pull(review("hbrandt"))), beneficiaries=frozenset({"judy"}))
     assert decision.verdict is Verdict.APPROVED
-    assert decision.approvers == ("cokafor",)
-    assert decision.pull is not None and decision.pull.number == 7
+    assert decision.approvers == ("hbrandt",) and decision.pull is not None and decision.pull.number == 7
+    assert decision.approved_at == ("2026-11-20T09:10:00Z",)
+    assert decision.commit == f"{7:040d}"
 
 
 def test_nobody_approves_access_for_themselves() -> None:
-    c = change(principal="carol@x.example")
-    decision = judge(
-        c, pull(review("cokafor"), changes=(c,), author="dwhitfield"), beneficiaries=frozenset({"cokafor"})
-    )
-    assert decision.verdict is Verdict.HELD
-    assert decision.rule == "self-approval"
-    assert "cokafor approved access for themselves: it does not count" in decision.message
-    assert decision.could_approve == "any reviewer other than cokafor, dwhitfield"
+    decision = judge(GRANT, landed(pull(review("judy"))), beneficiaries=frozenset({"judy"}))
+    assert decision.verdict is Verdict.HELD and decision.rule == "self-approval"
+    assert "judy approved access for themselves" in decision.message
+    assert decision.could_approve == "any repository member other than jalvarez, judy"
 
 
 def test_the_authors_own_approval_never_counts() -> None:
-    c = change()
-    decision = judge(
-        c, pull(review("dwhitfield"), changes=(c,), author="dwhitfield"), beneficiaries=frozenset()
-    )
-    assert decision.verdict is Verdict.HELD
-    assert "dwhitfield approved their own pull request: it does not count" in decision.message
+    decision = judge(GRANT, landed(pull(review("jalvarez"))))
+    assert decision.verdict is Verdict.HELD and decision.rule == "reviewed"
+    assert "jalvarez approved their own pull request" in decision.message
 
 
 def test_an_approval_given_before_later_pushes_is_stale() -> None:
-    c = change()
-    decision = judge(c, pull(review("cokafor", commit=OLD), changes=(c,)), requirements=OWNERS)
+    decision = judge(GRANT, landed(pull(review("hbrandt", commit="c" * 40))))
     assert decision.verdict is Verdict.HELD
-    assert decision.rule == "reviewed"
-    assert (
-        "cokafor's approval was given on aaaaaaa, before later pushes (head is bbbbbbb)" in decision.message
+    assert "hbrandt's approval was given on ccccccc, before later pushes" in decision.message
+
+
+def test_approvals_after_the_merge_by_bots_or_by_outsiders_do_not_count() -> None:
+    late = review("hbrandt", minutes=120)
+    bot = review("github-actions[bot]", bot=True)
+    outsider = review("random", association="CONTRIBUTOR")
+    approvals = counted_approvals(pull(late, bot, outsider))
+    assert approvals.valid == ()
+    assert approvals.problems == (
+        "hbrandt approved after the merge: it does not count",
+        "github-actions[bot] is a bot: its approval does not count",
+        "random is not a member of the repository (CONTRIBUTOR): the approval does not count",
     )
-
-
-def test_an_approval_given_before_the_plan_was_posted_does_not_count() -> None:
-    c = change()
-    decision = judge(c, pull(review("cokafor", minutes=-1), changes=(c,)))
-    assert decision.verdict is Verdict.HELD
-    assert "cokafor approved before the plan for bbbbbbb was posted" in decision.message
 
 
 def test_a_later_request_for_changes_withdraws_an_approval_but_a_comment_does_not() -> None:
-    c = change()
-    withdrawn = pull(review("cokafor"), review("cokafor", "CHANGES_REQUESTED", minutes=20), changes=(c,))
-    assert judge(c, withdrawn).verdict is Verdict.HELD
-    commented = pull(review("cokafor"), review("cokafor", "COMMENTED", minutes=20), changes=(c,))
-    assert judge(c, commented).verdict is Verdict.APPROVED
+    withdrawn = pull(review("hbrandt"), review("hbrandt", "CHANGES_REQUESTED", minutes=20))
+    assert judge(GRANT, landed(withdrawn)).verdict is Verdict.HELD
+    commented = pull(review("hbrandt"), review("hbrandt", "COMMENTED", minutes=20))
+    assert judge(GRANT, landed(commented)).verdict is Verdict.APPROVED
 
 
 def test_approval_by_someone_the_rule_does_not_name_is_refused_saying_who_could() -> None:
-    c = change()
-    decision = judge(c, pull(review("dwhitfield"), changes=(c,)), requirements=OWNERS)
-    assert decision.verdict is Verdict.HELD
-    assert decision.rule == "procore-project-owners"
-    assert decision.message == (
-        "pull request #7 needs 1 approval from 1 of carol: @cokafor (approved by dwhitfield)"
-    )
+    decision = judge(GRANT, landed(pull(review("dwhitfield"))), requirements=OWNERS)
+    assert decision.verdict is Verdict.HELD and decision.rule == "procore-project-owners"
     assert decision.could_approve == "cokafor (1 of carol: @cokafor)"
+    assert judge(GRANT, landed(pull(review("cokafor"))), requirements=OWNERS).verdict is Verdict.APPROVED
 
 
-def test_an_unmerged_pull_request_gets_nothing_applied() -> None:
-    c = change()
-    decision = judge(c, pull(review("cokafor"), changes=(c,), merged=False))
-    assert (decision.verdict, decision.rule) == (Verdict.HELD, "merged")
+def test_held_messages_say_when_nobody_can_approve() -> None:
+    # the only owner is the person receiving the access
+    decision = judge(GRANT, landed(pull(review("dwhitfield"))), requirements=OWNERS,
+                     beneficiaries=frozenset({"cokafor"}))  # fmt: skip
+    assert decision.could_approve.startswith("nobody: 1 of carol: @cokafor needs 1")
+    assert who_could(OWNERS[0], {"jalvarez"}) == "cokafor (1 of carol: @cokafor)"
+
+
+def test_a_change_the_pull_request_did_not_ask_for_is_held() -> None:
+    """A merge commit that carries an extra change: the landing brought it, the PR's head did not."""
+    decision = judge(GRANT, landed(pull(review("hbrandt"), requested=frozenset({"something else"}))))
+    assert decision.verdict is Verdict.HELD and decision.rule == "requested"
+    assert "did not ask for it: a change added in the merge is not approved" in decision.message
 
 
 def test_a_direct_push_gets_nothing_applied() -> None:
-    decision = judge(change(), direct=("c" * 40,))
-    assert decision.verdict is Verdict.HELD
-    assert decision.rule == "pull-request"
-    assert decision.message.startswith("commit ccccccc was pushed without a pull request")
+    facts = GateFacts((StateFacts(OLD, frozenset(), "g0"), state("d", D)))
+    decision = judge(GRANT, facts)
+    assert decision.verdict is Verdict.HELD and decision.rule == "pull-request"
+    assert f"commit {'d' * 7} brought this change without a merged pull request" in decision.message
 
 
-def test_a_change_no_approver_saw_is_held_even_when_its_pull_request_was_approved() -> None:
-    seen = change(entitlement="Project Engineer")
-    live = change(entitlement="Project Manager")  # the state moved between review and merge
-    decision = judge(live, pull(review("cokafor"), changes=(seen,)))
-    assert decision.verdict is Verdict.HELD
-    assert decision.rule == "approved-plan"
-    assert "not in the plan any approver saw (pull requests: #7)" in decision.message
+def test_the_commit_that_last_brought_a_change_decides_not_an_older_approval() -> None:
+    """PR 7 granted it (approved), PR 8 revoked it (approved), a direct push granted it again."""
+    first = pull(review("hbrandt"), number=7)
+    second = pull(review("hbrandt"), number=8, requested=frozenset())
+    chain = (
+        StateFacts(OLD, frozenset(), "g0"),
+        StateFacts("7" * 40, frozenset({D}), "g0", 7),
+        StateFacts("8" * 40, frozenset(), "g0", 8),
+        StateFacts("9" * 40, frozenset({D}), "g0", None),
+    )
+    decision = judge(GRANT, GateFacts(chain, {7: first, 8: second}))
+    assert decision.verdict is Verdict.HELD and decision.rule == "pull-request"
 
 
-def test_restoring_the_approved_state_needs_no_approval() -> None:
-    regrant = change()
-    assert judge(regrant, restoring=frozenset({identity_digest(regrant)})).verdict is Verdict.RESTORES
+def test_restores_are_changes_in_the_approved_plan_at_every_commit_since() -> None:
+    # drift repair: in the plan at the apply point and at every commit since
+    steady = (StateFacts(OLD, frozenset({D}), "g0"), state("c", D))
+    assert judge(GRANT, GateFacts(steady)).verdict is Verdict.RESTORES
+    # a replayed older apply point: in its plan, but a later commit removed it, and a direct push
+    # brought it back: not a restore
+    replayed = (StateFacts(OLD, frozenset({D}), "g0"), state("c"), state("d", D))
+    assert judge(GRANT, GateFacts(replayed)).verdict is Verdict.HELD
+    assert entry_index(replayed, D) == 2
+    assert entry_index(replayed, "not in head") is None
 
 
 def test_a_revocation_no_rule_covers_needs_no_approval_but_a_grant_always_does() -> None:
-    assert judge(change(Action.REVOKE), requirements=(), direct=("c" * 40,)).verdict is Verdict.NOT_REQUIRED
-    assert judge(change(Action.GRANT), requirements=(), direct=("c" * 40,)).verdict is Verdict.HELD
+    revoke = change(Action.REVOKE)
+    facts = GateFacts((StateFacts(OLD, frozenset(), "g0"), state("d", identity_digest(revoke))))
+    assert judge(revoke, facts, requirements=()).verdict is Verdict.NOT_REQUIRED
+    assert judge(GRANT, landed(pull()), requirements=()).verdict is Verdict.HELD
 
 
-def test_the_plan_record_round_trips_and_rejects_garbage() -> None:
-    changes = (change(), change(Action.REVOKE))
-    block = plan_record(Plan(changes), HEAD)
-    assert block.startswith("<!-- access-plan-record ") and block.endswith(" -->")
-    record = parse_plan_record(f"### plan\n\n{block}\n", posted_at=T0)
-    assert record is not None
-    assert record.head_sha == HEAD
-    assert record.changes_hash == Plan(changes).changes_hash
-    assert record.digests == {identity_digest(c) for c in changes}
-    assert parse_plan_record("no record here") is None
-    assert (
-        parse_plan_record('<!-- access-plan-record {"v":1,"head":"x","hash":"y","changes":"abc"} -->') is None
+def test_an_unapproved_policy_change_holds_everything_but_restores() -> None:
+    drift = Change("x", "procore", Action.REVOKE, "1", "p", "project", "x", "y")
+    r = identity_digest(drift)
+    loosening = pull(
+        review("hbrandt"), review("dwhitfield"), number=9, requested=frozenset(), governance="g1"
     )
+    asked = pull(review("dwhitfield"), number=7)
+    chain = (
+        StateFacts(OLD, frozenset({r}), "g0"),
+        StateFacts("9" * 40, frozenset({r}), "g1", 9),
+        StateFacts("7" * 40, frozenset({r, D}), "g1", 7),
+    )
+    facts = GateFacts(chain, {9: loosening, 7: asked})
+    owners = (Requirement("policy-owners", 2, frozenset({"hbrandt", "ewalsh"}), "2 of security"),)
+    decision = judge(GRANT, facts, governance=owners)
+    assert decision.verdict is Verdict.HELD and decision.rule == "policy-owners"
+    assert "pull request #9 changed policies/ or an approver team and needs 2 approvals" in decision.message
+    (restore,) = decide([drift], facts, requirements=lambda _: (), beneficiaries=lambda _: frozenset(),
+                        governance=owners)  # fmt: skip
+    assert restore.verdict is Verdict.RESTORES, "drift repair goes on"
+    approved = GateFacts(
+        chain, {9: pull(review("hbrandt"), review("ewalsh"), number=9, governance="g1"), 7: asked}
+    )
+    assert judge(GRANT, approved, governance=owners).verdict is Verdict.APPROVED
+    assert not clean_history(facts, [decision], owners)
 
 
-def test_counted_approvals_lists_why_each_approval_does_not_count() -> None:
-    approvals = counted_approvals(pull(review("a", commit=OLD), review("jalvarez"), review("b")))
-    assert approvals.valid == ("b",)
-    assert len(approvals.problems) == 2
+def test_a_policy_change_pushed_directly_or_slipped_into_a_merge_is_held() -> None:
+    chain = (StateFacts(OLD, frozenset(), "g0"), StateFacts("9" * 40, frozenset({D}), "g1", None))
+    assert judge(GRANT, GateFacts(chain)).rule in ("policy-owners", "pull-request")
+    slipped = pull(review("hbrandt"), number=9, governance="g0")  # its head kept the old policies
+    chain = (StateFacts(OLD, frozenset(), "g0"), StateFacts("9" * 40, frozenset({D}), "g1", 9))
+    decision = judge(GRANT, GateFacts(chain, {9: slipped}))
+    assert decision.rule == "policy-owners" and "the policy owners did not see them" in decision.message
 
 
 def test_the_apply_point_moves_only_over_approved_history() -> None:
-    c = change()
-    good = pull(review("cokafor"), changes=(c,))
-    facts = GateFacts(OLD, (CommitFacts("1" * 40, (7,)),), {7: good})
-    decisions = decide(
-        [c], facts, restoring=frozenset(), requirements=lambda _: ANY, beneficiaries=lambda _: frozenset()
-    )
-    assert clean_history(facts, decisions)
-    pushed = GateFacts(OLD, (*facts.commits, CommitFacts("2" * 40, ())), {7: good})
-    assert not clean_history(pushed, decide([], pushed, restoring=frozenset(), requirements=lambda _: ANY,
-                                            beneficiaries=lambda _: frozenset()))  # fmt: skip
+    good = landed(pull(review("hbrandt")))
+    assert clean_history(good, decide([GRANT], good, requirements=lambda _: ANY,
+                                      beneficiaries=lambda _: frozenset()), POLICY_OWNERS)  # fmt: skip
+    unreviewed = landed(pull())
+    assert not clean_history(unreviewed, [], POLICY_OWNERS)
+    direct = GateFacts((StateFacts(OLD, frozenset(), "g0"), state("d")))
+    assert not clean_history(direct, [], POLICY_OWNERS)
 
 
 def test_the_decision_is_pure() -> None:

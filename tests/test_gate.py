@@ -1,36 +1,32 @@
-"""The approval gate end to end: a real git repository, the GitHub simulator, the sandbox vendors.
+"""The approval gate end to end, as attackers with each role would try it.
 
-Each test runs `access apply --sandbox` the way CI would run it on main, after driving pull
-requests through the GitHub simulator (persisted in the sandbox, as `access demo` does).
+A real git repository, the GitHub simulator and the sandbox vendors; every test runs
+`access apply --sandbox` the way the apply job runs on main. Each bypass asserts that the vendor was
+not changed (the change is still pending in a fresh plan) and that apply exits 1 with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 import pytest
-from pydantic import SecretStr
-from rich.console import Console
 
-from reconciler import cli, gate, sandbox
-from reconciler.approval import GateFacts, plan_record
+from reconciler import apply_point, cli, gate, sandbox
 from reconciler.commands import apply as apply_cmd
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import make_plan
 from reconciler.commands.state import Source
 from reconciler.console import Output
-from reconciler.github_api import GitHubClient, GitHubSettings
-from reconciler.render.markdown import render_markdown
-from reconciler.simulators.base import SimulatorTransport
-from reconciler.simulators.github import API, DEFAULT_TOKEN, GitHubSimulator
+from reconciler.simulators.github import GitHubSimulator
+from reconciler.simulators.github_state import CommentState
 from reconciler.vendors import VENDORS
 from tests.conftest import ROOT
 
@@ -41,7 +37,7 @@ def add_member(file: str, line_pattern: str, member: str) -> Edit:
     """An edit adding `member` to the flow list on the first line matching `line_pattern`."""
 
     def edit(root: Path) -> None:
-        path = root / "access" / file
+        path = root / file
         text = path.read_text(encoding="utf-8")
         new, count = re.subn(
             rf"^(\s*{line_pattern}:\s*\[[^\]]*)\]", rf"\1, {member}]", text, count=1, flags=re.M
@@ -54,7 +50,7 @@ def add_member(file: str, line_pattern: str, member: str) -> Edit:
 
 def add_line(file: str, after: str, line: str) -> Edit:
     def edit(root: Path) -> None:
-        path = root / "access" / file
+        path = root / file
         text = path.read_text(encoding="utf-8")
         assert after in text
         path.write_text(text.replace(after, f"{after}\n{line}", 1), encoding="utf-8")
@@ -62,10 +58,32 @@ def add_line(file: str, after: str, line: str) -> Edit:
     return edit
 
 
-CAROL_VPN = add_member("pingone.yaml", "VPN", "carol")  # default rule: any reviewer
+def replace_text(file: str, old: str, new: str) -> Edit:
+    def edit(root: Path) -> None:
+        path = root / file
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"{old!r} not in {file}"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return edit
+
+
+CAROL_VPN = add_member("access/pingone.yaml", "VPN", "carol")  # default rule: any reviewer
+DAN_VPN = add_member("access/pingone.yaml", "VPN", "dan")
 JUDY_HARBOR = add_line(
-    "procore.yaml", "        Harbor Tower:", "          judy: Project Engineer"
+    "access/procore.yaml", "        Harbor Tower:", "          judy: Project Engineer"
 )  # owner: carol
+MIKE_ADMIN = add_line(  # a PingOne admin role: security must approve
+    "access/pingone.yaml", "    Identity Data Admin:", "      mike: environment"
+)
+LOOSEN_POLICY = replace_text(  # PingOne admin roles: project managers instead of security
+    "policies/approvers.yaml",
+    "match: {vendor: pingone, resource_type: role}\n    approvers: [security]",
+    "match: {vendor: pingone, resource_type: role}\n    approvers: [project-management]",
+)
+JOIN_SECURITY = replace_text(
+    "access/people.yaml", "teams: [site-engineering], github: mchen-site", "teams: [site-engineering, security], github: mchen-site"
+)  # fmt: skip
 
 
 @dataclass
@@ -82,11 +100,11 @@ class World:
         self.repo = repo
         self.path = Path(repo.working_tree_dir or ".")
         self.capsys = capsys
-        self.sim = GitHubSimulator.from_json(gate.sandbox_github_file(self.path).read_text(encoding="utf-8"))
+        self.sim = GitHubSimulator.from_json(sandbox.github_file(self.path).read_text(encoding="utf-8"))
 
     @classmethod
     def adopt(cls, repo: git.Repo) -> World:
-        """Commit the example, tell GitHub, mark it applied, seed the vendors, repair their drift."""
+        """Commit the example, tell GitHub, sign the apply point, seed the vendors, repair their drift."""
         path = Path(repo.working_tree_dir or ".")
         (path / ".gitignore").write_text(".access-sandbox/\n.access/\n", encoding="utf-8")
         repo.index.add([".gitignore"])
@@ -94,12 +112,12 @@ class World:
         sim = GitHubSimulator("harborbuild/access")
         for commit in reversed(list(repo.iter_commits())):
             sim.direct_push(commit.hexsha, author="hbrandt")
-        file = gate.sandbox_github_file(path)
+        file = sandbox.github_file(path)
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(sim.to_json(), encoding="utf-8")
-        gate.record_apply_point(repo, str(repo.head.commit.hexsha))
+        gate.record_apply_point(repo, str(repo.head.commit.hexsha), apply_point.sandbox_key(file.parent))
         sandbox.reset(path, VENDORS)
-        quiet = AppContext(repo=path, output=Output(quiet=True, out=Console(file=io.StringIO())))
+        quiet = AppContext(repo=path, output=Output(quiet=True))
         assert apply_cmd.run(quiet, plan_file=None, source=Source(sandbox=True)) == 0
         return cls(repo)
 
@@ -109,12 +127,11 @@ class World:
 
     @property
     def applied(self) -> str | None:
-        return gate.apply_point(self.repo)
+        point = apply_point.read(self.repo, apply_point.sandbox_key(sandbox.state_dir(self.path)))
+        return point.sha if point else None
 
     def save(self) -> None:
-        file = gate.sandbox_github_file(self.path)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(self.sim.to_json(), encoding="utf-8")
+        sandbox.github_file(self.path).write_text(self.sim.to_json(), encoding="utf-8")
 
     def access(self, *args: str) -> Run:
         assert self.capsys is not None
@@ -127,51 +144,71 @@ class World:
     def apply(self, *args: str) -> Run:
         return self.access("apply", "--sandbox", *args)
 
+    def pending(self) -> str:
+        return self.access("plan", "--sandbox").out
+
     def commit(self, edit: Edit, message: str, author: str = "someone") -> str:
         edit(self.path)
-        self.repo.git.add("access")
+        self.repo.git.add("access", "policies")
         actor = git.Actor(author, f"{author}@example.com")
         return str(self.repo.index.commit(message, author=actor, committer=actor).hexsha)
 
     # -- pull requests ------------------------------------------------------------------------
 
-    def open_pull(self, author: str, edit: Edit, *, branch: str = "change") -> int:
+    def open_pull(self, author: str, *edits: Edit, branch: str = "change") -> int:
         self.repo.git.checkout("-b", branch, "main")
-        sha = self.commit(edit, f"{author} asks", author)
-        number = self.sim.create_pull(author, sha, head_ref=branch)
-        self.post_plan(number)
+        shas = [self.commit(edit, f"{author} asks", author) for edit in edits]
+        number = self.sim.create_pull(author, shas[-1], commits=shas, head_ref=branch)
+        self.save()
         return number
 
-    def push(self, number: int, edit: Edit) -> None:
+    def push(self, number: int, edit: Edit) -> str:
         sha = self.commit(edit, "more", "someone")
         self.sim.push(number, sha)
-        self.post_plan(number)
+        self.save()
+        return sha
 
-    def post_plan(self, number: int) -> None:
-        """What the plan workflow does on each push: plan the head, keep one comment with the record."""
-        ctx = AppContext(repo=self.path, output=Output(quiet=True))
-        plan = asyncio.run(make_plan(ctx, Source(sandbox=True))).plan
-        body = render_markdown(plan) + "\n" + plan_record(plan, self.head) + "\n"
-        settings = GitHubSettings(API, "harborbuild", "access", SecretStr(DEFAULT_TOKEN))
-
-        async def post() -> None:
-            async with GitHubClient(
-                settings, writable=True, transport=SimulatorTransport(self.sim.handle)
-            ) as gh:
-                await gh.upsert_comment(number, body)
-
-        asyncio.run(post())
+    def approve(self, number: int, login: str, state: str = "APPROVED", *, force: bool = False) -> None:
+        self.sim.review(number, login, state, force=force)
         self.save()
 
-    def approve(self, number: int, login: str, *, force: bool = False) -> None:
-        self.sim.review(number, login, "APPROVED", force=force)
-        self.save()
-
-    def merge(self, number: int, branch: str = "change") -> None:
+    def merge(self, number: int, branch: str = "change", *, extra: Edit | None = None) -> str:
+        """A merge commit (optionally carrying an extra edit made while merging)."""
         self.repo.git.checkout("main")
-        self.repo.git.merge("--no-ff", branch, "-m", f"Merge pull request #{number}")
+        self.repo.git.merge("--no-ff", "--no-commit", branch)
+        if extra is not None:
+            extra(self.path)
+            self.repo.git.add("access", "policies")
+        self.repo.git.commit("-m", f"Merge pull request #{number}")
         self.sim.merge(number, self.head, merged_by="hbrandt")
         self.save()
+        return self.head
+
+    def squash(self, number: int, branch: str = "change", *, extra: Edit | None = None) -> str:
+        self.repo.git.checkout("main")
+        self.repo.git.merge("--squash", branch)
+        if extra is not None:
+            extra(self.path)
+            self.repo.git.add("access", "policies")
+        self.repo.git.commit("-m", f"Squashed pull request #{number}")
+        self.sim.merge(number, self.head, merged_by="hbrandt", method="squash")
+        self.save()
+        return self.head
+
+    def rebase(self, number: int, branch: str = "change") -> list[str]:
+        self.repo.git.checkout("main")
+        base = self.head
+        self.repo.git.cherry_pick(f"main..{branch}")
+        landed = self.repo.git.rev_list("--reverse", f"{base}..HEAD").split()
+        self.sim.merge(number, landed[-1], merged_by="hbrandt", method="rebase", landed=landed)
+        self.save()
+        return landed
+
+    def direct_push(self, edit: Edit, author: str = "mallory") -> str:
+        sha = self.commit(edit, "sneak it in", author)
+        self.sim.direct_push(sha, author=author)
+        self.save()
+        return sha
 
     def audit(self) -> list[dict[str, object]]:
         path = sandbox.state_dir(self.path) / "audit.jsonl"
@@ -202,70 +239,194 @@ def world(adopted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     return w
 
 
-def pending(world: World) -> str:
-    return world.access("plan", "--sandbox").out
+def held(world: World, result: Run, line: str, rule: str) -> None:
+    """The bypass failed: exit 1, the change held with `rule`, the vendor unchanged, the point kept."""
+    assert result.code == 1, result.out + result.err
+    assert f"held {line}" in result.out, result.out
+    assert f"rule {rule}:" in result.out, result.out
+    assert f"applied {line}" not in result.out
+    sign, _vendor, rest = line.split(" ", 2)
+    assert f"{sign} {rest}" in world.pending(), "the vendor was not changed: the change is still pending"
 
 
-def test_an_approved_pull_request_is_applied_and_audited(world: World) -> None:
+# ---------------------------------------------------------------- the happy paths
+
+
+def test_an_approved_merge_commit_is_applied_and_audited(world: World) -> None:
     number = world.open_pull("cokafor", CAROL_VPN)
     world.approve(number, "hbrandt")
-    world.merge(number)
+    merge = world.merge(number)
     result = world.apply()
     assert result.code == 0, result.out
     assert "applied + PingOne carol: group VPN (PR #1, approved by hbrandt)" in result.out
-    assert "audit log: " in result.err and "audit.jsonl" in result.err
     (entry,) = [e for e in world.audit() if e["pull_request"] == 1]
-    assert entry["requested_by"] == "cokafor"
-    assert entry["approved_by"] == ["hbrandt"]
-    assert entry["commit"] == world.head
-    assert entry["outcome"] == "applied" and entry["basis"] == "approved"
-    assert entry["vendor_ref"], "the vendor's id for the membership is recorded"
+    assert entry["requested_by"] == "cokafor" and entry["approved_by"] == ["hbrandt"]
+    approvals = entry["approvals"]
+    assert isinstance(approvals, list) and approvals[0]["login"] == "hbrandt" and approvals[0]["at"]
+    assert entry["landed_in"] == merge and entry["commit"] == world.head
+    assert entry["outcome"] == "applied" and entry["basis"] == "approved" and entry["vendor_ref"]
     assert world.applied == world.head
-    assert "No changes" in pending(world)
+    assert "No changes" in world.pending()
+
+
+def test_an_approved_squash_merge_is_applied(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.squash(number)
+    result = world.apply()
+    assert result.code == 0, result.out
+    assert "(PR #1, approved by hbrandt)" in result.out
+    assert world.applied == world.head
+
+
+def test_an_approved_rebase_merge_of_two_commits_is_applied(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN, DAN_VPN)
+    world.approve(number, "hbrandt")
+    landed = world.rebase(number)
+    assert len(landed) == 2
+    result = world.apply()
+    assert result.code == 0, result.out
+    assert "applied + PingOne carol: group VPN (PR #1" in result.out
+    assert "applied + PingOne dan: group VPN (PR #1" in result.out
+    assert world.applied == world.head
+
+
+def test_the_pull_requests_head_is_fetched_when_the_clone_lacks_it(world: World, tmp_path: Path) -> None:
+    """In CI the squashed branch is gone: the gate fetches refs/pull/N/head from origin."""
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.squash(number)
+    head = world.sim.repo().pulls[number].head_sha
+    world.repo.git.update_ref(f"refs/pull/{number}/head", head)  # what GitHub keeps for every PR
+    clone = git.Repo.clone_from(
+        world.path, tmp_path / "ci", branch="main", single_branch=True, multi_options=["--no-local"]
+    )
+    assert not gate.has_commit(clone, head)
+    shutil.copytree(sandbox.state_dir(world.path), sandbox.state_dir(tmp_path / "ci"))
+    clone.git.fetch("origin", f"+{gate.APPLIED_REF}:{gate.APPLIED_REF}")  # as the apply workflow does
+    ci = World(clone, world.capsys)
+    result = ci.apply()
+    assert result.code == 0, result.out
+    assert "(PR #1, approved by hbrandt)" in result.out
+    assert gate.has_commit(clone, head)
+
+
+def test_drift_is_repaired_without_a_pull_request(world: World) -> None:
+    sandbox.reset(world.path, VENDORS)  # someone changed the vendors by hand: the seed's drift is back
+    result = world.apply()
+    assert result.code == 0, result.out
+    assert (
+        "applied - PingOne bob: role Environment Admin (environment) (restores approved state)" in result.out
+    )
+    assert "No changes" in world.pending()
+
+
+def test_restores_need_no_github_at_all(world: World) -> None:
+    """With nothing but restores, the gate decides from git alone: no GitHub call, no GITHUB_* needed."""
+    sandbox.reset(world.path, VENDORS)
+    world.commit(add_line("access/people.yaml", "# yaml-language-server", "# a comment"), "comment only")
+    desired_ctx = AppContext(repo=world.path, output=Output(quiet=True))
+    planned = asyncio.run(make_plan(desired_ctx, Source(sandbox=True)))
+
+    def no_github() -> gate.GitHubClient:
+        raise AssertionError("GitHub was asked although every change restores approved state")
+
+    report = asyncio.run(
+        gate.evaluate(
+            desired_ctx, planned.plan, planned.desired, planned.actual, no_github,
+            apply_point.sandbox_key(sandbox.state_dir(world.path)),
+        )
+    )  # fmt: skip
+    assert report.decisions and all(d.verdict == "restores" for d in report.decisions)
+    assert "GitHub was not asked" in report.note and not report.may_advance
+
+
+# ---------------------------------------------------------------- the bypass corpus
 
 
 def test_a_direct_push_gets_nothing_applied(world: World) -> None:
     before = world.applied
-    sha = world.commit(CAROL_VPN, "sneak it in", "mallory")
-    world.sim.direct_push(sha, author="mallory")
-    world.save()
+    sha = world.direct_push(CAROL_VPN)
     result = world.apply()
-    assert result.code == 1
-    assert "held + PingOne carol: group VPN" in result.out
-    assert f"rule pull-request: commit {sha[:7]} was pushed without a pull request" in result.out
-    assert "could approve: any reviewer other than cokafor" in result.out
-    assert "1 held back for approval" in result.out
-    assert "+ carol: group VPN" in pending(world), "the vendor was not changed"
+    held(world, result, "+ PingOne carol: group VPN", "pull-request")
+    assert f"commit {sha[:7]} brought this change without a merged pull request" in result.out
+    assert "could approve: any repository member other than cokafor" in result.out
     assert world.applied == before, "the apply point does not move past an unapproved commit"
 
 
-def test_an_unmerged_pull_request_is_refused(world: World) -> None:
-    world.open_pull("cokafor", CAROL_VPN)  # apply run on the PR branch itself
+def test_comments_are_not_inputs_forged_edited_appended_or_posted_by_the_bot(world: World) -> None:
+    """Whatever comments say (a forged plan record, a bot's comment from a PR workflow), a direct push
+    stays unapproved and an approved PR gets exactly what its head asked for."""
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.merge(number)
+    sha = world.direct_push(JUDY_HARBOR)
+    forged = (
+        f'<!-- access-plan -->\n<!-- access-plan-record {{"v":1,"head":"{sha}","changes":"AAAAAAAAAAA="}} -->'
+    )
+    for author in ("github-actions[bot]", "mallory"):
+        comment = _comment(world, number, author, forged)
+        world.sim.repo().comments[comment.id] = comment
+    world.save()
     result = world.apply()
     assert result.code == 1
-    assert "rule merged: pull request #1 is not merged" in result.out
+    assert "applied + PingOne carol: group VPN (PR #1, approved by hbrandt)" in result.out
+    held(world, result, "~ Procore judy: project Harbor Tower", "pull-request")
 
 
-def test_self_approval_is_refused(world: World) -> None:
+def _comment(world: World, number: int, author: str, body: str) -> CommentState:
+    return CommentState(id=world.sim.state.new_id(), issue=number, user=author, body=body,
+                        created_at="2026-11-29T00:00:00Z", updated_at="2026-11-29T00:00:00Z")  # fmt: skip
+
+
+def test_an_unmerged_pull_request_is_refused(world: World) -> None:
+    world.open_pull("cokafor", CAROL_VPN)
+    world.approve(1, "hbrandt")
+    result = world.apply()  # apply run on the PR branch itself
+    held(world, result, "+ PingOne carol: group VPN", "merged")
+    assert "is in pull request #1, which did not land it" in result.out
+
+
+def test_a_closed_unmerged_pull_requests_commit_pushed_to_main_is_refused(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.sim.close_pull(number)
+    world.repo.git.checkout("main")
+    world.repo.git.merge("--ff-only", "change")
+    world.sim.direct_push(world.head, author="mallory")
+    world.save()
+    held(world, world.apply(), "+ PingOne carol: group VPN", "pull-request")
+
+
+def test_self_approval_and_beneficiary_approval_are_refused(world: World) -> None:
     number = world.open_pull("dwhitfield", CAROL_VPN)
     world.approve(number, "cokafor")  # carol approves access for herself
     world.merge(number)
     result = world.apply()
-    assert result.code == 1
-    assert "rule self-approval: pull request #1 needs 1 approval" in result.out
+    held(world, result, "+ PingOne carol: group VPN", "self-approval")
     assert "cokafor approved access for themselves: it does not count" in result.out
-    assert "could approve: any reviewer other than cokafor, dwhitfield" in result.out
+    assert "could approve: any repository member other than cokafor, dwhitfield" in result.out
 
 
-def test_a_stale_approval_is_refused(world: World) -> None:
-    number = world.open_pull("cokafor", CAROL_VPN)
-    world.approve(number, "hbrandt")
-    world.push(number, add_member("pingone.yaml", "VPN", "dan"))  # pushed after the approval
+def test_the_authors_own_approval_is_refused(world: World) -> None:
+    number = world.open_pull("dwhitfield", CAROL_VPN)
+    world.approve(number, "dwhitfield", force=True)  # GitHub refuses this; the gate must not rely on it
     world.merge(number)
     result = world.apply()
-    assert result.code == 1
-    assert "hbrandt's approval was given on" in result.out and "a stale approval does not count" in result.out
-    assert "applied" not in result.out.replace("Apply: 0 applied", "")
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "dwhitfield approved their own pull request" in result.out
+
+
+def test_approvals_by_a_bot_or_an_outsider_are_refused(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.sim.outsider("drive-by")
+    world.approve(number, "drive-by")
+    world.approve(number, "github-actions[bot]")
+    world.merge(number)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "drive-by is not a member of the repository (CONTRIBUTOR)" in result.out
+    assert "github-actions[bot] is a bot" in result.out
 
 
 def test_approval_by_someone_who_does_not_own_the_project_is_refused(world: World) -> None:
@@ -273,9 +434,8 @@ def test_approval_by_someone_who_does_not_own_the_project_is_refused(world: Worl
     world.approve(number, "dwhitfield")  # a project manager, but Harbor Tower's owner is carol
     world.merge(number)
     result = world.apply()
-    assert result.code == 1
-    assert "held ~ Procore judy: project Harbor Tower: Project Manager → Project Engineer" in result.out
-    assert "rule procore-project-owners" in result.out
+    held(world, result, "~ Procore judy: project Harbor Tower: Project Manager → Project Engineer",
+         "procore-project-owners")  # fmt: skip
     assert "could approve: cokafor" in result.out
 
 
@@ -288,27 +448,133 @@ def test_the_owners_approval_lets_it_through(world: World) -> None:
     assert "(PR #1, approved by cokafor)" in result.out
 
 
-def test_drift_is_repaired_without_a_pull_request(world: World) -> None:
-    sandbox.reset(world.path, VENDORS)  # someone changed the vendors by hand: the seed's drift is back
-    result = world.apply()
-    assert result.code == 0, result.out
-    assert (
-        "applied - PingOne bob: role Environment Admin (environment) (restores approved state)" in result.out
-    )
-    assert "No changes" in pending(world)
-
-
-def test_a_plan_comment_edited_by_someone_else_is_not_trusted(world: World) -> None:
+def test_a_stale_approval_after_a_push_is_refused(world: World) -> None:
     number = world.open_pull("cokafor", CAROL_VPN)
     world.approve(number, "hbrandt")
+    world.push(number, DAN_VPN)  # pushed after the approval
     world.merge(number)
-    repo = world.sim.repo()
-    for comment in repo.comments.values():
-        comment.user = "mallory"  # the record now comes from an untrusted author
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "hbrandt's approval was given on" in result.out and "a stale approval does not count" in result.out
+
+
+def test_a_force_push_after_approval_is_refused(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.repo.git.reset("--hard", "main")  # rewrite the branch: a different head with more in it
+    world.commit(CAROL_VPN, "amended", "cokafor")
+    sha = world.commit(MIKE_ADMIN, "and this", "cokafor")
+    world.sim.push(number, sha)
     world.save()
+    world.merge(number)
+    result = world.apply()
+    held(world, result, "+ PingOne mike: role Identity Data Admin", "reviewed")
+    assert "a stale approval does not count" in result.out
+
+
+def test_a_withdrawn_approval_is_refused(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.approve(number, "hbrandt", "CHANGES_REQUESTED")
+    world.merge(number)
+    held(world, world.apply(), "+ PingOne carol: group VPN", "reviewed")
+
+
+def test_a_merge_commit_carrying_an_extra_change_gets_only_what_was_approved(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.merge(number, extra=MIKE_ADMIN)
+    result = world.apply()
+    assert "applied + PingOne carol: group VPN (PR #1, approved by hbrandt)" in result.out
+    held(world, result, "+ PingOne mike: role Identity Data Admin", "requested")
+    assert "did not ask for it: a change added in the merge is not approved" in result.out
+
+
+def test_a_squash_carrying_an_extra_change_and_an_unapproved_squash_are_refused(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.squash(number, extra=MIKE_ADMIN)
+    held(world, world.apply(), "+ PingOne mike: role Identity Data Admin", "requested")
+
+    other = world.open_pull("dwhitfield", DAN_VPN, branch="other")
+    world.squash(other, branch="other")
+    held(world, world.apply(), "+ PingOne dan: group VPN", "reviewed")
+
+
+def test_an_unapproved_rebase_merge_is_refused(world: World) -> None:
+    number = world.open_pull("cokafor", CAROL_VPN, DAN_VPN)
+    world.rebase(number)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "held + PingOne dan: group VPN" in result.out
+
+
+def test_a_pull_request_loosening_policies_needs_the_policy_owners(world: World) -> None:
+    """Dan's PR moves the PingOne-roles rule to project managers; a project manager approves it.
+    Then Mike asks for an admin role and a project manager approves that too."""
+    loosen = world.open_pull("dwhitfield", LOOSEN_POLICY)
+    world.approve(loosen, "jalvarez")
+    world.merge(loosen)
+    ask = world.open_pull("mchen-site", MIKE_ADMIN, branch="ask")
+    world.approve(ask, "jalvarez")
+    world.merge(ask, branch="ask")
+    result = world.apply()
+    held(world, result, "+ PingOne mike: role Identity Data Admin", "policy-owners")
+    assert (
+        "pull request #1 changed policies/ or an approver team and needs 1 approval from 1 of security"
+        in (result.out)
+    )
+    assert "could approve: glin-sec" in result.out
+    assert world.applied != world.head
+
+
+def test_joining_an_approver_team_needs_the_policy_owners(world: World) -> None:
+    join = world.open_pull("mchen-site", JOIN_SECURITY)
+    world.approve(join, "jalvarez")  # not security
+    world.merge(join)
+    ask = world.open_pull("bruiz", MIKE_ADMIN, branch="ask")
+    world.approve(ask, "mchen-site")  # mike, now "in security", approves his own admin role? no: bob asks
+    world.merge(ask, branch="ask")
+    held(world, world.apply(), "+ PingOne mike: role Identity Data Admin", "policy-owners")
+
+
+def test_the_policy_owners_approval_lets_a_policy_change_through(world: World) -> None:
+    join = world.open_pull("mchen-site", JOIN_SECURITY)
+    world.approve(join, "glin-sec")
+    world.merge(join)
+    result = world.apply()
+    assert result.code == 0, result.out
+    assert world.applied == world.head
+
+
+def test_an_apply_point_moved_by_a_writer_is_refused(world: World) -> None:
+    world.direct_push(CAROL_VPN)
+    world.repo.git.update_ref(gate.APPLIED_REF, world.head)  # a writer moves the ref past their push
     result = world.apply()
     assert result.code == 1
-    assert "rule plan-record: pull request #1 has no plan recorded for its final head commit" in result.out
+    assert "points at a commit, not at a signed apply point" in result.err
+    forged = apply_point.tag_text(b"not-the-key-not-the-key", world.head, when=1)
+    with tempfile.TemporaryFile() as stream:
+        stream.write(forged.encode())
+        stream.seek(0)
+        tag = world.repo.git.mktag(istream=stream)
+    world.repo.git.update_ref(gate.APPLIED_REF, tag)
+    result = world.apply()
+    assert result.code == 1 and "is not signed with ACCESS_APPLY_POINT_KEY" in result.err
+    assert "+ carol: group VPN" in world.pending()
+
+
+def test_an_older_signed_apply_point_replayed_does_not_turn_requests_into_restores(world: World) -> None:
+    old_tag = world.repo.git.rev_parse(gate.APPLIED_REF)
+    remove = world.open_pull("cokafor", replace_text("access/pingone.yaml", "Procore Users: [staff, oscar]", "Procore Users: [staff]"))  # fmt: skip
+    world.approve(remove, "hbrandt")
+    world.merge(remove)
+    assert world.apply().code == 0
+    world.direct_push(
+        replace_text("access/pingone.yaml", "Procore Users: [staff]", "Procore Users: [staff, oscar]")
+    )
+    world.repo.git.update_ref(gate.APPLIED_REF, old_tag)  # replay: oscar was in the approved state then
+    held(world, world.apply(), "+ PingOne oscar: group Procore Users", "pull-request")
 
 
 def test_without_an_apply_point_apply_says_how_to_set_one(world: World) -> None:
@@ -317,42 +583,13 @@ def test_without_an_apply_point_apply_says_how_to_set_one(world: World) -> None:
     result = world.apply()
     assert result.code == 1
     assert "no apply point recorded (refs/access/applied)" in result.err
-    assert "git update-ref refs/access/applied <commit>" in result.err
+    assert "access apply-point set <commit>" in result.err
 
 
-def test_gathering_facts_pages_through_reviews_and_waits_out_rate_limits() -> None:
-    from reconciler.connectors.http import RetryPolicy
-
-    sim = GitHubSimulator("harborbuild/access")
-    sim.create_pull("cokafor", "c" * 40, commits=["b" * 40])
-    for i in range(130):  # more than one page of 100
-        sim.review(1, f"reviewer{i}", "COMMENTED")
-    sim.review(1, "hbrandt", "APPROVED")
-    sim.merge(1, "d" * 40)
-    sim.faults.add("secondary:7", 1, "/reviews")  # a secondary rate limit: 403 + retry-after
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    settings = GitHubSettings(API, "harborbuild", "access", SecretStr(DEFAULT_TOKEN))
-
-    async def gather() -> GateFacts:
-        client = GitHubClient(
-            settings,
-            writable=False,
-            transport=SimulatorTransport(sim.handle),
-            policy=RetryPolicy(sleep=sleep),
-        )
-        async with client:
-            return await gate.gather_facts(
-                client, "a" * 40, ("b" * 40, "d" * 40), frozenset({"github-actions[bot]"})
-            )
-
-    facts = asyncio.run(gather())
-    assert [c.pulls for c in facts.commits] == [(1,), (1,)]
-    pull = facts.pulls[1]
-    assert pull.merged and pull.author == "cokafor"
-    assert len(pull.reviews) == 131 and pull.reviews[-1].user == "hbrandt"
-    assert waits and waits[0] >= 7, "the retry-after of the rate limit was honoured"
-    assert pull.record is None, "no plan comment: nothing approved"
+def test_the_apply_point_command_shows_and_sets_a_signed_point(world: World) -> None:
+    shown = world.access("apply-point", "show", "--sandbox")
+    assert shown.code == 0 and shown.out.startswith(world.head)
+    world.direct_push(CAROL_VPN)
+    set_ = world.access("apply-point", "set", world.head, "--sandbox")
+    assert set_.code == 0 and f"set to {world.head} (signed)" in set_.out
+    assert world.applied == world.head
