@@ -20,6 +20,7 @@ Values are `SecretStr` throughout; nothing here puts a token in a message, a rep
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import os
@@ -142,6 +143,7 @@ class GitHubSecretsClient:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     environment: str | None = None  # None: repository secrets
     environment_variable: str = "CONCUR_SECRETS_ENVIRONMENT"  # where `environment` came from, for messages
+    _key: tuple[str, str] | None = None  # (key_id, key), fetched once
 
     @property
     def target(self) -> str:
@@ -176,18 +178,42 @@ class GitHubSecretsClient:
         data = response.json()
         return str(data["key_id"]), str(data["key"])
 
-    async def put_secret(self, name: str, value: str) -> None:
+    async def key(self) -> tuple[str, str]:
+        """The public key secrets are sealed with, fetched once (so a value can be sealed even when
+        GitHub stops answering later in the run)."""
+        if self._key is None:
+            try:
+                async with self._client() as client:
+                    self._key = await self.public_key(client)
+            except httpx.HTTPError as exc:
+                raise AccessError(f"GitHub: cannot reach {self.api_url} ({type(exc).__name__})") from None
+        return self._key
+
+    async def sealed(self, name: str, value: str) -> dict[str, str]:
         if not _SECRET_NAME.match(name) or name.upper().startswith("GITHUB_"):
             raise ConfigError(f"{name!r} is not a valid GitHub secret name")
-        async with self._client() as client:
-            key_id, key = await self.public_key(client)
-            body = {"encrypted_value": seal(key, value), "key_id": key_id}
-            path = f"{self._secrets_path()}/{name}"
-            response = await send_with_retries(
-                client, "PUT", path, policy=self.policy, headers=self._auth(), json=body
-            )
+        key_id, key = await self.key()
+        return {"name": name, "key_id": key_id, "encrypted_value": seal(key, value)}
+
+    async def put_sealed(self, name: str, key_id: str, encrypted_value: str) -> None:
+        body = {"encrypted_value": encrypted_value, "key_id": key_id}
+        try:
+            async with self._client() as client:
+                response = await send_with_retries(
+                    client, "PUT", f"{self._secrets_path()}/{name}", policy=self.policy, headers=self._auth(),
+                    json=body,
+                )  # fmt: skip
+        except httpx.HTTPError as exc:
+            raise AccessError(
+                f"GitHub: cannot write secret {name} of {self.target}: cannot reach {self.api_url} "
+                f"({type(exc).__name__})"
+            ) from None
         if response.status_code not in (201, 204):
             raise AccessError(f"GitHub: cannot write secret {name} of {self.target}: {self._error(response)}")
+
+    async def put_secret(self, name: str, value: str) -> None:
+        sealed = await self.sealed(name, value)
+        await self.put_sealed(name, sealed["key_id"], sealed["encrypted_value"])
 
     def _error(self, response: httpx.Response) -> str:
         hint = ""
@@ -220,6 +246,7 @@ class GitHubSecretTokenStore:
     client: GitHubSecretsClient
     refresh_secret: str = "CONCUR_REFRESH_TOKEN"
     geolocation_secret: str = "CONCUR_GEOLOCATION"
+    pending_file: Path | None = None  # where sealed values wait when GitHub cannot take them
 
     @property
     def description(self) -> str:
@@ -229,14 +256,71 @@ class GitHubSecretTokenStore:
     def load(self) -> StoredToken | None:
         return None  # the workflow passes the secret in as an environment variable
 
+    async def prepare(self) -> None:
+        """Fetch the sealing key before the vendor rotates anything; a failure here is not fatal."""
+        with contextlib.suppress(AccessError):
+            await self.client.key()
+
     async def save(self, token: StoredToken, *, previous: StoredToken | None = None) -> None:
+        """Seal each changed value, then write it. When GitHub cannot take it, the SEALED values
+        (which only GitHub can decrypt) go to `pending_file`, from where `access concur recover`
+        writes them once GitHub answers again: the rotated token is never lost, never in clear."""
+        values: list[tuple[str, str]] = []
         if (
             previous is None
             or previous.refresh_token.get_secret_value() != token.refresh_token.get_secret_value()
         ):
-            await self.client.put_secret(self.refresh_secret, token.refresh_token.get_secret_value())
+            values.append((self.refresh_secret, token.refresh_token.get_secret_value()))
         if self.geolocation_secret and (previous is None or previous.geolocation != token.geolocation):
-            await self.client.put_secret(self.geolocation_secret, token.geolocation)
+            values.append((self.geolocation_secret, token.geolocation))
+        sealed = [await self.client.sealed(name, value) for name, value in values]
+        try:
+            for item in sealed:
+                await self.client.put_sealed(item["name"], item["key_id"], item["encrypted_value"])
+        except AccessError as exc:
+            if self.pending_file is None:
+                raise
+            write_pending(self.pending_file, self.client, sealed)
+            raise AccessError(
+                f"{exc.message}. The new refresh token is kept, sealed with the secret's public key (only "
+                f"GitHub can read it), in {self.pending_file}; once GitHub answers, run "
+                f"`access concur recover {self.pending_file}` (the apply workflow keeps the file as an "
+                "artifact), or `access concur setup` with a new Company Request Token"
+            ) from None
+
+
+def write_pending(path: Path, client: GitHubSecretsClient, sealed: list[dict[str, str]]) -> None:
+    data = {
+        "repository": client.repository,
+        "environment": client.environment,
+        "secrets": sealed,
+        "saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+async def recover_pending(path: Path, client: GitHubSecretsClient) -> list[str]:
+    """Write the sealed values of a pending file to their secrets; returns their names."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        secrets = [(str(s["name"]), str(s["key_id"]), str(s["encrypted_value"])) for s in data["secrets"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise AccessError(f"{path}: not a pending-token file written by access") from None
+    if data.get("repository") != client.repository or data.get("environment") != client.environment:
+        raise ConfigError(
+            f"{path} holds secrets of {data.get('repository')} environment {data.get('environment')}, but the "
+            f"settings name {client.target} (GITHUB_REPOSITORY, {client.environment_variable})"
+        )
+    for name, key_id, value in secrets:
+        await client.put_sealed(name, key_id, value)
+    path.unlink()
+    return [name for name, _, _ in secrets]
 
 
 def default_token_file(env: Mapping[str, str], vendor: str = "concur") -> Path:
@@ -294,10 +378,12 @@ def token_store_from_env(
         environment=environment,
         environment_variable=environment_variable,
     )
+    state = env.get("ACCESS_STATE_DIR", "").strip()
     return GitHubSecretTokenStore(
         client,
         refresh_secret=env.get(f"{prefix}_REFRESH_TOKEN_SECRET") or f"{prefix}_REFRESH_TOKEN",
         geolocation_secret=env.get(f"{prefix}_GEOLOCATION_SECRET", f"{prefix}_GEOLOCATION"),
+        pending_file=(Path(state) if state else Path(".access")) / f"{vendor}.token.pending.json",
     )
 
 

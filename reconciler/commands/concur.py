@@ -1,4 +1,5 @@
-"""`access concur setup`: turn a Company Request Token into a stored refresh token.
+"""`access concur setup`: turn a Company Request Token into a stored refresh token;
+`access concur recover`: write a rotated token that GitHub could not take during a run.
 
 The request token and the client secret are read from a hidden prompt (or the environment in CI),
 never from the command line, so they stay out of shell history; nothing secret is printed.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -19,7 +21,13 @@ from reconciler.connectors.http import RetryPolicy
 from reconciler.errors import ConfigError
 from reconciler.hosts import allowed_hosts, check_url
 from reconciler.settings import environment
-from reconciler.token_store import StoredToken, TokenStore, token_store_from_env
+from reconciler.token_store import (
+    GitHubSecretTokenStore,
+    StoredToken,
+    TokenStore,
+    recover_pending,
+    token_store_from_env,
+)
 
 app = typer.Typer(
     help="SAP Concur: first-time setup of the company refresh token.",
@@ -104,3 +112,25 @@ def setup(
     )
     typer.echo(f"Stored the Concur refresh token for company {company_id.strip()} in {store.description}.")
     typer.echo(f"The company's data center (geolocation) is {token.geolocation}, stored with it.")
+
+
+@app.command("recover")
+def recover(
+    pending: Annotated[
+        Path, typer.Argument(help="The pending-token file an apply left (kept as an artifact of its run).")
+    ],
+) -> None:
+    """Write a rotated refresh token that GitHub could not take during an apply to its secret.
+
+    The file holds the values sealed with the secret's public key (only GitHub can read them). Needs
+    GITHUB_REPOSITORY, CONCUR_SECRETS_TOKEN (Secrets: write) and CONCUR_SECRETS_ENVIRONMENT as the
+    apply job had them. If the environment's key has changed since, run `access concur setup` instead.
+    """
+    env = {**environment(), "CONCUR_TOKEN_STORE": "github"}
+    store = token_store_from_env(env)
+    if not isinstance(store, GitHubSecretTokenStore):
+        raise ConfigError(
+            "concur recover: the pending file goes to GitHub secrets (CONCUR_TOKEN_STORE=github)"
+        )
+    names = asyncio.run(recover_pending(pending, store.client))
+    typer.echo(f"Wrote {', '.join(names)} to {store.client.target} from {pending}.")

@@ -160,6 +160,7 @@ class ConcurAuth:
         self._stats = stats
         self.rotations = 0
         self._lock = asyncio.Lock()
+        self._prepared = False
 
     def __repr__(self) -> str:
         where = f"geolocation={self._geolocation!r}, store={self._store.description!r}"
@@ -172,6 +173,10 @@ class ConcurAuth:
     async def fetch(self) -> tuple[str, float]:
         """For `CachedToken`: a fresh access token and its lifetime in seconds."""
         async with self._lock:
+            prepare = getattr(self._store, "prepare", None)
+            if prepare is not None and not self._prepared:
+                self._prepared = True
+                await prepare()  # e.g. fetch the key a rotated token is sealed with, before it rotates
             response = await self._refresh_at(self._geolocation)
             if response.status_code != 200 and _code(response) == 16:
                 moved = _geolocation(response)

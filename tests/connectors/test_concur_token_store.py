@@ -19,6 +19,7 @@ import yaml
 from pydantic import SecretStr
 
 from reconciler.connectors.concur import simulated
+from reconciler.connectors.http import RetryPolicy
 from reconciler.errors import AccessError, ConfigError
 from reconciler.records import Scope
 from reconciler.simulators.base import SimulatorTransport
@@ -218,11 +219,49 @@ def test_an_environment_name_is_url_encoded_and_not_case_sensitive() -> None:
     assert github.simulator.secret(REPO, "CONCUR_REFRESH_TOKEN", environment="PROD/ACCESS") == "v1"
     base = f"/repos/{REPO}/environments/prod%2Faccess/secrets"
     assert [r.url.raw_path.decode() for r in github.requests] == [
-        f"{base}/public-key",
+        f"{base}/public-key",  # fetched once per run
         f"{base}/CONCUR_REFRESH_TOKEN",
-        f"{base}/public-key",
         f"{base}/CONCUR_GEOLOCATION",
     ]
+
+
+def test_a_rotated_token_survives_github_going_away_sealed_and_is_recovered(tmp_path: Path) -> None:
+    """GitHub answers the key, then stops answering: the new refresh token is kept SEALED (only GitHub
+    can open it) in the state directory, and `access concur recover` writes it once GitHub is back."""
+    from reconciler.token_store import recover_pending
+
+    github = GitHub()
+    env = ACTIONS_ENV | {"CONCUR_SECRETS_ENVIRONMENT": "access-apply", "ACCESS_STATE_DIR": str(tmp_path)}
+    store = github.store(env)
+    run(store.prepare())  # at the start of the run, while GitHub answers
+    outage = [True]
+
+    def down(request: httpx.Request) -> httpx.Response:
+        if outage[0]:
+            raise httpx.ConnectError("unreachable", request=request)
+        return github.handle(request)
+
+    store.client.transport = SimulatorTransport(down)
+    store.client.policy = RetryPolicy(attempts=2, sleep=_no_sleep)
+    with pytest.raises(AccessError) as caught:
+        run(store.save(StoredToken(SecretStr("sekrit-rotated"), "https://us2.api.concursolutions.com"),
+                       previous=StoredToken(SecretStr("old"), "https://us2.api.concursolutions.com")))  # fmt: skip
+    pending = tmp_path / "concur.token.pending.json"
+    assert f"in {pending}" in caught.value.message and "access concur recover" in caught.value.message
+    assert "sekrit-rotated" not in caught.value.message + pending.read_text(encoding="utf-8")
+    assert stat.S_IMODE(pending.stat().st_mode) == 0o600
+    assert github.simulator.secret(REPO, "CONCUR_REFRESH_TOKEN", environment="access-apply") is None
+
+    outage[0] = False  # GitHub is back
+    assert run(recover_pending(pending, store.client)) == ["CONCUR_REFRESH_TOKEN"]
+    assert (
+        github.simulator.secret(REPO, "CONCUR_REFRESH_TOKEN", environment="access-apply") == "sekrit-rotated"
+    )
+    assert not pending.exists()
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
 
 
 def test_a_missing_environment_fails_naming_the_environment_and_the_variable() -> None:
