@@ -123,7 +123,8 @@ def test_a_killed_apply_resumes_without_applying_anything_twice(
     )
     repo.index.add(["access"])
     repo.index.commit("more VPN")
-    gate.record_apply_point(repo, str(repo.head.commit.hexsha))  # all of it approved: drift repair only
+    key = "test-apply-point-key-0123456789abcdef"
+    gate.record_apply_point(repo, str(repo.head.commit.hexsha), key.encode())  # approved: drift repair only
 
     pingone = PingOneSimulator(seed_state())
     pingone.keep_log = True
@@ -142,6 +143,7 @@ def test_a_killed_apply_resumes_without_applying_anything_twice(
             "GITHUB_TOKEN": DEFAULT_TOKEN,
             "ACCESS_STATE_DIR": str(state),
             "ACCESS_ALLOW_HOSTS": pingone_url.removeprefix("http://"),
+            "ACCESS_APPLY_POINT_KEY": key,
         }
         command = [str(ACCESS), "--repo", str(root), "--vendor", "pingone", "apply"]
         process = subprocess.Popen(

@@ -31,7 +31,7 @@ def test_no_policies_directory_means_the_defaults(tmp_path: Path) -> None:
 def test_the_example_policies_load_and_know_their_lines() -> None:
     policies = load_policies(ROOT)
     assert set(policies.approvers) >= {"procore-project-owners", "concur-roles", "pingone-roles"}
-    assert policies.where("approvers", "concur-roles") == "policies/approvers.yaml:21"
+    assert policies.where("approvers", "concur-roles") == "policies/approvers.yaml:28"
     assert policies.where("limits", "max_revocations") == "policies/safety.yaml:18"
 
 

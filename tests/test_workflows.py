@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +24,14 @@ import git
 import pytest
 import yaml
 
-from reconciler.approval import parse_plan_record
 from reconciler.commands import comment as comment_cmd
 from reconciler.render.markdown import COMMENT_MARKER
-from reconciler.simulators.github import DEFAULT_TOKEN, GitHubSimulator, fake_sha
+from reconciler.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 from reconciler.simulators.serve import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("plan.yml", "apply.yml", "drift.yml")
+NAMES = ("validate.yml", "plan.yml", "apply.yml", "drift.yml")
 REPO = "harborbuild/access"
 BIN = Path(sys.executable).parent
 # The releases the workflows pin (full commit SHAs of the tags).
@@ -72,6 +72,11 @@ def access_lines(script: str) -> list[str]:
     return [line.strip() for line in script.splitlines() if line.strip().startswith("access ")]
 
 
+def is_data_step(script: str) -> bool:
+    """The plan workflow's step that extracts the pull request's access/ and policies/ as data."""
+    return "git archive" in script
+
+
 @dataclass(frozen=True)
 class Step:
     workflow: str
@@ -100,8 +105,10 @@ def access_steps(name: str) -> list[Step]:
             continue
         for step in job.get("steps", []):
             script = step.get("run", "")
-            if access_lines(script):
+            if access_lines(script) or is_data_step(script):
                 literal = {k: str(v) for k, v in (step.get("env") or {}).items() if "${{" not in str(v)}
+                if "HEAD_SHA" in (step.get("env") or {}):
+                    literal["HEAD_SHA"] = "${{ github.event.pull_request.head.sha }}"
                 steps.append(
                     Step(name, job_id, str(job.get("if", "")), step.get("name", ""), script, literal,
                          bool(step.get("continue-on-error", False)))
@@ -110,7 +117,15 @@ def access_steps(name: str) -> list[Step]:
 
 
 def subcommands(name: str) -> list[str]:
-    return [cmd.split()[1] for step in access_steps(name) for cmd in step.commands]
+    """The `access` subcommands a workflow runs, in order (global options such as --repo skipped)."""
+    out: list[str] = []
+    for step in access_steps(name):
+        for cmd in step.commands:
+            words = cmd.split()[1:]
+            while words and words[0].startswith("--"):
+                words = words[2:]
+            out.append(words[0])
+    return out
 
 
 # ---------------------------------------------------------------- least privilege, by reading
@@ -142,36 +157,115 @@ def _secrets(job: dict[str, Any]) -> set[str]:
     return set(re.findall(r"secrets\.([A-Z0-9_]+)", yaml.safe_dump(job)))
 
 
+def _runs_pull_request_code(workflow: dict[str, Any], job: dict[str, Any]) -> bool:
+    """A job runs the pull request's code when its workflow is triggered by `pull_request` (the
+    checkout is the PR's merge commit, and even the workflow file is the PR's), or when it checks out
+    a pull request ref itself."""
+    if "pull_request" in workflow["on"]:
+        return True
+    refs = [str(step.get("with", {}).get("ref", "")) for step in job.get("steps", [])]
+    return any("pull_request" in ref or "head" in ref for ref in refs)
+
+
+def test_no_job_that_runs_the_pull_requests_code_holds_a_secret_or_a_write_permission() -> None:
+    found = 0
+    for name in NAMES:
+        workflow = load(name)
+        for job_id, job in workflow["jobs"].items():
+            if not _runs_pull_request_code(workflow, job):
+                continue
+            found += 1
+            where = f"{name}: job {job_id}"
+            assert _secrets(job) == set(), where
+            assert "environment" not in job, f"{where} must not reach an environment's secrets"
+            assert all(v in ("read", "none") for v in job["permissions"].values()), where
+            assert "github.token" not in yaml.safe_dump(job), f"{where} must not hand the token to a step"
+    assert found == 1, "exactly one job (validate.yml) runs the pull request's code"
+
+
+def test_the_trusted_plan_treats_the_pull_request_as_data_only() -> None:
+    workflow = load("plan.yml")
+    assert set(workflow["on"]) == {"pull_request_target"}
+    plan = workflow["jobs"]["plan"]
+    assert plan["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    steps = plan["steps"]
+    assert "ref" not in steps[0].get("with", {}), "the checkout is the default branch: trusted code"
+    install = next(i for i, s in enumerate(steps) if "pip install" in s.get("run", ""))
+    data = next(i for i, s in enumerate(steps) if is_data_step(s.get("run", "")))
+    assert install < data, "everything is installed before the pull request's files arrive"
+    script = steps[data]["run"]
+    assert steps[data]["env"]["HEAD_SHA"] == "${{ github.event.pull_request.head.sha }}"
+    assert "github.event" not in script, "no expression is expanded into the script (injection)"
+    assert 'find "$data" -type l' in script, "symbolic links in the pull request are refused"
+    for step in steps[data + 1 :]:
+        run = step.get("run", "")
+        assert "pip install" not in run and "git checkout" not in run
+        for command in access_lines(run):
+            assert command.startswith('access --repo "$RUNNER_TEMP/pull-request" '), command
+    comment = workflow["jobs"]["comment"]
+    assert comment["needs"] == "plan" and "skipped" in comment["if"]
+    assert not any(is_data_step(s.get("run", "")) for s in comment["steps"])
+
+
+def test_every_install_is_hash_pinned() -> None:
+    for name in NAMES:
+        text = (WORKFLOWS / name).read_text(encoding="utf-8")
+        installs = [line.strip() for line in text.splitlines() if "pip install" in line]
+        assert installs, name
+        for line in installs:
+            assert line in (
+                "python -m pip install --require-hashes --no-deps -r requirements.lock",
+                "python -m pip install --no-deps --no-build-isolation .",
+            ), f"{name}: {line}"
+    lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    pinned = {m.group(1).lower().replace("_", "-") for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", lock, re.M)}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for requirement in project["dependencies"]:
+        package = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        assert package in pinned, f"requirements.lock lacks {package}: regenerate it (README)"
+    assert "setuptools" in pinned, "the build backend is pinned too (--no-build-isolation)"
+    blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock.split("\n", 1)[1] if lock.startswith("#") else lock)
+    assert all("--hash=sha256:" in block for block in blocks if "==" in block)
+
+
 def test_secrets_only_in_the_jobs_that_need_them() -> None:
-    plan, apply, drift = (load(n)["jobs"] for n in NAMES)
-    # The jobs that may write to GitHub, or that run for forks, see no vendor credential.
-    for job in (plan["validate"], plan["comment"], drift["report"]):
+    validate, plan, apply, drift = (load(n)["jobs"] for n in NAMES)
+    for job in (validate["validate"], plan["comment"], drift["report"], apply["record"]):
         assert _secrets(job) == set()
     # Reading jobs get the READ-only credentials, from the access-read environment.
     for job in (plan["plan"], drift["detect"]):
         assert job["environment"] == "access-read"
         assert _secrets(job) and all("_READ_" in s for s in _secrets(job))
         assert all(v != "write" for v in job["permissions"].values())
-    # Only apply sees write credentials, from the branch-protected access-apply environment.
+    # Only apply sees write credentials and the signing key, from the access-apply environment.
     assert apply["apply"]["environment"] == "access-apply"
+    assert "ACCESS_APPLY_POINT_KEY" in _secrets(apply["apply"])
     assert not any("_READ_" in s for s in _secrets(apply["apply"]))
-    for job in (*plan.values(), *drift.values(), apply["apply"]):
+    for job in (*plan.values(), *drift.values(), *apply.values(), *validate.values()):
         for step in job.get("steps", []):  # secrets at step level only, never for a whole job
             if "uses" in step:
                 assert "secrets." not in yaml.safe_dump(step), step
         assert "secrets." not in yaml.safe_dump(job.get("env", {}))
-
-
-def test_no_secret_is_reachable_from_a_forks_pull_request() -> None:
-    workflow = load("plan.yml")
-    assert set(workflow["on"]) == {"pull_request"}  # never pull_request_target
-    jobs = workflow["jobs"]
-    assert jobs["plan"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
-    assert jobs["comment"]["needs"] == "plan"  # skipped whenever plan is skipped
-    assert "skipped" in jobs["comment"]["if"]
-    for job in jobs.values():
+    for job in (*plan.values(), *validate.values()):
         for step in job["steps"]:
             assert step.get("with", {}).get("persist-credentials", False) is False
+
+
+def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
+    writers = [
+        (name, job_id)
+        for name in NAMES
+        for job_id, job in load(name)["jobs"].items()
+        if job.get("permissions", {}).get("contents") == "write"
+    ]
+    assert writers == [("apply.yml", "record"), ("drift.yml", "apply")]  # drift's calls apply.yml
+    record = load("apply.yml")["jobs"]["record"]
+    assert record["permissions"] == {"contents": "write"}
+    scripts = "\n".join(s.get("run", "") for s in record["steps"])
+    assert "access " not in scripts and "pip" not in scripts, "the writing job runs no project code"
+    assert (
+        "git mktag" in scripts and 'push --force origin "refs/access/applied:refs/access/applied"' in scripts
+    )
 
 
 def test_one_apply_at_a_time_on_the_default_branch_with_the_audit_log_kept() -> None:
@@ -181,18 +275,20 @@ def test_one_apply_at_a_time_on_the_default_branch_with_the_audit_log_kept() -> 
     job = workflow["jobs"]["apply"]
     assert job["concurrency"] == {"group": "access-apply", "cancel-in-progress": False}
     assert job["if"] == "github.ref == 'refs/heads/main'"
-    assert job["permissions"] == {"contents": "write", "pull-requests": "read"}
+    assert job["permissions"] == {"contents": "read", "pull-requests": "read"}
     steps = job["steps"]
     names = [s.get("name", s.get("uses", "")) for s in steps]
-    fetch, apply_, push = (names.index(n) for n in ("Fetch the apply point", "Apply", "Push the apply point"))
-    assert fetch < apply_ < push
+    fetch = names.index("Fetch the apply point and the pull requests' heads")
+    apply_ = names.index("Apply")
+    assert fetch < apply_
     assert "+refs/access/applied:refs/access/applied" in steps[fetch]["run"]
-    assert "refs/access/applied" in steps[push]["run"]
+    assert "+refs/pull/*/head:refs/pull/*/head" in steps[fetch]["run"]
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert "audit/audit.jsonl" in upload["with"]["path"] and upload["if"] == "${{ !cancelled() }}"
+    assert ".access/concur.token.pending.json" in upload["with"]["path"]
     assert steps[apply_]["run"] == "access apply --audit-log audit/audit.jsonl"
-    checkout = steps[0]
-    assert checkout["with"]["fetch-depth"] == 0  # the gate reads the history since the apply point
+    assert steps[0]["with"]["fetch-depth"] == 0  # the gate reads the history since the apply point
+    assert job["outputs"]["apply_point"] == "${{ steps.point.outputs.tag }}"
 
 
 def test_drift_runs_on_a_schedule_and_applies_through_apply_yml() -> None:
@@ -200,15 +296,21 @@ def test_drift_runs_on_a_schedule_and_applies_through_apply_yml() -> None:
     assert "schedule" in workflow["on"]
     apply_job = workflow["jobs"]["apply"]
     assert apply_job["uses"] == "./.github/workflows/apply.yml"
-    assert apply_job["permissions"] == load("apply.yml")["jobs"]["apply"]["permissions"]
+    called = load("apply.yml")["jobs"]
+    for permission in ("contents", "pull-requests"):  # the caller grants what the called jobs need
+        needed = {job["permissions"].get(permission) for job in called.values()} - {None}
+        granted = apply_job["permissions"][permission]
+        assert granted == ("write" if "write" in needed else "read")
 
 
 def test_the_workflows_run_access_commands_in_this_order() -> None:
-    assert subcommands("plan.yml") == ["validate", "plan", "comment"]
+    assert subcommands("validate.yml") == ["validate"]
+    assert subcommands("plan.yml") == ["plan", "comment"]
     assert subcommands("apply.yml") == ["apply"]
     assert subcommands("drift.yml") == ["plan", "drift", "apply"]
     assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
-    assert "--format markdown" in access_steps("plan.yml")[1].commands[0]
+    plan_step = next(s for s in access_steps("plan.yml") if s.commands)
+    assert "--format markdown" in plan_step.commands[0]
 
 
 # ---------------------------------------------------------------- linters
@@ -288,7 +390,7 @@ def test_zizmor_finds_nothing() -> None:
 
 
 def test_zizmor_is_really_auditing(tmp_path: Path) -> None:
-    bad = (WORKFLOWS / "plan.yml").read_text(encoding="utf-8")
+    bad = (WORKFLOWS / "validate.yml").read_text(encoding="utf-8")
     bad = bad.replace("pull_request:", "pull_request_target:", 1).replace(
         "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", "actions/checkout@v4"
     )
@@ -318,13 +420,24 @@ class Runner:
         self.summary = home / "step_summary.md"
         self.event = home / "event.json"
         self.outputs: dict[str, dict[str, str]] = {}  # job -> outputs written to GITHUB_OUTPUT
+        self.job_env: dict[str, dict[str, str]] = {}  # job -> variables written to GITHUB_ENV
+        self.payload: dict[str, Any] = {}
 
     def set_event(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
         self.event.write_text(json.dumps(payload), encoding="utf-8")
 
     def run(self, step: Step) -> StepRun:
         github_output = self.home / f"output-{step.job}"
         github_output.write_text("", encoding="utf-8")
+        github_env = self.home / f"env-{step.job}"
+        github_env.write_text("", encoding="utf-8")
+        runner_temp = self.home / "runner-temp"
+        runner_temp.mkdir(exist_ok=True)
+        expanded = {
+            k: (self.payload["pull_request"]["head"]["sha"] if "pull_request.head.sha" in v else v)
+            for k, v in step.env.items()
+        }
         env = {
             "PATH": f"{self.wrapper_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "HOME": str(self.home),
@@ -336,7 +449,10 @@ class Runner:
             "GITHUB_EVENT_PATH": str(self.event),
             "GITHUB_STEP_SUMMARY": str(self.summary),
             "GITHUB_OUTPUT": str(github_output),
-            **step.env,
+            "GITHUB_ENV": str(github_env),
+            "RUNNER_TEMP": str(runner_temp),
+            **self.job_env.get(step.job, {}),
+            **expanded,
         }
         result = subprocess.run(
             ["bash", "-e", "-c", step.script], cwd=self.workspace, env=env,
@@ -345,10 +461,15 @@ class Runner:
         for line in github_output.read_text(encoding="utf-8").splitlines():
             key, _, value = line.partition("=")
             self.outputs.setdefault(step.job, {})[key] = value
+        for line in github_env.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            self.job_env.setdefault(step.job, {})[key] = value
         return StepRun(step, result.returncode, result.stdout + result.stderr)
 
     def run_workflow(self, name: str) -> list[StepRun]:
         """The workflow's `access` steps in order; a failed step stops its job's later steps."""
+        self.job_env = {}
+        shutil.rmtree(self.home / "runner-temp", ignore_errors=True)
         runs: list[StepRun] = []
         failed_jobs: set[str] = set()
         for step in access_steps(name):
@@ -380,12 +501,12 @@ def runner(git_repo: Callable[..., git.Repo], github: tuple[GitHubSimulator, str
     wrapper = wrapper_dir / "access"
     # The sandbox stands in for the vendors: the commands that talk to vendors get --sandbox.
     wrapper.write_text(
-        "#!/bin/sh\n"
-        'sub="$1"; shift\n'
-        'case "$sub" in\n'
-        f'  plan|apply|sync) exec "{BIN / "access"}" "$sub" --sandbox "$@" ;;\n'
-        f'  *) exec "{BIN / "access"}" "$sub" "$@" ;;\n'
-        "esac\n",
+        "#!/bin/bash\n"
+        "args=(); added=0\n"
+        'for a in "$@"; do args+=("$a")\n'
+        '  if [ $added = 0 ] && [[ "$a" =~ ^(plan|apply|sync)$ ]]; then args+=(--sandbox); added=1; fi\n'
+        "done\n"
+        f'exec "{BIN / "access"}" "${{args[@]}}"\n',
         encoding="utf-8",
     )
     wrapper.chmod(0o755)
@@ -400,37 +521,62 @@ def runner(git_repo: Callable[..., git.Repo], github: tuple[GitHubSimulator, str
 
 
 def _codes(runs: list[StepRun]) -> list[tuple[str, int]]:
-    return [(r.step.commands[0].split()[1], r.code) for r in runs]
+    def name(run: StepRun) -> str:
+        if not run.step.commands:
+            return "data"
+        words = run.step.commands[0].split()[1:]
+        while words and words[0].startswith("--"):
+            words = words[2:]
+        return words[0]
+
+    return [(name(r), r.code) for r in runs]
+
+
+def pull_request_commit(workspace: Path, origin: Path, number: int, edit: str) -> str:
+    """A pull request's head, as GitHub keeps it: a commit on refs/pull/N/head of origin."""
+    clone = git.Repo.clone_from(origin, workspace.parent / f"contributor-{number}")
+    pingone = Path(clone.working_dir) / "access" / "pingone.yaml"
+    pingone.write_text(
+        pingone.read_text(encoding="utf-8").replace("VPN: [", f"VPN: [{edit}, "), encoding="utf-8"
+    )
+    clone.index.add(["access/pingone.yaml"])
+    actor = git.Actor("cokafor", "carol@example.com")
+    sha = str(clone.index.commit(f"give {edit} the VPN", author=actor, committer=actor).hexsha)
+    clone.git.push("origin", f"HEAD:refs/pull/{number}/head", "--force")
+    return sha
 
 
 def test_the_workflows_commands_work_in_order_against_the_sandbox(
     runner: Runner, github: tuple[GitHubSimulator, str]
 ) -> None:
     sim = github[0]
-    head = fake_sha("pr head 1")
+    origin = runner.workspace.parent / "origin.git"
+    git.Repo.clone_from(runner.workspace, origin, bare=True)
+    git.Repo(runner.workspace).create_remote("origin", str(origin))
+    head = pull_request_commit(runner.workspace, origin, 1, "carol")
     number = sim.create_pull("cokafor", head, title="Give carol the VPN")
     event = {"number": number, "pull_request": {"number": number, "head": {"sha": head}}}
 
-    # plan.yml on the pull request: validate, plan, ONE comment with the plan record.
+    # validate.yml runs the pull request's code; plan.yml plans its YAML as data and keeps ONE comment.
     runner.set_event(event)
+    assert _codes(runner.run_workflow("validate.yml")) == [("validate", 0)]
     runs = runner.run_workflow("plan.yml")
-    assert _codes(runs) == [("validate", 0), ("plan", 0), ("comment", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("data", 0), ("plan", 0), ("comment", 0)], [r.output for r in runs]
     assert (runner.workspace / "plan.json").is_file()
-    assert COMMENT_MARKER in runner.summary.read_text(encoding="utf-8")
+    summary = runner.summary.read_text(encoding="utf-8")
+    assert COMMENT_MARKER in summary and "carol" in summary, "the pull request's change was planned"
+    assert "VPN: [carol" not in (runner.workspace / "access" / "pingone.yaml").read_text(encoding="utf-8")
     comments = [c for c in sim.comments_on(number) if COMMENT_MARKER in c.body]
     assert len(comments) == 1 and comments[0].user == "github-actions[bot]"
-    record = parse_plan_record(comments[0].body)
-    assert record is not None and record.head_sha == head
+    assert f"access plan for {head[:7]}" in comments[0].body
 
     # Another push: the same comment is updated, not a second one added.
-    second = fake_sha("pr head 2")
+    second = pull_request_commit(runner.workspace, origin, 2, "dan")
     sim.push(number, second)
     runner.set_event({"number": number, "pull_request": {"number": number, "head": {"sha": second}}})
-    assert _codes(runner.run_workflow("plan.yml")) == [("validate", 0), ("plan", 0), ("comment", 0)]
+    assert _codes(runner.run_workflow("plan.yml")) == [("data", 0), ("plan", 0), ("comment", 0)]
     comments = [c for c in sim.comments_on(number) if COMMENT_MARKER in c.body]
-    assert len(comments) == 1
-    record = parse_plan_record(comments[0].body)
-    assert record is not None and record.head_sha == second
+    assert len(comments) == 1 and f"access plan for {second[:7]}" in comments[0].body
 
     # drift.yml on its schedule: the sandbox seed differs from the YAML, so an issue opens and
     # apply (apply.yml, called) repairs it, with the audit log written where the artifact expects it.
