@@ -52,6 +52,7 @@ EXAMPLES = {
         "access import --vendor procore",
         "access import --state snapshot/ --infer-teams",
     ),
+    "doctor": _examples("access doctor", "access doctor --vendor procore", "access --repo ../company doctor"),
     "sync": _examples(
         "access sync --sandbox --out snapshot/", "access sync --vendor pingone --out snapshot/"
     ),
@@ -61,7 +62,9 @@ EXAMPLES = {
     "drift": _examples("access drift", "access drift --plan plan.json"),
     "schema": _examples("access schema", "access schema --check"),
     "reset": _examples("access sandbox reset", "access sandbox reset --vendor procore"),
-    "serve": _examples("access sandbox serve", 'eval "$(access sandbox serve)"  # in another shell'),
+    "serve": _examples(
+        "access sandbox serve", "access sandbox serve  # prints the variables, then serves until Ctrl-C"
+    ),
 }
 
 
@@ -203,6 +206,14 @@ def import_(
     from reconciler.commands import import_cmd
 
     return import_cmd.run(_ctx(ctx), source=_source(sandbox, state), infer_teams=infer_teams)
+
+
+@app.command(epilog=EXAMPLES["doctor"])
+def doctor(ctx: typer.Context) -> int:
+    """Check each configured vendor's setup in one read-only run (credentials, companies, scopes)."""
+    from reconciler.commands import doctor as doctor_cmd
+
+    return doctor_cmd.run(_ctx(ctx))
 
 
 @app.command(epilog=EXAMPLES["sync"])
