@@ -52,6 +52,7 @@ EXAMPLES = {
         "access import --vendor procore",
         "access import --state snapshot/ --infer-teams",
     ),
+    "init": _examples("access init", "access --repo new-access-repo init"),
     "doctor": _examples("access doctor", "access doctor --vendor procore", "access --repo ../company doctor"),
     "sync": _examples(
         "access sync --sandbox --out snapshot/", "access sync --vendor pingone --out snapshot/"
@@ -190,6 +191,14 @@ def demo(
 ) -> int:
     """Walk through the approval gate in a temporary repository with the simulated GitHub and vendors."""
     return demo_cmd.run(_ctx(ctx), keep=keep)
+
+
+@app.command(epilog=EXAMPLES["init"])
+def init(ctx: typer.Context) -> int:
+    """Scaffold a repository: access/, policies/ with safe defaults, workflows, schema, .gitignore."""
+    from reconciler.commands import init as init_cmd
+
+    return init_cmd.run(_ctx(ctx))
 
 
 @app.command("import", epilog=EXAMPLES["import"])

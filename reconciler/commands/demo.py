@@ -35,6 +35,7 @@ from reconciler.console import Output
 from reconciler.errors import AccessError
 from reconciler.github_api import GitHubClient, GitHubSettings
 from reconciler.policy_loader import load_policies
+from reconciler.resources import data_dir
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.simulators.base import SimulatorTransport
@@ -42,7 +43,7 @@ from reconciler.simulators.github import API, DEFAULT_TOKEN, GitHubSimulator
 from reconciler.vendors import VENDORS
 
 REPOSITORY = "harborbuild/access"
-EXAMPLE = Path(__file__).resolve().parents[2] / "access"
+EXAMPLE = data_dir("example") / "access"
 _VPN_LINE = re.compile(r"^(\s+VPN:\s*\[)([^\]]*)\]", re.MULTILINE)
 SOURCE = Source(sandbox=True)
 
