@@ -35,9 +35,9 @@ from reconciler.console import Output
 from reconciler.errors import AccessError
 from reconciler.github_api import GitHubClient, GitHubSettings
 from reconciler.policy_loader import load_policies
-from reconciler.resources import data_dir
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
+from reconciler.resources import data_dir
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.github import API, DEFAULT_TOKEN, GitHubSimulator
 from reconciler.vendors import VENDORS
