@@ -26,7 +26,7 @@ from reconciler.commands import validate as validate_cmd
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.console import Output
-from reconciler.errors import AccessError
+from reconciler.errors import AccessError, ValidationErrors
 from reconciler.settings import environment, scrub
 from reconciler.version import package_version
 
@@ -96,6 +96,10 @@ StateOption = Annotated[
 ]
 
 
+def in_github_actions() -> bool:
+    return environment().get("GITHUB_ACTIONS") == "true"
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"access {package_version()}\n")
@@ -123,7 +127,8 @@ def main_options(
     ] = False,
 ) -> None:
     """Global options go before or after the command: `access plan --vendor procore` works too."""
-    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=Output(quiet=quiet))
+    output = Output(quiet=quiet, annotations=in_github_actions())
+    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=output)
 
 
 def _ctx(ctx: typer.Context) -> AppContext:
@@ -139,9 +144,12 @@ def _source(sandbox: bool, state: Path | None) -> Source:
 
 
 @app.command(epilog=EXAMPLES["validate"])
-def validate(ctx: typer.Context) -> int:
+def validate(
+    ctx: typer.Context,
+    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
     """Check the YAML in access/ (schema, references, policies) offline."""
-    return validate_cmd.run(_ctx(ctx))
+    return validate_cmd.run(_ctx(ctx), fmt=fmt)
 
 
 @app.command(epilog=EXAMPLES["plan"])
@@ -178,9 +186,13 @@ def apply(
             "--audit-log", help="Append the audit log here.", show_default="<state dir>/audit.jsonl"
         ),
     ] = None,
+    fmt: Annotated[
+        validate_cmd.Format,
+        typer.Option("--format", help="text, or json: the results on stdout (progress on stderr)."),
+    ] = "text",
 ) -> int:
     """Apply what approved pull requests asked for (or a plan file) to the vendors."""
-    options = apply_cmd.ApplyOptions(allow_mass_revocation, allow_empty_vendor, audit_log)
+    options = apply_cmd.ApplyOptions(allow_mass_revocation, allow_empty_vendor, audit_log, fmt=fmt)
     return apply_cmd.run(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, None), options=options)
 
 
@@ -339,7 +351,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """The one error boundary: AccessError -> 1 with its message, usage -> 1, Ctrl-C -> 130."""
-    output = Output()
+    output = Output(annotations=in_github_actions())
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     try:
         code = app(args=args, prog_name="access", standalone_mode=False)
@@ -352,6 +364,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     except AccessError as exc:
         output.error(exc.message)
+        if isinstance(exc, ValidationErrors):
+            for error in exc.errors:
+                output.annotate("error", str(error.location or ""), error.detail)
         code = exc.exit_code
     except Exception:  # an unexpected bug: short message, scrubbed traceback in a file
         log = Path(tempfile.gettempdir()) / "access-crash.log"

@@ -116,6 +116,9 @@ def run(
         ctx.output.result(render_text(plan))
     else:
         ctx.output.raw(render(plan, fmt))
+    for finding in plan.findings:
+        if finding.source:  # on the pull request's diff, in GitHub Actions
+            ctx.output.annotate(str(finding.severity), finding.source, f"[{finding.code}] {finding.message}")
     if plan.errors:
         return 1
     if detailed_exitcode and plan.has_changes:
