@@ -86,7 +86,8 @@ next steps:
   1. access import --sandbox        try it on the simulated vendors first (or: access import --vendor procore)
   2. access validate && access plan --sandbox    the plan right after an import shows no changes
   3. set the vendor credentials (docs/adopting.md), run `access doctor`, then `access import` for real
-  4. commit, push, protect main, and set the apply point: `git push origin main:refs/access/applied`
+  4. commit, push, protect main, then set the first apply point once:
+     git update-ref refs/access/applied <commit in force> && git push origin refs/access/applied
 """
 
 
