@@ -7,6 +7,7 @@ present" under --detailed-exitcode), 2 changes present, 130 interrupted.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import tempfile
 import traceback
@@ -127,6 +128,8 @@ def main_options(
     ] = False,
 ) -> None:
     """Global options go before or after the command: `access plan --vendor procore` works too."""
+    # Connectors warn through logging (a rate budget running low): --quiet leaves only errors.
+    logging.getLogger("reconciler").setLevel(logging.ERROR if quiet else logging.NOTSET)
     output = Output(quiet=quiet, annotations=in_github_actions())
     ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=output)
 
