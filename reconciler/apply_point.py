@@ -11,7 +11,7 @@ since (see `approval.entry_index`).
 The apply job signs HEAD when nothing was held; the workflow's separate push job (the only one
 with `contents: write`) recreates the same tag object from its text (`git mktag`) and pushes the
 ref. The first apply point is set once by an administrator holding the key:
-`ACCESS_APPLY_POINT_KEY=… access apply-point set <commit>` then `git push origin refs/access/applied`.
+`ACCESS_APPLY_POINT_KEY=… access apply-point set <commit>` then `git push origin +refs/access/applied:refs/access/applied`.
 In the sandbox the key is a random file in `.access-sandbox/` (never a real secret).
 """
 

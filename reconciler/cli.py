@@ -7,6 +7,7 @@ present" under --detailed-exitcode), 2 changes present, 130 interrupted.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import tempfile
 import traceback
@@ -26,8 +27,48 @@ from reconciler.commands import validate as validate_cmd
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.console import Output
-from reconciler.errors import AccessError
+from reconciler.errors import AccessError, ValidationErrors
 from reconciler.settings import environment, scrub
+from reconciler.version import package_version
+
+
+def _examples(*lines: str) -> str:
+    """The closing lines of a command's --help (`\\b` keeps click from rewrapping them)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+EXAMPLES = {
+    "validate": _examples(
+        "access validate", "access validate --format json", "access --repo ../access-repo validate"
+    ),
+    "plan": _examples(
+        "access plan --sandbox",
+        "access plan --vendor procore --out plan.json",
+        "access plan --state snapshot/ --format markdown",
+    ),
+    "apply": _examples("access apply --sandbox", "access apply plan.json", "access apply --format json"),
+    "demo": _examples("access demo", "access demo --keep /tmp/access-demo"),
+    "import": _examples(
+        "access import --sandbox",
+        "access import --vendor procore",
+        "access import --state snapshot/ --infer-teams",
+    ),
+    "init": _examples("access init", "access --repo new-access-repo init"),
+    "doctor": _examples("access doctor", "access doctor --vendor procore", "access --repo ../company doctor"),
+    "sync": _examples(
+        "access sync --sandbox --out snapshot/", "access sync --vendor pingone --out snapshot/"
+    ),
+    "comment": _examples(
+        "access comment --plan plan.json", "access comment --sandbox --pr 42 --head HEAD_SHA"
+    ),
+    "drift": _examples("access drift", "access drift --plan plan.json"),
+    "schema": _examples("access schema", "access schema --check"),
+    "reset": _examples("access sandbox reset", "access sandbox reset --vendor procore"),
+    "serve": _examples(
+        "access sandbox serve", "access sandbox serve  # prints the variables, then serves until Ctrl-C"
+    ),
+}
+
 
 app = typer.Typer(
     name="access",
@@ -35,7 +76,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 sandbox_app = typer.Typer(help="The built-in sandbox of simulated vendors.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
@@ -60,17 +102,41 @@ StateOption = Annotated[
 ]
 
 
+def in_github_actions() -> bool:
+    return environment().get("GITHUB_ACTIONS") == "true"
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"access {package_version()}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
     repo: RepoOption = Path("."),
     vendor: Annotated[
         list[str] | None,
-        typer.Option("--vendor", help="Limit to these vendors (repeatable): procore, concur, pingone."),
+        typer.Option(
+            "--vendor",
+            metavar="VENDOR",
+            help="Limit to these vendors (repeatable): procore, concur, pingone.",
+        ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or hints.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
 ) -> None:
-    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=Output(quiet=quiet))
+    """Global options go before or after the command: `access plan --vendor procore` works too."""
+    # Connectors warn through logging (a rate budget running low): --quiet leaves only errors.
+    logging.getLogger("reconciler").setLevel(logging.ERROR if quiet else logging.NOTSET)
+    output = Output(quiet=quiet, annotations=in_github_actions())
+    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=output)
 
 
 def _ctx(ctx: typer.Context) -> AppContext:
@@ -85,13 +151,16 @@ def _source(sandbox: bool, state: Path | None) -> Source:
     return Source(sandbox=sandbox, state_dir=state)
 
 
-@app.command()
-def validate(ctx: typer.Context) -> int:
+@app.command(epilog=EXAMPLES["validate"])
+def validate(
+    ctx: typer.Context,
+    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
     """Check the YAML in access/ (schema, references, policies) offline."""
-    return validate_cmd.run(_ctx(ctx))
+    return validate_cmd.run(_ctx(ctx), fmt=fmt)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["plan"])
 def plan(
     ctx: typer.Context,
     sandbox: SandboxOption = False,
@@ -108,7 +177,7 @@ def plan(
     )
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["apply"])
 def apply(
     ctx: typer.Context,
     plan_file: Annotated[Path | None, typer.Argument(help="A plan file from `access plan --out`.")] = None,
@@ -125,13 +194,17 @@ def apply(
             "--audit-log", help="Append the audit log here.", show_default="<state dir>/audit.jsonl"
         ),
     ] = None,
+    fmt: Annotated[
+        validate_cmd.Format,
+        typer.Option("--format", help="text, or json: the results on stdout (progress on stderr)."),
+    ] = "text",
 ) -> int:
     """Apply what approved pull requests asked for (or a plan file) to the vendors."""
-    options = apply_cmd.ApplyOptions(allow_mass_revocation, allow_empty_vendor, audit_log)
+    options = apply_cmd.ApplyOptions(allow_mass_revocation, allow_empty_vendor, audit_log, fmt=fmt)
     return apply_cmd.run(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, None), options=options)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["demo"])
 def demo(
     ctx: typer.Context,
     keep: Annotated[Path | None, typer.Option("--keep", help="Build the demo here and keep it.")] = None,
@@ -140,7 +213,39 @@ def demo(
     return demo_cmd.run(_ctx(ctx), keep=keep)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["init"])
+def init(ctx: typer.Context) -> int:
+    """Scaffold a repository: access/, policies/ with safe defaults, workflows, schema, .gitignore."""
+    from reconciler.commands import init as init_cmd
+
+    return init_cmd.run(_ctx(ctx))
+
+
+@app.command("import", epilog=EXAMPLES["import"])
+def import_(
+    ctx: typer.Context,
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+    infer_teams: Annotated[
+        bool,
+        typer.Option("--infer-teams", help="Make a team of the people who share exactly the same access."),
+    ] = False,
+) -> int:
+    """Read what the vendors have and write it as YAML under access/ (merged into existing files)."""
+    from reconciler.commands import import_cmd
+
+    return import_cmd.run(_ctx(ctx), source=_source(sandbox, state), infer_teams=infer_teams)
+
+
+@app.command(epilog=EXAMPLES["doctor"])
+def doctor(ctx: typer.Context) -> int:
+    """Check each configured vendor's setup in one read-only run (credentials, companies, scopes)."""
+    from reconciler.commands import doctor as doctor_cmd
+
+    return doctor_cmd.run(_ctx(ctx))
+
+
+@app.command(epilog=EXAMPLES["sync"])
 def sync(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Directory for the snapshot files.")],
@@ -150,7 +255,7 @@ def sync(
     return sync_cmd.run(_ctx(ctx), source=_source(sandbox, None), out=out)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["comment"])
 def comment(
     ctx: typer.Context,
     plan_file: Annotated[
@@ -171,7 +276,7 @@ def comment(
     return comment_cmd.run_comment(_ctx(ctx), plan_file=plan_file, source=source, pr=pr, head=head)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["drift"])
 def drift(
     ctx: typer.Context,
     plan_file: Annotated[
@@ -184,7 +289,7 @@ def drift(
     return comment_cmd.run_drift(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, state))
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["schema"])
 def schema(
     ctx: typer.Context,
     out: Annotated[
@@ -200,13 +305,13 @@ def schema(
     return schema_cmd.run(_ctx(ctx), out, check=check)
 
 
-@sandbox_app.command("reset")
+@sandbox_app.command("reset", epilog=EXAMPLES["reset"])
 def sandbox_reset(ctx: typer.Context) -> int:
     """Restore the sandbox vendors to their seed state."""
     return sandbox_cmd.reset(_ctx(ctx))
 
 
-@sandbox_app.command("serve")
+@sandbox_app.command("serve", epilog=EXAMPLES["serve"])
 def sandbox_serve(ctx: typer.Context) -> int:
     """Serve the sandbox vendors on 127.0.0.1 and print the variables that reach them."""
     return sandbox_cmd.serve(_ctx(ctx))
@@ -242,11 +347,38 @@ def _mount_optional(module: str, name: str) -> None:
 _mount_optional("reconciler.commands.concur", "concur")
 
 
+GLOBAL_VALUE_OPTIONS = ("--repo", "--vendor")
+GLOBAL_FLAGS = ("--quiet", "-q")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options written after the command in front of it (`access plan --vendor procore`
+    means `access --vendor procore plan`), so they work in either place."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.partition("=")[0]
+        if name in GLOBAL_VALUE_OPTIONS:
+            width = 1 if "=" in arg else 2
+            hoisted.extend(argv[i : i + width])
+            i += width
+            continue
+        (hoisted if arg in GLOBAL_FLAGS else rest).append(arg)
+        i += 1
+    return hoisted + rest
+
+
 def main(argv: list[str] | None = None) -> None:
     """The one error boundary: AccessError -> 1 with its message, usage -> 1, Ctrl-C -> 130."""
-    output = Output()
+    output = Output(annotations=in_github_actions())
+    args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     try:
-        code = app(args=argv, prog_name="access", standalone_mode=False)
+        code = app(args=args, prog_name="access", standalone_mode=False)
     except Exit as exc:
         code = exc.exit_code
     except (Abort, KeyboardInterrupt):
@@ -256,6 +388,9 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     except AccessError as exc:
         output.error(exc.message)
+        if isinstance(exc, ValidationErrors):
+            for error in exc.errors:
+                output.annotate("error", str(error.location or ""), error.detail)
         code = exc.exit_code
     except Exception:  # an unexpected bug: short message, scrubbed traceback in a file
         log = Path(tempfile.gettempdir()) / "access-crash.log"

@@ -11,9 +11,18 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 @dataclass
 class Output:
     quiet: bool = False
+    annotations: bool = False  # in GitHub Actions: problems also as ::error file=…,line=…:: commands
     out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
 
@@ -35,6 +44,20 @@ class Output:
 
     def error(self, message: str) -> None:
         self.err.print(message, markup=False, style="red")
+
+    def annotate(self, level: str, source: str, message: str) -> None:
+        """A GitHub Actions workflow command, so the problem shows on the pull request's diff at
+        `source` (`file:line`). Written to stderr (the runner reads both streams), so that
+        `--format json` keeps stdout for JSON; nothing outside GitHub Actions."""
+        if not self.annotations:
+            return
+        command = {"error": "error", "warning": "warning"}.get(level, "notice")
+        file, _, line = source.rpartition(":")
+        where = f" file={_escape_property(file)},line={line}" if file and line.isdigit() else ""
+        if not where and source:
+            where = f" file={_escape_property(source)}"
+        sys.stderr.write(f"::{command}{where}::{_escape_data(message)}\n")
+        sys.stderr.flush()
 
     @contextmanager
     def progress(self, description: str) -> Iterator[Progress | None]:

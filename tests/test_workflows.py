@@ -218,10 +218,12 @@ def test_every_install_is_hash_pinned() -> None:
                 "python -m pip install --no-deps --no-build-isolation .",
             ), f"{name}: {line}"
     lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
-    pinned = {m.group(1).lower().replace("_", "-") for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", lock, re.M)}
+    pinned = {
+        re.sub(r"[._]", "-", m.group(1).lower()) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==", lock, re.M)
+    }
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     for requirement in project["dependencies"]:
-        package = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        package = re.sub(r"[._]", "-", re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower())
         assert package in pinned, f"requirements.lock lacks {package}: regenerate it (README)"
     assert "setuptools" in pinned, "the build backend is pinned too (--no-build-isolation)"
     blocks = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock.split("\n", 1)[1] if lock.startswith("#") else lock)

@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.markup import escape
@@ -60,6 +60,7 @@ class ApplyOptions:
     allow_mass_revocation: bool = False
     allow_empty_vendor: bool = False
     audit_log: Path | None = None
+    fmt: str = "text"  # "json": the results as one JSON document on stdout, the lines on stderr
 
 
 def check_fresh(saved: Plan, live: Plan) -> None:
@@ -90,6 +91,8 @@ def run(
 ) -> int:
     saved = _read_plan(plan_file) if plan_file is not None else None
     directory = state_dir(ctx, source)
+    if options is not None and options.fmt == "json":
+        ctx = replace(ctx, output=replace(ctx.output, out=ctx.output.err))
     with apply_lock(directory):
         return asyncio.run(_apply(ctx, saved, source, options or ApplyOptions(), directory))
 
@@ -191,6 +194,34 @@ def _approval_note(decision: Decision | None) -> str:
     return ""
 
 
+def results_json(results: list[tuple[Change, ChangeResult]], held: int, apply_point: str | None) -> str:
+    """`apply --format json`: each change's outcome, and the totals."""
+    counts = Counter(str(r.outcome) for _, r in results)
+    document = {
+        "format_version": 1,
+        "totals": {o.value: counts.get(o.value, 0) for o in Outcome} | {"held": held},
+        "apply_point": apply_point,
+        "results": [
+            {
+                "id": change.id,
+                "vendor": change.vendor,
+                "action": str(change.action),
+                "tenant": change.tenant,
+                "principal": change.principal,
+                "person": change.person,
+                "resource_type": change.resource_type,
+                "resource": change.resource,
+                "entitlement": change.entitlement,
+                "outcome": str(result.outcome),
+                "message": result.message,
+                "vendor_ref": result.vendor_ref,
+            }
+            for change, result in results
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
 # ---------------------------------------------------------------- apply
 
 
@@ -241,6 +272,8 @@ async def _apply(
         )
     elif advanced and report is not None:
         ctx.output.info(f"apply point {gate.APPLIED_REF} moved to {report.head[:12]} (signed)")
+    if options.fmt == "json":
+        ctx.output.raw(results_json(results, held, report.head if advanced and report else None))
     if not plan.changes:
         ctx.output.result("No changes. The vendors match the YAML.")
         return 0

@@ -36,12 +36,13 @@ from reconciler.errors import AccessError
 from reconciler.github_api import GitHubClient, GitHubSettings
 from reconciler.policy_loader import load_policies
 from reconciler.render.text import render_text
+from reconciler.resources import data_dir
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.github import API, DEFAULT_TOKEN, GitHubSimulator
 from reconciler.vendors import VENDORS
 
 REPOSITORY = "harborbuild/access"
-EXAMPLE = Path(__file__).resolve().parents[2] / "access"
+EXAMPLE = data_dir("example") / "access"
 _VPN_LINE = re.compile(r"^(\s+VPN:\s*\[)([^\]]*)\]", re.MULTILINE)
 SOURCE = Source(sandbox=True)
 

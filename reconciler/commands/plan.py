@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -15,11 +17,13 @@ from reconciler.commands.state import Desired, Source, load_desired, open_connec
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.errors import ValidationErrors
 from reconciler.git_repo import head_commit
+from reconciler.loader import ACCESS_DIR
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
+from reconciler.resources import data_dir
 from reconciler.rules import check_plan, plan_options
 
 Format = Literal["text", "markdown", "json"]
@@ -86,6 +90,22 @@ def run(
     fmt: Format,
     detailed_exitcode: bool,
 ) -> int:
+    if source.sandbox and not (ctx.repo / ACCESS_DIR).is_dir():
+        # Trying it out (`pip install access-reconciler && access plan --sandbox`): plan the example
+        # repository the package ships, in a temporary copy, against a fresh sandbox.
+        with tempfile.TemporaryDirectory(prefix="access-example-") as tmp:
+            example = data_dir("example")
+            for part in ("access", "policies"):
+                if (example / part).is_dir():
+                    shutil.copytree(example / part, Path(tmp) / part)
+            ctx.output.info("no access/ directory here: planning the example repository against the sandbox")
+            return run(
+                replace(ctx, repo=Path(tmp)),
+                source=source,
+                out=out,
+                fmt=fmt,
+                detailed_exitcode=detailed_exitcode,
+            )
     planned = asyncio.run(make_plan(ctx, source))
     plan = planned.plan
     if out is not None:
@@ -96,6 +116,9 @@ def run(
         ctx.output.result(render_text(plan))
     else:
         ctx.output.raw(render(plan, fmt))
+    for finding in plan.findings:
+        if finding.source:  # on the pull request's diff, in GitHub Actions
+            ctx.output.annotate(str(finding.severity), finding.source, f"[{finding.code}] {finding.message}")
     if plan.errors:
         return 1
     if detailed_exitcode and plan.has_changes:

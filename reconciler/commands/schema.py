@@ -105,6 +105,7 @@ def run(ctx: AppContext, out_dir: Path | None = None, *, check: bool = False) ->
     """Write the schemas into `out_dir` (default: `<repo>/schema`); with `check`, only compare."""
     directory = out_dir if out_dir is not None else ctx.repo / "schema"
     stale: list[str] = []
+    written: list[str] = []
     for name in SCHEMAS:
         path = directory / name
         text = render(name)
@@ -116,9 +117,12 @@ def run(ctx: AppContext, out_dir: Path | None = None, *, check: bool = False) ->
             continue
         directory.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        ctx.output.info(f"wrote {path}")
+        written.append(str(path))
     if stale:
         ctx.output.error(f"out of date (run `access schema`): {', '.join(stale)}")
         return 1
-    ctx.output.result(f"schemas in {directory} are up to date")
+    if written:
+        ctx.output.result(f"wrote {', '.join(written)}")
+    else:
+        ctx.output.result(f"schemas in {directory} are up to date")
     return 0

@@ -113,6 +113,12 @@ class SimProvision:
     extensions: list[dict[str, Any]] = field(default_factory=list)
 
 
+GRANTED_SCOPE = (
+    "identity.user.core.read identity.user.enterprise.read spend.user.general.read "
+    "spend.user.general.writeonly user.provision.read user.provision.write"
+)
+
+
 class ConcurSimulator(SimulatorBase):
     def __init__(self, state: ConcurState | None = None, *, geolocation: str = US2, seed: int = 1) -> None:
         super().__init__()
@@ -123,6 +129,7 @@ class ConcurSimulator(SimulatorBase):
         self.rotate_refresh_tokens = True
         self.clock: Callable[[], float] = time.time
         self.access_ttl = 3600
+        self.granted_scope = GRANTED_SCOPE  # the scopes the app registration grants, as the token lists them
         self.provision_polls = 2  # status polls until a provision completes
         self.provision_failures: list[str] = []  # the next provisions fail with these messages
         self.retry_after: str | None = None  # Retry-After on injected 429/503, if any
@@ -276,8 +283,7 @@ class ConcurSimulator(SimulatorBase):
             200,
             {
                 "expires_in": str(self.access_ttl),
-                "scope": "identity.user.core.read identity.user.enterprise.read spend.user.general.read "
-                "spend.user.general.writeonly user.provision.read user.provision.write",
+                "scope": self.granted_scope,
                 "token_type": "Bearer",
                 "access_token": access,
                 "refresh_token": refresh_token,

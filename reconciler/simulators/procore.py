@@ -318,6 +318,8 @@ class ProcoreSimulator(SimulatorBase):
     def _project_users(
         self, request: httpx.Request, company: SimCompany, project: SimProject
     ) -> httpx.Response:
+        if not project.directory:  # Procore: 403 when the tool is disabled in the project
+            return invalid(403, "The Directory tool is not enabled for this project")
         rows = [(company.users[uid], tid) for uid, tid in project.members.items()
                 if uid in company.users and company.users[uid].is_active]  # fmt: skip
         wanted = int_param(request, "filters[permission_template]")
@@ -343,6 +345,8 @@ class ProcoreSimulator(SimulatorBase):
         user = company.users.get(id)
         if user is None:
             return not_found()
+        if not project.directory:  # "The project must have the Directory tool enabled"
+            return invalid(403, "The Directory tool is not enabled for this project")
         body = body_of(request)
         fields = body.get("user") if isinstance(body, dict) else None
         template_id = fields.get("permission_template_id") if isinstance(fields, dict) else None

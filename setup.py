@@ -1,0 +1,34 @@
+"""Build step: copy the example repository and the workflows into the wheel as package data.
+
+They live at the repository root (`access/`, `policies/`, `.github/workflows/`) where people read
+and edit them; an installed `access` needs them for `access demo` and `access init`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+DATA = {  # destination under reconciler/data -> (source directory, file patterns)
+    "example/access": ("access", ("*.yaml",)),
+    "example/policies": ("policies", ("*.yaml",)),
+    "workflows": (".github/workflows", ("*.yml",)),
+}
+
+
+class BuildWithData(build_py):
+    def run(self) -> None:
+        super().run()
+        for target, (source, patterns) in DATA.items():
+            destination = Path(self.build_lib) / "reconciler" / "data" / target
+            destination.mkdir(parents=True, exist_ok=True)
+            for pattern in patterns:
+                for path in sorted((ROOT / source).glob(pattern)):
+                    shutil.copy2(path, destination / path.name)
+
+
+setup(cmdclass={"build_py": BuildWithData})
