@@ -85,6 +85,12 @@ class _Resolved:
     accounts: dict[AccountKey, Account]
     grants: frozenset[Grant]
     indirect: frozenset[Grant]
+    ambiguous: frozenset[AccountKey] = frozenset()  # matched more than one active account
+
+    def account_id(self, key: AccountKey) -> str:
+        """The vendor id of the account matched for `key` (empty when none, or not one)."""
+        account = self.accounts.get(key)
+        return account.native_id if account is not None and key not in self.ambiguous else ""
 
 
 def _resolve_identities(
@@ -98,6 +104,7 @@ def _resolve_identities(
     by_login = {p.login(vendor).casefold(): p.principal for p in people.values() if p.login(vendor)}
     rename: dict[str, str] = {}
     accounts: dict[AccountKey, Account] = {}
+    ambiguous: set[AccountKey] = set()
     for account in state.accounts:
         principal = account.principal
         login = account.attribute("login").casefold() if by_login and account.attributes else ""
@@ -108,6 +115,7 @@ def _resolve_identities(
         previous = accounts.get(key)
         if previous is not None:
             if previous.active and account.active:
+                ambiguous.add(key)
                 findings.append(
                     Finding(
                         Severity.WARNING, "ambiguous-account",
@@ -126,7 +134,7 @@ def _resolve_identities(
     if rename:
         grants = frozenset(g._replace(principal=rename.get(g.principal, g.principal)) for g in grants)
         indirect = frozenset(g._replace(principal=rename.get(g.principal, g.principal)) for g in indirect)
-    return _Resolved(accounts, grants, indirect)
+    return _Resolved(accounts, grants, indirect, frozenset(ambiguous))
 
 
 def _renamed(account: Account, principal: str) -> Account:
@@ -173,7 +181,7 @@ def _plan_vendor(
             person=(provenance.person if provenance and provenance.person else person_of(principal)),
             source=str(provenance.source) if provenance and provenance.source else "",
             reason=provenance.reason if provenance else "", expires=provenance.expires if provenance else "",
-            note=note, attributes=attributes,
+            note=note, attributes=attributes, account_id=actual.account_id(AccountKey(vendor, tenant, principal)),
         )  # fmt: skip
 
     # Accounts ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.markup import escape
@@ -75,6 +75,14 @@ def check_fresh(saved: Plan, live: Plan) -> None:
             f"the plan is stale: the actual state at {names} changed since it was made;"
             " run `access plan` again"
         )
+
+
+def with_live_accounts(saved: Plan, live: Plan) -> Plan:
+    """The saved plan acting on the accounts the fresh sync matched: `account_id` is outside the
+    plan file's changes_hash, so an id in a plan file is never trusted."""
+    ids = {change_identity(c): c.account_id for c in live.changes}
+    changes = tuple(replace(c, account_id=ids.get(change_identity(c), "")) for c in saved.changes)
+    return replace(saved, changes=changes)
 
 
 def state_dir(ctx: AppContext, source: Source) -> Path:
@@ -205,7 +213,7 @@ async def _apply(
         live = plan_from(ctx, desired, actual).plan
         if saved is not None:
             check_fresh(saved, live)
-        plan = saved or live
+        plan = with_live_accounts(saved, live) if saved is not None else live
         if plan.errors:
             raise RefusedError(
                 "refusing to apply: the plan has policy errors:\n"

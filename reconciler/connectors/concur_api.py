@@ -53,6 +53,18 @@ def set_login(login: str) -> dict[str, Any]:
     return patch({"op": "replace", "path": "userName", "value": login})
 
 
+def spend_profile(*, country: str, locale: str, currency: str) -> dict[str, Any]:
+    """The Spend User extension alone: what to PATCH when a create's Spend part failed (UPS: "if only
+    spend or travel fails, retry just those parts with PATCH"; spend user provisioning PATCH, an
+    `add` whose value is keyed by the extension)."""
+    return patch(
+        {
+            "op": "add",
+            "value": {SPEND_USER: {"country": country, "locale": locale, "reimbursementCurrency": currency}},
+        }
+    )
+
+
 def new_user(
     *, email: str, name: str, login: str, company_id: str, country: str, locale: str, currency: str
 ) -> dict[str, Any]:
@@ -167,6 +179,7 @@ class ProvisionStatus:
     success: bool
     results: tuple[str, ...]  # the extensions' results: success, no-op, error, not-processed
     messages: tuple[str, ...]
+    failed: tuple[str, ...] = ()  # the names (URNs) of the extensions that failed
 
     @property
     def changed_nothing(self) -> bool:
@@ -177,14 +190,20 @@ def read_status(data: dict[str, Any]) -> ProvisionStatus:
     status = data.get("status") or {}
     results: list[str] = []
     messages: list[str] = []
+    failed: list[str] = []
     for operation in data.get("operations") or []:
         for extension in operation.get("extensions") or []:
             state = extension.get("status") or {}
             results.append(str(state.get("result") or ("success" if state.get("success") else "error")))
             if state.get("success") is False or state.get("result") == "error":
+                failed.append(str(extension.get("name", "")))
                 name = str(extension.get("name", "")).rsplit(":", 1)[-1] or "extension"
                 found = messages_of(extension) or [f"HTTP {state.get('code', '?')}"]
                 messages += [f"{name}: {m}" for m in found]
     return ProvisionStatus(
-        bool(status.get("completed")), bool(status.get("success")), tuple(results), tuple(messages)
+        bool(status.get("completed")),
+        bool(status.get("success")),
+        tuple(results),
+        tuple(messages),
+        tuple(failed),
     )

@@ -76,6 +76,7 @@ def connect(
         allow_write=is_token_request,
         max_connections=settings.max_concurrency,
         headers={"Accept": "application/json"},
+        endpoint=settings.endpoint(),
     )
     return PingOneConnector(PingOneApi(client, settings, policy=policy))
 

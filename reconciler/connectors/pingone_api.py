@@ -108,9 +108,6 @@ class PingOneApi:
         body = response.json()
         return str(body["access_token"]), float(body.get("expires_in", 3600))
 
-    async def _invalidate(self) -> None:
-        await self.token.invalidate()
-
     def url(self, path: str) -> str:
         """`/users` is environment-relative; `//roles` is global (`/v1/roles`); absolute URLs pass."""
         if path.startswith(("http://", "https://")):
@@ -130,6 +127,7 @@ class PingOneApi:
         is returned; callers decide what it means."""
         forbidden = 0
         while True:
+            auth, stale = self.token.for_request()
             async with self._gate:
                 response = await send_with_retries(
                     self.client,
@@ -137,8 +135,8 @@ class PingOneApi:
                     self.url(path),
                     policy=self.policy,
                     stats=self.stats,
-                    auth_headers=self.token.bearer,
-                    on_unauthorized=self._invalidate,
+                    auth_headers=auth,
+                    on_unauthorized=stale,
                     retry_statuses=RETRY_STATUSES,
                     json=json,
                     params=params,

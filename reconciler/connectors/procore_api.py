@@ -79,6 +79,7 @@ class ProcoreAPI:
             writable=writable,
             allow_write=is_token_request,
             headers={"Accept": "application/json"},
+            endpoint=settings.endpoint(),
         )
         self.token = CachedToken(self._fetch_token, clock=monotonic, margin=120.0)
         self._api = urlsplit(settings.api_url)
@@ -131,16 +132,7 @@ class ProcoreAPI:
         json: Any = None,
     ) -> httpx.Response:
         """One API call with `Procore-Company-Id`, a bearer token, retries and one re-auth per 401."""
-        used: list[str] = []
-
-        async def auth() -> dict[str, str]:
-            token = await self.token.get()
-            used.append(token)
-            return {"Authorization": f"Bearer {token}"}
-
-        async def unauthorized() -> None:
-            await self.token.invalidate(used[-1] if used else None)
-
+        auth, unauthorized = self.token.for_request()
         kwargs: dict[str, Any] = {}
         if params is not None:
             kwargs["params"] = dict(params)
