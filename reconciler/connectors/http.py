@@ -178,8 +178,9 @@ def _said(response: httpx.Response, limit: int = 120) -> str:
         body = None
     if isinstance(body, dict):
         for key in ("detail", "message", "error_description", "error"):
-            if isinstance(body.get(key), str) and body[key].strip():
-                return body[key].strip()[:limit]
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:limit]
     text = " ".join(response.text.split())
     return text[:limit] + ("…" if len(text) > limit else "")
 
