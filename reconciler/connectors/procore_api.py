@@ -225,6 +225,15 @@ class ProcoreAPI:
         rows = await self.get_list(f"/rest/v1.0/projects/{project_id}/users", company, params)
         return next((row for row in rows if row.get("id") == user_id), None)
 
+    async def company_user(self, company: str, user_id: int) -> Json | None:
+        """One directory user by id (active or not); None when Procore answers 404."""
+        response = await self.send("GET", f"/rest/v1.3/companies/{company}/users/{user_id}", company)
+        if response.status_code == 404:
+            return None
+        check(response, company)
+        data = response.json()
+        return data if isinstance(data, dict) else None
+
     async def find_user(self, company: str, email: str) -> Json | None:
         """A directory user by email (case-insensitive), active or inactive."""
         params: dict[str, str | int] = {"per_page": PER_PAGE_USERS, "filters[search]": email}

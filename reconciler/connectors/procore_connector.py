@@ -47,6 +47,7 @@ class CompanyCache:
     """Ids found while syncing one company, reused by apply."""
 
     users: dict[str, UserRef] = field(default_factory=dict)  # by principal
+    by_id: dict[int, UserRef] = field(default_factory=dict)
     templates: dict[str, int] = field(default_factory=dict)  # name -> id
     projects: dict[str, int] = field(default_factory=dict)  # name and str(id) -> id (unique names only)
     members: dict[int, dict[int, str]] = field(default_factory=dict)  # synced project -> user id -> template
@@ -182,8 +183,10 @@ class ProcoreConnector:
                     continue
                 account = account_of(company, user, is_active)
                 accounts[uid] = account
+                ref = UserRef(uid, account.principal, is_active)
+                cache.by_id[uid] = ref
                 if account.principal not in cache.users or is_active:
-                    cache.users[account.principal] = UserRef(uid, account.principal, is_active)
+                    cache.users[account.principal] = ref
         managed = self._managed_projects(company, scope, projects, cache)
         if managed:
             self._warn_budget(len(managed))
@@ -297,6 +300,21 @@ class ProcoreConnector:
                 cache.users[principal] = ref
         return ref
 
+    async def _account(self, change: Change) -> UserRef | None:
+        """The directory user a change acts on: the account the plan matched, else (an account
+        created in this run, or a plan without ids) a lookup by email."""
+        if not change.account_id:
+            return await self._user(change.tenant, change.principal)
+        uid = int(change.account_id)
+        cache = self._company(change.tenant)
+        ref = cache.by_id.get(uid)
+        if ref is None:
+            found = await self.api.company_user(change.tenant, uid)
+            if found is None:
+                return None
+            ref = cache.by_id[uid] = UserRef(uid, change.principal, bool(found.get("is_active", True)))
+        return ref
+
     async def _project_id(self, company: str, resource: str) -> int:
         cache = self._company(company)
         if resource not in cache.projects:
@@ -350,11 +368,11 @@ class ProcoreConnector:
 
     async def _set_active(self, change: Change, active: bool) -> ChangeResult:
         company = change.tenant
-        ref = await self._user(company, change.principal)
+        ref = await self._account(change)
         if ref is None:
-            if active:
-                raise _Failed(f"no directory account for {change.principal} in company {company}")
-            return ChangeResult(change.id, Outcome.ALREADY, "no directory account")
+            if change.account_id and not active:  # Procore answered 404 for exactly this user
+                return ChangeResult(change.id, Outcome.ALREADY, f"Procore has no user {change.account_id}")
+            raise _Failed(f"no directory account for {change.principal} in company {company}")
         if ref.active == active:
             return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=str(ref.id))
         response = await self.api.set_user_active(company, ref.id, active)
@@ -383,7 +401,7 @@ class ProcoreConnector:
             members[user_id] = template
 
     async def _member_ids(self, change: Change) -> tuple[int, int]:
-        ref = await self._user(change.tenant, change.principal)
+        ref = await self._account(change)
         if ref is None:
             raise _Failed(f"no directory account for {change.principal} in company {change.tenant}")
         return await self._project_id(change.tenant, change.resource), ref.id
@@ -407,9 +425,11 @@ class ProcoreConnector:
 
     async def _revoke(self, change: Change) -> ChangeResult:
         company = change.tenant
-        ref_user = await self._user(company, change.principal)
+        ref_user = await self._account(change)
         if ref_user is None:
-            return ChangeResult(change.id, Outcome.ALREADY, "no directory account")
+            if change.account_id:  # Procore answered 404 for exactly this user
+                return ChangeResult(change.id, Outcome.ALREADY, f"Procore has no user {change.account_id}")
+            raise _Failed(f"no directory account for {change.principal} in company {company}")
         project_id = await self._project_id(company, change.resource)
         ref = f"{project_id}/{ref_user.id}"
         if await self._membership(company, project_id, ref_user.id) is None:

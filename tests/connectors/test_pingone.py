@@ -306,7 +306,15 @@ def test_deactivate_disables_and_reenable_enables() -> None:
 def test_deactivate_deletes_only_when_the_policy_says_so() -> None:
     sim = PingOneSimulator(seed_state())
     uid = user_id(sim, BOB)
-    delete = change(Action.DEACTIVATE_ACCOUNT, BOB, ACCOUNT, "", "", attributes=(("deprovision", "delete"),))
+    delete = change(
+        Action.DEACTIVATE_ACCOUNT,
+        BOB,
+        ACCOUNT,
+        "",
+        "",
+        attributes=(("deprovision", "delete"),),
+        account_id=uid,
+    )
 
     async def scenario() -> list[Outcome]:
         connector = await synced(sim)
