@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from reconciler.connectors.http import CachedToken, RequestStats, RetryPolicy, send_with_retries
+from reconciler.connectors.http import CachedToken, RequestStats, RetryPolicy, host_of, send_with_retries
 from reconciler.connectors.pingone_settings import PingOneSettings
-from reconciler.errors import VendorError
+from reconciler.errors import ConfigError, VendorError
 
 JSON = dict[str, Any]
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
@@ -96,6 +96,14 @@ class PingOneApi:
             headers=headers,
             retry_statuses=RETRY_STATUSES,
         )
+        if response.status_code == 404:
+            env = s.auth_environment_id or s.environment_id
+            setting = "PINGONE_AUTH_ENVIRONMENT_ID" if s.auth_environment_id else "PINGONE_ENVIRONMENT_ID"
+            raise ConfigError(
+                f"pingone: {host_of(s.auth_url)} knows no environment {env} (the token endpoint answered "
+                f"HTTP 404): check {setting} (the id of the environment the worker app lives in) and "
+                "PINGONE_REGION"
+            )
         if response.status_code != 200:
             _, _, text = describe(response)
             raise VendorError(

@@ -215,7 +215,9 @@ def test_sync_at_scale_counts_its_requests() -> None:
     assert len([x for x in state.grants if x.resource_type == "group"]) == 3000
     assert len([x for x in state.grants if x.resource_type == "role"]) == 6
     member_pages = sum(-(-len(m) // 200) or 1 for m in state_data.direct.values())
-    expected = 1 + 1 + 1 + 2 + 6 + member_pages + 1200 + 12  # token, pops, groups, roles, users, ...
+    expected = (
+        1 + 1 + 1 + 2 + 1 + 6 + member_pages + 1200 + 12
+    )  # token, pops, groups, roles, apps, users, ...
     assert state.requests == sim.request_count == expected
 
 
