@@ -7,6 +7,7 @@ present" under --detailed-exitcode), 2 changes present, 130 interrupted.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import tempfile
 import traceback
@@ -25,7 +26,7 @@ from reconciler.commands import sync as sync_cmd
 from reconciler.commands import validate as validate_cmd
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
-from reconciler.console import Output
+from reconciler.console import Output, configure_logging
 from reconciler.errors import AccessError
 from reconciler.settings import environment, scrub
 
@@ -64,8 +65,15 @@ def main_options(
         typer.Option("--vendor", help="Limit to these vendors (repeatable): procore, concur, pingone."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or notes on stderr.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Log every vendor request on stderr (also: ACCESS_LOG=debug)."),
+    ] = False,
 ) -> None:
-    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=Output(quiet=quiet))
+    output = Output(quiet=quiet)
+    env = environment()
+    configure_logging(output, env, verbose=verbose, scrub=lambda text: scrub(text, env))
+    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=output, env=env)
 
 
 def _ctx(ctx: typer.Context) -> AppContext:
@@ -236,9 +244,11 @@ def main(argv: list[str] | None = None) -> None:
     except AccessError as exc:
         output.error(exc.message)
         code = exc.exit_code
-    except Exception:  # an unexpected bug: short message, scrubbed traceback in a file
-        log = Path(tempfile.gettempdir()) / "access-crash.log"
-        log.write_text(scrub(traceback.format_exc(), environment()), encoding="utf-8")
+    except Exception:  # an unexpected bug: short message, scrubbed traceback in a file of its own
+        handle, name = tempfile.mkstemp(prefix="access-crash-", suffix=".log")  # one per run, mode 0600
+        log = Path(name)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(scrub(traceback.format_exc(), environment()))
         kind = type(sys.exc_info()[1]).__name__
         output.error(f"access crashed unexpectedly ({kind}); details in {log}")
         code = 1

@@ -11,6 +11,8 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -84,16 +86,29 @@ class Endpoint:
     default: str = ""  # the setting for any other host (Concur: wherever the geolocation moved)
     announcer: Announcer = field(default_factory=Announcer, compare=False)
 
+    @classmethod
+    def of(cls, vendor: str, *urls: tuple[str, str]) -> Endpoint:
+        """From (url, setting) pairs; settings that name the same host are named together."""
+        settings: dict[str, str] = {}
+        for url, setting in urls:
+            host = host_of(url)
+            if setting not in settings.get(host, "").split(" / "):
+                settings[host] = f"{settings[host]} / {setting}" if host in settings else setting
+        return cls(vendor, settings)
+
     def setting(self, host: str) -> str:
         return self.settings.get(host, self.default)
 
     def where(self, url: httpx.URL) -> str:
-        setting = self.setting(url.host)
-        return f"{url.host} ({setting})" if setting else url.host
+        host = host_of(url)
+        setting = self.setting(host)
+        return f"{host} ({setting})" if setting else host
 
 
-def host_of(url: str) -> str:
-    return httpx.URL(url).host
+def host_of(url: str | httpx.URL) -> str:
+    """host, or host:port when the URL names a port: what messages show and `Endpoint` keys on."""
+    parsed = httpx.URL(url) if isinstance(url, str) else url
+    return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
 
 
 class VendorClient(httpx.AsyncClient):
@@ -187,7 +202,18 @@ def _said(response: httpx.Response, limit: int = 120) -> str:
 
 def _what_failed(exc: Exception) -> tuple[str, str]:
     """(what failed, what to check) for a transport error, without its (possibly long) text."""
-    text = str(exc).casefold()
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 10:  # httpx -> httpcore -> OSError -> the socket's error
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(e) for e in chain).casefold()
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "the connection was refused", "the host and port"
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return "the host name does not resolve", "the spelling of the host (DNS)"
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return "the TLS handshake failed", "the host name and any TLS-intercepting proxy"
     if isinstance(exc, httpx.ConnectTimeout):
         return (
             f"no connection within {CONNECT_TIMEOUT:g} s",
@@ -225,7 +251,7 @@ def unreachable(
 ) -> NetworkFailure:
     endpoint = endpoint_of(client)
     what, check = _what_failed(exc)
-    setting = endpoint.setting(url.host)
+    setting = endpoint.setting(host_of(url))
     advice = f"check {setting} and {check}" if setting else f"check {check}"
     return NetworkFailure(
         endpoint.vendor,

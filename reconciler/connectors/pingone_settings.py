@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from reconciler.connectors.http import Endpoint, host_of
+from reconciler.connectors.http import Endpoint
 from reconciler.errors import ConfigError
 
 # Ping's regional domains: PINGONE_REGION -> (API base incl. /v1, auth host).
@@ -43,12 +43,10 @@ class PingOneSettings:
     def endpoint(self) -> Endpoint:
         """The settings behind each host, for network failure messages."""
         regional = (self.api_url, self.auth_url) in REGIONS.values()
-        return Endpoint(
+        return Endpoint.of(
             "pingone",
-            {
-                host_of(self.api_url): "PINGONE_REGION" if regional else "PINGONE_API_URL",
-                host_of(self.auth_url): "PINGONE_REGION" if regional else "PINGONE_AUTH_URL",
-            },
+            (self.api_url, "PINGONE_REGION" if regional else "PINGONE_API_URL"),
+            (self.auth_url, "PINGONE_REGION" if regional else "PINGONE_AUTH_URL"),
         )
 
     @classmethod

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from reconciler.connectors.http import Endpoint, host_of
+from reconciler.connectors.http import Endpoint
 from reconciler.errors import ConfigError
 
 # Procore's environment table (developers.procore.com, platform_concepts/development_environments.md
@@ -45,12 +45,10 @@ class ProcoreSettings:
     def endpoint(self) -> Endpoint:
         """The settings behind each host, for network failure messages."""
         named = (self.login_url, self.api_url) == ENVIRONMENTS.get(self.environment)
-        return Endpoint(
+        return Endpoint.of(
             "procore",
-            {
-                host_of(self.api_url): "PROCORE_ENVIRONMENT" if named else "PROCORE_API_URL",
-                host_of(self.login_url): "PROCORE_ENVIRONMENT" if named else "PROCORE_LOGIN_URL",
-            },
+            (self.api_url, "PROCORE_ENVIRONMENT" if named else "PROCORE_API_URL"),
+            (self.login_url, "PROCORE_ENVIRONMENT" if named else "PROCORE_LOGIN_URL"),
         )
 
 
