@@ -38,7 +38,7 @@ from reconciler.connectors.http import (
     retried,
     send_with_retries,
 )
-from reconciler.errors import VendorError
+from reconciler.errors import ConfigError, VendorError
 from reconciler.records import Account, Grant, Scope
 from reconciler.token_store import MemoryTokenStore, TokenStore, token_store_from_env
 
@@ -143,6 +143,7 @@ class ConcurConnector:
         identities, spend = await asyncio.gather(
             self._identity_users(), self._spend_roles() if want_roles else _nothing()
         )
+        self._check_company(identities)
         accounts: list[Account] = []
         principal_of: dict[str, str] = {}
         self._ids.clear()
@@ -182,6 +183,18 @@ class ConcurConnector:
             known_resources={"role": known},
             requests=self.stats.requests - before,
         )
+
+    def _check_company(self, users: list[api.IdentityUser]) -> None:
+        """The company token reads one company's users: a CONCUR_COMPANY_ID that is not theirs would
+        make every account creation fail at apply, so plan says so now."""
+        companies = {u.company_id for u in users if u.company_id}
+        if companies and self.settings.company_id.casefold() not in {c.casefold() for c in companies}:
+            theirs = ", ".join(sorted(companies))
+            raise ConfigError(
+                f"concur: CONCUR_COMPANY_ID is {self.settings.company_id}, but the refresh token belongs "
+                f"to company {theirs} (the company of every account Concur lists): set CONCUR_COMPANY_ID "
+                "to the UUID of the company the token was set up for"
+            )
 
     async def _identity_users(self) -> list[api.IdentityUser]:
         users: list[api.IdentityUser] = []

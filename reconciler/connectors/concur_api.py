@@ -26,7 +26,7 @@ ROLES_PATH = f"{SPEND_ROLE}:roles"
 IDENTITY_USERS = "/profile/identity/v4.1/Users"
 SPEND_USERS = "/profile/spend/v4.1/Users"
 UPS_USERS = "/profile/v4/Users"
-IDENTITY_ATTRIBUTES = "id,userName,displayName,name,emails,active"
+IDENTITY_ATTRIBUTES = f"id,userName,displayName,name,emails,active,{ENTERPRISE}:companyId"
 
 
 def patch(*operations: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +105,7 @@ class IdentityUser:
     email: str  # the work email, else the first one
     display_name: str
     active: bool
+    company_id: str = ""  # the enterprise extension's companyId
 
     @property
     def principal(self) -> str:
@@ -126,6 +127,7 @@ def read_identity(data: dict[str, Any]) -> IdentityUser:
         email=str(work.get("value") or ""),
         display_name=display,
         active=bool(data.get("active", True)),
+        company_id=str((data.get(ENTERPRISE) or {}).get("companyId") or ""),
     )
 
 
