@@ -158,7 +158,7 @@ def test_setup_names_the_company_id_when_concur_refuses_it() -> None:
                 host=GLZ,
                 store=MemoryTokenStore(),
                 transport=SimulatorTransport(simulator.handle),
-            )  # fmt: skip
+            )
         )
     assert f"check the company id {wrong} (--company-id / CONCUR_COMPANY_ID)" in caught.value.message
     assert token not in caught.value.message
