@@ -185,7 +185,7 @@ class NetworkFailure(VendorError):
         self.status = status
 
 
-def _said(response: httpx.Response, limit: int = 120) -> str:
+def said(response: httpx.Response, limit: int = 120) -> str:
     """What an error response says, briefly (its message field, else the start of its text)."""
     try:
         body = response.json()
@@ -263,11 +263,11 @@ def unreachable(
 def kept_failing(client: httpx.AsyncClient, response: httpx.Response, attempts: int) -> NetworkFailure:
     endpoint = endpoint_of(client)
     request = response.request
-    said = _said(response)
+    what = said(response)
     return NetworkFailure(
         endpoint.vendor,
         f"{endpoint.where(request.url)} answered HTTP {response.status_code} {request.method} "
-        f"{request.url.path} {attempts} times{f' ({said})' if said else ''}; the service is failing or "
+        f"{request.url.path} {attempts} times{f' ({what})' if what else ''}; the service is failing or "
         "overloaded: check the vendor's status page and try again later",
         status=response.status_code,
     )

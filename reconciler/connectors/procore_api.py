@@ -19,6 +19,7 @@ from reconciler.connectors.http import (
     RetryPolicy,
     build_client,
     error_summary,
+    said,
     send_with_retries,
 )
 from reconciler.connectors.procore_ratelimit import PacingTransport, RatePacer, wait_for_429
@@ -58,7 +59,10 @@ class ProcoreAPI:
         self.stats = RequestStats()
         self._now = now
         api_host = urlsplit(settings.api_url).hostname or ""
-        self.pacer = RatePacer(sleep=self.policy.sleep, now=now, rng=self.policy.rng)
+        self.endpoint = settings.endpoint()
+        self.pacer = RatePacer(
+            sleep=self.policy.sleep, now=now, rng=self.policy.rng, announcer=self.endpoint.announcer
+        )
         inner = transport or httpx.AsyncHTTPTransport(
             limits=httpx.Limits(
                 max_connections=settings.concurrency + 2, max_keepalive_connections=settings.concurrency + 2
@@ -79,7 +83,7 @@ class ProcoreAPI:
             writable=writable,
             allow_write=is_token_request,
             headers={"Accept": "application/json"},
-            endpoint=settings.endpoint(),
+            endpoint=self.endpoint,
         )
         self.token = CachedToken(self._fetch_token, clock=monotonic, margin=120.0)
         self._api = urlsplit(settings.api_url)
@@ -156,7 +160,9 @@ class ProcoreAPI:
             # A 429 means "wait", not "failed": keep waiting for the reset, up to an hourly window.
             if response.status_code != 429 or self._now() - started > RATE_LIMIT_PATIENCE:
                 return response
-            await self.policy.sleep(self.policy.jitter(wait_for(response) or self.policy.base_delay))
+            delay = self.policy.jitter(wait_for(response) or self.policy.base_delay)
+            self.endpoint.announcer.wait("procore", delay, "still rate limited (HTTP 429)")
+            await self.policy.sleep(delay)
 
     async def get_list(self, path: str, company: str, params: Mapping[str, str | int]) -> list[Json]:
         """Every page of a list endpoint, following `Link: rel="next"` until it is absent."""
@@ -216,6 +222,13 @@ class ProcoreAPI:
     async def project_users(self, company: str, project_id: int) -> list[Json]:
         return await self.get_list(
             f"/rest/v1.0/projects/{project_id}/users", company, {"per_page": PER_PAGE_USERS}
+        )
+
+    async def project_inactive_users(self, company: str, project_id: int) -> list[Json]:
+        """Members whose directory account is inactive: the active list leaves them out, but they stay
+        on the project (and come back with their template when reactivated)."""
+        return await self.get_list(
+            f"/rest/v1.0/projects/{project_id}/users/inactive", company, {"per_page": PER_PAGE_USERS}
         )
 
     async def project_user(self, company: str, project_id: int, user_id: int) -> Json | None:
@@ -301,4 +314,12 @@ def check(response: httpx.Response, company: str) -> None:
         hint = f" (not visible to the app in company {company})"
     elif response.status_code == 429:
         hint = " (still rate limited after retrying)"
-    raise VendorError("procore", error_summary(response) + hint, status=response.status_code)
+    raise ProcoreError(error_summary(response) + hint, status=response.status_code, said=said(response))
+
+
+class ProcoreError(VendorError):
+    """A Procore read that failed; `said` is what Procore's answer says, briefly."""
+
+    def __init__(self, message: str, *, status: int, said: str) -> None:
+        super().__init__("procore", message, status=status)
+        self.said = said

@@ -21,10 +21,10 @@ import httpx
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.http import error_summary
-from reconciler.connectors.procore_api import ProcoreAPI
+from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
 from reconciler.connectors.procore_ratelimit import RateBudget
 from reconciler.errors import ConfigError, VendorError
-from reconciler.records import Account, Grant, Scope
+from reconciler.records import Account, Grant, ResourceKey, Scope
 
 log = logging.getLogger("reconciler.procore")
 
@@ -93,6 +93,7 @@ class ProcoreConnector:
     def __init__(self, api: ProcoreAPI) -> None:
         self.api = api
         self._cache: dict[str, CompanyCache] = {}
+        self._unreadable: dict[ResourceKey, str] = {}
 
     def __repr__(self) -> str:
         return f"ProcoreConnector({self.api!r})"
@@ -136,7 +137,17 @@ class ProcoreConnector:
         before = self.api.stats.requests
         if not companies:
             return VendorState(VENDOR, (), frozenset())
-        visible = {str(c.get("id")) for c in await self.api.companies(companies[0])}
+        try:
+            visible = {str(c.get("id")) for c in await self.api.companies(companies[0])}
+        except VendorError as exc:
+            if exc.status not in (403, 404):
+                raise
+            why = f": {exc.said}" if isinstance(exc, ProcoreError) and exc.said else ""
+            raise ConfigError(
+                f"procore: Procore refused company {companies[0]} (HTTP {exc.status}{why}): check PROCORE_COMPANY_ID "
+                "(the company ids the app is installed in) and that the app is installed there "
+                "(Company Admin > App Management)"
+            ) from None
         hidden = [c for c in companies if c not in visible]
         if hidden:
             raise VendorError(
@@ -145,6 +156,7 @@ class ProcoreConnector:
                 "(Company Admin > App Management) or fix PROCORE_COMPANY_ID",
             )
         slots = asyncio.Semaphore(self.api.settings.concurrency)
+        self._unreadable = {}
         parts = await asyncio.gather(*(self._sync_company(c, scope, slots) for c in companies))
         accounts: list[Account] = []
         grants: set[Grant] = set()
@@ -162,6 +174,7 @@ class ProcoreConnector:
             catalog={PROJECT: frozenset(templates)},
             known_resources={PROJECT: frozenset(known)},
             requests=self.api.stats.requests - before,
+            unreadable=dict(self._unreadable),
         )
 
     async def _sync_company(
@@ -174,6 +187,7 @@ class ProcoreConnector:
             self.api.projects(company),
         )
         cache = CompanyCache()
+        unreadable = self._unreadable
         cache.templates = {str(t["name"]): int(t["id"]) for t in templates if "name" in t and "id" in t}
         accounts: dict[int, Account] = {}
         for users, is_active in ((active, True), (inactive, False)):
@@ -188,16 +202,30 @@ class ProcoreConnector:
                 if account.principal not in cache.users or is_active:
                     cache.users[account.principal] = ref
         managed = self._managed_projects(company, scope, projects, cache)
-        if managed:
-            self._warn_budget(len(managed))
 
-        async def members(project_id: int) -> list[Json]:
+        async def members(project_id: int) -> list[Json] | str:
+            """Active and inactive members (the latter only when the company has inactive users), or
+            why the project's directory cannot be read."""
             async with slots:
-                return await self.api.project_users(company, project_id)
+                try:
+                    rows = await self.api.project_users(company, project_id)
+                    if inactive:
+                        rows += await self.api.project_inactive_users(company, project_id)
+                except VendorError as exc:
+                    if exc.status != 403:
+                        raise
+                    return (
+                        "HTTP 403 on its users: enable the Directory tool on the project and add the project "
+                        "to the app's permitted projects"
+                    )
+                return rows
 
         lists = await asyncio.gather(*(members(pid) for pid in managed))
         grants: set[Grant] = set()
         for (pid, spelling), rows in zip(managed.items(), lists, strict=True):
+            if isinstance(rows, str):
+                unreadable[ResourceKey(VENDOR, company, PROJECT, spelling)] = rows
+                continue
             cache.members[pid] = {}
             for row in rows:
                 uid = int(row["id"])
@@ -246,12 +274,6 @@ class ProcoreConnector:
                 name = str(p.get("name", ""))
                 managed[pid] = name if len(by_name[name]) == 1 else str(pid)
         return managed
-
-    def _warn_budget(self, needed: int) -> None:
-        message = self.budget_warning(needed)
-        budget = self.rate_budget
-        if message and budget.seconds_to_reset(self.api.pacer.now()) > 60:
-            log.warning(message)
 
     # -- apply ------------------------------------------------------------------------------------
 
@@ -389,6 +411,9 @@ class ProcoreConnector:
         if synced is not None:
             return synced.get(user_id)
         row = await self.api.project_user(company, project_id, user_id)
+        if row is None:  # an inactive user's membership is on the inactive list only
+            inactive = await self.api.project_inactive_users(company, project_id)
+            row = next((r for r in inactive if r.get("id") == user_id), None)
         return None if row is None else template_name(row)
 
     def _remember(self, company: str, project_id: int, user_id: int, template: str | None) -> None:
@@ -414,14 +439,35 @@ class ProcoreConnector:
         current = await self._membership(company, project_id, user_id)
         if current == change.entitlement:
             return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=ref)
+        note = ""
         if current is None:
             response = await self.api.add_to_project(company, project_id, user_id, template_id)
             _expect(response, 201)
+            # An add does not change the template of someone already on the project (documented for
+            # bulk_add, and what the single add does too): check what Procore now holds.
+            held = await self._added_template(company, project_id, user_id, response)
+            if held != change.entitlement:
+                response = await self.api.assign_template(company, project_id, user_id, template_id)
+                _expect(response, 200)
+                note = f"was already on the project as {held}; template changed"
         else:  # change the template in place: one request
             response = await self.api.assign_template(company, project_id, user_id, template_id)
             _expect(response, 200)
         self._remember(company, project_id, user_id, change.entitlement)
-        return ChangeResult(change.id, Outcome.APPLIED, vendor_ref=ref)
+        return ChangeResult(change.id, Outcome.APPLIED, note, vendor_ref=ref)
+
+    async def _added_template(
+        self, company: str, project_id: int, user_id: int, response: httpx.Response
+    ) -> str:
+        """The template a member holds after an add: from the answer when it says, else read back."""
+        body = response.json() if response.content else None
+        if isinstance(body, dict) and "permission_template" in body:
+            return template_name(body)
+        row = await self.api.project_user(company, project_id, user_id)
+        if row is None:
+            raise _Failed(f"Procore answered 201 to adding user {user_id} to project {project_id}, but the "
+                          "project does not list them")  # fmt: skip
+        return template_name(row)
 
     async def _revoke(self, change: Change) -> ChangeResult:
         company = change.tenant

@@ -68,6 +68,7 @@ class SimProject:
     name: str
     active: bool = True
     members: dict[int, int | None] = field(default_factory=dict)  # user id -> permission template id
+    directory: bool = True  # is the project's Directory tool enabled? (project users need it)
 
 
 @dataclass(slots=True)
@@ -131,6 +132,7 @@ class ProcoreState:
                     ],
                     "projects": [
                         [p.id, p.name, p.active, [[uid, tid] for uid, tid in p.members.items()]]
+                        + ([] if p.directory else [False])
                         for p in c.projects.values()
                     ],
                 }
@@ -151,8 +153,10 @@ class ProcoreState:
                 company.users[uid] = SimUser(
                     uid, email, first, last, active, employee, title, emp_id, created, updated
                 )
-            for pid, name, active, members in c["projects"]:
-                company.projects[pid] = SimProject(pid, name, active, {uid: tid for uid, tid in members})
+            for pid, name, active, members, *directory in c["projects"]:
+                company.projects[pid] = SimProject(
+                    pid, name, active, {uid: tid for uid, tid in members}, directory=all(directory)
+                )
             state.companies[company.id] = company
         return state
 
