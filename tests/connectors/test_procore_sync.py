@@ -104,15 +104,25 @@ def test_sync_survives_429s_from_a_real_spike_window_with_concurrency() -> None:
     assert len({g.resource for g in result.grants}) == 40
 
 
-def test_sync_warns_when_the_hourly_budget_cannot_cover_it(caplog: pytest.LogCaptureFixture) -> None:
+def test_sync_announces_once_when_the_hourly_budget_runs_out() -> None:
     state = scale_state(users=20, projects=12, members=(1, 2), inactive_share=0.0)
     _sim, connector, clock = make(state, hourly_limit=10, concurrency=2)
-    with caplog.at_level(logging.WARNING, logger="reconciler.procore"):
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("reconciler")
+    handler = Collect(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
         result = asyncio.run(connector.sync(scope([], all_projects=True)))
+    finally:
+        logger.removeHandler(handler)
     assert len({g.resource for g in result.grants}) == 12
-    text = caplog.text
-    assert "requests are needed but only" in text
-    assert "pausing" in text
+    assert len(lines) == 1, lines  # however many requests wait for the reset
+    assert lines[0].startswith("procore: the rate limit is used up (0 of 10 requests left in the window)")
     assert clock.now - 1_800_000_000.0 >= 3600
 
 
