@@ -151,3 +151,18 @@ def test_a_vendor_that_keeps_failing_is_one_line_and_verbose_shows_each_request(
     assert len(requests) == 3
     assert requests[1].endswith("(retry after HTTP 500)")
     assert SANDBOX_CLIENT_SECRET not in err
+
+
+def test_verbose_sync_reports_requests_pages_and_resources_per_vendor(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--repo", str(example_repo), "--verbose", "plan", "--sandbox"])
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if x.startswith("synced in ")]
+    counts = dict(part.split(" ", 1) for part in line.split(": ", 1)[1].split(" · "))
+    assert set(counts) == {"concur", "pingone", "procore"}
+    for vendor, text in counts.items():
+        requests, pages, resources = (int(n.split()[0].replace(",", "")) for n in text.split(", ")[:3])
+        assert requests >= pages >= 1 and resources >= 10, (vendor, text)
+    assert sum(x.startswith("procore GET /rest/") for x in err.splitlines()) >= 5

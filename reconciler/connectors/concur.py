@@ -205,6 +205,7 @@ class ConcurConnector:
                 params["cursor"] = cursor
             page = await self._json("GET", api.IDENTITY_USERS, params=params)
             users += [api.read_identity(u) for u in page.get("Resources") or []]
+            self._counted(page)
             cursor = page.get("nextCursor")
             if not cursor or not page.get("Resources"):
                 return users
@@ -224,9 +225,15 @@ class ConcurConnector:
         return roles
 
     async def _spend_page(self, start: int) -> dict[str, Any]:
-        return await self._json(
+        page = await self._json(
             "GET", api.SPEND_USERS, params={"startIndex": str(start), "count": str(SPEND_PAGE)}
         )
+        self._counted(page)
+        return page
+
+    def _counted(self, page: dict[str, Any]) -> None:
+        self.stats.pages += 1
+        self.stats.resources += len(page.get("Resources") or [])
 
     # --- apply -----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import httpx
 
 from reconciler.changes import Change
 from reconciler.connectors.base import ChangeResult, VendorState
-from reconciler.connectors.http import RetryPolicy, build_client, host_of
+from reconciler.connectors.http import RequestStats, RetryPolicy, build_client, host_of
 from reconciler.connectors.pingone_api import PingOneApi, PingOneHttpError
 from reconciler.connectors.pingone_apply import Applier
 from reconciler.connectors.pingone_settings import PingOneSettings
@@ -74,6 +74,10 @@ class PingOneConnector:
 
     async def apply(self, change: Change) -> ChangeResult:
         return await self._applier.apply(change)
+
+    @property
+    def stats(self) -> RequestStats:
+        return self.api.stats
 
     async def aclose(self) -> None:
         await self.api.client.aclose()

@@ -171,6 +171,8 @@ class PingOneApi:
         while url is not None:
             body = await self.get_json(url, params=query, action=action or f"list {kind}")
             items = (body.get("_embedded") or {}).get(kind) or []
+            self.stats.pages += 1
+            self.stats.resources += len(items)
             yield [i for i in items if isinstance(i, dict)]
             next_link = ((body.get("_links") or {}).get("next") or {}).get("href")
             url, query = (str(next_link), None) if next_link else (None, None)

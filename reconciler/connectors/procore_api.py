@@ -176,6 +176,8 @@ class ProcoreAPI:
             if not isinstance(page, list):
                 raise VendorError("procore", f"GET {response.request.url.path} did not return a list")
             items.extend(item for item in page if isinstance(item, dict))
+            self.stats.pages += 1
+            self.stats.resources += len(page)
             following = response.links.get("next", {}).get("url")
             if not following:
                 return items

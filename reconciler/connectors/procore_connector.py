@@ -20,7 +20,7 @@ import httpx
 
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
-from reconciler.connectors.http import error_summary
+from reconciler.connectors.http import RequestStats, error_summary
 from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
 from reconciler.connectors.procore_ratelimit import RateBudget
 from reconciler.errors import ConfigError, VendorError
@@ -97,6 +97,10 @@ class ProcoreConnector:
 
     def __repr__(self) -> str:
         return f"ProcoreConnector({self.api!r})"
+
+    @property
+    def stats(self) -> RequestStats:
+        return self.api.stats
 
     async def aclose(self) -> None:
         await self.api.aclose()
