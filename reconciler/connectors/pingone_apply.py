@@ -264,6 +264,8 @@ class Applier:
         if response.status_code in (400, 409):  # PingOne does not document the "already a member" status
             check = await self.api.request("GET", f"/users/{uid}/memberOfGroups/{gid}")
             if check.status_code == 200 and check.json().get("type", "DIRECT") == "DIRECT":
+                if retried(response):  # this request added them; its first answer was lost
+                    return Outcome.APPLIED, "added (PingOne's first answer was lost)", gid
                 return Outcome.ALREADY, "already a direct member", gid
         raise error
 
@@ -300,6 +302,8 @@ class Applier:
         error = PingOneHttpError(response, f"assign {role} ({scope_text}) to user {uid}")
         if DUPLICATE in error.detail_codes:
             self.d.assignments.pop(uid, None)
+            if retried(response):  # this request assigned it; its first answer was lost
+                return Outcome.APPLIED, "assigned (PingOne's first answer was lost)", ""
             return Outcome.ALREADY, "", ""
         raise error
 

@@ -20,7 +20,7 @@ import httpx
 
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
-from reconciler.connectors.http import RequestStats, error_summary
+from reconciler.connectors.http import RequestStats, error_summary, retried
 from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
 from reconciler.connectors.procore_ratelimit import RateBudget
 from reconciler.errors import ConfigError, VendorError
@@ -382,10 +382,14 @@ class ProcoreConnector:
         if "is_employee" in attrs:
             user["is_employee"] = attrs["is_employee"].lower() == "true"
         response = await self.api.create_user(company, user)
-        if response.status_code == 409:  # created meanwhile: look again
+        if response.status_code == 409:  # created meanwhile, or by this request when its answer was lost
             self._company(company).users.pop(change.principal, None)
             ref = await self._user(company, change.principal)
             if ref is not None and ref.active:
+                if retried(response):
+                    return ChangeResult(
+                        change.id, Outcome.APPLIED, "created (Procore's first answer was lost)", str(ref.id)
+                    )
                 return ChangeResult(change.id, Outcome.ALREADY, "the directory account exists", str(ref.id))
         _expect(response, 201)
         uid = int(response.json()["id"])

@@ -190,3 +190,11 @@ def test_expense_request_and_invoice_user_through_entitlements_in_the_sandbox(
     assert "INV_PMT_USER" not in frank.roles  # not in the Spend Role extension
     code, out = access("plan", "--sandbox", "--detailed-exitcode")
     assert code == 0, out
+
+
+def test_a_lost_answer_to_a_create_reports_the_account_it_made() -> None:
+    simulator = ConcurSimulator(sandbox_state())
+    simulator.faults.add("lose-answer", 1, match="POST /profile/v4/Users")
+    [created] = apply_all(simulator, change(Action.CREATE_ACCOUNT, NEW, email=NEW, name="Quinn Doe"))
+    assert (created.outcome, created.message) == (Outcome.APPLIED, "created (Concur's first answer was lost)")
+    assert sum(u.user_name == NEW for u in simulator.state.users.values()) == 1

@@ -169,3 +169,20 @@ def test_revoking_from_a_user_matched_by_username_reaches_that_user() -> None:
 
     assert run(scenario()).outcome is Outcome.APPLIED
     assert uid not in sim.state.direct[sim.state.group_named("VPN")]
+
+
+def test_a_lost_answer_to_adding_a_member_reports_the_change_it_made() -> None:
+    sim = PingOneSimulator(seed_state())
+    mike = user_id(sim, "mike.chen@harborbuild.example")
+    sim.faults.add("lose-answer", 1, match=f"/users/{mike}/memberOfGroups")
+    grant = change(Action.GRANT, "mike.chen@harborbuild.example", "group", "Finance Systems", "member")
+
+    async def scenario() -> Any:
+        connector = await synced(sim)
+        try:
+            return await connector.apply(grant)
+        finally:
+            await connector.aclose()
+
+    result = run(scenario())
+    assert (result.outcome, result.message) == (Outcome.APPLIED, "added (PingOne's first answer was lost)")

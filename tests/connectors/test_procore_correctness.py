@@ -125,3 +125,21 @@ def test_a_run_that_starts_with_the_hourly_budget_spent_says_so_once() -> None:
     assert len(lines) == 1, lines
     assert lines[0].startswith("procore: rate limited (HTTP 429 on GET /rest/v1.0/companies); waiting 30")
     assert " s, until " in lines[0] and lines[0].endswith(" UTC")
+
+
+def test_a_lost_answer_to_a_create_reports_the_account_it_made() -> None:
+    sim, connector, _ = make()
+    sim.faults.add("lose-answer", 1, match=f"POST /rest/v1.3/companies/{COMPANY}/users")
+    attrs = [("email", "quinn.doe@harborbuild.example"), ("name", "Quinn Doe")]
+    create = change(
+        Action.CREATE_ACCOUNT, "quinn.doe@harborbuild.example", resource_type="account", attributes=attrs
+    )
+
+    async def go() -> Any:
+        await connector.sync(scope())
+        return await connector.apply(create)
+
+    result = asyncio.run(go())
+    assert (result.outcome, result.message) == (Outcome.APPLIED, "created (Procore's first answer was lost)")
+    company = sim.state.companies[int(COMPANY)]
+    assert sum(u.email == "quinn.doe@harborbuild.example" for u in company.users.values()) == 1
