@@ -30,6 +30,7 @@ def floor(state: ProcoreState, company_id: int) -> tuple[dict[str, int], list[st
     inactive = len(company.users) - active
     managed = [p for p in company.projects.values() if p.active]
     members = [sum(company.users[u].is_active for u in p.members) for p in managed]
+    dormant = [len(p.members) - n for p, n in zip(managed, members, strict=True)]
     parts = {
         "token": 1,
         "templates": 1,
@@ -37,6 +38,8 @@ def floor(state: ProcoreState, company_id: int) -> tuple[dict[str, int], list[st
         "inactive": max(1, math.ceil(inactive / PER_PAGE_USERS)),
         "projects": max(1, math.ceil(len(company.projects) / PER_PAGE_PROJECTS)),
         "project_users": sum(max(1, math.ceil(n / PER_PAGE_USERS)) for n in members),
+        # a company with inactive users: each project's inactive list too (their memberships remain)
+        "project_inactive": sum(max(1, math.ceil(n / PER_PAGE_USERS)) for n in dormant) if inactive else 0,
     }
     lines = [
         f"  {parts['token']:>6}  token (POST /oauth/token)",
@@ -46,6 +49,8 @@ def floor(state: ProcoreState, company_id: int) -> tuple[dict[str, int], list[st
         f"  {parts['projects']:>6}  projects: ceil({len(company.projects)} / {PER_PAGE_PROJECTS} per page)",
         f"  {parts['project_users']:>6}  project users: one list per managed project "
         f"({len(managed)} projects, at most {max(members, default=0)} members each)",
+        f"  {parts['project_inactive']:>6}  inactive project users: one list per managed project, when the "
+        "company has inactive users",
     ]
     return parts, lines
 
@@ -75,7 +80,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     # with latency L: token, the company check, the longest paginated list, then the project lists
     # `concurrency` at a time.
     sequential = 2 + max(parts["active"], parts["inactive"], parts["projects"])
-    latency_bound = (sequential + math.ceil(parts["project_users"] / args.concurrency)) * args.latency
+    per_project = parts["project_users"] + parts["project_inactive"]
+    latency_bound = (sequential + math.ceil(per_project / args.concurrency)) * args.latency
     return {
         "users": args.users,
         "projects": args.projects,

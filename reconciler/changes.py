@@ -42,6 +42,12 @@ class Change:
     For an account `update`, `resource` names the attribute ("active", "population"), `before`
     holds the old value and `entitlement` the new one. For a grant `update` (an exclusive resource
     type), `before` is the old entitlement.
+
+    `account_id` is the vendor's id of the account the plan matched for `principal` (by email or by
+    a login override); empty when the account does not exist yet. Apply acts on exactly that
+    account. It is not part of the change's identity (`change_identity`): what an approval covers
+    is "this person gets this access", and the plan's state fingerprint already pins which
+    accounts the vendor had; `apply` takes the id from its own fresh plan, never from a plan file.
     """
 
     id: str
@@ -59,6 +65,7 @@ class Change:
     expires: str = ""
     note: str = ""
     attributes: tuple[tuple[str, str], ...] = ()
+    account_id: str = ""
 
     @property
     def sort_key(self) -> tuple[str, str, int, str, str, str, str]:

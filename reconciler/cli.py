@@ -7,7 +7,7 @@ present" under --detailed-exitcode), 2 changes present, 130 interrupted.
 from __future__ import annotations
 
 import importlib
-import logging
+import os
 import sys
 import tempfile
 import traceback
@@ -26,7 +26,7 @@ from reconciler.commands import sync as sync_cmd
 from reconciler.commands import validate as validate_cmd
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
-from reconciler.console import Output
+from reconciler.console import Output, configure_logging
 from reconciler.errors import AccessError, ValidationErrors
 from reconciler.settings import environment, scrub
 from reconciler.version import package_version
@@ -127,16 +127,22 @@ def main_options(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or hints.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Log every vendor request on stderr (also: ACCESS_LOG=debug)."),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
     """Global options go before or after the command: `access plan --vendor procore` works too."""
-    # Connectors warn through logging (a rate budget running low): --quiet leaves only errors.
-    logging.getLogger("reconciler").setLevel(logging.ERROR if quiet else logging.NOTSET)
     output = Output(quiet=quiet, annotations=in_github_actions())
-    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=output)
+    env = environment()
+    # Connectors log through `logging` (a rate-limit wait; with --verbose every request): --quiet
+    # leaves only errors.
+    configure_logging(output, env, verbose=verbose, scrub=lambda text: scrub(text, env))
+    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=output, env=env)
 
 
 def _ctx(ctx: typer.Context) -> AppContext:
@@ -348,7 +354,7 @@ _mount_optional("reconciler.commands.concur", "concur")
 
 
 GLOBAL_VALUE_OPTIONS = ("--repo", "--vendor")
-GLOBAL_FLAGS = ("--quiet", "-q")
+GLOBAL_FLAGS = ("--quiet", "-q", "--verbose", "-v")
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
@@ -392,9 +398,11 @@ def main(argv: list[str] | None = None) -> None:
             for error in exc.errors:
                 output.annotate("error", str(error.location or ""), error.detail)
         code = exc.exit_code
-    except Exception:  # an unexpected bug: short message, scrubbed traceback in a file
-        log = Path(tempfile.gettempdir()) / "access-crash.log"
-        log.write_text(scrub(traceback.format_exc(), environment()), encoding="utf-8")
+    except Exception:  # an unexpected bug: short message, scrubbed traceback in a file of its own
+        handle, name = tempfile.mkstemp(prefix="access-crash-", suffix=".log")  # one per run, mode 0600
+        log = Path(name)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(scrub(traceback.format_exc(), environment()))
         kind = type(sys.exc_info()[1]).__name__
         output.error(f"access crashed unexpectedly ({kind}); details in {log}")
         code = 1

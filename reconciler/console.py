@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -74,3 +75,40 @@ class Output:
         ) as progress:
             progress.add_task(description, total=None)
             yield progress
+
+
+LOGGER = "reconciler"
+
+
+class _ConsoleLog(logging.Handler):
+    """Log records as plain lines on stderr, passed through `scrub` (secrets from the environment)."""
+
+    def __init__(self, output: Output, scrub: Callable[[str], str]) -> None:
+        super().__init__()
+        self._output = output
+        self._scrub = scrub
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self._scrub(record.getMessage())
+        except Exception:  # a broken log line must not end the run
+            self.handleError(record)
+            return
+        if record.levelno >= logging.WARNING:
+            self._output.err.print(f"warning: {text}", markup=False, style="yellow")
+        else:
+            self._output.err.print(text, markup=False, style="dim")
+
+
+def configure_logging(
+    output: Output, env: Mapping[str, str], *, verbose: bool, scrub: Callable[[str], str]
+) -> None:
+    """Warnings (a rate-limit wait) on stderr; with --verbose or ACCESS_LOG=debug, every request too
+    (vendor, method, path, status, time, retry reason; never headers, query strings or bodies)."""
+    debug = verbose or env.get("ACCESS_LOG", "").strip().lower() == "debug"
+    logger = logging.getLogger(LOGGER)
+    for handler in [h for h in logger.handlers if isinstance(h, _ConsoleLog)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_ConsoleLog(output, scrub))
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if debug else logging.ERROR if output.quiet else logging.WARNING)

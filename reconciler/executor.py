@@ -19,6 +19,10 @@ from reconciler.errors import AccessError
 OnResult = Callable[[Change, ChangeResult], Awaitable[None] | None]
 
 
+def _phase(change: Change) -> tuple[int, bool]:
+    return ACTION_ORDER[change.action], not change.is_account_change
+
+
 async def execute(
     changes: Sequence[Change],
     connectors: Mapping[str, Connector],
@@ -42,8 +46,10 @@ async def execute(
         connector = connectors[vendor]
         semaphore = asyncio.Semaphore(concurrency)
         failed_accounts: set[tuple[str, str]] = set()
-        ordered = sorted(vendor_changes, key=lambda c: (ACTION_ORDER[c.action], c.sort_key))
-        for _, phase in groupby(ordered, key=lambda c: ACTION_ORDER[c.action]):
+        # Within a phase, changes to accounts go first: a reactivation before the template update of
+        # that account's project membership (Procore refuses to change an inactive member).
+        ordered = sorted(vendor_changes, key=lambda c: (_phase(c), c.sort_key))
+        for _, phase in groupby(ordered, key=_phase):
 
             async def one(change: Change) -> None:
                 if (change.tenant, change.principal) in failed_accounts:

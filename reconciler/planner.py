@@ -21,7 +21,7 @@ from deepdiff import DeepDiff
 from reconciler.changes import ACCOUNT, Action, Change, Finding, Plan, Severity, change_id
 from reconciler.connectors.base import VendorState
 from reconciler.gcpause import paused_gc
-from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance
+from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance, ResourceKey
 from reconciler.vendors import RESOURCE_TYPES, resource_type, vendor_label
 
 UnmanagedMode = Literal["ignore", "report", "deactivate"]
@@ -63,7 +63,9 @@ def _build_plan(
     vendors = sorted(v for v in desired.scope.vendors if v in actual)
     for vendor in vendors:
         state = _resolve_identities(actual[vendor], desired.people, findings)
-        _plan_vendor(vendor, desired, state, options, changes, findings)
+        planned: list[Change] = []
+        _plan_vendor(vendor, desired, state, options, planned, findings)
+        changes += _outside(actual[vendor].unreadable, planned, findings)
     changes.sort(key=lambda c: c.sort_key)
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.vendor, f.code, f.principal, f.message))
     return Plan(
@@ -85,6 +87,13 @@ class _Resolved:
     accounts: dict[AccountKey, Account]
     grants: frozenset[Grant]
     indirect: frozenset[Grant]
+    ambiguous: frozenset[AccountKey] = frozenset()  # matched more than one active account
+    read_only: frozenset[Grant] = frozenset()
+
+    def account_id(self, key: AccountKey) -> str:
+        """The vendor id of the account matched for `key` (empty when none, or not one)."""
+        account = self.accounts.get(key)
+        return account.native_id if account is not None and key not in self.ambiguous else ""
 
 
 def _resolve_identities(
@@ -98,6 +107,7 @@ def _resolve_identities(
     by_login = {p.login(vendor).casefold(): p.principal for p in people.values() if p.login(vendor)}
     rename: dict[str, str] = {}
     accounts: dict[AccountKey, Account] = {}
+    ambiguous: set[AccountKey] = set()
     for account in state.accounts:
         principal = account.principal
         login = account.attribute("login").casefold() if by_login and account.attributes else ""
@@ -108,6 +118,7 @@ def _resolve_identities(
         previous = accounts.get(key)
         if previous is not None:
             if previous.active and account.active:
+                ambiguous.add(key)
                 findings.append(
                     Finding(
                         Severity.WARNING, "ambiguous-account",
@@ -123,10 +134,12 @@ def _resolve_identities(
         accounts[key] = account if principal == account.principal else _renamed(account, principal)
     grants = state.grants
     indirect = state.indirect
+    read_only = state.read_only
     if rename:
         grants = frozenset(g._replace(principal=rename.get(g.principal, g.principal)) for g in grants)
         indirect = frozenset(g._replace(principal=rename.get(g.principal, g.principal)) for g in indirect)
-    return _Resolved(accounts, grants, indirect)
+        read_only = frozenset(g._replace(principal=rename.get(g.principal, g.principal)) for g in read_only)
+    return _Resolved(accounts, grants, indirect, frozenset(ambiguous), read_only)
 
 
 def _renamed(account: Account, principal: str) -> Account:
@@ -173,7 +186,7 @@ def _plan_vendor(
             person=(provenance.person if provenance and provenance.person else person_of(principal)),
             source=str(provenance.source) if provenance and provenance.source else "",
             reason=provenance.reason if provenance else "", expires=provenance.expires if provenance else "",
-            note=note, attributes=attributes,
+            note=note, attributes=attributes, account_id=actual.account_id(AccountKey(vendor, tenant, principal)),
         )  # fmt: skip
 
     # Accounts ------------------------------------------------------------------------------------
@@ -238,7 +251,7 @@ def _plan_vendor(
     have_grants = _select(actual.grants, _RESOURCE, listed)
     if whole:
         have_grants |= _select(actual.grants, _TENANT_TYPE, whole)
-    to_grant = wanted - have_grants
+    to_grant = wanted - have_grants - actual.read_only
     extra = have_grants - wanted
     # An update pairs a wanted grant with the holder's old entitlement, which is always in `extra`.
     exclusive_types = {rt for (v, rt), t in RESOURCE_TYPES.items() if v == vendor and t.exclusive}
@@ -281,6 +294,43 @@ def _plan_vendor(
                  grant.entitlement, provenance=expired, note=note)
         )  # fmt: skip
     _indirect_findings(vendor, desired, actual, wanted, findings)
+    _read_only_findings(vendor, desired, actual, wanted, findings)
+
+
+def _outside(
+    unreadable: Mapping[ResourceKey, str], planned: list[Change], findings: list[Finding]
+) -> list[Change]:
+    """Changes on resources the connector could not read are not planned: each such resource is a
+    finding instead (its members are unknown, so any change there would be a guess)."""
+    if not unreadable:
+        return planned
+    for key, why in sorted(unreadable.items()):
+        where = f" in company {key.tenant}" if key.tenant else ""
+        findings.append(
+            Finding(Severity.WARNING, "unreadable-resource",
+                    f"{vendor_label(key.vendor)} {resource_type(key.vendor, key.resource_type).label} "
+                    f"{key.resource!r}{where} could not be read ({why}); nothing is planned there",
+                    vendor=key.vendor, hint="fix the access at the vendor, then plan again")
+        )  # fmt: skip
+    return [
+        c for c in planned if ResourceKey(c.vendor, c.tenant, c.resource_type, c.resource) not in unreadable
+    ]
+
+
+def _read_only_findings(
+    vendor: str, desired: AccessSet, actual: _Resolved, wanted: set[Grant], findings: list[Finding]
+) -> None:
+    for grant in sorted(actual.read_only):
+        if grant in wanted or desired.scope.authority(grant.resource_key) is not True:
+            continue
+        findings.append(
+            Finding(Severity.WARNING, "read-only-grant",
+                    f"{vendor_label(vendor)}: {grant.principal} holds {_what(grant)} ({grant.entitlement}), "
+                    "which the YAML does not list, but the vendor marks it read-only for these credentials: "
+                    "access cannot revoke it",
+                    vendor=vendor, principal=grant.principal,
+                    hint="remove it at the vendor as an administrator who may, or list it in the YAML")
+        )  # fmt: skip
 
 
 def _indirect_findings(

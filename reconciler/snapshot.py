@@ -15,7 +15,7 @@ from reconciler.connectors.base import VendorState
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
 from reconciler.jsonfile import write_json
-from reconciler.records import Account, Grant
+from reconciler.records import Account, Grant, ResourceKey
 
 SNAPSHOT_VERSION = 1
 
@@ -39,6 +39,8 @@ def state_to_json(state: VendorState) -> dict[str, Any]:
         ],
         "grants": [list(g[1:]) for g in sorted(state.grants)],
         "indirect": [list(g[1:]) for g in sorted(state.indirect)],
+        "read_only": [list(g[1:]) for g in sorted(state.read_only)],
+        "unreadable": [[*k[1:], why] for k, why in sorted(state.unreadable.items())],
         "catalog": {k: sorted(v) for k, v in state.catalog.items()},
         "known_resources": {k: sorted(v) for k, v in state.known_resources.items()},
     }
@@ -67,11 +69,25 @@ def _state_from_json(data: Mapping[str, Any], origin: str) -> VendorState:
         )
         grants = frozenset(_grants(vendor, data.get("grants", [])))
         indirect = frozenset(_grants(vendor, data.get("indirect", [])))
+        read_only = frozenset(_grants(vendor, data.get("read_only", [])))
+        unreadable = {
+            ResourceKey(vendor, str(tenant), str(rtype), str(resource)): str(why)
+            for tenant, rtype, resource, why in data.get("unreadable", [])
+        }
         catalog = {str(k): frozenset(v) for k, v in dict(data.get("catalog", {})).items()}
         known = {str(k): frozenset(v) for k, v in dict(data.get("known_resources", {})).items()}
     except (KeyError, TypeError, ValueError) as exc:
         raise AccessError(f"{origin}: not a valid state snapshot ({exc})") from None
-    return VendorState(vendor, accounts, grants, catalog=catalog, known_resources=known, indirect=indirect)
+    return VendorState(
+        vendor,
+        accounts,
+        grants,
+        catalog=catalog,
+        known_resources=known,
+        indirect=indirect,
+        read_only=read_only,
+        unreadable=unreadable,
+    )
 
 
 def _grants(vendor: str, rows: Iterable[list[str]]) -> Iterable[Grant]:

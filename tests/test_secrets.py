@@ -44,10 +44,18 @@ def test_a_crash_log_is_scrubbed_of_secrets(
         raise RuntimeError(f"unexpected bug while holding {CANARY}")
 
     monkeypatch.setattr(plan_cmd, "run", explode)
+    monkeypatch.setattr(tempfile, "tempdir", str(example_repo.parent))
     code, out, err = run_cli(capsys, "--repo", str(example_repo), "plan", "--sandbox")
     assert code == 1
     assert "access crashed unexpectedly (RuntimeError); details in" in err
-    log = Path(tempfile.gettempdir()) / "access-crash.log"
+    log = Path(err.rsplit("details in ", 1)[1].strip())
     text = log.read_text()
     assert "unexpected bug while holding ***" in text
     assert CANARY not in text + out + err
+    assert log.stat().st_mode & 0o077 == 0, "the crash log is readable by its owner only"
+
+    code, _, again = run_cli(capsys, "--repo", str(example_repo), "plan", "--sandbox")
+    second = Path(again.rsplit("details in ", 1)[1].strip())
+    assert second != log and log.exists(), (
+        "each run keeps its own crash log (concurrent runs do not overwrite)"
+    )

@@ -78,6 +78,14 @@ def check_fresh(saved: Plan, live: Plan) -> None:
         )
 
 
+def with_live_accounts(saved: Plan, live: Plan) -> Plan:
+    """The saved plan acting on the accounts the fresh sync matched: `account_id` is outside the
+    plan file's changes_hash, so an id in a plan file is never trusted."""
+    ids = {change_identity(c): c.account_id for c in live.changes}
+    changes = tuple(replace(c, account_id=ids.get(change_identity(c), "")) for c in saved.changes)
+    return replace(saved, changes=changes)
+
+
 def state_dir(ctx: AppContext, source: Source) -> Path:
     """Where the journal, lock, audit log and sync counts live."""
     if source.sandbox:
@@ -241,7 +249,7 @@ async def _apply(
         live = plan_from(ctx, desired, actual).plan
         if saved is not None:
             check_fresh(saved, live)
-        plan = saved or live
+        plan = with_live_accounts(saved, live) if saved is not None else live
         if plan.errors:
             raise RefusedError(
                 "refusing to apply: the plan has policy errors:\n"

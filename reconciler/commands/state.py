@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from pathlib import Path
 from reconciler import sandbox
 from reconciler.commands.context import AppContext
 from reconciler.connectors.base import Connector, VendorState
+from reconciler.connectors.http import RequestStats
 from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError
@@ -87,13 +90,45 @@ async def open_connectors(
         yield connectors
 
 
+log = logging.getLogger("reconciler.sync")
+
+
+def _counts(connectors: Mapping[str, Connector]) -> str:
+    """'procore 12 requests, 8 pages, 3,200 resources · concur …' from the connectors that count."""
+    parts = []
+    for vendor, connector in sorted(connectors.items()):
+        stats = getattr(connector, "stats", None)
+        if isinstance(stats, RequestStats):
+            parts.append(
+                f"{vendor} {stats.requests:,} requests, {stats.pages:,} pages, {stats.resources:,} resources"
+                + (f", {stats.retries:,} retried" if stats.retries else "")
+            )
+    return " · ".join(parts)
+
+
 async def sync_all(
     ctx: AppContext, connectors: Mapping[str, Connector], desired: AccessSet
 ) -> dict[str, VendorState]:
-    """Sync every vendor concurrently; each connector bounds its own concurrency."""
+    """Sync every vendor concurrently; each connector bounds its own concurrency. On a terminal the
+    progress line shows, per vendor, the requests made and the pages and resources read so far."""
     vendors = sorted(connectors)
-    with ctx.output.progress(f"syncing {', '.join(vendors)}"):
-        states = await asyncio.gather(*(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors))
+    started = time.monotonic()
+    with ctx.output.progress(f"syncing {', '.join(vendors)}") as progress:
+
+        async def tick() -> None:
+            while progress is not None:
+                await asyncio.sleep(0.25)
+                counts = _counts(connectors)
+                if counts:
+                    progress.update(progress.task_ids[0], description=f"syncing · {counts}")
+
+        ticker = asyncio.ensure_future(tick())
+        try:
+            states = await asyncio.gather(*(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors))
+        finally:
+            ticker.cancel()
+    if log.isEnabledFor(logging.DEBUG) and _counts(connectors):
+        log.debug("synced in %.1f s: %s", time.monotonic() - started, _counts(connectors))
     return dict(zip(vendors, states, strict=True))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.changes import Change
-from reconciler.records import Account, Grant, Scope
+from reconciler.records import Account, Grant, ResourceKey, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,12 @@ class VendorState:
     known_resources: Mapping[str, frozenset[str]] = field(default_factory=dict)
     indirect: frozenset[Grant] = frozenset()  # held through nesting or dynamic rules: shown, never revoked
     requests: int = 0  # HTTP requests the sync made (for benchmarks and the rate budget)
+    # Held, but this connector may not change them (PingOne `readOnly` role assignments): they satisfy
+    # the YAML, and are findings, never revocations, when the YAML does not want them.
+    read_only: frozenset[Grant] = frozenset()
+    # Managed resources the connector could not read, with why (a Procore project whose Directory
+    # tool is disabled): findings; the plan makes no changes there.
+    unreadable: Mapping[ResourceKey, str] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:

@@ -31,13 +31,15 @@ from reconciler.connectors.concur_auth import TOKEN_PATH, ConcurAuth, ConcurAuth
 from reconciler.connectors.concur_settings import ConcurSettings
 from reconciler.connectors.http import (
     CachedToken,
+    Endpoint,
     RequestStats,
     RetryPolicy,
     build_client,
     gather_bounded,
+    retried,
     send_with_retries,
 )
-from reconciler.errors import VendorError
+from reconciler.errors import ConfigError, VendorError
 from reconciler.hosts import ALLOW_ENV
 from reconciler.records import Account, Grant, Scope
 from reconciler.token_store import MemoryTokenStore, TokenStore, token_store_from_env
@@ -51,9 +53,14 @@ SPEND_PAGE = 100  # Spend v4.1 `count` maximum
 Sleep = Callable[[float], Awaitable[None]]
 
 
+def concur_endpoint() -> Endpoint:
+    """Every Concur host comes from the geolocation (configured, or moved by a token response)."""
+    return Endpoint(VENDOR, default="CONCUR_GEOLOCATION")
+
+
 def allow_reads(request: httpx.Request) -> bool:
     """What a read-only client may POST: the token endpoint and the Identity search."""
-    return request.url.path == TOKEN_PATH or request.url.path.endswith("/Users/.search")
+    return request.url.path.endswith((TOKEN_PATH, "/Users/.search"))  # a geolocation may carry a path
 
 
 class ConcurConnector:
@@ -89,6 +96,7 @@ class ConcurConnector:
         self._catalog = static_catalog("concur", "role")
         self._ids: dict[str, str] = {}  # principal or "login:<casefolded userName>" -> user id
         self._roles: dict[str, frozenset[str]] = {}  # user id -> role codes, as synced
+        self._spend_synced = False  # the sync read Spend profiles: a user missing from them has none
 
     def __repr__(self) -> str:
         return f"ConcurConnector({self.auth!r})"
@@ -97,18 +105,26 @@ class ConcurConnector:
         await self._client.aclose()
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        await self._token.get()  # a refresh may move the geolocation: fetch before building the URL
-        return await send_with_retries(
-            self._client,
-            method,
-            self.auth.geolocation + path,
-            policy=self._policy,
-            stats=self.stats,
-            auth_headers=self._token.bearer,
-            on_unauthorized=self._token.invalidate,
-            headers=self._headers,
-            **kwargs,
-        )
+        """One request at the company's geolocation. A 401 drops the token this request used; the
+        refresh may name a new geolocation (a data-center move), so the URL is built again after it
+        and the refused request is sent there, once."""
+        auth, stale = self._token.for_request()
+        for attempt in (1, 2):
+            await self._token.get()  # a refresh may move the geolocation: fetch before building the URL
+            response = await send_with_retries(
+                self._client,
+                method,
+                self.auth.geolocation + path,
+                policy=self._policy,
+                stats=self.stats,
+                auth_headers=auth,
+                headers=self._headers,
+                **kwargs,
+            )
+            if response.status_code != 401 or attempt == 2:
+                return response
+            await stale()
+        raise AssertionError("unreachable")
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._send(method, path, **kwargs)
@@ -130,6 +146,7 @@ class ConcurConnector:
         identities, spend = await asyncio.gather(
             self._identity_users(), self._spend_roles() if want_roles else _nothing()
         )
+        self._check_company(identities)
         accounts: list[Account] = []
         principal_of: dict[str, str] = {}
         self._ids.clear()
@@ -151,6 +168,7 @@ class ConcurConnector:
         grants: set[Grant] = set()
         seen: set[str] = set()
         self._roles = dict(spend)
+        self._spend_synced = want_roles
         for user_id, codes in spend.items():
             principal = principal_of.get(user_id)
             seen.update(codes)
@@ -169,6 +187,18 @@ class ConcurConnector:
             requests=self.stats.requests - before,
         )
 
+    def _check_company(self, users: list[api.IdentityUser]) -> None:
+        """The company token reads one company's users: a CONCUR_COMPANY_ID that is not theirs would
+        make every account creation fail at apply, so plan says so now."""
+        companies = {u.company_id for u in users if u.company_id}
+        if companies and self.settings.company_id.casefold() not in {c.casefold() for c in companies}:
+            theirs = ", ".join(sorted(companies))
+            raise ConfigError(
+                f"concur: CONCUR_COMPANY_ID is {self.settings.company_id}, but the refresh token belongs "
+                f"to company {theirs} (the company of every account Concur lists): set CONCUR_COMPANY_ID "
+                "to the UUID of the company the token was set up for"
+            )
+
     async def _identity_users(self) -> list[api.IdentityUser]:
         users: list[api.IdentityUser] = []
         cursor: str | None = None
@@ -178,6 +208,7 @@ class ConcurConnector:
                 params["cursor"] = cursor
             page = await self._json("GET", api.IDENTITY_USERS, params=params)
             users += [api.read_identity(u) for u in page.get("Resources") or []]
+            self._counted(page)
             cursor = page.get("nextCursor")
             if not cursor or not page.get("Resources"):
                 return users
@@ -197,9 +228,15 @@ class ConcurConnector:
         return roles
 
     async def _spend_page(self, start: int) -> dict[str, Any]:
-        return await self._json(
+        page = await self._json(
             "GET", api.SPEND_USERS, params={"startIndex": str(start), "count": str(SPEND_PAGE)}
         )
+        self._counted(page)
+        return page
+
+    def _counted(self, page: dict[str, Any]) -> None:
+        self.stats.pages += 1
+        self.stats.resources += len(page.get("Resources") or [])
 
     # --- apply -----------------------------------------------------------------------------------
 
@@ -267,19 +304,20 @@ class ConcurConnector:
         attrs = dict(change.attributes)
         email = attrs.get("email") or change.principal
         login = attrs.get("login") or email
+        spend = self._spend_profile(attrs)
         body = api.new_user(
-            email=email,
-            name=attrs.get("name", ""),
-            login=login,
-            company_id=self.settings.company_id,
-            country=attrs.get("country") or self.settings.country,
-            locale=attrs.get("locale") or self.settings.locale,
-            currency=attrs.get("currency") or self.settings.currency,
+            email=email, name=attrs.get("name", ""), login=login, company_id=self.settings.company_id, **spend
         )
         response = await self._send("POST", api.UPS_USERS, json=body)
         if response.status_code == 409:
+            # Taken: by this very request when its first answer was lost (a retry after a dropped
+            # connection), by this person's account made meanwhile, or by someone else.
             existing = await self._user_id(f"login:{login}")
             if existing is not None and self._ids.get(change.principal) == existing:
+                if retried(response):
+                    return ChangeResult(
+                        change.id, Outcome.APPLIED, "created (Concur's first answer was lost)", existing
+                    )
                 return ChangeResult(change.id, Outcome.ALREADY, "the account exists", vendor_ref=existing)
             return _failed(
                 change,
@@ -292,48 +330,116 @@ class ConcurConnector:
         self._ids[change.principal] = user_id
         self._ids[f"login:{login.casefold()}"] = user_id
         self._roles[user_id] = frozenset()
-        return await self._finish(change, str((data.get("meta") or {}).get("provisionId", "")))
+        provision_id = str((data.get("meta") or {}).get("provisionId", ""))
+        status = await self._await_provision(provision_id) if provision_id else None
+        if status is not None and not status.success and status.failed == (api.SPEND_USER,):
+            # Identity succeeded, the Spend part did not: the docs say to retry just that part.
+            repaired = await self._patch(change, user_id, api.spend_profile(**spend))
+            first = "; ".join(status.messages)
+            if repaired.outcome is Outcome.APPLIED or repaired.outcome is Outcome.ALREADY:
+                return ChangeResult(
+                    change.id,
+                    Outcome.APPLIED,
+                    f"created; its Spend profile failed at first ({first}) and was provisioned again",
+                    user_id,
+                )
+            self._roles.pop(user_id, None)
+            return ChangeResult(
+                change.id,
+                Outcome.FAILED,
+                f"account {user_id} was created, but its Spend profile was not ({repaired.message}); "
+                "the next apply provisions it again before granting roles",
+                user_id,
+            )
+        return self._outcome(change, provision_id, status)
+
+    def _spend_profile(self, attrs: Mapping[str, str]) -> dict[str, str]:
+        return {
+            "country": attrs.get("country") or self.settings.country,
+            "locale": attrs.get("locale") or self.settings.locale,
+            "currency": attrs.get("currency") or self.settings.currency,
+        }
+
+    async def _repair_spend(self, change: Change, user_id: str) -> ChangeResult | None:
+        """A user the sync saw without a Spend profile (its create's Spend part failed) gets one
+        before a Spend role, which needs it. None when there was nothing to repair."""
+        if not self._spend_synced or user_id in self._roles:
+            return None
+        result = await self._patch(change, user_id, api.spend_profile(**self._spend_profile({})))
+        if not result.ok:
+            return ChangeResult(
+                change.id,
+                Outcome.FAILED,
+                f"the account has no Spend profile and provisioning one failed: {result.message}",
+                result.vendor_ref,
+            )
+        self._roles[user_id] = frozenset()
+        return None
+
+    async def _target(self, change: Change) -> str | None:
+        """The Concur user id a change acts on: the account the plan matched (by email or by a login
+        override), else, for an account created in this run or a plan without ids, a lookup."""
+        if change.account_id:
+            return change.account_id
+        return await self._user_id(change.principal)
 
     async def _update(
         self, change: Change, body: dict[str, Any], *, missing_ok: bool = False
     ) -> ChangeResult:
-        user_id = await self._user_id(change.principal)
+        user_id = await self._target(change)
         if user_id is None:
-            if missing_ok:
-                return ChangeResult(change.id, Outcome.ALREADY, "no such Concur account")
-            return _failed(change, f"no Concur account for {change.principal}")
+            return _failed(
+                change, f"no Concur account for {change.principal} (searched by email and userName)"
+            )
+        return await self._patch(change, user_id, body, missing_ok=missing_ok)
+
+    async def _patch(
+        self, change: Change, user_id: str, body: dict[str, Any], *, missing_ok: bool = False
+    ) -> ChangeResult:
         response = await self._send("PATCH", f"{api.UPS_USERS}/{user_id}", json=body)
-        if response.status_code == 404 and missing_ok:
-            return ChangeResult(change.id, Outcome.ALREADY, "no such Concur account")
+        if response.status_code == 404 and missing_ok:  # Concur says this account is gone
+            return ChangeResult(change.id, Outcome.ALREADY, f"Concur has no account {user_id}", user_id)
         if response.status_code != 200:
             return _failed(change, api.scim_message(response))
         return await self._finish(change, str((response.json().get("meta") or {}).get("provisionId", "")))
 
     async def _grant(self, change: Change, code: str) -> ChangeResult:
-        result = await self._update(change, api.grant_role(code))
+        user_id = await self._target(change)
+        if user_id is None:
+            return _failed(
+                change, f"no Concur account for {change.principal} (searched by email and userName)"
+            )
+        if code not in ENTITLEMENT_ROLES:
+            repaired = await self._repair_spend(change, user_id)
+            if repaired is not None:
+                return repaired
+        result = await self._patch(change, user_id, api.grant_role(code))
         if result.outcome is Outcome.APPLIED and code not in ENTITLEMENT_ROLES:
-            await self._check_kept(change, code)
+            await self._check_kept(change, user_id, code)
         elif result.ok:
-            self._note(change.principal, add=code)
+            self._note(user_id, add=code)
         return result
 
     async def _revoke(self, change: Change, code: str) -> ChangeResult:
-        result = await self._update(change, api.revoke_role(code), missing_ok=True)
+        user_id = await self._target(change)
+        if user_id is None:
+            return _failed(
+                change, f"no Concur account for {change.principal} (searched by email and userName)"
+            )
+        result = await self._patch(change, user_id, api.revoke_role(code), missing_ok=True)
         if result.ok:
-            self._note(change.principal, remove=code)
+            self._note(user_id, remove=code)
         return result
 
-    def _note(self, principal: str, *, add: str = "", remove: str = "") -> None:
+    def _note(self, user_id: str, *, add: str = "", remove: str = "") -> None:
         """Keep the synced roles current, so a later grant's check compares with the truth."""
-        user_id = self._ids.get(principal)
-        if user_id is not None and user_id in self._roles:
+        if user_id in self._roles:
             self._roles[user_id] = (self._roles[user_id] - {remove}) | ({add} if add else set())
 
-    async def _check_kept(self, change: Change, code: str) -> None:
+    async def _check_kept(self, change: Change, user_id: str, code: str) -> None:
         """After a grant, the user still holds every role held before (an add must not replace the list)."""
-        user_id = self._ids.get(change.principal)
-        held = self._roles.get(user_id or "")
-        if user_id is None or not held:
+        held = self._roles.get(user_id)
+        if not held:
             return
         now = set(api.read_roles(await self._json("GET", f"{api.SPEND_USERS}/{user_id}")))
         lost = sorted(held - now)
@@ -346,9 +452,12 @@ class ConcurConnector:
         self._roles[user_id] = frozenset(now)
 
     async def _finish(self, change: Change, provision_id: str) -> ChangeResult:
+        status = await self._await_provision(provision_id) if provision_id else None
+        return self._outcome(change, provision_id, status)
+
+    def _outcome(self, change: Change, provision_id: str, status: api.ProvisionStatus | None) -> ChangeResult:
         if not provision_id:
             return ChangeResult(change.id, Outcome.APPLIED, "Concur returned no provision id to follow")
-        status = await self._await_provision(provision_id)
         if status is None:
             return ChangeResult(
                 change.id,
@@ -440,6 +549,7 @@ def simulated(
         writable=writable,
         allow_write=allow_reads,
         max_connections=concurrency + 2,
+        endpoint=concur_endpoint(),
     )
     return ConcurConnector(
         client,
@@ -464,6 +574,7 @@ class ConcurPlugin:
             writable=writable,
             allow_write=allow_reads,
             max_connections=settings.concurrency + 2,
+            endpoint=concur_endpoint(),
         )
         return ConcurConnector(client, settings, store)
 

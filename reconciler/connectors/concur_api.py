@@ -26,7 +26,7 @@ ROLES_PATH = f"{SPEND_ROLE}:roles"
 IDENTITY_USERS = "/profile/identity/v4.1/Users"
 SPEND_USERS = "/profile/spend/v4.1/Users"
 UPS_USERS = "/profile/v4/Users"
-IDENTITY_ATTRIBUTES = "id,userName,displayName,name,emails,active"
+IDENTITY_ATTRIBUTES = f"id,userName,displayName,name,emails,active,{ENTERPRISE}:companyId"
 
 
 def patch(*operations: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +51,18 @@ def set_active(active: bool) -> dict[str, Any]:
 
 def set_login(login: str) -> dict[str, Any]:
     return patch({"op": "replace", "path": "userName", "value": login})
+
+
+def spend_profile(*, country: str, locale: str, currency: str) -> dict[str, Any]:
+    """The Spend User extension alone: what to PATCH when a create's Spend part failed (UPS: "if only
+    spend or travel fails, retry just those parts with PATCH"; spend user provisioning PATCH, an
+    `add` whose value is keyed by the extension)."""
+    return patch(
+        {
+            "op": "add",
+            "value": {SPEND_USER: {"country": country, "locale": locale, "reimbursementCurrency": currency}},
+        }
+    )
 
 
 def new_user(
@@ -93,6 +105,7 @@ class IdentityUser:
     email: str  # the work email, else the first one
     display_name: str
     active: bool
+    company_id: str = ""  # the enterprise extension's companyId
 
     @property
     def principal(self) -> str:
@@ -114,6 +127,7 @@ def read_identity(data: dict[str, Any]) -> IdentityUser:
         email=str(work.get("value") or ""),
         display_name=display,
         active=bool(data.get("active", True)),
+        company_id=str((data.get(ENTERPRISE) or {}).get("companyId") or ""),
     )
 
 
@@ -167,6 +181,7 @@ class ProvisionStatus:
     success: bool
     results: tuple[str, ...]  # the extensions' results: success, no-op, error, not-processed
     messages: tuple[str, ...]
+    failed: tuple[str, ...] = ()  # the names (URNs) of the extensions that failed
 
     @property
     def changed_nothing(self) -> bool:
@@ -177,14 +192,20 @@ def read_status(data: dict[str, Any]) -> ProvisionStatus:
     status = data.get("status") or {}
     results: list[str] = []
     messages: list[str] = []
+    failed: list[str] = []
     for operation in data.get("operations") or []:
         for extension in operation.get("extensions") or []:
             state = extension.get("status") or {}
             results.append(str(state.get("result") or ("success" if state.get("success") else "error")))
             if state.get("success") is False or state.get("result") == "error":
+                failed.append(str(extension.get("name", "")))
                 name = str(extension.get("name", "")).rsplit(":", 1)[-1] or "extension"
                 found = messages_of(extension) or [f"HTTP {state.get('code', '?')}"]
                 messages += [f"{name}: {m}" for m in found]
     return ProvisionStatus(
-        bool(status.get("completed")), bool(status.get("success")), tuple(results), tuple(messages)
+        bool(status.get("completed")),
+        bool(status.get("success")),
+        tuple(results),
+        tuple(messages),
+        tuple(failed),
     )

@@ -126,7 +126,15 @@ async def password_grant(
         client, "POST", host.rstrip("/") + TOKEN_PATH, policy=policy, data=form
     )
     if response.status_code != 200:
-        raise oauth_error(response, action="exchanging the Company Request Token")
+        error = oauth_error(response, action="exchanging the Company Request Token")
+        if error.code in (5, 53):  # the token is issued for one company: a wrong company id fails here
+            raise ConcurAuthError(
+                f"{error.message}; also check the company id {company_id} (--company-id / CONCUR_COMPANY_ID):"
+                " it must be the UUID of the company that generated the Company Request Token",
+                code=error.code,
+                status=error.status,
+            )
+        raise error
     grant = parse_grant(response, action="exchanging the Company Request Token")
     if grant.refresh_token is None:
         raise VendorError("concur", "Concur answered the company grant without a refresh token")

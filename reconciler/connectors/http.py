@@ -7,8 +7,12 @@ vendor's connector; nothing here knows a vendor.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email.utils
+import logging
 import random
+import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from reconciler.errors import AccessError
+from reconciler.errors import AccessError, VendorError
 
 T = TypeVar("T")
 
@@ -49,15 +53,86 @@ class ReadOnlyTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection: an unreachable host fails fast
+READ_TIMEOUT = 30.0
+ANNOUNCE_AFTER = 5.0  # a rate-limit wait at least this long is announced on stderr
+
+log = logging.getLogger("reconciler.http")
+
+
+class Announcer:
+    """Says "waiting for the rate limit" once per wait, however many requests sit in it."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def wait(self, vendor: str, seconds: float, reason: str) -> None:
+        if seconds < ANNOUNCE_AFTER:
+            return
+        until = time.time() + seconds
+        if until <= self._until + 2.0:  # the same window, already announced
+            return
+        self._until = until
+        when = dt.datetime.fromtimestamp(until, dt.UTC).strftime("%H:%M:%S UTC")
+        log.warning("%s: %s; waiting %.0f s, until %s", vendor, reason, seconds, when)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Who a client talks to, for messages: the vendor and the setting behind each host."""
+
+    vendor: str
+    settings: Mapping[str, str] = field(default_factory=dict)  # host -> the setting that names it
+    default: str = ""  # the setting for any other host (Concur: wherever the geolocation moved)
+    announcer: Announcer = field(default_factory=Announcer, compare=False)
+
+    @classmethod
+    def of(cls, vendor: str, *urls: tuple[str, str]) -> Endpoint:
+        """From (url, setting) pairs; settings that name the same host are named together."""
+        settings: dict[str, str] = {}
+        for url, setting in urls:
+            host = host_of(url)
+            if setting not in settings.get(host, "").split(" / "):
+                settings[host] = f"{settings[host]} / {setting}" if host in settings else setting
+        return cls(vendor, settings)
+
+    def setting(self, host: str) -> str:
+        return self.settings.get(host, self.default)
+
+    def where(self, url: httpx.URL) -> str:
+        host = host_of(url)
+        setting = self.setting(host)
+        return f"{host} ({setting})" if setting else host
+
+
+def host_of(url: str | httpx.URL) -> str:
+    """host, or host:port when the URL names a port: what messages show and `Endpoint` keys on."""
+    parsed = httpx.URL(url) if isinstance(url, str) else url
+    return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
+
+
+class VendorClient(httpx.AsyncClient):
+    """An AsyncClient that knows its vendor, so network failures can name vendor, host and setting."""
+
+    def __init__(self, *, endpoint: Endpoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.endpoint = endpoint
+
+
+def endpoint_of(client: httpx.AsyncClient) -> Endpoint:
+    return client.endpoint if isinstance(client, VendorClient) else Endpoint("")
+
+
 def build_client(
     base_url: str,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     writable: bool,
     allow_write: Callable[[httpx.Request], bool] = lambda _: False,
-    timeout: float = 30.0,
+    timeout: float = READ_TIMEOUT,
     max_connections: int = 16,
     headers: Mapping[str, str] | None = None,
+    endpoint: Endpoint | None = None,
 ) -> httpx.AsyncClient:
     """An AsyncClient for one vendor; read-only unless `writable`."""
     inner = transport or httpx.AsyncHTTPTransport(
@@ -66,10 +141,11 @@ def build_client(
     )
     if not writable:
         inner = ReadOnlyTransport(inner, allow_write)
-    return httpx.AsyncClient(
+    return VendorClient(
+        endpoint=endpoint or Endpoint(""),
         base_url=base_url,
         transport=inner,
-        timeout=timeout,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
         headers=dict(headers or {}),
         follow_redirects=False,
     )
@@ -99,18 +175,127 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+class NetworkFailure(VendorError):
+    """A vendor could not be reached, or kept failing, after the short retry budget: one line that
+    names the vendor, the host and its setting, what failed, and what to check."""
+
+    def __init__(self, vendor: str, message: str, *, status: int | None = None) -> None:
+        AccessError.__init__(self, f"{vendor}: {message}" if vendor else message)
+        self.vendor = vendor
+        self.status = status
+
+
+def said(response: httpx.Response, limit: int = 120) -> str:
+    """What an error response says, briefly (its message field, else the start of its text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("detail", "message", "error_description", "error"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:limit]
+    text = " ".join(response.text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def _what_failed(exc: Exception) -> tuple[str, str]:
+    """(what failed, what to check) for a transport error, without its (possibly long) text."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 10:  # httpx -> httpcore -> OSError -> the socket's error
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(e) for e in chain).casefold()
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "the connection was refused", "the host and port"
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return "the host name does not resolve", "the spelling of the host (DNS)"
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return "the TLS handshake failed", "the host name and any TLS-intercepting proxy"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return (
+            f"no connection within {CONNECT_TIMEOUT:g} s",
+            "that the host is right and reachable from here (firewall, proxy, VPN)",
+        )
+    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
+        return "no response in time", "the vendor's status page, then try again"
+    if isinstance(exc, httpx.ConnectError):
+        if any(
+            m in text
+            for m in (
+                "name or service not known",
+                "nodename nor servname",
+                "getaddrinfo",
+                "name resolution",
+                "no address associated",
+            )
+        ):
+            return "the host name does not resolve", "the spelling of the host (DNS)"
+        if "refused" in text:
+            return "the connection was refused", "the host and port"
+        if "certificate" in text or "ssl" in text or "tls" in text:
+            return "the TLS handshake failed", "the host name and any TLS-intercepting proxy"
+        return (
+            "the connection failed",
+            "that the host is right and reachable from here (firewall, proxy, VPN)",
+        )
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection dropped without a response", "the vendor's status page, then try again"
+    return "the network failed", "the connection from here to the host"
+
+
+def unreachable(
+    client: httpx.AsyncClient, method: str, url: httpx.URL, exc: Exception, attempts: int
+) -> NetworkFailure:
+    endpoint = endpoint_of(client)
+    what, check = _what_failed(exc)
+    setting = endpoint.setting(host_of(url))
+    advice = f"check {setting} and {check}" if setting else f"check {check}"
+    return NetworkFailure(
+        endpoint.vendor,
+        f"cannot reach {endpoint.where(url)}: {what} ({method} {url.path}, {attempts} attempt"
+        f"{'s' if attempts != 1 else ''}); {advice}",
+    )
+
+
+def kept_failing(client: httpx.AsyncClient, response: httpx.Response, attempts: int) -> NetworkFailure:
+    endpoint = endpoint_of(client)
+    request = response.request
+    what = said(response)
+    return NetworkFailure(
+        endpoint.vendor,
+        f"{endpoint.where(request.url)} answered HTTP {response.status_code} {request.method} "
+        f"{request.url.path} {attempts} times{f' ({what})' if what else ''}; the service is failing or "
+        "overloaded: check the vendor's status page and try again later",
+        status=response.status_code,
+    )
+
+
 @dataclass(slots=True)
 class RetryPolicy:
-    """Backoff with full jitter. `sleep` is injectable so tests do not wait."""
+    """Backoff with full jitter. `sleep` is injectable so tests do not wait.
+
+    Two budgets: `attempts` for rate limits (429, or 503 with Retry-After: the vendor says when to
+    come back, and a long wait is announced), and the short `failure_attempts` for connection
+    failures and other 5xx, so an unreachable host fails in seconds, not minutes.
+    """
 
     attempts: int = 6
     base_delay: float = 0.5
     max_delay: float = 60.0
     sleep: Sleep = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
+    failure_attempts: int = 3
+    failure_max_delay: float = 4.0
 
     def backoff(self, attempt: int) -> float:
         return self.rng.uniform(0, min(self.max_delay, self.base_delay * (2**attempt)))
+
+    def failure_backoff(self, attempt: int) -> float:
+        cap = min(self.failure_max_delay, self.base_delay * (2**attempt))
+        return self.rng.uniform(cap / 2, cap)
 
     def jitter(self, seconds: float) -> float:
         """A server-given wait plus up to 10% (and at least a little) so clients do not stampede."""
@@ -122,9 +307,23 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    pages: int = 0  # list pages read
+    resources: int = 0  # items those pages held
 
 
 WaitFor = Callable[[httpx.Response], float | None]
+RETRIED = "access.retried"  # response extension: why the request was sent more than once
+
+
+def retried(response: httpx.Response) -> list[str]:
+    """Why `send_with_retries` sent this request more than once (empty if it did not). A write that
+    was retried after a dropped connection may have been done by the attempt whose answer was lost."""
+    reasons = response.extensions.get(RETRIED)
+    return list(reasons) if isinstance(reasons, list) else []
+
+
+def _throttled(response: httpx.Response) -> bool:
+    return response.status_code == 429 or (response.status_code == 503 and "retry-after" in response.headers)
 
 
 async def send_with_retries(
@@ -142,47 +341,83 @@ async def send_with_retries(
 ) -> httpx.Response:
     """Send one request, retrying transient failures.
 
-    - transport errors and `retry_statuses` are retried with backoff; a 429/503 waits as long as
-      `wait_for(response)` says (the vendor's rate-limit headers), else Retry-After, else backoff;
+    - a rate limit (429, or 503 with Retry-After) waits as long as `wait_for(response)` says (the
+      vendor's rate-limit headers), else Retry-After, else backoff, up to `policy.attempts`; a long
+      wait is announced once;
+    - transport errors and the other `retry_statuses` are retried with a short backoff, up to
+      `policy.failure_attempts`; then a `NetworkFailure` names vendor, host, setting and what to
+      check (for a client built with an `Endpoint`; others get the last response back);
     - a 401 calls `on_unauthorized` (drop the cached token) and retries once per failure.
     The final response is returned whatever its status; the caller decides what an error means.
     """
     retryable = frozenset(retry_statuses)
+    endpoint = endpoint_of(client)
     base_headers = dict(kwargs.pop("headers", None) or {})
     refreshed = False
-    attempt = 0
+    throttled = 0
+    failures = 0
+    reasons: list[str] = []
     while True:
         headers = dict(base_headers)
         if auth_headers is not None:
             headers.update(await auth_headers())
+        started = time.monotonic()
         try:
             if stats is not None:
                 stats.requests += 1
             response = await client.request(method, url, headers=headers, **kwargs)
-        except TRANSIENT_ERRORS:
-            attempt += 1
-            if attempt >= policy.attempts:
-                raise
+        except TRANSIENT_ERRORS as exc:
+            failures += 1
+            target = client.build_request(method, url).url
+            log.debug("%s %s %s -> %s after %.2f s", endpoint.vendor or "http", method, target.path,
+                      type(exc).__name__, time.monotonic() - started)  # fmt: skip
+            if failures >= policy.failure_attempts:
+                raise unreachable(client, method, target, exc, failures) from None
+            reasons.append(type(exc).__name__)
             if stats is not None:
                 stats.retries += 1
-            await policy.sleep(policy.backoff(attempt))
+            await policy.sleep(policy.failure_backoff(failures))
             continue
+        log.debug("%s %s %s -> %s in %.2f s%s", endpoint.vendor or "http", method, response.request.url.path,
+                  response.status_code, time.monotonic() - started,
+                  f" (retry after {reasons[-1]})" if reasons else "")  # fmt: skip
+        if reasons:
+            response.extensions[RETRIED] = list(reasons)
         if response.status_code == 401 and on_unauthorized is not None and not refreshed:
             refreshed = True
+            reasons.append("HTTP 401: new token")
             await on_unauthorized()
             continue
-        if response.status_code in retryable and attempt + 1 < policy.attempts:
-            attempt += 1
+        if response.status_code not in retryable:
+            return response
+        if _throttled(response):
+            throttled += 1
+            if throttled >= policy.attempts:
+                return response
             if stats is not None:
                 stats.retries += 1
-                if response.status_code == 429:
-                    stats.throttled += 1
+                stats.throttled += response.status_code == 429
             wait = wait_for(response) if wait_for else None
             if wait is None:
                 wait = retry_after_seconds(response.headers)
-            await policy.sleep(policy.jitter(wait) if wait is not None else policy.backoff(attempt))
+            delay = policy.jitter(wait) if wait is not None else policy.backoff(throttled)
+            reasons.append(f"HTTP {response.status_code}")
+            endpoint.announcer.wait(
+                endpoint.vendor or response.request.url.host,
+                delay,
+                f"rate limited (HTTP {response.status_code} on {method} {response.request.url.path})",
+            )
+            await policy.sleep(delay)
             continue
-        return response
+        failures += 1
+        if failures >= policy.failure_attempts:
+            if endpoint.vendor:
+                raise kept_failing(client, response, failures)
+            return response
+        reasons.append(f"HTTP {response.status_code}")
+        if stats is not None:
+            stats.retries += 1
+        await policy.sleep(policy.failure_backoff(failures))
 
 
 @dataclass(slots=True)
@@ -213,6 +448,24 @@ class CachedToken:
 
     async def bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.get()}"}
+
+    def for_request(
+        self,
+    ) -> tuple[Callable[[], Awaitable[Mapping[str, str]]], Callable[[], Awaitable[None]]]:
+        """`auth_headers` and `on_unauthorized` for one request: a 401 drops only the token that
+        request sent, so concurrent requests refused by one expiry share one new token."""
+        used: list[str] = []
+
+        async def auth() -> Mapping[str, str]:
+            token = await self.get()
+            used.append(token)
+            return {"Authorization": f"Bearer {token}"}
+
+        async def stale() -> None:
+            if used:
+                await self.invalidate(used[-1])
+
+        return auth, stale
 
 
 async def gather_bounded(limit: int, coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:

@@ -18,11 +18,12 @@ import httpx
 
 from reconciler.changes import Change
 from reconciler.connectors.base import ChangeResult, VendorState
-from reconciler.connectors.http import RetryPolicy, build_client
-from reconciler.connectors.pingone_api import PingOneApi
+from reconciler.connectors.http import RequestStats, RetryPolicy, build_client, host_of
+from reconciler.connectors.pingone_api import PingOneApi, PingOneHttpError
 from reconciler.connectors.pingone_apply import Applier
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.connectors.pingone_sync import Directory, Syncer
+from reconciler.errors import ConfigError
 from reconciler.hosts import ALLOW_ENV
 from reconciler.jsonfile import read_json, write_json
 from reconciler.records import Scope
@@ -55,10 +56,30 @@ class PingOneConnector:
     async def sync(self, scope: Scope) -> VendorState:
         self.directory = Directory(self.api.settings.environment_id, self.api.settings.organization_id)
         self._applier = Applier(self.api, self.directory)
-        return await Syncer(self.api, self.directory, scope).run()
+        try:
+            return await Syncer(self.api, self.directory, scope).run()
+        except PingOneHttpError as exc:
+            if exc.status in (403, 404) and await self._environment_unknown():
+                settings = self.api.settings
+                raise ConfigError(
+                    f"pingone: environment {settings.environment_id} is not found at "
+                    f"{host_of(settings.api_url)} or not visible to the worker app: check "
+                    "PINGONE_ENVIRONMENT_ID (and PINGONE_REGION), and that the worker app holds a role "
+                    "in that environment"
+                ) from None
+            raise
+
+    async def _environment_unknown(self) -> bool:
+        """Whether reading the environment itself fails: then the id is wrong, not one permission."""
+        response = await self.api.request("GET", "")
+        return response.status_code in (403, 404)
 
     async def apply(self, change: Change) -> ChangeResult:
         return await self._applier.apply(change)
+
+    @property
+    def stats(self) -> RequestStats:
+        return self.api.stats
 
     async def aclose(self) -> None:
         await self.api.client.aclose()
@@ -78,6 +99,7 @@ def connect(
         allow_write=is_token_request,
         max_connections=settings.max_concurrency,
         headers={"Accept": "application/json"},
+        endpoint=settings.endpoint(),
     )
     return PingOneConnector(PingOneApi(client, settings, policy=policy))
 

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from reconciler.connectors.http import CachedToken, RequestStats, RetryPolicy, send_with_retries
+from reconciler.connectors.http import CachedToken, RequestStats, RetryPolicy, host_of, send_with_retries
 from reconciler.connectors.pingone_settings import PingOneSettings
-from reconciler.errors import VendorError
+from reconciler.errors import ConfigError, VendorError
 
 JSON = dict[str, Any]
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
@@ -96,6 +96,14 @@ class PingOneApi:
             headers=headers,
             retry_statuses=RETRY_STATUSES,
         )
+        if response.status_code == 404:
+            env = s.auth_environment_id or s.environment_id
+            setting = "PINGONE_AUTH_ENVIRONMENT_ID" if s.auth_environment_id else "PINGONE_ENVIRONMENT_ID"
+            raise ConfigError(
+                f"pingone: {host_of(s.auth_url)} knows no environment {env} (the token endpoint answered "
+                f"HTTP 404): check {setting} (the id of the environment the worker app lives in) and "
+                "PINGONE_REGION"
+            )
         if response.status_code != 200:
             _, _, text = describe(response)
             raise VendorError(
@@ -107,9 +115,6 @@ class PingOneApi:
             )
         body = response.json()
         return str(body["access_token"]), float(body.get("expires_in", 3600))
-
-    async def _invalidate(self) -> None:
-        await self.token.invalidate()
 
     def url(self, path: str) -> str:
         """`/users` is environment-relative; `//roles` is global (`/v1/roles`); absolute URLs pass."""
@@ -130,6 +135,7 @@ class PingOneApi:
         is returned; callers decide what it means."""
         forbidden = 0
         while True:
+            auth, stale = self.token.for_request()
             async with self._gate:
                 response = await send_with_retries(
                     self.client,
@@ -137,8 +143,8 @@ class PingOneApi:
                     self.url(path),
                     policy=self.policy,
                     stats=self.stats,
-                    auth_headers=self.token.bearer,
-                    on_unauthorized=self._invalidate,
+                    auth_headers=auth,
+                    on_unauthorized=stale,
                     retry_statuses=RETRY_STATUSES,
                     json=json,
                     params=params,
@@ -165,6 +171,8 @@ class PingOneApi:
         while url is not None:
             body = await self.get_json(url, params=query, action=action or f"list {kind}")
             items = (body.get("_embedded") or {}).get(kind) or []
+            self.stats.pages += 1
+            self.stats.resources += len(items)
             yield [i for i in items if isinstance(i, dict)]
             next_link = ((body.get("_links") or {}).get("next") or {}).get("href")
             url, query = (str(next_link), None) if next_link else (None, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome
+from reconciler.connectors.http import retried
 from reconciler.connectors.pingone_api import JSON, PingOneApi, PingOneHttpError
 from reconciler.connectors.pingone_sync import Directory, principal_of
 
@@ -78,16 +79,14 @@ class Applier:
                 self.d.remember_user(user)
         return [uid for uid in self.d.by_principal.get(principal, []) if uid in self.d.users]
 
-    async def user_id(self, principal: str, change: Change, *, missing: Outcome | None = None) -> str:
+    async def user_id(self, principal: str, change: Change) -> str:
+        """The user a change acts on: the account the plan matched (by email or by a login override),
+        else, for a user created in this run or a plan without ids, a lookup by email."""
+        if change.account_id:
+            return change.account_id
         ids = await self.find_users(principal)
-        if not ids:
-            if missing is None:
-                missing = (
-                    Outcome.ALREADY
-                    if change.action in (Action.REVOKE, Action.DEACTIVATE_ACCOUNT)
-                    else Outcome.FAILED
-                )
-            raise Skip(missing, f"no PingOne user with {principal}")
+        if not ids:  # never "already gone": PingOne did not say so about any account
+            raise Skip(Outcome.FAILED, f"no PingOne user with {principal}")
         if len(ids) > 1:
             raise Skip(
                 Outcome.FAILED,
@@ -190,8 +189,24 @@ class Applier:
             return Outcome.APPLIED, "", str(user["id"])
         error = PingOneHttpError(response, f"create user {body['username']}")
         if DUPLICATE in error.detail_codes:
+            # The username is taken: by this very request when its first answer was lost (the retry
+            # after a dropped connection meets the user it created), or by someone else.
+            mine = await self.created_meanwhile(str(body["username"]), email)
+            if mine is not None:
+                self.d.remember_user(mine)
+                if retried(response):
+                    return Outcome.APPLIED, "created (PingOne's first answer was lost)", str(mine["id"])
+                return Outcome.ALREADY, "the user exists", str(mine["id"])
             raise Skip(Outcome.FAILED, f"{error.message} (another user holds this username)")
         raise error
+
+    async def created_meanwhile(self, username: str, email: str) -> JSON | None:
+        """The user holding `username`, if it is the one this change creates (same email)."""
+        escaped = username.replace("\\", "\\\\").replace('"', '\\"')
+        for user in await self.api.collect("/users", "users", params={"filter": f'username eq "{escaped}"'}):
+            if str(user.get("username", "")).casefold() == username.casefold():
+                return user if str(user.get("email", "")).casefold() == email.casefold() else None
+        return None
 
     async def deactivate(self, change: Change) -> tuple[Outcome, str, str]:
         uid = await self.user_id(change.principal, change)
@@ -207,6 +222,8 @@ class Applier:
         if self.d.users.get(uid, {}).get("enabled") is enabled:
             return Outcome.ALREADY, "", uid
         response = await self.api.request("PUT", f"/users/{uid}/enabled", json={"enabled": enabled})
+        if response.status_code == 404 and not enabled:  # PingOne says this user is gone
+            return Outcome.ALREADY, f"PingOne has no user {uid}", uid
         if response.status_code != 200:
             raise PingOneHttpError(response, f"{'enable' if enabled else 'disable'} user {uid}")
         self.d.users.setdefault(uid, {"id": uid})["enabled"] = enabled
@@ -247,6 +264,8 @@ class Applier:
         if response.status_code in (400, 409):  # PingOne does not document the "already a member" status
             check = await self.api.request("GET", f"/users/{uid}/memberOfGroups/{gid}")
             if check.status_code == 200 and check.json().get("type", "DIRECT") == "DIRECT":
+                if retried(response):  # this request added them; its first answer was lost
+                    return Outcome.APPLIED, "added (PingOne's first answer was lost)", gid
                 return Outcome.ALREADY, "already a direct member", gid
         raise error
 
@@ -283,6 +302,8 @@ class Applier:
         error = PingOneHttpError(response, f"assign {role} ({scope_text}) to user {uid}")
         if DUPLICATE in error.detail_codes:
             self.d.assignments.pop(uid, None)
+            if retried(response):  # this request assigned it; its first answer was lost
+                return Outcome.APPLIED, "assigned (PingOne's first answer was lost)", ""
             return Outcome.ALREADY, "", ""
         raise error
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from reconciler.connectors.http import Endpoint
 from reconciler.errors import ConfigError
 from reconciler.hosts import allowed_hosts, check_url
 
@@ -39,6 +40,15 @@ class PingOneSettings:
     @property
     def environment_url(self) -> str:
         return f"{self.api_url}/environments/{self.environment_id}"
+
+    def endpoint(self) -> Endpoint:
+        """The settings behind each host, for network failure messages."""
+        regional = (self.api_url, self.auth_url) in REGIONS.values()
+        return Endpoint.of(
+            "pingone",
+            (self.api_url, "PINGONE_REGION" if regional else "PINGONE_API_URL"),
+            (self.auth_url, "PINGONE_REGION" if regional else "PINGONE_AUTH_URL"),
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PingOneSettings:

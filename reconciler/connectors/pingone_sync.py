@@ -7,7 +7,8 @@ Requests (U users, P = ceil(U / users page), G managed groups, m_g members of gr
   its member count holds only direct members; otherwise each member's `memberOfGroups` (one request
   per distinct such user, cached) tells DIRECT from INDIRECT; a dynamic group's members are all
   indirect unless it has direct ones;
-- only when roles are managed: 2 role lists (built-in `/v1/roles`, custom), then one
+- only when roles are managed: 2 role lists (built-in `/v1/roles`, custom), the applications (the
+  scopes of application roles), then one
   `users/{id}/roleAssignments` per user. PingOne has no environment-wide list of assignments and
   no user filter on roles, so completeness (a hand-granted admin role anywhere) costs U requests;
   they run `max_concurrency` at a time while the user pages still stream in.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.connectors.base import VendorState
-from reconciler.connectors.pingone_api import JSON, PingOneApi
+from reconciler.connectors.pingone_api import JSON, PingOneApi, PingOneHttpError
 from reconciler.errors import AccessError
 from reconciler.records import Account, Grant, ResourceKey, Scope
 
@@ -109,6 +110,7 @@ class _Found:
     accounts: list[Account] = field(default_factory=list)
     grants: set[Grant] = field(default_factory=set)
     indirect: set[Grant] = field(default_factory=set)
+    read_only: set[Grant] = field(default_factory=set)
     members: dict[str, list[JSON]] = field(default_factory=dict)  # group id -> members
 
 
@@ -142,11 +144,11 @@ class Syncer:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.load_populations())
             groups = tg.create_task(self.load_groups())
-            roles = tg.create_task(self.load_roles()) if self.roles_managed else None
-        del roles
+            if self.roles_managed:
+                tg.create_task(self.load_roles())
+                tg.create_task(self.load_applications())
         await self.load_users_and_members(groups.result())
         if self.roles_managed:
-            await self.resolve_applications()
             self.collect_role_grants()
         names = {g.get("name", "") for g in self.d.groups.values()}
         state = VendorState(
@@ -155,7 +157,12 @@ class Syncer:
             frozenset(self.found.grants),
             catalog={
                 "role": frozenset(
-                    {"environment", "organization", *(f"population/{p}" for p in self.d.populations.values())}
+                    {
+                        "environment",
+                        "organization",
+                        *(f"population/{p}" for p in self.d.populations.values()),
+                        *(f"application/{a}" for a in (self.d.applications or {}).values()),
+                    }
                 )
             },
             known_resources={
@@ -164,6 +171,7 @@ class Syncer:
                 "role": frozenset(self.d.roles.values()),
             },
             indirect=frozenset(self.found.indirect),
+            read_only=frozenset(self.found.read_only),
             requests=self.api.stats.requests - before,
         )
         return state
@@ -286,14 +294,16 @@ class Syncer:
         members = await self.members_of(gid)
         self.group_held.extend(({**a, "group": {"id": gid}}, user) for a in assignments for user in members)
 
-    async def resolve_applications(self) -> None:
-        held = [a for items in self.d.assignments.values() for a in items] + [a for a, _ in self.group_held]
-        scopes = (a.get("scope") or {} for a in held)
-        if any(s.get("type") == "APPLICATION" for s in scopes):
-            response = await self.api.request("GET", "/applications")
-            if response.status_code == 200:
-                apps = (response.json().get("_embedded") or {}).get("applications") or []
-                self.d.applications = {str(a["id"]): str(a.get("name", "")) for a in apps}
+    async def load_applications(self) -> None:
+        """Applications, the scope of application roles (`application/<name>`). A worker app that may
+        not read them still syncs; such scopes then show as APPLICATION/<id>."""
+        try:
+            apps = await self.api.collect("/applications", "applications")
+        except PingOneHttpError as exc:
+            if exc.status != 403:
+                raise
+            return
+        self.d.applications = {str(a["id"]): str(a.get("name", "")) for a in apps}
 
     def collect_role_grants(self) -> None:
         held = [(a, self.d.users[uid]) for uid, items in self.d.assignments.items() for a in items]
@@ -303,4 +313,9 @@ class Syncer:
             if not self.managed("role", name):
                 continue
             g = self.grant("role", name, self.d.scope_text(a.get("scope") or {}), principal_of(user))
-            (self.found.indirect if a.get("group") else self.found.grants).add(g)
+            if a.get("group"):
+                self.found.indirect.add(g)
+            elif a.get("readOnly"):  # the worker app may not delete it: a finding, never a revoke
+                self.found.read_only.add(g)
+            else:
+                self.found.grants.add(g)

@@ -19,6 +19,7 @@ from reconciler.connectors.http import (
     RetryPolicy,
     build_client,
     error_summary,
+    said,
     send_with_retries,
 )
 from reconciler.connectors.procore_ratelimit import PacingTransport, RatePacer, wait_for_429
@@ -58,7 +59,10 @@ class ProcoreAPI:
         self.stats = RequestStats()
         self._now = now
         api_host = urlsplit(settings.api_url).hostname or ""
-        self.pacer = RatePacer(sleep=self.policy.sleep, now=now, rng=self.policy.rng)
+        self.endpoint = settings.endpoint()
+        self.pacer = RatePacer(
+            sleep=self.policy.sleep, now=now, rng=self.policy.rng, announcer=self.endpoint.announcer
+        )
         inner = transport or httpx.AsyncHTTPTransport(
             limits=httpx.Limits(
                 max_connections=settings.concurrency + 2, max_keepalive_connections=settings.concurrency + 2
@@ -79,6 +83,7 @@ class ProcoreAPI:
             writable=writable,
             allow_write=is_token_request,
             headers={"Accept": "application/json"},
+            endpoint=self.endpoint,
         )
         self.token = CachedToken(self._fetch_token, clock=monotonic, margin=120.0)
         self._api = urlsplit(settings.api_url)
@@ -131,16 +136,7 @@ class ProcoreAPI:
         json: Any = None,
     ) -> httpx.Response:
         """One API call with `Procore-Company-Id`, a bearer token, retries and one re-auth per 401."""
-        used: list[str] = []
-
-        async def auth() -> dict[str, str]:
-            token = await self.token.get()
-            used.append(token)
-            return {"Authorization": f"Bearer {token}"}
-
-        async def unauthorized() -> None:
-            await self.token.invalidate(used[-1] if used else None)
-
+        auth, unauthorized = self.token.for_request()
         kwargs: dict[str, Any] = {}
         if params is not None:
             kwargs["params"] = dict(params)
@@ -164,7 +160,9 @@ class ProcoreAPI:
             # A 429 means "wait", not "failed": keep waiting for the reset, up to an hourly window.
             if response.status_code != 429 or self._now() - started > RATE_LIMIT_PATIENCE:
                 return response
-            await self.policy.sleep(self.policy.jitter(wait_for(response) or self.policy.base_delay))
+            delay = self.policy.jitter(wait_for(response) or self.policy.base_delay)
+            self.endpoint.announcer.wait("procore", delay, "still rate limited (HTTP 429)")
+            await self.policy.sleep(delay)
 
     async def get_list(self, path: str, company: str, params: Mapping[str, str | int]) -> list[Json]:
         """Every page of a list endpoint, following `Link: rel="next"` until it is absent."""
@@ -178,6 +176,8 @@ class ProcoreAPI:
             if not isinstance(page, list):
                 raise VendorError("procore", f"GET {response.request.url.path} did not return a list")
             items.extend(item for item in page if isinstance(item, dict))
+            self.stats.pages += 1
+            self.stats.resources += len(page)
             following = response.links.get("next", {}).get("url")
             if not following:
                 return items
@@ -226,12 +226,28 @@ class ProcoreAPI:
             f"/rest/v1.0/projects/{project_id}/users", company, {"per_page": PER_PAGE_USERS}
         )
 
+    async def project_inactive_users(self, company: str, project_id: int) -> list[Json]:
+        """Members whose directory account is inactive: the active list leaves them out, but they stay
+        on the project (and come back with their template when reactivated)."""
+        return await self.get_list(
+            f"/rest/v1.0/projects/{project_id}/users/inactive", company, {"per_page": PER_PAGE_USERS}
+        )
+
     async def project_user(self, company: str, project_id: int, user_id: int) -> Json | None:
         """One member with their template: the list filtered by id (its items carry
         `permission_template`; the single-user GET documents no template)."""
         params: dict[str, str | int] = {"filters[id]": user_id, "per_page": PER_PAGE_USERS}
         rows = await self.get_list(f"/rest/v1.0/projects/{project_id}/users", company, params)
         return next((row for row in rows if row.get("id") == user_id), None)
+
+    async def company_user(self, company: str, user_id: int) -> Json | None:
+        """One directory user by id (active or not); None when Procore answers 404."""
+        response = await self.send("GET", f"/rest/v1.3/companies/{company}/users/{user_id}", company)
+        if response.status_code == 404:
+            return None
+        check(response, company)
+        data = response.json()
+        return data if isinstance(data, dict) else None
 
     async def find_user(self, company: str, email: str) -> Json | None:
         """A directory user by email (case-insensitive), active or inactive."""
@@ -300,4 +316,12 @@ def check(response: httpx.Response, company: str) -> None:
         hint = f" (not visible to the app in company {company})"
     elif response.status_code == 429:
         hint = " (still rate limited after retrying)"
-    raise VendorError("procore", error_summary(response) + hint, status=response.status_code)
+    raise ProcoreError(error_summary(response) + hint, status=response.status_code, said=said(response))
+
+
+class ProcoreError(VendorError):
+    """A Procore read that failed; `said` is what Procore's answer says, briefly."""
+
+    def __init__(self, message: str, *, status: int, said: str) -> None:
+        super().__init__("procore", message, status=status)
+        self.said = said

@@ -20,11 +20,11 @@ import httpx
 
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
-from reconciler.connectors.http import error_summary
-from reconciler.connectors.procore_api import ProcoreAPI
+from reconciler.connectors.http import RequestStats, error_summary, retried
+from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
 from reconciler.connectors.procore_ratelimit import RateBudget
 from reconciler.errors import ConfigError, VendorError
-from reconciler.records import Account, Grant, Scope
+from reconciler.records import Account, Grant, ResourceKey, Scope
 
 log = logging.getLogger("reconciler.procore")
 
@@ -47,6 +47,7 @@ class CompanyCache:
     """Ids found while syncing one company, reused by apply."""
 
     users: dict[str, UserRef] = field(default_factory=dict)  # by principal
+    by_id: dict[int, UserRef] = field(default_factory=dict)
     templates: dict[str, int] = field(default_factory=dict)  # name -> id
     projects: dict[str, int] = field(default_factory=dict)  # name and str(id) -> id (unique names only)
     members: dict[int, dict[int, str]] = field(default_factory=dict)  # synced project -> user id -> template
@@ -92,9 +93,14 @@ class ProcoreConnector:
     def __init__(self, api: ProcoreAPI) -> None:
         self.api = api
         self._cache: dict[str, CompanyCache] = {}
+        self._unreadable: dict[ResourceKey, str] = {}
 
     def __repr__(self) -> str:
         return f"ProcoreConnector({self.api!r})"
+
+    @property
+    def stats(self) -> RequestStats:
+        return self.api.stats
 
     async def aclose(self) -> None:
         await self.api.aclose()
@@ -135,7 +141,17 @@ class ProcoreConnector:
         before = self.api.stats.requests
         if not companies:
             return VendorState(VENDOR, (), frozenset())
-        visible = {str(c.get("id")) for c in await self.api.companies(companies[0])}
+        try:
+            visible = {str(c.get("id")) for c in await self.api.companies(companies[0])}
+        except VendorError as exc:
+            if exc.status not in (403, 404):
+                raise
+            why = f": {exc.said}" if isinstance(exc, ProcoreError) and exc.said else ""
+            raise ConfigError(
+                f"procore: Procore refused company {companies[0]} (HTTP {exc.status}{why}): check PROCORE_COMPANY_ID "
+                "(the company ids the app is installed in) and that the app is installed there "
+                "(Company Admin > App Management)"
+            ) from None
         hidden = [c for c in companies if c not in visible]
         if hidden:
             raise VendorError(
@@ -144,6 +160,7 @@ class ProcoreConnector:
                 "(Company Admin > App Management) or fix PROCORE_COMPANY_ID",
             )
         slots = asyncio.Semaphore(self.api.settings.concurrency)
+        self._unreadable = {}
         parts = await asyncio.gather(*(self._sync_company(c, scope, slots) for c in companies))
         accounts: list[Account] = []
         grants: set[Grant] = set()
@@ -161,6 +178,7 @@ class ProcoreConnector:
             catalog={PROJECT: frozenset(templates)},
             known_resources={PROJECT: frozenset(known)},
             requests=self.api.stats.requests - before,
+            unreadable=dict(self._unreadable),
         )
 
     async def _sync_company(
@@ -173,6 +191,7 @@ class ProcoreConnector:
             self.api.projects(company),
         )
         cache = CompanyCache()
+        unreadable = self._unreadable
         cache.templates = {str(t["name"]): int(t["id"]) for t in templates if "name" in t and "id" in t}
         accounts: dict[int, Account] = {}
         for users, is_active in ((active, True), (inactive, False)):
@@ -182,19 +201,35 @@ class ProcoreConnector:
                     continue
                 account = account_of(company, user, is_active)
                 accounts[uid] = account
+                ref = UserRef(uid, account.principal, is_active)
+                cache.by_id[uid] = ref
                 if account.principal not in cache.users or is_active:
-                    cache.users[account.principal] = UserRef(uid, account.principal, is_active)
+                    cache.users[account.principal] = ref
         managed = self._managed_projects(company, scope, projects, cache)
-        if managed:
-            self._warn_budget(len(managed))
 
-        async def members(project_id: int) -> list[Json]:
+        async def members(project_id: int) -> list[Json] | str:
+            """Active and inactive members (the latter only when the company has inactive users), or
+            why the project's directory cannot be read."""
             async with slots:
-                return await self.api.project_users(company, project_id)
+                try:
+                    rows = await self.api.project_users(company, project_id)
+                    if inactive:
+                        rows += await self.api.project_inactive_users(company, project_id)
+                except VendorError as exc:
+                    if exc.status != 403:
+                        raise
+                    return (
+                        "HTTP 403 on its users: enable the Directory tool on the project and add the project "
+                        "to the app's permitted projects"
+                    )
+                return rows
 
         lists = await asyncio.gather(*(members(pid) for pid in managed))
         grants: set[Grant] = set()
         for (pid, spelling), rows in zip(managed.items(), lists, strict=True):
+            if isinstance(rows, str):
+                unreadable[ResourceKey(VENDOR, company, PROJECT, spelling)] = rows
+                continue
             cache.members[pid] = {}
             for row in rows:
                 uid = int(row["id"])
@@ -244,12 +279,6 @@ class ProcoreConnector:
                 managed[pid] = name if len(by_name[name]) == 1 else str(pid)
         return managed
 
-    def _warn_budget(self, needed: int) -> None:
-        message = self.budget_warning(needed)
-        budget = self.rate_budget
-        if message and budget.seconds_to_reset(self.api.pacer.now()) > 60:
-            log.warning(message)
-
     # -- apply ------------------------------------------------------------------------------------
 
     async def apply(self, change: Change) -> ChangeResult:
@@ -297,6 +326,21 @@ class ProcoreConnector:
                 cache.users[principal] = ref
         return ref
 
+    async def _account(self, change: Change) -> UserRef | None:
+        """The directory user a change acts on: the account the plan matched, else (an account
+        created in this run, or a plan without ids) a lookup by email."""
+        if not change.account_id:
+            return await self._user(change.tenant, change.principal)
+        uid = int(change.account_id)
+        cache = self._company(change.tenant)
+        ref = cache.by_id.get(uid)
+        if ref is None:
+            found = await self.api.company_user(change.tenant, uid)
+            if found is None:
+                return None
+            ref = cache.by_id[uid] = UserRef(uid, change.principal, bool(found.get("is_active", True)))
+        return ref
+
     async def _project_id(self, company: str, resource: str) -> int:
         cache = self._company(company)
         if resource not in cache.projects:
@@ -338,10 +382,14 @@ class ProcoreConnector:
         if "is_employee" in attrs:
             user["is_employee"] = attrs["is_employee"].lower() == "true"
         response = await self.api.create_user(company, user)
-        if response.status_code == 409:  # created meanwhile: look again
+        if response.status_code == 409:  # created meanwhile, or by this request when its answer was lost
             self._company(company).users.pop(change.principal, None)
             ref = await self._user(company, change.principal)
             if ref is not None and ref.active:
+                if retried(response):
+                    return ChangeResult(
+                        change.id, Outcome.APPLIED, "created (Procore's first answer was lost)", str(ref.id)
+                    )
                 return ChangeResult(change.id, Outcome.ALREADY, "the directory account exists", str(ref.id))
         _expect(response, 201)
         uid = int(response.json()["id"])
@@ -350,11 +398,11 @@ class ProcoreConnector:
 
     async def _set_active(self, change: Change, active: bool) -> ChangeResult:
         company = change.tenant
-        ref = await self._user(company, change.principal)
+        ref = await self._account(change)
         if ref is None:
-            if active:
-                raise _Failed(f"no directory account for {change.principal} in company {company}")
-            return ChangeResult(change.id, Outcome.ALREADY, "no directory account")
+            if change.account_id and not active:  # Procore answered 404 for exactly this user
+                return ChangeResult(change.id, Outcome.ALREADY, f"Procore has no user {change.account_id}")
+            raise _Failed(f"no directory account for {change.principal} in company {company}")
         if ref.active == active:
             return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=str(ref.id))
         response = await self.api.set_user_active(company, ref.id, active)
@@ -371,6 +419,9 @@ class ProcoreConnector:
         if synced is not None:
             return synced.get(user_id)
         row = await self.api.project_user(company, project_id, user_id)
+        if row is None:  # an inactive user's membership is on the inactive list only
+            inactive = await self.api.project_inactive_users(company, project_id)
+            row = next((r for r in inactive if r.get("id") == user_id), None)
         return None if row is None else template_name(row)
 
     def _remember(self, company: str, project_id: int, user_id: int, template: str | None) -> None:
@@ -383,7 +434,7 @@ class ProcoreConnector:
             members[user_id] = template
 
     async def _member_ids(self, change: Change) -> tuple[int, int]:
-        ref = await self._user(change.tenant, change.principal)
+        ref = await self._account(change)
         if ref is None:
             raise _Failed(f"no directory account for {change.principal} in company {change.tenant}")
         return await self._project_id(change.tenant, change.resource), ref.id
@@ -396,20 +447,43 @@ class ProcoreConnector:
         current = await self._membership(company, project_id, user_id)
         if current == change.entitlement:
             return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=ref)
+        note = ""
         if current is None:
             response = await self.api.add_to_project(company, project_id, user_id, template_id)
             _expect(response, 201)
+            # An add does not change the template of someone already on the project (documented for
+            # bulk_add, and what the single add does too): check what Procore now holds.
+            held = await self._added_template(company, project_id, user_id, response)
+            if held != change.entitlement:
+                response = await self.api.assign_template(company, project_id, user_id, template_id)
+                _expect(response, 200)
+                note = f"was already on the project as {held}; template changed"
         else:  # change the template in place: one request
             response = await self.api.assign_template(company, project_id, user_id, template_id)
             _expect(response, 200)
         self._remember(company, project_id, user_id, change.entitlement)
-        return ChangeResult(change.id, Outcome.APPLIED, vendor_ref=ref)
+        return ChangeResult(change.id, Outcome.APPLIED, note, vendor_ref=ref)
+
+    async def _added_template(
+        self, company: str, project_id: int, user_id: int, response: httpx.Response
+    ) -> str:
+        """The template a member holds after an add: from the answer when it says, else read back."""
+        body = response.json() if response.content else None
+        if isinstance(body, dict) and "permission_template" in body:
+            return template_name(body)
+        row = await self.api.project_user(company, project_id, user_id)
+        if row is None:
+            raise _Failed(f"Procore answered 201 to adding user {user_id} to project {project_id}, but the "
+                          "project does not list them")  # fmt: skip
+        return template_name(row)
 
     async def _revoke(self, change: Change) -> ChangeResult:
         company = change.tenant
-        ref_user = await self._user(company, change.principal)
+        ref_user = await self._account(change)
         if ref_user is None:
-            return ChangeResult(change.id, Outcome.ALREADY, "no directory account")
+            if change.account_id:  # Procore answered 404 for exactly this user
+                return ChangeResult(change.id, Outcome.ALREADY, f"Procore has no user {change.account_id}")
+            raise _Failed(f"no directory account for {change.principal} in company {company}")
         project_id = await self._project_id(company, change.resource)
         ref = f"{project_id}/{ref_user.id}"
         if await self._membership(company, project_id, ref_user.id) is None:

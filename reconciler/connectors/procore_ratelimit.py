@@ -8,7 +8,6 @@ back when the reported window has no room left for them, instead of sending into
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -16,9 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from reconciler.connectors.http import Clock, Sleep
-
-log = logging.getLogger("reconciler.procore")
+from reconciler.connectors.http import Announcer, Clock, Sleep
 
 LIMIT = "x-rate-limit-limit"
 REMAINING = "x-rate-limit-remaining"
@@ -84,12 +81,12 @@ class RatePacer:
         sleep: Sleep,
         now: Clock = time.time,
         rng: random.Random | None = None,
-        warn_after: float = 30.0,
+        announcer: Announcer | None = None,
     ) -> None:
         self._sleep = sleep
         self._now = now
         self._rng = rng or random.Random()
-        self._warn_after = warn_after
+        self.announcer = announcer or Announcer()
         self.budget = RateBudget()
         self.in_flight = 0
         self.paused = 0  # how many times a request was held back
@@ -108,12 +105,11 @@ class RatePacer:
                 self.budget = RateBudget(budget.limit)  # the window rolled over; headers will tell
                 break
             wait += self._rng.uniform(0.05, 0.05 + min(1.0, wait * 0.1))
-            if wait > self._warn_after:
-                log.warning(
-                    "procore: rate limit reached (%s requests per window); pausing %.0f s until it resets",
-                    budget.limit,
-                    wait,
-                )
+            self.announcer.wait(
+                "procore",
+                wait,
+                f"the rate limit is used up ({budget.remaining} of {budget.limit} requests left in the window)",
+            )
             self.paused += 1
             self.paused_seconds += wait
             await self._sleep(wait)

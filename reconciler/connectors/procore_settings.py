@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from reconciler.connectors.http import Endpoint
 from reconciler.errors import ConfigError
 from reconciler.hosts import allowed_hosts, check_url
 
@@ -40,6 +41,15 @@ class ProcoreSettings:
     @property
     def token_url(self) -> str:
         return f"{self.login_url}/oauth/token"
+
+    def endpoint(self) -> Endpoint:
+        """The settings behind each host, for network failure messages."""
+        named = (self.login_url, self.api_url) == ENVIRONMENTS.get(self.environment)
+        return Endpoint.of(
+            "procore",
+            (self.api_url, "PROCORE_ENVIRONMENT" if named else "PROCORE_API_URL"),
+            (self.login_url, "PROCORE_ENVIRONMENT" if named else "PROCORE_LOGIN_URL"),
+        )
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -25,7 +25,7 @@ class DroppedConnection(Exception):
 
 @dataclass(slots=True)
 class Fault:
-    kind: str  # "429", "500", "502", "503", "drop", or "expire-token"
+    kind: str  # "429", "500", "502", "503", "drop", "lose-answer" or "expire-token"
     remaining: int
     match: str = ""  # a substring of "METHOD /path"; empty matches every request
 
@@ -68,7 +68,10 @@ class SimulatorBase:
             if self.keep_log:
                 self.log.append(request)
             fault = self.faults.take(request)
-            if fault == "drop":
+            if fault == "drop":  # the request never arrived
+                raise DroppedConnection()
+            if fault == "lose-answer":  # done, but the answer is lost on the way back
+                self.route(request)
                 raise DroppedConnection()
             if fault is not None:
                 response = self.fault_response(fault, request)

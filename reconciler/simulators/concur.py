@@ -107,6 +107,7 @@ class SimProvision:
     core_result: str  # "success" | "no-op"
     roles: RoleChange | None
     spend_error: str = ""  # a Spend User extension that could not be created
+    spend: dict[str, Any] | None = None  # a Spend User extension to save when the provision completes
     forced_failure: str = ""
     created: str = field(default_factory=_now)
     completed: bool = False
@@ -132,6 +133,10 @@ class ConcurSimulator(SimulatorBase):
         self.granted_scope = GRANTED_SCOPE  # the scopes the app registration grants, as the token lists them
         self.provision_polls = 2  # status polls until a provision completes
         self.provision_failures: list[str] = []  # the next provisions fail with these messages
+        # The Spend part of the next creates fails with these messages: the identity is created, the
+        # Spend profile is not (the docs: retry just the failed part with PATCH).
+        self.spend_failures: list[str] = []
+        self.base_path = ""  # a path before every route: a geolocation like https://host/concur
         self.retry_after: str | None = None  # Retry-After on injected 429/503, if any
         # The docs do not say whether `add` on the roles list appends (RFC 7644) or replaces it;
         # True makes the simulator replace, to prove the connector notices and stops.
@@ -185,7 +190,22 @@ class ConcurSimulator(SimulatorBase):
 
     # --- dispatch -------------------------------------------------------------------------------
 
+    def move_to(self, geolocation: str) -> None:
+        """A data-center move: the company lives at `geolocation` from now on; access tokens issued
+        before no longer work, and a refresh at the old place answers code 16 naming the new one."""
+        self.geolocation = geolocation.rstrip("/")
+        self.access_tokens.clear()
+
     def route(self, request: httpx.Request) -> httpx.Response:
+        if self.base_path:
+            if not request.url.path.startswith(self.base_path + "/"):
+                return scim_error(404, f"no resource at {request.method} {request.url.path}")
+            request = httpx.Request(
+                request.method,
+                request.url.copy_with(path=request.url.path[len(self.base_path) :]),
+                headers=request.headers,
+                content=request.content,
+            )
         found = self._match(request)
         if found is None:
             return scim_error(404, f"no resource at {request.method} {request.url.path}")
@@ -209,7 +229,7 @@ class ConcurSimulator(SimulatorBase):
         return None
 
     def _host(self, request: httpx.Request) -> str:
-        return f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
+        return f"{request.url.scheme}://{request.url.netloc.decode('ascii')}{self.base_path}"
 
     def _authorize(self, request: httpx.Request) -> httpx.Response | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -506,6 +526,8 @@ class ConcurSimulator(SimulatorBase):
             if missing:
                 spend_error = f"Spend User: {', '.join(missing)} required"
                 spend = None
+            elif self.spend_failures:
+                spend_error, spend = self.spend_failures.pop(0), None
         stamp = _now()
         user = self.state.add(
             SimUser(
@@ -549,6 +571,7 @@ class ConcurSimulator(SimulatorBase):
                 return scim_error(409, f"userName {new_name} is already in use", "uniqueness")
         core_result = self._apply_core(user, core)
         provision = self._provision(user, core_result, roles if not roles.empty else None)
+        provision.spend = core.spend
         return json_response(200, self._ups_user_json(user, provision))
 
     def _apply_core(self, user: SimUser, core: CoreChange) -> str:
@@ -567,6 +590,18 @@ class ConcurSimulator(SimulatorBase):
         extensions: list[dict[str, Any]] = [_extension(CORE, provision.core_result)]
         if provision.spend_error:
             extensions.append(_extension(SPEND_USER, "error", (provision.spend_error,)))
+        if provision.spend is not None and user is not None:
+            merged = {**(user.spend or {}), **provision.spend}
+            missing = [k for k in ("country", "locale", "reimbursementCurrency") if not merged.get(k)]
+            if missing:
+                extensions.append(
+                    _extension(SPEND_USER, "error", (f"Spend User: {', '.join(missing)} required",))
+                )
+            else:
+                result = "no-op" if merged == user.spend else "success"
+                user.spend = merged
+                self._listing = None  # the spend list now holds this user
+                extensions.append(_extension(SPEND_USER, result))
         if provision.roles is not None:
             if provision.forced_failure:
                 outcome = RoleOutcome("error", (provision.forced_failure,))
@@ -630,8 +665,15 @@ class ConcurSimulator(SimulatorBase):
 
 
 def _wanted(attributes: list[str] | frozenset[str]) -> frozenset[str]:
-    """The top-level attributes a SCIM `attributes` list asks for (id and schemas always come)."""
-    return frozenset(a.split(".")[0] for a in attributes) | {"id", "schemas"}
+    """The top-level attributes a SCIM `attributes` list asks for (id and schemas always come); a
+    fully qualified extension attribute (`urn:…:User:companyId`) asks for its extension."""
+    top = set()
+    for a in attributes:
+        extension = next(
+            (x for x in (ENTERPRISE, SPEND_USER, SPEND_ROLE) if a == x or a.startswith(x + ":")), None
+        )
+        top.add(extension or a.split(".")[0])
+    return frozenset(top) | {"id", "schemas"}
 
 
 def _extension(name: str, result: str, messages: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -184,6 +184,7 @@ class CoreChange:
     """Identity (core) attributes, applied at once as Concur does."""
 
     values: dict[str, Any] = field(default_factory=dict)
+    spend: dict[str, Any] | None = None  # the Spend User extension (processed with the provision)
     entitlements_add: list[str] = field(default_factory=list)
     entitlements_remove: list[str] = field(default_factory=list)
     entitlements_replace: list[str] | None = None
@@ -240,6 +241,12 @@ def parse_patch(body: Any) -> tuple[CoreChange, RoleChange]:
 
 
 def _apply_path(core: CoreChange, roles: RoleChange, kind: str, path: str, value: Any) -> None:
+    if path in (SPEND_USER, f"{SPEND_USER}:") and kind in ("add", "replace"):
+        # Spend User provisioning PATCH: the extension as an object (add/replace, no path)
+        if not isinstance(value, dict):
+            raise PatchError("invalidValue", f"{SPEND_USER} takes an object")
+        core.spend = {**(core.spend or {}), **value}
+        return
     if path in (SPEND_ROLE, f"{SPEND_ROLE}:"):
         if kind == "remove":
             roles.remove_all = True

@@ -149,8 +149,8 @@ class PingOneBase(SimulatorBase):
             env = params.pop("env", None)
             if env is not None and env != self.state.environment_id:
                 return p1_error(404)
-        else:
-            params.pop("env", None)
+        elif params.pop("env", None) != self.state.environment_id:
+            return p1_error(404)  # the worker app lives in this simulator's one environment
         try:
             response: httpx.Response = handler(request, **params)
         except KeyError:

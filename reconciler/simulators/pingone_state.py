@@ -35,6 +35,7 @@ BUILT_IN_ROLES: dict[str, tuple[str, ...]] = {
 
 TIMESTAMP = "2026-01-05T09:00:00.000Z"
 SEED_NESTING = {"Contractor Leads": "VPN"}  # sandbox extra: child group -> the group it is nested in
+SEED_APPLICATIONS = ("Harbor Intranet",)  # sandbox extra: a scope for application roles
 
 
 def stable_id(*parts: str) -> str:
@@ -246,6 +247,9 @@ class PingOneState:
                 )
             else:
                 state.add_group(group)
+        for app in SEED_APPLICATIONS:
+            app_id = stable_id(environment_id, "application", app)
+            state.applications[app_id] = {"id": app_id, "name": app, "enabled": True, "type": "WEB_APP"}
         names = {g["name"]: gid for gid, g in state.groups.items()}
         for child, parent in SEED_NESTING.items():
             if child in names and parent in names:

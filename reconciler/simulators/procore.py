@@ -40,6 +40,7 @@ TOKEN_TTL = 5400  # seconds (oauth/oauth_client_credentials.md)
 MAX_PER_PAGE = 2000  # the docs' recommended ceiling; endpoints without a documented maximum use it
 MAX_PER_PAGE_PROJECTS = 300
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DIRECTORY_DISABLED = "The Directory tool is not enabled for this project"
 
 Handler = Callable[..., httpx.Response]
 
@@ -75,6 +76,7 @@ class ProcoreSimulator(SimulatorBase):
                 ("GET", "/rest/v1.1/projects"): self._projects,
                 ("GET", "/rest/v1.0/projects/{project_id}/permission_templates"): self._project_templates,
                 ("GET", "/rest/v1.0/projects/{project_id}/users"): self._project_users,
+                ("GET", "/rest/v1.0/projects/{project_id}/users/inactive"): self._project_inactive_users,
                 ("GET", "/rest/v1.0/projects/{project_id}/users/{id}"): self._project_user,
                 ("POST", "/rest/v1.0/projects/{project_id}/users/{id}/actions/add"): self._add,
                 ("DELETE", "/rest/v1.0/projects/{project_id}/users/{id}/actions/remove"): self._remove,
@@ -154,6 +156,10 @@ class ProcoreSimulator(SimulatorBase):
             project = company.projects.get(ids.pop("project_id"))
             if project is None:
                 return not_found()
+            if not project.directory and (
+                "/users" in request.url.path or "template_assign" in request.url.path
+            ):
+                return error(403, DIRECTORY_DISABLED)  # error_reference.md: 403 when a tool is disabled
             return handler(request, company, project, **ids)
         return handler(request, company, **ids)
 
@@ -328,6 +334,15 @@ class ProcoreSimulator(SimulatorBase):
         only = int_param(request, "filters[id]")
         if only is not None:
             rows = [(u, tid) for u, tid in rows if u.id == only]
+        page, headers = paginate(request, rows, max_per_page=MAX_PER_PAGE)
+        return json_response(200, [self._member_json(company, u, tid) for u, tid in page], headers)
+
+    def _project_inactive_users(
+        self, request: httpx.Request, company: SimCompany, project: SimProject
+    ) -> httpx.Response:
+        """Members whose directory account is inactive: they stay on the project, listed here only."""
+        rows = [(company.users[uid], tid) for uid, tid in project.members.items()
+                if uid in company.users and not company.users[uid].is_active]  # fmt: skip
         page, headers = paginate(request, rows, max_per_page=MAX_PER_PAGE)
         return json_response(200, [self._member_json(company, u, tid) for u, tid in page], headers)
 

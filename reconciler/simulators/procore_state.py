@@ -68,7 +68,7 @@ class SimProject:
     name: str
     active: bool = True
     members: dict[int, int | None] = field(default_factory=dict)  # user id -> permission template id
-    directory: bool = True  # the project's Directory tool is enabled (without it: 403 on its users)
+    directory: bool = True  # is the project's Directory tool enabled? (project users need it)
 
 
 @dataclass(slots=True)

@@ -86,6 +86,7 @@ def change(
     before: str = "",
     attributes: Iterable[tuple[str, str]] = (),
     company: str = COMPANY,
+    account_id: str = "",
 ) -> Change:
     return Change(
         id=change_id("procore", action, company, resource_type, resource, entitlement, principal),
@@ -98,6 +99,7 @@ def change(
         entitlement=entitlement,
         before=before,
         attributes=tuple(sorted(attributes)),
+        account_id=account_id,
     )
 
 

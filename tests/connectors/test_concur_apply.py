@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
@@ -238,10 +240,19 @@ def test_deactivate_sets_active_false_and_is_idempotent() -> None:
     assert harness.patches()[0]["Operations"] == [{"op": "replace", "path": "active", "value": False}]
 
 
-def test_deactivating_an_unknown_account_is_already() -> None:
+def test_deactivating_an_account_concur_no_longer_has_is_already() -> None:
     harness = Harness()
-    [result] = harness.apply(change(Action.DEACTIVATE_ACCOUNT, f"nobody@{DOMAIN}"))
-    assert result.outcome is Outcome.ALREADY
+    gone = replace(change(Action.DEACTIVATE_ACCOUNT, f"nobody@{DOMAIN}"), account_id=str(uuid.uuid4()))
+    [result] = harness.apply(gone)
+    assert result.outcome is Outcome.ALREADY  # Concur answered 404 for exactly that account
+    assert "has no account" in result.message
+
+
+def test_a_revocation_without_a_matched_account_is_never_reported_as_gone() -> None:
+    harness = Harness()
+    [result] = harness.apply(change(Action.REVOKE, f"nobody@{DOMAIN}", "EXP_APPROVER"))
+    assert result.outcome is Outcome.FAILED
+    assert result.message == f"no Concur account for nobody@{DOMAIN} (searched by email and userName)"
 
 
 def test_update_active_true_reactivates() -> None:

@@ -215,7 +215,9 @@ def test_sync_at_scale_counts_its_requests() -> None:
     assert len([x for x in state.grants if x.resource_type == "group"]) == 3000
     assert len([x for x in state.grants if x.resource_type == "role"]) == 6
     member_pages = sum(-(-len(m) // 200) or 1 for m in state_data.direct.values())
-    expected = 1 + 1 + 1 + 2 + 6 + member_pages + 1200 + 12  # token, pops, groups, roles, users, ...
+    expected = (
+        1 + 1 + 1 + 2 + 1 + 6 + member_pages + 1200 + 12
+    )  # token, pops, groups, roles, apps, users, ...
     assert state.requests == sim.request_count == expected
 
 
@@ -306,7 +308,15 @@ def test_deactivate_disables_and_reenable_enables() -> None:
 def test_deactivate_deletes_only_when_the_policy_says_so() -> None:
     sim = PingOneSimulator(seed_state())
     uid = user_id(sim, BOB)
-    delete = change(Action.DEACTIVATE_ACCOUNT, BOB, ACCOUNT, "", "", attributes=(("deprovision", "delete"),))
+    delete = change(
+        Action.DEACTIVATE_ACCOUNT,
+        BOB,
+        ACCOUNT,
+        "",
+        "",
+        attributes=(("deprovision", "delete"),),
+        account_id=uid,
+    )
 
     async def scenario() -> list[Outcome]:
         connector = await synced(sim)

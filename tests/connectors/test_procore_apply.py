@@ -99,7 +99,8 @@ def test_deactivate_and_reactivate_an_account() -> None:
     assert (first.outcome, again.outcome) == (Outcome.APPLIED, Outcome.ALREADY)
     state = fresh_sync(sim)
     assert not next(a for a in state.accounts if a.principal == pat).active
-    assert not any(g.principal == pat for g in state.grants)  # inactive users drop off project lists
+    # an inactive user stays on their projects (the projects' inactive lists show them)
+    assert any(g.principal == pat for g in state.grants)
     assert writes(sim) == {f"PATCH /rest/v1.3/companies/{COMPANY}/users/{first.vendor_ref}": 1}
 
     reactivate = change(
@@ -111,12 +112,20 @@ def test_deactivate_and_reactivate_an_account() -> None:
     assert next(a for a in fresh_sync(sim).accounts if a.principal == pat).active
 
 
-def test_deactivating_an_unknown_account_is_already_done() -> None:
+def test_deactivating_a_user_procore_no_longer_has_is_already_done() -> None:
     _, connector, _ = make()
-    [result] = apply_after_sync(
-        connector, change(Action.DEACTIVATE_ACCOUNT, "nobody@x.example", resource_type="account")
-    )
-    assert result.outcome is Outcome.ALREADY
+    gone = change(Action.DEACTIVATE_ACCOUNT, "nobody@x.example", resource_type="account", account_id="42")
+    [result] = apply_after_sync(connector, gone)
+    assert result.outcome is Outcome.ALREADY  # Procore answered 404 for exactly that user
+    assert result.message == "Procore has no user 42"
+
+
+def test_a_revocation_without_a_matched_account_is_never_reported_as_gone() -> None:
+    _, connector, _ = make()
+    revoke = change(Action.REVOKE, "nobody@x.example", resource="Harbor Tower", entitlement="Read Only")
+    [result] = apply_after_sync(connector, revoke)
+    assert result.outcome is Outcome.FAILED
+    assert result.message == f"no directory account for nobody@x.example in company {COMPANY}"
 
 
 def test_grant_adds_to_the_project_with_the_template() -> None:

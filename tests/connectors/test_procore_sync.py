@@ -35,8 +35,9 @@ def test_sync_reads_active_and_inactive_users_templates_and_managed_projects_onl
     assert not any(g.resource == "Warehouse 12" for g in state.grants)  # not managed: not read
     assert state.catalog["project"] >= {"Project Engineer", "Superintendent", "Read Only"}
     assert {"Harbor Tower", "Warehouse 12"} <= state.known_resources["project"]
-    # token, companies, templates, active users, inactive users, projects, 3 managed projects
-    assert state.requests == 9
+    # token, companies, templates, active users, inactive users, projects, 3 managed projects (their
+    # active and inactive members: the company has an inactive user)
+    assert state.requests == 12
     assert sim.calls["GET /rest/v1.0/companies/562949953421312/users/inactive"] == 1
 
 
@@ -103,15 +104,25 @@ def test_sync_survives_429s_from_a_real_spike_window_with_concurrency() -> None:
     assert len({g.resource for g in result.grants}) == 40
 
 
-def test_sync_warns_when_the_hourly_budget_cannot_cover_it(caplog: pytest.LogCaptureFixture) -> None:
+def test_sync_announces_once_when_the_hourly_budget_runs_out() -> None:
     state = scale_state(users=20, projects=12, members=(1, 2), inactive_share=0.0)
     _sim, connector, clock = make(state, hourly_limit=10, concurrency=2)
-    with caplog.at_level(logging.WARNING, logger="reconciler.procore"):
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("reconciler")
+    handler = Collect(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
         result = asyncio.run(connector.sync(scope([], all_projects=True)))
+    finally:
+        logger.removeHandler(handler)
     assert len({g.resource for g in result.grants}) == 12
-    text = caplog.text
-    assert "requests are needed but only" in text
-    assert "pausing" in text
+    assert len(lines) == 1, lines  # however many requests wait for the reset
+    assert lines[0].startswith("procore: the rate limit is used up (0 of 10 requests left in the window)")
     assert clock.now - 1_800_000_000.0 >= 3600
 
 
@@ -153,8 +164,13 @@ def test_a_yaml_company_outside_procore_company_id_is_a_config_error() -> None:
 def test_a_company_the_app_is_not_connected_to_is_a_clear_error() -> None:
     sim, connector, _ = make()
     sim.state.companies[int(COMPANY)].installed = False
-    with pytest.raises(VendorError, match="App is not connected to this company"):
+    with pytest.raises(ConfigError) as caught:
         asyncio.run(connector.sync(scope()))
+    assert caught.value.message == (
+        f"procore: Procore refused company {COMPANY} (HTTP 403: App is not connected to this company): check "
+        "PROCORE_COMPANY_ID (the company ids the app is installed in) and that the app is installed there "
+        "(Company Admin > App Management)"
+    )
 
 
 def test_two_projects_with_one_name_must_be_named_by_id() -> None:
@@ -177,7 +193,7 @@ def test_sync_of_a_scale_company_smoke() -> None:
     result = asyncio.run(connector.sync(scope([], all_projects=True)))
     expected = sum(len(p.members) for p in state.companies[int(COMPANY)].projects.values())
     assert len(result.grants) == expected
-    assert result.requests == 1 + 1 + 1 + 1 + 1 + 1 + 25
+    assert result.requests == 1 + 1 + 1 + 1 + 1 + 1 + 25 + 25  # active and inactive members per project
 
 
 def test_the_benchmark_runs_at_tiny_scale_and_is_one_request_off_the_floor(
