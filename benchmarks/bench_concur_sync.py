@@ -23,8 +23,9 @@ import time
 
 import httpx
 
-from reconciler.connectors.concur import IDENTITY_PAGE, SPEND_PAGE, simulated
+from reconciler.connectors.concur import IDENTITY_PAGE, SPEND_PAGE
 from reconciler.records import Scope
+from reconciler.sandbox.concur import simulated
 from reconciler.simulators.concur import ConcurSimulator
 from reconciler.simulators.concur_state import ConcurState
 

@@ -20,15 +20,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler.connectors.http import RetryPolicy
-from reconciler.connectors.pingone import (
+from reconciler.connectors.pingone import connect
+from reconciler.records import Scope
+from reconciler.sandbox.pingone import (
     SANDBOX_CLIENT_ID,
     SANDBOX_ENVIRONMENT,
     SANDBOX_ORGANIZATION,
     SANDBOX_SECRET,
-    connect,
     sandbox_settings,
 )
-from reconciler.records import Scope
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.pingone import PingOneSimulator
 from reconciler.simulators.pingone_state import PingOneState

@@ -16,9 +16,9 @@ import json
 import math
 import time
 
-from reconciler.connectors.procore import simulator_connector, simulator_settings
 from reconciler.connectors.procore_api import PER_PAGE_PROJECTS, PER_PAGE_USERS
 from reconciler.records import Scope
+from reconciler.sandbox.procore import simulator_connector, simulator_settings
 from reconciler.simulators.procore import ProcoreSimulator
 from reconciler.simulators.procore_state import ProcoreState, scale_state
 

@@ -17,7 +17,7 @@ It differs from the example in `access/` in instructive ways:
   nobody manages; Bob's username (bruiz) differs from his email.
 
 Each vendor's simulator seeds itself from these records plus its own extras (ids, templates,
-indirect memberships); `reconciler.connectors.<vendor>` does that in its `reset_sandbox`.
+indirect memberships); `reconciler.sandbox.<vendor>` does that in its `reset`.
 """
 
 from __future__ import annotations

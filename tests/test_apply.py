@@ -16,15 +16,15 @@ import git
 import pytest
 
 from reconciler import cli, gate, sandbox
-from reconciler.connectors.pingone import (
+from reconciler.lock import apply_lock
+from reconciler.sandbox.pingone import (
     SANDBOX_CLIENT_ID,
     SANDBOX_ENVIRONMENT,
     SANDBOX_SECRET,
     STATE_FILE,
     seed_state,
 )
-from reconciler.connectors.pingone import write_state as write_pingone
-from reconciler.lock import apply_lock
+from reconciler.sandbox.pingone import write_state as write_pingone
 from reconciler.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 from reconciler.simulators.pingone import PingOneSimulator
 from reconciler.simulators.serve import serve

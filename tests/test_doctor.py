@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.connectors.concur import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN
-from reconciler.connectors.registry import plugin
 from reconciler.hosts import ALLOW_ENV
+from reconciler.sandbox import vendor_sandbox
+from reconciler.sandbox.concur import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN
 from reconciler.simulators.concur import ConcurSimulator
 from reconciler.simulators.concur_state import ConcurState
 from reconciler.simulators.serve import serve
@@ -35,13 +35,13 @@ def served(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serv
         ) -> dict[str, str]:  # type: ignore[type-arg]
             found: dict[str, str] = {}
             for vendor in vendors or ("procore", "concur", "pingone"):
-                plugin(vendor).reset_sandbox(state_dir)
+                vendor_sandbox(vendor).reset(state_dir)
                 if edit is not None:
                     path = state_dir / f"{vendor}.sim.json"
                     data = json.loads(path.read_text())
                     edit(vendor, data)
                     path.write_text(json.dumps(data))
-                served = dict(stack.enter_context(plugin(vendor).loopback(state_dir)))
+                served = dict(stack.enter_context(vendor_sandbox(vendor).loopback(state_dir)))
                 hosts = [h for h in (found.get(ALLOW_ENV, ""), served.pop(ALLOW_ENV, "")) if h]
                 found |= served | {ALLOW_ENV: ",".join(hosts)}
             found |= env
@@ -166,7 +166,7 @@ def test_a_concur_geolocation_other_than_the_companys_fails(
 def test_a_concur_token_without_the_provisioning_scopes_fails(
     example_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plugin("concur").reset_sandbox(example_repo / ".access-sandbox")
+    vendor_sandbox("concur").reset(example_repo / ".access-sandbox")
     simulator = ConcurSimulator(ConcurState.load(example_repo / ".access-sandbox/concur.sim.json"))
     simulator.granted_scope = "identity.user.core.read identity.user.enterprise.read spend.user.general.read"
     simulator.add_client(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET)

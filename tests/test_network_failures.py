@@ -24,7 +24,7 @@ from reconciler.connectors.http import (
     build_client,
     send_with_retries,
 )
-from reconciler.connectors.procore import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from reconciler.sandbox.procore import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from reconciler.sandbox_seed import PROCORE_COMPANY
 from reconciler.simulators.procore import ProcoreSimulator
 from reconciler.simulators.procore_state import demo_state

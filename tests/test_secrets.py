@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.commands import plan as plan_cmd
-from reconciler.connectors.registry import plugin
+from reconciler.sandbox import vendor_sandbox
 from tests.helpers import run_cli
 
 CANARY = "sekrit-canary-7f3a"
@@ -19,7 +19,10 @@ def test_wrong_credentials_against_loopback_vendors_never_echo_the_secret(
     example_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = example_repo / ".access-sandbox"
-    with plugin("procore").loopback(state) as procore_env, plugin("pingone").loopback(state) as pingone_env:
+    with (
+        vendor_sandbox("procore").loopback(state) as procore_env,
+        vendor_sandbox("pingone").loopback(state) as pingone_env,
+    ):
         for key, value in {**procore_env, **pingone_env}.items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("PROCORE_CLIENT_SECRET", CANARY)

@@ -8,7 +8,6 @@ from contextlib import ExitStack
 
 from reconciler import sandbox
 from reconciler.commands.context import AppContext
-from reconciler.connectors.registry import plugin
 from reconciler.hosts import ALLOW_ENV
 from reconciler.vendors import VENDORS
 
@@ -33,7 +32,7 @@ def serve(ctx: AppContext, *, stop: threading.Event | None = None) -> int:
     with ExitStack() as stack:
         allowed: list[str] = []
         for vendor in vendors:
-            env = dict(stack.enter_context(plugin(vendor).loopback(directory)))
+            env = dict(stack.enter_context(sandbox.vendor_sandbox(vendor).loopback(directory)))
             allowed += [h for h in env.pop(ALLOW_ENV, "").split(",") if h]
             for key, value in env.items():
                 ctx.output.raw(f"export {key}={shlex.quote(value)}\n")

@@ -69,7 +69,7 @@ async def open_connectors(
             elif source.sandbox:
                 directory = sandbox.state_dir(ctx.repo)
                 connectors[vendor] = await stack.enter_async_context(
-                    plugin(vendor).sandbox(directory, writable=writable)
+                    sandbox.vendor_sandbox(vendor).connector(directory, writable=writable)
                 )
             else:
                 try:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 
 from reconciler.changes import Change
@@ -99,23 +97,12 @@ class Connector(Protocol):
 
 
 class VendorPlugin(Protocol):
-    """What the CLI and the sandbox need from a vendor module (`reconciler.connectors.<vendor>`)."""
+    """What the CLI needs from a vendor module (`reconciler.connectors.<vendor>`): a live connector.
+
+    The sandbox's side (the simulators) is `reconciler.sandbox.<vendor>`."""
 
     name: str
 
     def from_env(self, env: Mapping[str, str], *, writable: bool) -> Connector:
         """A connector configured from environment variables; ConfigError names what is missing."""
-        ...
-
-    def sandbox(self, state_dir: Path, *, writable: bool) -> AbstractAsyncContextManager[Connector]:
-        """A connector against the vendor's simulator, whose state persists in `state_dir`."""
-        ...
-
-    def reset_sandbox(self, state_dir: Path) -> None:
-        """Write the sandbox seed for this vendor into `state_dir`."""
-        ...
-
-    def loopback(self, state_dir: Path) -> AbstractContextManager[dict[str, str]]:
-        """Serve the sandbox simulator on 127.0.0.1, yielding the environment variables under which
-        `from_env` reaches it (the live code path, over real HTTP); state is saved on exit."""
         ...

@@ -6,16 +6,12 @@ use it for the sandbox; the real vendors go through their own connector and simu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.records import Account, Grant, Scope
 from reconciler.sandbox_seed import VendorSeed
-from reconciler.snapshot import read_state, write_state
 
 
 def in_scope(grant: Grant, scope: Scope) -> bool:
@@ -91,31 +87,3 @@ def seed_state(vendor: str, seed: VendorSeed) -> VendorState:
         catalog={k: frozenset(v) for k, v in seed.catalog.items()},
         known_resources={k: frozenset(v) for k, v in seed.resources.items()},
     )
-
-
-class MemoryPlugin:
-    """A vendor plugin whose sandbox is a snapshot file; used until a vendor has its simulator."""
-
-    def __init__(self, name: str, seed: Callable[[], VendorSeed]) -> None:
-        self.name = name
-        self._seed = seed
-
-    def from_env(self, env: object, *, writable: bool) -> MemoryConnector:
-        from reconciler.errors import ConfigError
-
-        raise ConfigError(f"{self.name}: no live connector yet; use --sandbox or --state DIR")
-
-    @asynccontextmanager
-    async def sandbox(self, state_dir: Path, *, writable: bool) -> AsyncIterator[MemoryConnector]:
-        state = read_state(state_dir, self.name)
-        if state is None:
-            self.reset_sandbox(state_dir)
-            state = read_state(state_dir, self.name)
-            assert state is not None
-        connector = MemoryConnector(state)
-        yield connector
-        if writable and connector.state is not state:
-            write_state(state_dir, connector.state)
-
-    def reset_sandbox(self, state_dir: Path) -> None:
-        write_state(state_dir, seed_state(self.name, self._seed()))

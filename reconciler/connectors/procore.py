@@ -1,70 +1,16 @@
-"""procore: the vendor plugin. `from_env` reaches Procore (or a simulator URL); `sandbox` runs the
-same connector against the in-process simulator whose state persists in `state_dir`.
+"""procore: the vendor plugin. `from_env` reaches Procore from the environment's settings.
+
+The sandbox (the same connector over the simulator) lives in `reconciler.sandbox.procore`: this
+module does not know its test doubles.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
-from urllib.parse import urlsplit
+from collections.abc import Mapping
 
-import httpx
-from pydantic import SecretStr
-
-from reconciler.connectors.http import RetryPolicy
 from reconciler.connectors.procore_api import ProcoreAPI
 from reconciler.connectors.procore_connector import ProcoreConnector
-from reconciler.connectors.procore_settings import ProcoreSettings, settings_from_env
-from reconciler.hosts import ALLOW_ENV
-from reconciler.simulators.base import SimulatorTransport
-from reconciler.simulators.procore import ProcoreSimulator
-from reconciler.simulators.procore_state import (
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    ProcoreState,
-    demo_state,
-)
-from reconciler.simulators.serve import serve
-
-SIM_FILE = "procore.sim.json"
-SANDBOX_API = "https://api.procore.sandbox.invalid"  # never resolved: the transport is in-process
-SANDBOX_LOGIN = "https://login.procore.sandbox.invalid"
-
-
-def simulator_settings(state: ProcoreState, **overrides: object) -> ProcoreSettings:
-    """Settings for a connector talking to a simulator: its fake client and all its companies."""
-    values: dict[str, object] = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "client_secret": SecretStr(SANDBOX_CLIENT_SECRET),
-        "companies": tuple(str(c) for c in state.companies),
-        "api_url": SANDBOX_API,
-        "login_url": SANDBOX_LOGIN,
-        "environment": "sandbox",
-    }
-    values.update(overrides)
-    return ProcoreSettings(**values)  # type: ignore[arg-type]
-
-
-def simulator_connector(
-    simulator: ProcoreSimulator,
-    *,
-    writable: bool,
-    latency: float = 0.0,
-    policy: RetryPolicy | None = None,
-    settings: ProcoreSettings | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-    **api_options: object,
-) -> ProcoreConnector:
-    """The real connector over an in-process simulator (SimulatorTransport)."""
-    api = ProcoreAPI(
-        settings or simulator_settings(simulator.state),
-        writable=writable,
-        transport=transport or SimulatorTransport(simulator.handle, latency=latency),
-        policy=policy,
-        **api_options,  # type: ignore[arg-type]
-    )
-    return ProcoreConnector(api)
+from reconciler.connectors.procore_settings import settings_from_env
 
 
 class ProcorePlugin:
@@ -72,42 +18,6 @@ class ProcorePlugin:
 
     def from_env(self, env: Mapping[str, str], *, writable: bool) -> ProcoreConnector:
         return ProcoreConnector(ProcoreAPI(settings_from_env(env), writable=writable))
-
-    @asynccontextmanager
-    async def sandbox(self, state_dir: Path, *, writable: bool) -> AsyncIterator[ProcoreConnector]:
-        path = state_dir / SIM_FILE
-        if not path.exists():
-            self.reset_sandbox(state_dir)
-        simulator = ProcoreSimulator.load(path, hourly_limit=None)
-        connector = simulator_connector(simulator, writable=writable)
-        try:
-            yield connector
-        finally:
-            await connector.aclose()
-            if writable and simulator.version:
-                simulator.save(path)
-
-    def reset_sandbox(self, state_dir: Path) -> None:
-        demo_state().save(state_dir / SIM_FILE)
-
-    @contextmanager
-    def loopback(self, state_dir: Path) -> Iterator[dict[str, str]]:
-        """Serve the sandbox simulator on 127.0.0.1; yields the PROCORE_* variables that reach it."""
-        path = state_dir / SIM_FILE
-        if not path.exists():
-            self.reset_sandbox(state_dir)
-        simulator = ProcoreSimulator.load(path, hourly_limit=None)
-        with serve(simulator.handle) as url:
-            yield {
-                "PROCORE_API_URL": url,
-                ALLOW_ENV: urlsplit(url).netloc,
-                "PROCORE_LOGIN_URL": url,
-                "PROCORE_CLIENT_ID": SANDBOX_CLIENT_ID,
-                "PROCORE_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
-                "PROCORE_COMPANY_ID": ",".join(str(c) for c in simulator.state.companies),
-            }
-        if simulator.version:
-            simulator.save(path)
 
 
 PLUGIN = ProcorePlugin()

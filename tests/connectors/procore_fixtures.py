@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from reconciler.changes import Action, Change, change_id
 from reconciler.connectors.http import RetryPolicy
-from reconciler.connectors.procore import simulator_connector, simulator_settings
 from reconciler.connectors.procore_api import procore_retry_policy
 from reconciler.connectors.procore_connector import ProcoreConnector
 from reconciler.records import ResourceKey, Scope
+from reconciler.sandbox.procore import simulator_connector, simulator_settings
 from reconciler.sandbox_seed import PROCORE_COMPANY
 from reconciler.sandbox_seed import email as seed_email
 from reconciler.simulators.procore import ProcoreSimulator

@@ -13,10 +13,11 @@ import pytest
 
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome
-from reconciler.connectors.concur import ConcurConnector, simulated
+from reconciler.connectors.concur import ConcurConnector
 from reconciler.connectors.http import ReadOnlyViolation
 from reconciler.errors import VendorError
 from reconciler.records import Scope
+from reconciler.sandbox.concur import simulated
 from reconciler.sandbox_seed import DOMAIN, email
 from reconciler.simulators.concur import ConcurSimulator
 from reconciler.simulators.concur_sandbox import sandbox_state

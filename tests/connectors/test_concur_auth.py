@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from reconciler.connectors.concur import PLUGIN, ConcurConnector, simulated
+from reconciler.connectors.concur import PLUGIN, ConcurConnector
 from reconciler.connectors.concur_auth import ConcurAuthError
 from reconciler.connectors.concur_settings import ConcurSettings
 from reconciler.errors import AccessError, ConfigError
 from reconciler.records import Scope
+from reconciler.sandbox.concur import simulated
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.concur import US2, ConcurSimulator
 from reconciler.simulators.concur_sandbox import sandbox_state

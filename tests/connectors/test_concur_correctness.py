@@ -16,10 +16,10 @@ from reconciler import cli, sandbox
 from reconciler.changes import Action, Change
 from reconciler.commands.concur import run_setup
 from reconciler.connectors.base import Outcome
-from reconciler.connectors.concur import simulated
 from reconciler.connectors.concur_auth import GLZ, ConcurAuthError
 from reconciler.errors import ConfigError
 from reconciler.records import Scope
+from reconciler.sandbox.concur import simulated
 from reconciler.sandbox_seed import DOMAIN, email
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.concur import US2, ConcurSimulator

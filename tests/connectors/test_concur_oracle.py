@@ -19,8 +19,8 @@ import pytest
 from jsonschema import Draft4Validator
 
 from reconciler.changes import Action, Change
-from reconciler.connectors.concur import simulated
 from reconciler.records import Scope
+from reconciler.sandbox.concur import simulated
 from reconciler.sandbox_seed import email
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.concur import US2, ConcurSimulator

@@ -9,10 +9,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from reconciler.connectors.concur import IDENTITY_PAGE, SPEND_PAGE, ConcurConnector, simulated
+from reconciler.connectors.concur import IDENTITY_PAGE, SPEND_PAGE, ConcurConnector
 from reconciler.connectors.http import RetryPolicy
 from reconciler.errors import VendorError
 from reconciler.records import Grant, ResourceKey, Scope
+from reconciler.sandbox.concur import simulated
 from reconciler.sandbox_seed import DOMAIN
 from reconciler.simulators.concur import ConcurSimulator
 from reconciler.simulators.concur_sandbox import sandbox_state

@@ -18,10 +18,10 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from reconciler.connectors.concur import simulated
 from reconciler.connectors.http import RetryPolicy
 from reconciler.errors import AccessError, ConfigError
 from reconciler.records import Scope
+from reconciler.sandbox.concur import simulated
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.concur import ConcurSimulator
 from reconciler.simulators.concur_sandbox import sandbox_state

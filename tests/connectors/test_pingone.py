@@ -14,19 +14,18 @@ import pytest
 from reconciler.changes import ACCOUNT, Action, Change
 from reconciler.connectors.base import Outcome, VendorState
 from reconciler.connectors.http import ReadOnlyViolation, RetryPolicy
-from reconciler.connectors.pingone import (
-    PLUGIN,
-    SANDBOX_CLIENT_ID,
-    SANDBOX_ENVIRONMENT,
-    SANDBOX_SECRET,
-    PingOneConnector,
-    connect,
-    sandbox_settings,
-    seed_state,
-)
+from reconciler.connectors.pingone import PLUGIN, PingOneConnector, connect
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.errors import ConfigError, VendorError
 from reconciler.records import Grant, ResourceKey, Scope
+from reconciler.sandbox.pingone import (
+    SANDBOX,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_ENVIRONMENT,
+    SANDBOX_SECRET,
+    sandbox_settings,
+    seed_state,
+)
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.pingone import PingOneSimulator
 from reconciler.simulators.pingone_state import PingOneState
@@ -569,13 +568,13 @@ def test_sandbox_persists_applied_changes_between_runs(tmp_path: Path) -> None:
     grant = change(Action.GRANT, MIKE, "group", "VPN", "member")
 
     async def apply_then_sync() -> tuple[Outcome, VendorState, VendorState]:
-        async with PLUGIN.sandbox(tmp_path, writable=True) as connector:
+        async with SANDBOX.connector(tmp_path, writable=True) as connector:
             await connector.sync(yaml_scope())
             outcome = (await connector.apply(grant)).outcome
-        async with PLUGIN.sandbox(tmp_path, writable=False) as connector:
+        async with SANDBOX.connector(tmp_path, writable=False) as connector:
             after = await connector.sync(yaml_scope())
-        PLUGIN.reset_sandbox(tmp_path)
-        async with PLUGIN.sandbox(tmp_path, writable=False) as connector:
+        SANDBOX.reset(tmp_path)
+        async with SANDBOX.connector(tmp_path, writable=False) as connector:
             reset = await connector.sync(yaml_scope())
         return outcome, after, reset
 
@@ -586,11 +585,11 @@ def test_sandbox_persists_applied_changes_between_runs(tmp_path: Path) -> None:
 
 
 def test_read_only_sandbox_does_not_write_its_state(tmp_path: Path) -> None:
-    PLUGIN.reset_sandbox(tmp_path)
+    SANDBOX.reset(tmp_path)
     before = (tmp_path / "pingone.sim.json").read_bytes()
 
     async def scenario() -> None:
-        async with PLUGIN.sandbox(tmp_path, writable=False) as connector:
+        async with SANDBOX.connector(tmp_path, writable=False) as connector:
             await connector.sync(yaml_scope())
 
     run(scenario())

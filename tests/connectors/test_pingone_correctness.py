@@ -15,8 +15,9 @@ from reconciler import cli, sandbox
 from reconciler.changes import Action
 from reconciler.connectors.base import Outcome
 from reconciler.connectors.http import RetryPolicy
-from reconciler.connectors.pingone import STATE_FILE, connect, sandbox_settings, write_state
+from reconciler.connectors.pingone import connect
 from reconciler.errors import ConfigError
+from reconciler.sandbox.pingone import STATE_FILE, sandbox_settings, write_state
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.pingone import PingOneSimulator
 from reconciler.simulators.pingone_state import PingOneState

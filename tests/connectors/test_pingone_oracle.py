@@ -18,8 +18,9 @@ import pytest
 from reconciler.changes import ACCOUNT, Action, Change
 from reconciler.connectors.base import Outcome
 from reconciler.connectors.http import RetryPolicy
-from reconciler.connectors.pingone import connect, sandbox_settings, seed_state
+from reconciler.connectors.pingone import connect
 from reconciler.records import ResourceKey, Scope
+from reconciler.sandbox.pingone import sandbox_settings, seed_state
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.pingone import PingOneSimulator
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from reconciler.changes import Action
-from reconciler.connectors.procore import simulator_connector, simulator_settings
+from reconciler.sandbox.procore import simulator_connector, simulator_settings
 from reconciler.simulators.base import SimulatorTransport
 from tests.connectors.procore_fixtures import COMPANY, FakeClock, change, email, make, policy, scope
 

@@ -12,9 +12,10 @@ import pytest
 
 from reconciler.changes import Action
 from reconciler.connectors.base import Outcome
-from reconciler.connectors.procore import PLUGIN, SIM_FILE
+from reconciler.connectors.procore import PLUGIN
 from reconciler.connectors.procore_api import procore_retry_policy
 from reconciler.errors import AccessError, ConfigError, VendorError
+from reconciler.sandbox.procore import SANDBOX, SIM_FILE
 from reconciler.simulators.procore import ProcoreSimulator
 from reconciler.simulators.procore_state import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, demo_state
 from reconciler.simulators.serve import serve
@@ -143,12 +144,12 @@ def test_the_sandbox_persists_between_processes(tmp_path: Path) -> None:
     grant = change(Action.GRANT, email("mike"), resource="Pier 7 Retrofit", entitlement="Project Engineer")
 
     async def apply_once() -> Outcome:
-        async with PLUGIN.sandbox(tmp_path, writable=True) as connector:
+        async with SANDBOX.connector(tmp_path, writable=True) as connector:
             await connector.sync(scope())
             return (await connector.apply(grant)).outcome
 
     async def grants_now() -> int:
-        async with PLUGIN.sandbox(tmp_path, writable=False) as connector:
+        async with SANDBOX.connector(tmp_path, writable=False) as connector:
             return len((await connector.sync(scope())).grants)
 
     assert not (tmp_path / SIM_FILE).exists()
@@ -156,16 +157,16 @@ def test_the_sandbox_persists_between_processes(tmp_path: Path) -> None:
     assert asyncio.run(apply_once()) is Outcome.APPLIED
     assert asyncio.run(grants_now()) == 14
     assert asyncio.run(apply_once()) is Outcome.ALREADY
-    PLUGIN.reset_sandbox(tmp_path)
+    SANDBOX.reset(tmp_path)
     assert asyncio.run(grants_now()) == 13
 
 
 def test_a_read_only_sandbox_never_writes_its_file(tmp_path: Path) -> None:
-    PLUGIN.reset_sandbox(tmp_path)
+    SANDBOX.reset(tmp_path)
     before = (tmp_path / SIM_FILE).read_bytes()
 
     async def sync() -> None:
-        async with PLUGIN.sandbox(tmp_path, writable=False) as connector:
+        async with SANDBOX.connector(tmp_path, writable=False) as connector:
             await connector.sync(scope())
 
     asyncio.run(sync())
@@ -189,7 +190,7 @@ def test_plan_apply_plan_through_the_sandbox_reaches_no_changes(example_repo: Pa
     state_dir = tmp_path / "sandbox"
 
     async def plan(writable: bool) -> list[str]:
-        async with PLUGIN.sandbox(state_dir, writable=writable) as connector:
+        async with SANDBOX.connector(state_dir, writable=writable) as connector:
             actual = await connector.sync(procore_scope)
             made = build_plan(desired, {"procore": actual}, today=dt.date(2026, 11, 23))
             if writable:
@@ -222,7 +223,7 @@ def test_an_unknown_template_in_the_yaml_is_a_located_error(example_repo: Path, 
     assert isinstance(desired, AccessSet)
 
     async def sync() -> object:
-        async with PLUGIN.sandbox(tmp_path, writable=False) as connector:
+        async with SANDBOX.connector(tmp_path, writable=False) as connector:
             return await connector.sync(desired.scope.for_vendor("procore"))
 
     errors = check_names(desired, {"procore": asyncio.run(sync())})  # type: ignore[dict-item]

@@ -1,15 +1,25 @@
-"""The built-in sandbox: each vendor's simulator behind its real connector, state kept on disk."""
+"""The built-in sandbox: each vendor's simulator behind its real connector, state kept on disk.
+
+This package is the ONE place that plugs the simulators into the connectors' and the GitHub
+client's transports (`reconciler.sandbox.<vendor>`); the connectors, the gate and the commands
+never import `reconciler.simulators` (a test keeps it so).
+"""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import SecretStr
 
-from reconciler.connectors.registry import plugin
+from reconciler.connectors.base import Connector
+from reconciler.errors import AccessError
 from reconciler.github_api import GitHubClient, GitHubSettings
+from reconciler.vendors import VENDORS
 
 SANDBOX_DIR = ".access-sandbox"
 GITHUB_FILE = "github.sim.json"  # the simulated GitHub `access demo` and the gate tests drive
@@ -27,8 +37,35 @@ def reset(repo: Path, vendors: tuple[str, ...], *, everything: bool = False) -> 
         shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for vendor in vendors:
-        plugin(vendor).reset_sandbox(directory)
+        vendor_sandbox(vendor).reset(directory)
     return directory
+
+
+class VendorSandbox(Protocol):
+    """A vendor's simulator behind its real connector (`reconciler.sandbox.<vendor>.SANDBOX`)."""
+
+    name: str
+
+    def connector(self, state_dir: Path, *, writable: bool) -> AbstractAsyncContextManager[Connector]:
+        """The real connector against the vendor's simulator, whose state persists in `state_dir`."""
+        ...
+
+    def reset(self, state_dir: Path) -> None:
+        """Write the sandbox seed for this vendor into `state_dir`."""
+        ...
+
+    def loopback(self, state_dir: Path) -> AbstractContextManager[dict[str, str]]:
+        """Serve the simulator on 127.0.0.1, yielding the environment under which the vendor's
+        `from_env` reaches it (the live code path, over real HTTP); state is saved on exit."""
+        ...
+
+
+def vendor_sandbox(vendor: str) -> VendorSandbox:
+    if vendor not in VENDORS:
+        raise AccessError(f"unknown vendor {vendor!r}; known: {', '.join(VENDORS)}")
+    module = importlib.import_module(f"reconciler.sandbox.{vendor}")
+    found: VendorSandbox = module.SANDBOX
+    return found
 
 
 def github_file(repo: Path) -> Path:
