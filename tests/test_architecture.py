@@ -46,5 +46,7 @@ def test_loading_the_cli_the_gate_and_the_connectors_loads_no_simulator() -> Non
 
 def test_the_rule_is_really_checked(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    from reconciler.simulators.github import GitHubSimulator\n", encoding="utf-8")
+    bad.write_text(
+        "def f():\n    from reconciler.simulators.github import GitHubSimulator\n", encoding="utf-8"
+    )
     assert _imports(bad) == ["reconciler.simulators.github"]
