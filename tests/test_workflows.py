@@ -378,7 +378,7 @@ def _zizmor(*paths: Path) -> list[dict[str, Any]]:
     if zizmor is None:
         pytest.skip("zizmor is not installed (it is in the dev extra: pip install -e '.[dev]')")
     result = subprocess.run(
-        [zizmor, "--offline", "--no-progress", "--format", "json", *map(str, paths)],
+        [zizmor, "--offline", "--no-progress", "--persona", "pedantic", "--format", "json", *map(str, paths)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     findings = json.loads(result.stdout or "[]")
