@@ -253,6 +253,13 @@ def test_secrets_only_in_the_jobs_that_need_them() -> None:
             assert step.get("with", {}).get("persist-credentials", False) is False
 
 
+def test_no_shipped_workflow_opts_into_undocumented_vendor_hosts() -> None:
+    """ACCESS_ALLOW_HOSTS lets credentials go to a host no vendor documents (simulators, proxies):
+    the workflows never set it, so no setting reachable from a branch can redirect them."""
+    for name in NAMES:
+        assert "ACCESS_ALLOW_HOSTS" not in (WORKFLOWS / name).read_text(encoding="utf-8"), name
+
+
 def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
     writers = [
         (name, job_id)
