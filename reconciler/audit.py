@@ -25,6 +25,20 @@ from reconciler.errors import AccessError
 AUDIT_FILE = "audit.jsonl"
 
 
+def change_fields(change: Change) -> dict[str, str]:
+    """What a change does, for people and machines (the audit log, `apply --format json`)."""
+    return {
+        "vendor": change.vendor,
+        "action": str(change.action),
+        "tenant": change.tenant,
+        "principal": change.principal,
+        "person": change.person,
+        "resource_type": change.resource_type,
+        "resource": change.resource,
+        "entitlement": change.entitlement,
+    }
+
+
 def entry(
     change: Change,
     result: ChangeResult,
@@ -39,14 +53,7 @@ def entry(
         "time": at.isoformat(timespec="seconds"),
         "run": run,
         "commit": commit,
-        "vendor": change.vendor,
-        "action": str(change.action),
-        "tenant": change.tenant,
-        "principal": change.principal,
-        "person": change.person,
-        "resource_type": change.resource_type,
-        "resource": change.resource,
-        "entitlement": change.entitlement,
+        **change_fields(change),
         "before": change.before,
         "source": change.source,
         "outcome": str(result.outcome),

@@ -26,7 +26,7 @@ from rich.markup import escape
 
 from reconciler import gate, sandbox
 from reconciler.approval import Decision, Verdict
-from reconciler.audit import AUDIT_FILE, AuditLog
+from reconciler.audit import AUDIT_FILE, AuditLog, change_fields
 from reconciler.changes import Change, Plan, change_identity
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import plan_from
@@ -212,14 +212,7 @@ def results_json(results: list[tuple[Change, ChangeResult]], held: int, apply_po
         "results": [
             {
                 "id": change.id,
-                "vendor": change.vendor,
-                "action": str(change.action),
-                "tenant": change.tenant,
-                "principal": change.principal,
-                "person": change.person,
-                "resource_type": change.resource_type,
-                "resource": change.resource,
-                "entitlement": change.entitlement,
+                **change_fields(change),
                 "outcome": str(result.outcome),
                 "message": result.message,
                 "vendor_ref": result.vendor_ref,
