@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from reconciler.connectors.http import (
     TRANSIENT_ERRORS,
+    Endpoint,
     RequestStats,
     RetryPolicy,
     build_client,
@@ -262,6 +263,7 @@ class GitHubClient:
                 "X-GitHub-Api-Version": API_VERSION,
                 "User-Agent": "access-reconciler",
             },
+            endpoint=Endpoint.of("github", (settings.api_url, "GITHUB_API_URL")),
         )
 
     @classmethod
