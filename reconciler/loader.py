@@ -14,6 +14,8 @@ from reconciler.catalogs import closest
 from reconciler.desired import ALL_MODELS, AccessFile, field_names
 from reconciler.errors import AccessError, LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
+from reconciler.location import Location
+from reconciler.yaml_files import read_folder
 from reconciler.yaml_source import YamlDocument, load_yaml
 
 ACCESS_DIR = "access"
@@ -32,33 +34,26 @@ class DesiredFiles:
     digest: str  # sha256 over the files' names and bytes
 
 
-def find_files(repo: Path) -> list[Path]:
+def read_files(repo: Path) -> DesiredFiles:
+    """Load every YAML file under `repo/access/`; raise ValidationErrors with all problems."""
     root = repo / ACCESS_DIR
     if not root.is_dir():
         raise AccessError(f"{root}: no such directory (is --repo the repository root?)")
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-
-
-def read_files(repo: Path) -> DesiredFiles:
-    """Load every YAML file under `repo/access/`; raise ValidationErrors with all problems."""
     with paused_gc():
         return _read_files(repo)
 
 
 def _read_files(repo: Path) -> DesiredFiles:
-    errors: list[LocatedError] = []
+    found = read_folder(repo, ACCESS_DIR)
+    errors = list(found.errors)
     files: list[SourceFile] = []
     digest = hashlib.sha256()
-    for path in find_files(repo):
-        name = path.relative_to(repo).as_posix()
-        text = path.read_text(encoding="utf-8")
-        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-        document = load_yaml(text, name)
+    for name, raw in found.files:
+        digest.update(name.encode() + b"\0" + raw + b"\0")
+        document = load_yaml(raw, name)
         errors.extend(document.errors)
         if document.data is None:
-            if not document.errors:
-                continue  # an empty file
-            continue
+            continue  # an empty file, or one that could not be read
         model = validate_document(document, errors)
         if model is not None:
             files.append(SourceFile(document, model))
@@ -127,14 +122,13 @@ def _located(document: YamlDocument, error: Any, known: list[str]) -> LocatedErr
     return LocatedError(_where(document, path), f"{_dotted(path)}: {message}")
 
 
-def _where(document: YamlDocument, path: tuple[Any, ...]) -> Any:
+def _where(document: YamlDocument, path: tuple[Any, ...]) -> Location:
     """The line of a model path; `members` is implicit in the short form of a resource."""
-    if path in document.lines:
+    if document.has(path):
         return document.location(path)
     short = tuple(p for p in path if p != "members")
-    if short in document.lines:
-        return document.location(short)
-    return document.location(short)
+    full, brief = document.line_of(path), document.line_of(short)
+    return document.at(max(full, brief) or 1)
 
 
 def _dotted(path: tuple[Any, ...]) -> str:
