@@ -32,7 +32,12 @@ from reconciler.errors import LocatedError
 from reconciler.location import Location
 
 # libyaml's parser when PyYAML was built with it (it is, in its wheels); the Python one otherwise.
-_Parser: Any = getattr(yaml, "CParser", yaml.SafeLoader)
+try:
+    from yaml import cyaml
+
+    _Parser: Any = cyaml.CParser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _Parser = yaml.SafeLoader
 
 Path = tuple[str | int, ...]
 
