@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ def validate_model(
         for error in found:
             if error["type"] == "missing" and _clean(error["loc"])[:-1] in typo_parents:
                 continue
-            errors.append(_located(document, error, known))
+            errors.append(_located(document, error, known, model))
         return None
 
 
@@ -104,13 +105,20 @@ def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and (p in _MODEL_NAMES or "[" in p)))
 
 
-def _located(document: YamlDocument, error: Any, known: list[str]) -> LocatedError:
+def _located(document: YamlDocument, error: Any, known: list[str], model: type[BaseModel]) -> LocatedError:
     path = _clean(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
         parent, name = path[:-1], str(path[-1])
-        hint = closest(name, known, 1)
-        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        allowed = fields_at(model, parent)
+        pool = [f for f in (allowed if allowed is not None else known) if f != name]
+        hint = closest(name, pool, 1)
+        if hint:
+            suggestion = f" (did you mean {hint[0]!r}?)"
+        elif allowed:
+            suggestion = f" (allowed here: {', '.join(sorted(allowed))})"
+        else:
+            suggestion = ""
         return LocatedError(_where(document, path), f"{_dotted(parent)}: unknown field {name!r}{suggestion}")
     if kind == "missing":
         return LocatedError(_where(document, path[:-1]), f"{_dotted(path[:-1])}: missing field {path[-1]!r}")
@@ -120,6 +128,43 @@ def _located(document: YamlDocument, error: Any, known: list[str]) -> LocatedErr
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     return LocatedError(_where(document, path), f"{_dotted(path)}: {message}")
+
+
+@functools.cache
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str] | None:
+    """The field names allowed at `path` in `model`'s files (None when the schema cannot tell)."""
+    schema = _schema(model)
+    definitions: dict[str, Any] = schema.get("$defs", {})
+
+    def expand(node: Any) -> list[dict[str, Any]]:
+        if not isinstance(node, dict):
+            return []
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            return expand(definitions.get(ref.rsplit("/", 1)[-1]))
+        branches = [*node.get("anyOf", ()), *node.get("oneOf", ()), *node.get("allOf", ())]
+        if branches:
+            return [found for branch in branches for found in expand(branch)]
+        return [node]
+
+    nodes = expand(schema)
+    for step in path:
+        following: list[dict[str, Any]] = []
+        for node in nodes:
+            properties = node.get("properties", {})
+            if isinstance(step, str) and step in properties:
+                following += expand(properties[step])
+            elif isinstance(node.get("additionalProperties"), dict):
+                following += expand(node["additionalProperties"])
+            elif isinstance(step, int) and "items" in node:
+                following += expand(node["items"])
+        nodes = following
+    names = sorted({name for node in nodes for name in node.get("properties", {})})
+    return names or None
 
 
 def _where(document: YamlDocument, path: tuple[Any, ...]) -> Location:

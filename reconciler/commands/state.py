@@ -13,7 +13,7 @@ from reconciler.commands.context import AppContext
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
-from reconciler.errors import AccessError, ConfigError
+from reconciler.errors import AccessError, ConfigError, LocatedError, TenantError, ValidationErrors
 from reconciler.loader import DesiredFiles, read_files
 from reconciler.normalize import normalize
 from reconciler.records import AccessSet
@@ -88,8 +88,14 @@ async def sync_all(
 ) -> dict[str, VendorState]:
     """Sync every vendor concurrently; each connector bounds its own concurrency."""
     vendors = sorted(connectors)
-    with ctx.output.progress(f"syncing {', '.join(vendors)}"):
-        states = await asyncio.gather(*(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors))
+    try:
+        with ctx.output.progress(f"syncing {', '.join(vendors)}"):
+            states = await asyncio.gather(*(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors))
+    except TenantError as exc:  # a company the credentials cannot reach: where the YAML names it
+        raise ValidationErrors(
+            LocatedError(desired.tenant_sources.get((exc.vendor, tenant)), exc.message_for(tenant))
+            for tenant in exc.tenants
+        ) from None
     return dict(zip(vendors, states, strict=True))
 
 
