@@ -11,7 +11,15 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -168,7 +176,7 @@ class TeamModel(Strict):
 class Resource(Strict, Generic[M]):
     """The long form of a resource: members plus its own `authoritative` switch."""
 
-    authoritative: bool | None = None
+    authoritative: StrictBool | None = None
     members: M
 
 
@@ -184,7 +192,7 @@ RoleResource = Annotated[Resource[RoleMembers], BeforeValidator(_long_or_short)]
 
 
 class VendorSection(Strict):
-    authoritative: bool = Field(
+    authoritative: StrictBool = Field(
         default=False,
         description="On every resource listed here, members not listed are revoked (a resource may override).",
     )

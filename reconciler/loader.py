@@ -119,12 +119,15 @@ def _located(document: YamlDocument, error: Any, known: list[str], model: type[B
             suggestion = f" (allowed here: {', '.join(sorted(allowed))})"
         else:
             suggestion = ""
-        return LocatedError(_where(document, path), f"{_dotted(parent)}: unknown field {name!r}{suggestion}")
+        what = f"{_dotted(parent)}: unknown field" if parent else "unknown section"
+        return LocatedError(_where(document, path), f"{what} {name!r}{suggestion}")
     if kind == "missing":
         return LocatedError(_where(document, path[:-1]), f"{_dotted(path[:-1])}: missing field {path[-1]!r}")
     message = str(error["msg"])
     if kind == "string_pattern_mismatch" and path and path[-1] == "email":
         message = f"not an email address: {error.get('input')!r}"
+    elif kind == "bool_type":
+        message = f"expected true or false, not {error.get('input')!r} (only true/false are booleans)"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     return LocatedError(_where(document, path), f"{_dotted(path)}: {message}")

@@ -485,7 +485,7 @@ def load_yaml(source: str | bytes, file: str) -> YamlDocument:
     except YamlProblem as exc:
         return YamlDocument(file, None, errors=[LocatedError(Location(file, exc.line), exc.message)])
     except yaml.MarkedYAMLError as exc:
-        line, message = _syntax(exc)
+        line, message = _syntax(exc, text)
         return YamlDocument(file, None, errors=[LocatedError(Location(file, line), message)])
     except yaml.YAMLError as exc:  # pragma: no cover - libyaml marks its errors
         return YamlDocument(file, None, errors=[LocatedError(Location(file, 1), f"YAML: {exc}")])
@@ -500,12 +500,15 @@ def load_yaml(source: str | bytes, file: str) -> YamlDocument:
     return document
 
 
-def _syntax(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+def _syntax(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
     """A syntax error at the line that explains it: an unterminated quote where it opens."""
     problem = (exc.problem or "invalid YAML").strip()
     context = (exc.context or "").strip()
     opened = exc.context_mark.line + 1 if exc.context_mark else 0
     at = exc.problem_mark.line + 1 if exc.problem_mark else opened or 1
+    mark = exc.problem_mark
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        return at, "YAML syntax: a tab character where YAML needs spaces (indent with spaces)"
     if "quoted scalar" in context and opened:
         return opened, "YAML syntax: unterminated quoted string (the quote opens on this line)"
     if context and opened and opened != at:
