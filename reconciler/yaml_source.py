@@ -134,15 +134,26 @@ class YamlDocument:
     def line_of(self, path: Path) -> int:
         """The line of `path`, or of its longest prefix that has one; 0 when none has."""
         node = self.data
-        best = getattr(node, "line", 0)
+        best: int = getattr(node, "line", 0)
         for key in path:
-            if not isinstance(node, LineDict | LineList):
-                break
-            line = node.line_of(key)
-            if line is None:
+            kind = type(node)
+            if kind is LineDict:
+                line = node.key_lines.get(key)
+                if line is None:
+                    line = node.line_of(key)
+                    if line is None:
+                        break
+                    node = _value(node, key)
+                else:
+                    node = node[key]
+            elif kind is LineList:
+                line = node.line_of(key)
+                if line is None:
+                    break
+                node = _item(node, key)
+            else:
                 break
             best = line
-            node = node.get(key) if isinstance(node, LineDict) else _item(node, key)
         return best
 
     def has(self, path: Path) -> bool:
@@ -151,7 +162,7 @@ class YamlDocument:
         for key in path:
             if not isinstance(node, LineDict | LineList) or node.line_of(key) is None:
                 return False
-            node = node.get(key) if isinstance(node, LineDict) else _item(node, key)
+            node = _value(node, key) if isinstance(node, LineDict) else _item(node, key)
         return True
 
     @property
@@ -161,6 +172,13 @@ class YamlDocument:
             self._lines = {}
             _index(self.data, (), self._lines)
         return self._lines
+
+
+def _value(mapping: LineDict, key: Any) -> Any:
+    """The value of `key`, also when the file wrote it as a number and the model reads text."""
+    if key in mapping:
+        return mapping[key]
+    return next((value for k, value in mapping.items() if str(k) == str(key)), None)
 
 
 def _item(items: LineList, key: Any) -> Any:
