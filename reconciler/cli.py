@@ -27,7 +27,8 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.console import Output
 from reconciler.errors import AccessError
-from reconciler.settings import environment, scrub
+from reconciler.scrub import Scrubber, scrubbing
+from reconciler.settings import environment
 
 app = typer.Typer(
     name="access",
@@ -222,7 +223,17 @@ _mount_optional("reconciler.commands.concur", "concur")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The one error boundary: AccessError -> 1 with its message, usage -> 1, Ctrl-C -> 130."""
+    """The one error boundary: AccessError -> 1 with its message, usage -> 1, Ctrl-C -> 130.
+
+    Everything the run prints or writes passes one scrubber, which knows the configured secrets
+    and learns every token the run obtains.
+    """
+    with scrubbing(Scrubber.from_env(environment())) as scrubber:
+        code = _run(argv, scrubber)
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None, scrubber: Scrubber) -> int:
     output = Output()
     try:
         code = app(args=argv, prog_name="access", standalone_mode=False)
@@ -237,11 +248,14 @@ def main(argv: list[str] | None = None) -> None:
         output.error(exc.message)
         code = exc.exit_code
     except Exception:  # an unexpected bug: short message, scrubbed traceback in a file
-        log = Path(tempfile.gettempdir()) / "access-crash.log"
-        log.write_text(scrub(traceback.format_exc(), environment()), encoding="utf-8")
         kind = type(sys.exc_info()[1]).__name__
-        output.error(f"access crashed unexpectedly ({kind}); details in {log}")
+        log = Path(tempfile.gettempdir()) / "access-crash.log"
+        try:
+            log.write_text(scrubber(traceback.format_exc()), encoding="utf-8")
+            output.error(f"access crashed unexpectedly ({kind}); details in {log}")
+        except (OSError, MemoryError):  # the handler must not crash in turn
+            output.error(f"access crashed unexpectedly ({kind})")
         code = 1
     if code == 130:  # typer turns Ctrl-C inside a command into exit code 130
         output.error("interrupted")
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0

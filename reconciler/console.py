@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from reconciler.scrub import scrub
+
 
 @dataclass
 class Output:
@@ -17,20 +19,22 @@ class Output:
     out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
 
+    """Every message passes the run's scrubber on its way out."""
+
     def result(self, markup: str) -> None:
-        self.out.print(markup)
+        self.out.print(scrub(markup))
 
     def raw(self, text: str) -> None:
         """Exactly `text` on stdout (JSON, markdown): no markup, no wrapping."""
-        sys.stdout.write(text)
+        sys.stdout.write(scrub(text))
         sys.stdout.flush()
 
     def info(self, markup: str) -> None:
         if not self.quiet:
-            self.err.print(markup)
+            self.err.print(scrub(markup))
 
     def error(self, message: str) -> None:
-        self.err.print(message, markup=False, style="red")
+        self.err.print(scrub(message), markup=False, style="red")
 
     @contextmanager
     def progress(self, description: str) -> Iterator[Progress | None]:
@@ -45,5 +49,5 @@ class Output:
             console=self.err,
             transient=True,
         ) as progress:
-            progress.add_task(description, total=None)
+            progress.add_task(scrub(description), total=None)
             yield progress
