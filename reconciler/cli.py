@@ -6,10 +6,12 @@ present" under --detailed-exitcode), 2 changes present, 130 interrupted.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -228,8 +230,13 @@ def main(argv: list[str] | None = None) -> None:
     Everything the run prints or writes passes one scrubber, which knows the configured secrets
     and learns every token the run obtains.
     """
-    with scrubbing(Scrubber.from_env(environment())) as scrubber:
+    with scrubbing(Scrubber.from_env(environment())) as scrubber, warnings.catch_warnings():
+        # anyio (under httpx) wraps each connection attempt in a task; cancelling one before it
+        # starts (a sibling request failed) drops the attempt unawaited. Nothing is lost; the
+        # warning would only alarm. Collected here, inside the filter, not at interpreter exit.
+        warnings.filterwarnings("ignore", r"coroutine '.*try_connect' was never awaited", RuntimeWarning)
         code = _run(argv, scrubber)
+        gc.collect()
     sys.exit(code)
 
 

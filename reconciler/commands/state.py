@@ -80,7 +80,21 @@ async def open_connectors(
                 "\n".join(missing) + "\n(to try access without credentials, use --sandbox; "
                 "`access sandbox serve` prints settings that reach the simulated vendors)"
             )
+        stack.push_async_callback(_cancel_stragglers)  # runs first on the way out
         yield connectors
+
+
+async def _cancel_stragglers() -> None:
+    """Requests still in flight when a vendor failed: cancel and finish them before clients close.
+
+    `asyncio.gather` leaves siblings of a failed request running; closing the clients under them
+    would leak their connections (and their never-started coroutines would warn).
+    """
+    current = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 async def sync_all(

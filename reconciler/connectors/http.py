@@ -80,10 +80,10 @@ def build_client(
 async def remember_tokens(response: httpx.Response) -> None:
     """Every token a token endpoint hands out is scrubbed from every message from then on.
 
-    One seam for every vendor: a form POST carrying `grant_type` is an OAuth token request.
+    One seam for every vendor: a POST carrying `grant_type` (form or JSON) is an OAuth token request.
     """
     request = response.request
-    if request.method != "POST" or b"grant_type=" not in (request.content or b""):
+    if request.method != "POST" or b"grant_type" not in (request.content or b""):
         return
     await response.aread()
     try:
@@ -238,8 +238,11 @@ async def gather_bounded(limit: int, coros: Iterable[Coroutine[Any, Any, T]]) ->
     semaphore = asyncio.Semaphore(limit)
 
     async def run(coro: Coroutine[Any, Any, T]) -> T:
-        async with semaphore:
-            return await coro
+        try:
+            async with semaphore:
+                return await coro
+        finally:  # cancelled while waiting its turn (a sibling failed): it never started
+            coro.close()
 
     return list(await asyncio.gather(*(run(c) for c in coros)))
 
