@@ -21,6 +21,7 @@ from reconciler.approval import Decision
 from reconciler.changes import Change
 from reconciler.connectors.base import ChangeResult
 from reconciler.errors import AccessError
+from reconciler.scrub import scrub
 
 AUDIT_FILE = "audit.jsonl"
 
@@ -92,7 +93,7 @@ class AuditLog:
             except OSError as exc:
                 raise AccessError(f"{self.path}: cannot open the audit log ({exc.strerror})") from None
         line = entry(change, result, decision, run=self.run, commit=self.commit, at=self.clock())
-        self._handle.write(json.dumps(line, sort_keys=True) + "\n")
+        self._handle.write(scrub(json.dumps(line, sort_keys=True)) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.count += 1

@@ -30,6 +30,8 @@ def check_names(desired: AccessSet, actual: Mapping[str, VendorState]) -> list[L
         label = f"{vendor_label(grant.vendor)} {rtype.label}"
         known_resources = state.known_resources.get(grant.resource_type)
         if known_resources is not None and grant.resource not in known_resources:
+            # at the resource's own line, not at one of its members'
+            where = desired.resource_sources.get(grant.resource_key, where)
             key = (str(where), grant.resource)
             errors.setdefault(key, LocatedError(where, _unknown(f"{label}", grant.resource, known_resources)))
             continue
@@ -43,7 +45,24 @@ def check_names(desired: AccessSet, actual: Mapping[str, VendorState]) -> list[L
                     where, _unknown(f"{vendor_label(grant.vendor)} {word}", grant.entitlement, known)
                 ),
             )
+    _check_populations(desired, actual, errors)
     return list(errors.values())
+
+
+def _check_populations(
+    desired: AccessSet, actual: Mapping[str, VendorState], errors: dict[tuple[str, str], LocatedError]
+) -> None:
+    """A population the YAML puts accounts in must exist (PingOne), or apply fails creating them."""
+    for key, where in desired.resource_sources.items():
+        state = actual.get(key.vendor)
+        if key.resource_type != "population" or state is None:
+            continue
+        known = state.known_resources.get("population")
+        if known is not None and key.resource not in known:
+            label = f"{vendor_label(key.vendor)} population"
+            errors.setdefault(
+                (str(where), key.resource), LocatedError(where, _unknown(label, key.resource, known))
+            )
 
 
 def _unknown(what: str, name: str, known: frozenset[str]) -> str:

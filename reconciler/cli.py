@@ -6,11 +6,13 @@ present" under --detailed-exitcode), 2 changes present, 130 interrupted.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +30,8 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.console import Output, configure_logging
 from reconciler.errors import AccessError, ValidationErrors
-from reconciler.settings import environment, scrub
+from reconciler.scrub import Scrubber, scrub, scrubbing
+from reconciler.settings import environment
 from reconciler.version import package_version
 
 
@@ -141,7 +144,7 @@ def main_options(
     env = environment()
     # Connectors log through `logging` (a rate-limit wait; with --verbose every request): --quiet
     # leaves only errors.
-    configure_logging(output, env, verbose=verbose, scrub=lambda text: scrub(text, env))
+    configure_logging(output, env, verbose=verbose, scrub=scrub)
     ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=output, env=env)
 
 
@@ -380,7 +383,22 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The one error boundary: AccessError -> 1 with its message, usage -> 1, Ctrl-C -> 130."""
+    """The one error boundary: AccessError -> 1 with its message, usage -> 1, Ctrl-C -> 130.
+
+    Everything the run prints or writes passes one scrubber, which knows the configured secrets
+    and learns every token the run obtains.
+    """
+    with scrubbing(Scrubber.from_env(environment())) as scrubber, warnings.catch_warnings():
+        # anyio (under httpx) wraps each connection attempt in a task; cancelling one before it
+        # starts (a sibling request failed) drops the attempt unawaited. Nothing is lost; the
+        # warning would only alarm. Collected here, inside the filter, not at interpreter exit.
+        warnings.filterwarnings("ignore", r"coroutine '.*try_connect' was never awaited", RuntimeWarning)
+        code = _run(argv, scrubber)
+        gc.collect()
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None, scrubber: Scrubber) -> int:
     output = Output(annotations=in_github_actions())
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     try:
@@ -399,13 +417,16 @@ def main(argv: list[str] | None = None) -> None:
                 output.annotate("error", str(error.location or ""), error.detail)
         code = exc.exit_code
     except Exception:  # an unexpected bug: short message, scrubbed traceback in a file of its own
-        handle, name = tempfile.mkstemp(prefix="access-crash-", suffix=".log")  # one per run, mode 0600
-        log = Path(name)
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(scrub(traceback.format_exc(), environment()))
         kind = type(sys.exc_info()[1]).__name__
-        output.error(f"access crashed unexpectedly ({kind}); details in {log}")
+        try:
+            handle, name = tempfile.mkstemp(prefix="access-crash-", suffix=".log")  # one per run, mode 0600
+            log = Path(name)
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(scrubber(traceback.format_exc()))
+            output.error(f"access crashed unexpectedly ({kind}); details in {log}")
+        except (OSError, MemoryError):  # the handler must not crash in turn
+            output.error(f"access crashed unexpectedly ({kind})")
         code = 1
     if code == 130:  # typer turns Ctrl-C inside a command into exit code 130
         output.error("interrupted")
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from reconciler.scrub import scrub
+
 
 def _escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -27,24 +29,26 @@ class Output:
     out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
 
+    """Every message passes the run's scrubber on its way out."""
+
     def result(self, markup: str) -> None:
-        self.out.print(markup)
+        self.out.print(scrub(markup))
 
     def raw(self, text: str) -> None:
         """Exactly `text` on stdout (JSON, markdown): no markup, no wrapping."""
-        sys.stdout.write(text)
+        sys.stdout.write(scrub(text))
         sys.stdout.flush()
 
     def info(self, markup: str) -> None:
         if not self.quiet:
-            self.err.print(markup)
+            self.err.print(scrub(markup))
 
     def warn(self, message: str) -> None:
         """A warning on stderr that --quiet does not hide (e.g. credentials going to an undocumented host)."""
         self.err.print(f"warning: {message}", markup=False, style="yellow")
 
     def error(self, message: str) -> None:
-        self.err.print(message, markup=False, style="red")
+        self.err.print(scrub(message), markup=False, style="red")
 
     def annotate(self, level: str, source: str, message: str) -> None:
         """A GitHub Actions workflow command, so the problem shows on the pull request's diff at
@@ -73,7 +77,7 @@ class Output:
             console=self.err,
             transient=True,
         ) as progress:
-            progress.add_task(description, total=None)
+            progress.add_task(scrub(description), total=None)
             yield progress
 
 

@@ -8,9 +8,18 @@ both into a mapping of member name -> options, so a request for access is a one-
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -28,11 +37,43 @@ def _to_str_keys(value: Any) -> Any:
     return value
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_expiry(value: Any) -> Any:
+    """`2027-03-31` (the last day) or `2027-03-31T17:00:00Z` / `...+02:00` (the exact end).
+
+    A time without a zone would end at a different moment on each runner, so it is refused.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if _DATE.fullmatch(text):
+                return dt.date.fromisoformat(text)
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a real date or time ({exc})") from None
+        value = moment
+    elif value is not None and not isinstance(value, dt.date):
+        raise ValueError(f"expected a date like 2027-03-31, not {value!r}")
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        raise ValueError(
+            f"{value.isoformat()} has no time zone, so it would end at a different moment on each runner:"
+            f" write {value.isoformat()}Z (UTC) or an offset such as +02:00, or just the date"
+        )
+    return value
+
+
+Expiry = Annotated[dt.date | dt.datetime | None, BeforeValidator(parse_expiry)]
+
+
 class Expiring(Strict):
     """What any assignment may carry."""
 
-    expires: dt.date | dt.datetime | None = Field(
-        default=None, description="Last day (or exact time) the assignment is valid; dropped after it."
+    expires: Expiry = Field(
+        default=None,
+        description="Last day the assignment is valid (2027-03-31), or the exact end with a time zone"
+        " (2027-03-31T17:00:00Z); dropped after it.",
     )
     reason: str = Field(default="", description="Why: free text, e.g. a ticket id.")
 
@@ -135,7 +176,7 @@ class TeamModel(Strict):
 class Resource(Strict, Generic[M]):
     """The long form of a resource: members plus its own `authoritative` switch."""
 
-    authoritative: bool | None = None
+    authoritative: StrictBool | None = None
     members: M
 
 
@@ -151,7 +192,7 @@ RoleResource = Annotated[Resource[RoleMembers], BeforeValidator(_long_or_short)]
 
 
 class VendorSection(Strict):
-    authoritative: bool = Field(
+    authoritative: StrictBool = Field(
         default=False,
         description="On every resource listed here, members not listed are revoked (a resource may override).",
     )

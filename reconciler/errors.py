@@ -50,6 +50,32 @@ class VendorError(AccessError):
         self.status = status
 
 
+class TenantError(AccessError):
+    """Tenants (Procore companies) named in access/ that the credentials cannot reach.
+
+    The connector does not know where the YAML names them; the command that synced it does, and
+    reports each at its `file:line` (`message_for`).
+    """
+
+    def __init__(self, vendor: str, tenants: Iterable[str], reason: str) -> None:
+        self.vendor = vendor
+        self.tenants = tuple(tenants)
+        self.reason = reason
+        self.status: int | None = None
+        AccessError.__init__(self, f"{vendor}: company {', '.join(self.tenants)} {reason}")
+
+    def message_for(self, tenant: str) -> str:
+        return f"{self.vendor}: company {tenant} {self.reason}"
+
+
+class UnknownTenantConfig(TenantError, ConfigError):
+    """A tenant the settings do not list."""
+
+
+class HiddenTenantError(TenantError, VendorError):
+    """A tenant the vendor does not show to these credentials."""
+
+
 class StalePlanError(AccessError):
     """The actual state changed since the plan was made."""
 

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from reconciler.changes import Change, change_identity
 from reconciler.connectors.base import ChangeResult, Outcome
 from reconciler.errors import AccessError
+from reconciler.scrub import scrub
 
 Clock = Callable[[], dt.datetime]
 JOURNAL_FILE = "journal.jsonl"
@@ -122,7 +123,7 @@ class Journal:
 
     def _write(self, entry: dict[str, Any]) -> None:
         line = {"run": self.run, "at": self._clock().isoformat(timespec="seconds"), **entry}
-        self._handle.write(json.dumps(line, sort_keys=True) + "\n")
+        self._handle.write(scrub(json.dumps(line, sort_keys=True)) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from reconciler.catalogs import closest
 from reconciler.desired import ALL_MODELS, AccessFile, field_names
 from reconciler.errors import AccessError, LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
+from reconciler.location import Location
+from reconciler.yaml_files import read_folder
 from reconciler.yaml_source import YamlDocument, load_yaml
 
 ACCESS_DIR = "access"
@@ -32,33 +35,26 @@ class DesiredFiles:
     digest: str  # sha256 over the files' names and bytes
 
 
-def find_files(repo: Path) -> list[Path]:
+def read_files(repo: Path) -> DesiredFiles:
+    """Load every YAML file under `repo/access/`; raise ValidationErrors with all problems."""
     root = repo / ACCESS_DIR
     if not root.is_dir():
         raise AccessError(f"{root}: no such directory (is --repo the repository root?)")
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-
-
-def read_files(repo: Path) -> DesiredFiles:
-    """Load every YAML file under `repo/access/`; raise ValidationErrors with all problems."""
     with paused_gc():
         return _read_files(repo)
 
 
 def _read_files(repo: Path) -> DesiredFiles:
-    errors: list[LocatedError] = []
+    found = read_folder(repo, ACCESS_DIR)
+    errors = list(found.errors)
     files: list[SourceFile] = []
     digest = hashlib.sha256()
-    for path in find_files(repo):
-        name = path.relative_to(repo).as_posix()
-        text = path.read_text(encoding="utf-8")
-        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-        document = load_yaml(text, name)
+    for name, raw in found.files:
+        digest.update(name.encode() + b"\0" + raw + b"\0")
+        document = load_yaml(raw, name)
         errors.extend(document.errors)
         if document.data is None:
-            if not document.errors:
-                continue  # an empty file
-            continue
+            continue  # an empty file, or one that could not be read
         model = validate_document(document, errors)
         if model is not None:
             files.append(SourceFile(document, model))
@@ -100,7 +96,7 @@ def validate_model(
         for error in found:
             if error["type"] == "missing" and _clean(error["loc"])[:-1] in typo_parents:
                 continue
-            errors.append(_located(document, error, known))
+            errors.append(_located(document, error, known, model))
         return None
 
 
@@ -109,32 +105,78 @@ def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and (p in _MODEL_NAMES or "[" in p)))
 
 
-def _located(document: YamlDocument, error: Any, known: list[str]) -> LocatedError:
+def _located(document: YamlDocument, error: Any, known: list[str], model: type[BaseModel]) -> LocatedError:
     path = _clean(error["loc"])
     kind = error["type"]
     if kind == "extra_forbidden":
         parent, name = path[:-1], str(path[-1])
-        hint = closest(name, known, 1)
-        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-        return LocatedError(_where(document, path), f"{_dotted(parent)}: unknown field {name!r}{suggestion}")
+        allowed = fields_at(model, parent)
+        pool = [f for f in (allowed if allowed is not None else known) if f != name]
+        hint = closest(name, pool, 1)
+        if hint:
+            suggestion = f" (did you mean {hint[0]!r}?)"
+        elif allowed:
+            suggestion = f" (allowed here: {', '.join(sorted(allowed))})"
+        else:
+            suggestion = ""
+        what = f"{_dotted(parent)}: unknown field" if parent else "unknown section"
+        return LocatedError(_where(document, path), f"{what} {name!r}{suggestion}")
     if kind == "missing":
         return LocatedError(_where(document, path[:-1]), f"{_dotted(path[:-1])}: missing field {path[-1]!r}")
     message = str(error["msg"])
     if kind == "string_pattern_mismatch" and path and path[-1] == "email":
         message = f"not an email address: {error.get('input')!r}"
+    elif kind == "bool_type":
+        message = f"expected true or false, not {error.get('input')!r} (only true/false are booleans)"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     return LocatedError(_where(document, path), f"{_dotted(path)}: {message}")
 
 
-def _where(document: YamlDocument, path: tuple[Any, ...]) -> Any:
+@functools.cache
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str] | None:
+    """The field names allowed at `path` in `model`'s files (None when the schema cannot tell)."""
+    schema = _schema(model)
+    definitions: dict[str, Any] = schema.get("$defs", {})
+
+    def expand(node: Any) -> list[dict[str, Any]]:
+        if not isinstance(node, dict):
+            return []
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            return expand(definitions.get(ref.rsplit("/", 1)[-1]))
+        branches = [*node.get("anyOf", ()), *node.get("oneOf", ()), *node.get("allOf", ())]
+        if branches:
+            return [found for branch in branches for found in expand(branch)]
+        return [node]
+
+    nodes = expand(schema)
+    for step in path:
+        following: list[dict[str, Any]] = []
+        for node in nodes:
+            properties = node.get("properties", {})
+            if isinstance(step, str) and step in properties:
+                following += expand(properties[step])
+            elif isinstance(node.get("additionalProperties"), dict):
+                following += expand(node["additionalProperties"])
+            elif isinstance(step, int) and "items" in node:
+                following += expand(node["items"])
+        nodes = following
+    names = sorted({name for node in nodes for name in node.get("properties", {})})
+    return names or None
+
+
+def _where(document: YamlDocument, path: tuple[Any, ...]) -> Location:
     """The line of a model path; `members` is implicit in the short form of a resource."""
-    if path in document.lines:
+    if document.has(path):
         return document.location(path)
     short = tuple(p for p in path if p != "members")
-    if short in document.lines:
-        return document.location(short)
-    return document.location(short)
+    full, brief = document.line_of(path), document.line_of(short)
+    return document.at(max(full, brief) or 1)
 
 
 def _dotted(path: tuple[Any, ...]) -> str:

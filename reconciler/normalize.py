@@ -71,6 +71,7 @@ class _Builder:
     all_of: set[tuple[str, str, str]] = field(default_factory=set)
     scope_vendors: set[str] = field(default_factory=set)
     tenants: set[tuple[str, str]] = field(default_factory=set)
+    tenant_sources: dict[tuple[str, str], Location] = field(default_factory=dict)
     settings: dict[tuple[str, str], tuple[object, Location]] = field(default_factory=dict)
     populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
     _persons: dict[str, Person] = field(default_factory=dict)
@@ -283,7 +284,7 @@ class _Builder:
         if tenant is not None:
             self.tenants.add((vendor, tenant))
         declared = "authoritative" in section.model_fields_set
-        here = source.document.location((vendor,))
+        here = source.document.location((vendor, "authoritative"))
         self.setting(vendor, "authoritative", section.authoritative, declared, here)
 
     def accounts_of(
@@ -317,6 +318,9 @@ class _Builder:
         self.open_section("procore", source, section, None)
         for company_id, company in section.companies.items():
             self.tenants.add(("procore", company_id))
+            self.tenant_sources.setdefault(
+                ("procore", company_id), source.document.location(("procore", "companies", company_id))
+            )
             if "projects" in section.exhaustive:
                 self.all_of.add(("procore", company_id, "project"))
             base: Path = ("procore", "companies", company_id)
@@ -360,6 +364,10 @@ class _Builder:
         for kind in section.exhaustive:
             self.all_of.add(("pingone", "", _SECTION_TYPES[kind]))
         for population, members in section.populations.items():
+            self.resource_sources.setdefault(
+                ResourceKey("pingone", "", "population", population),
+                doc.location(("pingone", "populations", population)),
+            )
             for member in members:
                 where = doc.location(("pingone", "populations", population, member))
                 for person_key, _ in self.members(member, where, f"pingone.populations.{population}"):
@@ -488,4 +496,6 @@ def _normalize(
             all_of=frozenset(builder.all_of),
         ),
         people=people,
+        resource_sources=builder.resource_sources,
+        tenant_sources=builder.tenant_sources,
     )

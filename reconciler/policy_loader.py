@@ -14,25 +14,22 @@ from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.loader import validate_model
 from reconciler.location import Location
 from reconciler.policy_model import RULE_SECTIONS, SINGLE_SECTIONS, Policies, field_names
+from reconciler.yaml_files import read_folder
 from reconciler.yaml_source import Path as YamlPath
 from reconciler.yaml_source import YamlDocument, load_yaml
 
 POLICIES_DIR = "policies"
 
 
-def find_files(repo: Path) -> list[Path]:
-    root = repo / POLICIES_DIR
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-
-
 def load_policies(repo: Path) -> Policies:
     """Every policy file merged; no `policies/` directory means the defaults."""
-    errors: list[LocatedError] = []
+    if not (repo / POLICIES_DIR).is_dir():
+        return Policies()
+    found = read_folder(repo, POLICIES_DIR)
+    errors: list[LocatedError] = list(found.errors)
     parsed: list[tuple[YamlDocument, Policies]] = []
-    for path in find_files(repo):
-        document = load_yaml(path.read_text(encoding="utf-8"), path.relative_to(repo).as_posix())
+    for name, raw in found.files:
+        document = load_yaml(raw, name)
         errors.extend(document.errors)
         if document.data is None or document.errors:
             continue

@@ -59,6 +59,13 @@ class Match(Strict):
     def _tenant_str(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("resource", "entitlement", "tenant")
+    @classmethod
+    def _globs_can_match(cls, value: str) -> str:
+        check_glob(value)
+        check_glob(value.casefold())  # names are compared ignoring case
+        return value
+
     @model_validator(mode="after")
     def _known_names(self) -> Match:
         known = sorted(name for vendor, name in RESOURCE_TYPES if vendor == self.vendor)
@@ -81,6 +88,27 @@ class Match(Strict):
 
 def is_glob(text: str) -> bool:
     return any(c in GLOB_CHARS for c in text)
+
+
+def check_glob(pattern: str) -> None:
+    """Refuse a bracket range written backwards (`[z-a]`): fnmatch accepts it and it never matches."""
+    index = 0
+    while (start := pattern.find("[", index)) != -1:
+        body = start + 1
+        if pattern[body : body + 1] == "!":
+            body += 1
+        end = pattern.find("]", body + 1)  # a `]` right after `[` or `[!` is a literal
+        if end == -1:
+            return
+        inside = pattern[body:end]
+        for i in range(len(inside) - 2):
+            low, dash, high = inside[i], inside[i + 1], inside[i + 2]
+            if dash == "-" and low > high:
+                raise ValueError(
+                    f"glob {pattern!r}: the range [{low}-{high}] is backwards and can never match;"
+                    f" write [{high}-{low}]"
+                )
+        index = end + 1
 
 
 def _approval_actions() -> list[ApprovalAction]:

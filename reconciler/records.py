@@ -140,6 +140,10 @@ class AccessSet:
     expired: Mapping[Grant, Provenance] = field(default_factory=dict)
     scope: Scope = field(default_factory=Scope)
     people: Mapping[str, Person] = field(default_factory=dict)  # by principal
+    # Where each listed resource (its key line) and tenant (Procore company) is written, so a name
+    # the vendor does not know is reported there rather than at one of its members.
+    resource_sources: Mapping[ResourceKey, Location] = field(default_factory=dict)
+    tenant_sources: Mapping[tuple[str, str], Location] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> AccessSet:

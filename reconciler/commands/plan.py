@@ -25,6 +25,7 @@ from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.resources import data_dir
 from reconciler.rules import check_plan, plan_options
+from reconciler.scrub import scrub
 
 Format = Literal["text", "markdown", "json"]
 
@@ -110,7 +111,7 @@ def run(
     plan = planned.plan
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(plan.dumps(), encoding="utf-8")
+        out.write_text(scrub(plan.dumps()), encoding="utf-8")
         ctx.output.info(f"plan written to {out}")
     if fmt == "text":
         ctx.output.result(render_text(plan))

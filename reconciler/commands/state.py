@@ -16,7 +16,7 @@ from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.http import RequestStats
 from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
-from reconciler.errors import AccessError, ConfigError
+from reconciler.errors import AccessError, ConfigError, LocatedError, TenantError, ValidationErrors
 from reconciler.hosts import notices
 from reconciler.loader import DesiredFiles, read_files
 from reconciler.normalize import normalize
@@ -87,6 +87,7 @@ async def open_connectors(
                 "\n".join(missing) + "\n(to try access without credentials, use --sandbox; "
                 "`access sandbox serve` prints settings that reach the simulated vendors)"
             )
+        stack.push_async_callback(_cancel_stragglers)  # runs first on the way out
         yield connectors
 
 
@@ -106,6 +107,19 @@ def _counts(connectors: Mapping[str, Connector]) -> str:
     return " · ".join(parts)
 
 
+async def _cancel_stragglers() -> None:
+    """Requests still in flight when a vendor failed: cancel and finish them before clients close.
+
+    `asyncio.gather` leaves siblings of a failed request running; closing the clients under them
+    would leak their connections (and their never-started coroutines would warn).
+    """
+    current = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
 async def sync_all(
     ctx: AppContext, connectors: Mapping[str, Connector], desired: AccessSet
 ) -> dict[str, VendorState]:
@@ -113,20 +127,28 @@ async def sync_all(
     progress line shows, per vendor, the requests made and the pages and resources read so far."""
     vendors = sorted(connectors)
     started = time.monotonic()
-    with ctx.output.progress(f"syncing {', '.join(vendors)}") as progress:
+    try:
+        with ctx.output.progress(f"syncing {', '.join(vendors)}") as progress:
 
-        async def tick() -> None:
-            while progress is not None:
-                await asyncio.sleep(0.25)
-                counts = _counts(connectors)
-                if counts:
-                    progress.update(progress.task_ids[0], description=f"syncing · {counts}")
+            async def tick() -> None:
+                while progress is not None:
+                    await asyncio.sleep(0.25)
+                    counts = _counts(connectors)
+                    if counts:
+                        progress.update(progress.task_ids[0], description=f"syncing · {counts}")
 
-        ticker = asyncio.ensure_future(tick())
-        try:
-            states = await asyncio.gather(*(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors))
-        finally:
-            ticker.cancel()
+            ticker = asyncio.ensure_future(tick())
+            try:
+                states = await asyncio.gather(
+                    *(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors)
+                )
+            finally:
+                ticker.cancel()
+    except TenantError as exc:  # a company the credentials cannot reach: where the YAML names it
+        raise ValidationErrors(
+            LocatedError(desired.tenant_sources.get((exc.vendor, tenant)), exc.message_for(tenant))
+            for tenant in exc.tenants
+        ) from None
     if log.isEnabledFor(logging.DEBUG) and _counts(connectors):
         log.debug("synced in %.1f s: %s", time.monotonic() - started, _counts(connectors))
     return dict(zip(vendors, states, strict=True))

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from reconciler.catalogs.concur import ENTITLEMENT_ROLES
+from reconciler.scrub import quote_body
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -154,8 +155,7 @@ def scim_message(response: httpx.Response) -> str:
         if not parts and body.get("message"):
             parts.append(str(body["message"]))
     text = ": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if parts[2:] else "") if parts else ""
-    if not text:
-        text = response.text.strip().replace("\n", " ")[:200]
+    text = quote_body(text or response.text, 200)
     return (
         f"HTTP {response.status_code} {response.request.method} {response.request.url.path}: {text}".rstrip(
             ": "

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from reconciler.connectors.http import RequestStats, RetryPolicy, send_with_retries
 from reconciler.errors import AccessError, ConfigError, VendorError
 from reconciler.hosts import check_url
+from reconciler.scrub import quote_body, remember_token_response
 from reconciler.token_store import StoredToken, TokenStore
 
 TOKEN_PATH = "/oauth2/v0/token"
@@ -72,6 +73,7 @@ def oauth_error(response: httpx.Response, *, action: str) -> ConcurAuthError:
     advice = OAUTH_ADVICE.get(code or -1, "")
     if code == 16 and isinstance(body, dict) and body.get("geolocation"):
         advice += f" ({body['geolocation']})"
+    described = quote_body(described, 200)
     detail = f"Concur code {code}: {described}" if code is not None else f"HTTP {response.status_code}"
     text = f"{action} failed ({detail})" + (f": {advice}" if advice else "")
     return ConcurAuthError(text, code=code, status=response.status_code)
@@ -95,6 +97,7 @@ def parse_grant(response: httpx.Response, *, action: str) -> TokenGrant:
             "concur", f"{action}: Concur's token response is not what its docs describe"
         ) from None
     refresh = body.get("refresh_token")
+    remember_token_response(body)  # scrubbed from every message from now on
     return TokenGrant(
         SecretStr(access),
         expires_in,

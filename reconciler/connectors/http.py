@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from reconciler import scrub as scrubbing
 from reconciler.errors import AccessError, VendorError
 
 T = TypeVar("T")
@@ -148,7 +149,23 @@ def build_client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
         headers=dict(headers or {}),
         follow_redirects=False,
+        event_hooks={"response": [remember_tokens]},
     )
+
+
+async def remember_tokens(response: httpx.Response) -> None:
+    """Every token a token endpoint hands out is scrubbed from every message from then on.
+
+    One seam for every vendor: a POST carrying `grant_type` (form or JSON) is an OAuth token request.
+    """
+    request = response.request
+    if request.method != "POST" or b"grant_type" not in (request.content or b""):
+        return
+    await response.aread()
+    try:
+        scrubbing.remember_token_response(response.json())
+    except ValueError:
+        return
 
 
 def retry_after_seconds(headers: httpx.Headers, *, now: float | None = None) -> float | None:
@@ -436,6 +453,7 @@ class CachedToken:
         async with self._lock:
             if not self._token or self.clock() >= self._expires_at - self.margin:
                 token, expires_in = await self.fetch()
+                scrubbing.remember(token)
                 self.fetches += 1
                 self._token = token
                 self._expires_at = self.clock() + expires_in
@@ -473,15 +491,16 @@ async def gather_bounded(limit: int, coros: Iterable[Coroutine[Any, Any, T]]) ->
     semaphore = asyncio.Semaphore(limit)
 
     async def run(coro: Coroutine[Any, Any, T]) -> T:
-        async with semaphore:
-            return await coro
+        try:
+            async with semaphore:
+                return await coro
+        finally:  # cancelled while waiting its turn (a sibling failed): it never started
+            coro.close()
 
     return list(await asyncio.gather(*(run(c) for c in coros)))
 
 
 def error_summary(response: httpx.Response, *, limit: int = 300) -> str:
     """A short, secret-free description of an error response for a user-facing message."""
-    text = response.text.strip().replace("\n", " ")
-    if len(text) > limit:
-        text = text[:limit] + "…"
+    text = scrubbing.quote_body(response.text, limit)
     return f"HTTP {response.status_code} {response.request.method} {response.request.url.path}: {text}"

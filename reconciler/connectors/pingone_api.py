@@ -13,6 +13,7 @@ import httpx
 from reconciler.connectors.http import CachedToken, RequestStats, RetryPolicy, host_of, send_with_retries
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.errors import ConfigError, VendorError
+from reconciler.scrub import quote_body
 
 JSON = dict[str, Any]
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
@@ -41,7 +42,7 @@ def describe(response: httpx.Response) -> tuple[str, tuple[str, ...], str]:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        text = response.text.strip().replace("\n", " ")[:200]
+        text = quote_body(response.text, 200)
         return "", (), text or response.reason_phrase
     code = str(body.get("code") or body.get("error") or "")
     message = str(body.get("message") or body.get("error_description") or "")
@@ -53,7 +54,7 @@ def describe(response: httpx.Response) -> tuple[str, tuple[str, ...], str]:
     text = f"{code}: {message}" if code else message
     if parts:
         text += " (" + "; ".join(parts) + ")"
-    return code, tuple(str(d.get("code", "")) for d in details), text
+    return code, tuple(str(d.get("code", "")) for d in details), quote_body(text)
 
 
 class PingOneApi:

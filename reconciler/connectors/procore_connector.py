@@ -23,7 +23,7 @@ from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.http import RequestStats, error_summary, retried
 from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
 from reconciler.connectors.procore_ratelimit import RateBudget
-from reconciler.errors import ConfigError, VendorError
+from reconciler.errors import ConfigError, HiddenTenantError, UnknownTenantConfig, VendorError
 from reconciler.records import Account, Grant, ResourceKey, Scope
 
 log = logging.getLogger("reconciler.procore")
@@ -130,9 +130,11 @@ class ProcoreConnector:
         allowed = self.api.settings.companies
         unknown = [c for c in companies if c not in allowed]
         if unknown:
-            raise ConfigError(
-                f"procore: company {', '.join(unknown)} is managed in access/ but not listed in "
-                f"PROCORE_COMPANY_ID ({', '.join(allowed)}); add it there if these credentials may use it"
+            raise UnknownTenantConfig(
+                VENDOR,
+                unknown,
+                f"is managed in access/ but not listed in PROCORE_COMPANY_ID ({', '.join(allowed)});"
+                " add it there if these credentials may use it",
             )
         return companies
 
@@ -154,9 +156,10 @@ class ProcoreConnector:
             ) from None
         hidden = [c for c in companies if c not in visible]
         if hidden:
-            raise VendorError(
+            raise HiddenTenantError(
                 VENDOR,
-                f"company {', '.join(hidden)} is not visible to the app; install it there "
+                hidden,
+                "is not visible to the app; install it there "
                 "(Company Admin > App Management) or fix PROCORE_COMPANY_ID",
             )
         slots = asyncio.Semaphore(self.api.settings.concurrency)
