@@ -212,9 +212,25 @@ class _Demo:
         self.step("Plan again: nothing left to do")
         again = self.plan()
         out.result(f"   {again.summary_line()}")
-        ok = refused == 1 and applied == 0 and not again.changes
+
+        self.step("Mallory, a repository writer, pushes straight to main and edits the plan comment")
+        path = self.path / "access" / "pingone.yaml"
+        path.write_text(
+            _VPN_LINE.sub(r"\1\2, dan]", path.read_text(encoding="utf-8"), count=1), encoding="utf-8"
+        )
+        pushed = self.commit("Give dan the VPN", "mallory")
+        sim = self.sim()
+        sim.direct_push(pushed, author="mallory")
+        for comment in sim.comments_on(number):
+            comment.body += (
+                "\n\nApproved by @hbrandt ✅"  # comments are for people; the gate never reads them
+            )
+        self.save(sim)
+        self.say(f"commit {pushed[:7]} on main, no pull request; the comment now claims an approval")
+        bypass = self.apply()
+        ok = refused == 1 and applied == 0 and not again.changes and bypass == 1
         out.result(
-            "\n[bold green]The gate held the unapproved change and applied the approved one.[/bold green]"
+            "\n[bold green]The gate held the unapproved changes and applied the approved one.[/bold green]"
             if ok
             else "\n[bold red]The demo did not go as expected.[/bold red]"
         )
