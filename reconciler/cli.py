@@ -24,6 +24,7 @@ from reconciler.commands import demo as demo_cmd
 from reconciler.commands import plan as plan_cmd
 from reconciler.commands import sync as sync_cmd
 from reconciler.commands import validate as validate_cmd
+from reconciler.commands.access_view import ViewOptions
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.console import Output, configure_logging
@@ -63,6 +64,15 @@ EXAMPLES = {
     ),
     "drift": _examples("access drift", "access drift --plan plan.json"),
     "schema": _examples("access schema", "access schema --check"),
+    "why": _examples(
+        "access why bob --sandbox",
+        "access why alice 'Harbor Tower' --format json",
+        "access why heidi --vendor concur --no-sync",
+    ),
+    "report": _examples(
+        "access report --sandbox --out report.html",
+        "access report --state snapshot/ --format csv --out access.csv",
+    ),
     "reset": _examples("access sandbox reset", "access sandbox reset --vendor procore"),
     "serve": _examples(
         "access sandbox serve", "access sandbox serve  # prints the variables, then serves until Ctrl-C"
@@ -309,6 +319,56 @@ def schema(
     from reconciler.commands import schema as schema_cmd
 
     return schema_cmd.run(_ctx(ctx), out, check=check)
+
+
+NoSyncOption = Annotated[
+    bool, typer.Option("--no-sync", help="Do not read the vendors: the YAML (and its history) only.")
+]
+AuditLogOption = Annotated[
+    Path | None,
+    typer.Option("--audit-log", help="The audit log to read.", show_default="<state dir>/audit.jsonl"),
+]
+
+
+def _view(sandbox: bool, state: Path | None, no_sync: bool, audit_log: Path | None) -> ViewOptions:
+    return ViewOptions(_source(sandbox, state), sync=not no_sync, audit_log=audit_log)
+
+
+@app.command(epilog=EXAMPLES["why"])
+def why(
+    ctx: typer.Context,
+    person: Annotated[str, typer.Argument(help="Their key in access/people.yaml, email or GitHub login.")],
+    resource: Annotated[str | None, typer.Argument(help="Only this project, role or group.")] = None,
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+    no_sync: NoSyncOption = False,
+    audit_log: AuditLogOption = None,
+    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
+    """Why a person holds what they hold: the YAML line, commit, pull request, approvals, applied."""
+    from reconciler.commands import why as why_cmd
+
+    return why_cmd.run(
+        _ctx(ctx), person, resource, options=_view(sandbox, state, no_sync, audit_log), fmt=fmt
+    )
+
+
+@app.command(epilog=EXAMPLES["report"])
+def report(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Write here (default: stdout).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="html or csv (default: from --out's suffix, else csv).")
+    ] = "",
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+    no_sync: NoSyncOption = False,
+    audit_log: AuditLogOption = None,
+) -> int:
+    """Everyone's access with its provenance, as CSV or one self-contained HTML page."""
+    from reconciler.commands import report as report_cmd
+
+    return report_cmd.run(_ctx(ctx), out=out, fmt=fmt, options=_view(sandbox, state, no_sync, audit_log))
 
 
 @sandbox_app.command("reset", epilog=EXAMPLES["reset"])
