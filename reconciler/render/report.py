@@ -3,7 +3,8 @@
 The HTML page carries no external asset: inline CSS and script, the rows as JSON in the page with
 each distinct string stored once (a column of a million grants repeats a few thousand names), a
 per-vendor summary, counts of privileged, expiring and unreviewed access, and a table that sorts
-by any column, filters by text and by those counts, and pages through the rows.
+by any column, filters by text and by those counts, and pages through the rows. A view can be
+linked: `report.html#q=judy&vendor=procore&unrev=1&sort=resource&dir=desc`.
 """
 
 from __future__ import annotations
@@ -207,7 +208,13 @@ td.textContent=t;tr.appendChild(td);});frag.appendChild(tr);}
 body.textContent="";body.appendChild(frag);
 document.getElementById("count").textContent=(view.length?(start+1)+"\\u2013"+end+" of ":"0 of ")+
 view.length.toLocaleString()+" grants"+(view.length<R.length?" (filtered from "+R.length.toLocaleString()+")":"");}
-apply();
+function fromHash(){var h={};location.hash.replace(/^#/,"").split("&").forEach(function(kv){
+if(!kv)return;var i=kv.indexOf("=");h[decodeURIComponent(i<0?kv:kv.slice(0,i))]=i<0?"1":decodeURIComponent(kv.slice(i+1));});
+if(h.q)document.getElementById("q").value=h.q;if(h.vendor)document.getElementById("vendor").value=h.vendor;
+if(h.status)document.getElementById("status").value=h.status;
+["priv","exp","unrev"].forEach(function(id){document.getElementById(id).checked=h[id]==="1";});
+if(h.sort&&col[h.sort]!==undefined){sortCol=col[h.sort];sortDir=h.dir==="desc"?-1:1;}}
+fromHash();apply();
 })();
 </script></body></html>
 """
