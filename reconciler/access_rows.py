@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from reconciler.connectors.base import VendorState
 from reconciler.location import Location
@@ -32,8 +33,9 @@ class Status(StrEnum):
 OriginOf = Callable[[Location], Origin | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
+    """One grant and its provenance (a NamedTuple: a report builds a million of them)."""
+
     vendor: str
     tenant: str
     resource_type: str
@@ -119,37 +121,51 @@ def build_rows(
             held.update(state.grants)
             indirect.update(state.indirect)
     people = desired.people
-    origins: dict[tuple[Location | None, Location | None], Origin | None] = {}
+    origins: dict[tuple[int, int], Origin | None] = {}  # by the ids of the (shared) Location objects
+    text: dict[int, str] = {}
+    expiring_of = _expiring_lookup(today, window)
     rows: list[Row] = []
+    append = rows.append
     empty = Provenance(None)
     for grant, provenance in desired.provenance.items():
         if not isinstance(grant, Grant) or (wanted is not None and not wanted(grant)):
             continue
         person = people.get(grant.principal)
-        membership = person.source if person is not None and provenance.via else None
-        key = (provenance.source, membership)
-        origin = origins.get(key)
-        if key not in origins:
-            origin = _later(
-                origin_of(provenance.source) if provenance.source else None,
+        source, via = provenance.source, provenance.via
+        membership = person.source if person is not None and via else None
+        key = (id(source), id(membership))
+        if key in origins:
+            origin = origins[key]
+        else:
+            origin = origins[key] = _later(
+                origin_of(source) if source else None,
                 origin_of(membership) if membership else None,
                 positions,
             )
-            origins[key] = origin
+            text[id(source)] = str(source) if source else ""
+            text[id(membership)] = str(membership) if membership else ""
         if actual is None:
             status = Status.DESIRED
         elif grant in held or grant in indirect:
             status = Status.IN_FORCE
         else:
             status = Status.PENDING
-        rows.append(_row(grant, provenance, person, status, membership, origin, privileged_of, today, window,
-                         applied))  # fmt: skip
+        expires = provenance.expires
+        append(
+            Row(
+                grant[0], grant[1], grant[2], grant[3], grant[4], grant[5],
+                person.key if person else provenance.person, person.name if person else "",
+                person.github if person else "", status, text[id(source)], via,
+                text[id(membership)], provenance.reason, expires, privileged_of(grant),
+                expiring_of(expires) if expires else False, origin, applied.get(grant, ""),
+            )
+        )  # fmt: skip
     for grant in sorted(held - desired.grants) + sorted(indirect - desired.grants - held):
         if wanted is not None and not wanted(grant):
             continue
         person = people.get(grant.principal)
         status = Status.INDIRECT if grant in indirect and grant not in held else Status.NOT_IN_YAML
-        rows.append(_row(grant, empty, person, status, None, None, privileged_of, today, window, applied))
+        rows.append(_row(grant, empty, person, status, None, None, privileged_of, expiring_of, applied))
     rows.sort(key=lambda r: (r.vendor, r.person or r.principal, r.tenant, r.resource_type, r.resource))
     return rows
 
@@ -162,15 +178,11 @@ def _row(
     membership: Location | None,
     origin: Origin | None,
     privileged_of: Callable[[Grant], str],
-    today: dt.date,
-    window: int,
+    expiring_of: Callable[[str], bool],
     applied: Mapping[Grant, str],
 ) -> Row:
     expires = provenance.expires
-    expiring = False
-    if expires:
-        days = (dt.date.fromisoformat(expires[:10]) - today).days
-        expiring = 0 <= days <= window
+    expiring = expiring_of(expires) if expires else False
     return Row(
         grant.vendor, grant.tenant, grant.resource_type, grant.resource, grant.entitlement, grant.principal,
         person.key if person else provenance.person, person.name if person else "",
@@ -181,13 +193,26 @@ def _row(
     )  # fmt: skip
 
 
+def _expiring_lookup(today: dt.date, window: int) -> Callable[[str], bool]:
+    cache: dict[str, bool] = {}
+
+    def lookup(expires: str) -> bool:
+        found = cache.get(expires)
+        if found is None:
+            days = (dt.date.fromisoformat(expires[:10]) - today).days
+            found = cache[expires] = 0 <= days <= window
+        return found
+
+    return lookup
+
+
 def _privileged_lookup(policies: Policies) -> Callable[[Grant], str]:
     """Which privileged rules a grant matches, cached per entitlement (not per person)."""
-    cache: dict[tuple[str, str, str, str, str], str] = {}
+    cache: dict[tuple[str, ...], str] = {}
     rules = list(policies.privileged.items())
 
     def lookup(grant: Grant) -> str:
-        key = (grant.vendor, grant.tenant, grant.resource_type, grant.resource, grant.entitlement)
+        key = grant[:5]
         found = cache.get(key)
         if found is None:
             found = cache[key] = ", ".join(

@@ -13,12 +13,12 @@ from pathlib import Path
 from reconciler import sandbox
 from reconciler.access_rows import Row, applied_index, build_rows
 from reconciler.audit import AUDIT_FILE
+from reconciler.catalog_check import check_names
 from reconciler.commands.apply import state_dir
 from reconciler.commands.context import AppContext
-from reconciler.commands.plan import plan_from
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
-from reconciler.errors import AccessError, ConfigError
+from reconciler.errors import AccessError, ConfigError, ValidationErrors
 from reconciler.github_api import GitHubClient
 from reconciler.location import Location
 from reconciler.origin import CommitInfo, Origin
@@ -81,7 +81,9 @@ async def _actual(ctx: AppContext, desired: Desired, source: Source) -> dict[str
     vendors = tuple(sorted(desired.access.scope.vendors))
     async with open_connectors(ctx, source, vendors, writable=False) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
-    plan_from(ctx, desired, actual)  # unknown names in the YAML are errors here too
+    errors = check_names(desired.access, actual)  # unknown names in the YAML: errors, as in plan
+    if errors:
+        raise ValidationErrors(errors)
     return actual
 
 
