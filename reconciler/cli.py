@@ -69,6 +69,12 @@ EXAMPLES = {
         "access why alice 'Harbor Tower' --format json",
         "access why heidi --vendor concur --no-sync",
     ),
+    "request": _examples(
+        "access request judy 'Harbor Tower' 'Project Engineer' --reason PROC-412",
+        "access request mike 'Environment Admin' --reason SEC-1207   # privileged: expires by default",
+        "access request carol VPN --expires 2026-12-31 --sandbox",
+        "access request --from-issue   # in the access-request workflow",
+    ),
     "report": _examples(
         "access report --sandbox --out report.html",
         "access report --state snapshot/ --format csv --out access.csv",
@@ -369,6 +375,58 @@ def report(
     from reconciler.commands import report as report_cmd
 
     return report_cmd.run(_ctx(ctx), out=out, fmt=fmt, options=_view(sandbox, state, no_sync, audit_log))
+
+
+@app.command(epilog=EXAMPLES["request"])
+def request(
+    ctx: typer.Context,
+    person: Annotated[
+        str | None, typer.Argument(help="Who gets the access (key, email or GitHub login).")
+    ] = None,
+    resource: Annotated[str | None, typer.Argument(help="The project, role or group, as in access/.")] = None,
+    entitlement: Annotated[
+        str | None,
+        typer.Argument(help="Procore permission template; PingOne role scope (default environment)."),
+    ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="Last day (YYYY-MM-DD).", show_default="privileged: max_days"),
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why: a ticket id.")] = "",
+    from_issue: Annotated[
+        bool,
+        typer.Option("--from-issue", help="Read the request from the issue form event (GITHUB_EVENT_PATH)."),
+    ] = False,
+    base: Annotated[str, typer.Option("--base", help="The branch to request into.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+    no_sync: NoSyncOption = False,
+    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
+    """Ask for access: the one-line YAML change on a new branch and its pull request, with the plan."""
+    import datetime as dt
+
+    from reconciler.commands import request as request_cmd
+    from reconciler.commands.branch_pr import Target
+
+    app_ctx = _ctx(ctx)
+    if from_issue:
+        event = app_ctx.env.get("GITHUB_EVENT_PATH", "")
+        if not event:
+            raise AccessError("--from-issue: GITHUB_EVENT_PATH is not set (it is, in a GitHub Actions run)")
+        ask = request_cmd.read_issue_form(Path(event))
+    else:
+        if not person or not resource:
+            raise AccessError("access request: give PERSON and RESOURCE (or --from-issue)")
+        try:
+            until = dt.date.fromisoformat(expires) if expires else None
+        except ValueError:
+            raise AccessError(f"--expires: {expires!r} is not a date (YYYY-MM-DD)") from None
+        ask = request_cmd.Ask(person, resource, entitlement or "", until, reason)
+    source = None if no_sync else _source(sandbox, state)
+    target = Target(base=base, remote=remote, sandbox=sandbox)
+    return request_cmd.run(app_ctx, ask, target=target, source=source, fmt=fmt)
 
 
 @sandbox_app.command("reset", epilog=EXAMPLES["reset"])
