@@ -429,6 +429,20 @@ def request(
     return request_cmd.run(app_ctx, ask, target=target, source=source, fmt=fmt)
 
 
+@app.command(epilog=_examples("access cleanup", "access cleanup --sandbox"))
+def cleanup(
+    ctx: typer.Context,
+    base: Annotated[str, typer.Option("--base", help="The branch to clean.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+) -> int:
+    """Open or update ONE pull request deleting expired assignments; warn about those expiring soon."""
+    from reconciler.commands import cleanup as cleanup_cmd
+    from reconciler.commands.branch_pr import Target
+
+    return cleanup_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
+
+
 @sandbox_app.command("reset", epilog=EXAMPLES["reset"])
 def sandbox_reset(ctx: typer.Context) -> int:
     """Restore the sandbox vendors to their seed state."""

@@ -138,6 +138,9 @@ def remove_member(text: str, file: str, path: Path, name: str) -> str:
         if match is None:
             raise AccessError(f"{file}: {name} is not listed under {'.'.join(path)}")
         del members[match]
+        if not members and members is node and not members.fa.flow_style():
+            # the last member of a block mapping: `Role:` with nothing under it (nobody), one line less
+            parent[next(k for k in parent if str(k) == key)] = None
     elif isinstance(members, CommentedSeq):
         index = next(
             (i for i, item in enumerate(members)

@@ -191,3 +191,39 @@ def test_the_issue_form_becomes_a_pull_request_through_the_workflow(
     (comment,) = sim.comments_on(number)
     assert f"#{pull.number}" in comment.body and comment.user == "github-actions[bot]"
     assert json.loads(runner.event.read_text(encoding="utf-8"))["issue"]["number"] == number
+
+
+def test_expiry_cleanup_updates_one_pull_request(
+    origin_repo: tuple[git.Repo, Path],
+    hub: GitHubSimulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ivan's Eastside Depot line expired on 2026-10-31; grace's Environment Admin lapses 2026-12-15."""
+    repo, origin = origin_repo
+    work = Path(repo.working_dir)
+    code, out, err = access(capsys, work, "cleanup")
+    assert code == 0, err
+    (pull,) = hub.repo().pulls.values()
+    assert f"opened pull request #{pull.number}" in out and pull.head_ref == "access-cleanup/expired"
+    assert diff_lines(origin, pull.head_ref) == [
+        "-          ivan: {template: Project Engineer, expires: 2026-10-31, reason: PROC-298}"
+    ]
+    assert "### Expiring soon" in (
+        pull.body or ""
+    ) and "grace under roles / Environment Admin: expires 2026-12-15" in (pull.body or "")
+
+    # The next scheduled run, a month later: grace's line has expired too. The same pull request.
+    monkeypatch.setenv("ACCESS_TODAY", "2026-12-20")
+    code, out, err = access(capsys, work, "cleanup")
+    assert code == 0 and f"updated pull request #{pull.number}" in out, err
+    assert len(hub.repo().pulls) == 1
+    assert diff_lines(origin, pull.head_ref) == [
+        "-      grace: {scope: environment, expires: 2026-12-15, reason: SEC-1042}",
+        "-          ivan: {template: Project Engineer, expires: 2026-10-31, reason: PROC-298}",
+    ]
+    updated = hub.repo().pulls[pull.number]
+    assert updated.head_sha == git.Repo(origin).commit(pull.head_ref).hexsha
+    assert (
+        "grace" in (updated.body or "") and "heidi" not in (updated.body or "").split("### Expiring soon")[0]
+    )
