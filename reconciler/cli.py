@@ -26,6 +26,7 @@ from reconciler.commands import demo as demo_cmd
 from reconciler.commands import plan as plan_cmd
 from reconciler.commands import sync as sync_cmd
 from reconciler.commands import validate as validate_cmd
+from reconciler.commands.access_view import ViewOptions
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.console import Output, configure_logging
@@ -66,6 +67,21 @@ EXAMPLES = {
     ),
     "drift": _examples("access drift", "access drift --plan plan.json"),
     "schema": _examples("access schema", "access schema --check"),
+    "why": _examples(
+        "access why bob --sandbox",
+        "access why alice 'Harbor Tower' --format json",
+        "access why heidi --vendor concur --no-sync",
+    ),
+    "request": _examples(
+        "access request judy 'Harbor Tower' 'Project Engineer' --reason PROC-412",
+        "access request mike 'Environment Admin' --reason SEC-1207   # privileged: expires by default",
+        "access request carol VPN --expires 2026-12-31 --sandbox",
+        "access request --from-issue   # in the access-request workflow",
+    ),
+    "report": _examples(
+        "access report --sandbox --out report.html",
+        "access report --state snapshot/ --format csv --out access.csv",
+    ),
     "reset": _examples("access sandbox reset", "access sandbox reset --vendor procore"),
     "serve": _examples(
         "access sandbox serve", "access sandbox serve  # prints the variables, then serves until Ctrl-C"
@@ -312,6 +328,122 @@ def schema(
     from reconciler.commands import schema as schema_cmd
 
     return schema_cmd.run(_ctx(ctx), out, check=check)
+
+
+NoSyncOption = Annotated[
+    bool, typer.Option("--no-sync", help="Do not read the vendors: the YAML (and its history) only.")
+]
+AuditLogOption = Annotated[
+    Path | None,
+    typer.Option("--audit-log", help="The audit log to read.", show_default="<state dir>/audit.jsonl"),
+]
+
+
+def _view(sandbox: bool, state: Path | None, no_sync: bool, audit_log: Path | None) -> ViewOptions:
+    return ViewOptions(_source(sandbox, state), sync=not no_sync, audit_log=audit_log)
+
+
+@app.command(epilog=EXAMPLES["why"])
+def why(
+    ctx: typer.Context,
+    person: Annotated[str, typer.Argument(help="Their key in access/people.yaml, email or GitHub login.")],
+    resource: Annotated[str | None, typer.Argument(help="Only this project, role or group.")] = None,
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+    no_sync: NoSyncOption = False,
+    audit_log: AuditLogOption = None,
+    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
+    """Why a person holds what they hold: the YAML line, commit, pull request, approvals, applied."""
+    from reconciler.commands import why as why_cmd
+
+    return why_cmd.run(
+        _ctx(ctx), person, resource, options=_view(sandbox, state, no_sync, audit_log), fmt=fmt
+    )
+
+
+@app.command(epilog=EXAMPLES["report"])
+def report(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Write here (default: stdout).")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="html or csv (default: from --out's suffix, else csv).")
+    ] = "",
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+    no_sync: NoSyncOption = False,
+    audit_log: AuditLogOption = None,
+) -> int:
+    """Everyone's access with its provenance, as CSV or one self-contained HTML page."""
+    from reconciler.commands import report as report_cmd
+
+    return report_cmd.run(_ctx(ctx), out=out, fmt=fmt, options=_view(sandbox, state, no_sync, audit_log))
+
+
+@app.command(epilog=EXAMPLES["request"])
+def request(
+    ctx: typer.Context,
+    person: Annotated[
+        str | None, typer.Argument(help="Who gets the access (key, email or GitHub login).")
+    ] = None,
+    resource: Annotated[str | None, typer.Argument(help="The project, role or group, as in access/.")] = None,
+    entitlement: Annotated[
+        str | None,
+        typer.Argument(help="Procore permission template; PingOne role scope (default environment)."),
+    ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="Last day (YYYY-MM-DD).", show_default="privileged: max_days"),
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why: a ticket id.")] = "",
+    from_issue: Annotated[
+        bool,
+        typer.Option("--from-issue", help="Read the request from the issue form event (GITHUB_EVENT_PATH)."),
+    ] = False,
+    base: Annotated[str, typer.Option("--base", help="The branch to request into.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+    no_sync: NoSyncOption = False,
+    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
+    """Ask for access: the one-line YAML change on a new branch and its pull request, with the plan."""
+    import datetime as dt
+
+    from reconciler.commands import request as request_cmd
+    from reconciler.commands.branch_pr import Target
+
+    app_ctx = _ctx(ctx)
+    if from_issue:
+        event = app_ctx.env.get("GITHUB_EVENT_PATH", "")
+        if not event:
+            raise AccessError("--from-issue: GITHUB_EVENT_PATH is not set (it is, in a GitHub Actions run)")
+        ask = request_cmd.read_issue_form(Path(event))
+    else:
+        if not person or not resource:
+            raise AccessError("access request: give PERSON and RESOURCE (or --from-issue)")
+        try:
+            until = dt.date.fromisoformat(expires) if expires else None
+        except ValueError:
+            raise AccessError(f"--expires: {expires!r} is not a date (YYYY-MM-DD)") from None
+        ask = request_cmd.Ask(person, resource, entitlement or "", until, reason)
+    source = None if no_sync else _source(sandbox, state)
+    target = Target(base=base, remote=remote, sandbox=sandbox)
+    return request_cmd.run(app_ctx, ask, target=target, source=source, fmt=fmt)
+
+
+@app.command(epilog=_examples("access cleanup", "access cleanup --sandbox"))
+def cleanup(
+    ctx: typer.Context,
+    base: Annotated[str, typer.Option("--base", help="The branch to clean.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+) -> int:
+    """Open or update ONE pull request deleting expired assignments; warn about those expiring soon."""
+    from reconciler.commands import cleanup as cleanup_cmd
+    from reconciler.commands.branch_pr import Target
+
+    return cleanup_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
 
 
 @sandbox_app.command("reset", epilog=EXAMPLES["reset"])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
@@ -14,3 +18,83 @@ def head_commit(path: Path) -> str | None:
         return repo.head.commit.hexsha
     except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
         return None
+
+
+def open_repo(path: Path) -> git.Repo:
+    from reconciler.errors import AccessError
+
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise AccessError(f"{path} is not in a git repository") from None
+
+
+def has_remote(repo: git.Repo, remote: str) -> bool:
+    return any(r.name == remote for r in repo.remotes)
+
+
+def base_commit(repo: git.Repo, remote: str, base: str, *, fetch: bool) -> str:
+    """The commit a new branch starts from: `remote/base` (fetched first) when the remote exists,
+    else the local `base`."""
+    from reconciler.errors import AccessError
+
+    if has_remote(repo, remote):
+        if fetch:
+            try:
+                repo.git.fetch(
+                    "--quiet", "--no-tags", remote, f"+refs/heads/{base}:refs/remotes/{remote}/{base}"
+                )
+            except git.GitCommandError as exc:
+                raise AccessError(f"git fetch {remote} {base} failed: {_git_message(exc)}") from None
+        ref = f"refs/remotes/{remote}/{base}"
+    else:
+        ref = f"refs/heads/{base}"
+    try:
+        return str(repo.git.rev_parse("--verify", f"{ref}^{{commit}}"))
+    except git.GitCommandError:
+        raise AccessError(f"no branch {base!r} to start from ({ref})") from None
+
+
+@contextmanager
+def worktree(repo: git.Repo, branch: str, start: str) -> Iterator[git.Repo]:
+    """A temporary worktree with `branch` (re)created at `start`; the user's checkout is untouched."""
+    with tempfile.TemporaryDirectory(prefix="access-branch-") as tmp:
+        path = Path(tmp) / "tree"
+        repo.git.worktree("add", "--quiet", "-B", branch, str(path), start)
+        try:
+            yield git.Repo(path)
+        finally:
+            repo.git.worktree("remove", "--force", str(path))
+
+
+def commit_all(tree: git.Repo, paths: Sequence[str], message: str, author: git.Actor | None = None) -> str:
+    tree.git.add("--", *paths)
+    commit = tree.index.commit(message, author=author, committer=author)
+    return str(commit.hexsha)
+
+
+def push_branch(repo: git.Repo, remote: str, branch: str, env: Mapping[str, str]) -> None:
+    """Push `branch` to `remote` (forced: the branch is ours). With GITHUB_TOKEN set and an https
+    remote, the token goes in an HTTP header through git's environment, never on a command line."""
+    from reconciler.errors import AccessError
+
+    extra: dict[str, str] = {}
+    token = env.get("GITHUB_TOKEN", "").strip()
+    url = next((u for r in repo.remotes if r.name == remote for u in r.urls), "")
+    if token and url.startswith("https://"):
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        extra = {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraheader",
+            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
+        }
+    try:
+        with repo.git.custom_environment(**extra):
+            repo.git.push("--quiet", "--force", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+    except git.GitCommandError as exc:
+        raise AccessError(f"git push {remote} {branch} failed: {_git_message(exc)}") from None
+
+
+def _git_message(exc: git.GitCommandError) -> str:
+    text = str(exc.stderr or "").strip().strip("'").strip()
+    return text.splitlines()[-1] if text else f"exit {exc.status}"

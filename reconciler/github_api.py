@@ -317,6 +317,33 @@ class GitHubClient:
         items = await self._paginate(f"{self._repo_path}/pulls/{number}/reviews")
         return tuple(Review.from_api(item) for item in items)
 
+    async def create_pull(self, *, title: str, head: str, base: str, body: str) -> PullRequest:
+        """Open a pull request from branch `head` into `base` (`POST /repos/{owner}/{repo}/pulls`)."""
+        data = await self._json(
+            "POST",
+            f"{self._repo_path}/pulls",
+            json={"title": title, "head": head, "base": base, "body": body},
+        )
+        return PullRequest.from_api(data)
+
+    async def update_pull(
+        self, number: int, *, title: str | None = None, body: str | None = None
+    ) -> PullRequest:
+        payload: dict[str, Any] = {}
+        if title is not None:
+            payload["title"] = title
+        if body is not None:
+            payload["body"] = body
+        return PullRequest.from_api(
+            await self._json("PATCH", f"{self._repo_path}/pulls/{number}", json=payload)
+        )
+
+    async def open_pull_for(self, branch: str) -> PullRequest | None:
+        """The open pull request whose head is `branch` of this repository, if any."""
+        params = {"state": "open", "head": f"{self.settings.owner}:{branch}"}
+        items = await self._paginate(f"{self._repo_path}/pulls", params)
+        return PullRequest.from_api(items[0]) if items else None
+
     # ------------------------------------------------------------ issue comments
 
     async def issue_comments(self, number: int) -> tuple[IssueComment, ...]:

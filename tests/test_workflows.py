@@ -31,7 +31,7 @@ from reconciler.simulators.serve import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("validate.yml", "plan.yml", "apply.yml", "drift.yml")
+NAMES = ("validate.yml", "plan.yml", "apply.yml", "drift.yml", "access-request.yml")
 REPO = "harborbuild/access"
 BIN = Path(sys.executable).parent
 # The releases the workflows pin (full commit SHAs of the tags).
@@ -231,8 +231,8 @@ def test_every_install_is_hash_pinned() -> None:
 
 
 def test_secrets_only_in_the_jobs_that_need_them() -> None:
-    validate, plan, apply, drift = (load(n)["jobs"] for n in NAMES)
-    for job in (validate["validate"], plan["comment"], drift["report"], apply["record"]):
+    validate, plan, apply, drift, request = (load(n)["jobs"] for n in NAMES)
+    for job in (validate["validate"], plan["comment"], drift["report"], apply["record"], request["request"]):
         assert _secrets(job) == set()
     # Reading jobs get the READ-only credentials, from the access-read environment.
     for job in (plan["plan"], drift["detect"]):
@@ -243,12 +243,12 @@ def test_secrets_only_in_the_jobs_that_need_them() -> None:
     assert apply["apply"]["environment"] == "access-apply"
     assert "ACCESS_APPLY_POINT_KEY" in _secrets(apply["apply"])
     assert not any("_READ_" in s for s in _secrets(apply["apply"]))
-    for job in (*plan.values(), *drift.values(), *apply.values(), *validate.values()):
+    for job in (*plan.values(), *drift.values(), *apply.values(), *validate.values(), *request.values()):
         for step in job.get("steps", []):  # secrets at step level only, never for a whole job
             if "uses" in step:
                 assert "secrets." not in yaml.safe_dump(step), step
         assert "secrets." not in yaml.safe_dump(job.get("env", {}))
-    for job in (*plan.values(), *validate.values()):
+    for job in (*plan.values(), *validate.values(), *request.values()):
         for step in job["steps"]:
             assert step.get("with", {}).get("persist-credentials", False) is False
 
@@ -267,7 +267,14 @@ def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
         for job_id, job in load(name)["jobs"].items()
         if job.get("permissions", {}).get("contents") == "write"
     ]
-    assert writers == [("apply.yml", "record"), ("drift.yml", "apply")]  # drift's calls apply.yml
+    # drift's calls apply.yml; the access request pushes its branch (default-branch code, no secret,
+    # the issue's fields as data: `access request --from-issue` reads the event file)
+    assert writers == [("apply.yml", "record"), ("drift.yml", "apply"), ("access-request.yml", "request")]
+    request = load("access-request.yml")
+    assert set(request["on"]) == {"issues"}
+    job = request["jobs"]["request"]
+    assert job["steps"][0]["with"]["ref"] == "${{ github.event.repository.default_branch }}"
+    assert not _secrets(job) and "github.event.issue" not in "".join(s.get("run", "") for s in job["steps"])
     record = load("apply.yml")["jobs"]["record"]
     assert record["permissions"] == {"contents": "write"}
     scripts = "\n".join(s.get("run", "") for s in record["steps"])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 import shutil
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -88,3 +88,30 @@ def github_client_factory(repo: Path) -> Callable[[], GitHubClient] | None:
         return GitHubClient(settings, writable=False, transport=SimulatorTransport(simulator.handle))
 
     return make
+
+
+@contextmanager
+def github_session(repo: Path, *, writable: bool) -> Iterator[Callable[[], GitHubClient] | None]:
+    """GitHub clients against the sandbox's simulated GitHub, saved back on exit (`access request`,
+    `recertify` and `cleanup` open pull requests there). Branches are the local repository's: with
+    no remote in the sandbox, a branch made here is what the simulated GitHub sees pushed."""
+    path = github_file(repo)
+    if not path.exists():
+        yield None
+        return
+    from reconciler.simulators.base import SimulatorTransport
+    from reconciler.simulators.github import API, DEFAULT_TOKEN, GitHubSimulator
+    from reconciler.simulators.github_git import git_branches
+
+    simulator = GitHubSimulator.from_json(path.read_text(encoding="utf-8"))
+    simulator.branch_source = git_branches(repo)
+    owner, _, name = simulator.default_repository.partition("/")
+    settings = GitHubSettings(api_url=API, owner=owner, repo=name, token=SecretStr(DEFAULT_TOKEN))
+
+    def make() -> GitHubClient:
+        return GitHubClient(settings, writable=writable, transport=SimulatorTransport(simulator.handle))
+
+    try:
+        yield make
+    finally:
+        path.write_text(simulator.to_json(), encoding="utf-8")

@@ -80,6 +80,10 @@ class GitHubSimulator(GitHubEndpoints):
         # Actions secrets (another module); kept in memory only, like GitHub never showing a value.
         self.secrets = GitHubSecretsSimulator(repositories=(repository,))
         self.extensions: list[Extension] = [self.secrets]
+        # Where pushed branches come from (not persisted): (branch, default branch) -> the branch's
+        # commits not on the default branch, or None. `github_git.git_branches` reads a real repository,
+        # so that a `git push` by the code under test is what the simulated GitHub sees.
+        self.branch_source: Callable[[str, str], list[str] | None] | None = None
         if fresh:
             self.add_repo(repository)
         else:
@@ -298,6 +302,18 @@ class GitHubSimulator(GitHubEndpoints):
                 r, author or r.owner, title, body, labels or [], now=self._now()
             ).number
 
+    def push_branch(self, branch: str, commits: list[str], *, repo: str | None = None) -> None:
+        """A `git push` of `branch` whose commits not on the default branch are `commits` (oldest
+        first): as on GitHub, an open pull request from that branch follows its new head."""
+        with self.lock:
+            r = self.repo(repo)
+            r.branches[branch] = list(commits)
+            for p in r.pulls.values():
+                if p.state == "open" and p.head_ref == branch and commits and p.head_sha != commits[-1]:
+                    for sha in commits:
+                        self.commit(sha, author=p.author, repo=repo)
+                    p.commits, p.head_sha, p.updated_at = list(commits), commits[-1], self._now()
+
     def put_file(self, path: str, text: str, *, repo: str | None = None) -> None:
         with self.lock:
             self.repo(repo).files[path.strip("/")] = text
@@ -307,8 +323,24 @@ class GitHubSimulator(GitHubEndpoints):
 
     # ------------------------------------------------------------ request handling
 
+    def branch_commits(self, repo: RepoState, branch: str) -> list[str] | None:
+        if self.branch_source is not None:
+            found = self.branch_source(branch, repo.default_branch)
+            if found is not None and found != repo.branches.get(branch):
+                self.push_branch(branch, found, repo=repo.full_name)
+        return repo.branches.get(branch)
+
+    def _follow_pushes(self) -> None:
+        """Open pull requests follow their head branch (a force-push moves the head)."""
+        if self.branch_source is None:
+            return
+        for repo in self.state.repos.values():
+            for branch in {p.head_ref for p in repo.pulls.values() if p.state == "open"}:
+                self.branch_commits(repo, branch)
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
+            self._follow_pushes()
             response = super().handle(request)
             if "x-ratelimit-limit" not in response.headers:
                 response.headers.update(self._rate_headers(authenticated=True))

@@ -47,7 +47,9 @@ class GitHubEndpoints(SimulatorBase):
         base = "/repos/{owner}/{repo}"
         return {
             ("GET", f"{base}/pulls"): self._list_pulls,
+            ("POST", f"{base}/pulls"): self._post_pull,
             ("GET", f"{base}/pulls/{{number}}"): self._get_pull,
+            ("PATCH", f"{base}/pulls/{{number}}"): self._patch_pull,
             ("GET", f"{base}/pulls/{{number}}/commits"): self._list_pull_commits,
             ("GET", f"{base}/pulls/{{number}}/merge"): self._check_merged,
             ("GET", f"{base}/pulls/{{number}}/reviews"): self._list_reviews,
@@ -83,6 +85,74 @@ class GitHubEndpoints(SimulatorBase):
     def _get_pull(self, request: httpx.Request, repo: RepoState, login: str, number: str) -> httpx.Response:
         p = self._pull(repo, number)
         return json_response(200, pull_json(self.state, repo, p, full=True)) if p else not_found()
+
+    def _post_pull(self, request: httpx.Request, repo: RepoState, login: str) -> httpx.Response:
+        """`POST /repos/{owner}/{repo}/pulls`: `title`, `head` (a branch, or `owner:branch`), `base`,
+        `body`, `draft`. 422 when the head or base branch does not exist, when there are no commits
+        between them, or when an open pull request already exists for the head."""
+        body = json_body(request)
+        if body is None:
+            return bad_json()
+        title, head, base = body.get("title"), body.get("head"), body.get("base")
+        if not isinstance(title, str) or not title:
+            return validation("Validation Failed", "PullRequest", "title", "missing_field")
+        if not isinstance(head, str) or not head:
+            return validation("Validation Failed", "PullRequest", "head", "missing_field")
+        if not isinstance(base, str) or not base:
+            return validation("Validation Failed", "PullRequest", "base", "missing_field")
+        owner, _, branch = head.rpartition(":")
+        if owner and owner.casefold() != repo.owner.casefold():
+            return validation("Validation Failed", "PullRequest", "head", "invalid")
+        if base != repo.default_branch:
+            return validation("Validation Failed", "PullRequest", "base", "invalid")
+        commits = self.branch_commits(repo, branch)
+        if commits is None:
+            return validation("Validation Failed", "PullRequest", "head", "invalid")
+        if not commits:
+            return error(422, f"Validation Failed: No commits between {base} and {branch}")
+        if any(
+            p.state == "open" and p.head_ref == branch and p.base_ref == base for p in repo.pulls.values()
+        ):
+            return error(422, f"Validation Failed: A pull request already exists for {repo.owner}:{branch}.")
+        now = self._now()
+        for sha in commits:
+            if sha not in repo.commits:
+                repo.commits[sha] = CommitState(sha=sha, author=login, message=f"commit {sha[:7]}", date=now)
+        number = repo.take_number()
+        repo.pulls[number] = PullState(
+            number=number, id=self.state.new_id(), title=title, body=body.get("body"),
+            author=self.state.user(login), head_ref=branch, base_ref=base, head_sha=commits[-1],
+            base_sha=repo.default_branch_shas[-1] if repo.default_branch_shas else commits[0],
+            commits=list(commits), draft=bool(body.get("draft", False)), created_at=now, updated_at=now,
+        )  # fmt: skip
+        data = pull_json(self.state, repo, repo.pulls[number], full=True)
+        return json_response(201, data, {"location": data["url"]})
+
+    def _patch_pull(self, request: httpx.Request, repo: RepoState, login: str, number: str) -> httpx.Response:
+        """`PATCH /repos/{owner}/{repo}/pulls/{n}`: `title`, `body`, `state` (open or closed)."""
+        p = self._pull(repo, number)
+        if p is None:
+            return not_found()
+        body = json_body(request)
+        if body is None:
+            return bad_json()
+        if "title" in body:
+            p.title = str(body["title"])
+        if "body" in body:
+            p.body = body["body"]
+        if "state" in body:
+            if body["state"] not in ("open", "closed"):
+                return validation("Validation Failed", "PullRequest", "state", "invalid")
+            if body["state"] == "closed" and p.state == "open" and not p.merged:
+                p.state, p.closed_at = "closed", self._now()
+            elif body["state"] == "open" and p.state == "closed" and not p.merged:
+                p.state, p.closed_at = "open", None
+        p.updated_at = self._now()
+        return json_response(200, pull_json(self.state, repo, p, full=True))
+
+    def branch_commits(self, repo: RepoState, branch: str) -> list[str] | None:
+        """A branch's commits not on the default branch (oldest first); None: no such branch."""
+        return repo.branches.get(branch)
 
     def _list_pull_commits(self, request: httpx.Request, repo: RepoState, login: str,
                            number: str) -> httpx.Response:  # fmt: skip

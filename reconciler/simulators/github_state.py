@@ -104,6 +104,8 @@ class RepoState(BaseModel):
     commits: dict[str, CommitState] = Field(default_factory=dict)
     default_branch_shas: list[str] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)  # path on the default branch -> text
+    # branch -> its commits not on the default branch, oldest first (the last is the branch head)
+    branches: dict[str, list[str]] = Field(default_factory=dict)
     outsiders: list[str] = Field(default_factory=list)  # logins without write access (CONTRIBUTOR)
 
     @property

@@ -1,0 +1,50 @@
+"""`access report`: everyone's current access with its provenance, as CSV or one HTML page.
+
+The evidence for a user access review: per vendor and per person, each grant with the YAML line,
+the commit and pull request that wrote it, who approved it and when, the reason, the expiry, when
+apply applied it; and the counts of privileged, expiring and unreviewed access.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reconciler.commands.access_view import ViewOptions, build_view
+from reconciler.commands.context import AppContext
+from reconciler.errors import AccessError
+from reconciler.render.report import render_csv, render_html
+
+FORMATS = ("csv", "html")
+
+
+def pick_format(fmt: str, out: Path | None) -> str:
+    chosen = (fmt or (out.suffix.lstrip(".").lower() if out is not None else "") or "csv").lower()
+    if chosen == "htm":
+        chosen = "html"
+    if chosen not in FORMATS:
+        raise AccessError(f"--format: {chosen!r} is not one of {', '.join(FORMATS)}")
+    return chosen
+
+
+def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) -> int:
+    chosen = pick_format(fmt, out)
+    view = build_view(ctx, options)
+    if chosen == "html":
+        text = render_html(
+            view.rows,
+            title="Access report",
+            generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
+            notes=view.notes,
+        )
+    else:
+        text = render_csv(view.rows)
+    for note in view.notes:
+        ctx.output.info(f"note: {note}")
+    if out is None:
+        ctx.output.raw(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        people = len({r.principal for r in view.rows})
+        ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
+    return 0

@@ -1,0 +1,221 @@
+"""`access why PERSON [RESOURCE]`: everything a person holds or is to hold, and why.
+
+For each grant: the YAML line that grants it (or "not in the YAML"), the commit on main that wrote
+that line and every earlier commit that changed it, the merged pull request that landed each, who
+approved it and when (judged like the gate), the reason, the expiry, and when apply applied it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from reconciler.access_rows import Row, Status
+from reconciler.catalogs import static_catalog
+from reconciler.commands.access_view import View, ViewOptions, build_view, github_client
+from reconciler.commands.context import AppContext
+from reconciler.errors import AccessError
+from reconciler.origin import CommitInfo, Origin
+from reconciler.provenance import UNCOMMITTED, origins
+from reconciler.records import Grant, Person
+from reconciler.rules.matching import describe_grant
+from reconciler.vendors import vendor_label
+
+Format = Literal["text", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    principal: str
+    person: Person | None
+
+
+def resolve_person(view_people: dict[str, Person], name: str) -> Who:
+    """A person by key in people.yaml, email, or GitHub login; an unknown email is an unmanaged account."""
+    folded = name.casefold()
+    for person in view_people.values():
+        if folded in (person.key.casefold(), person.principal, person.github.casefold()) or folded in (
+            login.casefold() for _, login in person.logins
+        ):
+            return Who(person.principal, person)
+    if "@" in name:
+        return Who(folded, None)
+    raise AccessError(
+        f"no person {name!r} in access/people.yaml (give their key, email or GitHub login; an account "
+        "nobody listed is found by its email)"
+    )
+
+
+def _resource_matches(grant: Grant, resource: str) -> bool:
+    folded = resource.casefold()
+    if grant.resource.casefold() == folded:
+        return True
+    catalog = static_catalog(grant.vendor, grant.resource_type)
+    return catalog is not None and catalog.label(grant.resource).casefold() == folded
+
+
+def origin_json(origin: Origin | None, beneficiary: str) -> dict[str, Any] | None:
+    if origin is None:
+        return None
+    pull = origin.pull
+    approvals = pull.approvers_for(beneficiary) if pull else ()
+    return {
+        "commit": origin.commit.sha,
+        "committed_at": origin.commit.date,
+        "summary": origin.commit.summary,
+        "pull_request": pull.number if pull else None,
+        "pull_request_url": pull.url if pull else None,
+        "pull_request_head": pull.head_sha if pull else None,
+        "requested_by": pull.author if pull else None,
+        "merged_at": pull.merged_at if pull else None,
+        "approved_by": [login for login, _ in approvals],
+        "approvals": [{"login": login, "at": at} for login, at in approvals],
+        "not_counted": list(pull.problems) if pull else [],
+        "note": origin.note,
+    }
+
+
+def row_json(row: Row, history: list[Origin] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "vendor": row.vendor, "tenant": row.tenant, "resource_type": row.resource_type,
+        "resource": row.resource, "entitlement": row.entitlement, "principal": row.principal,
+        "person": row.person or None, "status": str(row.status), "source": row.source or None,
+        "via": row.via or None, "membership": row.membership or None, "reason": row.reason or None,
+        "expires": row.expires or None, "privileged": row.privileged or None, "expiring": row.expiring,
+        "reviewed": row.reviewed, "applied_at": row.applied_at or None,
+        "granted_in": origin_json(row.origin, row.github),
+    }  # fmt: skip
+    if history is not None:
+        data["history"] = [origin_json(o, row.github) for o in history]
+    return data
+
+
+async def _histories(
+    ctx: AppContext, view: View, rows: list[Row], options: ViewOptions
+) -> dict[str, list[Origin]]:
+    """Per granting line: every first-parent commit that changed it, with its pull request."""
+    history = view.history
+    if history is None:
+        return {}
+    commits: dict[str, list[str]] = {}
+    infos: dict[str, CommitInfo] = {}
+    for row in rows:
+        for place in (row.source, row.membership):
+            if not place or place in commits:
+                continue
+            file, _, line = place.rpartition(":")
+            found = [c for c in history.line_history(file, int(line)) if c.sha != UNCOMMITTED]
+            commits[place] = [c.sha for c in found]
+            infos.update({c.sha: c for c in found})
+    client, missing = github_client(ctx, options.source) if options.github else (None, "GitHub not asked")
+    try:
+        by_sha = await origins(client, history, infos.values(), missing)
+    finally:
+        if client is not None:
+            await client.aclose()
+    return {place: [by_sha[s] for s in shas] for place, shas in commits.items()}
+
+
+def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOptions, fmt: Format) -> int:
+    from reconciler.commands.state import load_desired
+
+    people = {p.key: p for p in load_desired(ctx).access.people.values()}
+    who = resolve_person(people, person)
+
+    def wanted(grant: Grant) -> bool:
+        return grant.principal == who.principal and (resource is None or _resource_matches(grant, resource))
+
+    view = build_view(ctx, options, wanted)
+    rows = [r for r in view.rows if wanted(r.grant)]
+    histories = asyncio.run(_histories(ctx, view, rows, options)) if view.history else {}
+    if fmt == "json":
+        ctx.output.raw(
+            json.dumps(
+                {
+                    "person": who.person.key if who.person else None,
+                    "principal": who.principal,
+                    "github": who.person.github if who.person else None,
+                    "notes": list(view.notes),
+                    "grants": [row_json(r, histories.get(r.source, [])) for r in rows],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        return 0
+    ctx.output.result(render_text(who, rows, histories, view.notes))
+    return 0
+
+
+def _origin_line(origin: Origin | None, beneficiary: str) -> list[str]:
+    if origin is None:
+        return ["  written in   (unknown: no git history for this line)"]
+    commit = origin.commit
+    lines = [f"  written in   {commit.sha[:10]} {commit.date[:10]} {commit.summary!r}"]
+    pull = origin.pull
+    if pull is None:
+        lines.append(f"  pull request none: {origin.note}")
+        return lines
+    lines.append(
+        f"  pull request #{pull.number} by {pull.author or 'a deleted account'}, merged {pull.merged_at} "
+        f"({pull.url})"
+    )
+    approvals = pull.approvers_for(beneficiary)
+    if approvals:
+        lines.append("  approved by  " + ", ".join(f"{login} at {at}" for login, at in approvals))
+    else:
+        lines.append("  approved by  nobody whose approval counts")
+    for problem in pull.problems:
+        lines.append(f"               ({problem})")
+    return lines
+
+
+def render_text(who: Who, rows: list[Row], histories: dict[str, list[Origin]], notes: tuple[str, ...]) -> str:
+    person = who.person
+    title = (
+        f"{person.key} ({person.name}, {person.email})"
+        if person
+        else f"{who.principal} (not in access/people.yaml)"
+    )
+    out = [title]
+    out += [f"note: {n}" for n in notes]
+    if not rows:
+        out.append("holds nothing and is granted nothing in the YAML")
+    for row in rows:
+        out.append("")
+        where = f" in company {row.tenant}" if row.tenant else ""
+        out.append(f"{describe_grant(row.grant)}{where} · {vendor_label(row.vendor)} · {row.status}")
+        if row.status in (Status.NOT_IN_YAML, Status.INDIRECT):
+            out.append(
+                "  granted by   not in the YAML: "
+                + ("held through nesting or a rule at the vendor" if row.status is Status.INDIRECT
+                   else "drift on a managed resource, or access this repository does not manage")
+            )  # fmt: skip
+        else:
+            via = f" (via team {row.via}; membership {row.membership})" if row.via else ""
+            out.append(f"  granted by   {row.source}{via}")
+            out += _origin_line(row.origin, row.github)
+            earlier = [
+                o
+                for o in histories.get(row.source, [])
+                if row.origin is None or o.commit.sha != row.origin.commit.sha
+            ]
+            for origin in earlier:
+                pull = f"#{origin.pull.number}" if origin.pull else "no pull request"
+                approved = (
+                    ", ".join(login for login, _ in origin.pull.approvers_for(row.github))
+                    if origin.pull
+                    else ""
+                )
+                out.append(
+                    f"  earlier      {origin.commit.sha[:10]} {origin.commit.date[:10]} {pull}"
+                    + (f", approved by {approved}" if approved else "")
+                )
+        if row.reason or row.expires:
+            out.append(f"  reason       {row.reason or '-'}; expires {row.expires or 'never'}")
+        if row.privileged:
+            out.append(f"  privileged   {row.privileged}")
+        out.append(f"  applied      {row.applied_at or 'not in the audit log'}")
+    return "\n".join(out)

@@ -1,0 +1,125 @@
+"""`access report`: everyone's access with provenance, as CSV and as one self-contained HTML page,
+the page checked in a real headless browser (Debian's chromium) when one is installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reconciler import sandbox
+from reconciler.vendors import VENDORS
+from tests.test_gate import JUDY_HARBOR, World, adopted, world
+
+__all__ = ["adopted", "world"]
+
+
+def browser() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
+        pytest.skip(
+            "no headless browser: install Debian's chromium (`apt-get install -y chromium`; .ci/run does)"
+        )
+    return found
+
+
+def dump_dom(page: Path, fragment: str = "") -> str:
+    result = subprocess.run(
+        [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--virtual-time-budget=5000", "--dump-dom", f"{page.resolve().as_uri()}{fragment}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def table_rows(dom: str) -> list[str]:
+    body = dom.split('<tbody id="body">', 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r"<tr[^>]*>(.*?)</tr>", body)
+
+
+@pytest.fixture
+def reviewed_world(world: World) -> World:
+    """judy's Harbor Tower line landed by an approved squash; then the vendors drift again."""
+    number = world.open_pull("jalvarez", JUDY_HARBOR, branch="judy")
+    world.approve(number, "cokafor")
+    world.squash(number, branch="judy")
+    assert world.apply().code == 0
+    sandbox.reset(world.path, VENDORS)  # bob's hand-made Environment Admin is back, and more drift
+    return world
+
+
+def test_report_csv_has_provenance_per_grant(reviewed_world: World) -> None:
+    result = reviewed_world.access("report", "--sandbox", "--format", "csv")
+    assert result.code == 0, result.err
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    judy = [r for r in rows if r["person"] == "judy" and r["resource"] == "Harbor Tower"]
+    assert {(r["entitlement"], r["status"]) for r in judy} == {
+        ("Project Engineer", "pending"),  # the reset vendor lost it: the next apply grants it again
+        ("Project Manager", "not in the YAML"),  # what the vendor has instead
+    }
+    judy = [r for r in judy if r["entitlement"] == "Project Engineer"]
+    assert judy[0]["pull_request"] == "1" and judy[0]["requested_by"] == "jalvarez"
+    assert judy[0]["approved_by"] == "cokafor" and judy[0]["reviewed"] == "yes" and judy[0]["approved_at"]
+    assert judy[0]["applied_at"] and judy[0]["source"].startswith("access/procore.yaml:")
+    drift = [r for r in rows if r["person"] == "bob" and r["resource"] == "Environment Admin"]
+    assert [(d["status"], d["reviewed"], d["privileged"]) for d in drift] == [
+        ("not in the YAML", "no", "admin-roles")
+    ]
+    grace = [r for r in rows if r["person"] == "grace" and r["resource"] == "Environment Admin"]
+    assert grace[0]["privileged"] == "admin-roles" and grace[0]["expires"] == "2026-12-15"
+    assert grace[0]["expiring"] == "yes"  # within policies' 30 days of ACCESS_TODAY 2026-11-23
+    assert grace[0]["reviewed"] == "no"  # its line was pushed before the gate knew any pull request
+    people = {r["person"] for r in rows if r["person"]}
+    assert {"alice", "bob", "judy", "oscar", "heidi"} <= people
+
+
+def test_report_html_is_self_contained_and_works_in_a_browser(reviewed_world: World, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    result = reviewed_world.access("report", "--sandbox", "--out", str(page))
+    assert result.code == 0, result.err
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), "no external assets"
+    assert "<link" not in text
+    csv_rows = list(csv.DictReader(io.StringIO(reviewed_world.access("report", "--sandbox").out)))
+
+    dom = dump_dom(page)
+    rows = table_rows(dom)
+    assert len(rows) == min(200, len(csv_rows))
+    assert f"of {len(csv_rows)} grants" in dom
+    assert '<table class="summary">' in dom and "<td>procore</td>" in dom
+
+    judy = table_rows(dump_dom(page, "#q=jalvarez&vendor=procore&status=pending"))
+    assert len(judy) == 1 and "Harbor Tower" in judy[0] and "#1" in judy[0] and "cokafor" in judy[0]
+
+    drift = table_rows(dump_dom(page, "#status=not%20in%20the%20YAML&priv=1"))
+    assert (
+        len(drift) == 1
+        and "Environment Admin" in drift[0]
+        and "s-drift" in dom_row(page, "#status=not%20in%20the%20YAML&priv=1")
+    )
+
+    ordered = table_rows(dump_dom(page, "#vendor=pingone&sort=person&dir=desc"))
+    people = [re.findall(r"<td[^>]*>(.*?)</td>", r)[1] for r in ordered]
+    assert people == sorted(people, reverse=True) and len(set(people)) > 3
+
+
+def dom_row(page: Path, fragment: str) -> str:
+    body = dump_dom(page, fragment).split('<tbody id="body">', 1)[1]
+    return body.split("</tbody>", 1)[0]
+
+
+def test_report_format_follows_the_file_name_and_bad_formats_are_one_line(
+    world: World, tmp_path: Path
+) -> None:
+    out = tmp_path / "access.csv"
+    assert world.access("report", "--no-sync", "--out", str(out)).code == 0
+    assert out.read_text(encoding="utf-8").startswith("vendor,tenant,person,")
+    bad = world.access("report", "--no-sync", "--format", "pdf")
+    assert bad.code == 1 and "--format: 'pdf' is not one of csv, html" in bad.err
