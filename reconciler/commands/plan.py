@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from reconciler import event_loop
 from reconciler.catalog_check import check_names
 from reconciler.changes import Plan
 from reconciler.commands.context import AppContext
@@ -25,11 +25,14 @@ from reconciler.rules import check_plan, plan_options
 Format = Literal["text", "markdown", "json"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Planned:
     desired: Desired
     actual: dict[str, VendorState]
     plan: Plan
+
+    def __repr__(self) -> str:  # never the records: see reconciler.event_loop
+        return f"Planned({self.plan.summary_line()!r})"
 
 
 async def make_plan(ctx: AppContext, source: Source) -> Planned:
@@ -86,16 +89,17 @@ def run(
     fmt: Format,
     detailed_exitcode: bool,
 ) -> int:
-    planned = asyncio.run(make_plan(ctx, source))
+    planned = event_loop.run(make_plan(ctx, source))
     plan = planned.plan
+    encoded = plan.dumps() if out is not None or fmt == "json" else ""  # once: the file and --format json
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(plan.dumps(), encoding="utf-8")
+        out.write_text(encoded, encoding="utf-8")
         ctx.output.info(f"plan written to {out}")
     if fmt == "text":
         ctx.output.result(render_text(plan))
     else:
-        ctx.output.raw(render(plan, fmt))
+        ctx.output.raw(encoded if fmt == "json" else render(plan, fmt))
     if plan.errors:
         return 1
     if detailed_exitcode and plan.has_changes:
