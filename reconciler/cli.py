@@ -27,6 +27,7 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.console import Output
 from reconciler.errors import AccessError
+from reconciler.gcpause import paused_gc
 from reconciler.settings import environment, scrub
 
 app = typer.Typer(
@@ -225,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     """The one error boundary: AccessError -> 1 with its message, usage -> 1, Ctrl-C -> 130."""
     output = Output()
     try:
-        code = app(args=argv, prog_name="access", standalone_mode=False)
+        with paused_gc():  # one command, one process: see reconciler.gcpause
+            code = app(args=argv, prog_name="access", standalone_mode=False)
     except Exit as exc:
         code = exc.exit_code
     except (Abort, KeyboardInterrupt):

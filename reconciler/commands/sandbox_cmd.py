@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from reconciler import sandbox
 from reconciler.commands.context import AppContext
 from reconciler.connectors.registry import plugin
+from reconciler.gcpause import resumed_gc
 from reconciler.vendors import VENDORS
 
 
@@ -29,7 +30,7 @@ def serve(ctx: AppContext, *, stop: threading.Event | None = None) -> int:
     directory = sandbox.state_dir(ctx.repo)
     directory.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
-    with ExitStack() as stack:
+    with resumed_gc(), ExitStack() as stack:  # serves until interrupted: collect cycles
         for vendor in vendors:
             env = stack.enter_context(plugin(vendor).loopback(directory))
             for key, value in env.items():
