@@ -34,10 +34,14 @@ class VendorState:
     known_resources: Mapping[str, frozenset[str]] = field(default_factory=dict)
     indirect: frozenset[Grant] = frozenset()  # held through nesting or dynamic rules: shown, never revoked
     requests: int = 0  # HTTP requests the sync made (for benchmarks and the rate budget)
+    _fingerprint: str = field(default="", init=False, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.accounts, self.grants)
+        """Computed once (it sorts every grant), on first use."""
+        if not self._fingerprint:
+            object.__setattr__(self, "_fingerprint", fingerprint(self.accounts, self.grants))
+        return self._fingerprint
 
 
 def fingerprint(accounts: Iterable[Account], grants: Iterable[Grant]) -> str:
