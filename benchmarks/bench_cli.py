@@ -267,6 +267,7 @@ def access_command() -> list[str]:
 @dataclass(frozen=True)
 class Run:
     seconds: float
+    cpu_seconds: float  # user + system: what the command costs, whatever else the machine is doing
     rss_mib: float
     code: int
 
@@ -283,22 +284,22 @@ def run_once(argv: Sequence[str], env: dict[str, str]) -> Run:
             sys.exit(
                 f"{' '.join(argv)} exited {proc.returncode}:\n{err.read().decode(errors='replace')[-2000:]}"
             )
-    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
 
 
 def measure(label: str, argv: Sequence[str], env: dict[str, str], runs: int) -> dict[str, float]:
     results = [run_once(argv, env) for _ in range(runs)]
-    times = [r.seconds for r in results]
-    rss = [r.rss_mib for r in results]
-    row = {
-        "time_min": min(times),
-        "time_median": statistics.median(times),
-        "rss_min": min(rss),
-        "rss_median": statistics.median(rss),
-    }
+    row: dict[str, float] = {}
+    for name, values in (
+        ("time", [r.seconds for r in results]),
+        ("cpu", [r.cpu_seconds for r in results]),
+        ("rss", [r.rss_mib for r in results]),
+    ):
+        row[f"{name}_min"], row[f"{name}_median"] = min(values), statistics.median(values)
     print(
-        f"{label:<34} {row['time_min']:7.2f} s {row['time_median']:7.2f} s"
-        f" {row['rss_min']:8,.0f} MiB {row['rss_median']:8,.0f} MiB",
+        f"{label:<36} {row['time_min']:7.2f} s {row['time_median']:7.2f} s"
+        f" {row['cpu_min']:7.2f} s {row['cpu_median']:7.2f} s"
+        f" {row['rss_min']:7,.0f} MiB {row['rss_median']:7,.0f} MiB",
         flush=True,
     )
     return row
@@ -345,7 +346,8 @@ def main() -> None:
         print(
             f"\n{os.cpu_count()} CPUs, load average {load_average()}; {args.runs} run(s) each; {' '.join(access)}"
         )
-        print(f"{'command':<34} {'min':>9} {'median':>9} {'peak RSS min':>12} {'median':>12}")
+        print(f"{'':<36} {'wall time':^19} {'CPU (user+sys)':^19} {'peak RSS':^23}")
+        print(f"{'command':<36} {'min':>9} {'median':>9} {'min':>9} {'median':>9} {'min':>11} {'median':>11}")
         for s in scenarios:
             out = s.root / "plan.json"
             plan = [*access, "--repo", str(s.root), "plan", "--state", str(s.root / "snapshot"),
@@ -358,7 +360,7 @@ def main() -> None:
                 label = f"plan, onboarding {s.people:,} people"
             figures[label] = measure(label, plan, env, args.runs)
             summary = json.loads(out.read_text())["summary"]
-            print(f"{'':<34} {', '.join(f'{v:,} {k}' for k, v in summary.items() if v)}")
+            print(f"{'':<36} {', '.join(f'{v:,} {k}' for k, v in summary.items() if v)}")
     print(f"load average after: {load_average()}  ({dt.datetime.now():%Y-%m-%d %H:%M})")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

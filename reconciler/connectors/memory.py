@@ -50,6 +50,8 @@ class MemoryConnector:
         grants = scoped_grants(self.state.grants, scope)
         tenants = {t for _, t in scope.tenants}
         accounts = tuple(a for a in self.state.accounts if a.tenant in tenants)
+        if len(grants) == len(self.state.grants) and len(accounts) == len(self.state.accounts):
+            return self.state  # all of it in scope: keep the state (and its fingerprint, if known)
         return replace(self.state, accounts=accounts, grants=grants)
 
     async def apply(self, change: Change) -> ChangeResult:
