@@ -6,7 +6,8 @@
 Each vendor's simulator (at scale) is served on 127.0.0.1 by a separate process (the path of
 `access sandbox serve`: a ThreadingHTTPServer that sleeps `--latency` per request), and the live
 connector (`from_env`, httpx over TCP) syncs everything. Printed per vendor: requests made, wall
-time, the client's CPU time, and the floor = requests x latency / concurrency (what the latency
+time, the CPU time of the client and of the simulator's server (when the server's CPU nears the
+wall time, the simulator, not the connector, is the bottleneck), and the floor = requests x latency / concurrency (what the latency
 alone costs if every request could overlap), so the ratio shows how close the sync is to it.
 """
 
@@ -147,14 +148,17 @@ def _serve(vendor: str, args: argparse.Namespace, pipe: Connection) -> None:
     with serve(simulator.handle, latency=args.latency) as url:
         setup.after_start(simulator, url)
         pipe.send((url, setup.facts(simulator)))
+        started = time.process_time()
         pipe.recv()  # stop
-        pipe.send(simulator.request_count)
+        pipe.send((simulator.request_count, time.process_time() - started))
 
 
 def run(vendor: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
     setup = SETUPS[vendor]()
     parent, child = multiprocessing.get_context("fork").Pipe()
-    server = multiprocessing.get_context("fork").Process(target=_serve, args=(vendor, args, child), daemon=True)
+    server = multiprocessing.get_context("fork").Process(
+        target=_serve, args=(vendor, args, child), daemon=True
+    )
     server.start()
     url, facts = parent.recv()
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,18 +175,20 @@ def run(vendor: str, concurrency: int, args: argparse.Namespace) -> dict[str, An
         state = asyncio.run(sync())
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     parent.send("stop")
-    served = parent.recv()
+    served, server_cpu = parent.recv()
     server.join(timeout=10)
     floor = state.requests * args.latency / concurrency
     return {
         "vendor": vendor, "concurrency": concurrency, "accounts": len(state.accounts),
         "grants": len(state.grants), "requests": state.requests, "served": served, "wall_s": wall,
-        "client_cpu_s": cpu, "floor_s": floor,
+        "client_cpu_s": cpu, "server_cpu_s": server_cpu, "floor_s": floor,
     }  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--vendor", action="append", choices=sorted(SETUPS), help="repeatable; default: all")
     parser.add_argument("--concurrency", type=int, action="append", help="repeatable; default: each vendor's")
     parser.add_argument("--latency", type=float, default=0.030)
@@ -195,13 +201,15 @@ def main() -> None:
     args = parser.parse_args()
     defaults = {"procore": 8, "concur": 8, "pingone": 16}
     print(f"loopback HTTP, {args.latency * 1000:.0f} ms a request; floor = requests x latency / concurrency")
-    print(f"{'vendor':<8} {'conc.':>5} {'requests':>9} {'wall':>8} {'floor':>8} {'ratio':>6} {'client CPU':>10}  result")
+    print(
+        f"{'vendor':<8} {'conc.':>5} {'requests':>9} {'wall':>8} {'floor':>8} {'ratio':>6} {'client CPU':>10} {'server CPU':>10}  result"
+    )
     for vendor in args.vendor or ["procore", "concur", "pingone"]:
         for concurrency in args.concurrency or [defaults[vendor]]:
             r = run(vendor, concurrency, args)
             print(
                 f"{vendor:<8} {concurrency:>5} {r['requests']:>9,} {r['wall_s']:>7.2f}s {r['floor_s']:>7.2f}s"
-                f" {r['wall_s'] / r['floor_s']:>5.2f}x {r['client_cpu_s']:>9.2f}s"
+                f" {r['wall_s'] / r['floor_s']:>5.2f}x {r['client_cpu_s']:>9.2f}s {r['server_cpu_s']:>9.2f}s"
                 f"  {r['accounts']:,} accounts, {r['grants']:,} grants",
                 flush=True,
             )

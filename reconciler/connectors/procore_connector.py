@@ -166,13 +166,29 @@ class ProcoreConnector:
     async def _sync_company(
         self, company: str, scope: Scope, slots: asyncio.Semaphore
     ) -> tuple[list[Account], set[Grant], set[str], set[str]]:
-        templates, active, inactive, projects = await asyncio.gather(
-            self.api.permission_templates(company),
-            self.api.active_users(company),
-            self.api.inactive_users(company),
-            self.api.projects(company),
-        )
-        cache = CompanyCache()
+        # The user directory pages (one after another: each follows the previous page's Link) run
+        # side by side with the project member lists, which need only the project list.
+        directory = asyncio.gather(self.api.active_users(company), self.api.inactive_users(company))
+        try:
+            templates, projects = await asyncio.gather(
+                self.api.permission_templates(company), self.api.projects(company)
+            )
+            cache = CompanyCache()
+            managed = self._managed_projects(company, scope, projects, cache)
+            if managed:
+                self._warn_budget(len(managed))
+
+            async def members(project_id: int) -> list[Json]:
+                async with slots:
+                    return await self.api.project_users(company, project_id)
+
+            (active, inactive), lists = await asyncio.gather(
+                directory, asyncio.gather(*(members(pid) for pid in managed))
+            )
+        except BaseException:
+            directory.cancel()  # a failure elsewhere: stop paging the directory
+            await asyncio.gather(directory, return_exceptions=True)
+            raise
         cache.templates = {str(t["name"]): int(t["id"]) for t in templates if "name" in t and "id" in t}
         accounts: dict[int, Account] = {}
         for users, is_active in ((active, True), (inactive, False)):
@@ -184,15 +200,6 @@ class ProcoreConnector:
                 accounts[uid] = account
                 if account.principal not in cache.users or is_active:
                     cache.users[account.principal] = UserRef(uid, account.principal, is_active)
-        managed = self._managed_projects(company, scope, projects, cache)
-        if managed:
-            self._warn_budget(len(managed))
-
-        async def members(project_id: int) -> list[Json]:
-            async with slots:
-                return await self.api.project_users(company, project_id)
-
-        lists = await asyncio.gather(*(members(pid) for pid in managed))
         grants: set[Grant] = set()
         for (pid, spelling), rows in zip(managed.items(), lists, strict=True):
             cache.members[pid] = {}
