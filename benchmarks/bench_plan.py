@@ -98,7 +98,7 @@ def perturb(root: Path, desired_grants: dict[str, list[list[str]]], people: int,
             for i in range(people)
         ]  # fmt: skip
         data = state_to_json(VendorState(vendor, (), frozenset()))
-        data.update(accounts=accounts, grants=actual)
+        data.update(snapshot_version=1, accounts=accounts, grants=actual, indirect=[])
         (snapshot / f"{vendor}.json").write_text(json.dumps(data, separators=(",", ":")))
 
 

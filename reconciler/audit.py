@@ -85,7 +85,9 @@ class AuditLog:
     count: int = 0
     _handle: TextIO | None = None
 
-    def write(self, change: Change, result: ChangeResult, decision: Decision | None) -> None:
+    def write(
+        self, change: Change, result: ChangeResult, decision: Decision | None, *, sync: bool = True
+    ) -> None:
         if self._handle is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +97,14 @@ class AuditLog:
         line = entry(change, result, decision, run=self.run, commit=self.commit, at=self.clock())
         self._handle.write(scrub(json.dumps(line, sort_keys=True)) + "\n")
         self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if sync:
+            self.sync()
         self.count += 1
+
+    def sync(self) -> None:
+        """fsync what was written (safe from a worker thread while the loop writes more)."""
+        if self._handle is not None and not self._handle.closed:
+            os.fsync(self._handle.fileno())
 
     def close(self) -> None:
         if self._handle is not None and not self._handle.closed:

@@ -20,9 +20,16 @@ _ENTITLEMENT_WORDS = {("procore", "project"): "permission template"}
 
 def check_names(desired: AccessSet, actual: Mapping[str, VendorState]) -> list[LocatedError]:
     errors: dict[tuple[str, str], LocatedError] = {}
+    known_good: set[tuple[str, ...]] = set()  # (vendor, tenant, type, resource, entitlement) found to exist
     for grant in desired.grants:
+        what = grant[:5]
+        if what in known_good:
+            continue
         state = actual.get(grant.vendor)
         if state is None:
+            continue
+        if _exists(state, grant.resource_type, grant.resource, grant.entitlement):
+            known_good.add(what)
             continue
         provenance = desired.provenance.get(grant)
         where = provenance.source if provenance and provenance.source else Location("access", 0)
@@ -63,6 +70,14 @@ def _check_populations(
             errors.setdefault(
                 (str(where), key.resource), LocatedError(where, _unknown(label, key.resource, known))
             )
+
+
+def _exists(state: VendorState, rtype: str, resource: str, entitlement: str) -> bool:
+    known_resources = state.known_resources.get(rtype)
+    if known_resources is not None and resource not in known_resources:
+        return False
+    known = state.catalog.get(rtype)
+    return known is None or entitlement in known
 
 
 def _unknown(what: str, name: str, known: frozenset[str]) -> str:

@@ -6,11 +6,12 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from reconciler.errors import AccessError
+from reconciler.jsonfile import dumps_indented
 
 FORMAT_VERSION = 1
 
@@ -84,7 +85,7 @@ class Change:
         return self.resource_type == ACCOUNT
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _CHANGE_FIELDS}  # asdict, without its deep copies
         data["action"] = str(self.action)
         data["attributes"] = dict(self.attributes)
         return data
@@ -112,6 +113,9 @@ def change_id(
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+_CHANGE_FIELDS = tuple(f.name for f in fields(Change))
+
+
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
@@ -131,7 +135,7 @@ class Finding:
     hint: str = ""  # what would satisfy it
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in _FINDING_FIELDS}
         data["severity"] = str(self.severity)
         return data
 
@@ -141,6 +145,9 @@ class Finding:
         values = {k: v for k, v in data.items() if k in known}
         values["severity"] = Severity(values["severity"])
         return cls(**values)
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +198,7 @@ class Plan:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+        return dumps_indented(self.to_json()) + "\n"  # json.dumps(..., indent=2), byte for byte
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:

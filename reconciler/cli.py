@@ -31,6 +31,7 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.console import Output, configure_logging
 from reconciler.errors import AccessError, ValidationErrors
+from reconciler.gcpause import paused_gc
 from reconciler.scrub import Scrubber, scrub, scrubbing
 from reconciler.settings import environment
 from reconciler.version import package_version
@@ -534,7 +535,8 @@ def _run(argv: list[str] | None, scrubber: Scrubber) -> int:
     output = Output(annotations=in_github_actions())
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     try:
-        code = app(args=args, prog_name="access", standalone_mode=False)
+        with paused_gc():  # one command, one process: see reconciler.gcpause
+            code = app(args=args, prog_name="access", standalone_mode=False)
     except Exit as exc:
         code = exc.exit_code
     except (Abort, KeyboardInterrupt):

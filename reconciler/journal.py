@@ -121,13 +121,19 @@ class Journal:
         journal._write({"event": "start", "commit": commit, "changes_hash": changes_hash, "resumes": resumes})
         return journal
 
-    def _write(self, entry: dict[str, Any]) -> None:
+    def _write(self, entry: dict[str, Any], *, sync: bool = True) -> None:
         line = {"run": self.run, "at": self._clock().isoformat(timespec="seconds"), **entry}
         self._handle.write(scrub(json.dumps(line, sort_keys=True)) + "\n")
         self._handle.flush()
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """fsync what was written (safe from a worker thread while the loop writes more)."""
         os.fsync(self._handle.fileno())
 
-    def record(self, change: Change, result: ChangeResult) -> None:
+    def record(self, change: Change, result: ChangeResult, *, sync: bool = True) -> None:
+        """One outcome line; with `sync=False` the caller fsyncs it (`sync()`) before going on."""
         self._write(
             {
                 "event": "outcome",
@@ -136,7 +142,8 @@ class Journal:
                 "outcome": str(result.outcome),
                 "message": result.message,
                 "vendor_ref": result.vendor_ref,
-            }
+            },
+            sync=sync,
         )
 
     def resumed(self, change: Change, done: Finished) -> None:

@@ -1,93 +1,166 @@
 """Actual state as files: `access sync --out DIR` writes them, `access plan --state DIR` reads them.
 
-One JSON file per vendor, compact (grants as arrays), so a bug report or a benchmark can replay a
-state offline.
+One JSON file per vendor, compact, so a bug report or a benchmark can replay a state offline.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from reconciler.connectors.base import VendorState
+from reconciler.connectors.base import VendorState, fingerprint, with_fingerprint
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
 from reconciler.jsonfile import write_json
 from reconciler.records import Account, Grant, ResourceKey
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2  # 1: accounts as objects, grants as 5-string rows (still read)
+
+# Version 2 is laid out for speed (a million grants read in about a second): accounts as columns,
+# grants grouped by (tenant, resource type, resource, entitlement) with the sorted principals that
+# hold it, groups sorted. Reading builds each Grant with C-level map/zip, no Python per grant, and
+# the fingerprint's sorted lines come straight from that order.
 
 
 def state_to_json(state: VendorState) -> dict[str, Any]:
+    accounts = sorted(state.accounts, key=lambda a: (a.tenant, a.principal, a.native_id))
+    attribute_sets: dict[tuple[tuple[str, str], ...], int] = {}
+    for a in accounts:
+        attribute_sets.setdefault(a.attributes, len(attribute_sets))
     return {
         "snapshot_version": SNAPSHOT_VERSION,
         "vendor": state.vendor,
         "fingerprint": state.fingerprint,
-        "accounts": [
-            {
-                "tenant": a.tenant,
-                "principal": a.principal,
-                "active": a.active,
-                "email": a.email,
-                "display_name": a.display_name,
-                "attributes": dict(a.attributes),
-                "native_id": a.native_id,
-            }
-            for a in sorted(state.accounts, key=lambda a: (a.tenant, a.principal, a.native_id))
-        ],
-        "grants": [list(g[1:]) for g in sorted(state.grants)],
-        "indirect": [list(g[1:]) for g in sorted(state.indirect)],
-        "read_only": [list(g[1:]) for g in sorted(state.read_only)],
+        "accounts": {
+            "tenant": [a.tenant for a in accounts],
+            "principal": [a.principal for a in accounts],
+            "active": [a.active for a in accounts],
+            "email": [a.email for a in accounts],
+            "display_name": [a.display_name for a in accounts],
+            "native_id": [a.native_id for a in accounts],
+            "attributes": [attribute_sets[a.attributes] for a in accounts],
+            "attribute_sets": [[list(pair) for pair in attrs] for attrs in attribute_sets],
+        },
+        "grants": _grouped(state.grants),
+        "indirect": _grouped(state.indirect),
+        "read_only": _grouped(state.read_only),
         "unreadable": [[*k[1:], why] for k, why in sorted(state.unreadable.items())],
         "catalog": {k: sorted(v) for k, v in state.catalog.items()},
         "known_resources": {k: sorted(v) for k, v in state.known_resources.items()},
     }
 
 
+def _grouped(grants: Iterable[Grant]) -> list[list[Any]]:
+    groups: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    for grant in grants:
+        groups[grant[1:5]].append(grant[5])
+    return [[*head, sorted(groups[head])] for head in sorted(groups)]
+
+
 def state_from_json(data: Mapping[str, Any], *, origin: str = "snapshot") -> VendorState:
     with paused_gc():
-        return _state_from_json(data, origin)
+        try:
+            version = data.get("snapshot_version", 1)
+            if version == 1:
+                return _state_from_v1(data)
+            if version == SNAPSHOT_VERSION:
+                return _state_from_v2(data)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise AccessError(f"{origin}: not a valid state snapshot ({exc})") from None
+    raise AccessError(f"{origin}: snapshot_version {version!r}; this access reads versions 1 and 2")
 
 
-def _state_from_json(data: Mapping[str, Any], origin: str) -> VendorState:
-    try:
-        vendor = str(data["vendor"])
-        accounts = tuple(
-            Account(
-                vendor,
-                str(a.get("tenant", "")),
-                str(a["principal"]),
-                active=bool(a.get("active", True)),
-                email=str(a.get("email", "")),
-                display_name=str(a.get("display_name", "")),
-                attributes=tuple(sorted((str(k), str(v)) for k, v in dict(a.get("attributes", {})).items())),
-                native_id=str(a.get("native_id", "")),
-            )
-            for a in data.get("accounts", [])
+def _state_from_v1(data: Mapping[str, Any]) -> VendorState:
+    vendor = str(data["vendor"])
+    accounts = tuple(
+        Account(
+            vendor,
+            str(a.get("tenant", "")),
+            str(a["principal"]),
+            active=bool(a.get("active", True)),
+            email=str(a.get("email", "")),
+            display_name=str(a.get("display_name", "")),
+            attributes=tuple(sorted((str(k), str(v)) for k, v in dict(a.get("attributes", {})).items())),
+            native_id=str(a.get("native_id", "")),
         )
-        grants = frozenset(_grants(vendor, data.get("grants", [])))
-        indirect = frozenset(_grants(vendor, data.get("indirect", [])))
-        read_only = frozenset(_grants(vendor, data.get("read_only", [])))
-        unreadable = {
-            ResourceKey(vendor, str(tenant), str(rtype), str(resource)): str(why)
-            for tenant, rtype, resource, why in data.get("unreadable", [])
-        }
-        catalog = {str(k): frozenset(v) for k, v in dict(data.get("catalog", {})).items()}
-        known = {str(k): frozenset(v) for k, v in dict(data.get("known_resources", {})).items()}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise AccessError(f"{origin}: not a valid state snapshot ({exc})") from None
-    return VendorState(
-        vendor,
-        accounts,
-        grants,
-        catalog=catalog,
-        known_resources=known,
-        indirect=indirect,
-        read_only=read_only,
-        unreadable=unreadable,
+        for a in data.get("accounts", [])
     )
+    grants = frozenset(_grants(vendor, data.get("grants", [])))
+    indirect = frozenset(_grants(vendor, data.get("indirect", [])))
+    read_only = frozenset(_grants(vendor, data.get("read_only", [])))
+    return VendorState(
+        vendor, accounts, grants, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
+        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data),
+    )  # fmt: skip
+
+
+def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
+    vendor = str(data["vendor"])
+    columns = data.get("accounts") or {}
+    principals = _strings(columns.get("principal", []))
+    count = len(principals)
+    attribute_sets = [
+        tuple(sorted((str(k), str(v)) for k, v in pairs)) for pairs in columns.get("attribute_sets", [])
+    ]
+    indexes = columns.get("attributes", [0] * count)
+    attributes = [attribute_sets[i] for i in indexes] if attribute_sets else [()] * count
+    actives = columns.get("active", [True] * count)
+    if not set(map(type, actives)) <= {bool}:
+        raise ValueError("accounts.active holds a value that is not true or false")
+    fields = [
+        _strings(columns.get(name, [""] * count)) for name in ("tenant", "email", "display_name", "native_id")
+    ]
+    if any(len(f) != count for f in (*fields, attributes, actives)):
+        raise ValueError("the account columns differ in length")
+    tenants, emails, names, ids = fields
+    accounts = tuple(
+        map(Account, repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)
+    )
+    grants, lines = _grant_groups(vendor, data.get("grants", []), lines=True)
+    indirect, _ = _grant_groups(vendor, data.get("indirect", []), lines=False)
+    read_only, _ = _grant_groups(vendor, data.get("read_only", []), lines=False)
+    state = VendorState(
+        vendor, accounts, grants, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
+        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data),
+    )  # fmt: skip
+    return with_fingerprint(state, fingerprint(accounts, grants, grant_lines=lines))
+
+
+def _grant_groups(
+    vendor: str, groups: Iterable[list[Any]], *, lines: bool
+) -> tuple[frozenset[Grant], list[str]]:
+    """Grants from `[tenant, type, resource, entitlement, [principal, ...]]` groups, and (if asked)
+    their fingerprint lines, in the file's order."""
+    grants: set[Grant] = set()
+    joined: list[str] = []
+    for tenant, rtype, resource, entitlement, holders in groups:
+        head = (vendor, *_strings([tenant, rtype, resource, entitlement]))
+        holders = _strings(holders)
+        grants.update(map(tuple.__new__, repeat(Grant), map(head.__add__, zip(holders))))
+        if lines:
+            joined.extend(map(("\x1f".join(head) + "\x1f").__add__, holders))
+    return frozenset(grants), joined
+
+
+def _strings(values: list[Any]) -> list[str]:
+    if not isinstance(values, list) or not set(map(type, values)) <= {str}:
+        raise ValueError("expected a list of strings")
+    return values
+
+
+def _unreadable(vendor: str, data: Mapping[str, Any]) -> dict[ResourceKey, str]:
+    return {
+        ResourceKey(vendor, str(tenant), str(rtype), str(resource)): str(why)
+        for tenant, rtype, resource, why in data.get("unreadable", [])
+    }
+
+
+def _sets(data: Mapping[str, Any], key: str) -> dict[str, frozenset[str]]:
+    return {str(k): frozenset(v) for k, v in dict(data.get(key, {})).items()}
 
 
 def _grants(vendor: str, rows: Iterable[list[str]]) -> Iterable[Grant]:

@@ -32,6 +32,7 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.plan import plan_from
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import ChangeResult, Connector, Outcome, VendorState
+from reconciler.durable import GroupSync
 from reconciler.errors import AccessError, RefusedError, StalePlanError
 from reconciler.executor import execute
 from reconciler.journal import Journal, interrupted_run
@@ -326,18 +327,27 @@ async def _execute(
         ctx.output.info(f"resuming interrupted apply {interrupted.run} (started {interrupted.started})")
     ctx.output.info(f"applying {len(todo)} change(s)")
 
-    def report(change: Change, result: ChangeResult) -> None:
+    def sync_both() -> None:
+        journal.sync()
+        audit.sync()
+
+    durable = GroupSync(sync_both)
+
+    async def report(change: Change, result: ChangeResult) -> None:
         results.append((change, result))
-        journal.record(change, result)
-        audit.write(change, result, decisions.get(change.id))
+        journal.record(change, result, sync=False)
+        audit.write(change, result, decisions.get(change.id), sync=False)
+        durable.wrote()
+        if hang_after and len(results) >= hang_after:  # the test hook: on disk, then stop dead
+            sync_both()
+            sys.stderr.write(f"test hook: hanging after {hang_after} outcomes\n")
+            sys.stderr.flush()
+            time.sleep(60)
+        await durable.flushed()  # on disk before going on; fsynced off the event loop, batched
         style = _OUTCOME_STYLE[result.outcome]
         message = f" — {escape(result.message)}" if result.message else ""
         note = _approval_note(decisions.get(change.id))
         ctx.output.result(f"[{style}]{result.outcome:>7}[/{style}] {_line(change)}{message}{note}")
-        if hang_after and len(results) >= hang_after:
-            sys.stderr.write(f"test hook: hanging after {hang_after} outcomes\n")
-            sys.stderr.flush()
-            time.sleep(60)
 
     try:
         await execute(todo, connectors, on_result=report)

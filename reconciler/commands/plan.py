@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -10,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from reconciler import event_loop
 from reconciler.catalog_check import check_names
 from reconciler.changes import Plan
 from reconciler.commands.context import AppContext
@@ -30,11 +30,14 @@ from reconciler.scrub import scrub
 Format = Literal["text", "markdown", "json"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Planned:
     desired: Desired
     actual: dict[str, VendorState]
     plan: Plan
+
+    def __repr__(self) -> str:  # never the records: see reconciler.event_loop
+        return f"Planned({self.plan.summary_line()!r})"
 
 
 async def make_plan(ctx: AppContext, source: Source) -> Planned:
@@ -107,16 +110,17 @@ def run(
                 fmt=fmt,
                 detailed_exitcode=detailed_exitcode,
             )
-    planned = asyncio.run(make_plan(ctx, source))
+    planned = event_loop.run(make_plan(ctx, source))
     plan = planned.plan
+    encoded = plan.dumps() if out is not None or fmt == "json" else ""  # once: the file and --format json
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(scrub(plan.dumps()), encoding="utf-8")
+        out.write_text(scrub(encoded), encoding="utf-8")
         ctx.output.info(f"plan written to {out}")
     if fmt == "text":
         ctx.output.result(render_text(plan))
     else:
-        ctx.output.raw(render(plan, fmt))
+        ctx.output.raw(encoded if fmt == "json" else render(plan, fmt))
     for finding in plan.findings:
         if finding.source:  # on the pull request's diff, in GitHub Actions
             ctx.output.annotate(str(finding.severity), finding.source, f"[{finding.code}] {finding.message}")

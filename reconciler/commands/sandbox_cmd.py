@@ -8,6 +8,7 @@ from contextlib import ExitStack
 
 from reconciler import sandbox
 from reconciler.commands.context import AppContext
+from reconciler.gcpause import resumed_gc
 from reconciler.hosts import ALLOW_ENV
 from reconciler.vendors import VENDORS
 
@@ -29,7 +30,7 @@ def serve(ctx: AppContext, *, stop: threading.Event | None = None) -> int:
     directory = sandbox.state_dir(ctx.repo)
     directory.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
-    with ExitStack() as stack:
+    with resumed_gc(), ExitStack() as stack:  # serves until interrupted: collect cycles
         allowed: list[str] = []
         for vendor in vendors:
             env = dict(stack.enter_context(sandbox.vendor_sandbox(vendor).loopback(directory)))

@@ -6,6 +6,7 @@ use it for the sandbox; the real vendors go through their own connector and simu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from reconciler.changes import Action, Change
@@ -18,6 +19,23 @@ def in_scope(grant: Grant, scope: Scope) -> bool:
     return grant.tenant in {t for _, t in scope.tenants} and scope.authority(grant.resource_key) is not None
 
 
+def scoped_grants(grants: Iterable[Grant], scope: Scope) -> frozenset[Grant]:
+    """The grants `in_scope`, deciding once per resource rather than once per grant."""
+    tenants = {t for _, t in scope.tenants}
+    decided: dict[tuple[str, ...], bool] = {}
+    kept: list[Grant] = []
+    for grant in grants:
+        resource = grant[:4]
+        hit = decided.get(resource)
+        if hit is None:
+            hit = decided[resource] = (
+                grant.tenant in tenants and scope.authority(grant.resource_key) is not None
+            )
+        if hit:
+            kept.append(grant)
+    return frozenset(kept)
+
+
 class MemoryConnector:
     """Holds a VendorState; `apply` edits it. Persisting is the owner's business."""
 
@@ -26,9 +44,11 @@ class MemoryConnector:
         self.state = state
 
     async def sync(self, scope: Scope) -> VendorState:
-        grants = frozenset(g for g in self.state.grants if in_scope(g, scope))
+        grants = scoped_grants(self.state.grants, scope)
         tenants = {t for _, t in scope.tenants}
         accounts = tuple(a for a in self.state.accounts if a.tenant in tenants)
+        if len(grants) == len(self.state.grants) and len(accounts) == len(self.state.accounts):
+            return self.state  # all of it in scope: keep the state (and its fingerprint, if known)
         return replace(self.state, accounts=accounts, grants=grants)
 
     async def apply(self, change: Change) -> ChangeResult:

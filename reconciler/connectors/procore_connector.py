@@ -187,13 +187,42 @@ class ProcoreConnector:
     async def _sync_company(
         self, company: str, scope: Scope, slots: asyncio.Semaphore
     ) -> tuple[list[Account], set[Grant], set[str], set[str]]:
-        templates, active, inactive, projects = await asyncio.gather(
-            self.api.permission_templates(company),
-            self.api.active_users(company),
-            self.api.inactive_users(company),
-            self.api.projects(company),
-        )
-        cache = CompanyCache()
+        # The user directory pages (one after another: each follows the previous page's Link) run
+        # side by side with the project member lists, which need only the project list.
+        directory = asyncio.gather(self.api.active_users(company), self.api.inactive_users(company))
+        try:
+            templates, projects = await asyncio.gather(
+                self.api.permission_templates(company), self.api.projects(company)
+            )
+            cache = CompanyCache()
+            managed = self._managed_projects(company, scope, projects, cache)
+
+            async def members(project_id: int) -> list[Json] | str:
+                """Active and inactive members (the latter only when the company has inactive
+                users, known once the directory is read), or why the project cannot be read."""
+                try:
+                    async with slots:
+                        rows = await self.api.project_users(company, project_id)
+                    _, inactive_users = await asyncio.shield(directory)
+                    if inactive_users:
+                        async with slots:
+                            rows += await self.api.project_inactive_users(company, project_id)
+                except VendorError as exc:
+                    if exc.status != 403:
+                        raise
+                    return (
+                        "HTTP 403 on its users: enable the Directory tool on the project and add the project "
+                        "to the app's permitted projects"
+                    )
+                return rows
+
+            (active, inactive), lists = await asyncio.gather(
+                directory, asyncio.gather(*(members(pid) for pid in managed))
+            )
+        except BaseException:
+            directory.cancel()  # a failure elsewhere: stop paging the directory
+            await asyncio.gather(directory, return_exceptions=True)
+            raise
         unreadable = self._unreadable
         cache.templates = {str(t["name"]): int(t["id"]) for t in templates if "name" in t and "id" in t}
         accounts: dict[int, Account] = {}
@@ -208,26 +237,6 @@ class ProcoreConnector:
                 cache.by_id[uid] = ref
                 if account.principal not in cache.users or is_active:
                     cache.users[account.principal] = ref
-        managed = self._managed_projects(company, scope, projects, cache)
-
-        async def members(project_id: int) -> list[Json] | str:
-            """Active and inactive members (the latter only when the company has inactive users), or
-            why the project's directory cannot be read."""
-            async with slots:
-                try:
-                    rows = await self.api.project_users(company, project_id)
-                    if inactive:
-                        rows += await self.api.project_inactive_users(company, project_id)
-                except VendorError as exc:
-                    if exc.status != 403:
-                        raise
-                    return (
-                        "HTTP 403 on its users: enable the Directory tool on the project and add the project "
-                        "to the app's permitted projects"
-                    )
-                return rows
-
-        lists = await asyncio.gather(*(members(pid) for pid in managed))
         grants: set[Grant] = set()
         for (pid, spelling), rows in zip(managed.items(), lists, strict=True):
             if isinstance(rows, str):

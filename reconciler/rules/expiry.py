@@ -6,7 +6,7 @@ import datetime as dt
 
 from reconciler.changes import Finding, Severity
 from reconciler.policy_model import Policies
-from reconciler.records import AccessSet
+from reconciler.records import AccessSet, Grant
 from reconciler.rules.matching import describe_grant
 from reconciler.rules.sources import grant_source, person_name
 
@@ -16,10 +16,14 @@ CODE = "expiry-warning"
 def check(desired: AccessSet, policies: Policies, today: dt.date) -> list[Finding]:
     window = policies.expiry_warnings.within_days
     findings: list[Finding] = []
-    for grant in sorted(desired.grants, key=lambda g: (grant_source(desired, g), g)):
-        provenance = desired.provenance.get(grant)
-        if provenance is None or not provenance.expires:
-            continue
+    # Only what carries `expires` is sorted and looked at: usually a handful among a million grants.
+    expiring = [
+        (grant, provenance)
+        for grant, provenance in desired.provenance.items()
+        if provenance.expires and isinstance(grant, Grant) and grant in desired.grants
+    ]
+    expiring.sort(key=lambda item: (grant_source(desired, item[0]), item[0]))
+    for grant, provenance in expiring:
         last_day = dt.date.fromisoformat(provenance.expires[:10])
         days = (last_day - today).days
         if not 0 <= days <= window:

@@ -8,7 +8,7 @@ import re
 from reconciler.changes import Finding, Severity
 from reconciler.policy_model import Policies, PrivilegedRule
 from reconciler.records import AccessSet, Grant
-from reconciler.rules.matching import describe_grant, grant_matches
+from reconciler.rules.matching import describe_grant, matching_grants
 from reconciler.rules.sources import grant_source, person_name
 
 CODE = "privileged"
@@ -17,11 +17,11 @@ CODE = "privileged"
 def check(desired: AccessSet, policies: Policies, today: dt.date) -> list[Finding]:
     findings: list[Finding] = []
     for name, rule in policies.privileged.items():
-        for grant in sorted(desired.grants, key=lambda g: (grant_source(desired, g), g)):
-            if any(grant_matches(m, grant) for m in rule.entitlements):
-                finding = _check_grant(name, rule, desired, grant, today)
-                if finding is not None:
-                    findings.append(finding)
+        matched = matching_grants(desired.grants, rule.entitlements)
+        for grant in sorted(matched, key=lambda g: (grant_source(desired, g), g)):
+            finding = _check_grant(name, rule, desired, grant, today)
+            if finding is not None:
+                findings.append(finding)
     return findings
 
 

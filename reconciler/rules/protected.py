@@ -7,7 +7,7 @@ from reconciler.changes import Change, Finding, Plan, Severity
 from reconciler.policy_model import Match, Policies
 from reconciler.records import AccessSet
 from reconciler.render.words import target, who
-from reconciler.rules.matching import change_matches, describe_grant, grant_matches
+from reconciler.rules.matching import change_matches, describe_grant, matching_grants
 from reconciler.rules.sources import grant_source, person_name
 from reconciler.vendors import vendor_label
 
@@ -18,20 +18,20 @@ def check_desired(desired: AccessSet, policies: Policies) -> list[Finding]:
     """Assignments the YAML makes on a protected resource: they will never be applied."""
     findings: list[Finding] = []
     for index, match in enumerate(policies.protected.resources):
-        for grant in sorted(desired.grants, key=lambda g: (grant_source(desired, g), g)):
-            if grant_matches(match, grant):
-                findings.append(
-                    Finding(
-                        Severity.WARNING,
-                        CODE,
-                        f"{person_name(desired, grant)}: {describe_grant(grant)} is on a protected resource"
-                        f" ({policies.where('protected', 'resources', index)}); the tool never changes it",
-                        vendor=grant.vendor,
-                        principal=grant.principal,
-                        source=grant_source(desired, grant),
-                        hint="remove the assignment from access/, or the resource from protected.resources",
-                    )
+        matched = matching_grants(desired.grants, [match])
+        for grant in sorted(matched, key=lambda g: (grant_source(desired, g), g)):
+            findings.append(
+                Finding(
+                    Severity.WARNING,
+                    CODE,
+                    f"{person_name(desired, grant)}: {describe_grant(grant)} is on a protected resource"
+                    f" ({policies.where('protected', 'resources', index)}); the tool never changes it",
+                    vendor=grant.vendor,
+                    principal=grant.principal,
+                    source=grant_source(desired, grant),
+                    hint="remove the assignment from access/, or the resource from protected.resources",
                 )
+            )
     return findings
 
 

@@ -11,18 +11,19 @@ from collections import defaultdict
 from reconciler.changes import Finding, Severity
 from reconciler.policy_model import Policies, SeparationRule
 from reconciler.records import AccessSet, Grant
-from reconciler.rules.matching import describe_grant, grant_matches
+from reconciler.rules.matching import describe_grant, grant_matches, matching_grants
 from reconciler.rules.sources import grant_source, person_name
 
 CODE = "separation-of-duties"
 
 
 def check(desired: AccessSet, policies: Policies) -> list[Finding]:
-    held: dict[str, list[Grant]] = defaultdict(list)
-    for grant in desired.grants:
-        held[grant.principal].append(grant)
     findings: list[Finding] = []
     for name, rule in policies.separation_of_duties.items():
+        # Only the grants a rule names can conflict: group those, not every grant.
+        held: dict[str, list[Grant]] = defaultdict(list)
+        for grant in matching_grants(desired.grants, rule.conflicting):
+            held[grant.principal].append(grant)
         for principal in sorted(held):
             finding = _conflict(
                 name, rule, desired, sorted(held[principal], key=lambda g: grant_source(desired, g))

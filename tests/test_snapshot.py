@@ -1,0 +1,87 @@
+"""Snapshots (`sync --out`, `plan --state`): what is written reads back as the same state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.connectors.base import VendorState, fingerprint
+from reconciler.errors import AccessError
+from reconciler.records import Account, Grant
+from reconciler.snapshot import read_state, write_state
+
+CO = "562949953421312"
+
+
+def _state() -> VendorState:
+    accounts = (
+        Account("pingone", "", "ann@x.example", email="Ann@x.example", display_name="Ann", native_id="u1",
+                attributes=(("login", "ann"), ("population", "Employees"))),
+        Account("pingone", "", "bo@x.example", active=False, display_name="Bo", native_id="u2",
+                attributes=(("population", "Contractors"),)),
+        Account("pingone", "", "cy@x.example", native_id="u3"),
+    )  # fmt: skip
+    grants = frozenset(
+        {
+            Grant("pingone", "", "group", "VPN", "member", "ann@x.example"),
+            Grant("pingone", "", "group", "VPN", "member", "bo@x.example"),
+            Grant("pingone", "", "group", "VPN 2", "member", "ann@x.example"),
+            Grant("pingone", "", "role", "Environment Admin", "environment", "cy@x.example"),
+            Grant("pingone", "", "role", "Environment Admin", "population/Employees", "cy@x.example"),
+        }
+    )
+    indirect = frozenset({Grant("pingone", "", "group", "VPN", "member", "cy@x.example")})
+    return VendorState(
+        "pingone", accounts, grants, catalog={"role": frozenset({"Environment Admin"})},
+        known_resources={"group": frozenset({"VPN", "VPN 2"})}, indirect=indirect,
+    )  # fmt: skip
+
+
+def test_a_written_snapshot_reads_back_as_the_same_state_and_fingerprint(tmp_path: Path) -> None:
+    state = _state()
+    write_state(tmp_path, state)
+    back = read_state(tmp_path, "pingone")
+    assert back is not None
+    assert set(back.accounts) == set(state.accounts)
+    assert back.grants == state.grants
+    assert back.indirect == state.indirect
+    assert back.catalog == state.catalog and back.known_resources == state.known_resources
+    assert back.fingerprint == fingerprint(state.accounts, state.grants) == state.fingerprint
+    assert json.loads((tmp_path / "pingone.json").read_text())["fingerprint"] == state.fingerprint
+
+
+def test_version_1_snapshots_still_read(tmp_path: Path) -> None:
+    row = [CO, "project", "Harbor Tower", "Project Manager", "ann@x.example"]
+    (tmp_path / "procore.json").write_text(
+        json.dumps(
+            {
+                "snapshot_version": 1, "vendor": "procore", "grants": [row], "indirect": [],
+                "accounts": [{"tenant": CO, "principal": "ann@x.example", "active": True, "attributes": {}}],
+            }
+        )
+    )  # fmt: skip
+    state = read_state(tmp_path, "procore")
+    assert state is not None
+    assert state.grants == {Grant("procore", *row)}
+    assert state.accounts == (Account("procore", CO, "ann@x.example"),)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d["grants"][0].__setitem__(4, ["ann@x.example", 7]),
+        lambda d: d["accounts"]["principal"].pop(),
+        lambda d: d["accounts"]["active"].__setitem__(0, "yes"),
+        lambda d: d.__setitem__("grants", [["", "group"]]),
+        lambda d: d.__setitem__("snapshot_version", 9),
+    ],
+)
+def test_a_damaged_snapshot_is_one_clear_error(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    path = write_state(tmp_path, _state())
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(AccessError, match=r"pingone\.json: (not a valid state snapshot|snapshot_version 9)"):
+        read_state(tmp_path, "pingone")
