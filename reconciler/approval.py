@@ -22,7 +22,8 @@ A change in the live plan is
 
 An approval counts when it is the reviewer's latest verdict, on the pull request's final head,
 submitted before the merge, by a member of the repository (not a bot, not an outside reviewer),
-other than the author and, for access-giving changes, other than the person receiving the access.
+other than the author (or anyone whose no-reply address wrote its commits) and, for access-giving
+changes, other than the person receiving the access.
 
 Governance: when `policies/`, or who the approver rules resolve to (team memberships and GitHub
 logins), differ between the apply point and HEAD, the commit that last changed them must have
@@ -80,6 +81,12 @@ class PullFacts:
     governance: str | None = None  # the governance fingerprint of its head
     url: str = ""
     problem: str = ""  # why `requested` is None
+    committers: tuple[str, ...] = ()  # GitHub logins that wrote its commits (besides the author)
+
+    @property
+    def requesters(self) -> frozenset[str]:
+        """Who asked: the author and whoever wrote its commits. None of them may approve it."""
+        return frozenset(_fold(x) for x in (self.author, *self.committers) if x)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +151,7 @@ def counted_approvals(pull: PullFacts) -> Approvals:
             problems.append(
                 f"{user} is not a member of the repository ({review.association}): the approval does not count"
             )
-        elif _fold(user) == _fold(pull.author):
+        elif _fold(user) in pull.requesters:
             problems.append(f"{user} approved their own pull request: it does not count")
         elif review.commit_id != pull.head_sha:
             problems.append(
@@ -215,7 +222,7 @@ def _judge(
     beneficiaries: frozenset[str],
 ) -> Decision:
     """One change against the merged pull request that landed it."""
-    excluded = {_fold(pull.author)}
+    excluded = set(pull.requesters)
     granting = change.action in _GRANTING
     if granting:
         excluded |= {_fold(b) for b in beneficiaries}
@@ -368,7 +375,7 @@ def governance_hold(
             could_approve=who_could(owners[0], ()) if owners else "",
         )  # fmt: skip
     pull = facts.pulls[state.pull]
-    excluded = {_fold(pull.author)}
+    excluded = set(pull.requesters)
     valid = [a for a in approvals[pull.number].valid if _fold(a) not in excluded]
     if pull.governance != state.governance:
         return Decision(
@@ -402,6 +409,6 @@ def clean_history(facts: GateFacts, decisions: Iterable[Decision], owners: tuple
         if state.pull is None:
             return False
         pull = facts.pulls[state.pull]
-        if not [a for a in approvals[pull.number].valid if _fold(a) != _fold(pull.author)]:
+        if not [a for a in approvals[pull.number].valid if _fold(a) not in pull.requesters]:
             return False
     return True

@@ -110,6 +110,17 @@ def test_the_authors_own_approval_never_counts() -> None:
     assert "jalvarez approved their own pull request" in decision.message
 
 
+def test_whoever_wrote_the_commits_cannot_approve_a_pull_request_a_bot_opened_for_them() -> None:
+    """The access-request workflow opens the PR as github-actions[bot], committing as the requester."""
+    opened = PullFacts(7, "github-actions[bot]", HEAD, MERGED, (review("dwhitfield"),), frozenset({D}), "g0",
+                       committers=("dwhitfield",))  # fmt: skip
+    decision = judge(GRANT, landed(opened), beneficiaries=frozenset({"judy"}))
+    assert (
+        decision.verdict is Verdict.HELD and "dwhitfield approved their own pull request" in decision.message
+    )
+    assert decision.could_approve == "any repository member other than dwhitfield, github-actions[bot], judy"
+
+
 def test_an_approval_given_before_later_pushes_is_stale() -> None:
     decision = judge(GRANT, landed(pull(review("hbrandt", commit="c" * 40))))
     assert decision.verdict is Verdict.HELD

@@ -417,6 +417,22 @@ def test_the_authors_own_approval_is_refused(world: World) -> None:
     assert "dwhitfield approved their own pull request" in result.out
 
 
+def test_the_requester_of_a_bot_opened_pull_request_cannot_approve_it(world: World) -> None:
+    """A PR the access-request workflow opened (author github-actions[bot]) whose commit was written as
+    the person who filed the issue: their own approval does not count, anyone else's does."""
+    world.repo.git.checkout("-b", "request", "main")
+    CAROL_VPN(world.path)
+    world.repo.git.add("access")
+    requester = git.Actor("Dan Whitfield", "12345+dwhitfield@users.noreply.github.com")
+    sha = world.repo.index.commit("access request", author=requester, committer=requester).hexsha
+    number = world.sim.create_pull("github-actions[bot]", sha, head_ref="request")
+    world.approve(number, "dwhitfield")
+    world.merge(number, "request")
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "dwhitfield approved their own pull request" in result.out
+
+
 def test_approvals_by_a_bot_or_an_outsider_are_refused(world: World) -> None:
     number = world.open_pull("cokafor", CAROL_VPN)
     world.sim.outsider("drive-by")
