@@ -84,6 +84,11 @@ EXAMPLES = {
         "access report --state snapshot/ --format csv --out access.csv",
     ),
     "reset": _examples("access sandbox reset", "access sandbox reset --vendor procore"),
+    "point-show": _examples("access apply-point show", "access apply-point show --sandbox"),
+    "point-set": _examples(
+        "ACCESS_APPLY_POINT_KEY=... access apply-point set HEAD",
+        "git push origin +refs/access/applied:refs/access/applied   # then publish it",
+    ),
     "serve": _examples(
         "access sandbox serve", "access sandbox serve  # prints the variables, then serves until Ctrl-C"
     ),
@@ -459,13 +464,13 @@ def sandbox_serve(ctx: typer.Context) -> int:
     return sandbox_cmd.serve(_ctx(ctx))
 
 
-@point_app.command("show")
+@point_app.command("show", epilog=EXAMPLES["point-show"])
 def apply_point_show(ctx: typer.Context, sandbox: SandboxOption = False) -> int:
     """Print the apply point's commit after checking its signature."""
     return apply_point_cmd.show(_ctx(ctx), Source(sandbox=sandbox))
 
 
-@point_app.command("set")
+@point_app.command("set", epilog=EXAMPLES["point-set"])
 def apply_point_set(
     ctx: typer.Context,
     commit: Annotated[str, typer.Argument(help="The commit whose access/ is approved and in force.")],
