@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.connectors.procore_settings import settings_from_env
 from reconciler.errors import ConfigError
 from reconciler.hosts import check_url, documented, notices
+from tests.helpers import run_cli
 
 PROCORE = {"PROCORE_CLIENT_ID": "id", "PROCORE_CLIENT_SECRET": "secret", "PROCORE_COMPANY_ID": "7"}
 PINGONE = {"PINGONE_CLIENT_ID": "id", "PINGONE_CLIENT_SECRET": "secret", "PINGONE_ENVIRONMENT_ID": "env"}
@@ -122,3 +124,29 @@ def test_a_geolocation_from_concurs_token_endpoint_pointing_elsewhere_gets_no_cr
     with pytest.raises(ConfigError, match=r"attacker\.example, which is not a documented SAP Concur host"):
         asyncio.run(refresh())
     assert seen == ["us2.api.concursolutions.com"], "nothing was sent to the other host"
+
+
+def test_apply_with_a_redirected_base_url_stops_before_sending_anything(
+    example_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a writer who could overwrite a setting would try: point the write credentials elsewhere."""
+    sent: list[str] = []
+    monkeypatch.setattr(
+        httpx.AsyncHTTPTransport,
+        "handle_async_request",
+        lambda self, request: sent.append(str(request.url)) or httpx.Response(500),
+    )
+    for name, value in {
+        **CONCUR,
+        "CONCUR_CLIENT_SECRET": "write-client-canary-7f3a",
+        "CONCUR_REFRESH_TOKEN": "refresh-canary-91bd",
+        "CONCUR_GEOLOCATION": "https://us2.api.concursolutions.com.attacker.example",
+        "CONCUR_TOKEN_STORE": "memory",
+        "ACCESS_APPLY_POINT_KEY": "apply-point-key-canary-0123456789",
+    }.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_cli(capsys, "--repo", str(example_repo), "--vendor", "concur", "apply")
+    assert code == 1
+    assert "concur: CONCUR_GEOLOCATION points at us2.api.concursolutions.com.attacker.example" in err
+    assert "Traceback" not in out + err and "canary" not in out + err
+    assert sent == [], "no request left the process"
