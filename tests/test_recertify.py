@@ -23,8 +23,9 @@ from reconciler.recertification import MemberLine, find_due, grants_by_line, mem
 from reconciler.simulators.github import GitHubSimulator
 from reconciler.yaml_edit import changed_lines
 from tests.test_gate import World, adopted, world
+from tests.test_request import access, diff_lines, hub, origin_repo
 
-__all__ = ["adopted", "world"]
+__all__ = ["adopted", "hub", "origin_repo", "world"]
 
 BRANCH = "access-recertify/security"
 
@@ -140,6 +141,43 @@ def test_past_the_deadline_the_pull_request_sets_an_expiry_that_lapses_once_merg
     result = world.apply()
     assert result.code == 0, result.out + result.err
     assert re.search(r"applied - PingOne heidi.*Identity Data Admin", result.out), result.out
+
+
+def test_with_a_remote_the_branches_are_pushed_and_an_owners_push_is_never_overwritten(
+    origin_repo: tuple[git.Repo, Path],
+    hub: GitHubSimulator,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the scheduled workflow does: push to origin, open pull requests through the GitHub API."""
+    repo, origin = origin_repo
+    work = Path(repo.working_dir)
+    first = repo.head.commit.committed_datetime.astimezone(dt.UTC).date() + dt.timedelta(days=200)
+    monkeypatch.setenv("ACCESS_TODAY", first.isoformat())
+    code, out, err = access(capsys, work, "recertify")
+    assert code == 0, err
+    owners = {p.head_ref: p for p in hub.repo().pulls.values()}
+    assert {"access-recertify/security", "access-recertify/finance"} <= set(owners), out
+    finance = owners["access-recertify/finance"]
+    added = [line for line in diff_lines(origin, finance.head_ref) if line.startswith("+")]
+    assert added and all(f"certified: {first}" in line for line in added), added
+    assert finance.head_sha == git.Repo(origin).commit(finance.head_ref).hexsha
+
+    # A week later: the same pull requests, updated.
+    monkeypatch.setenv("ACCESS_TODAY", (first + dt.timedelta(days=7)).isoformat())
+    code, out, err = access(capsys, work, "recertify")
+    assert code == 0 and f"updated pull request #{finance.number} for finance" in out, err
+    assert len(hub.repo().pulls) == len(owners)
+
+    # The owner pushes to their branch (from another clone); the next run leaves it alone.
+    clone = git.Repo.clone_from(str(origin), work.parent / "owner", branch=finance.head_ref)
+    actor = git.Actor("Ed Walsh", "ewalsh@example.com")
+    clone.index.commit("keep all but one", author=actor, committer=actor)
+    clone.git.push("origin", finance.head_ref)
+    tip = git.Repo(origin).commit(finance.head_ref).hexsha
+    code, out, err = access(capsys, work, "recertify")
+    assert code == 0 and f"{finance.head_ref}: left as it is" in out, err
+    assert git.Repo(origin).commit(finance.head_ref).hexsha == tip
 
 
 # ---------------------------------------------------------------- the policy and the field

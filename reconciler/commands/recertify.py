@@ -18,6 +18,7 @@ import git
 
 from reconciler.commands.branch_pr import Snapshot, Target, base_snapshot, github, load_at, publish
 from reconciler.commands.context import AppContext
+from reconciler.errors import AccessError
 from reconciler.location import Location
 from reconciler.policy_loader import load_policies
 from reconciler.provenance import History
@@ -110,9 +111,19 @@ def _owner_pushed(repo: git.Repo, target: Target, branch: str) -> bool:
     ref = branch if target.sandbox else f"{target.remote}/{branch}"
     if not target.sandbox:
         try:
-            repo.git.fetch(target.remote, f"+refs/heads/{branch}:refs/remotes/{target.remote}/{branch}")
-        except git.GitCommandError:
-            return False  # no such branch yet
+            repo.git.fetch(
+                "--quiet",
+                "--no-tags",
+                target.remote,
+                f"+refs/heads/{branch}:refs/remotes/{target.remote}/{branch}",
+            )
+        except git.GitCommandError as exc:
+            if "couldn't find remote ref" in str(exc.stderr or ""):
+                return False  # no such branch yet
+            # Unknown: better to stop than to overwrite an owner's review in progress.
+            raise AccessError(
+                f"git fetch {target.remote} {branch} failed: {str(exc.stderr or exc).strip()}"
+            ) from None
     try:
         message = str(repo.commit(ref).message)
     except (git.BadName, ValueError):
