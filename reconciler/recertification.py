@@ -2,9 +2,9 @@
 
 A `recertification` rule of policies/ says how often grants that match must be re-approved
 (`every_days`) and how long after that the owner has before the line gets an expiry
-(`grace_days`). A member line was last reviewed on its `certified` day, or, when it has none (or
-an older one), on the day the commit that last wrote the line landed on main: every change of a
-line went through the gate. A line is due once `every_days` have passed since then, and overdue
+(`grace_days`). A member line was last reviewed on its `certified` day (never later than the day
+the commit that last wrote the line landed on main), or, without one, on that day: the line was
+granted or changed through the gate then. A line is due once `every_days` have passed since then, and overdue
 once `grace_days` more have. Its owner is who the approver rules name for granting it
 (`approvers.requirements_for`): the people who would approve it today are the ones asked again.
 """
@@ -151,8 +151,11 @@ def find_due(
         name, rule = matched
         last = written(line)
         reviewed, basis = last if last is not None else (dt.date.min, "never reviewed")
-        if line.certified is not None and line.certified >= reviewed:
-            reviewed, basis = line.certified, "certified"
+        if line.certified is not None:
+            # Never later than the day the line reached main: a `certified` in the future counts
+            # from the day it was written.
+            reviewed = min(line.certified, reviewed if last is not None else today)
+            basis = "certified"
         if reviewed == dt.date.min:
             due = deadline = today
         else:

@@ -209,10 +209,11 @@ def test_certified_and_the_rule_decide_what_is_due(tmp_path: Path) -> None:
     )
     desired = load(tmp_path)
     policies = load_policies(tmp_path)
-    written_on = {"VPN": dt.date(2026, 1, 1)}
+    written_on = {"VPN": dt.date(2026, 1, 1), "ann": dt.date(2027, 1, 12)}  # ann's line: certified
 
     def when(line: MemberLine) -> tuple[dt.date, str]:
-        return written_on.get(line.path[-1], dt.date(2026, 12, 1)), "written in abc"
+        day = written_on.get(line.path[-1]) or written_on.get(line.member, dt.date(2026, 12, 1))
+        return day, "written in abc"
 
     due = find_due(
         member_lines(desired.files), grants_by_line(desired.access), policies, desired.access,
@@ -223,6 +224,15 @@ def test_certified_and_the_rule_decide_what_is_due(tmp_path: Path) -> None:
     ann = found[("Environment Admin", "ann")]
     assert (ann.rule, ann.basis, ann.due, ann.overdue) == ("strict", "certified", dt.date(2027, 2, 9), False)
     assert ann.owner.key == "bob" and ann.owner.logins == ("bob",)
+    # A `certified` later than the day its line reached main counts from that day.
+    written_on["ann"] = dt.date(2027, 1, 5)
+    early = find_due(
+        member_lines(desired.files), grants_by_line(desired.access), policies, desired.access,
+        dt.date(2027, 2, 5), when,
+    )  # fmt: skip
+    assert [(d.line.member, d.due) for d in early if d.line.path[-1] == "Environment Admin"] == [
+        ("ann", dt.date(2027, 2, 4))
+    ]
     # bob's role (due 2026-12-31) lapses before its deadline (2027-01-05): not asked. The VPN lines: written 2026-01-01, loose rule.
     assert ("Environment Admin", "bob") not in found
     assert found[("VPN", "ann")].due == dt.date(2027, 1, 1) and found[("VPN", "ann")].owner.key == "reviewers"
