@@ -55,6 +55,7 @@ class Row(NamedTuple):
     expiring: bool  # expires within the expiry-warning window
     origin: Origin | None  # who wrote the granting line (the later of grant line and membership)
     applied_at: str  # when apply last applied it (audit log), "" if never seen
+    certified: str = ""  # the day the owner last re-approved the line (`certified:`), "" if never
 
     @property
     def commit(self) -> str:
@@ -158,6 +159,7 @@ def build_rows(
                 person.github if person else "", status, text[id(source)], via,
                 text[id(membership)], provenance.reason, expires, privileged_of(grant),
                 expiring_of(expires) if expires else False, origin, applied.get(grant, ""),
+                provenance.certified,
             )
         )  # fmt: skip
     for grant in sorted(held - desired.grants) + sorted(indirect - desired.grants - held):
@@ -189,7 +191,7 @@ def _row(
         person.github if person else "", status,
         str(provenance.source) if provenance.source else "", provenance.via,
         str(membership) if membership else "", provenance.reason, expires, privileged_of(grant), expiring,
-        origin, applied.get(grant, ""),
+        origin, applied.get(grant, ""), provenance.certified,
     )  # fmt: skip
 
 

@@ -452,6 +452,24 @@ def cleanup(
     return cleanup_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
 
 
+@app.command(
+    epilog=_examples(
+        "access recertify", "access recertify --sandbox", "ACCESS_TODAY=2027-03-01 access recertify --sandbox"
+    )
+)
+def recertify(
+    ctx: typer.Context,
+    base: Annotated[str, typer.Option("--base", help="The branch to recertify.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+) -> int:
+    """Per owner, open or update ONE pull request re-approving the access due (policies/ recertification)."""
+    from reconciler.commands import recertify as recertify_cmd
+    from reconciler.commands.branch_pr import Target
+
+    return recertify_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
+
+
 @sandbox_app.command("reset", epilog=EXAMPLES["reset"])
 def sandbox_reset(ctx: typer.Context) -> int:
     """Restore the sandbox vendors to their seed state."""

@@ -67,6 +67,26 @@ def parse_expiry(value: Any) -> Any:
 Expiry = Annotated[dt.date | dt.datetime | None, BeforeValidator(parse_expiry)]
 
 
+def parse_day(value: Any) -> Any:
+    """`2026-11-29`: a calendar day (`certified`), never a time."""
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"expected a date like 2026-11-29, not a time ({value.isoformat()})")
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DATE.fullmatch(text):
+            raise ValueError(f"expected a date like 2026-11-29, not {text!r}")
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a real date ({exc})") from None
+    if value is not None and not isinstance(value, dt.date):
+        raise ValueError(f"expected a date like 2026-11-29, not {value!r}")
+    return value
+
+
+Day = Annotated[dt.date | None, BeforeValidator(parse_day)]
+
+
 class Expiring(Strict):
     """What any assignment may carry."""
 
@@ -76,6 +96,10 @@ class Expiring(Strict):
         " (2027-03-31T17:00:00Z); dropped after it.",
     )
     reason: str = Field(default="", description="Why: free text, e.g. a ticket id.")
+    certified: Day = Field(
+        default=None,
+        description="The day the owner last re-approved this assignment (`access recertify` sets it).",
+    )
 
 
 class Membership(Expiring):

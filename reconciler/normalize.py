@@ -220,12 +220,12 @@ class _Builder:
         # Per assignment, not per person: a team line can expand to thousands of people.
         expired = is_expired(options.expires, self.today, self.now)
         exclusive = resource_type(key.vendor, key.resource_type).exclusive
-        reason, expires = options.reason, _iso(options.expires)
+        reason, expires, certified = options.reason, _iso(options.expires), _iso(options.certified)
         vendor, tenant, rtype, resource = key
         candidates = self.candidates
         for person_key, via in self.members(member, where, context):
             grant = Grant(vendor, tenant, rtype, resource, entitlement, self.principal_of(person_key))
-            provenance = Provenance(where, person_key, reason, expires, via)
+            provenance = Provenance(where, person_key, reason, expires, via, certified)
             if expired:
                 self.expired.setdefault(grant, provenance)
                 continue

@@ -1,8 +1,8 @@
 """Pydantic models of the files in `policies/`: the rules every plan is checked against.
 
 Any file under `policies/` may hold any section. Sections that are named rules (`approvers`,
-`separation_of_duties`, `privileged`) merge across files, a rule name being unique; the other
-sections (`protected`, `unmanaged_accounts`, `limits`, `expiry_warnings`, `default_approval`) may be
+`separation_of_duties`, `privileged`, `recertification`) merge across files, a rule name being
+unique; the other sections (`protected`, `unmanaged_accounts`, `limits`, `expiry_warnings`, `default_approval`) may be
 set in one file only. `Policies()` (no `policies/` directory) is the default: one approval by anyone
 but the author, unmanaged accounts reported, the default safety limits, expiry warnings at 14 days.
 """
@@ -215,6 +215,21 @@ class PrivilegedRule(Strict):
         return value
 
 
+class RecertificationRule(Strict):
+    """How often assignments that match must be re-approved by their owners (`access recertify`)."""
+
+    description: str = ""
+    match: Matches = Field(description="The grants this rule covers (one match or a list).")
+    every_days: int = Field(
+        ge=1, description="Re-approve at least this often: days since `certified` (or the line was written)."
+    )
+    grace_days: int = Field(
+        default=14,
+        ge=0,
+        description="Days after falling due before the line gets an `expires` (through the same pull request).",
+    )
+
+
 class Protected(Strict):
     principals: Names = Field(
         default_factory=list,
@@ -309,6 +324,10 @@ class Policies(Strict):
     )
     separation_of_duties: dict[str, SeparationRule] = Field(default_factory=dict)
     privileged: dict[str, PrivilegedRule] = Field(default_factory=dict)
+    recertification: dict[str, RecertificationRule] = Field(
+        default_factory=dict,
+        description="How often access must be re-approved; the shortest `every_days` that matches applies.",
+    )
     protected: Protected = Field(default_factory=Protected)
     unmanaged_accounts: UnmanagedAccounts = Field(default_factory=UnmanagedAccounts)
     limits: Limits = Field(default_factory=Limits)
@@ -329,7 +348,7 @@ class Policies(Strict):
         return self
 
 
-RULE_SECTIONS = ("approvers", "separation_of_duties", "privileged")
+RULE_SECTIONS = ("approvers", "separation_of_duties", "privileged", "recertification")
 SINGLE_SECTIONS = (
     "default_approval",
     "policy_owners",
@@ -340,7 +359,7 @@ SINGLE_SECTIONS = (
 )
 
 POLICY_MODELS: tuple[type[BaseModel], ...] = (
-    Policies, Match, ApproverRule, PolicyOwners, DefaultApproval, SeparationRule, PrivilegedRule, Protected, UnmanagedRule,
+    Policies, Match, ApproverRule, PolicyOwners, DefaultApproval, SeparationRule, PrivilegedRule, RecertificationRule, Protected, UnmanagedRule,
     UnmanagedAccounts, Limits, ExpiryWarnings,
 )  # fmt: skip
 

@@ -78,6 +78,7 @@ class Provenance:
     reason: str = ""
     expires: str = ""  # ISO date or datetime, as written
     via: str = ""  # the team the grant came through, if any
+    certified: str = ""  # ISO date the owner last re-approved the line (recertification)
 
 
 @dataclass(frozen=True, slots=True)

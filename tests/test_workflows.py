@@ -31,7 +31,7 @@ from reconciler.simulators.serve import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-NAMES = ("validate.yml", "plan.yml", "apply.yml", "drift.yml", "access-request.yml")
+NAMES = ("validate.yml", "plan.yml", "apply.yml", "drift.yml", "access-request.yml", "recertify.yml")
 REPO = "harborbuild/access"
 BIN = Path(sys.executable).parent
 # The releases the workflows pin (full commit SHAs of the tags).
@@ -231,8 +231,11 @@ def test_every_install_is_hash_pinned() -> None:
 
 
 def test_secrets_only_in_the_jobs_that_need_them() -> None:
-    validate, plan, apply, drift, request = (load(n)["jobs"] for n in NAMES)
-    for job in (validate["validate"], plan["comment"], drift["report"], apply["record"], request["request"]):
+    validate, plan, apply, drift, request, recertify = (load(n)["jobs"] for n in NAMES)
+    for job in (
+        validate["validate"], plan["comment"], drift["report"], apply["record"], request["request"],
+        recertify["recertify"],
+    ):  # fmt: skip
         assert _secrets(job) == set()
     # Reading jobs get the READ-only credentials, from the access-read environment.
     for job in (plan["plan"], drift["detect"]):
@@ -243,12 +246,13 @@ def test_secrets_only_in_the_jobs_that_need_them() -> None:
     assert apply["apply"]["environment"] == "access-apply"
     assert "ACCESS_APPLY_POINT_KEY" in _secrets(apply["apply"])
     assert not any("_READ_" in s for s in _secrets(apply["apply"]))
-    for job in (*plan.values(), *drift.values(), *apply.values(), *validate.values(), *request.values()):
+    every = (*plan.values(), *drift.values(), *apply.values(), *validate.values(), *request.values())
+    for job in (*every, *recertify.values()):
         for step in job.get("steps", []):  # secrets at step level only, never for a whole job
             if "uses" in step:
                 assert "secrets." not in yaml.safe_dump(step), step
         assert "secrets." not in yaml.safe_dump(job.get("env", {}))
-    for job in (*plan.values(), *validate.values(), *request.values()):
+    for job in (*plan.values(), *validate.values(), *request.values(), *recertify.values()):
         for step in job["steps"]:
             assert step.get("with", {}).get("persist-credentials", False) is False
 
@@ -268,8 +272,17 @@ def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
         if job.get("permissions", {}).get("contents") == "write"
     ]
     # drift's calls apply.yml; the access request pushes its branch (default-branch code, no secret,
-    # the issue's fields as data: `access request --from-issue` reads the event file)
-    assert writers == [("apply.yml", "record"), ("drift.yml", "apply"), ("access-request.yml", "request")]
+    # the issue's fields as data: `access request --from-issue` reads the event file); recertify pushes
+    # its access-recertify/* branches (default-branch code on a schedule, no secret)
+    assert writers == [
+        ("apply.yml", "record"), ("drift.yml", "apply"), ("access-request.yml", "request"),
+        ("recertify.yml", "recertify"),
+    ]  # fmt: skip
+    recertify = load("recertify.yml")
+    assert set(recertify["on"]) == {"schedule", "workflow_dispatch"}
+    steps = recertify["jobs"]["recertify"]["steps"]
+    assert steps[0]["with"]["ref"] == "${{ github.event.repository.default_branch }}"
+    assert steps[0]["with"]["fetch-depth"] == 0, "a line's last review comes from the history of main"
     request = load("access-request.yml")
     assert set(request["on"]) == {"issues"}
     job = request["jobs"]["request"]

@@ -84,7 +84,8 @@ def row_json(row: Row, history: list[Origin] | None = None) -> dict[str, Any]:
         "person": row.person or None, "status": str(row.status), "source": row.source or None,
         "via": row.via or None, "membership": row.membership or None, "reason": row.reason or None,
         "expires": row.expires or None, "privileged": row.privileged or None, "expiring": row.expiring,
-        "reviewed": row.reviewed, "applied_at": row.applied_at or None,
+        "reviewed": row.reviewed, "last_certified": row.certified or None,
+        "applied_at": row.applied_at or None,
         "granted_in": origin_json(row.origin, row.github),
     }  # fmt: skip
     if history is not None:
@@ -217,5 +218,7 @@ def render_text(who: Who, rows: list[Row], histories: dict[str, list[Origin]], n
             out.append(f"  reason       {row.reason or '-'}; expires {row.expires or 'never'}")
         if row.privileged:
             out.append(f"  privileged   {row.privileged}")
+        if row.certified:
+            out.append(f"  certified    {row.certified} (last re-approved by its owner: access recertify)")
         out.append(f"  applied      {row.applied_at or 'not in the audit log'}")
     return "\n".join(out)

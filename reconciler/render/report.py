@@ -22,6 +22,7 @@ COLUMNS: tuple[str, ...] = (
     "vendor", "tenant", "person", "name", "principal", "resource_type", "resource", "entitlement",
     "status", "source", "via", "reason", "expires", "privileged", "expiring", "commit", "committed_at",
     "pull_request", "requested_by", "merged_at", "approved_by", "approved_at", "reviewed", "applied_at",
+    "last_certified",
 )  # fmt: skip
 
 
@@ -47,7 +48,7 @@ def cells(row: Row) -> list[str]:
         row.vendor, row.tenant, row.person, row.name, row.principal, row.resource_type, row.resource,
         row.entitlement, str(row.status), row.source, row.via, row.reason, row.expires, row.privileged,
         "yes" if row.expiring else "", commit, committed, pull, requested, merged, approvers, approved_at,
-        "yes" if approvers else "no", row.applied_at,
+        "yes" if approvers else "no", row.applied_at, row.certified,
     ]  # fmt: skip
 
 
@@ -171,7 +172,7 @@ var D=JSON.parse(document.getElementById("data").textContent),S=D.strings,C=D.co
 var col={};C.forEach(function(c,i){col[c]=i;});
 var PAGE=200,page=0,sortCol=-1,sortDir=1,view=R;
 var show=["vendor","person","name","resource_type","resource","entitlement","status","source","via","reason",
-"expires","privileged","pull_request","requested_by","approved_by","approved_at","reviewed","applied_at","commit"];
+"expires","privileged","pull_request","requested_by","approved_by","approved_at","reviewed","last_certified","applied_at","commit"];
 var head=document.getElementById("head"),body=document.getElementById("body");
 show.forEach(function(c){var th=document.createElement("th");th.textContent=c.replace(/_/g," ");
 th.dataset.col=col[c];th.addEventListener("click",function(){var i=+th.dataset.col;

@@ -1,0 +1,181 @@
+"""`access recertify` (scheduled): per owner, ONE pull request re-approving the access they own.
+
+The assignments due (`reconciler.recertification`) are grouped by owner; each owner's pull request,
+on `access-recertify/<owner>`, lists them in its description and sets `certified: <today>` on each
+line. The owner deletes the lines no longer needed and approves: the merge and its approval are the
+evidence, and the gate applies the revocations of the deleted lines. Lines past their deadline get
+`expires: <deadline>` in the same pull request instead, so nothing lapses without a reviewed change.
+Run again, it rebuilds each open pull request from main (never a second one), except one the owner
+has already pushed to: that one is left as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import git
+
+from reconciler.commands.branch_pr import Snapshot, Target, base_snapshot, github, load_at, publish
+from reconciler.commands.context import AppContext
+from reconciler.errors import AccessError
+from reconciler.location import Location
+from reconciler.policy_loader import load_policies
+from reconciler.provenance import History
+from reconciler.recertification import (
+    Due,
+    MemberLine,
+    branch_name,
+    by_owner,
+    find_due,
+    grants_by_line,
+    member_lines,
+)
+from reconciler.rules.matching import describe_grant
+from reconciler.yaml_edit import changed_lines, set_member_option
+
+TITLE = "Recertify access owned by"
+
+
+def run(ctx: AppContext, *, target: Target) -> int:
+    today = ctx.today
+    with base_snapshot(ctx, target) as snapshot:
+        desired = load_at(ctx, snapshot.root)
+        policies = load_policies(snapshot.root)
+        if not policies.recertification:
+            ctx.output.result("no recertification rules in policies/: nothing to recertify")
+            return 0
+        history = History(snapshot.repo, snapshot.start)
+
+        def written(line: MemberLine) -> tuple[dt.date, str] | None:
+            where = Location.parse(line.where)
+            commit = history.blame(where.file).get(where.line)
+            if commit is None or not commit.date:
+                return None
+            return dt.date.fromisoformat(commit.date[:10]), f"written in {commit.sha[:10]}"
+
+        due = find_due(
+            member_lines(desired.files),
+            grants_by_line(desired.access),
+            policies,
+            desired.access,
+            today,
+            written,
+        )
+        if not due:
+            ctx.output.result("nothing due for recertification: no pull request needed")
+            return 0
+        for owner, items in by_owner(due).items():
+            _one_owner(ctx, snapshot, target, owner, items, today)
+    return 0
+
+
+def _one_owner(
+    ctx: AppContext, snapshot: Snapshot, target: Target, owner: str, items: list[Due], today: dt.date
+) -> None:
+    branch = branch_name(owner)
+    if _owner_pushed(snapshot.repo, target, branch) and asyncio.run(_is_open(ctx, target, branch)):
+        ctx.output.result(
+            f"{branch}: left as it is (its pull request is open and someone has pushed to it); "
+            f"{len(items)} line(s) due"
+        )
+        return
+    texts: dict[str, str] = {}
+    for item in items:
+        line = item.line
+        text = texts.get(line.file) or (snapshot.root / line.file).read_text(encoding="utf-8")
+        if item.overdue:
+            texts[line.file] = set_member_option(
+                text, line.file, line.path, line.member, "expires", item.deadline
+            )
+        else:
+            texts[line.file] = set_member_option(text, line.file, line.path, line.member, "certified", today)
+    load_at(ctx, snapshot.root, texts)  # the result must still load
+    title = f"{TITLE} {owner}"
+    pull, created = publish(
+        ctx, snapshot, target, branch=branch, files=texts,
+        message=f"{title}\n\n" + "\n".join(
+            f"{i.line.member}: {i.line.where}, {'expires ' + str(i.deadline) if i.overdue else 'certified'}"
+            for i in items
+        ),
+        title=title, body=_body(snapshot, texts, owner, items, today),
+    )  # fmt: skip
+    ctx.output.result(
+        f"{'opened' if created else 'updated'} pull request #{pull.number} for {owner} "
+        f"({len(items)} line(s)): {pull.html_url}"
+    )
+
+
+def _owner_pushed(repo: git.Repo, target: Target, branch: str) -> bool:
+    """Whether the branch's tip was written by someone other than this command."""
+    ref = branch if target.sandbox else f"{target.remote}/{branch}"
+    if not target.sandbox:
+        try:
+            repo.git.fetch(
+                "--quiet",
+                "--no-tags",
+                target.remote,
+                f"+refs/heads/{branch}:refs/remotes/{target.remote}/{branch}",
+            )
+        except git.GitCommandError as exc:
+            if "couldn't find remote ref" in str(exc.stderr or ""):
+                return False  # no such branch yet
+            # Unknown: better to stop than to overwrite an owner's review in progress.
+            raise AccessError(
+                f"git fetch {target.remote} {branch} failed: {str(exc.stderr or exc).strip()}"
+            ) from None
+    try:
+        message = str(repo.commit(ref).message)
+    except (git.BadName, ValueError):
+        return False
+    return not message.startswith(TITLE)
+
+
+async def _is_open(ctx: AppContext, target: Target, branch: str) -> bool:
+    with github(ctx, target) as factory:
+        async with factory() as client:
+            return await client.open_pull_for(branch) is not None
+
+
+def _body(snapshot: Snapshot, texts: dict[str, str], owner: str, items: list[Due], today: dt.date) -> str:
+    logins = sorted({login for i in items for login in i.owner.logins}, key=str.casefold)
+    asked = ", ".join(f"@{login}" for login in logins) or "any reviewer"
+    lines = [
+        f"Access that **{owner}** ({asked}) approves is due for re-approval (as of {today}).",
+        "",
+        "- **Keep** a line: leave it; this pull request sets `certified` on it.",
+        "- **Remove** access: delete the line in this pull request (push to this branch).",
+        "- Then approve. The merge and your approval are the evidence; apply revokes the deleted lines.",
+        "",
+        "| line | who | access | last reviewed | due | deadline | rule |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i in sorted(items, key=lambda x: Location.parse(x.line.where).sort_key()):
+        reviewed = "never" if i.reviewed == dt.date.min else f"{i.reviewed} ({i.basis})"
+        access = "; ".join(sorted({describe_grant(g) for g in i.grants}))
+        if len({g.principal for g in i.grants}) > 1:
+            access = f"{access} ({len({g.principal for g in i.grants})} people)"
+        lines.append(
+            f"| `{i.line.where}` | {i.line.member} | {access} | {reviewed} | {i.due} | {i.deadline} | {i.rule} |"
+        )
+    overdue = [i for i in items if i.overdue]
+    if overdue:
+        lines += [
+            "",
+            "### Past the deadline",
+            "",
+            "Not re-approved in time: these lines get `expires: <deadline>` here, and lapse once this is "
+            "merged. To keep one, replace its `expires` with `certified: " + str(today) + "`.",
+            "",
+        ]
+        lines += [f"- `{i.line.where}` {i.line.member}: deadline {i.deadline}" for i in overdue]
+    for file, text in texts.items():
+        lines += [
+            "",
+            f"`{file}`:",
+            "",
+            "```diff",
+            *changed_lines((snapshot.root / file).read_text(encoding="utf-8"), text),
+            "```",
+        ]
+    return "\n".join(lines)
