@@ -22,8 +22,8 @@ A change in the live plan is
 
 An approval counts when it is the reviewer's latest verdict, on the pull request's final head,
 submitted before the merge, by a member of the repository (not a bot, not an outside reviewer),
-other than the author (or anyone whose no-reply address wrote its commits) and, for access-giving
-changes, other than the person receiving the access.
+other than the author (or whoever its commits name in a `Requested-by:` trailer) and, for
+access-giving changes, other than the person receiving the access.
 
 Governance: when `policies/`, or who the approver rules resolve to (team memberships and GitHub
 logins), differ between the apply point and HEAD, the commit that last changed them must have
@@ -81,11 +81,11 @@ class PullFacts:
     governance: str | None = None  # the governance fingerprint of its head
     url: str = ""
     problem: str = ""  # why `requested` is None
-    committers: tuple[str, ...] = ()  # GitHub logins that wrote its commits (besides the author)
+    committers: tuple[str, ...] = ()  # GitHub logins its commits name as `Requested-by:` (a bot's PR)
 
     @property
     def requesters(self) -> frozenset[str]:
-        """Who asked: the author and whoever wrote its commits. None of them may approve it."""
+        """Who asked: the author, and whoever its commits say requested it. None of them may approve."""
         return frozenset(_fold(x) for x in (self.author, *self.committers) if x)
 
 

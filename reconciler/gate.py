@@ -294,7 +294,7 @@ def _requested(facts: PullFacts, repo: git.Repo, states: States, first_landed: s
     bases = repo.merge_base(facts.head_sha, parent)
     if not bases:
         return replace(facts, problem=f"its head {facts.head_sha[:7]} shares no history with the branch")
-    facts = replace(facts, committers=commit_authors(repo, bases[0].hexsha, facts.head_sha))
+    facts = replace(facts, committers=requested_by(repo, bases[0].hexsha, facts.head_sha))
     head = states.at(facts.head_sha)
     base = states.at(bases[0].hexsha)
     if head.digests is None or base.digests is None:
@@ -302,16 +302,15 @@ def _requested(facts: PullFacts, repo: git.Repo, states: States, first_landed: s
     return replace(facts, requested=head.digests - base.digests, governance=head.governance)
 
 
-_NOREPLY = re.compile(r"^(?:\d+\+)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))@users\.noreply\.github\.com$")
+_LOGIN = re.compile(r"^@?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))$")
 
 
-def commit_authors(repo: git.Repo, base: str, head: str) -> tuple[str, ...]:
-    """GitHub logins of the people who wrote the pull request's commits, where their commit email is
-    GitHub's no-reply address (`login@…` or `id+login@users.noreply.github.com`). They did part of
-    the asking, so they cannot approve it either; a pull request opened by a bot for someone (the
-    access-request workflow commits as the person who filed the issue) is judged this way."""
-    emails = repo.git.log("--format=%ae%n%ce", f"{base}..{head}").split()
-    logins = {m.group(1) for m in map(_NOREPLY.match, emails) if m}
+def requested_by(repo: git.Repo, base: str, head: str) -> tuple[str, ...]:
+    """GitHub logins named by `Requested-by:` trailers of the pull request's commits: who asked for
+    it when a bot opened it for them (the access-request workflow writes the trailer). They cannot
+    approve it. A trailer can only take approvers away, never add one, so a forged one is harmless."""
+    raw = repo.git.log("--format=%(trailers:key=Requested-by,valueonly,separator=%x0a)", f"{base}..{head}")
+    logins = {m.group(1) for m in map(_LOGIN.match, (v.strip() for v in raw.splitlines())) if m}
     return tuple(sorted(logins, key=str.casefold))
 
 

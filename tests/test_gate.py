@@ -418,13 +418,14 @@ def test_the_authors_own_approval_is_refused(world: World) -> None:
 
 
 def test_the_requester_of_a_bot_opened_pull_request_cannot_approve_it(world: World) -> None:
-    """A PR the access-request workflow opened (author github-actions[bot]) whose commit was written as
-    the person who filed the issue: their own approval does not count, anyone else's does."""
+    """A PR the access-request workflow opened (author github-actions[bot]) whose commit names the
+    person who filed the issue in a `Requested-by:` trailer: their own approval does not count."""
     world.repo.git.checkout("-b", "request", "main")
     CAROL_VPN(world.path)
     world.repo.git.add("access")
-    requester = git.Actor("Dan Whitfield", "12345+dwhitfield@users.noreply.github.com")
-    sha = world.repo.index.commit("access request", author=requester, committer=requester).hexsha
+    requester = git.Actor("dwhitfield", "dwhitfield@users.noreply.github.com")
+    message = "Access request: carol -> PingOne group VPN\n\nRequested-by: dwhitfield"
+    sha = world.repo.index.commit(message, author=requester, committer=requester).hexsha
     number = world.sim.create_pull("github-actions[bot]", sha, head_ref="request")
     world.approve(number, "dwhitfield")
     world.merge(number, "request")

@@ -15,7 +15,7 @@ import git
 import pytest
 import yaml
 
-from reconciler import cli
+from reconciler import cli, gate
 from reconciler.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 from reconciler.simulators.github_git import git_branches
 from reconciler.simulators.serve import serve
@@ -188,6 +188,8 @@ def test_the_issue_form_becomes_a_pull_request_through_the_workflow(
     assert f"requested in #{number} by @jalvarez" in (pull.body or "")
     commit = git.Repo(origin).commit(pull.head_ref)
     assert commit.author.name == "jalvarez"  # who asked; the committer is the workflow's bot
+    assert "\nRequested-by: jalvarez" in str(commit.message)  # so the gate never counts her approval
+    assert gate.requested_by(git.Repo(origin), f"{pull.head_ref}~1", pull.head_ref) == ("jalvarez",)
     (comment,) = sim.comments_on(number)
     assert f"#{pull.number}" in comment.body and comment.user == "github-actions[bot]"
     assert json.loads(runner.event.read_text(encoding="utf-8"))["issue"]["number"] == number

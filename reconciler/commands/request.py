@@ -167,7 +167,7 @@ def run(ctx: AppContext, ask: Ask, *, target: Target, source: Source | None, fmt
         body = _body(ask, person, what, spot, new_text, text, expires, plan_md, note)
         pull, created = publish(
             ctx, snapshot, target, branch=branch_name(person.key, spot, entitlement), files={spot.file: new_text},
-            message=f"{title}\n\n{ask.reason}".strip(), title=title, body=body, author=_author(ask),
+            message=_message(title, ask), title=title, body=body, author=_author(ask),
         )  # fmt: skip
     if ask.issue is not None:
         _link_issue(ctx, target, ask.issue, pull.number, pull.html_url)
@@ -179,6 +179,13 @@ def run(ctx: AppContext, ask: Ask, *, target: Target, source: Source | None, fmt
     else:
         ctx.output.result(f"{verb} pull request #{pull.number}: {pull.html_url}")
     return 0
+
+
+def _message(title: str, ask: Ask) -> str:
+    """The commit message; `Requested-by:` names who asked, so that the gate never counts their
+    approval of their own request (the pull request's author is the workflow's bot)."""
+    trailer = f"\n\nRequested-by: {ask.requested_by}" if ask.requested_by else ""
+    return f"{title}\n\n{ask.reason}".strip() + trailer
 
 
 def _author(ask: Ask) -> git.Actor | None:
