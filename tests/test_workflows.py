@@ -337,6 +337,8 @@ def test_the_workflows_run_access_commands_in_this_order() -> None:
     assert subcommands("plan.yml") == ["plan", "comment"]
     assert subcommands("apply.yml") == ["apply"]
     assert subcommands("drift.yml") == ["plan", "drift", "apply"]
+    assert subcommands("recertify.yml") == ["recertify", "cleanup"]  # weekly: reviews and expiry cleanup
+    assert subcommands("access-request.yml") == ["request"]
     assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
     plan_step = next(s for s in access_steps("plan.yml") if s.commands)
     assert "--format markdown" in plan_step.commands[0]
