@@ -203,7 +203,7 @@ def _plan_vendor(
             id=change_id(vendor, action, tenant, rtype, resource, entitlement, principal),
             vendor=vendor, action=action, tenant=tenant, principal=principal, resource_type=rtype,
             resource=resource, entitlement=entitlement, before=before,
-            person=(provenance.person if provenance and provenance.person else person_of(principal)),
+            person=person_of(principal),
             source=str(provenance.source) if provenance and provenance.source else "",
             reason=provenance.reason if provenance else "", expires=provenance.expires if provenance else "",
             note=note, attributes=attributes, account_id=actual.account_id(AccountKey(vendor, tenant, principal)),
@@ -227,7 +227,7 @@ def _plan_vendor(
                      provenance=provenance, note="reactivate")
             )  # fmt: skip
         if have.display_name and _folded(have.display_name) != _folded(account.display_name):
-            findings.append(_details_differ(label, account, have, provenance))
+            findings.append(_details_differ(label, account, have, provenance, person_of(key.principal)))
         if not managed or account.attributes == have.attributes:
             continue
         want = {k: v for k, v in account.attributes if k in managed}
@@ -399,7 +399,9 @@ def _folded(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _details_differ(label: str, want: Account, have: Account, provenance: Provenance | None) -> Finding:
+def _details_differ(
+    label: str, want: Account, have: Account, provenance: Provenance | None, person: str
+) -> Finding:
     """The vendor's account matched by email or login carries other details than the YAML: worth a
     reviewer's glance (a wrong match, a rename), never a change, since names are the vendor's."""
     diff = DeepDiff({"name": want.display_name}, {"name": have.display_name}, verbose_level=2)
@@ -408,7 +410,7 @@ def _details_differ(label: str, want: Account, have: Account, provenance: Proven
         f" (YAML: {v['old_value']!r})"
         for path, v in diff.get("values_changed", {}).items()
     ]
-    who = provenance.person if provenance and provenance.person else want.principal
+    who = person or want.principal
     return Finding(
         Severity.INFO, "account-details",
         f"{label}: the account matched for {who} ({have.native_id or have.principal}) shows {'; '.join(parts)}",

@@ -71,10 +71,13 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """Why a desired grant or account exists: where it is written and what it says about itself."""
+    """Why a desired grant or account exists: where it is written and what it says about itself.
+
+    One per source line, shared by every grant the line makes (a team line's thousands), so it
+    names no person: the grant's or account's principal does (`AccessSet.people`).
+    """
 
     source: Location | None
-    person: str = ""  # the person key in access/people.yaml
     reason: str = ""
     expires: str = ""  # ISO date or datetime, as written
     via: str = ""  # the team the grant came through, if any
