@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import filterfalse, repeat
-from operator import itemgetter
+from itertools import compress, filterfalse, repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from reconciler.catalogs import closest, static_catalog
@@ -411,7 +411,14 @@ class _Builder:
             )
             for member in members:
                 where = doc.location(("pingone", "populations", population, member))
-                for person_key, _ in self.members(member, where, f"pingone.populations.{population}"):
+                principals, _ = self.principals(member, where, f"pingone.populations.{population}")
+                person_keys = list(map(self.key_of.__getitem__, principals))
+                if self.populations.keys().isdisjoint(person_keys):  # the usual case, in bulk
+                    self.populations.update(zip(person_keys, repeat((population, where))))
+                    keys = zip(repeat("pingone"), repeat(""), principals)
+                    self.add_accounts(keys, repeat(where), (("population", population),))
+                    continue
+                for person_key in person_keys:
                     previous = self.populations.get(person_key)
                     if previous is not None and previous[0] != population:
                         self.error(
@@ -463,17 +470,54 @@ class _Builder:
 
     def implicit_accounts(self, chosen: dict[Grant, Provenance]) -> None:
         """Anyone granted something at Procore or Concur needs an account there, explained by the
-        first grant that needs it."""
-        grants = [g for g in chosen if g[0] == "procore" or g[0] == "concur"]
+        line of the first grant that needs it."""
+        grants = list(compress(chosen, map(_NEEDS_ACCOUNT.__contains__, map(itemgetter(0), chosen))))
         keys = list(map(itemgetter(0, 1, 5), grants))
         first = dict(zip(reversed(keys), reversed(grants), strict=True))  # the first grant wins
-        seen: set[tuple[str, str, str]] = set(self.accounts)
-        for key in dict.fromkeys(keys):
-            if key in seen:
-                continue
-            grant = first[key]
-            where = chosen[grant].source or Location("", 0)
-            self.account(key[0], key[1], self.key_of[key[2]], where)
+        new = list(filterfalse(self.accounts.__contains__, dict.fromkeys(keys)))
+        lines = map(chosen.__getitem__, map(first.__getitem__, new))
+        self.add_accounts(new, map(attrgetter("source"), lines), ())
+
+    def add_accounts(
+        self,
+        keys: Iterable[tuple[str, str, str]],
+        wheres: Iterable[Location | None],
+        attributes: tuple[tuple[str, str], ...],
+    ) -> None:
+        """`account` for many (vendor, tenant, principal) at once, made in C where it can be: the
+        first place that names an account explains it."""
+        todo = [(k, w) for k, w in zip(keys, wheres) if k not in self.accounts]  # noqa: B905 - one each
+        if not todo:
+            return
+        fresh, places = zip(*todo, strict=True)
+        vendors, tenants, principals = zip(*fresh, strict=True)
+        people = list(map(self.person, map(self.key_of.__getitem__, principals)))
+        accounts = map(
+            Account, vendors, tenants, principals, repeat(True),
+            map(attrgetter("email"), people), map(attrgetter("name"), people),
+            map(_attributes, people, vendors, repeat(attributes)),
+        )  # fmt: skip
+        account_keys = list(map(tuple.__new__, repeat(AccountKey), fresh))
+        self.accounts.update(zip(account_keys, accounts, strict=True))
+        self.account_sources.update(zip(account_keys, map(self._source_only, places), strict=True))
+
+    def _source_only(self, where: Location | None) -> Provenance:
+        """An account's provenance: the line only (a grant's reason and expiry are the grant's)."""
+        where = where or Location("", 0)
+        found = self._line_provenance.get(where)
+        if found is None:
+            found = self._line_provenance[where] = Provenance(where)
+        return found
+
+
+_NEEDS_ACCOUNT = frozenset({"procore", "concur"})
+
+
+def _attributes(
+    person: Person, vendor: str, more: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    login = person.login(vendor)
+    return tuple(sorted((("login", login), *more))) if login else more
 
 
 def _template(options: ProjectMember) -> str:
