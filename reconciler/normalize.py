@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, cast
 
 from reconciler.catalogs import closest, static_catalog
 from reconciler.desired import (
@@ -462,10 +462,12 @@ class _Builder:
         return False
 
     def ordered(self) -> dict[Grant, Provenance]:
-        """Every chosen grant and where it is written: non-exclusive types first, then exclusive."""
-        chosen = dict(self.candidates)
+        """Every chosen grant and where it is written: non-exclusive types first, then exclusive.
+        (The candidates dict itself, extended: a copy of a million entries costs more than it buys.)"""
+        chosen = self.candidates
         exclusive = list(self.holders.values())
         chosen.update(zip(exclusive, map(self.held.__getitem__, exclusive), strict=True))
+        self.holders, self.held = {}, {}
         return chosen
 
     def implicit_accounts(self, chosen: dict[Grant, Provenance]) -> None:
@@ -492,11 +494,11 @@ class _Builder:
         fresh, places = zip(*todo, strict=True)
         vendors, tenants, principals = zip(*fresh, strict=True)
         people = list(map(self.person, map(self.key_of.__getitem__, principals)))
-        accounts = map(
-            Account, vendors, tenants, principals, repeat(True),
-            map(attrgetter("email"), people), map(attrgetter("name"), people),
-            map(_attributes, people, vendors, repeat(attributes)),
+        rows = zip(
+            vendors, tenants, principals, repeat(True), map(attrgetter("email"), people),
+            map(attrgetter("name"), people), map(_attributes, people, vendors, repeat(attributes)), repeat(""),
         )  # fmt: skip
+        accounts = map(tuple.__new__, repeat(Account), rows)  # records made in C
         account_keys = list(map(tuple.__new__, repeat(AccountKey), fresh))
         self.accounts.update(zip(account_keys, accounts, strict=True))
         self.account_sources.update(zip(account_keys, map(self._source_only, places), strict=True))
@@ -573,8 +575,8 @@ def _normalize(
     if builder.errors:
         raise ValidationErrors(builder.errors)
     grants = frozenset(chosen)
-    provenance: dict[Grant | AccountKey, Provenance] = {}
-    provenance.update(chosen.items())
+    # The grants' dict becomes the provenance of grants and accounts alike (no million-entry copy).
+    provenance = cast("dict[Grant | AccountKey, Provenance]", chosen)
     provenance.update(builder.account_sources.items())
     people = {person.principal: person for person in (builder.person(k) for k in builder.people)}
     return AccessSet(

@@ -48,9 +48,12 @@ class ResourceKey(NamedTuple):
     resource: str
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    """An account at a vendor. `attributes` hold what the YAML manages (population, login)."""
+class Account(NamedTuple):
+    """An account at a vendor. `attributes` hold what the YAML manages (population, login).
+
+    A NamedTuple like Grant: the snapshot reader and normalize build ~one per person and vendor
+    (300,000 at 100k people), and a frozen dataclass's __init__ runs in Python for each.
+    """
 
     vendor: str
     tenant: str

@@ -72,15 +72,15 @@ class MemoryConnector:
             if account is None or not account.active:
                 outcome = Outcome.ALREADY
             else:
-                accounts[account.key] = replace(account, active=False)
+                accounts[account.key] = account._replace(active=False)
         elif change.is_account_change:  # update of an account attribute
             if account is None:
                 return ChangeResult(change.id, Outcome.FAILED, "no such account")
             if change.resource == "active":
-                accounts[account.key] = replace(account, active=change.entitlement == "true")
+                accounts[account.key] = account._replace(active=change.entitlement == "true")
             else:
                 attrs = dict(account.attributes) | {change.resource: change.entitlement}
-                accounts[account.key] = replace(account, attributes=tuple(sorted(attrs.items())))
+                accounts[account.key] = account._replace(attributes=tuple(sorted(attrs.items())))
         else:
             grant = Grant(change.vendor, change.tenant, change.resource_type, change.resource,
                           change.entitlement, change.principal)  # fmt: skip
