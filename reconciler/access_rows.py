@@ -155,7 +155,7 @@ def build_rows(
         append(
             Row(
                 grant[0], grant[1], grant[2], grant[3], grant[4], grant[5],
-                person.key if person else provenance.person, person.name if person else "",
+                person.key if person else "", person.name if person else "",
                 person.github if person else "", status, text[id(source)], via,
                 text[id(membership)], provenance.reason, expires, privileged_of(grant),
                 expiring_of(expires) if expires else False, origin, applied.get(grant, ""),
@@ -187,7 +187,7 @@ def _row(
     expiring = expiring_of(expires) if expires else False
     return Row(
         grant.vendor, grant.tenant, grant.resource_type, grant.resource, grant.entitlement, grant.principal,
-        person.key if person else provenance.person, person.name if person else "",
+        person.key if person else "", person.name if person else "",
         person.github if person else "", status,
         str(provenance.source) if provenance.source else "", provenance.via,
         str(membership) if membership else "", provenance.reason, expires, privileged_of(grant), expiring,

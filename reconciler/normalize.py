@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import compress, filterfalse, repeat
+from operator import attrgetter, itemgetter
+from typing import Any, cast
 
 from reconciler.catalogs import closest, static_catalog
 from reconciler.desired import (
@@ -44,13 +46,6 @@ def is_expired(expires: dt.date | dt.datetime | None, today: dt.date, now: dt.da
     return expires < today
 
 
-@dataclass(slots=True)
-class _Candidate:
-    grant: Grant
-    provenance: Provenance
-    direct: bool
-
-
 @dataclass
 class _Builder:
     today: dt.date
@@ -61,8 +56,13 @@ class _Builder:
     teams: dict[str, tuple[TeamModel, Location]] = field(default_factory=dict)
     team_members: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)
     expanded: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    candidates: dict[Grant, _Candidate] = field(default_factory=dict)
-    exclusive: dict[tuple[str, str, str, str, str], _Candidate] = field(default_factory=dict)
+    # Grants of non-exclusive resource types and where each is written.
+    candidates: dict[Grant, Provenance] = field(default_factory=dict)
+    # Exclusive resource types (a Procore project's template): the grant holding each slot
+    # (vendor, tenant, resource type, resource, principal), and where each such grant is written.
+    holders: dict[tuple[str, ...], Grant] = field(default_factory=dict)
+    held: dict[Grant, Provenance] = field(default_factory=dict)
+    direct: set[Grant] = field(default_factory=set)  # granted on a person's own line
     expired: dict[Grant, Provenance] = field(default_factory=dict)
     accounts: dict[AccountKey, Account] = field(default_factory=dict)
     account_sources: dict[AccountKey, Provenance] = field(default_factory=dict)
@@ -77,6 +77,9 @@ class _Builder:
     _persons: dict[str, Person] = field(default_factory=dict)
     _principals: dict[str, str] = field(default_factory=dict)
     _teams_of: dict[str, list[str]] = field(default_factory=dict)
+    _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
+    key_of: dict[str, str] = field(default_factory=dict)  # principal -> person key
 
     def error(self, location: Location, message: str) -> None:
         self.errors.append(LocatedError(location, message))
@@ -215,50 +218,84 @@ class _Builder:
         member: str,
         options: Expiring,
     ) -> None:
+        """One assignment line: its grants built in bulk (a team line expands to thousands of people),
+        all sharing the line's one Provenance."""
         where = doc_file.document.location(path)
-        context = ".".join(str(p) for p in path[:-1])
-        # Per assignment, not per person: a team line can expand to thousands of people.
-        expired = is_expired(options.expires, self.today, self.now)
-        exclusive = resource_type(key.vendor, key.resource_type).exclusive
-        reason, expires, certified = options.reason, _iso(options.expires), _iso(options.certified)
+        principals, via = self.principals(member, where, ".".join(str(p) for p in path[:-1]))
+        if not principals:
+            return
+        provenance = Provenance(where, options.reason, _iso(options.expires), via, _iso(options.certified))
         vendor, tenant, rtype, resource = key
-        candidates = self.candidates
-        for person_key, via in self.members(member, where, context):
-            grant = Grant(vendor, tenant, rtype, resource, entitlement, self.principal_of(person_key))
-            provenance = Provenance(where, person_key, reason, expires, via, certified)
-            if expired:
-                self.expired.setdefault(grant, provenance)
-                continue
-            candidate = _Candidate(grant, provenance, not via)
-            if exclusive:
-                self._exclusive(candidate)
+        # Grants as tuples made in C: head + (principal,) for each principal.
+        head = (vendor, tenant, rtype, resource, entitlement)
+        grants = list(map(tuple.__new__, repeat(Grant), map(head.__add__, zip(principals))))
+        if is_expired(options.expires, self.today, self.now):
+            expired = self.expired
+            expired.update(zip(filterfalse(expired.__contains__, grants), repeat(provenance)))
+            return
+        direct = not via
+        if resource_type(vendor, rtype).exclusive:
+            slots = list(zip(repeat(vendor), repeat(tenant), repeat(rtype), repeat(resource), principals))
+            if self.holders.keys().isdisjoint(slots):
+                self.holders.update(zip(slots, grants, strict=True))
+                self.held.update(zip(grants, repeat(provenance)))
+                if direct:
+                    self.direct.update(grants)
             else:
-                existing = candidates.get(grant)
-                if existing is None or (candidate.direct and not existing.direct):
-                    candidates[grant] = candidate
+                for slot, grant in zip(slots, grants, strict=True):
+                    self._exclusive(slot, grant, provenance, direct)
+            return
+        candidates = self.candidates
+        if direct:
+            for grant in grants:  # a person's line: one grant, which wins over a team's
+                if grant not in self.direct:
+                    candidates[grant] = provenance
+                    self.direct.add(grant)
+        else:
+            candidates.update(zip(filterfalse(candidates.__contains__, grants), repeat(provenance)))
 
-    def _exclusive(self, candidate: _Candidate) -> None:
-        slot = candidate.grant.holder_key
-        existing = self.exclusive.get(slot)
-        if existing is None or (candidate.direct and not existing.direct):
-            self.exclusive[slot] = candidate
+    def _exclusive(self, slot: tuple[str, ...], grant: Grant, provenance: Provenance, direct: bool) -> None:
+        existing = self.holders.get(slot)
+        if existing is None or (direct and existing not in self.direct):
+            if existing is not None:
+                del self.held[existing]
+            self.holders[slot] = grant
+            self.held[grant] = provenance
+            if direct:
+                self.direct.add(grant)
             return
-        if existing.direct and not candidate.direct:
+        if existing in self.direct and not direct:
             return
-        if existing.grant.entitlement != candidate.grant.entitlement:
-            person = candidate.provenance.person
+        if existing.entitlement != grant.entitlement:
+            before = self.held[existing]
             self.error(
-                candidate.provenance.source or Location("", 0),
-                f"{person} gets {candidate.grant.entitlement!r} on {candidate.grant.resource!r} here"
-                f"{_via(candidate.provenance)} but {existing.grant.entitlement!r} at {existing.provenance.source}"
-                f"{_via(existing.provenance)}; one person holds one {_entitlement_word(candidate.grant)} per"
+                provenance.source or Location("", 0),
+                f"{self.key_of[grant.principal]} gets {grant.entitlement!r} on {grant.resource!r} here"
+                f"{_via(provenance)} but {existing.entitlement!r} at {before.source}"
+                f"{_via(before)}; one person holds one {_entitlement_word(grant)} per"
                 " resource: list them directly to choose",
             )
+
+    def principals(self, name: str, where: Location, context: str) -> tuple[tuple[str, ...], str]:
+        """The principals a member name stands for and the team they come through ("" for a person)."""
+        found = self._team_principals.get(name)
+        if found is not None:
+            return found, name
+        if name in self.people:
+            return (self.principal_of(name),), ""
+        if name in self.teams:
+            found = self._team_principals[name] = tuple(
+                map(self.principal_of, map(itemgetter(0), self.expanded.get(name, ())))
+            )
+            return found, name
+        self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
+        return (), ""
 
     def principal_of(self, person_key: str) -> str:
         principal = self._principals.get(person_key)
         if principal is None:
             principal = self._principals[person_key] = self.people[person_key][0].email.casefold()
+            self.key_of.setdefault(principal, person_key)
         return principal
 
     def account(self, vendor: str, tenant: str, person_key: str, where: Location, **attributes: str) -> None:
@@ -274,7 +311,11 @@ class _Builder:
             attributes=tuple(sorted(attributes.items())),
         )  # fmt: skip
         self.accounts.setdefault(key, account)
-        self.account_sources.setdefault(key, Provenance(where, person_key))
+        if key not in self.account_sources:
+            provenance = self._line_provenance.get(where)
+            if provenance is None:
+                provenance = self._line_provenance[where] = Provenance(where)
+            self.account_sources[key] = provenance
 
     def open_section(
         self, vendor: str, source: SourceFile, section: VendorSection, tenant: str | None
@@ -370,7 +411,14 @@ class _Builder:
             )
             for member in members:
                 where = doc.location(("pingone", "populations", population, member))
-                for person_key, _ in self.members(member, where, f"pingone.populations.{population}"):
+                principals, _ = self.principals(member, where, f"pingone.populations.{population}")
+                person_keys = list(map(self.key_of.__getitem__, principals))
+                if self.populations.keys().isdisjoint(person_keys):  # the usual case, in bulk
+                    self.populations.update(zip(person_keys, repeat((population, where))))
+                    keys = zip(repeat("pingone"), repeat(""), principals)
+                    self.add_accounts(keys, repeat(where), (("population", population),))
+                    continue
+                for person_key in person_keys:
                     previous = self.populations.get(person_key)
                     if previous is not None and previous[0] != population:
                         self.error(
@@ -413,18 +461,65 @@ class _Builder:
         )
         return False
 
-    def implicit_accounts(self, grants: Iterable[_Candidate]) -> None:
-        """Anyone granted something at Procore or Concur needs an account there."""
-        seen: set[tuple[str, str, str]] = set(self.accounts)
-        for candidate in grants:
-            grant = candidate.grant
-            if grant[0] in ("procore", "concur"):
-                key = (grant[0], grant[1], grant[5])
-                if key in seen:
-                    continue
-                seen.add(key)
-                where = candidate.provenance.source or Location("", 0)
-                self.account(grant.vendor, grant.tenant, candidate.provenance.person, where)
+    def ordered(self) -> dict[Grant, Provenance]:
+        """Every chosen grant and where it is written: non-exclusive types first, then exclusive.
+        (The candidates dict itself, extended: a copy of a million entries costs more than it buys.)"""
+        chosen = self.candidates
+        exclusive = list(self.holders.values())
+        chosen.update(zip(exclusive, map(self.held.__getitem__, exclusive), strict=True))
+        self.holders, self.held = {}, {}
+        return chosen
+
+    def implicit_accounts(self, chosen: dict[Grant, Provenance]) -> None:
+        """Anyone granted something at Procore or Concur needs an account there, explained by the
+        line of the first grant that needs it."""
+        grants = list(compress(chosen, map(_NEEDS_ACCOUNT.__contains__, map(itemgetter(0), chosen))))
+        keys = list(map(itemgetter(0, 1, 5), grants))
+        first = dict(zip(reversed(keys), reversed(grants), strict=True))  # the first grant wins
+        new = list(filterfalse(self.accounts.__contains__, dict.fromkeys(keys)))
+        lines = map(chosen.__getitem__, map(first.__getitem__, new))
+        self.add_accounts(new, map(attrgetter("source"), lines), ())
+
+    def add_accounts(
+        self,
+        keys: Iterable[tuple[str, str, str]],
+        wheres: Iterable[Location | None],
+        attributes: tuple[tuple[str, str], ...],
+    ) -> None:
+        """`account` for many (vendor, tenant, principal) at once, made in C where it can be: the
+        first place that names an account explains it."""
+        todo = [(k, w) for k, w in zip(keys, wheres) if k not in self.accounts]  # noqa: B905 - one each
+        if not todo:
+            return
+        fresh, places = zip(*todo, strict=True)
+        vendors, tenants, principals = zip(*fresh, strict=True)
+        people = list(map(self.person, map(self.key_of.__getitem__, principals)))
+        rows = zip(
+            vendors, tenants, principals, repeat(True), map(attrgetter("email"), people),
+            map(attrgetter("name"), people), map(_attributes, people, vendors, repeat(attributes)), repeat(""),
+        )  # fmt: skip
+        accounts = map(tuple.__new__, repeat(Account), rows)  # records made in C
+        account_keys = list(map(tuple.__new__, repeat(AccountKey), fresh))
+        self.accounts.update(zip(account_keys, accounts, strict=True))
+        self.account_sources.update(zip(account_keys, map(self._source_only, places), strict=True))
+
+    def _source_only(self, where: Location | None) -> Provenance:
+        """An account's provenance: the line only (a grant's reason and expiry are the grant's)."""
+        where = where or Location("", 0)
+        found = self._line_provenance.get(where)
+        if found is None:
+            found = self._line_provenance[where] = Provenance(where)
+        return found
+
+
+_NEEDS_ACCOUNT = frozenset({"procore", "concur"})
+
+
+def _attributes(
+    person: Person, vendor: str, more: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    login = person.login(vendor)
+    return tuple(sorted((("login", login), *more))) if login else more
 
 
 def _template(options: ProjectMember) -> str:
@@ -475,14 +570,14 @@ def _normalize(
         builder.procore(source)
         builder.concur(source)
         builder.pingone(source)
-    candidates = [*builder.candidates.values(), *builder.exclusive.values()]
-    builder.implicit_accounts(candidates)
+    chosen = builder.ordered()
+    builder.implicit_accounts(chosen)
     if builder.errors:
         raise ValidationErrors(builder.errors)
-    grants = frozenset(c.grant for c in candidates)
-    provenance: dict[Grant | AccountKey, Provenance] = {c.grant: c.provenance for c in candidates}
-    for account_key, account_provenance in builder.account_sources.items():
-        provenance[account_key] = account_provenance
+    grants = frozenset(chosen)
+    # The grants' dict becomes the provenance of grants and accounts alike (no million-entry copy).
+    provenance = cast("dict[Grant | AccountKey, Provenance]", chosen)
+    provenance.update(builder.account_sources.items())
     people = {person.principal: person for person in (builder.person(k) for k in builder.people)}
     return AccessSet(
         accounts=builder.accounts,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter
@@ -21,7 +22,7 @@ from deepdiff import DeepDiff
 from reconciler.changes import ACCOUNT, Action, Change, Finding, Plan, Severity, change_id
 from reconciler.connectors.base import VendorState
 from reconciler.gcpause import paused_gc
-from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance, ResourceKey
+from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance, ResourceKey, Scope
 from reconciler.vendors import RESOURCE_TYPES, resource_type, vendor_label
 
 UnmanagedMode = Literal["ignore", "report", "deactivate"]
@@ -66,11 +67,18 @@ def _build_plan(
     accounts_of: dict[str, dict[AccountKey, Account]] = defaultdict(dict)
     for key, account in desired.accounts.items():
         accounts_of[key[0]][key] = account
+    states = {vendor: _resolve_identities(actual[vendor], desired.people, findings) for vendor in vendors}
+    haves = {vendor: _have_grants(vendor, desired.scope, states[vendor]) for vendor in vendors}
+    # The wanted grants no vendor has, found with one pass over the desired grants (their hashes
+    # kept), not by splitting a million grants by vendor first.
+    missing = desired.grants.difference(*haves.values())
     for vendor in vendors:
-        state = _resolve_identities(actual[vendor], desired.people, findings)
-        wanted = _select(desired.grants, _VENDOR, {vendor})
+        to_grant = _select(missing, _VENDOR, {vendor})
         planned: list[Change] = []
-        _plan_vendor(vendor, desired, wanted, accounts_of[vendor], state, options, planned, findings)
+        _plan_vendor(
+            vendor, desired, to_grant, haves[vendor], accounts_of[vendor], states[vendor], options, planned,
+            findings,
+        )  # fmt: skip
         changes += _outside(actual[vendor].unreadable, planned, findings)
     changes.sort(key=lambda c: c.sort_key)
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.vendor, f.code, f.principal, f.message))
@@ -168,10 +176,21 @@ def _renamed(account: Account, principal: str) -> Account:
     )  # fmt: skip
 
 
+def _have_grants(vendor: str, scope: Scope, actual: _Resolved) -> set[Grant]:
+    """The vendor's grants on what the YAML manages (listed resources, types managed in full)."""
+    listed = {(k.tenant, k.resource_type, k.resource) for k in scope.resources if k.vendor == vendor}
+    whole = {(t, rt) for v, t, rt in scope.all_of if v == vendor}
+    have_grants = _select(actual.grants, _RESOURCE, listed)
+    if whole:
+        have_grants |= _select(actual.grants, _TENANT_TYPE, whole)
+    return have_grants
+
+
 def _plan_vendor(
     vendor: str,
     desired: AccessSet,
-    wanted: set[Grant],
+    missing: set[Grant],
+    have_grants: set[Grant],
     wanted_accounts: dict[AccountKey, Account],
     actual: _Resolved,
     options: PlanOptions,
@@ -203,7 +222,7 @@ def _plan_vendor(
             id=change_id(vendor, action, tenant, rtype, resource, entitlement, principal),
             vendor=vendor, action=action, tenant=tenant, principal=principal, resource_type=rtype,
             resource=resource, entitlement=entitlement, before=before,
-            person=(provenance.person if provenance and provenance.person else person_of(principal)),
+            person=person_of(principal),
             source=str(provenance.source) if provenance and provenance.source else "",
             reason=provenance.reason if provenance else "", expires=provenance.expires if provenance else "",
             note=note, attributes=attributes, account_id=actual.account_id(AccountKey(vendor, tenant, principal)),
@@ -211,8 +230,16 @@ def _plan_vendor(
 
     # Accounts ------------------------------------------------------------------------------------
     managed = MANAGED_ATTRIBUTES.get(vendor, ())
+    have_accounts = actual.accounts
     for key, account in wanted_accounts.items():
-        have = actual.accounts.get(key)
+        have = have_accounts.get(key)
+        if (
+            have is not None
+            and have.active
+            and have.display_name == account.display_name
+            and (not managed or account.attributes == have.attributes)
+        ):
+            continue  # the usual case: nothing to change or to tell
         provenance = desired.provenance.get(key)
         if have is None:
             attributes = (("email", account.email), ("name", account.display_name), *account.attributes)
@@ -227,7 +254,7 @@ def _plan_vendor(
                      provenance=provenance, note="reactivate")
             )  # fmt: skip
         if have.display_name and _folded(have.display_name) != _folded(account.display_name):
-            findings.append(_details_differ(label, account, have, provenance))
+            findings.append(_details_differ(label, account, have, provenance, person_of(key.principal)))
         if not managed or account.attributes == have.attributes:
             continue
         want = {k: v for k, v in account.attributes if k in managed}
@@ -265,12 +292,10 @@ def _plan_vendor(
 
     # Grants ----------------------------------------------------------------------------------------
     # Hot paths over every grant run in C (map/compress/set algebra): a million grants in seconds.
-    listed = {(k.tenant, k.resource_type, k.resource) for k in scope.resources if k.vendor == vendor}
-    whole = {(t, rt) for v, t, rt in scope.all_of if v == vendor}
-    have_grants = _select(actual.grants, _RESOURCE, listed)
-    if whole:
-        have_grants |= _select(actual.grants, _TENANT_TYPE, whole)
-    to_grant = wanted - have_grants - actual.read_only
+    # `missing`: the vendor's wanted grants it does not have; `have_grants` are all the vendor's, so
+    # taking away every desired grant leaves the same as taking away the vendor's.
+    wanted = desired.grants
+    to_grant = missing - actual.read_only
     extra = have_grants - wanted
     # An update pairs a wanted grant with the holder's old entitlement, which is always in `extra`.
     exclusive_types = {rt for (v, rt), t in RESOURCE_TYPES.items() if v == vendor and t.exclusive}
@@ -337,7 +362,7 @@ def _outside(
 
 
 def _read_only_findings(
-    vendor: str, desired: AccessSet, actual: _Resolved, wanted: set[Grant], findings: list[Finding]
+    vendor: str, desired: AccessSet, actual: _Resolved, wanted: AbstractSet[Grant], findings: list[Finding]
 ) -> None:
     for grant in sorted(actual.read_only):
         if grant in wanted or desired.scope.authority(grant.resource_key) is not True:
@@ -353,7 +378,7 @@ def _read_only_findings(
 
 
 def _indirect_findings(
-    vendor: str, desired: AccessSet, actual: _Resolved, wanted: set[Grant], findings: list[Finding]
+    vendor: str, desired: AccessSet, actual: _Resolved, wanted: AbstractSet[Grant], findings: list[Finding]
 ) -> None:
     held: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for grant in actual.indirect:
@@ -381,7 +406,10 @@ def _select(grants: frozenset[Grant] | set[Grant], key: itemgetter[Any], allowed
     if not allowed:
         return set()
     # Two iterators over one unchanged set walk it in the same order.
-    return set(compress(grants, map(allowed.__contains__, map(key, grants))))
+    keep = list(map(allowed.__contains__, map(key, grants)))
+    if all(keep):  # often all of them (the vendor's grants on listed resources): keep their hashes
+        return set(grants)
+    return set(compress(grants, keep))
 
 
 def _what(grant: Grant) -> str:
@@ -399,7 +427,9 @@ def _folded(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _details_differ(label: str, want: Account, have: Account, provenance: Provenance | None) -> Finding:
+def _details_differ(
+    label: str, want: Account, have: Account, provenance: Provenance | None, person: str
+) -> Finding:
     """The vendor's account matched by email or login carries other details than the YAML: worth a
     reviewer's glance (a wrong match, a rename), never a change, since names are the vendor's."""
     diff = DeepDiff({"name": want.display_name}, {"name": have.display_name}, verbose_level=2)
@@ -408,7 +438,7 @@ def _details_differ(label: str, want: Account, have: Account, provenance: Proven
         f" (YAML: {v['old_value']!r})"
         for path, v in diff.get("values_changed", {}).items()
     ]
-    who = provenance.person if provenance and provenance.person else want.principal
+    who = person or want.principal
     return Finding(
         Severity.INFO, "account-details",
         f"{label}: the account matched for {who} ({have.native_id or have.principal}) shows {'; '.join(parts)}",

@@ -48,9 +48,12 @@ class ResourceKey(NamedTuple):
     resource: str
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    """An account at a vendor. `attributes` hold what the YAML manages (population, login)."""
+class Account(NamedTuple):
+    """An account at a vendor. `attributes` hold what the YAML manages (population, login).
+
+    A NamedTuple like Grant: the snapshot reader and normalize build ~one per person and vendor
+    (300,000 at 100k people), and a frozen dataclass's __init__ runs in Python for each.
+    """
 
     vendor: str
     tenant: str
@@ -71,10 +74,13 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """Why a desired grant or account exists: where it is written and what it says about itself."""
+    """Why a desired grant or account exists: where it is written and what it says about itself.
+
+    One per source line, shared by every grant the line makes (a team line's thousands), so it
+    names no person: the grant's or account's principal does (`AccessSet.people`).
+    """
 
     source: Location | None
-    person: str = ""  # the person key in access/people.yaml
     reason: str = ""
     expires: str = ""  # ISO date or datetime, as written
     via: str = ""  # the team the grant came through, if any

@@ -117,9 +117,8 @@ def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
     if any(len(f) != count for f in (*fields, attributes, actives)):
         raise ValueError("the account columns differ in length")
     tenants, emails, names, ids = fields
-    accounts = tuple(
-        map(Account, repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)
-    )
+    rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)
+    accounts = tuple(map(tuple.__new__, repeat(Account), rows))  # records made in C
     grants, lines = _grant_groups(vendor, data.get("grants", []), lines=True)
     indirect, _ = _grant_groups(vendor, data.get("indirect", []), lines=False)
     read_only, _ = _grant_groups(vendor, data.get("read_only", []), lines=False)

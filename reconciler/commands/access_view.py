@@ -4,10 +4,11 @@ of each granting line (git + GitHub) and the audit log, joined into rows (`recon
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 
 from reconciler import sandbox
@@ -19,13 +20,14 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
 from reconciler.errors import AccessError, ConfigError, ValidationErrors
+from reconciler.event_loop import run
 from reconciler.github_api import GitHubClient
 from reconciler.location import Location
 from reconciler.origin import CommitInfo, Origin
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.provenance import History, origins
-from reconciler.records import Grant
+from reconciler.records import AccessSet, Grant
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +106,31 @@ async def _origins(
     return {loc: by_sha[c.sha] for loc, c in commits.items()}, missing
 
 
+def _locations(access: AccessSet, wanted: Callable[[Grant], bool] | None) -> set[Location]:
+    """The lines to blame: each (wanted) grant's own line, and its person's line when it comes
+    through a team. Provenance is shared per line, so the million grants are walked in C."""
+    keys = list(access.provenance)
+    if wanted is None:
+        chosen = list(map(isinstance, keys, repeat(Grant)))
+    else:
+        chosen = [isinstance(k, Grant) and wanted(k) for k in keys]
+    picked = list(compress(access.provenance.items(), chosen))
+    lines = {id(p): p for p in map(itemgetter(1), picked)}.values()
+    locations = {p.source for p in lines if p.source is not None}
+    via = compress(map(itemgetter(0), picked), map(attrgetter("via"), map(itemgetter(1), picked)))
+    people = access.people
+    for principal in set(map(itemgetter(5), via)):
+        person = people.get(principal)
+        if person is not None and person.source is not None:
+            locations.add(person.source)
+    return locations
+
+
 def build_view(ctx: AppContext, options: ViewOptions, wanted: Callable[[Grant], bool] | None = None) -> View:
     desired = load_desired(ctx)
     policies = load_policies(ctx.repo)
     notes: list[str] = []
-    actual = asyncio.run(_actual(ctx, desired, options.source)) if options.sync else None
+    actual = run(_actual(ctx, desired, options.source)) if options.sync else None
     if actual is None:
         notes.append("the vendors were not read (--no-sync): the YAML only")
     history = History.open(ctx.repo)
@@ -116,17 +138,8 @@ def build_view(ctx: AppContext, options: ViewOptions, wanted: Callable[[Grant], 
     if history is None:
         notes.append(f"{ctx.repo} is not a git repository: no commits, pull requests or approvals")
     else:
-        locations: set[Location] = set()
-        people = desired.access.people
-        for grant, provenance in desired.access.provenance.items():
-            if not isinstance(grant, Grant) or (wanted is not None and not wanted(grant)):
-                continue
-            if provenance.source is not None:
-                locations.add(provenance.source)
-            person = people.get(grant.principal)
-            if provenance.via and person is not None and person.source is not None:
-                locations.add(person.source)
-        located, missing = asyncio.run(_origins(ctx, options, history, locations))
+        locations = _locations(desired.access, wanted)
+        located, missing = run(_origins(ctx, options, history, locations))
         if missing:
             notes.append(missing)
     audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE

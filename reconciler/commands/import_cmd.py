@@ -18,6 +18,7 @@ from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.procore_connector import ProcoreConnector
 from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError, ValidationErrors
+from reconciler.event_loop import run as run_coroutine
 from reconciler.import_writer import AccessTree
 from reconciler.importer import ImportInput, draft_import
 from reconciler.loader import ACCESS_DIR, DesiredFiles, read_files
@@ -136,7 +137,7 @@ async def _read(
 def run(ctx: AppContext, *, source: Source, infer_teams: bool) -> int:
     files, existing = _existing(ctx)
     vendors = _configured(ctx, source)
-    actual, company_names = asyncio.run(_read(ctx, source, vendors, existing))
+    actual, company_names = run_coroutine(_read(ctx, source, vendors, existing))  # no repr of the states
     tree = AccessTree.load(ctx.repo)
     taken = frozenset(p.key for p in existing.people.values()) | _team_names(files)
     draft = draft_import(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from itertools import compress
+from operator import attrgetter
 
 from reconciler.changes import Finding, Severity
 from reconciler.policy_model import Policies
@@ -11,16 +13,18 @@ from reconciler.rules.matching import describe_grant
 from reconciler.rules.sources import grant_source, person_name
 
 CODE = "expiry-warning"
+_EXPIRES = attrgetter("expires")
 
 
 def check(desired: AccessSet, policies: Policies, today: dt.date) -> list[Finding]:
     window = policies.expiry_warnings.within_days
     findings: list[Finding] = []
     # Only what carries `expires` is sorted and looked at: usually a handful among a million grants.
+    dated = compress(desired.provenance.items(), map(_EXPIRES, desired.provenance.values()))
     expiring = [
         (grant, provenance)
-        for grant, provenance in desired.provenance.items()
-        if provenance.expires and isinstance(grant, Grant) and grant in desired.grants
+        for grant, provenance in dated
+        if isinstance(grant, Grant) and grant in desired.grants
     ]
     expiring.sort(key=lambda item: (grant_source(desired, item[0]), item[0]))
     for grant, provenance in expiring:

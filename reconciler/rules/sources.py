@@ -11,8 +11,5 @@ def grant_source(desired: AccessSet, grant: Grant) -> str:
 
 
 def person_name(desired: AccessSet, grant: Grant) -> str:
-    provenance = desired.provenance.get(grant)
-    if provenance is not None and provenance.person:
-        return provenance.person
     person = desired.people.get(grant.principal)
     return person.key if person is not None else grant.principal
