@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import io
-from collections.abc import Sequence
+import pathlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,3 +249,12 @@ def changed_lines(before: str, after: str) -> Sequence[str]:
         for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
+
+
+def diff_sections(root: pathlib.Path, texts: Mapping[str, str]) -> list[str]:
+    """Markdown for a pull request body: each edited file's +/- lines under its name."""
+    lines: list[str] = []
+    for file, text in texts.items():
+        before = (root / file).read_text(encoding="utf-8")
+        lines += ["", f"`{file}`:", "", "```diff", *changed_lines(before, text), "```"]
+    return lines

@@ -16,7 +16,7 @@ from reconciler.commands.context import AppContext
 from reconciler.loader import DesiredFiles
 from reconciler.normalize import is_expired
 from reconciler.policy_loader import load_policies
-from reconciler.yaml_edit import changed_lines, remove_member
+from reconciler.yaml_edit import diff_sections, remove_member
 
 BRANCH = "access-cleanup/expired"
 TITLE = "Remove expired access from the YAML"
@@ -110,15 +110,7 @@ def _body(
     ]
     for a in expired:
         lines.append(f"- `{a.line}` {a.member} under {' / '.join(a.path[1:])}: expired {a.expires}")
-    for file, text in texts.items():
-        lines += [
-            "",
-            f"`{file}`:",
-            "",
-            "```diff",
-            *changed_lines((root / file).read_text(encoding="utf-8"), text),
-            "```",
-        ]
+    lines += diff_sections(root, texts)
     if soon:
         lines += [
             "",

@@ -32,7 +32,7 @@ from reconciler.recertification import (
     member_lines,
 )
 from reconciler.rules.matching import describe_grant
-from reconciler.yaml_edit import changed_lines, set_member_option
+from reconciler.yaml_edit import diff_sections, set_member_option
 
 TITLE = "Recertify access owned by"
 
@@ -169,13 +169,5 @@ def _body(snapshot: Snapshot, texts: dict[str, str], owner: str, items: list[Due
             "",
         ]
         lines += [f"- `{i.line.where}` {i.line.member}: deadline {i.deadline}" for i in overdue]
-    for file, text in texts.items():
-        lines += [
-            "",
-            f"`{file}`:",
-            "",
-            "```diff",
-            *changed_lines((snapshot.root / file).read_text(encoding="utf-8"), text),
-            "```",
-        ]
+    lines += diff_sections(snapshot.root, texts)
     return "\n".join(lines)
