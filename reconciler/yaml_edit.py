@@ -128,6 +128,14 @@ def add_member(text: str, file: str, path: Path, member: Member) -> str:
     return splice(text, dump(yaml, data), start, end)
 
 
+def _listed_key(members: CommentedMap, name: str, file: str, path: Path) -> Any:
+    """The key under which `name` is listed in a members mapping (keys may be non-strings)."""
+    match = next((k for k in members if str(k) == name), None)
+    if match is None:
+        raise AccessError(f"{file}: {name} is not listed under {'.'.join(path)}")
+    return match
+
+
 def remove_member(text: str, file: str, path: Path, name: str) -> str:
     """`text` without `name` under the resource at `path`; the one line (or list item) removed."""
     yaml = _yaml()
@@ -135,9 +143,7 @@ def remove_member(text: str, file: str, path: Path, name: str) -> str:
     parent, node, key = _node(data, path, file)
     members = _members(node)
     if isinstance(members, CommentedMap):
-        match = next((k for k in members if str(k) == name), None)
-        if match is None:
-            raise AccessError(f"{file}: {name} is not listed under {'.'.join(path)}")
+        match = _listed_key(members, name, file, path)
         del members[match]
         if not members and members is node and not members.fa.flow_style():
             # the last member of a block mapping: `Role:` with nothing under it (nobody), one line less
@@ -164,9 +170,7 @@ def set_member_option(text: str, file: str, path: Path, name: str, option: str, 
     parent, node, key = _node(data, path, file)
     members = _members(node)
     if isinstance(members, CommentedMap):
-        match = next((k for k in members if str(k) == name), None)
-        if match is None:
-            raise AccessError(f"{file}: {name} is not listed under {'.'.join(path)}")
+        match = _listed_key(members, name, file, path)
         members[match] = _with_option(members[match], option, value, path)
     elif isinstance(members, CommentedSeq):
         for i, item in enumerate(members):
