@@ -257,6 +257,12 @@ def test_secrets_only_in_the_jobs_that_need_them() -> None:
             assert step.get("with", {}).get("persist-credentials", False) is False
 
 
+def test_only_members_issues_become_access_request_pull_requests() -> None:
+    condition = load("access-request.yml")["jobs"]["request"]["if"]
+    assert "github.event.issue.author_association" in condition
+    assert '["OWNER", "MEMBER", "COLLABORATOR"]' in condition
+
+
 def test_no_shipped_workflow_opts_into_undocumented_vendor_hosts() -> None:
     """ACCESS_ALLOW_HOSTS lets credentials go to a host no vendor documents (simulators, proxies):
     the workflows never set it, so no setting reachable from a branch can redirect them."""
