@@ -14,27 +14,26 @@ import tempfile
 import traceback
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from reconciler.commands import apply as apply_cmd
-from reconciler.commands import apply_point_cmd, sandbox_cmd
-from reconciler.commands import comment as comment_cmd
-from reconciler.commands import demo as demo_cmd
-from reconciler.commands import plan as plan_cmd
-from reconciler.commands import sync as sync_cmd
-from reconciler.commands import validate as validate_cmd
-from reconciler.commands.access_view import ViewOptions
 from reconciler.commands.context import AppContext
-from reconciler.commands.state import Source
+from reconciler.commands.formats import PlanFormat, TextOrJson
 from reconciler.console import Output, configure_logging
 from reconciler.errors import AccessError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.scrub import Scrubber, scrub, scrubbing
 from reconciler.settings import environment
 from reconciler.version import package_version
+
+if TYPE_CHECKING:
+    from reconciler.commands.access_view import ViewOptions
+    from reconciler.commands.state import Source
+
+# Each command imports its modules when it runs: `access validate` never loads the gate, the
+# connectors or the simulators (half a second of imports before this).
 
 
 def _examples(*lines: str) -> str:
@@ -177,6 +176,8 @@ def _ctx(ctx: typer.Context) -> AppContext:
 
 
 def _source(sandbox: bool, state: Path | None) -> Source:
+    from reconciler.commands.state import Source
+
     if sandbox and state is not None:
         raise AccessError("--sandbox and --state are alternatives: choose one")
     return Source(sandbox=sandbox, state_dir=state)
@@ -185,9 +186,11 @@ def _source(sandbox: bool, state: Path | None) -> Source:
 @app.command(epilog=EXAMPLES["validate"])
 def validate(
     ctx: typer.Context,
-    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
 ) -> int:
     """Check the YAML in access/ (schema, references, policies) offline."""
+    from reconciler.commands import validate as validate_cmd
+
     return validate_cmd.run(_ctx(ctx), fmt=fmt)
 
 
@@ -197,12 +200,14 @@ def plan(
     sandbox: SandboxOption = False,
     state: StateOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the plan file (JSON) here.")] = None,
-    fmt: Annotated[plan_cmd.Format, typer.Option("--format", help="text, markdown or json.")] = "text",
+    fmt: Annotated[PlanFormat, typer.Option("--format", help="text, markdown or json.")] = "text",
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")
     ] = False,
 ) -> int:
     """Sync actual state, diff it against the YAML and show the changes."""
+    from reconciler.commands import plan as plan_cmd
+
     return plan_cmd.run(
         _ctx(ctx), source=_source(sandbox, state), out=out, fmt=fmt, detailed_exitcode=detailed_exitcode
     )
@@ -226,11 +231,13 @@ def apply(
         ),
     ] = None,
     fmt: Annotated[
-        validate_cmd.Format,
+        TextOrJson,
         typer.Option("--format", help="text, or json: the results on stdout (progress on stderr)."),
     ] = "text",
 ) -> int:
     """Apply what approved pull requests asked for (or a plan file) to the vendors."""
+    from reconciler.commands import apply as apply_cmd
+
     options = apply_cmd.ApplyOptions(allow_mass_revocation, allow_empty_vendor, audit_log, fmt=fmt)
     return apply_cmd.run(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, None), options=options)
 
@@ -241,6 +248,8 @@ def demo(
     keep: Annotated[Path | None, typer.Option("--keep", help="Build the demo here and keep it.")] = None,
 ) -> int:
     """Walk through the approval gate in a temporary repository with the simulated GitHub and vendors."""
+    from reconciler.commands import demo as demo_cmd
+
     return demo_cmd.run(_ctx(ctx), keep=keep)
 
 
@@ -283,6 +292,8 @@ def sync(
     sandbox: SandboxOption = False,
 ) -> int:
     """Write the normalized actual state of every vendor as snapshot files."""
+    from reconciler.commands import sync as sync_cmd
+
     return sync_cmd.run(_ctx(ctx), source=_source(sandbox, None), out=out)
 
 
@@ -303,6 +314,8 @@ def comment(
     state: StateOption = None,
 ) -> int:
     """Post the plan as ONE pull-request comment (updated in place on every push)."""
+    from reconciler.commands import comment as comment_cmd
+
     source = _source(sandbox, state)
     return comment_cmd.run_comment(_ctx(ctx), plan_file=plan_file, source=source, pr=pr, head=head)
 
@@ -317,6 +330,8 @@ def drift(
     state: StateOption = None,
 ) -> int:
     """Open or update the drift issue while the vendors differ from the YAML; close it when they match."""
+    from reconciler.commands import comment as comment_cmd
+
     return comment_cmd.run_drift(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, state))
 
 
@@ -346,6 +361,8 @@ AuditLogOption = Annotated[
 
 
 def _view(sandbox: bool, state: Path | None, no_sync: bool, audit_log: Path | None) -> ViewOptions:
+    from reconciler.commands.access_view import ViewOptions
+
     return ViewOptions(_source(sandbox, state), sync=not no_sync, audit_log=audit_log)
 
 
@@ -358,7 +375,7 @@ def why(
     state: StateOption = None,
     no_sync: NoSyncOption = False,
     audit_log: AuditLogOption = None,
-    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
 ) -> int:
     """Why a person holds what they hold: the YAML line, commit, pull request, approvals, applied."""
     from reconciler.commands import why as why_cmd
@@ -411,7 +428,7 @@ def request(
     sandbox: SandboxOption = False,
     state: StateOption = None,
     no_sync: NoSyncOption = False,
-    fmt: Annotated[validate_cmd.Format, typer.Option("--format", help="text or json.")] = "text",
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
 ) -> int:
     """Ask for access: the one-line YAML change on a new branch and its pull request, with the plan."""
     import datetime as dt
@@ -473,19 +490,25 @@ def recertify(
 @sandbox_app.command("reset", epilog=EXAMPLES["reset"])
 def sandbox_reset(ctx: typer.Context) -> int:
     """Restore the sandbox vendors to their seed state."""
+    from reconciler.commands import sandbox_cmd
+
     return sandbox_cmd.reset(_ctx(ctx))
 
 
 @sandbox_app.command("serve", epilog=EXAMPLES["serve"])
 def sandbox_serve(ctx: typer.Context) -> int:
     """Serve the sandbox vendors on 127.0.0.1 and print the variables that reach them."""
+    from reconciler.commands import sandbox_cmd
+
     return sandbox_cmd.serve(_ctx(ctx))
 
 
 @point_app.command("show", epilog=EXAMPLES["point-show"])
 def apply_point_show(ctx: typer.Context, sandbox: SandboxOption = False) -> int:
     """Print the apply point's commit after checking its signature."""
-    return apply_point_cmd.show(_ctx(ctx), Source(sandbox=sandbox))
+    from reconciler.commands import apply_point_cmd
+
+    return apply_point_cmd.show(_ctx(ctx), _source(sandbox, None))
 
 
 @point_app.command("set", epilog=EXAMPLES["point-set"])
@@ -495,7 +518,9 @@ def apply_point_set(
     sandbox: SandboxOption = False,
 ) -> int:
     """Sign COMMIT as the apply point with ACCESS_APPLY_POINT_KEY (administrators; first setup)."""
-    return apply_point_cmd.set_point(_ctx(ctx), Source(sandbox=sandbox), commit)
+    from reconciler.commands import apply_point_cmd
+
+    return apply_point_cmd.set_point(_ctx(ctx), _source(sandbox, None), commit)
 
 
 def _mount_optional(module: str, name: str) -> None:

@@ -27,6 +27,9 @@ from urllib.parse import urlsplit
 
 from reconciler.errors import ConfigError
 
+# Where the documented company (authtoken) grant goes: Concur's global login zone (vendor-apis §2.2).
+CONCUR_COMPANY_GRANT_HOST = "https://glz.api.concursolutions.com"
+
 ALLOW_ENV = "ACCESS_ALLOW_HOSTS"
 
 PROCORE_HOSTS = frozenset(

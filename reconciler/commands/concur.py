@@ -1,33 +1,19 @@
-"""`access concur setup`: turn a Company Request Token into a stored refresh token;
-`access concur recover`: write a rotated token that GitHub could not take during a run.
+"""`access concur`: first-time setup and recovery of the company refresh token.
 
-The request token and the client secret are read from a hidden prompt (or the environment in CI),
-never from the command line, so they stay out of shell history; nothing secret is printed.
+The commands import their work when they run (`access validate` loads none of this).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
-from pydantic import SecretStr
 
-from reconciler.connectors.concur_auth import GLZ, password_grant
-from reconciler.connectors.http import RetryPolicy
 from reconciler.errors import ConfigError
-from reconciler.hosts import allowed_hosts, check_url
+from reconciler.hosts import CONCUR_COMPANY_GRANT_HOST
 from reconciler.settings import environment
-from reconciler.token_store import (
-    GitHubSecretTokenStore,
-    StoredToken,
-    TokenStore,
-    recover_pending,
-    token_store_from_env,
-)
 
 app = typer.Typer(
     help="SAP Concur: first-time setup of the company refresh token.",
@@ -41,41 +27,6 @@ def concur() -> None:
     """SAP Concur: first-time setup of the company refresh token."""
 
 
-async def run_setup(
-    *,
-    env: Mapping[str, str],
-    client_id: str,
-    client_secret: SecretStr,
-    company_id: str,
-    request_token: SecretStr,
-    host: str = GLZ,
-    store: TokenStore | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> tuple[StoredToken, TokenStore]:
-    """Exchange the request token (password grant, credtype=authtoken) and save the refresh token."""
-    target = store or token_store_from_env(env, transport=transport)
-    allowed = allowed_hosts(env)
-    host = check_url("concur", "CONCUR_AUTH_HOST (--host)", host, allowed)
-    async with httpx.AsyncClient(transport=transport, timeout=30.0, follow_redirects=False) as client:
-        grant = await password_grant(
-            client,
-            host=host,
-            client_id=client_id,
-            client_secret=client_secret,
-            company_id=company_id,
-            request_token=request_token,
-            policy=RetryPolicy(attempts=3),
-        )
-    assert grant.refresh_token is not None
-    geolocation = grant.geolocation or host
-    token = StoredToken(
-        grant.refresh_token,
-        check_url("concur", "the geolocation Concur's token endpoint returned", geolocation, allowed),
-    )
-    await target.save(token)
-    return token, target
-
-
 @app.command("setup")
 def setup(
     company_id: Annotated[
@@ -87,7 +38,7 @@ def setup(
     host: Annotated[
         str,
         typer.Option("--host", envvar="CONCUR_AUTH_HOST", help="Where the company grant goes (Concur: GLZ)."),
-    ] = GLZ,
+    ] = CONCUR_COMPANY_GRANT_HOST,
 ) -> None:
     """Exchange a Company Request Token for a refresh token and store it.
 
@@ -95,6 +46,10 @@ def setup(
     valid 24 hours) and the client secret are asked for without echo, or read from
     CONCUR_REQUEST_TOKEN and CONCUR_CLIENT_SECRET; never pass them as arguments.
     """
+    from pydantic import SecretStr
+
+    from reconciler.commands.concur_setup import run_setup
+
     env = environment()
     client_secret = env.get("CONCUR_CLIENT_SECRET") or typer.prompt("Client secret", hide_input=True)
     request_token = env.get("CONCUR_REQUEST_TOKEN") or typer.prompt("Company Request Token", hide_input=True)
@@ -126,6 +81,8 @@ def recover(
     GITHUB_REPOSITORY, CONCUR_SECRETS_TOKEN (Secrets: write) and CONCUR_SECRETS_ENVIRONMENT as the
     apply job had them. If the environment's key has changed since, run `access concur setup` instead.
     """
+    from reconciler.token_store import GitHubSecretTokenStore, recover_pending, token_store_from_env
+
     env = {**environment(), "CONCUR_TOKEN_STORE": "github"}
     store = token_store_from_env(env)
     if not isinstance(store, GitHubSecretTokenStore):

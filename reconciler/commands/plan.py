@@ -7,12 +7,12 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from reconciler import event_loop
 from reconciler.catalog_check import check_names
 from reconciler.changes import Plan
 from reconciler.commands.context import AppContext
+from reconciler.commands.formats import PlanFormat as Format
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.errors import ValidationErrors
@@ -26,8 +26,6 @@ from reconciler.render.text import render_text
 from reconciler.resources import data_dir
 from reconciler.rules import check_plan, plan_options
 from reconciler.scrub import scrub
-
-Format = Literal["text", "markdown", "json"]
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
 
 from reconciler.commands.context import AppContext
+from reconciler.commands.formats import TextOrJson as Format
 from reconciler.commands.state import load_desired
 from reconciler.errors import ValidationErrors
 from reconciler.location import Location
 from reconciler.policy_loader import load_policies
 from reconciler.rules import check_desired
-
-Format = Literal["text", "json"]
 
 
 def run(ctx: AppContext, *, fmt: Format = "text") -> int:

@@ -10,20 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from reconciler.access_rows import Row, Status
 from reconciler.catalogs import static_catalog
 from reconciler.commands.access_view import View, ViewOptions, build_view, github_client
 from reconciler.commands.context import AppContext
+from reconciler.commands.formats import TextOrJson as Format
 from reconciler.errors import AccessError
 from reconciler.origin import CommitInfo, Origin
 from reconciler.provenance import UNCOMMITTED, origins
 from reconciler.records import Grant, Person
 from reconciler.rules.matching import describe_grant
 from reconciler.vendors import vendor_label
-
-Format = Literal["text", "json"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,11 @@ from pydantic import SecretStr
 
 from reconciler.connectors.http import RequestStats, RetryPolicy, send_with_retries
 from reconciler.errors import AccessError, ConfigError, VendorError
-from reconciler.hosts import check_url
+from reconciler.hosts import CONCUR_COMPANY_GRANT_HOST, check_url
 from reconciler.scrub import quote_body, remember_token_response
 from reconciler.token_store import StoredToken, TokenStore
 
 TOKEN_PATH = "/oauth2/v0/token"
-GLZ = "https://glz.api.concursolutions.com"  # where the documented company (authtoken) grant goes
 SETUP_HINT = (
     "generate a Company Request Token (Administration > Company > Authentication Admin > Company Request"
     " Token, for this app's client id; valid 24 hours) and run `access concur setup`"
@@ -51,6 +50,8 @@ OAUTH_ADVICE: dict[int, str] = {
     120: "credtype is invalid: the company grant needs credtype=authtoken",
     123: "the company principal is disabled; ask a Concur administrator",
 }
+
+GLZ = CONCUR_COMPANY_GRANT_HOST  # where the documented company (authtoken) grant goes
 
 
 class ConcurAuthError(VendorError):

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from reconciler import cli, sandbox
 from reconciler.changes import Action, Change
-from reconciler.commands.concur import run_setup
+from reconciler.commands.concur_setup import run_setup
 from reconciler.connectors.base import Outcome
 from reconciler.connectors.concur_auth import GLZ, ConcurAuthError
 from reconciler.errors import ConfigError

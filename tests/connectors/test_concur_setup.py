@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from reconciler.commands.concur import app, run_setup
+from reconciler.commands.concur import app
+from reconciler.commands.concur_setup import run_setup
 from reconciler.connectors.concur import PLUGIN
 from reconciler.connectors.concur_auth import GLZ, ConcurAuthError
 from reconciler.records import Scope
