@@ -76,7 +76,8 @@ class _Builder:
     populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
     _persons: dict[str, Person] = field(default_factory=dict)
     _principals: dict[str, str] = field(default_factory=dict)
-    _teams_of: dict[str, list[str]] = field(default_factory=dict)
+    _by_principal: dict[str, Person] = field(default_factory=dict)
+    _logins: dict[str, dict[str, str]] = field(default_factory=dict)  # vendor -> principal -> login
     _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
     key_of: dict[str, str] = field(default_factory=dict)  # principal -> person key
@@ -88,8 +89,11 @@ class _Builder:
 
     def add_people(self, source: SourceFile) -> None:
         doc = source.document
+        lines = doc.child_lines(("people",))  # one walk for every person, not one per person
+        at = doc.at
         for key, person in source.model.people.items():
-            here = doc.location(("people", key))
+            line = lines.get(key)
+            here = at(line) if line is not None else doc.location(("people", key))
             if key in self.people:
                 self.error(here, f"person {key!r} is defined twice (first at {self.people[key][1]})")
                 continue
@@ -161,28 +165,38 @@ class _Builder:
             self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
 
     def person(self, key: str) -> Person:
-        cached = self._persons.get(key)
-        if cached is None:
-            cached = self._persons[key] = self._make_person(key)
-        return cached
+        return self.persons()[key]
 
-    def _make_person(self, key: str) -> Person:
-        if not self._teams_of:
-            for team, members in self.expanded.items():
-                for person_key, _ in members:
-                    self._teams_of.setdefault(person_key, []).append(team)
-        model, here = self.people[key]
-        logins = tuple(
-            (vendor, override.login)
-            for vendor, override in (
-                ("procore", model.procore),
-                ("concur", model.concur),
-                ("pingone", model.pingone),
-            )
-            if override is not None
-        )
-        teams = tuple(sorted(self._teams_of.get(key, ())))
-        return Person(key, model.email, model.name, logins, here, github=model.github or "", teams=teams)
+    def persons(self) -> dict[str, Person]:
+        """Every person's record, made once (after the teams are expanded)."""
+        if self._persons or not self.people:
+            return self._persons
+        teams_of: dict[str, list[str]] = {}
+        for team, members in self.expanded.items():
+            for person_key, _ in members:
+                teams_of.setdefault(person_key, []).append(team)
+        no_teams: tuple[str, ...] = ()
+        rows = []
+        for key, (model, here) in self.people.items():
+            logins: tuple[tuple[str, str], ...] = ()
+            if model.procore is not None or model.concur is not None or model.pingone is not None:
+                logins = tuple(
+                    (vendor, override.login)
+                    for vendor, override in (
+                        ("procore", model.procore),
+                        ("concur", model.concur),
+                        ("pingone", model.pingone),
+                    )
+                    if override is not None
+                )
+                for vendor, login in logins:
+                    self._logins.setdefault(vendor, {})[model.email.casefold()] = login
+            teams = teams_of.get(key)
+            rows.append((key, model.email, model.name, logins, here, model.github or "",
+                         tuple(sorted(teams)) if teams else no_teams))  # fmt: skip
+        self._persons = dict(zip(self.people, map(tuple.__new__, repeat(Person), rows), strict=True))
+        self._by_principal = {p.email.casefold(): p for p in self._persons.values()}
+        return self._persons
 
     # -- vendor sections -----------------------------------------------------------------------
 
@@ -493,15 +507,23 @@ class _Builder:
             return
         fresh, places = zip(*todo, strict=True)
         vendors, tenants, principals = zip(*fresh, strict=True)
-        people = list(map(self.person, map(self.key_of.__getitem__, principals)))
+        self.persons()
+        people = list(map(self._by_principal.__getitem__, principals))
+        # Attributes are the same for everyone but the few with a login override at the vendor.
+        every = [attributes] * len(fresh)
+        for vendor, logins in self._logins.items():
+            for i in compress(range(len(fresh)), map(logins.__contains__, principals)):
+                if vendors[i] == vendor:
+                    every[i] = tuple(sorted((("login", logins[principals[i]]), *attributes)))
         rows = zip(
             vendors, tenants, principals, repeat(True), map(attrgetter("email"), people),
-            map(attrgetter("name"), people), map(_attributes, people, vendors, repeat(attributes)), repeat(""),
+            map(attrgetter("name"), people), every, repeat(""),
         )  # fmt: skip
         accounts = map(tuple.__new__, repeat(Account), rows)  # records made in C
         account_keys = list(map(tuple.__new__, repeat(AccountKey), fresh))
         self.accounts.update(zip(account_keys, accounts, strict=True))
-        self.account_sources.update(zip(account_keys, map(self._source_only, places), strict=True))
+        lines = {where: self._source_only(where) for where in set(places)}  # a few hundred lines
+        self.account_sources.update(zip(account_keys, map(lines.__getitem__, places), strict=True))
 
     def _source_only(self, where: Location | None) -> Provenance:
         """An account's provenance: the line only (a grant's reason and expiry are the grant's)."""
@@ -513,13 +535,6 @@ class _Builder:
 
 
 _NEEDS_ACCOUNT = frozenset({"procore", "concur"})
-
-
-def _attributes(
-    person: Person, vendor: str, more: tuple[tuple[str, str], ...]
-) -> tuple[tuple[str, str], ...]:
-    login = person.login(vendor)
-    return tuple(sorted((("login", login), *more))) if login else more
 
 
 def _template(options: ProjectMember) -> str:
@@ -578,7 +593,7 @@ def _normalize(
     # The grants' dict becomes the provenance of grants and accounts alike (no million-entry copy).
     provenance = cast("dict[Grant | AccountKey, Provenance]", chosen)
     provenance.update(builder.account_sources.items())
-    people = {person.principal: person for person in (builder.person(k) for k in builder.people)}
+    people = {person.principal: person for person in builder.persons().values()}
     return AccessSet(
         accounts=builder.accounts,
         grants=grants,

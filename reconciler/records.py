@@ -119,8 +119,10 @@ class Scope:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
+class Person(NamedTuple):
+    """A person of access/people.yaml. A NamedTuple like Account: normalize makes one per person
+    (100,000 in a large company), and a frozen dataclass's __init__ runs in Python for each."""
+
     key: str
     email: str
     name: str

@@ -156,6 +156,15 @@ class YamlDocument:
             best = line
         return best
 
+    def child_lines(self, path: Path) -> dict[Any, int]:
+        """The line of each key of the mapping at `path` ({} when it is not a written mapping)."""
+        node = self.data
+        for key in path:
+            if type(node) is not LineDict or key not in node:
+                return {}
+            node = node[key]
+        return node.key_lines if type(node) is LineDict else {}
+
     def has(self, path: Path) -> bool:
         """Whether every step of `path` is written in the file."""
         node = self.data
