@@ -81,6 +81,11 @@ class _Builder:
     _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
     key_of: dict[str, str] = field(default_factory=dict)  # principal -> person key
+    # Lines granting at a vendor that needs an account, in order (non-exclusive types, exclusive):
+    # (vendor, tenant, grant head or slot prefix, principals).
+    account_lines: tuple[list[tuple[str, str, tuple[str, ...], tuple[str, ...]]], ...] = field(
+        default_factory=lambda: ([], [])
+    )
 
     def error(self, location: Location, message: str) -> None:
         self.errors.append(LocatedError(location, message))
@@ -248,7 +253,11 @@ class _Builder:
             expired.update(zip(filterfalse(expired.__contains__, grants), repeat(provenance)))
             return
         direct = not via
-        if resource_type(vendor, rtype).exclusive:
+        exclusive = resource_type(vendor, rtype).exclusive
+        if vendor in _NEEDS_ACCOUNT:  # the line may be the first to need these people's accounts
+            prefix = (vendor, tenant, rtype, resource) if exclusive else head
+            self.account_lines[exclusive].append((vendor, tenant, prefix, principals))
+        if exclusive:
             slots = list(zip(repeat(vendor), repeat(tenant), repeat(rtype), repeat(resource), principals))
             if self.holders.keys().isdisjoint(slots):
                 self.holders.update(zip(slots, grants, strict=True))
@@ -481,18 +490,37 @@ class _Builder:
         chosen = self.candidates
         exclusive = list(self.holders.values())
         chosen.update(zip(exclusive, map(self.held.__getitem__, exclusive), strict=True))
-        self.holders, self.held = {}, {}
+        self.held = {}
         return chosen
 
     def implicit_accounts(self, chosen: dict[Grant, Provenance]) -> None:
         """Anyone granted something at Procore or Concur needs an account there, explained by the
-        line of the first grant that needs it."""
-        grants = list(compress(chosen, map(_NEEDS_ACCOUNT.__contains__, map(itemgetter(0), chosen))))
-        keys = list(map(itemgetter(0, 1, 5), grants))
-        first = dict(zip(reversed(keys), reversed(grants), strict=True))  # the first grant wins
-        new = list(filterfalse(self.accounts.__contains__, dict.fromkeys(keys)))
-        lines = map(chosen.__getitem__, map(first.__getitem__, new))
-        self.add_accounts(new, map(attrgetter("source"), lines), ())
+        line of the first grant that needs it (in `chosen`'s order).
+
+        Found line by line, not grant by grant: the first chosen grant of a person at a vendor
+        comes from the first line (non-exclusive types first) that names them there, and is that
+        line's grant (or, for an exclusive type, the grant now holding that line's slot)."""
+        keys: list[tuple[str, str, str]] = []
+        sources: list[Location | None] = []
+        seen: dict[tuple[str, str], set[str]] = {}
+        holders = self.holders
+        for exclusive, lines in enumerate(self.account_lines):
+            for vendor, tenant, prefix, principals in lines:
+                done = seen.setdefault((vendor, tenant), set())
+                new = list(filterfalse(done.__contains__, principals))
+                if not new:
+                    continue
+                done.update(new)
+                keys.extend(zip(repeat(vendor), repeat(tenant), new))
+                firsts = map(prefix.__add__, zip(new))
+                grants = (
+                    map(holders.__getitem__, firsts)
+                    if exclusive
+                    else map(tuple.__new__, repeat(Grant), firsts)
+                )
+                sources.extend(map(attrgetter("source"), map(chosen.__getitem__, grants)))
+        self.holders = {}
+        self.add_accounts(keys, sources, ())
 
     def add_accounts(
         self,
