@@ -81,6 +81,7 @@ class _Builder:
     _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
     key_of: dict[str, str] = field(default_factory=dict)  # principal -> person key
+    heads: set[tuple[str, str, str, str, str]] = field(default_factory=set)  # of the lines in force
     # Lines granting at a vendor that needs an account, in order (non-exclusive types, exclusive):
     # (vendor, tenant, grant head or slot prefix, principals).
     account_lines: tuple[list[tuple[str, str, tuple[str, ...], tuple[str, ...]]], ...] = field(
@@ -253,6 +254,7 @@ class _Builder:
             expired.update(zip(filterfalse(expired.__contains__, grants), repeat(provenance)))
             return
         direct = not via
+        self.heads.add(head)
         exclusive = resource_type(vendor, rtype).exclusive
         if vendor in _NEEDS_ACCOUNT:  # the line may be the first to need these people's accounts
             prefix = (vendor, tenant, rtype, resource) if exclusive else head
@@ -636,4 +638,5 @@ def _normalize(
         people=people,
         resource_sources=builder.resource_sources,
         tenant_sources=builder.tenant_sources,
+        grant_heads=frozenset(builder.heads),
     )

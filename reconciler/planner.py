@@ -103,6 +103,7 @@ class _Resolved:
     indirect: frozenset[Grant]
     ambiguous: frozenset[AccountKey] = frozenset()  # matched more than one active account
     read_only: frozenset[Grant] = frozenset()
+    heads: frozenset[tuple[str, str, str, str, str]] | None = None  # VendorState.grant_heads
 
     def account_id(self, key: AccountKey) -> str:
         """The vendor id of the account matched for `key` (empty when none, or not one)."""
@@ -158,7 +159,7 @@ def _resolve_identities(
         grants = _renamed_grants(grants, rename)
         indirect = _renamed_grants(indirect, rename)
         read_only = _renamed_grants(read_only, rename)
-    return _Resolved(accounts, grants, indirect, frozenset(ambiguous), read_only)
+    return _Resolved(accounts, grants, indirect, frozenset(ambiguous), read_only, state.grant_heads)
 
 
 def _renamed_grants(grants: frozenset[Grant], rename: Mapping[str, str]) -> frozenset[Grant]:
@@ -180,6 +181,10 @@ def _have_grants(vendor: str, scope: Scope, actual: _Resolved) -> set[Grant]:
     """The vendor's grants on what the YAML manages (listed resources, types managed in full)."""
     listed = {(k.tenant, k.resource_type, k.resource) for k in scope.resources if k.vendor == vendor}
     whole = {(t, rt) for v, t, rt in scope.all_of if v == vendor}
+    if actual.heads is not None and all(
+        h[1:4] in listed or h[1:3] in whole for h in actual.heads
+    ):  # every resource the vendor's grants are on is managed: all of them, without a pass
+        return set(actual.grants)
     have_grants = _select(actual.grants, _RESOURCE, listed)
     if whole:
         have_grants |= _select(actual.grants, _TENANT_TYPE, whole)

@@ -153,6 +153,9 @@ class AccessSet:
     # the vendor does not know is reported there rather than at one of its members.
     resource_sources: Mapping[ResourceKey, Location] = field(default_factory=dict)
     tenant_sources: Mapping[tuple[str, str], Location] = field(default_factory=dict)
+    # (vendor, tenant, type, resource, entitlement) of every grant (maybe more, never fewer), when
+    # known: what the YAML names, so checks judge a few hundred names instead of a million grants.
+    grant_heads: frozenset[tuple[str, str, str, str, str]] | None = None
 
     @classmethod
     def empty(cls) -> AccessSet:

@@ -119,26 +119,34 @@ def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
     tenants, emails, names, ids = fields
     rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)
     accounts = tuple(map(tuple.__new__, repeat(Account), rows))  # records made in C
-    grants, lines = _grant_groups(vendor, data.get("grants", []), lines=True)
+    heads: set[tuple[str, str, str, str, str]] = set()
+    grants, lines = _grant_groups(vendor, data.get("grants", []), lines=True, heads=heads)
     indirect, _ = _grant_groups(vendor, data.get("indirect", []), lines=False)
     read_only, _ = _grant_groups(vendor, data.get("read_only", []), lines=False)
     state = VendorState(
         vendor, accounts, grants, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
-        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data),
+        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data), grant_heads=frozenset(heads),
     )  # fmt: skip
     return with_fingerprint(state, fingerprint(accounts, grants, grant_lines=lines))
 
 
 def _grant_groups(
-    vendor: str, groups: Iterable[list[Any]], *, lines: bool
+    vendor: str,
+    groups: Iterable[list[Any]],
+    *,
+    lines: bool,
+    heads: set[tuple[str, str, str, str, str]] | None = None,
 ) -> tuple[frozenset[Grant], list[str]]:
-    """Grants from `[tenant, type, resource, entitlement, [principal, ...]]` groups, and (if asked)
-    their fingerprint lines, in the file's order."""
+    """Grants from `[tenant, type, resource, entitlement, [principal, ...]]` groups, (if asked)
+    their fingerprint lines, in the file's order, and each group's head into `heads`."""
     grants: set[Grant] = set()
     joined: list[str] = []
     for tenant, rtype, resource, entitlement, holders in groups:
-        head = (vendor, *_strings([tenant, rtype, resource, entitlement]))
+        tenant, rtype, resource, entitlement = _strings([tenant, rtype, resource, entitlement])
+        head = (vendor, tenant, rtype, resource, entitlement)
         holders = _strings(holders)
+        if heads is not None and holders:
+            heads.add(head)
         grants.update(map(tuple.__new__, repeat(Grant), map(head.__add__, zip(holders))))
         if lines:
             joined.extend(map(("\x1f".join(head) + "\x1f").__add__, holders))

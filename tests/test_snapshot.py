@@ -85,3 +85,40 @@ def test_a_damaged_snapshot_is_one_clear_error(tmp_path: Path, damage) -> None: 
     path.write_text(json.dumps(data))
     with pytest.raises(AccessError, match=r"pingone\.json: (not a valid state snapshot|snapshot_version 9)"):
         read_state(tmp_path, "pingone")
+
+
+def test_a_plan_from_a_snapshot_equals_the_plan_from_the_live_state(tmp_path: Path) -> None:
+    """The snapshot's grouped grants let the planner judge whole resources at once: the plan must
+    be the same as from the state a connector returns (no resource index), managed or not."""
+    import datetime as dt
+
+    from reconciler.planner import build_plan
+    from reconciler.records import AccessSet, AccountKey, ResourceKey, Scope
+
+    live = _state()
+    write_state(tmp_path, live)
+    snapshot = read_state(tmp_path, "pingone")
+    assert snapshot is not None and snapshot.grant_heads is not None and live.grant_heads is None
+    wanted = {
+        AccountKey("pingone", "", p): Account("pingone", "", p, display_name=p.split("@")[0].title())
+        for p in ("ann@x.example", "cy@x.example")
+    }
+    for resources in (
+        {ResourceKey("pingone", "", "group", "VPN"): True},  # VPN 2 and the role are not managed
+        {ResourceKey("pingone", "", "group", "VPN"): True, ResourceKey("pingone", "", "group", "VPN 2"): True,
+         ResourceKey("pingone", "", "role", "Environment Admin"): True},  # all of them
+    ):  # fmt: skip
+        desired = AccessSet(
+            accounts=wanted,
+            grants=frozenset({Grant("pingone", "", "group", "VPN", "member", "ann@x.example")}),
+            scope=Scope(
+                vendors=frozenset({"pingone"}), tenants=frozenset({("pingone", "")}), resources=resources
+            ),
+        )
+        plans = [
+            build_plan(desired, {"pingone": state}, today=dt.date(2026, 11, 23)) for state in (live, snapshot)
+        ]
+        assert plans[0].changes == plans[1].changes
+        revoked = {(c.resource, c.principal) for c in plans[0].changes if c.action == "revoke"}
+        assert ("VPN", "bo@x.example") in revoked
+        assert (("VPN 2", "ann@x.example") in revoked) == (len(resources) == 3)

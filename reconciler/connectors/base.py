@@ -38,6 +38,10 @@ class VendorState:
     # Managed resources the connector could not read, with why (a Procore project whose Directory
     # tool is disabled): findings; the plan makes no changes there.
     unreadable: Mapping[ResourceKey, str] = field(default_factory=dict)
+    # (vendor, tenant, type, resource, entitlement) of every grant, when the reader has them at hand
+    # (a snapshot groups grants so): checks then decide once per resource instead of walking a
+    # million grants. May name more than the grants hold, never fewer; None: not known.
+    grant_heads: frozenset[tuple[str, str, str, str, str]] | None = None
     _fingerprint: str = field(default="", init=False, repr=False, compare=False)
 
     @property

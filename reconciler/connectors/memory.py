@@ -21,16 +21,16 @@ def in_scope(grant: Grant, scope: Scope) -> bool:
     return grant.tenant in {t for _, t in scope.tenants} and scope.authority(grant.resource_key) is not None
 
 
-def scoped_grants(grants: Iterable[Grant], scope: Scope) -> frozenset[Grant]:
-    """The grants `in_scope`, deciding once per resource rather than once per grant."""
+def scoped_grants(
+    grants: Iterable[Grant], scope: Scope, heads: Iterable[tuple[str, ...]] | None = None
+) -> frozenset[Grant]:
+    """The grants `in_scope`, deciding once per resource rather than once per grant (`heads`, when
+    known, name the grants' resources without a pass over them)."""
     tenants = {t for _, t in scope.tenants}
     grants = grants if isinstance(grants, frozenset) else frozenset(grants)
     # The distinct resources (a few hundred among a million grants) gathered in C, judged once each.
-    outside = {
-        r
-        for r in set(map(_RESOURCE, grants))
-        if not (r[1] in tenants and scope.authority(ResourceKey(*r)) is not None)
-    }
+    resources = set(map(_RESOURCE, heads if heads is not None else grants))
+    outside = {r for r in resources if not (r[1] in tenants and scope.authority(ResourceKey(*r)) is not None)}
     if not outside:
         return grants
     return frozenset(compress(grants, map(not_, map(outside.__contains__, map(_RESOURCE, grants)))))
@@ -47,7 +47,7 @@ class MemoryConnector:
         self.state = state
 
     async def sync(self, scope: Scope) -> VendorState:
-        grants = scoped_grants(self.state.grants, scope)
+        grants = scoped_grants(self.state.grants, scope, self.state.grant_heads)
         tenants = {t for _, t in scope.tenants}
         accounts = tuple(a for a in self.state.accounts if a.tenant in tenants)
         if len(grants) == len(self.state.grants) and len(accounts) == len(self.state.accounts):
@@ -95,7 +95,9 @@ class MemoryConnector:
             else:
                 outcome = Outcome.ALREADY if grant in grants else Outcome.APPLIED
                 grants.add(grant)
-        self.state = replace(self.state, accounts=tuple(accounts.values()), grants=frozenset(grants))
+        self.state = replace(
+            self.state, accounts=tuple(accounts.values()), grants=frozenset(grants), grant_heads=None
+        )
         return ChangeResult(change.id, outcome)
 
     async def aclose(self) -> None:
