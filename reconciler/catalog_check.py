@@ -25,7 +25,8 @@ def check_names(desired: AccessSet, actual: Mapping[str, VendorState]) -> list[L
     # (vendor, tenant, type, resource, entitlement) found to exist: a few hundred distinct among a
     # million grants, gathered in C and checked once each; the grants are walked only when one is not.
     known_good: set[tuple[str, ...]] = set()
-    named = desired.grant_heads if desired.grant_heads is not None else set(map(_WHAT, desired.grants))
+    groups = desired.grant_groups
+    named = set(groups) if groups is not None else set(map(_WHAT, desired.grants))
     for what in named:
         state = actual.get(what[0])
         if state is None or _exists(state, what[2], what[3], what[4]):

@@ -7,7 +7,7 @@ of them are raised together.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
 from operator import attrgetter, itemgetter
@@ -28,7 +28,17 @@ from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.loader import DesiredFiles, SourceFile
 from reconciler.location import Location
-from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance, ResourceKey, Scope
+from reconciler.records import (
+    AccessSet,
+    Account,
+    AccountKey,
+    Grant,
+    Head,
+    Person,
+    Provenance,
+    ResourceKey,
+    Scope,
+)
 from reconciler.vendors import resource_type
 from reconciler.yaml_source import Path
 
@@ -81,7 +91,9 @@ class _Builder:
     _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
     key_of: dict[str, str] = field(default_factory=dict)  # principal -> person key
-    heads: set[tuple[str, str, str, str, str]] = field(default_factory=set)  # of the lines in force
+    # The chosen grants by head: principals in lists (a set per resource would cost 100 MB at a
+    # million grants), kept distinct by the dicts above.
+    groups: dict[Head, list[str]] = field(default_factory=dict)
     # Lines granting at a vendor that needs an account, in order (non-exclusive types, exclusive):
     # (vendor, tenant, grant head or slot prefix, principals).
     account_lines: tuple[list[tuple[str, str, tuple[str, ...], tuple[str, ...]]], ...] = field(
@@ -254,7 +266,6 @@ class _Builder:
             expired.update(zip(filterfalse(expired.__contains__, grants), repeat(provenance)))
             return
         direct = not via
-        self.heads.add(head)
         exclusive = resource_type(vendor, rtype).exclusive
         if vendor in _NEEDS_ACCOUNT:  # the line may be the first to need these people's accounts
             prefix = (vendor, tenant, rtype, resource) if exclusive else head
@@ -262,6 +273,7 @@ class _Builder:
         if exclusive:
             slots = list(zip(repeat(vendor), repeat(tenant), repeat(rtype), repeat(resource), principals))
             if self.holders.keys().isdisjoint(slots):
+                self.groups.setdefault(head, []).extend(principals)
                 self.holders.update(zip(slots, grants, strict=True))
                 self.held.update(zip(grants, repeat(provenance)))
                 if direct:
@@ -271,19 +283,26 @@ class _Builder:
                     self._exclusive(slot, grant, provenance, direct)
             return
         candidates = self.candidates
+        held = self.groups.setdefault(head, [])
         if direct:
             for grant in grants:  # a person's line: one grant, which wins over a team's
                 if grant not in self.direct:
+                    if grant not in candidates:
+                        held.append(grant.principal)
                     candidates[grant] = provenance
                     self.direct.add(grant)
         else:
-            candidates.update(zip(filterfalse(candidates.__contains__, grants), repeat(provenance)))
+            new = list(filterfalse(candidates.__contains__, grants))
+            candidates.update(zip(new, repeat(provenance)))
+            held.extend(map(itemgetter(5), new))
 
     def _exclusive(self, slot: tuple[str, ...], grant: Grant, provenance: Provenance, direct: bool) -> None:
         existing = self.holders.get(slot)
         if existing is None or (direct and existing not in self.direct):
             if existing is not None:
                 del self.held[existing]
+                self.groups[existing[:5]].remove(existing.principal)  # (rare: a person's own line)
+            self.groups.setdefault(grant[:5], []).append(grant.principal)
             self.holders[slot] = grant
             self.held[grant] = provenance
             if direct:
@@ -638,5 +657,11 @@ def _normalize(
         people=people,
         resource_sources=builder.resource_sources,
         tenant_sources=builder.tenant_sources,
-        grant_heads=frozenset(builder.heads),
+        grant_groups=_groups_of(builder.groups, len(grants)),
     )
+
+
+def _groups_of(groups: dict[Head, list[str]], count: int) -> dict[Head, Sequence[str]] | None:
+    """The grants by head; None, so nobody relies on them, if they do not add up."""
+    kept: dict[Head, Sequence[str]] = {head: held for head, held in groups.items() if held}
+    return kept if sum(map(len, kept.values())) == count else None

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, filterfalse
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -22,7 +22,18 @@ from deepdiff import DeepDiff
 from reconciler.changes import ACCOUNT, Action, Change, Finding, Plan, Severity, change_id
 from reconciler.connectors.base import VendorState
 from reconciler.gcpause import paused_gc
-from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance, ResourceKey, Scope
+from reconciler.records import (
+    AccessSet,
+    Account,
+    AccountKey,
+    Grant,
+    Head,
+    Person,
+    Provenance,
+    ResourceKey,
+    Scope,
+    ungroup,
+)
 from reconciler.vendors import RESOURCE_TYPES, resource_type, vendor_label
 
 UnmanagedMode = Literal["ignore", "report", "deactivate"]
@@ -68,16 +79,12 @@ def _build_plan(
     for key, account in desired.accounts.items():
         accounts_of[key[0]][key] = account
     states = {vendor: _resolve_identities(actual[vendor], desired.people, findings) for vendor in vendors}
-    haves = {vendor: _have_grants(vendor, desired.scope, states[vendor]) for vendor in vendors}
-    # The wanted grants no vendor has, found with one pass over the desired grants (their hashes
-    # kept), not by splitting a million grants by vendor first.
-    missing = desired.grants.difference(*haves.values())
+    missing, extra = _differences(desired, states, vendors)
     for vendor in vendors:
-        to_grant = _select(missing, _VENDOR, {vendor})
         planned: list[Change] = []
         _plan_vendor(
-            vendor, desired, to_grant, haves[vendor], accounts_of[vendor], states[vendor], options, planned,
-            findings,
+            vendor, desired, missing[vendor], extra[vendor], accounts_of[vendor], states[vendor], options,
+            planned, findings,
         )  # fmt: skip
         changes += _outside(actual[vendor].unreadable, planned, findings)
     changes.sort(key=lambda c: c.sort_key)
@@ -96,6 +103,52 @@ def _build_plan(
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
+def _differences(
+    desired: AccessSet, states: Mapping[str, _Resolved], vendors: list[str]
+) -> tuple[dict[str, set[Grant]], dict[str, set[Grant]]]:
+    """Per vendor: the wanted grants it lacks, and the grants it has on managed resources that are
+    not wanted.
+
+    When both sides come grouped by head (normalize and snapshots do), the algebra runs per resource
+    on sets of principals, whose hashes strings keep: several times cheaper than a million tuples.
+    """
+    wanted = desired.grant_groups
+    missing: dict[str, set[Grant]] = {}
+    extra: dict[str, set[Grant]] = {}
+    plain = [v for v in vendors if wanted is None or states[v].groups is None]
+    if plain:
+        haves = {vendor: _have_grants(vendor, desired.scope, states[vendor]) for vendor in plain}
+        # The wanted grants no vendor has, found with one pass over the desired grants (their
+        # hashes kept), not by splitting a million grants by vendor first.
+        all_missing = desired.grants.difference(*haves.values())
+        for vendor in plain:
+            missing[vendor] = _select(all_missing, _VENDOR, {vendor})
+            extra[vendor] = haves[vendor] - desired.grants
+    if wanted is None:
+        return missing, extra
+    have = {v: _managed_groups(v, desired.scope, states[v].groups or {}) for v in vendors if v not in missing}
+    lacking: dict[str, dict[Head, list[str]]] = {v: {} for v in have}
+    for head, held in wanted.items():
+        if head[0] in have:
+            there = have[head[0]].get(head)
+            lacking[head[0]][head] = list(filterfalse(set(there).__contains__, held)) if there else list(held)
+    for vendor, groups in have.items():
+        missing[vendor] = ungroup(lacking[vendor])
+        extra[vendor] = ungroup(
+            {head: set(held).difference(wanted.get(head, ())) for head, held in groups.items()}
+        )
+    return missing, extra
+
+
+def _managed_groups(
+    vendor: str, scope: Scope, groups: Mapping[Head, Sequence[str]]
+) -> dict[Head, Sequence[str]]:
+    """`_have_grants`, grouped: the vendor's groups on what the YAML manages."""
+    listed = {(k.tenant, k.resource_type, k.resource) for k in scope.resources if k.vendor == vendor}
+    whole = {(t, rt) for v, t, rt in scope.all_of if v == vendor}
+    return {head: held for head, held in groups.items() if head[1:4] in listed or head[1:3] in whole}
+
+
 @dataclass(frozen=True, slots=True)
 class _Resolved:
     accounts: dict[AccountKey, Account]
@@ -103,7 +156,9 @@ class _Resolved:
     indirect: frozenset[Grant]
     ambiguous: frozenset[AccountKey] = frozenset()  # matched more than one active account
     read_only: frozenset[Grant] = frozenset()
-    heads: frozenset[tuple[str, str, str, str, str]] | None = None  # VendorState.grant_heads
+    # The grants by head, when known; then `grants` are as the vendor has them (not renamed), since
+    # the planner works on the groups alone.
+    groups: Mapping[Head, Sequence[str]] | None = None
 
     def account_id(self, key: AccountKey) -> str:
         """The vendor id of the account matched for `key` (empty when none, or not one)."""
@@ -155,11 +210,18 @@ def _resolve_identities(
     grants = state.grants
     indirect = state.indirect
     read_only = state.read_only
+    groups = state.grant_groups
     if rename:
-        grants = _renamed_grants(grants, rename)
+        if groups is None:  # (grouped, the planner never walks the grants themselves)
+            grants = _renamed_grants(grants, rename)
         indirect = _renamed_grants(indirect, rename)
         read_only = _renamed_grants(read_only, rename)
-    return _Resolved(accounts, grants, indirect, frozenset(ambiguous), read_only, state.grant_heads)
+        if groups is not None:
+            groups = {
+                head: held if rename.keys().isdisjoint(held) else [rename.get(p, p) for p in held]
+                for head, held in groups.items()
+            }
+    return _Resolved(accounts, grants, indirect, frozenset(ambiguous), read_only, groups)
 
 
 def _renamed_grants(grants: frozenset[Grant], rename: Mapping[str, str]) -> frozenset[Grant]:
@@ -181,10 +243,6 @@ def _have_grants(vendor: str, scope: Scope, actual: _Resolved) -> set[Grant]:
     """The vendor's grants on what the YAML manages (listed resources, types managed in full)."""
     listed = {(k.tenant, k.resource_type, k.resource) for k in scope.resources if k.vendor == vendor}
     whole = {(t, rt) for v, t, rt in scope.all_of if v == vendor}
-    if actual.heads is not None and all(
-        h[1:4] in listed or h[1:3] in whole for h in actual.heads
-    ):  # every resource the vendor's grants are on is managed: all of them, without a pass
-        return set(actual.grants)
     have_grants = _select(actual.grants, _RESOURCE, listed)
     if whole:
         have_grants |= _select(actual.grants, _TENANT_TYPE, whole)
@@ -195,7 +253,7 @@ def _plan_vendor(
     vendor: str,
     desired: AccessSet,
     missing: set[Grant],
-    have_grants: set[Grant],
+    extra: set[Grant],
     wanted_accounts: dict[AccountKey, Account],
     actual: _Resolved,
     options: PlanOptions,
@@ -297,11 +355,10 @@ def _plan_vendor(
 
     # Grants ----------------------------------------------------------------------------------------
     # Hot paths over every grant run in C (map/compress/set algebra): a million grants in seconds.
-    # `missing`: the vendor's wanted grants it does not have; `have_grants` are all the vendor's, so
-    # taking away every desired grant leaves the same as taking away the vendor's.
+    # `missing`: the vendor's wanted grants it does not have; `extra`: what it has on managed
+    # resources that is not wanted.
     wanted = desired.grants
     to_grant = missing - actual.read_only
-    extra = have_grants - wanted
     # An update pairs a wanted grant with the holder's old entitlement, which is always in `extra`.
     exclusive_types = {rt for (v, rt), t in RESOURCE_TYPES.items() if v == vendor and t.exclusive}
     exclusive_have: dict[tuple[str, ...], Grant] = {_HOLDER(g): g for g in extra if g[2] in exclusive_types}

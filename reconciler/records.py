@@ -8,8 +8,9 @@ beside it in `AccessSet.provenance`, so it never takes part in equality.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import NamedTuple
 
 from reconciler.location import Location
@@ -33,6 +34,18 @@ class Grant(NamedTuple):
     def holder_key(self) -> tuple[str, str, str, str, str]:
         """Key of the slot an exclusive resource type allows one entitlement in."""
         return (self.vendor, self.tenant, self.resource_type, self.resource, self.principal)
+
+
+# A grant without its principal: (vendor, tenant, resource type, resource, entitlement).
+Head = tuple[str, str, str, str, str]
+
+
+def ungroup(groups: Mapping[Head, Iterable[str]]) -> set[Grant]:
+    """The grants of `head -> principals` groups, made in C."""
+    out: set[Grant] = set()
+    for head, principals in groups.items():
+        out.update(map(tuple.__new__, repeat(Grant), map(head.__add__, zip(principals))))
+    return out
 
 
 class AccountKey(NamedTuple):
@@ -153,9 +166,9 @@ class AccessSet:
     # the vendor does not know is reported there rather than at one of its members.
     resource_sources: Mapping[ResourceKey, Location] = field(default_factory=dict)
     tenant_sources: Mapping[tuple[str, str], Location] = field(default_factory=dict)
-    # (vendor, tenant, type, resource, entitlement) of every grant (maybe more, never fewer), when
-    # known: what the YAML names, so checks judge a few hundred names instead of a million grants.
-    grant_heads: frozenset[tuple[str, str, str, str, str]] | None = None
+    # Exactly `grants`, grouped by head, when the builder had them so (normalize does): checks and
+    # the planner then work per resource, on sets of principals, instead of on a million tuples.
+    grant_groups: Mapping[Head, Sequence[str]] | None = None
 
     @classmethod
     def empty(cls) -> AccessSet:

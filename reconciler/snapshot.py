@@ -16,7 +16,7 @@ from reconciler.connectors.base import VendorState, fingerprint, with_fingerprin
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
 from reconciler.jsonfile import write_json
-from reconciler.records import Account, Grant, ResourceKey
+from reconciler.records import Account, Grant, Head, ResourceKey
 
 SNAPSHOT_VERSION = 2  # 1: accounts as objects, grants as 5-string rows (still read)
 
@@ -119,13 +119,14 @@ def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
     tenants, emails, names, ids = fields
     rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)
     accounts = tuple(map(tuple.__new__, repeat(Account), rows))  # records made in C
-    heads: set[tuple[str, str, str, str, str]] = set()
-    grants, lines = _grant_groups(vendor, data.get("grants", []), lines=True, heads=heads)
+    groups: dict[Head, list[str]] = {}
+    grants, lines = _grant_groups(vendor, data.get("grants", []), lines=True, by_head=groups)
     indirect, _ = _grant_groups(vendor, data.get("indirect", []), lines=False)
     read_only, _ = _grant_groups(vendor, data.get("read_only", []), lines=False)
     state = VendorState(
         vendor, accounts, grants, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
-        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data), grant_heads=frozenset(heads),
+        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data),
+        grant_groups=groups if sum(map(len, groups.values())) == len(grants) else None,
     )  # fmt: skip
     return with_fingerprint(state, fingerprint(accounts, grants, grant_lines=lines))
 
@@ -135,18 +136,19 @@ def _grant_groups(
     groups: Iterable[list[Any]],
     *,
     lines: bool,
-    heads: set[tuple[str, str, str, str, str]] | None = None,
+    by_head: dict[Head, list[str]] | None = None,
 ) -> tuple[frozenset[Grant], list[str]]:
     """Grants from `[tenant, type, resource, entitlement, [principal, ...]]` groups, (if asked)
-    their fingerprint lines, in the file's order, and each group's head into `heads`."""
+    their fingerprint lines, in the file's order, and the groups themselves into `by_head` (a
+    file that repeats a group or a principal in it is still read; the count check drops them)."""
     grants: set[Grant] = set()
     joined: list[str] = []
     for tenant, rtype, resource, entitlement, holders in groups:
         tenant, rtype, resource, entitlement = _strings([tenant, rtype, resource, entitlement])
         head = (vendor, tenant, rtype, resource, entitlement)
         holders = _strings(holders)
-        if heads is not None and holders:
-            heads.add(head)
+        if by_head is not None and holders:  # the file's own list (a repeated head: joined)
+            by_head[head] = by_head[head] + holders if head in by_head else holders
         grants.update(map(tuple.__new__, repeat(Grant), map(head.__add__, zip(holders))))
         if lines:
             joined.extend(map(("\x1f".join(head) + "\x1f").__add__, holders))

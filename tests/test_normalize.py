@@ -119,3 +119,33 @@ def test_one_role_at_several_scopes(tmp_path: Path) -> None:
         "pingone", "", "role", "Identity Data Admin", "population/Contractors", "alice@harbor.example"
     )
     assert access.provenance[contractors].reason == "SEC-9"
+
+
+@pytest.mark.parametrize(
+    "vendor_yaml",
+    [
+        # a person's own line overrides the template a team gives, written after and before it
+        f'procore:\n  companies:\n    "{CO}":\n      projects:\n        Tower:\n'
+        "          site: Project Engineer\n          alice: Superintendent\n"
+        "        Dock:\n          alice: Superintendent\n          all: Project Engineer\n",
+        # two teams giving the same template; an expired line; a role at two scopes
+        f'procore:\n  companies:\n    "{CO}":\n      projects:\n        Tower:\n'
+        "          site: Project Engineer\n          all: Project Engineer\n"
+        "          leads: {template: Superintendent, expires: 2026-01-01}\n"
+        "pingone:\n  populations:\n    Employees: [all]\n  roles:\n"
+        "    Environment Admin:\n      alice: [environment, population/Employees]\n"
+        "concur:\n  roles:\n    EXP_APPROVER: [site, alice]\n",
+    ],
+)
+def test_grants_come_grouped_by_resource_exactly_as_they_are(tmp_path: Path, vendor_yaml: str) -> None:
+    """The planner works on the groups when it has them: they must be the grants, no more, no fewer."""
+    access = compile_(tmp_path, vendor_yaml)
+    assert access.grant_groups is not None
+    regrouped = {g for head, held in access.grant_groups.items() for g in (Grant(*head, p) for p in held)}
+    assert regrouped == access.grants
+
+
+def test_the_example_repository_grants_come_grouped_exactly() -> None:
+    access = normalize(read_files(Path(__file__).resolve().parents[1]), today=dt.date(2026, 11, 23))
+    assert access.grant_groups is not None
+    assert {Grant(*head, p) for head, held in access.grant_groups.items() for p in held} == access.grants

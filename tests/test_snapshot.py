@@ -88,8 +88,8 @@ def test_a_damaged_snapshot_is_one_clear_error(tmp_path: Path, damage) -> None: 
 
 
 def test_a_plan_from_a_snapshot_equals_the_plan_from_the_live_state(tmp_path: Path) -> None:
-    """The snapshot's grouped grants let the planner judge whole resources at once: the plan must
-    be the same as from the state a connector returns (no resource index), managed or not."""
+    """The snapshot's grouped grants let the planner work per resource on sets of principals: the
+    plan must be the same as from the state a connector returns (not grouped), managed or not."""
     import datetime as dt
 
     from reconciler.planner import build_plan
@@ -98,7 +98,7 @@ def test_a_plan_from_a_snapshot_equals_the_plan_from_the_live_state(tmp_path: Pa
     live = _state()
     write_state(tmp_path, live)
     snapshot = read_state(tmp_path, "pingone")
-    assert snapshot is not None and snapshot.grant_heads is not None and live.grant_heads is None
+    assert snapshot is not None and snapshot.grant_groups is not None and live.grant_groups is None
     wanted = {
         AccountKey("pingone", "", p): Account("pingone", "", p, display_name=p.split("@")[0].title())
         for p in ("ann@x.example", "cy@x.example")

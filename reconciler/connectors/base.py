@@ -7,13 +7,13 @@ A connector syncs the actual state of the managed scope into normalized records,
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from reconciler.changes import Change
-from reconciler.records import Account, Grant, ResourceKey, Scope
+from reconciler.records import Account, Grant, Head, ResourceKey, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +38,10 @@ class VendorState:
     # Managed resources the connector could not read, with why (a Procore project whose Directory
     # tool is disabled): findings; the plan makes no changes there.
     unreadable: Mapping[ResourceKey, str] = field(default_factory=dict)
-    # (vendor, tenant, type, resource, entitlement) of every grant, when the reader has them at hand
-    # (a snapshot groups grants so): checks then decide once per resource instead of walking a
-    # million grants. May name more than the grants hold, never fewer; None: not known.
-    grant_heads: frozenset[tuple[str, str, str, str, str]] | None = None
+    # Exactly `grants`, grouped by (vendor, tenant, type, resource, entitlement), when the reader had
+    # them so (a snapshot does): checks and the planner then work per resource instead of walking
+    # a million grants. None: not known. Whoever changes `grants` must change or drop it.
+    grant_groups: Mapping[Head, Sequence[str]] | None = None
     _fingerprint: str = field(default="", init=False, repr=False, compare=False)
 
     @property

@@ -6,14 +6,14 @@ use it for the sandbox; the real vendors go through their own connector and simu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from itertools import compress
 from operator import itemgetter, not_
 
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
-from reconciler.records import Account, Grant, ResourceKey, Scope
+from reconciler.records import Account, Grant, Head, ResourceKey, Scope
 from reconciler.sandbox_seed import VendorSeed
 
 
@@ -22,18 +22,21 @@ def in_scope(grant: Grant, scope: Scope) -> bool:
 
 
 def scoped_grants(
-    grants: Iterable[Grant], scope: Scope, heads: Iterable[tuple[str, ...]] | None = None
-) -> frozenset[Grant]:
-    """The grants `in_scope`, deciding once per resource rather than once per grant (`heads`, when
-    known, name the grants' resources without a pass over them)."""
+    grants: Iterable[Grant], scope: Scope, groups: Mapping[Head, Sequence[str]] | None = None
+) -> tuple[frozenset[Grant], Mapping[Head, Sequence[str]] | None]:
+    """The grants `in_scope` (and their `groups`, when known), deciding once per resource rather
+    than once per grant."""
     tenants = {t for _, t in scope.tenants}
     grants = grants if isinstance(grants, frozenset) else frozenset(grants)
     # The distinct resources (a few hundred among a million grants) gathered in C, judged once each.
-    resources = set(map(_RESOURCE, heads if heads is not None else grants))
+    resources = set(map(_RESOURCE, groups if groups is not None else grants))
     outside = {r for r in resources if not (r[1] in tenants and scope.authority(ResourceKey(*r)) is not None)}
     if not outside:
-        return grants
-    return frozenset(compress(grants, map(not_, map(outside.__contains__, map(_RESOURCE, grants)))))
+        return grants, groups
+    kept = frozenset(compress(grants, map(not_, map(outside.__contains__, map(_RESOURCE, grants)))))
+    if groups is not None:
+        groups = {head: held for head, held in groups.items() if head[:4] not in outside}
+    return kept, groups
 
 
 _RESOURCE = itemgetter(0, 1, 2, 3)
@@ -47,12 +50,12 @@ class MemoryConnector:
         self.state = state
 
     async def sync(self, scope: Scope) -> VendorState:
-        grants = scoped_grants(self.state.grants, scope, self.state.grant_heads)
+        grants, groups = scoped_grants(self.state.grants, scope, self.state.grant_groups)
         tenants = {t for _, t in scope.tenants}
         accounts = tuple(a for a in self.state.accounts if a.tenant in tenants)
         if len(grants) == len(self.state.grants) and len(accounts) == len(self.state.accounts):
             return self.state  # all of it in scope: keep the state (and its fingerprint, if known)
-        return replace(self.state, accounts=accounts, grants=grants)
+        return replace(self.state, accounts=accounts, grants=grants, grant_groups=groups)
 
     async def apply(self, change: Change) -> ChangeResult:
         accounts = {a.key: a for a in self.state.accounts}
@@ -96,7 +99,7 @@ class MemoryConnector:
                 outcome = Outcome.ALREADY if grant in grants else Outcome.APPLIED
                 grants.add(grant)
         self.state = replace(
-            self.state, accounts=tuple(accounts.values()), grants=frozenset(grants), grant_heads=None
+            self.state, accounts=tuple(accounts.values()), grants=frozenset(grants), grant_groups=None
         )
         return ChangeResult(change.id, outcome)
 
