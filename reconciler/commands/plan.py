@@ -39,7 +39,7 @@ class Planned:
 
 
 async def make_plan(ctx: AppContext, source: Source) -> Planned:
-    desired = load_desired(ctx)
+    desired = load_desired(ctx, keep_files=False)  # the plan needs their digest only
     vendors = tuple(sorted(desired.access.scope.vendors))
     async with open_connectors(ctx, source, vendors, writable=False) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
