@@ -122,3 +122,34 @@ def test_a_plan_from_a_snapshot_equals_the_plan_from_the_live_state(tmp_path: Pa
         revoked = {(c.resource, c.principal) for c in plans[0].changes if c.action == "revoke"}
         assert ("VPN", "bo@x.example") in revoked
         assert (("VPN 2", "ann@x.example") in revoked) == (len(resources) == 3)
+
+
+def test_a_snapshot_account_matched_by_login_keeps_its_access_in_the_plan(tmp_path: Path) -> None:
+    """A vendor account under another email, matched to a person by their login override: its grants
+    are that person's, planned from a snapshot (grouped) exactly as from a live state."""
+    import datetime as dt
+
+    from reconciler.planner import build_plan
+    from reconciler.records import AccessSet, AccountKey, Person, ResourceKey, Scope
+
+    old = "ann.old@x.example"
+    live = VendorState(
+        "pingone",
+        (Account("pingone", "", old, display_name="Ann", native_id="u1", attributes=(("login", "ann"),)),),
+        frozenset({Grant("pingone", "", "group", "VPN", "member", old)}),
+    )
+    write_state(tmp_path, live)
+    snapshot = read_state(tmp_path, "pingone")
+    assert snapshot is not None and snapshot.grant_groups is not None
+    ann = "ann@x.example"
+    desired = AccessSet(
+        accounts={AccountKey("pingone", "", ann): Account("pingone", "", ann, display_name="Ann",
+                                                           attributes=(("login", "ann"),))},
+        grants=frozenset({Grant("pingone", "", "group", "VPN", "member", ann)}),
+        scope=Scope(vendors=frozenset({"pingone"}), tenants=frozenset({("pingone", "")}),
+                    resources={ResourceKey("pingone", "", "group", "VPN"): True}),
+        people={ann: Person("ann", ann, "Ann", (("pingone", "ann"),))},
+        grant_groups={("pingone", "", "group", "VPN", "member"): [ann]},
+    )  # fmt: skip
+    plans = [build_plan(desired, {"pingone": s}, today=dt.date(2026, 11, 23)) for s in (live, snapshot)]
+    assert plans[0].changes == plans[1].changes == ()
