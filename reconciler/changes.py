@@ -8,10 +8,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from reconciler.errors import AccessError
-from reconciler.jsonfile import dumps_indented
+from reconciler.jsonfile import dumps_indented, iter_records, iter_string_lists
 
 FORMAT_VERSION = 1
 
@@ -114,6 +116,7 @@ def change_id(
 
 
 _CHANGE_FIELDS = tuple(f.name for f in fields(Change))
+_ACTION = attrgetter("action")
 
 
 class Severity(StrEnum):
@@ -163,7 +166,7 @@ class Plan:
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = Counter(str(c.action) for c in self.changes)
+        counts = Counter(map(_ACTION, self.changes))  # Actions: StrEnums, equal to their values
         return {str(a): counts.get(str(a), 0) for a in Action}
 
     @property
@@ -198,7 +201,39 @@ class Plan:
         }
 
     def dumps(self) -> str:
-        return dumps_indented(self.to_json()) + "\n"  # json.dumps(..., indent=2), byte for byte
+        """The plan file: `json.dumps(self.to_json(), indent=2) + "\\n"`, byte for byte.
+
+        Changes, findings and approvers (nearly all of a big plan) are written by the record
+        writers of `jsonfile`, without building their JSON dicts; a plan whose values are not all
+        strings (only a hand-made one) takes the general way.
+        """
+        try:
+            return self._dumps_fast()
+        except TypeError:
+            return dumps_indented(self.to_json()) + "\n"
+
+    def _dumps_fast(self) -> str:
+        head = {
+            "format_version": FORMAT_VERSION,
+            "today": self.today,
+            "desired_digest": self.desired_digest,
+            "git_commit": self.git_commit,
+            "vendors": list(self.vendors),
+            "fingerprints": dict(self.fingerprints),
+            "changes_hash": self.changes_hash,
+            "summary": self.summary,
+        }
+        return "".join(
+            chain(
+                (dumps_indented(head)[:-2], ',\n  "changes": '),  # the head without its closing "\n}"
+                iter_records(self.changes, _CHANGE_FIELDS, level=1, pairs="attributes"),
+                (',\n  "findings": ',),
+                iter_records(self.findings, _FINDING_FIELDS, level=1),
+                (',\n  "approvers": ',),
+                iter_string_lists(self.approvers, level=1),
+                ("\n}\n",),
+            )
+        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -234,27 +269,24 @@ class Plan:
 
 
 def changes_hash(changes: Iterable[Change]) -> str:
+    # One identity per change (`change_identity`, for all of them in C-level passes), sorted, each
+    # followed by a newline: one update of the digest, the same bytes as one update per identity.
+    keys = sorted(map("\x1f".join, map(_IDENTITY_FIELDS, changes)))
     digest = hashlib.sha256()
-    for key in sorted(change_identity(c) for c in changes):
-        digest.update(key.encode())
+    if keys:
+        digest.update("\n".join(keys).encode())
         digest.update(b"\n")
     return digest.hexdigest()
 
 
+_IDENTITY_FIELDS = attrgetter(
+    "vendor", "action", "tenant", "resource_type", "resource", "entitlement", "before", "principal"
+)
+
+
 def change_identity(change: Change) -> str:
     """What a change does, without its explanations: the unit an approval covers."""
-    return "\x1f".join(
-        (
-            change.vendor,
-            str(change.action),
-            change.tenant,
-            change.resource_type,
-            change.resource,
-            change.entitlement,
-            change.before,
-            change.principal,
-        )
-    )
+    return "\x1f".join(_IDENTITY_FIELDS(change))  # the action as its value: a StrEnum is a str
 
 
 _SUMMARY_WORDS: tuple[tuple[str, str, str], ...] = (
