@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from enum import StrEnum
-from itertools import chain
-from operator import attrgetter
+from itertools import chain, repeat, starmap
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
 from reconciler.errors import AccessError
@@ -116,6 +116,33 @@ def change_id(
 
 
 _CHANGE_FIELDS = tuple(f.name for f in fields(Change))
+
+# A twin of Change with the same slots, not frozen: its __init__ stores each field directly, where
+# a frozen dataclass's calls object.__setattr__ once per field (16 calls: ~1.6 µs a change, a fifth
+# of planning 130,000 changes). `changes_from_rows` builds drafts, then makes each a Change by
+# __class__ assignment, which Python allows only between classes of identical layout.
+_ChangeDraft = make_dataclass("_ChangeDraft", [(f.name, f.type) for f in fields(Change)], slots=True)
+
+
+def changes_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[Change]:
+    """`[Change(*row) for row in rows]`, many times faster: each row holds all 16 fields, in order.
+
+    The results are Changes in every respect (type, frozen, equality, hash, repr).
+    """
+    drafts: list[Any] = list(starmap(_ChangeDraft, rows))
+    deque(map(setattr, drafts, repeat("__class__"), repeat(Change)), maxlen=0)
+    return drafts
+
+
+def change_ids(keys: Iterable[tuple[str, Action, str, str, str, str, str]]) -> list[str]:
+    """`change_id(*key)` for many keys (vendor, action, tenant, resource_type, resource, entitlement,
+    principal) at once, in C-level passes. (The action joins as its value: a StrEnum is a str.)"""
+    texts = map(str.encode, map("\x1f".join, keys))
+    return list(map(_TWELVE, map(_HEXDIGEST, map(hashlib.sha256, texts))))
+
+
+_HEXDIGEST = methodcaller("hexdigest")
+_TWELVE = itemgetter(slice(0, 12))
 _ACTION = attrgetter("action")
 
 
