@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -139,6 +139,7 @@ class Decided:
     unsatisfiable: tuple[Requirement, ...]  # those that too few people can meet
     approvers: frozenset[str]  # every login the requirements name, folded
     gaps: tuple[str, ...] = ()  # owner rules that cover the change but name nobody for its resource
+    findings: bool = False  # whether the plan warns about the change: unsatisfiable, or gaps
 
 
 # What the approver rules look at in a change, beside its beneficiary.
@@ -160,6 +161,25 @@ class PlanRequirements:
         self.people = people or directory(desired)
         self._kinds: dict[tuple[str, ...], Decided] = {}
         self._own: dict[tuple[tuple[str, ...], str], Decided] = {}
+        self._last: tuple[Sequence[Change], list[Decided]] | None = None
+
+    def decide_all(self, changes: Sequence[Change]) -> list[Decided]:
+        """`[decide(c) for c in changes]` in C-level passes over the changes (the last answer is
+        kept: the plan's checks and its approvers map ask for the same changes)."""
+        if self._last is not None and self._last[0] is changes:
+            return self._last[1]
+        kinds = list(map(_KIND, changes))
+        for kind, change in dict(zip(kinds, changes, strict=True)).items():  # one change of each kind
+            if kind not in self._kinds:
+                self._kinds[kind] = self._decided(change, None, self._gaps(change))
+        decided = list(map(self._kinds.__getitem__, kinds))
+        if self._own_possible():
+            decided = [self.decide(c) if d.approvers else d for c, d in zip(changes, decided, strict=True)]
+        self._last = (changes, decided)
+        return decided
+
+    def _own_possible(self) -> bool:
+        return any(d.approvers for d in self._kinds.values())
 
     def decide(self, change: Change) -> Decided:
         kind = _KIND(change)
@@ -177,12 +197,14 @@ class PlanRequirements:
 
     def _decided(self, change: Change, beneficiary: str | None, gaps: tuple[str, ...]) -> Decided:
         requirements = _requirements(change, self.policies, self.people, beneficiary)
+        unsatisfiable = tuple(r for r in requirements if not r.satisfiable)
         return Decided(
             requirements,
             tuple(r.description for r in requirements),
-            tuple(r for r in requirements if not r.satisfiable),
+            unsatisfiable,
             frozenset(login.casefold() for r in requirements for login in r.approvers),
             gaps,
+            bool(unsatisfiable or gaps),
         )
 
     def _gaps(self, change: Change) -> tuple[str, ...]:

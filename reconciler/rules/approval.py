@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import attrgetter
+
 from reconciler import approvers as approver_rules
 from reconciler.changes import Finding, Plan, Severity
 from reconciler.policy_model import Policies
@@ -9,6 +12,9 @@ from reconciler.records import AccessSet
 from reconciler.render.words import target, who
 
 CODE = "approvers"
+_ID = attrgetter("id")
+_DESCRIPTIONS = attrgetter("descriptions")
+_FINDINGS = attrgetter("findings")
 
 
 def plan_requirements(desired: AccessSet, policies: Policies) -> approver_rules.PlanRequirements:
@@ -25,12 +31,8 @@ def approvers_by_change(
     """Who may approve each change, for people: change id -> one description per requirement.
     (Changes of the same kind share one tuple.) Pass the `requirements` `check_plan` used."""
     requirements = requirements or plan_requirements(desired, policies)
-    shown: dict[str, tuple[str, ...]] = {}
-    for change in plan.changes:
-        decided = requirements.decide(change)
-        if decided.descriptions:
-            shown[change.id] = decided.descriptions
-    return shown
+    descriptions = list(map(_DESCRIPTIONS, requirements.decide_all(plan.changes)))
+    return dict(compress(zip(map(_ID, plan.changes), descriptions, strict=True), descriptions))
 
 
 def check_plan(
@@ -42,8 +44,9 @@ def check_plan(
     findings: list[Finding] = []
     gaps: set[tuple[str, str]] = set()
     requirements = requirements or plan_requirements(desired, policies)
-    for change in plan.changes:
-        decided = requirements.decide(change)
+    decided_all = requirements.decide_all(plan.changes)
+    worth_a_finding = map(_FINDINGS, decided_all)  # nearly no change is
+    for change, decided in compress(zip(plan.changes, decided_all, strict=True), worth_a_finding):
         for requirement in decided.unsatisfiable:
             findings.append(
                 Finding(

@@ -172,6 +172,7 @@ def test_a_plan_decides_each_kind_of_change_once_with_the_same_result(
     assert [d.requirements for d in decided] == expected
     assert [d.descriptions for d in decided] == [tuple(r.description for r in e) for e in expected]
     assert [d.unsatisfiable for d in decided] == [tuple(r for r in e if not r.satisfiable) for e in expected]
+    assert PlanRequirements(policies, desired).decide_all(changes * 2) == decided  # the plan's way
     nina = next(
         d
         for c, d in zip(changes, decided, strict=False)
