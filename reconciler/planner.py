@@ -19,7 +19,17 @@ from typing import Any, Literal, cast
 
 from deepdiff import DeepDiff
 
-from reconciler.changes import ACCOUNT, Action, Change, Finding, Plan, Severity, change_ids, changes_from_rows
+from reconciler.changes import (
+    ACCOUNT,
+    ACTION_ORDER,
+    Action,
+    Change,
+    Finding,
+    Plan,
+    Severity,
+    change_ids,
+    changes_from_rows,
+)
 from reconciler.connectors.base import VendorState
 from reconciler.gcpause import paused_gc
 from reconciler.records import AccessSet, Account, AccountKey, Grant, Person, Provenance, ResourceKey, Scope
@@ -80,7 +90,7 @@ def _build_plan(
             findings,
         )  # fmt: skip
         changes += _outside(actual[vendor].unreadable, planned, findings)
-    changes.sort(key=lambda c: c.sort_key)
+    # Each vendor's changes come sorted by Change.sort_key, and the vendors in order.
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.vendor, f.code, f.principal, f.message))
     return Plan(
         changes=tuple(changes),
@@ -268,7 +278,6 @@ def _plan_vendor(
                         vendor=vendor, principal=account.principal,
                         hint="add the person to access/, or set the unmanaged-accounts policy")
             )  # fmt: skip
-    changes += _changes(vendor, rows, people, actual)
 
     # Grants ----------------------------------------------------------------------------------------
     # Hot paths over every grant run in C (map/compress/set algebra): a million grants in seconds.
@@ -300,24 +309,15 @@ def _plan_vendor(
     olds = list(map(exclusive_have.get, map(_HOLDER, to_grant))) if exclusive_have else []
     updated = {old for old in olds if old is not None}
     if updated:  # the grants that replace an old entitlement are updates, the others grants
-        rows = [
+        rows += [
             (Action.UPDATE, g.tenant, g.principal, g.resource_type, g.resource, g.entitlement, old.entitlement, p,
              "", ())
             for g, p, old in zip(to_grant, provenances, olds, strict=True)
             if old is not None
         ]  # fmt: skip
-        changes += _changes(vendor, rows, people, actual)
         fresh = [old is None for old in olds]
         to_grant = list(compress(to_grant, fresh))
         provenances = list(compress(provenances, fresh))
-    if to_grant:  # the bulk of a plan that onboards people: built column by column
-        n = len(to_grant)
-        _, tenant, rtype, resource, entitlement, principal = zip(*to_grant, strict=True)
-        changes += _changes_of(
-            vendor, [Action.GRANT] * n, tenant, principal, rtype, resource, entitlement, [""] * n,
-            provenances, [""] * n, [()] * n, people, actual,
-        )  # fmt: skip
-    rows = []
     for grant in extra:
         if grant in updated or scope.authority(grant.resource_key) is not True:
             continue
@@ -329,7 +329,7 @@ def _plan_vendor(
             (Action.REVOKE, grant.tenant, grant.principal, grant.resource_type, grant.resource, grant.entitlement,
              "", expired, note, ())
         )  # fmt: skip
-    changes += _changes(vendor, rows, people, actual)
+    changes += _changes(vendor, rows, to_grant, provenances, people, actual)
     _indirect_findings(vendor, desired, actual, wanted, findings)
     _read_only_findings(vendor, desired, actual, wanted, findings)
 
@@ -339,16 +339,28 @@ def _plan_vendor(
 _Row = tuple[Action, str, str, str, str, str, str, Provenance | None, str, tuple[tuple[str, str], ...]]
 
 
-def _changes(vendor: str, rows: list[_Row], people: Mapping[str, Person], actual: _Resolved) -> list[Change]:
-    if not rows:
+def _changes(
+    vendor: str,
+    rows: list[_Row],
+    grants: list[Grant],
+    provenances: list[Provenance | None],
+    people: Mapping[str, Person],
+    actual: _Resolved,
+) -> list[Change]:
+    """A vendor's changes, sorted (`Change.sort_key`): `rows`, and a grant of each of `grants` (the
+    bulk of a plan that onboards people, taken column by column)."""
+    n = len(grants)
+    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 10
+    if n:
+        _, tenant, rtype, resource, entitlement, principal = zip(*grants, strict=True)
+        grant_columns = (
+            (Action.GRANT,) * n, tenant, principal, rtype, resource, entitlement, ("",) * n, tuple(provenances),
+            ("",) * n, ((),) * n,
+        )  # fmt: skip
+        columns = [have + more for have, more in zip(columns, grant_columns, strict=True)]
+    if not columns[0]:
         return []
-    action, tenant, principal, rtype, resource, entitlement, before, provenance, note, attributes = zip(
-        *rows, strict=True
-    )
-    return _changes_of(
-        vendor, action, tenant, principal, rtype, resource, entitlement, before, provenance, note, attributes,
-        people, actual,
-    )  # fmt: skip
+    return _changes_of(vendor, *columns, people=people, actual=actual)
 
 
 def _changes_of(
@@ -363,6 +375,7 @@ def _changes_of(
     provenance: Sequence[Provenance | None],
     note: Sequence[str],
     attributes: Sequence[tuple[tuple[str, str], ...]],
+    *,
     people: Mapping[str, Person],
     actual: _Resolved,
 ) -> list[Change]:
@@ -383,12 +396,46 @@ def _changes_of(
     else:
         accounts = cast("dict[tuple[str, str, str], Account]", actual.accounts)  # an AccountKey is a tuple
         account_id = [a.native_id if a is not None else "" for a in map(accounts.get, holders)]
-    return changes_from_rows(
+    built = changes_from_rows(
         zip(
             ids, repeat(vendor), action, tenant, principal, rtype, resource, entitlement, before, person, source,
             reason, expires, note, attributes, account_id, strict=False,
         )
     )  # fmt: skip
+    return list(map(built.__getitem__, _sort_order(action, tenant, principal, rtype, resource, entitlement)))
+
+
+def _sort_order(
+    action: Sequence[Action],
+    tenant: Sequence[str],
+    principal: Sequence[str],
+    rtype: Sequence[str],
+    resource: Sequence[str],
+    entitlement: Sequence[str],
+) -> list[int]:
+    """Positions in `Change.sort_key` order, for one vendor's changes (a stable sort).
+
+    Sorting whole keys compares tuples whose first five items are nearly always equal (a plan that
+    onboards people: 100,000 grants on a few hundred resources). The changes are grouped by
+    (tenant, action, resource type, resource) instead, and each group sorted by principal and
+    entitlement, whose first items differ: the same order, at a fraction of the comparisons' cost.
+    """
+    groups: dict[tuple[str, int, str, str], list[int]] = {}
+    for position, group in enumerate(
+        zip(tenant, map(ACTION_ORDER.__getitem__, action), rtype, resource, strict=True)
+    ):
+        members = groups.get(group)
+        if members is None:
+            groups[group] = [position]
+        else:
+            members.append(position)
+    rest = list(zip(principal, entitlement, strict=True))
+    order: list[int] = []
+    for group in sorted(groups):
+        members = groups[group]
+        members.sort(key=rest.__getitem__)
+        order += members
+    return order
 
 
 def _explain(provenance: Provenance | None) -> tuple[str, str, str]:
