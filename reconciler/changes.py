@@ -144,6 +144,9 @@ def change_ids(keys: Iterable[tuple[str, Action, str, str, str, str, str]]) -> l
 _HEXDIGEST = methodcaller("hexdigest")
 _TWELVE = itemgetter(slice(0, 12))
 _ACTION = attrgetter("action")
+# What differs from change to change; the rest (vendor, action, resource, entitlement, ...) is
+# shared by many, and written once per combination (`jsonfile.iter_records`).
+_VARYING = ("id", "principal", "person", "source", "account_id")
 
 
 class Severity(StrEnum):
@@ -253,7 +256,7 @@ class Plan:
         return "".join(
             chain(
                 (dumps_indented(head)[:-2], ',\n  "changes": '),  # the head without its closing "\n}"
-                iter_records(self.changes, _CHANGE_FIELDS, level=1, pairs="attributes"),
+                iter_records(self.changes, _CHANGE_FIELDS, level=1, pairs="attributes", varying=_VARYING),
                 (',\n  "findings": ',),
                 iter_records(self.findings, _FINDING_FIELDS, level=1),
                 (',\n  "approvers": ',),

@@ -9,6 +9,7 @@ standard library's, and the file must read back as a plan of the same changes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -93,23 +94,61 @@ def test_the_plan_file_is_what_json_dumps_writes(plan: Plan) -> None:
     assert again.changes_hash == plan.changes_hash
 
 
-@settings(max_examples=200, deadline=None)
+FIELDS = [f.name for f in dataclasses.fields(Change)]
+
+
+@st.composite
+def records_sharing_values(draw: st.DrawFn) -> tuple[list[Change], set[str] | None]:
+    """Records made from a few base changes that differ only in the `varying` fields (the writer
+    encodes the shared ones once per combination), or every field varying (None)."""
+    varying = draw(st.none() | st.sets(st.sampled_from(FIELDS)))
+    bases = draw(st.lists(changes(), min_size=1, max_size=3))
+    records: list[Change] = []
+    for _ in range(draw(st.integers(min_value=0, max_value=24))):
+        record = draw(st.sampled_from(bases))
+        for name in varying or ():
+            if name == "action":
+                record = dataclasses.replace(record, action=draw(st.sampled_from(list(Action))))
+            elif name == "attributes":
+                record = dataclasses.replace(record, attributes=draw(ATTRIBUTES))
+            elif draw(st.booleans()):
+                record = dataclasses.replace(record, **{name: draw(TEXT)})
+        records.append(record)
+    return records, varying
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    st.lists(changes(), max_size=5),
+    records_sharing_values(),
     st.integers(min_value=0, max_value=3),
     st.integers(min_value=0, max_value=4),
 )
-def test_records_at_any_level_and_indent(records: list[Change], level: int, indent: int) -> None:
+def test_records_at_any_level_and_indent(
+    records_varying: tuple[list[Change], set[str] | None], level: int, indent: int
+) -> None:
+    records, varying = records_varying
     document: Any = [c.to_json() for c in records]
     for _ in range(level):
         document = [document]
     expected = json.dumps(document, indent=indent)
-    text = dumps_records(
-        records, [*records[0].to_json()] if records else [], level=level, pairs="attributes", indent=indent
-    )
+    text = dumps_records(records, FIELDS, level=level, pairs="attributes", varying=varying, indent=indent)
     # the records' list sits `level` lists deep: cut the same text out of the standard library's
     body = expected.splitlines()[level : len(expected.splitlines()) - level]
     assert text == ("\n".join(body).lstrip() if records else "[]")
+
+
+def test_records_of_few_kinds_encode_each_kind_once() -> None:
+    """Thousands of changes sharing everything but who and which line: the shared way, exactly."""
+    base = Change(
+        "", "procore", Action.GRANT, "1", "", "project", 'Harbor "Tower" é%s', "Engineer", note="\x00"
+    )
+    records = [
+        dataclasses.replace(base, id=f"{i:04x}", principal=f"p{i}@x", person=f"p{i}", resource=f"R{i % 3}")
+        for i in range(3000)
+    ]
+    text = dumps_records(records, FIELDS, level=1, pairs="attributes", varying=("id", "principal", "person"))
+    expected = json.dumps([[c.to_json() for c in records]], indent=2)
+    assert text == expected[2:-2].lstrip()
 
 
 @settings(max_examples=200, deadline=None)
