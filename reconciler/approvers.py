@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from reconciler.changes import Change
+from reconciler.changes import Action, Change
 from reconciler.policy_model import ApproverRule, Policies
 from reconciler.records import AccessSet, Person
 from reconciler.rules.matching import change_matches
@@ -159,7 +159,7 @@ class PlanRequirements:
         self.policies = policies
         self.desired = desired
         self.people = people or directory(desired)
-        self._kinds: dict[tuple[str, ...], Decided] = {}
+        self._kinds = _Kinds(self)
         self._own: dict[tuple[tuple[str, ...], str], Decided] = {}
         self._last: tuple[Sequence[Change], list[Decided]] | None = None
 
@@ -168,34 +168,25 @@ class PlanRequirements:
         kept: the plan's checks and its approvers map ask for the same changes)."""
         if self._last is not None and self._last[0] is changes:
             return self._last[1]
-        kinds = list(map(_KIND, changes))
-        for kind, change in dict(zip(kinds, changes, strict=True)).items():  # one change of each kind
-            if kind not in self._kinds:
-                self._kinds[kind] = self._decided(change, None, self._gaps(change))
-        decided = list(map(self._kinds.__getitem__, kinds))
-        if self._own_possible():
+        decided = list(map(self._kinds.__getitem__, map(_KIND, changes)))
+        if any(d.approvers for d in self._kinds.values()):  # a beneficiary may be among them
             decided = [self.decide(c) if d.approvers else d for c, d in zip(changes, decided, strict=True)]
         self._last = (changes, decided)
         return decided
 
-    def _own_possible(self) -> bool:
-        return any(d.approvers for d in self._kinds.values())
-
     def decide(self, change: Change) -> Decided:
         kind = _KIND(change)
-        decided = self._kinds.get(kind)
-        if decided is None:
-            decided = self._kinds[kind] = self._decided(change, None, self._gaps(change))
+        decided = self._kinds[kind]
         if decided.approvers:
             beneficiary = (beneficiary_login(change, self.desired) or "").casefold()
             if beneficiary in decided.approvers:
                 own = self._own.get((kind, beneficiary))
                 if own is None:
-                    own = self._own[(kind, beneficiary)] = self._decided(change, beneficiary, decided.gaps)
+                    own = self._own[(kind, beneficiary)] = self.decided(change, beneficiary, decided.gaps)
                 return own
         return decided
 
-    def _decided(self, change: Change, beneficiary: str | None, gaps: tuple[str, ...]) -> Decided:
+    def decided(self, change: Change, beneficiary: str | None, gaps: tuple[str, ...]) -> Decided:
         requirements = _requirements(change, self.policies, self.people, beneficiary)
         unsatisfiable = tuple(r for r in requirements if not r.satisfiable)
         return Decided(
@@ -207,7 +198,7 @@ class PlanRequirements:
             bool(unsatisfiable or gaps),
         )
 
-    def _gaps(self, change: Change) -> tuple[str, ...]:
+    def gaps(self, change: Change) -> tuple[str, ...]:
         return tuple(
             name
             for name, rule in self.policies.approvers.items()
@@ -216,6 +207,22 @@ class PlanRequirements:
             and any(change_matches(m, change) for m in rule.match)
             and rule.approvers_for(change.resource) is None
         )
+
+
+class _Kinds(dict[tuple[str, ...], Decided]):
+    """A kind of change (`_KIND`) -> its decision, made on first use."""
+
+    def __init__(self, requirements: PlanRequirements) -> None:
+        super().__init__()
+        self.requirements = requirements
+
+    def __missing__(self, kind: tuple[str, ...]) -> Decided:
+        action, vendor, tenant, rtype, resource, entitlement = kind
+        change = Change(
+            "", vendor, Action(action), tenant, "", rtype, resource, entitlement
+        )  # what rules read
+        found = self[kind] = self.requirements.decided(change, None, self.requirements.gaps(change))
+        return found
 
 
 def covering_names(rule: ApproverRule, change: Change) -> list[str] | None:

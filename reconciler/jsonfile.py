@@ -204,14 +204,12 @@ def _pairs_writer(level: int, indent: int) -> Callable[[Iterable[tuple[str, str]
     closing = "\n" + " " * (indent * level) + "}"
 
     def write(pairs: Iterable[tuple[str, str]]) -> str:
-        items = dict(pairs).items()
+        items = dict(pairs)
         if not items:
             return "{}"
-        return (
-            opening
-            + inner.join([f"{encode_basestring_ascii(k)}: {encode_basestring_ascii(v)}" for k, v in items])
-            + closing
-        )
+        keys = map(encode_basestring_ascii, items)
+        values = map(encode_basestring_ascii, items.values())
+        return opening + inner.join(map("%s: %s".__mod__, zip(keys, values, strict=True))) + closing
 
     return write
 
