@@ -225,16 +225,18 @@ def iter_string_lists(mapping: Mapping[str, Sequence[str]], *, level: int, inden
     if not mapping:
         yield "{}"
         return
-    row = ",\n" + " " * (indent * (level + 1)) + "%s: %s"
-    lists = _ListBlocks(level + 1, indent)
-    rows = zip(map(encode_basestring_ascii, mapping), map(lists.__getitem__, mapping.values()), strict=True)
-    yield "{" + row[1:] % next(rows)
-    yield from map(row.__mod__, rows)
+    separator = ",\n" + " " * (indent * (level + 1))
+    lists = _ListBlocks(level + 1, indent)  # each value's text, after its key's colon
+    keys = map(encode_basestring_ascii, mapping)
+    pieces = chain.from_iterable(zip(repeat(separator), keys, map(lists.__getitem__, mapping.values())))
+    next(pieces)  # the first entry's separator: an opening brace instead
+    yield "{" + separator[1:]
+    yield from pieces
     yield "\n" + " " * (indent * level) + "}"
 
 
 class _ListBlocks(dict[Sequence[str], str]):
-    """A list of strings at a nesting level -> its indented JSON, encoded on first use."""
+    """A list of strings at a nesting level -> ": " and its indented JSON, encoded on first use."""
 
     def __init__(self, level: int, indent: int) -> None:
         super().__init__()
@@ -242,8 +244,10 @@ class _ListBlocks(dict[Sequence[str], str]):
         self.closing = "\n" + " " * (indent * level) + "]"
 
     def __missing__(self, value: Sequence[str]) -> str:
-        text = "[]"
+        text = ": []"
         if value:
-            text = "[" + self.inner[1:] + self.inner.join(map(encode_basestring_ascii, value)) + self.closing
+            text = (
+                ": [" + self.inner[1:] + self.inner.join(map(encode_basestring_ascii, value)) + self.closing
+            )
         self[value] = text
         return text
