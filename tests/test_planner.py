@@ -288,3 +288,38 @@ def test_changes_come_in_sort_key_order_whatever_their_mix() -> None:
     assert [c.account_id for c in ordered] == [
         c.account_id for c in sorted(changes, key=lambda c: c.sort_key)
     ]
+
+
+def test_changes_built_in_bulk_are_changes_in_every_respect() -> None:
+    """The planner builds changes through a non-frozen twin (changes.changes_from_rows)."""
+    import dataclasses
+
+    import pytest
+
+    from reconciler.changes import Change, changes_from_rows
+
+    row = (
+        "id1",
+        "pingone",
+        Action.GRANT,
+        "",
+        "a@x",
+        "group",
+        "VPN",
+        "member",
+        "",
+        "a",
+        "f:1",
+        "r",
+        "",
+        "n",
+        (("k", "v"),),
+        "",
+    )
+    (built,) = changes_from_rows([row])
+    made = Change(*row)
+    assert type(built) is Change
+    assert built == made and hash(built) == hash(made) and repr(built) == repr(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.note = "changed"  # type: ignore[misc]
+    assert dataclasses.replace(built, note="other").note == "other"
