@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from enum import StrEnum
+from itertools import chain, repeat, starmap
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
 from reconciler.errors import AccessError
-from reconciler.jsonfile import dumps_indented
+from reconciler.jsonfile import dumps_indented, iter_records, iter_string_lists
 
 FORMAT_VERSION = 1
 
@@ -115,6 +117,37 @@ def change_id(
 
 _CHANGE_FIELDS = tuple(f.name for f in fields(Change))
 
+# A twin of Change with the same slots, not frozen: its __init__ stores each field directly, where
+# a frozen dataclass's calls object.__setattr__ once per field (16 calls: ~1.6 µs a change, a fifth
+# of planning 130,000 changes). `changes_from_rows` builds drafts, then makes each a Change by
+# __class__ assignment, which Python allows only between classes of identical layout.
+_ChangeDraft = make_dataclass("_ChangeDraft", [(f.name, f.type) for f in fields(Change)], slots=True)
+
+
+def changes_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[Change]:
+    """`[Change(*row) for row in rows]`, many times faster: each row holds all 16 fields, in order.
+
+    The results are Changes in every respect (type, frozen, equality, hash, repr).
+    """
+    drafts: list[Any] = list(starmap(_ChangeDraft, rows))
+    deque(map(setattr, drafts, repeat("__class__"), repeat(Change)), maxlen=0)
+    return drafts
+
+
+def change_ids(keys: Iterable[tuple[str, Action, str, str, str, str, str]]) -> list[str]:
+    """`change_id(*key)` for many keys (vendor, action, tenant, resource_type, resource, entitlement,
+    principal) at once, in C-level passes. (The action joins as its value: a StrEnum is a str.)"""
+    texts = map(str.encode, map("\x1f".join, keys))
+    return list(map(_TWELVE, map(_HEXDIGEST, map(hashlib.sha256, texts))))
+
+
+_HEXDIGEST = methodcaller("hexdigest")
+_TWELVE = itemgetter(slice(0, 12))
+_ACTION = attrgetter("action")
+# What differs from change to change; the rest (vendor, action, resource, entitlement, ...) is
+# shared by many, and written once per combination (`jsonfile.iter_records`).
+_VARYING = ("id", "principal", "person", "source", "account_id")
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -163,7 +196,7 @@ class Plan:
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = Counter(str(c.action) for c in self.changes)
+        counts = Counter(map(_ACTION, self.changes))  # Actions: StrEnums, equal to their values
         return {str(a): counts.get(str(a), 0) for a in Action}
 
     @property
@@ -198,7 +231,39 @@ class Plan:
         }
 
     def dumps(self) -> str:
-        return dumps_indented(self.to_json()) + "\n"  # json.dumps(..., indent=2), byte for byte
+        """The plan file: `json.dumps(self.to_json(), indent=2) + "\\n"`, byte for byte.
+
+        Changes, findings and approvers (nearly all of a big plan) are written by the record
+        writers of `jsonfile`, without building their JSON dicts; a plan whose values are not all
+        strings (only a hand-made one) takes the general way.
+        """
+        try:
+            return self._dumps_fast()
+        except TypeError:
+            return dumps_indented(self.to_json()) + "\n"
+
+    def _dumps_fast(self) -> str:
+        head = {
+            "format_version": FORMAT_VERSION,
+            "today": self.today,
+            "desired_digest": self.desired_digest,
+            "git_commit": self.git_commit,
+            "vendors": list(self.vendors),
+            "fingerprints": dict(self.fingerprints),
+            "changes_hash": self.changes_hash,
+            "summary": self.summary,
+        }
+        return "".join(
+            chain(
+                (dumps_indented(head)[:-2], ',\n  "changes": '),  # the head without its closing "\n}"
+                iter_records(self.changes, _CHANGE_FIELDS, level=1, pairs="attributes", varying=_VARYING),
+                (',\n  "findings": ',),
+                iter_records(self.findings, _FINDING_FIELDS, level=1),
+                (',\n  "approvers": ',),
+                iter_string_lists(self.approvers, level=1),
+                ("\n}\n",),
+            )
+        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -234,27 +299,24 @@ class Plan:
 
 
 def changes_hash(changes: Iterable[Change]) -> str:
+    # One identity per change (`change_identity`, for all of them in C-level passes), sorted, each
+    # followed by a newline: one update of the digest, the same bytes as one update per identity.
+    keys = sorted(map("\x1f".join, map(_IDENTITY_FIELDS, changes)))
     digest = hashlib.sha256()
-    for key in sorted(change_identity(c) for c in changes):
-        digest.update(key.encode())
+    if keys:
+        digest.update("\n".join(keys).encode())
         digest.update(b"\n")
     return digest.hexdigest()
 
 
+_IDENTITY_FIELDS = attrgetter(
+    "vendor", "action", "tenant", "resource_type", "resource", "entitlement", "before", "principal"
+)
+
+
 def change_identity(change: Change) -> str:
     """What a change does, without its explanations: the unit an approval covers."""
-    return "\x1f".join(
-        (
-            change.vendor,
-            str(change.action),
-            change.tenant,
-            change.resource_type,
-            change.resource,
-            change.entitlement,
-            change.before,
-            change.principal,
-        )
-    )
+    return "\x1f".join(_IDENTITY_FIELDS(change))  # the action as its value: a StrEnum is a str
 
 
 _SUMMARY_WORDS: tuple[tuple[str, str, str], ...] = (

@@ -262,3 +262,64 @@ def test_a_matched_account_with_another_name_is_pointed_out_not_changed(tmp_path
         "SAP Concur: the account matched for bob (u1) shows name 'Robert  Ruiz' (YAML: 'Bob Ruiz')"
     ]  # alice's differs only in case and spacing
     assert details[0].source == "access/vendor.yaml:3"
+
+
+def test_changes_come_in_sort_key_order_whatever_their_mix() -> None:
+    """The planner orders a vendor's changes by grouping them (see planner._sort_order), not by
+    sorting whole keys: the order must be exactly a stable sort by Change.sort_key."""
+    import random
+
+    from reconciler.changes import changes_from_rows
+    from reconciler.planner import _sort_order
+
+    rng = random.Random(13)
+    words = ["", "a", "B", "ab", "a b", "é", "Harbor Tower", "z"]
+    rows = [
+        (f"id{i}", "procore", rng.choice(list(Action)), rng.choice(["", "1", "2"]), rng.choice(words),
+         rng.choice(["project", "account"]), rng.choice(words), rng.choice(words), "", "", "", "", "", "",
+         (), str(i))
+        for i in range(3000)
+    ]  # fmt: skip
+    changes = changes_from_rows(rows)
+    columns = [[getattr(c, name) for c in changes] for name in ("action", "tenant", "principal")]
+    columns += [[getattr(c, name) for c in changes] for name in ("resource_type", "resource", "entitlement")]
+    ordered = [changes[i] for i in _sort_order(*columns)]
+    assert ordered == sorted(changes, key=lambda c: c.sort_key)
+    assert [c.account_id for c in ordered] == [
+        c.account_id for c in sorted(changes, key=lambda c: c.sort_key)
+    ]
+
+
+def test_changes_built_in_bulk_are_changes_in_every_respect() -> None:
+    """The planner builds changes through a non-frozen twin (changes.changes_from_rows)."""
+    import dataclasses
+
+    import pytest
+
+    from reconciler.changes import Change, changes_from_rows
+
+    row = (
+        "id1",
+        "pingone",
+        Action.GRANT,
+        "",
+        "a@x",
+        "group",
+        "VPN",
+        "member",
+        "",
+        "a",
+        "f:1",
+        "r",
+        "",
+        "n",
+        (("k", "v"),),
+        "",
+    )
+    (built,) = changes_from_rows([row])
+    made = Change(*row)
+    assert type(built) is Change
+    assert built == made and hash(built) == hash(made) and repr(built) == repr(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.note = "changed"  # type: ignore[misc]
+    assert dataclasses.replace(built, note="other").note == "other"

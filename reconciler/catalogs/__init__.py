@@ -7,6 +7,7 @@ resource type; normalization resolves names and aliases through it, offline.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ def closest(name: str, candidates: list[str] | tuple[str, ...] | frozenset[str],
     return [by_fold[m] for m in matches]
 
 
+@functools.cache  # pure data; a vendor without a module raised ModuleNotFoundError on every call
 def static_catalog(vendor: str, resource_type: str) -> Catalog | None:
     try:
         module = importlib.import_module(f"reconciler.catalogs.{vendor}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,11 +51,13 @@ async def make_plan(ctx: AppContext, source: Source) -> Planned:
 
 def warn_budget(ctx: AppContext, connectors: Mapping[str, Connector], plan: Plan) -> None:
     """Connectors that know their vendor's rate budget warn when applying would exceed it."""
+    per_vendor: Counter[str] | None = None
     for vendor, connector in connectors.items():
         check = getattr(connector, "budget_warning", None)
         if check is None:
             continue
-        message = check(sum(1 for c in plan.changes if c.vendor == vendor))
+        per_vendor = per_vendor or Counter(c.vendor for c in plan.changes)
+        message = check(per_vendor[vendor])
         if message:
             ctx.output.info(f"[yellow]warning[/yellow]: {message}")
 

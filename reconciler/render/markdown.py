@@ -3,7 +3,10 @@ per-person view. Stays readable (and under GitHub's comment limit) at thousands 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from itertools import groupby
+from operator import attrgetter
 
 from reconciler.changes import Plan, Severity
 from reconciler.render.words import SIGNS, explain, per_person, person_line, target, who
@@ -11,6 +14,7 @@ from reconciler.vendors import vendor_label
 
 COMMENT_MARKER = "<!-- access-plan -->"
 MAX_CHARS = 60_000  # GitHub rejects comments over 65,536 characters
+_VENDOR = attrgetter("vendor")
 _ICONS = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}  # noqa: RUF001
 
 
@@ -21,51 +25,26 @@ def _cell(text: str) -> str:
 def render_markdown(plan: Plan, *, title: str = "access plan", max_chars: int = MAX_CHARS) -> str:
     head = [COMMENT_MARKER, f"### {title}", "", f"**{plan.summary_line()}**", ""]
     if plan.vendors:
-        counts = []
-        for vendor in plan.vendors:
-            n = sum(1 for c in plan.changes if c.vendor == vendor)
-            counts.append(f"{vendor_label(vendor)}: {n} change{'s' if n != 1 else ''}")
-        head += [" · ".join(counts), ""]
-    errors = [f for f in plan.findings if f.severity is not Severity.INFO]
-    infos = [f for f in plan.findings if f.severity is Severity.INFO]
-    body: list[str] = []
-    if errors:
-        body += ["#### Findings", ""]
-        for finding in errors:
-            where = f"`{finding.source}` " if finding.source else ""
-            hint = f" — {finding.hint}" if finding.hint else ""
-            body.append(f"- {_ICONS[finding.severity]} **{finding.code}** {where}{finding.message}{hint}")
-        body.append("")
-    for vendor, group in groupby(plan.changes, key=lambda c: c.vendor):
-        changes = list(group)
-        body += [
-            f"<details open><summary><b>{vendor_label(vendor)}</b> ({len(changes)})</summary>"
-            if len(plan.changes) <= 30
-            else f"<details><summary><b>{vendor_label(vendor)}</b> ({len(changes)})</summary>",
-            "",
-            "| | who | what | why | approvers |",
-            "|---|---|---|---|---|",
+        per_vendor = Counter(map(_VENDOR, plan.changes))
+        counts = [
+            f"{vendor_label(v)}: {per_vendor[v]} change{'s' if per_vendor[v] != 1 else ''}"
+            for v in plan.vendors
         ]
-        for change in changes:
-            approvers = ", ".join(plan.approvers.get(change.id, ()))
-            body.append(
-                f"| `{SIGNS[change.action]}` | {_cell(who(change))} | {_cell(target(change))} "
-                f"| {_cell(explain(change))} | {_cell(approvers)} |"
-            )
-        body += ["", "</details>", ""]
-    if plan.changes:
-        body += ["<details><summary><b>By person</b></summary>", ""]
-        body += [f"- {person_line(p, cs)}" for p, cs in per_person(plan.changes).items()]
-        body += ["", "</details>", ""]
-    if infos:
-        body += [f"<details><summary>Notes ({len(infos)})</summary>", ""]
-        body += [f"- {_ICONS[f.severity]} {f.message}" for f in infos]
-        body += ["", "</details>", ""]
+        head += [" · ".join(counts), ""]
     footer = [f"<sub>changes hash `{plan.changes_hash[:16]}` · desired `{plan.desired_digest[:12]}`"
               + (f" · commit `{plan.git_commit[:12]}`" if plan.git_commit else "") + "</sub>"]  # fmt: skip
-    text = "\n".join(head + body + footer)
-    if len(text) <= max_chars:
-        return text + "\n"
+    # The body's lines are rendered only as far as a comment can hold them (a plan that onboards
+    # 10,000 people has 130,000 changes, of which a comment shows a few hundred); the rest are counted.
+    body: list[str] = []
+    size = len("\n".join(head + footer))  # the whole text's length so far
+    lines = _body(plan) if size <= max_chars else iter(())
+    for line in lines:
+        body.append(line)
+        size += len(line) + 1
+        if size > max_chars:
+            break
+    if size <= max_chars:
+        return "\n".join(head + body + footer) + "\n"
     # Too long for a comment: keep the head, cut the body at a line, point at the artifact.
     kept: list[str] = []
     size = len("\n".join(head + footer)) + 200
@@ -76,11 +55,64 @@ def render_markdown(plan: Plan, *, title: str = "access plan", max_chars: int = 
         size += len(line) + 1
     if kept and kept[-1].startswith("|"):
         kept.append("")
-    note = (f"_The plan is too long for one comment: {len(body) - len(kept)} more lines are in the JSON plan "
-            "artifact of this run._")  # fmt: skip
+    note = (f"_The plan is too long for one comment: {_body_lines(plan) - len(kept)} more lines are in the JSON"
+            " plan artifact of this run._")  # fmt: skip
     closing = (
         ["</details>"]
         if sum(1 for k in kept if k.startswith("<details")) > sum(1 for k in kept if k == "</details>")
         else []
     )
     return "\n".join(head + kept + closing + ["", note, ""] + footer) + "\n"
+
+
+def _body(plan: Plan) -> Iterator[str]:
+    """The body's lines, one at a time (`_body_lines` counts them without rendering them)."""
+    errors = [f for f in plan.findings if f.severity is not Severity.INFO]
+    if errors:
+        yield from ["#### Findings", ""]
+        for finding in errors:
+            where = f"`{finding.source}` " if finding.source else ""
+            hint = f" — {finding.hint}" if finding.hint else ""
+            yield f"- {_ICONS[finding.severity]} **{finding.code}** {where}{finding.message}{hint}"
+        yield ""
+    for vendor, group in groupby(plan.changes, key=_VENDOR):
+        changes = list(group)
+        yield from [
+            f"<details open><summary><b>{vendor_label(vendor)}</b> ({len(changes)})</summary>"
+            if len(plan.changes) <= 30
+            else f"<details><summary><b>{vendor_label(vendor)}</b> ({len(changes)})</summary>",
+            "",
+            "| | who | what | why | approvers |",
+            "|---|---|---|---|---|",
+        ]
+        for change in changes:
+            approvers = ", ".join(plan.approvers.get(change.id, ()))
+            yield (
+                f"| `{SIGNS[change.action]}` | {_cell(who(change))} | {_cell(target(change))} "
+                f"| {_cell(explain(change))} | {_cell(approvers)} |"
+            )
+        yield from ["", "</details>", ""]
+    if plan.changes:
+        yield from ["<details><summary><b>By person</b></summary>", ""]
+        yield from (f"- {person_line(p, cs)}" for p, cs in per_person(plan.changes).items())
+        yield from ["", "</details>", ""]
+    infos = [f for f in plan.findings if f.severity is Severity.INFO]
+    if infos:
+        yield from [f"<details><summary>Notes ({len(infos)})</summary>", ""]
+        yield from (f"- {_ICONS[f.severity]} {f.message}" for f in infos)
+        yield from ["", "</details>", ""]
+
+
+def _body_lines(plan: Plan) -> int:
+    """How many lines `_body` yields."""
+    errors = sum(1 for f in plan.findings if f.severity is not Severity.INFO)
+    infos = len(plan.findings) - errors
+    vendors = sum(1 for _ in groupby(plan.changes, key=_VENDOR))
+    people = len(set(map(who, plan.changes)))
+    return (
+        (errors + 3 if errors else 0)
+        + 7 * vendors
+        + len(plan.changes)
+        + (people + 5 if plan.changes else 0)
+        + (infos + 5 if infos else 0)
+    )

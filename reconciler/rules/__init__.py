@@ -51,17 +51,18 @@ def check_desired(desired: AccessSet, policies: Policies, today: dt.date) -> lis
 def check_plan(plan: Plan, desired: AccessSet, policies: Policies, today: dt.date) -> Plan:
     changes, dropped = protected.drop_protected(plan, policies)
     plan = dataclasses.replace(plan, changes=changes)
+    requirements = approval.plan_requirements(desired, policies)
     findings = [
         *plan.findings,
         *dropped,
         *check_desired(desired, policies, today),
-        *approval.check_plan(plan, desired, policies),
+        *approval.check_plan(plan, desired, policies, requirements),
         *limits.plan_findings(plan, policies.limits),
     ]
     return dataclasses.replace(
         plan,
         findings=tuple(sort_findings(findings)),
-        approvers={**plan.approvers, **approval.approvers_by_change(plan, desired, policies)},
+        approvers={**plan.approvers, **approval.approvers_by_change(plan, desired, policies, requirements)},
     )
 
 

@@ -2,34 +2,52 @@
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import attrgetter
+
 from reconciler import approvers as approver_rules
 from reconciler.changes import Finding, Plan, Severity
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet
 from reconciler.render.words import target, who
-from reconciler.rules.matching import change_matches
 
 CODE = "approvers"
+_ID = attrgetter("id")
+_DESCRIPTIONS = attrgetter("descriptions")
+_FINDINGS = attrgetter("findings")
 
 
-def approvers_by_change(plan: Plan, desired: AccessSet, policies: Policies) -> dict[str, tuple[str, ...]]:
-    shown: dict[str, tuple[str, ...]] = {}
-    people = approver_rules.directory(desired)
-    for change in plan.changes:
-        requirements = approver_rules.requirements_for(change, policies, desired, people)
-        if requirements:
-            shown[change.id] = tuple(r.description for r in requirements)
-    return shown
+def plan_requirements(desired: AccessSet, policies: Policies) -> approver_rules.PlanRequirements:
+    """What `check_plan` and `approvers_by_change` share: each kind of change decided once."""
+    return approver_rules.PlanRequirements(policies, desired)
 
 
-def check_plan(plan: Plan, desired: AccessSet, policies: Policies) -> list[Finding]:
+def approvers_by_change(
+    plan: Plan,
+    desired: AccessSet,
+    policies: Policies,
+    requirements: approver_rules.PlanRequirements | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Who may approve each change, for people: change id -> one description per requirement.
+    (Changes of the same kind share one tuple.) Pass the `requirements` `check_plan` used."""
+    requirements = requirements or plan_requirements(desired, policies)
+    descriptions = list(map(_DESCRIPTIONS, requirements.decide_all(plan.changes)))
+    return dict(compress(zip(map(_ID, plan.changes), descriptions, strict=True), descriptions))
+
+
+def check_plan(
+    plan: Plan,
+    desired: AccessSet,
+    policies: Policies,
+    requirements: approver_rules.PlanRequirements | None = None,
+) -> list[Finding]:
     findings: list[Finding] = []
     gaps: set[tuple[str, str]] = set()
-    people = approver_rules.directory(desired)
-    for change in plan.changes:
-        for requirement in approver_rules.requirements_for(change, policies, desired, people):
-            if requirement.satisfiable:
-                continue
+    requirements = requirements or plan_requirements(desired, policies)
+    decided_all = requirements.decide_all(plan.changes)
+    worth_a_finding = map(_FINDINGS, decided_all)  # nearly no change is
+    for change, decided in compress(zip(plan.changes, decided_all, strict=True), worth_a_finding):
+        for requirement in decided.unsatisfiable:
             findings.append(
                 Finding(
                     Severity.WARNING, f"{CODE}/{requirement.rule}",
@@ -40,24 +58,19 @@ def check_plan(plan: Plan, desired: AccessSet, policies: Policies) -> list[Findi
                     hint=f"add people with `github` logins to approvers.{requirement.rule}, or lower minimum",
                 )
             )  # fmt: skip
-        for name, rule in policies.approvers.items():
-            if rule.approvers or (name, change.resource) in gaps:
+        for name in decided.gaps:
+            if (name, change.resource) in gaps:
                 continue
-            if (
-                change.action in rule.actions
-                and any(change_matches(m, change) for m in rule.match)
-                and rule.approvers_for(change.resource) is None
-            ):
-                gaps.add((name, change.resource))
-                findings.append(
-                    Finding(
-                        Severity.WARNING, f"{CODE}/{name}",
-                        f"{target(change)}: approver rule {name!r} lists no owner for {change.resource!r},"
-                        " so changes to it need only the default approval",
-                        vendor=change.vendor, source=policies.where("approvers", name, "owners"),
-                        hint=f"add {change.resource!r} under approvers.{name}.owners",
-                    )
-                )  # fmt: skip
+            gaps.add((name, change.resource))
+            findings.append(
+                Finding(
+                    Severity.WARNING, f"{CODE}/{name}",
+                    f"{target(change)}: approver rule {name!r} lists no owner for {change.resource!r},"
+                    " so changes to it need only the default approval",
+                    vendor=change.vendor, source=policies.where("approvers", name, "owners"),
+                    hint=f"add {change.resource!r} under approvers.{name}.owners",
+                )
+            )  # fmt: skip
     return findings
 
 

@@ -69,8 +69,11 @@ def suspicious_empty(
 
 def plan_findings(plan: Plan, limits: Limits) -> list[Finding]:
     """What the plan can already tell: the count limit (the share needs the vendor's grant count)."""
-    removals = sum(1 for c in plan.changes if c.action in _REMOVALS)
-    if limits.max_revocations is None or removals <= limits.max_revocations:
+    if limits.max_revocations is None:
+        return []
+    summary = plan.summary
+    removals = sum(summary[str(action)] for action in _REMOVALS)
+    if removals <= limits.max_revocations:
         return []
     return [
         Finding(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from reconciler.changes import Change, Finding, Plan, Severity
 from reconciler.policy_model import Match, Policies
 from reconciler.records import AccessSet
@@ -12,6 +14,8 @@ from reconciler.rules.sources import grant_source, person_name
 from reconciler.vendors import vendor_label
 
 CODE = "protected"
+# What `protecting` looks at in a change (`change_matches`, and whether it is an account change).
+_KIND = attrgetter("vendor", "tenant", "resource_type", "resource", "entitlement")
 
 
 def check_desired(desired: AccessSet, policies: Policies) -> list[Finding]:
@@ -44,10 +48,17 @@ def protecting(change: Change, policies: Policies) -> tuple[int, Match] | None:
 
 def drop_protected(plan: Plan, policies: Policies) -> tuple[tuple[Change, ...], list[Finding]]:
     """The plan's changes without those touching a protected resource, and a note for each left out."""
+    if not policies.protected.resources:
+        return plan.changes, []
     kept: list[Change] = []
     findings: list[Finding] = []
+    decided: dict[tuple[str, ...], tuple[int, Match] | None] = {}  # per kind of change: a plan has few
     for change in plan.changes:
-        found = protecting(change, policies)
+        kind = _KIND(change)
+        if kind in decided:
+            found = decided[kind]
+        else:
+            found = decided[kind] = protecting(change, policies)
         if found is None:
             kept.append(change)
             continue
