@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import logging
 import os
 import sys
 import tempfile
@@ -166,7 +167,10 @@ def main_options(
     # Connectors log through `logging` (a rate-limit wait; with --verbose every request): --quiet
     # leaves only errors.
     configure_logging(output, env, verbose=verbose, scrub=scrub)
-    ctx.obj = AppContext(repo=repo, vendors=tuple(vendor) if vendor else None, output=output, env=env)
+    retained = ctx.obj if isinstance(ctx.obj, list) else []  # from `entry`, through `_run`
+    ctx.obj = AppContext(
+        repo=repo, vendors=tuple(vendor) if vendor else None, output=output, env=env, retained=retained
+    )
 
 
 def _ctx(ctx: typer.Context) -> AppContext:
@@ -563,7 +567,23 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return hoisted + rest
 
 
-def main(argv: list[str] | None = None) -> None:
+def entry() -> None:
+    """The console script (and `python -m reconciler`): `main`, then, if the command kept its
+    records (`AppContext.retain`), an exit that leaves freeing them to the operating system."""
+    retained: list[object] = []
+    try:
+        main(retained=retained)
+    except SystemExit as exc:
+        if not retained:
+            raise
+        code = exc.code if isinstance(exc.code, int) else 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+
+
+def main(argv: list[str] | None = None, *, retained: list[object] | None = None) -> None:
     """The one error boundary: AccessError -> 1 with its message, usage -> 1, Ctrl-C -> 130.
 
     Everything the run prints or writes passes one scrubber, which knows the configured secrets
@@ -574,17 +594,20 @@ def main(argv: list[str] | None = None) -> None:
         # starts (a sibling request failed) drops the attempt unawaited. Nothing is lost; the
         # warning would only alarm. Collected here, inside the filter, not at interpreter exit.
         warnings.filterwarnings("ignore", r"coroutine '.*try_connect' was never awaited", RuntimeWarning)
-        code = _run(argv, scrubber)
-        gc.collect()
+        code = _run(argv, scrubber, retained)
+        if not retained:  # (with records kept, `entry` exits without a collection's full scan)
+            gc.collect()
     sys.exit(code)
 
 
-def _run(argv: list[str] | None, scrubber: Scrubber) -> int:
+def _run(argv: list[str] | None, scrubber: Scrubber, retained: list[object] | None = None) -> int:
     output = Output(annotations=in_github_actions())
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
     try:
         with paused_gc():  # one command, one process: see reconciler.gcpause
-            code = app(args=args, prog_name="access", standalone_mode=False)
+            code = app(args=args, prog_name="access", standalone_mode=False, obj=retained)
+            if retained:  # never scanned again: the first collection would walk all of it, and exit is next
+                gc.freeze()
     except Exit as exc:
         code = exc.exit_code
     except (Abort, KeyboardInterrupt):

@@ -102,6 +102,28 @@ def test_the_console_script_runs_and_ctrl_c_style_errors_are_short(example_repo:
     assert "Traceback" not in result.stderr
 
 
+def test_the_console_script_prints_everything_and_keeps_its_exit_codes(
+    example_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a process the console script exits without freeing the plan's records (`entry`): the
+    output must still be whole and the exit code the command's, as in-process."""
+    env = {**os.environ, "ACCESS_TODAY": "2026-11-23"}
+    run_cli(capsys, "--repo", str(example_repo), "sync", "--sandbox", "--out", str(tmp_path / "snap"))
+    argv = ["--repo", str(example_repo), "plan", "--state", str(tmp_path / "snap"), "--format", "json"]
+    in_process = run_cli(capsys, *argv, "--detailed-exitcode")
+    for args, code in (([*argv, "--detailed-exitcode"], 2), (argv, 0)):
+        result = subprocess.run(
+            [sys.executable, "-m", "reconciler", *args], capture_output=True, text=True, env=env, check=False
+        )
+        assert result.returncode == code, result.stderr
+        assert result.stdout == in_process[1]  # the whole plan, to its last byte
+    validate = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--repo", str(example_repo), "validate"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert validate.returncode == 0 and validate.stdout.startswith("valid: ")
+
+
 def test_plan_against_live_vendors_without_configuration_names_the_variable(
     example_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,14 @@ class AppContext:
     vendors: tuple[str, ...] | None = None  # --vendor filter; None = all in the YAML
     output: Output = field(default_factory=Output)
     env: Mapping[str, str] = field(default_factory=environment)
+    # What the command keeps until the process ends (`retain`); the CLI's entry point owns the list.
+    retained: list[object] = field(default_factory=list, repr=False)
+
+    def retain(self, *records: object) -> None:
+        """Keep `records` alive to the end of the process: the console script then exits without
+        freeing them one by one (a million grants take most of a second to free; the operating
+        system takes the whole process back at once). In tests nothing is different."""
+        self.retained.extend(records)
 
     def __post_init__(self) -> None:
         if self.vendors:

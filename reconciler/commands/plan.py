@@ -112,6 +112,7 @@ def run(
                 detailed_exitcode=detailed_exitcode,
             )
     planned = event_loop.run(make_plan(ctx, source))
+    ctx.retain(planned)
     plan = planned.plan
     encoded = plan.dumps() if out is not None or fmt == "json" else ""  # once: the file and --format json
     if out is not None:

@@ -17,6 +17,7 @@ def run(ctx: AppContext, *, fmt: Format = "text") -> int:
     if fmt == "json":
         return _run_json(ctx)
     desired = load_desired(ctx)
+    ctx.retain(desired)
     access = desired.access
     findings = check_desired(access, load_policies(ctx.repo), ctx.today)
     for finding in findings:
