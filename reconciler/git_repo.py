@@ -1,26 +1,36 @@
-"""The gitpython edge."""
+"""The gitpython edge (imported by each function that needs it: `plan` only asks for HEAD)."""
 
 from __future__ import annotations
 
 import base64
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import git
+if TYPE_CHECKING:
+    import git
 
 
 def head_commit(path: Path) -> str | None:
-    """The commit checked out at `path`, or None outside a git repository."""
+    """The commit checked out at `path`, or None outside a git repository (or before its first
+    commit). Asked of git itself: every plan records it, and gitpython's import alone costs more."""
     try:
-        repo = git.Repo(path, search_parent_directories=True)
-        return repo.head.commit.hexsha
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        found = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
         return None
+    sha = found.stdout.strip()
+    return sha if found.returncode == 0 and sha else None
 
 
 def open_repo(path: Path) -> git.Repo:
+    import git
+
     from reconciler.errors import AccessError
 
     try:
@@ -36,6 +46,8 @@ def has_remote(repo: git.Repo, remote: str) -> bool:
 def base_commit(repo: git.Repo, remote: str, base: str, *, fetch: bool) -> str:
     """The commit a new branch starts from: `remote/base` (fetched first) when the remote exists,
     else the local `base`."""
+    import git
+
     from reconciler.errors import AccessError
 
     if has_remote(repo, remote):
@@ -58,6 +70,8 @@ def base_commit(repo: git.Repo, remote: str, base: str, *, fetch: bool) -> str:
 @contextmanager
 def worktree(repo: git.Repo, branch: str, start: str) -> Iterator[git.Repo]:
     """A temporary worktree with `branch` (re)created at `start`; the user's checkout is untouched."""
+    import git
+
     with tempfile.TemporaryDirectory(prefix="access-branch-") as tmp:
         path = Path(tmp) / "tree"
         repo.git.worktree("add", "--quiet", "-B", branch, str(path), start)
@@ -76,6 +90,8 @@ def commit_all(tree: git.Repo, paths: Sequence[str], message: str, author: git.A
 def push_branch(repo: git.Repo, remote: str, branch: str, env: Mapping[str, str]) -> None:
     """Push `branch` to `remote` (forced: the branch is ours). With GITHUB_TOKEN set and an https
     remote, the token goes in an HTTP header through git's environment, never on a command line."""
+    import git
+
     from reconciler.errors import AccessError
 
     extra: dict[str, str] = {}

@@ -17,8 +17,6 @@ from itertools import compress, filterfalse, repeat
 from operator import itemgetter
 from typing import Any, Literal, cast
 
-from deepdiff import DeepDiff
-
 from reconciler.changes import (
     ACCOUNT,
     ACTION_ORDER,
@@ -599,6 +597,8 @@ def _details_differ(
 ) -> Finding:
     """The vendor's account matched by email or login carries other details than the YAML: worth a
     reviewer's glance (a wrong match, a rename), never a change, since names are the vendor's."""
+    from deepdiff import DeepDiff  # (rare: only when the vendor shows other details)
+
     diff = DeepDiff({"name": want.display_name}, {"name": have.display_name}, verbose_level=2)
     parts = [
         f"{path.removeprefix('root[').removesuffix(']').strip(chr(39))} {v['new_value']!r}"

@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import git
 import pytest
 
 from tests.helpers import run_cli, write
@@ -156,3 +158,15 @@ def test_missing_credentials_of_every_vendor_are_reported_at_once(
     assert "concur: CONCUR_CLIENT_ID" in err
     assert "pingone: set PINGONE_CLIENT_ID" in err
     assert "use --sandbox" in err
+
+
+def test_the_plan_records_the_commit_it_was_made_from(
+    git_repo: Callable[..., git.Repo], example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`git_commit` in the plan file: HEAD in a repository, null outside one."""
+    repo = git_repo()
+    root = Path(str(repo.working_tree_dir))
+    for where, expected in ((root, repo.head.commit.hexsha), (example_repo, None)):
+        out = where / "plan.json"
+        assert run_cli(capsys, "--repo", str(where), "plan", "--sandbox", "--out", str(out))[0] == 0
+        assert json.loads(out.read_text())["git_commit"] == expected

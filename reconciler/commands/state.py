@@ -10,7 +10,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import sandbox
 from reconciler.commands.context import AppContext
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.http import RequestStats
@@ -69,6 +68,8 @@ async def open_connectors(
                     raise AccessError(f"{source.state_dir}: no snapshot for {vendor} ({vendor}.json)")
                 connectors[vendor] = MemoryConnector(state)
             elif source.sandbox:
+                from reconciler import sandbox  # the simulators load only for --sandbox
+
                 directory = sandbox.state_dir(ctx.repo)
                 connectors[vendor] = await stack.enter_async_context(
                     sandbox.vendor_sandbox(vendor).connector(directory, writable=writable)
