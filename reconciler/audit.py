@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,6 +23,7 @@ from reconciler.approval import Decision
 from reconciler.changes import Change
 from reconciler.connectors.base import ChangeResult
 from reconciler.errors import AccessError
+from reconciler.records import Grant
 from reconciler.scrub import scrub
 
 AUDIT_FILE = "audit.jsonl"
@@ -109,3 +112,94 @@ class AuditLog:
     def close(self) -> None:
         if self._handle is not None and not self._handle.closed:
             self._handle.close()
+
+
+# -- reading: when apply last granted each grant ------------------------------------------------
+
+_GRANTING = ("grant", "update")
+_DONE = ("applied", "already")
+_NAMES = ("vendor", "tenant", "resource_type", "resource", "entitlement", "principal", "time")
+_FIELDS = itemgetter(*_NAMES)
+_CHUNK = 1 << 20  # characters of lines parsed at a time: the parsed entries are dropped before the next
+_JSON_SPACE = " \t\n\r"
+
+
+def read_applied(path: Path) -> dict[Grant, str]:
+    """Each grant apply granted (applied, or found already there) -> the last time it did so.
+
+    A missing log is empty; a line that is not JSON is one clear error naming it. The log has a line
+    per change ever applied, so it is read a chunk of lines at a time, keeping only what a grant's
+    row needs.
+    """
+    if not path.is_file():
+        return {}
+    found = _Applied()
+    with path.open(encoding="utf-8") as handle:
+        number = 0
+        while lines := handle.readlines(_CHUNK):
+            found.add(_parse(path, number, lines))
+            number += len(lines)
+    return found.result()
+
+
+def _parse(path: Path, before: int, lines: list[str]) -> list[Mapping[str, object]]:
+    """The JSON objects of `lines` (which follow line number `before`), blank lines skipped."""
+    texts = list(map(methodcaller("strip", _JSON_SPACE), compress(lines, map(str.strip, lines))))
+    decode = json.JSONDecoder().raw_decode
+    try:
+        parsed = list(map(decode, texts))
+    except ValueError:
+        parsed = []
+    if list(map(itemgetter(1), parsed)) == list(map(len, texts)):  # each a whole line of JSON
+        return [entry for entry, _ in parsed if isinstance(entry, dict)]
+    entries: list[Mapping[str, object]] = []  # a line is not JSON: say which
+    for number, line in enumerate(lines, before + 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AccessError(f"{path}:{number}: not a JSON line of the audit log ({exc.msg})") from None
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+class _Applied:
+    """Grants and the times apply granted them, entries a batch at a time."""
+
+    def __init__(self) -> None:
+        self.grants: list[Grant] = []
+        self.times: list[str] = []
+        # One string object per distinct vendor, resource, entitlement and time: the rows' lookups
+        # then compare strings that sit together in memory, not a million scattered copies.
+        self.same: dict[str, str] = {}
+
+    def add(self, entries: list[Mapping[str, object]]) -> None:
+        picked = [
+            e
+            for e in entries
+            if e.get("action") in _GRANTING
+            and e.get("outcome") in _DONE
+            and e.get("resource_type") != "account"
+        ]
+        try:
+            fields = list(map(_FIELDS, picked))
+            plain = set(map(type, chain.from_iterable(fields))) <= {str}
+        except KeyError:
+            plain = False
+        if not plain:  # a field missing or not a string: as written, missing ones empty
+            fields = [tuple(str(e.get(name, "")) for name in _NAMES) for e in picked]
+        if not fields:
+            return
+        same = self.same.setdefault
+        *written, principal, at = zip(*fields, strict=True)
+        head = [list(map(same, column, column)) for column in written]
+        self.grants += map(tuple.__new__, repeat(Grant), zip(*head, principal, strict=True))
+        self.times += map(same, at, at)
+
+    def result(self) -> dict[Grant, str]:
+        """Each grant's latest time (times are ISO 8601: they sort as strings)."""
+        grants, times = self.grants, self.times
+        latest = sorted(range(len(times)), key=times.__getitem__)  # stable: the last of a grant's wins
+        return dict(zip(map(grants.__getitem__, latest), map(times.__getitem__, latest), strict=True))
