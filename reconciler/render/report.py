@@ -84,23 +84,33 @@ def _tails(origin: Origin | None, beneficiary: str) -> tuple[tuple[str, ...], tu
 
 
 def render_csv(rows: Sequence[Row]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(table(rows))
-    return buffer.getvalue()
+    """RFC 4180 CSV as Python's csv module writes it (a field is quoted when it holds a comma, a
+    quote or a line break). Few fields ever need quoting, so the lines are joined as they are, and
+    written by the csv module only when some field does."""
+    cells_of = table(rows)
+    header = ",".join(COLUMNS) + "\n"
+    body = "\n".join(map(",".join, cells_of))
+    if (
+        '"' in body
+        or "\r" in body
+        or body.count(",") != (len(COLUMNS) - 1) * len(cells_of)
+        or body.count("\n") != max(len(cells_of) - 1, 0)
+    ):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(cells_of)
+        return header + buffer.getvalue()
+    return header + body + "\n" if cells_of else header
 
 
 def _data(cells_of: Sequence[tuple[str, ...]]) -> str:
     """The page's rows as JSON: each distinct string once (numbered in order of first appearance),
     each row a list of those numbers: `{"columns":[..],"strings":[..],"rows":[[..],..]}`."""
-    index: defaultdict[str, int] = defaultdict()
-    index.default_factory = index.__len__  # a new string gets the next number
-    numbers = map(index.__getitem__, chain.from_iterable(cells_of))
-    row = "[" + ",".join(["%d"] * len(COLUMNS)) + "]"
-    rows = ",".join(map(row.__mod__, zip(*[numbers] * len(COLUMNS), strict=True)))
-    head = json.dumps({"columns": list(COLUMNS), "strings": list(index)}, separators=(",", ":"))
-    return head[:-1].replace("</", "<\\/") + ',"rows":[' + rows + "]}"
+    number: defaultdict[str, str] = defaultdict()
+    number.default_factory = lambda: str(len(number))  # a new string gets the next number
+    numbers = map(number.__getitem__, chain.from_iterable(cells_of))
+    rows = "],[".join(map(",".join, zip(*[numbers] * len(COLUMNS), strict=True)))
+    head = json.dumps({"columns": list(COLUMNS), "strings": list(number)}, separators=(",", ":"))
+    return head[:-1].replace("</", "<\\/") + ',"rows":[' + (f"[{rows}]" if cells_of else "") + "]}"
 
 
 @dataclass(frozen=True, slots=True)
