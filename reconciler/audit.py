@@ -14,8 +14,8 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, compress, repeat
-from operator import itemgetter, methodcaller
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -121,7 +121,6 @@ _DONE = ("applied", "already")
 _NAMES = ("vendor", "tenant", "resource_type", "resource", "entitlement", "principal", "time")
 _FIELDS = itemgetter(*_NAMES)
 _CHUNK = 1 << 20  # characters of lines parsed at a time: the parsed entries are dropped before the next
-_JSON_SPACE = " \t\n\r"
 
 
 def read_applied(path: Path) -> dict[Grant, str]:
@@ -134,25 +133,30 @@ def read_applied(path: Path) -> dict[Grant, str]:
     if not path.is_file():
         return {}
     found = _Applied()
+    decode = json.JSONDecoder().raw_decode
     with path.open(encoding="utf-8") as handle:
-        number = 0
-        while lines := handle.readlines(_CHUNK):
-            found.add(_parse(path, number, lines))
-            number += len(lines)
+        before = 0
+        while chunk := handle.read(_CHUNK) + handle.readline():
+            lines = chunk.split("\n")
+            if not lines[-1]:
+                lines.pop()  # the chunk ends with a line's newline
+            found.add(_parse(path, before, lines, decode))
+            before += len(lines)
     return found.result()
 
 
-def _parse(path: Path, before: int, lines: list[str]) -> list[Mapping[str, object]]:
+def _parse(
+    path: Path, before: int, lines: list[str], decode: Callable[[str], tuple[Any, int]]
+) -> list[Mapping[str, object]]:
     """The JSON objects of `lines` (which follow line number `before`), blank lines skipped."""
-    texts = list(map(methodcaller("strip", _JSON_SPACE), compress(lines, map(str.strip, lines))))
-    decode = json.JSONDecoder().raw_decode
+    # Most lines are one JSON object and nothing else: taken when each ended at its line's end.
     try:
-        parsed = list(map(decode, texts))
+        parsed = list(map(decode, lines))
     except ValueError:
         parsed = []
-    if list(map(itemgetter(1), parsed)) == list(map(len, texts)):  # each a whole line of JSON
+    if list(map(itemgetter(1), parsed)) == list(map(len, lines)):
         return [entry for entry, _ in parsed if isinstance(entry, dict)]
-    entries: list[Mapping[str, object]] = []  # a line is not JSON: say which
+    entries: list[Mapping[str, object]] = []  # blank lines, spaces around, or not JSON: say where
     for number, line in enumerate(lines, before + 1):
         if not line.strip():
             continue
