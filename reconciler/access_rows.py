@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from itertools import compress, repeat
-from operator import attrgetter, itemgetter, methodcaller
+from operator import attrgetter, is_, itemgetter, methodcaller
 from typing import NamedTuple, cast
 
 from reconciler.connectors.base import VendorState
@@ -131,7 +131,7 @@ def build_rows(
     per_member = _memberships(set(compress(principals, via)), people, origin_of)
     members = [per_member[p] if v else _NOT_A_MEMBER for p, v in zip(principals, via, strict=True)]
     membership = list(map(itemgetter(0), members))
-    origin = list(map(_later_lookup(positions), written, map(itemgetter(1), members)))
+    origin = _later(written, list(map(itemgetter(1), members)), positions)
     heads = list(map(_HEAD, grants))
     per_entitlement = {head: privileged_of(g) for head, g in dict(zip(heads, grants, strict=True)).items()}
     privileged = list(map(per_entitlement.__getitem__, heads))
@@ -215,30 +215,31 @@ def _memberships(
     principals: Iterable[str], people: Mapping[str, Person], origin_of: OriginOf
 ) -> dict[str, tuple[str, Origin | None]]:
     """Each person's line in people.yaml (their team memberships) and who wrote it."""
-    found: dict[str, tuple[str, Origin | None]] = {}
-    for principal in principals:
-        person = people.get(principal)
-        where = person.source if person is not None else None
-        found[principal] = (str(where), origin_of(where)) if where else _NOT_A_MEMBER
-    return found
+    keys = list(principals)
+    persons = list(map(people.get, keys))
+    wheres = list(map(attrgetter("source"), persons)) if not any(map(is_, persons, repeat(None))) else []
+    if len(wheres) != len(keys) or any(map(is_, wheres, repeat(None))):  # not everyone listed, or a
+        found: dict[str, tuple[str, Origin | None]] = {}  # line unknown: one at a time
+        for principal, person in zip(keys, persons, strict=True):
+            where = person.source if person is not None else None
+            found[principal] = (str(where), origin_of(where)) if where else _NOT_A_MEMBER
+        return found
+    return dict(zip(keys, zip(map(str, wheres), map(origin_of, wheres), strict=True), strict=True))
 
 
-def _later_lookup(positions: Mapping[str, int]) -> Callable[[Origin | None, Origin | None], Origin | None]:
-    """The later of two origins on the first-parent line, decided once per pair of origins."""
-    cache: dict[tuple[int, int], Origin | None] = {}
-
-    def later(a: Origin | None, b: Origin | None) -> Origin | None:
-        if b is None:
-            return a
-        key = (id(a), id(b))
-        if key not in cache:
-            if a is None:
-                cache[key] = b
-            else:
-                cache[key] = b if positions.get(b.commit.sha, -1) > positions.get(a.commit.sha, -1) else a
-        return cache[key]
-
-    return later
+def _later(
+    lines: list[Origin | None], members: list[Origin | None], positions: Mapping[str, int]
+) -> list[Origin | None]:
+    """Per grant, the later writer on the first-parent line of its own line and of its person's
+    membership line, decided once per pair of writers (a few hundred commits at most)."""
+    pairs = list(zip(map(id, lines), map(id, members), strict=True))
+    decided: dict[tuple[int, int], Origin | None] = {}
+    for key, (a, b) in dict(zip(pairs, zip(lines, members, strict=True), strict=True)).items():
+        if a is None or b is None:
+            decided[key] = a or b
+        else:
+            decided[key] = b if positions.get(b.commit.sha, -1) > positions.get(a.commit.sha, -1) else a
+    return list(map(decided.__getitem__, pairs))
 
 
 def _row(

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from reconciler import sandbox
 from reconciler.access_rows import OriginOf, Row, build_rows
-from reconciler.audit import AUDIT_FILE, read_applied
+from reconciler.applied import Reading
+from reconciler.audit import AUDIT_FILE
 from reconciler.catalog_check import check_names
 from reconciler.commands.apply import state_dir
 from reconciler.commands.context import AppContext
@@ -120,6 +121,17 @@ def _nobody(location: Location) -> Origin | None:
 
 
 def build_view(ctx: AppContext, options: ViewOptions, wanted: Callable[[Grant], bool] | None = None) -> View:
+    audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
+    reading = Reading.start(audit_path)  # the audit log is read by a second process meanwhile
+    try:
+        return _build_view(ctx, options, wanted, reading)
+    finally:
+        reading.stop()
+
+
+def _build_view(
+    ctx: AppContext, options: ViewOptions, wanted: Callable[[Grant], bool] | None, reading: Reading
+) -> View:
     desired = load_desired(ctx)
     policies = load_policies(ctx.repo)
     notes: list[str] = []
@@ -135,11 +147,9 @@ def build_view(ctx: AppContext, options: ViewOptions, wanted: Callable[[Grant], 
         origin_of, missing = run(_origins(ctx, options, history, locations))
         if missing:
             notes.append(missing)
-    audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
-    applied = read_applied(audit_path)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
         origin_of=origin_of, positions=history.positions() if history else {},
-        applied=applied, wanted=wanted,
+        applied=reading.result(), wanted=wanted,
     )  # fmt: skip
     return View(desired, policies, actual, rows, history, tuple(notes))
