@@ -138,14 +138,29 @@ def build_rows(
 
     held: set[Grant] = set()
     indirect: set[Grant] = set()
-    if actual is not None:
+    drift: list[Grant] = []
+    if actual is None:
+        status = [Status.DESIRED] * len(grants)
+    else:
         for state in actual.values():
             held.update(state.grants)
             indirect.update(state.indirect)
         present = held | indirect if indirect else held
-        status = list(map((Status.PENDING, Status.IN_FORCE).__getitem__, map(present.__contains__, grants)))
-    else:
-        status = [Status.DESIRED] * len(grants)
+        if wanted is None and len(grants) == len(desired.grants):  # every grant, each with its line
+            # One pass over both sides finds what only one of them holds: the grants the next apply
+            # makes (pending), and what the vendors hold that the YAML does not (drift).
+            differ = present ^ desired.grants
+            pending = differ & desired.grants
+            status = list(
+                map((Status.IN_FORCE, Status.PENDING).__getitem__, map(pending.__contains__, grants))
+            )
+            extra = differ - pending
+            drift = sorted(extra & held) + sorted(extra - held)
+        else:
+            status = list(
+                map((Status.PENDING, Status.IN_FORCE).__getitem__, map(present.__contains__, grants))
+            )
+            drift = sorted(held - desired.grants) + sorted(indirect - desired.grants - held)
     applied_at = list(map(applied.get, grants, repeat("")))
     rows: list[Row] = list(
         map(tuple.__new__, repeat(Row), zip(
@@ -156,7 +171,7 @@ def build_rows(
     keys = list(map(_KEY.join, zip(columns[0], sort_name, columns[1], columns[2], columns[3], strict=True)))
 
     empty = Provenance(None)
-    for grant in sorted(held - desired.grants) + sorted(indirect - desired.grants - held):
+    for grant in drift:
         if wanted is not None and not wanted(grant):
             continue
         person = people.get(grant.principal)
