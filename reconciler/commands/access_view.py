@@ -120,19 +120,29 @@ def _nobody(location: Location) -> Origin | None:
     return None
 
 
-def build_view(ctx: AppContext, options: ViewOptions, wanted: Callable[[Grant], bool] | None = None) -> View:
+def build_view(
+    ctx: AppContext,
+    options: ViewOptions,
+    wanted: Callable[[Grant], bool] | None = None,
+    *,
+    desired: Desired | None = None,
+) -> View:
+    """The rows of `wanted` grants (all by default); `desired`, if the caller already loaded it."""
     audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
     reading = Reading.start(audit_path)  # the audit log is read by a second process meanwhile
     try:
-        return _build_view(ctx, options, wanted, reading)
+        return _build_view(ctx, options, wanted, reading, desired or load_desired(ctx))
     finally:
         reading.stop()
 
 
 def _build_view(
-    ctx: AppContext, options: ViewOptions, wanted: Callable[[Grant], bool] | None, reading: Reading
+    ctx: AppContext,
+    options: ViewOptions,
+    wanted: Callable[[Grant], bool] | None,
+    reading: Reading,
+    desired: Desired,
 ) -> View:
-    desired = load_desired(ctx)
     policies = load_policies(ctx.repo)
     notes: list[str] = []
     actual = run(_actual(ctx, desired, options.source)) if options.sync else None
