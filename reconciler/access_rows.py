@@ -121,14 +121,14 @@ def build_rows(
     source, via, reason, expires, expiring, certified, written = (
         list(map(itemgetter(i), lines)) for i in range(7)
     )
-    # What comes from the person: key, name, GitHub login, and the name rows sort by.
-    found = list(map(_people_columns(people).get, principals))
-    if None in found:  # an account nobody listed
-        found = [w or ("", "", "", p) for w, p in zip(found, principals, strict=True)]
-    who = cast(list[tuple[str, str, str, str]], found)
+    # What comes from the person: key, name, GitHub login, and the name rows sort by. (Keyed by
+    # the grants' own principal strings: each lookup then finds its key by identity.)
+    distinct = list(set(principals))
+    person_of = dict(zip(distinct, map(people.get, distinct), strict=True))
+    who = list(map(_people_columns(person_of).__getitem__, principals))
     key, name, github, sort_name = (list(map(itemgetter(i), who)) for i in range(4))
     # Through a team: the person's line in people.yaml (their membership) may be the later writer.
-    per_member = _memberships(set(compress(principals, via)), people, origin_of)
+    per_member = _memberships(set(compress(principals, via)), person_of, origin_of)
     members = [per_member[p] if v else _NOT_A_MEMBER for p, v in zip(principals, via, strict=True)]
     membership = list(map(itemgetter(0), members))
     origin = _later(written, list(map(itemgetter(1), members)), positions)
@@ -201,12 +201,14 @@ def _distinct(objects: list[Provenance]) -> dict[int, Provenance]:
     return dict(zip(map(id, objects), objects, strict=True))
 
 
-def _people_columns(people: Mapping[str, Person]) -> dict[str, tuple[str, str, str, str]]:
+def _people_columns(person_of: Mapping[str, Person | None]) -> dict[str, tuple[str, str, str, str]]:
     """principal -> key, name, GitHub login, and the name to sort by (the key, else the principal)."""
-    found = dict(zip(people, map(attrgetter("key", "name", "github", "key"), people.values()), strict=True))
-    if not all(map(itemgetter(0), found.values())):
-        found = {p: (*w[:3], w[0] or p) for p, w in found.items()}
-    return found
+    persons = list(person_of.values())
+    if any(map(is_, persons, repeat(None))) or not all(map(attrgetter("key"), persons)):  # someone unlisted
+        return {
+            p: (w.key, w.name, w.github, w.key or p) if w else ("", "", "", p) for p, w in person_of.items()
+        }
+    return dict(zip(person_of, map(attrgetter("key", "name", "github", "key"), persons), strict=True))
 
 
 _HEAD = itemgetter(0, 1, 2, 3, 4)  # a grant less its principal: what privileged rules match
@@ -227,11 +229,11 @@ def _line(provenance: Provenance, origin_of: OriginOf, expiring_of: Callable[[st
 
 
 def _memberships(
-    principals: Iterable[str], people: Mapping[str, Person], origin_of: OriginOf
+    principals: Iterable[str], person_of: Mapping[str, Person | None], origin_of: OriginOf
 ) -> dict[str, tuple[str, Origin | None]]:
     """Each person's line in people.yaml (their team memberships) and who wrote it."""
     keys = list(principals)
-    persons = list(map(people.get, keys))
+    persons = list(map(person_of.__getitem__, keys))
     wheres = list(map(attrgetter("source"), persons)) if not any(map(is_, persons, repeat(None))) else []
     if len(wheres) != len(keys) or any(map(is_, wheres, repeat(None))):  # not everyone listed, or a
         found: dict[str, tuple[str, Origin | None]] = {}  # line unknown: one at a time
