@@ -146,7 +146,7 @@ def build_rows(
             held.update(state.grants)
             indirect.update(state.indirect)
         present = held | indirect if indirect else held
-        if wanted is None and len(grants) == len(desired.grants):  # every grant, each with its line
+        if wanted is None and len(grants) == len(desired.grants):  # all the grants (each has a line)
             # One pass over both sides finds what only one of them holds: the grants the next apply
             # makes (pending), and what the vendors hold that the YAML does not (drift).
             differ = present ^ desired.grants

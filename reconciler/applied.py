@@ -51,7 +51,7 @@ class Reading:
     def start(cls, path: Path, *, background_from: int = 4 << 20) -> Reading:
         """Start reading `path` in a second process if it holds at least `background_from` bytes."""
         try:
-            if getattr(sys, "frozen", False) or path.stat().st_size < background_from:
+            if not sys.executable or getattr(sys, "frozen", False) or path.stat().st_size < background_from:
                 return cls(path)
         except OSError:  # no log (or none readable): read_applied says what it finds
             return cls(path)
@@ -59,8 +59,9 @@ class Reading:
         code = f"import sys; sys.path.insert(0, {root!r}); from reconciler.applied import _serve; _serve()"
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
+                [sys.executable, "-c", code, str(path)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
         except OSError:
             return cls(path)
         return cls(path, process)

@@ -84,9 +84,9 @@ def _tails(origin: Origin | None, beneficiary: str) -> tuple[tuple[str, ...], tu
 
 
 def render_csv(rows: Sequence[Row]) -> str:
-    """RFC 4180 CSV as Python's csv module writes it (a field is quoted when it holds a comma, a
-    quote or a line break). Few fields ever need quoting, so the lines are joined as they are, and
-    written by the csv module only when some field does."""
+    """CSV as Python's csv module writes it, lines ending in a newline. Its writer quotes a field
+    that holds a comma, a quote or a line break; few ever do, so the lines are joined as they are,
+    and the csv module writes them whenever the text shows one (or a carriage return) anywhere."""
     cells_of = table(rows)
     header = ",".join(COLUMNS) + "\n"
     body = "\n".join(map(",".join, cells_of))
