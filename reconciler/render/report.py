@@ -99,7 +99,7 @@ def render_csv(rows: Sequence[Row]) -> str:
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(cells_of)
         return header + buffer.getvalue()
-    return header + body + "\n" if cells_of else header
+    return "".join((header, body, "\n")) if cells_of else header  # one copy of the text, not two
 
 
 def _data(cells_of: Sequence[tuple[str, ...]]) -> str:
@@ -110,7 +110,8 @@ def _data(cells_of: Sequence[tuple[str, ...]]) -> str:
     numbers = map(number.__getitem__, chain.from_iterable(cells_of))
     rows = "],[".join(map(",".join, zip(*[numbers] * len(COLUMNS), strict=True)))
     head = json.dumps({"columns": list(COLUMNS), "strings": list(number)}, separators=(",", ":"))
-    return head[:-1].replace("</", "<\\/") + ',"rows":[' + (f"[{rows}]" if cells_of else "") + "]}"
+    listed = ("[", rows, "]") if cells_of else ()
+    return "".join((head[:-1].replace("</", "<\\/"), ',"rows":[', *listed, "]}"))
 
 
 @dataclass(frozen=True, slots=True)
