@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from itertools import compress, repeat
+from operator import attrgetter, is_, itemgetter, methodcaller
+from typing import NamedTuple, cast
 
 from reconciler.connectors.base import VendorState
 from reconciler.location import Location
@@ -83,24 +84,6 @@ class Row(NamedTuple):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    vendor: str
-    grants: int
-    people: int
-    privileged: int
-    expiring: int
-    unreviewed: int
-    not_in_yaml: int
-    pending: int
-
-
-def _later(a: Origin | None, b: Origin | None, positions: Mapping[str, int]) -> Origin | None:
-    if a is None or b is None:
-        return a or b
-    return b if positions.get(b.commit.sha, -1) > positions.get(a.commit.sha, -1) else a
-
-
 def build_rows(
     desired: AccessSet,
     actual: Mapping[str, VendorState] | None,
@@ -112,64 +95,168 @@ def build_rows(
     applied: Mapping[Grant, str],
     wanted: Callable[[Grant], bool] | None = None,
 ) -> list[Row]:
-    """Every grant of the YAML and of the vendors (restricted by `wanted`), with provenance."""
-    window = policies.expiry_warnings.within_days
+    """Every grant of the YAML and of the vendors (restricted by `wanted`), with provenance.
+
+    Sorted by vendor, person (or principal), tenant, resource type and resource; grants that tie
+    keep the order of the YAML. A report makes hundreds of thousands of rows, so they are made a
+    column at a time, in C: what depends only on the source line (shared by every grant it makes),
+    the person or the entitlement is worked out once for each, then looked up per grant.
+    """
     privileged_of = _privileged_lookup(policies)
+    expiring_of = _expiring_lookup(today, policies.expiry_warnings.within_days)
+    provenance = desired.provenance
+    is_grant = list(map(isinstance, provenance, repeat(Grant)))
+    grants = cast(list[Grant], list(compress(provenance, is_grant)))
+    sources: list[Provenance] = list(compress(provenance.values(), is_grant))
+    if wanted is not None:
+        chosen = list(map(wanted, grants))
+        grants, sources = list(compress(grants, chosen)), list(compress(sources, chosen))
+    columns = [list(map(itemgetter(i), grants)) for i in range(6)]  # vendor, tenant, .., principal
+    principals = columns[5]
+    people = desired.people
+
+    # What comes from the line: source, via, reason, expires, expiring, certified, who wrote it.
+    per_line = {key: _line(p, origin_of, expiring_of) for key, p in _distinct(sources).items()}
+    lines = list(map(per_line.__getitem__, map(id, sources)))
+    source, via, reason, expires, expiring, certified, written = (
+        list(map(itemgetter(i), lines)) for i in range(7)
+    )
+    # What comes from the person: key, name, GitHub login, and the name rows sort by. (Keyed by
+    # the grants' own principal strings: each lookup then finds its key by identity.)
+    distinct = list(set(principals))
+    person_of = dict(zip(distinct, map(people.get, distinct), strict=True))
+    who = list(map(_people_columns(person_of).__getitem__, principals))
+    key, name, github, sort_name = (list(map(itemgetter(i), who)) for i in range(4))
+    # Through a team: the person's line in people.yaml (their membership) may be the later writer.
+    per_member = _memberships(set(compress(principals, via)), person_of, origin_of)
+    members = [per_member[p] if v else _NOT_A_MEMBER for p, v in zip(principals, via, strict=True)]
+    membership = list(map(itemgetter(0), members))
+    origin = _later(written, list(map(itemgetter(1), members)), positions)
+    heads = list(map(_HEAD, grants))
+    per_entitlement = {head: privileged_of(g) for head, g in dict(zip(heads, grants, strict=True)).items()}
+    privileged = list(map(per_entitlement.__getitem__, heads))
+
     held: set[Grant] = set()
     indirect: set[Grant] = set()
-    if actual is not None:
+    drift: list[Grant] = []
+    if actual is None:
+        status = [Status.DESIRED] * len(grants)
+    else:
         for state in actual.values():
             held.update(state.grants)
             indirect.update(state.indirect)
-    people = desired.people
-    origins: dict[tuple[int, int], Origin | None] = {}  # by the ids of the (shared) Location objects
-    text: dict[int, str] = {}
-    expiring_of = _expiring_lookup(today, window)
-    rows: list[Row] = []
-    append = rows.append
+        present = held | indirect if indirect else held
+        if wanted is None and len(grants) == len(desired.grants):  # all the grants (each has a line)
+            # One pass over both sides finds what only one of them holds: the grants the next apply
+            # makes (pending), and what the vendors hold that the YAML does not (drift).
+            differ = present ^ desired.grants
+            pending = differ & desired.grants
+            status = list(
+                map((Status.IN_FORCE, Status.PENDING).__getitem__, map(pending.__contains__, grants))
+            )
+            extra = differ - pending
+            drift = sorted(extra & held) + sorted(extra - held)
+        else:
+            status = list(
+                map((Status.PENDING, Status.IN_FORCE).__getitem__, map(present.__contains__, grants))
+            )
+            drift = sorted(held - desired.grants) + sorted(indirect - desired.grants - held)
+    applied_at = list(map(applied.get, grants, repeat("")))
+    rows: list[Row] = list(
+        map(tuple.__new__, repeat(Row), zip(
+            *columns, key, name, github, status, source, via, membership, reason, expires, privileged,
+            expiring, origin, applied_at, certified, strict=True,
+        ))
+    )  # fmt: skip
+    keys = list(map(_KEY.join, zip(columns[0], sort_name, columns[1], columns[2], columns[3], strict=True)))
+
     empty = Provenance(None)
-    for grant, provenance in desired.provenance.items():
-        if not isinstance(grant, Grant) or (wanted is not None and not wanted(grant)):
-            continue
-        person = people.get(grant.principal)
-        source, via = provenance.source, provenance.via
-        membership = person.source if person is not None and via else None
-        key = (id(source), id(membership))
-        if key in origins:
-            origin = origins[key]
-        else:
-            origin = origins[key] = _later(
-                origin_of(source) if source else None,
-                origin_of(membership) if membership else None,
-                positions,
-            )
-            text[id(source)] = str(source) if source else ""
-            text[id(membership)] = str(membership) if membership else ""
-        if actual is None:
-            status = Status.DESIRED
-        elif grant in held or grant in indirect:
-            status = Status.IN_FORCE
-        else:
-            status = Status.PENDING
-        expires = provenance.expires
-        append(
-            Row(
-                grant[0], grant[1], grant[2], grant[3], grant[4], grant[5],
-                person.key if person else "", person.name if person else "",
-                person.github if person else "", status, text[id(source)], via,
-                text[id(membership)], provenance.reason, expires, privileged_of(grant),
-                expiring_of(expires) if expires else False, origin, applied.get(grant, ""),
-                provenance.certified,
-            )
-        )  # fmt: skip
-    for grant in sorted(held - desired.grants) + sorted(indirect - desired.grants - held):
+    for grant in drift:
         if wanted is not None and not wanted(grant):
             continue
         person = people.get(grant.principal)
-        status = Status.INDIRECT if grant in indirect and grant not in held else Status.NOT_IN_YAML
-        rows.append(_row(grant, empty, person, status, None, None, privileged_of, expiring_of, applied))
-    rows.sort(key=lambda r: (r.vendor, r.person or r.principal, r.tenant, r.resource_type, r.resource))
-    return rows
+        state_of = Status.INDIRECT if grant in indirect and grant not in held else Status.NOT_IN_YAML
+        row = _row(grant, empty, person, state_of, None, None, privileged_of, expiring_of, applied)
+        rows.append(row)
+        keys.append(
+            _KEY.join((row.vendor, row.person or row.principal, row.tenant, row.resource_type, row.resource))
+        )
+    return _in_order(rows, keys)
+
+
+# Rows sort by vendor, person (or principal), tenant, resource type and resource. Joined by NUL,
+# the lowest character, the five compare as one string exactly as they would field by field.
+_KEY = "\0"
+
+
+def _in_order(rows: list[Row], keys: list[str]) -> list[Row]:
+    """`rows` sorted by their keys; a stable sort: rows that tie keep the order they were made in."""
+    if sum(map(methodcaller("count", _KEY), keys)) != 4 * len(keys):  # a name with a NUL in it
+        fields = [(r.vendor, r.person or r.principal, r.tenant, r.resource_type, r.resource) for r in rows]
+        return list(map(rows.__getitem__, sorted(range(len(rows)), key=fields.__getitem__)))
+    return list(map(rows.__getitem__, sorted(range(len(rows)), key=keys.__getitem__)))
+
+
+def _distinct(objects: list[Provenance]) -> dict[int, Provenance]:
+    return dict(zip(map(id, objects), objects, strict=True))
+
+
+def _people_columns(person_of: Mapping[str, Person | None]) -> dict[str, tuple[str, str, str, str]]:
+    """principal -> key, name, GitHub login, and the name to sort by (the key, else the principal)."""
+    persons = list(person_of.values())
+    if any(map(is_, persons, repeat(None))) or not all(map(attrgetter("key"), persons)):  # someone unlisted
+        return {
+            p: (w.key, w.name, w.github, w.key or p) if w else ("", "", "", p) for p, w in person_of.items()
+        }
+    return dict(zip(person_of, map(attrgetter("key", "name", "github", "key"), persons), strict=True))
+
+
+_HEAD = itemgetter(0, 1, 2, 3, 4)  # a grant less its principal: what privileged rules match
+
+# What a row takes from its source line alone: source, via, reason, expires, expiring, certified and
+# who wrote the line.
+_Line = tuple[str, str, str, str, bool, str, Origin | None]
+_NOT_A_MEMBER: tuple[str, Origin | None] = ("", None)
+
+
+def _line(provenance: Provenance, origin_of: OriginOf, expiring_of: Callable[[str], bool]) -> _Line:
+    source, expires = provenance.source, provenance.expires
+    return (
+        str(source) if source else "", provenance.via, provenance.reason, expires,
+        expiring_of(expires) if expires else False, provenance.certified,
+        origin_of(source) if source else None,
+    )  # fmt: skip
+
+
+def _memberships(
+    principals: Iterable[str], person_of: Mapping[str, Person | None], origin_of: OriginOf
+) -> dict[str, tuple[str, Origin | None]]:
+    """Each person's line in people.yaml (their team memberships) and who wrote it."""
+    keys = list(principals)
+    persons = list(map(person_of.__getitem__, keys))
+    wheres = list(map(attrgetter("source"), persons)) if not any(map(is_, persons, repeat(None))) else []
+    if len(wheres) != len(keys) or any(map(is_, wheres, repeat(None))):  # not everyone listed, or a
+        found: dict[str, tuple[str, Origin | None]] = {}  # line unknown: one at a time
+        for principal, person in zip(keys, persons, strict=True):
+            where = person.source if person is not None else None
+            found[principal] = (str(where), origin_of(where)) if where else _NOT_A_MEMBER
+        return found
+    return dict(zip(keys, zip(map(str, wheres), map(origin_of, wheres), strict=True), strict=True))
+
+
+def _later(
+    lines: list[Origin | None], members: list[Origin | None], positions: Mapping[str, int]
+) -> list[Origin | None]:
+    """Per grant, the later writer on the first-parent line of its own line and of its person's
+    membership line, decided once per pair of writers (a few hundred commits at most)."""
+    pairs = list(zip(map(id, lines), map(id, members), strict=True))
+    decided: dict[tuple[int, int], Origin | None] = {}
+    for key, (a, b) in dict(zip(pairs, zip(lines, members, strict=True), strict=True)).items():
+        if a is None or b is None:
+            decided[key] = a or b
+        else:
+            decided[key] = b if positions.get(b.commit.sha, -1) > positions.get(a.commit.sha, -1) else a
+    return list(map(decided.__getitem__, pairs))
 
 
 def _row(
@@ -223,37 +310,3 @@ def _privileged_lookup(policies: Policies) -> Callable[[Grant], str]:
         return found
 
     return lookup
-
-
-def summarize(rows: Iterable[Row]) -> list[Summary]:
-    """Per vendor: grants, people, privileged, expiring, unreviewed, not in the YAML, pending."""
-    counts: dict[str, list[int]] = {}
-    people: dict[str, set[str]] = {}
-    for row in rows:
-        c = counts.setdefault(row.vendor, [0] * 7)
-        people.setdefault(row.vendor, set()).add(row.principal)
-        c[0] += 1
-        c[1] += bool(row.privileged)
-        c[2] += row.expiring
-        c[3] += not row.reviewed
-        c[4] += row.status is Status.NOT_IN_YAML
-        c[5] += row.status is Status.PENDING
-    return [Summary(v, c[0], len(people[v]), c[1], c[2], c[3], c[4], c[5]) for v, c in sorted(counts.items())]
-
-
-def applied_index(lines: Iterable[Mapping[str, object]]) -> dict[Grant, str]:
-    """From audit-log entries: each grant -> the time apply last granted it (applied or already there)."""
-    found: dict[Grant, str] = {}
-    for entry in lines:
-        if entry.get("action") not in ("grant", "update") or entry.get("resource_type") == "account":
-            continue
-        if entry.get("outcome") not in ("applied", "already"):
-            continue
-        grant = Grant(
-            str(entry.get("vendor", "")), str(entry.get("tenant", "")), str(entry.get("resource_type", "")),
-            str(entry.get("resource", "")), str(entry.get("entitlement", "")), str(entry.get("principal", "")),
-        )  # fmt: skip
-        at = str(entry.get("time", ""))
-        if at >= found.get(grant, ""):
-            found[grant] = at
-    return found

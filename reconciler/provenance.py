@@ -10,8 +10,10 @@ Comments are never read.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import git
@@ -68,10 +70,10 @@ class History:
         # uncommitted line is attributed to the all-zero commit); any other revision as it was.
         revision = () if self.rev == "HEAD" else (self.rev,)
         try:
-            out = self.repo.git.blame("--first-parent", "--porcelain", *revision, "--", file)
+            out = self.repo.git.blame("--first-parent", "--incremental", *revision, "--", file)
         except git.GitCommandError:
             return {}
-        return parse_porcelain(out)
+        return parse_incremental(out)
 
     def origin_commit(self, file: str, line: int) -> CommitInfo | None:
         return self.blame(file).get(line)
@@ -97,33 +99,38 @@ class History:
         return found
 
 
-def parse_porcelain(out: str) -> dict[int, CommitInfo]:
-    """`git blame --porcelain` -> line number -> commit."""
-    lines: dict[int, CommitInfo] = {}
-    meta: dict[str, dict[str, str]] = {}
-    current = ""
-    final_line = 0
+# `git blame --incremental` writes a block per run of lines that one commit last wrote: a header
+# `<sha> <original line> <final line> <lines>`, the commit's details (author, committer-time,
+# summary, ...) the first time the commit appears, and a closing `filename <path>` line.
+_GROUP = re.compile(r"([0-9a-f]{40}) \d+ (\d+) (\d+)")
+
+
+def parse_incremental(out: str) -> dict[int, CommitInfo]:
+    """`git blame --incremental` -> line number -> commit (one CommitInfo per commit)."""
+    details: dict[str, dict[str, str]] = {}
+    groups: list[tuple[int, int, str]] = []
+    meta: dict[str, str] = {}
     for row in out.split("\n"):
-        if not row:
-            continue
-        if row.startswith("\t"):
-            info = meta[current]
-            lines[final_line] = CommitInfo(
-                current, info.get("date", ""), info.get("author", ""), info.get("summary", "")
-            )
-            continue
-        parts = row.split(" ")
-        if len(parts) >= 3 and len(parts[0]) == 40 and parts[1].isdigit():
-            current, final_line = parts[0], int(parts[2])
-            meta.setdefault(current, {})
+        group = _GROUP.fullmatch(row)
+        if group is not None:
+            sha, start, count = group[1], int(group[2]), int(group[3])
+            groups.append((start, count, sha))
+            meta = details.setdefault(sha, {})
             continue
         key, _, value = row.partition(" ")
         if key == "author":
-            meta[current]["author"] = value
+            meta["author"] = value
         elif key == "committer-time":
-            meta[current]["date"] = _epoch(value)
+            meta["date"] = _epoch(value)
         elif key == "summary":
-            meta[current]["summary"] = value
+            meta["summary"] = value
+    commits = {
+        sha: CommitInfo(sha, meta.get("date", ""), meta.get("author", ""), meta.get("summary", ""))
+        for sha, meta in details.items()
+    }
+    lines: dict[int, CommitInfo] = {}
+    for start, count, sha in sorted(groups):
+        lines.update(zip(range(start, start + count), repeat(commits[sha])))
     return lines
 
 

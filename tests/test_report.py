@@ -15,7 +15,7 @@ import pytest
 
 from reconciler import sandbox
 from reconciler.vendors import VENDORS
-from tests.test_gate import JUDY_HARBOR, World, adopted, world
+from tests.test_gate import JUDY_HARBOR, World, adopted, replace_text, world
 
 __all__ = ["adopted", "world"]
 
@@ -123,3 +123,53 @@ def test_report_format_follows_the_file_name_and_bad_formats_are_one_line(
     assert out.read_text(encoding="utf-8").startswith("vendor,tenant,person,")
     bad = world.access("report", "--no-sync", "--format", "pdf")
     assert bad.code == 1 and "--format: 'pdf' is not one of csv, html" in bad.err
+
+
+VPN = "    VPN: [site-engineering, it-admins]"
+
+
+def test_a_receivers_own_approval_never_counts_and_the_summary_counts_the_rows(
+    world: World, tmp_path: Path
+) -> None:
+    """A team line approved by one of the team's members: reviewed for the others, not for them."""
+    number = world.open_pull(
+        "jalvarez", replace_text("access/pingone.yaml", VPN, VPN[:-1] + ", project-management]"), branch="vpn"
+    )
+    world.approve(number, "cokafor")  # carol, in project-management: she receives the VPN too
+    world.squash(number, branch="vpn")
+
+    result = world.access("report", "--sandbox", "--no-sync", "--format", "csv")
+    assert result.code == 0, result.err
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    vpn = {r["person"]: r for r in rows if r["resource"] == "VPN"}
+    assert vpn["dan"]["pull_request"] == vpn["carol"]["pull_request"] == str(number)
+    assert (vpn["dan"]["approved_by"], vpn["dan"]["reviewed"]) == ("cokafor", "yes")
+    carol = vpn["carol"]
+    assert (carol["approved_by"], carol["approved_at"], carol["reviewed"]) == ("", "", "no")
+    assert vpn["alice"]["approved_by"] == "cokafor"  # site-engineering's line changed in that pull too
+
+    page = tmp_path / "report.html"
+    assert world.access("report", "--sandbox", "--no-sync", "--out", str(page)).code == 0
+    summary = page.read_text(encoding="utf-8").split('<table class="summary">', 1)[1].split("</table>", 1)[0]
+    body = summary.split("<tbody>", 1)[1]
+    cells = [re.findall(r"<td>(.*?)</td>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", body)]
+    for vendor, grants, people, privileged, expiring, unreviewed, drift, pending in cells:
+        mine = [r for r in rows if r["vendor"] == vendor]
+        assert (int(grants), int(people)) == (len(mine), len({r["principal"] for r in mine}))
+        assert int(privileged) == sum(1 for r in mine if r["privileged"])
+        assert int(expiring) == sum(1 for r in mine if r["expiring"] == "yes")
+        assert int(unreviewed) == sum(1 for r in mine if r["reviewed"] == "no")
+        assert (int(drift), int(pending)) == (0, 0)  # --no-sync: the YAML only
+    assert sorted(c[0] for c in cells) == ["concur", "pingone", "procore"]
+
+
+def test_csv_fields_with_commas_quotes_and_line_breaks_read_back_whole(world: World) -> None:
+    reason = 'SEC-1042, "break glass"\nsee the runbook'
+    quoted = reason.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    world.direct_push(replace_text("access/pingone.yaml", "reason: SEC-1042}", f'reason: "{quoted}"}}'))
+    result = world.access("report", "--sandbox", "--no-sync", "--format", "csv")
+    assert result.code == 0, result.err
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    grace = [r for r in rows if r["person"] == "grace" and r["resource"] == "Environment Admin"]
+    assert [r["reason"] for r in grace] == [reason]
+    assert len({len(r) for r in rows}) == 1 and all(r["vendor"] for r in rows)  # no line split apart

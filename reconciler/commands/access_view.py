@@ -4,7 +4,6 @@ of each granting line (git + GitHub) and the audit log, joined into rows (`recon
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import compress, repeat
@@ -12,14 +11,15 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 
 from reconciler import sandbox
-from reconciler.access_rows import Row, applied_index, build_rows
+from reconciler.access_rows import OriginOf, Row, build_rows
+from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
 from reconciler.catalog_check import check_names
 from reconciler.commands.apply import state_dir
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
-from reconciler.errors import AccessError, ConfigError, ValidationErrors
+from reconciler.errors import ConfigError, ValidationErrors
 from reconciler.event_loop import run
 from reconciler.github_api import GitHubClient
 from reconciler.location import Location
@@ -48,24 +48,6 @@ class View:
     notes: tuple[str, ...]
 
 
-def read_audit(path: Path) -> dict[Grant, str]:
-    """The audit log's applied grants; a missing log is empty, a corrupt line is one clear error."""
-    if not path.is_file():
-        return {}
-    entries = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AccessError(f"{path}:{number}: not a JSON line of the audit log ({exc.msg})") from None
-            if isinstance(entry, dict):
-                entries.append(entry)
-    return applied_index(entries)
-
-
 def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None, str]:
     """A read-only GitHub client, or None and why (the rows then say "GitHub not asked")."""
     if source.sandbox:
@@ -90,23 +72,31 @@ async def _actual(ctx: AppContext, desired: Desired, source: Source) -> dict[str
 
 
 async def _origins(
-    ctx: AppContext, options: ViewOptions, history: History, locations: set[Location]
-) -> tuple[dict[Location, Origin], str]:
-    commits: dict[Location, CommitInfo] = {}
-    for location in locations:
-        found = history.origin_commit(location.file, location.line)
-        if found is not None:
-            commits[location] = found
+    ctx: AppContext, options: ViewOptions, history: History, locations: list[Location]
+) -> tuple[OriginOf, str]:
+    """Who wrote each of `locations` (git blame, then GitHub for each distinct commit)."""
+    files = list(map(attrgetter("file"), locations))
+    numbers = list(map(attrgetter("line"), locations))
+    blames = {file: history.blame(file) for file in set(files)}
+    commits: dict[int, CommitInfo | None] = {}  # by id: blame shares one CommitInfo per commit
+    for file, blame in blames.items():
+        found = list(map(blame.get, compress(numbers, map(file.__eq__, files))))
+        commits.update(zip(map(id, found), found, strict=True))
     client, missing = github_client(ctx, options.source) if options.github else (None, "GitHub not asked")
     try:
-        by_sha = await origins(client, history, commits.values(), missing)
+        by_sha = await origins(client, history, filter(None, commits.values()), missing)
     finally:
         if client is not None:
             await client.aclose()
-    return {loc: by_sha[c.sha] for loc, c in commits.items()}, missing
+
+    def origin_of(location: Location) -> Origin | None:
+        commit = blames.get(location.file, {}).get(location.line)
+        return by_sha.get(commit.sha) if commit is not None else None
+
+    return origin_of, missing
 
 
-def _locations(access: AccessSet, wanted: Callable[[Grant], bool] | None) -> set[Location]:
+def _locations(access: AccessSet, wanted: Callable[[Grant], bool] | None) -> list[Location]:
     """The lines to blame: each (wanted) grant's own line, and its person's line when it comes
     through a team. Provenance is shared per line, so the million grants are walked in C."""
     keys = list(access.provenance)
@@ -114,39 +104,62 @@ def _locations(access: AccessSet, wanted: Callable[[Grant], bool] | None) -> set
         chosen = list(map(isinstance, keys, repeat(Grant)))
     else:
         chosen = [isinstance(k, Grant) and wanted(k) for k in keys]
-    picked = list(compress(access.provenance.items(), chosen))
-    lines = {id(p): p for p in map(itemgetter(1), picked)}.values()
-    locations = {p.source for p in lines if p.source is not None}
-    via = compress(map(itemgetter(0), picked), map(attrgetter("via"), map(itemgetter(1), picked)))
+    provenances = list(compress(access.provenance.values(), chosen))
+    lines = dict(zip(map(id, provenances), provenances, strict=True)).values()
+    locations = [p.source for p in lines if p.source is not None]
+    via = compress(compress(keys, chosen), map(attrgetter("via"), provenances))
     people = access.people
     for principal in set(map(itemgetter(5), via)):
         person = people.get(principal)
         if person is not None and person.source is not None:
-            locations.add(person.source)
+            locations.append(person.source)
     return locations
 
 
-def build_view(ctx: AppContext, options: ViewOptions, wanted: Callable[[Grant], bool] | None = None) -> View:
-    desired = load_desired(ctx)
+def _nobody(location: Location) -> Origin | None:
+    return None
+
+
+def build_view(
+    ctx: AppContext,
+    options: ViewOptions,
+    wanted: Callable[[Grant], bool] | None = None,
+    *,
+    desired: Desired | None = None,
+) -> View:
+    """The rows of `wanted` grants (all by default); `desired`, if the caller already loaded it."""
+    audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
+    reading = Reading.start(audit_path)  # the audit log is read by a second process meanwhile
+    try:
+        return _build_view(ctx, options, wanted, reading, desired or load_desired(ctx))
+    finally:
+        reading.stop()
+
+
+def _build_view(
+    ctx: AppContext,
+    options: ViewOptions,
+    wanted: Callable[[Grant], bool] | None,
+    reading: Reading,
+    desired: Desired,
+) -> View:
     policies = load_policies(ctx.repo)
     notes: list[str] = []
     actual = run(_actual(ctx, desired, options.source)) if options.sync else None
     if actual is None:
         notes.append("the vendors were not read (--no-sync): the YAML only")
     history = History.open(ctx.repo)
-    located: dict[Location, Origin] = {}
+    origin_of: OriginOf = _nobody
     if history is None:
         notes.append(f"{ctx.repo} is not a git repository: no commits, pull requests or approvals")
     else:
         locations = _locations(desired.access, wanted)
-        located, missing = run(_origins(ctx, options, history, locations))
+        origin_of, missing = run(_origins(ctx, options, history, locations))
         if missing:
             notes.append(missing)
-    audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
-    applied = read_audit(audit_path)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
-        origin_of=located.get, positions=history.positions() if history else {},
-        applied=applied, wanted=wanted,
+        origin_of=origin_of, positions=history.positions() if history else {},
+        applied=reading.result(), wanted=wanted,
     )  # fmt: skip
     return View(desired, policies, actual, rows, history, tuple(notes))

@@ -7,6 +7,7 @@ apply applied it; and the counts of privileged, expiring and unreviewed access.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pathlib import Path
 
 from reconciler.commands.access_view import ViewOptions, build_view
@@ -45,6 +46,6 @@ def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) ->
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
-        people = len({r.principal for r in view.rows})
+        people = len(set(map(attrgetter("principal"), view.rows)))
         ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
     return 0

@@ -121,13 +121,14 @@ async def _histories(
 def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOptions, fmt: Format) -> int:
     from reconciler.commands.state import load_desired
 
-    people = {p.key: p for p in load_desired(ctx).access.people.values()}
+    desired = load_desired(ctx)
+    people = {p.key: p for p in desired.access.people.values()}
     who = resolve_person(people, person)
 
     def wanted(grant: Grant) -> bool:
         return grant.principal == who.principal and (resource is None or _resource_matches(grant, resource))
 
-    view = build_view(ctx, options, wanted)
+    view = build_view(ctx, options, wanted, desired=desired)
     rows = [r for r in view.rows if wanted(r.grant)]
     histories = asyncio.run(_histories(ctx, view, rows, options)) if view.history else {}
     if fmt == "json":

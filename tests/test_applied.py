@@ -1,0 +1,83 @@
+"""Reading the audit log for `access why` and `access report`: when apply last granted each grant.
+
+The log is real JSON lines in tmp_path, read in this process and by the second process a report
+starts for a large log; both must give the same answer and the same one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.applied import Reading, read_applied
+from reconciler.errors import AccessError
+from reconciler.records import Grant
+
+HARBOR = Grant("procore", "562949953421312", "project", "Harbor Tower", "Project Engineer", "judy@x.example")
+VPN = Grant("pingone", "", "group", "VPN", "member", "alice@x.example")
+
+
+def line(grant: Grant, at: str, action: str = "grant", outcome: str = "applied", **extra: object) -> str:
+    entry = {"time": at, "action": action, "outcome": outcome, **grant._asdict(), **extra}
+    return json.dumps(entry, sort_keys=True)
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def both(path: Path) -> list[dict[Grant, str]]:
+    """The answer read here and by a second process (however small the log)."""
+    return [read_applied(path), Reading.start(path, background_from=0).result()]
+
+
+def test_the_latest_grant_counts_and_revokes_failures_and_accounts_do_not(tmp_path: Path) -> None:
+    log = write(
+        tmp_path / "audit.jsonl",
+        [
+            line(HARBOR, "2026-11-20T06:00:00+00:00"),
+            "",
+            line(HARBOR, "2026-11-02T06:00:00+00:00", action="update", outcome="already"),  # older
+            line(HARBOR, "2026-11-21T06:00:00+00:00", action="revoke"),
+            line(VPN, "2026-11-22T06:00:00+00:00", outcome="failed"),
+            line(VPN._replace(resource_type="account"), "2026-11-22T06:00:00+00:00"),
+            line(VPN, "2026-11-19T06:00:00+00:00", approved_by=["cokafor"], pull_request=7),
+            "   ",
+        ],
+    )
+    for found in both(log):
+        assert found == {HARBOR: "2026-11-20T06:00:00+00:00", VPN: "2026-11-19T06:00:00+00:00"}
+
+
+def test_fields_written_otherwise_are_taken_as_written(tmp_path: Path) -> None:
+    entry = json.loads(line(HARBOR, "2026-11-20T06:00:00+00:00"))
+    entry["tenant"] = 562949953421312  # a number, not a string
+    no_time = json.loads(line(VPN, ""))
+    del no_time["time"]
+    log = write(tmp_path / "audit.jsonl", [json.dumps(entry), " " + json.dumps(no_time) + " "])
+    for found in both(log):
+        assert found == {HARBOR: "2026-11-20T06:00:00+00:00", VPN: ""}
+
+
+@pytest.mark.parametrize("bad", ['{"time": "2026-11-20", "action": "grant"', '{"a": 1} {"b": 2}'])
+def test_a_line_that_is_not_json_is_one_error_naming_it(tmp_path: Path, bad: str) -> None:
+    """Far enough into the log to be read in a later chunk than the first."""
+    good = [
+        line(VPN._replace(principal=f"p{i:05d}@x.example"), "2026-11-20T06:00:00+00:00") for i in range(9000)
+    ]
+    log = write(tmp_path / "audit.jsonl", [*good, bad, *good[:10]])
+    assert log.stat().st_size > 1 << 20  # the reader takes a megabyte of lines at a time
+    messages = []
+    for read in (read_applied, lambda path: Reading.start(path, background_from=0).result()):
+        with pytest.raises(AccessError) as caught:
+            read(log)
+        messages.append(caught.value.message)
+    assert messages[0] == messages[1]
+    assert messages[0].startswith(f"{log}:9001: not a JSON line of the audit log (")
+
+
+def test_no_log_is_no_applied_grants(tmp_path: Path) -> None:
+    assert both(tmp_path / "missing.jsonl") == [{}, {}]
