@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import random
 import resource
 import sys
@@ -27,7 +26,8 @@ from reconciler.connectors.base import VendorState
 from reconciler.loader import read_files
 from reconciler.normalize import normalize
 from reconciler.planner import build_plan
-from reconciler.snapshot import read_state, state_to_json
+from reconciler.records import Account, Grant
+from reconciler.snapshot import read_state, write_state
 
 CO = "562949953421312"
 TEAMS = 20
@@ -92,14 +92,12 @@ def perturb(root: Path, desired_grants: dict[str, list[list[str]]], people: int,
             if roll > 0.995:
                 actual.append([row[0], row[1], row[2], row[3], f"stranger{len(actual)}@bench.example"])
         tenant = CO if vendor == "procore" else ""
-        accounts = [
-            {"tenant": tenant, "principal": f"p{i:06d}@bench.example", "active": True,
-             "attributes": {"population": "Employees"} if vendor == "pingone" else {}}
-            for i in range(people)
-        ]  # fmt: skip
-        data = state_to_json(VendorState(vendor, (), frozenset()))
-        data.update(snapshot_version=1, accounts=accounts, grants=actual, indirect=[])
-        (snapshot / f"{vendor}.json").write_text(json.dumps(data, separators=(",", ":")))
+        attributes = (("population", "Employees"),) if vendor == "pingone" else ()
+        accounts = tuple(
+            Account(vendor, tenant, f"p{i:06d}@bench.example", attributes=attributes) for i in range(people)
+        )
+        # Written as `access sync --out` writes it (the format users' snapshots have).
+        write_state(snapshot, VendorState(vendor, accounts, frozenset(Grant(vendor, *row) for row in actual)))
 
 
 def peak_rss_mib() -> float:
