@@ -10,7 +10,6 @@ from itertools import compress, repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path
 
-from reconciler import sandbox
 from reconciler.access_rows import OriginOf, Row, build_rows
 from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
@@ -51,6 +50,8 @@ class View:
 def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None, str]:
     """A read-only GitHub client, or None and why (the rows then say "GitHub not asked")."""
     if source.sandbox:
+        from reconciler import sandbox  # the simulators load only for --sandbox
+
         factory = sandbox.github_client_factory(ctx.repo)
         if factory is None:
             return None, "the sandbox has no simulated GitHub (run `access demo --keep DIR`)"

@@ -30,6 +30,7 @@ def pick_format(fmt: str, out: Path | None) -> str:
 def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) -> int:
     chosen = pick_format(fmt, out)
     view = build_view(ctx, options)
+    ctx.retain(view)
     if chosen == "html":
         text = render_html(
             view.rows,
