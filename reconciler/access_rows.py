@@ -84,6 +84,43 @@ class Row(NamedTuple):
         )
 
 
+class Picked(NamedTuple):
+    """The grants a view shows (all of the YAML's, or those `wanted` picks), worked out once for
+    the lines to blame and the rows."""
+
+    grants: list[Grant]
+    sources: list[Provenance]  # each grant's (shared) provenance
+    person_of: dict[str, Person | None]  # by the grants' own principal strings (found by identity)
+    wanted: Callable[[Grant], bool] | None
+
+
+def pick(desired: AccessSet, wanted: Callable[[Grant], bool] | None = None) -> Picked:
+    provenance = desired.provenance
+    is_grant = list(map(isinstance, provenance, repeat(Grant)))
+    grants = cast(list[Grant], list(compress(provenance, is_grant)))
+    sources: list[Provenance] = list(compress(provenance.values(), is_grant))
+    if wanted is not None:
+        chosen = list(map(wanted, grants))
+        grants, sources = list(compress(grants, chosen)), list(compress(sources, chosen))
+    distinct = list(set(map(itemgetter(5), grants)))
+    return Picked(
+        grants, sources, dict(zip(distinct, map(desired.people.get, distinct), strict=True)), wanted
+    )
+
+
+def lines_to_blame(picked: Picked) -> list[Location]:
+    """Each picked grant's own line, and its person's line when it comes through a team. Provenance
+    is shared per line, so the grants are walked in C."""
+    lines = _distinct(picked.sources).values()
+    locations = [p.source for p in lines if p.source is not None]
+    via = compress(picked.grants, map(attrgetter("via"), picked.sources))
+    for principal in set(map(itemgetter(5), via)):
+        person = picked.person_of[principal]
+        if person is not None and person.source is not None:
+            locations.append(person.source)
+    return locations
+
+
 def build_rows(
     desired: AccessSet,
     actual: Mapping[str, VendorState] | None,
@@ -93,9 +130,9 @@ def build_rows(
     origin_of: OriginOf,
     positions: Mapping[str, int],
     applied: Mapping[Grant, str],
-    wanted: Callable[[Grant], bool] | None = None,
+    picked: Picked | None = None,
 ) -> list[Row]:
-    """Every grant of the YAML and of the vendors (restricted by `wanted`), with provenance.
+    """Every grant of the YAML and of the vendors (those `picked`, all by default), with provenance.
 
     Sorted by vendor, person (or principal), tenant, resource type and resource; grants that tie
     keep the order of the YAML. A report makes hundreds of thousands of rows, so they are made a
@@ -104,13 +141,7 @@ def build_rows(
     """
     privileged_of = _privileged_lookup(policies)
     expiring_of = _expiring_lookup(today, policies.expiry_warnings.within_days)
-    provenance = desired.provenance
-    is_grant = list(map(isinstance, provenance, repeat(Grant)))
-    grants = cast(list[Grant], list(compress(provenance, is_grant)))
-    sources: list[Provenance] = list(compress(provenance.values(), is_grant))
-    if wanted is not None:
-        chosen = list(map(wanted, grants))
-        grants, sources = list(compress(grants, chosen)), list(compress(sources, chosen))
+    grants, sources, person_of, wanted = picked or pick(desired)
     columns = [list(map(itemgetter(i), grants)) for i in range(6)]  # vendor, tenant, .., principal
     principals = columns[5]
     people = desired.people
@@ -121,10 +152,7 @@ def build_rows(
     source, via, reason, expires, expiring, certified, written = (
         list(map(itemgetter(i), lines)) for i in range(7)
     )
-    # What comes from the person: key, name, GitHub login, and the name rows sort by. (Keyed by
-    # the grants' own principal strings: each lookup then finds its key by identity.)
-    distinct = list(set(principals))
-    person_of = dict(zip(distinct, map(people.get, distinct), strict=True))
+    # What comes from the person: key, name, GitHub login, and the name rows sort by.
     who = list(map(_people_columns(person_of).__getitem__, principals))
     key, name, github, sort_name = (list(map(itemgetter(i), who)) for i in range(4))
     # Through a team: the person's line in people.yaml (their membership) may be the later writer.

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import compress, repeat
-from operator import attrgetter, itemgetter
+from itertools import compress
+from operator import attrgetter
 from pathlib import Path
 
-from reconciler.access_rows import OriginOf, Row, build_rows
+from reconciler.access_rows import OriginOf, Row, build_rows, lines_to_blame, pick
 from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
 from reconciler.catalog_check import check_names
@@ -26,7 +26,7 @@ from reconciler.origin import CommitInfo, Origin
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.provenance import History, origins
-from reconciler.records import AccessSet, Grant
+from reconciler.records import Grant
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,26 +97,6 @@ async def _origins(
     return origin_of, missing
 
 
-def _locations(access: AccessSet, wanted: Callable[[Grant], bool] | None) -> list[Location]:
-    """The lines to blame: each (wanted) grant's own line, and its person's line when it comes
-    through a team. Provenance is shared per line, so the million grants are walked in C."""
-    keys = list(access.provenance)
-    if wanted is None:
-        chosen = list(map(isinstance, keys, repeat(Grant)))
-    else:
-        chosen = [isinstance(k, Grant) and wanted(k) for k in keys]
-    provenances = list(compress(access.provenance.values(), chosen))
-    lines = dict(zip(map(id, provenances), provenances, strict=True)).values()
-    locations = [p.source for p in lines if p.source is not None]
-    via = compress(compress(keys, chosen), map(attrgetter("via"), provenances))
-    people = access.people
-    for principal in set(map(itemgetter(5), via)):
-        person = people.get(principal)
-        if person is not None and person.source is not None:
-            locations.append(person.source)
-    return locations
-
-
 def _nobody(location: Location) -> Origin | None:
     return None
 
@@ -149,18 +129,19 @@ def _build_view(
     actual = run(_actual(ctx, desired, options.source)) if options.sync else None
     if actual is None:
         notes.append("the vendors were not read (--no-sync): the YAML only")
+    picked = pick(desired.access, wanted)
     history = History.open(ctx.repo)
     origin_of: OriginOf = _nobody
     if history is None:
         notes.append(f"{ctx.repo} is not a git repository: no commits, pull requests or approvals")
     else:
-        locations = _locations(desired.access, wanted)
+        locations = lines_to_blame(picked)
         origin_of, missing = run(_origins(ctx, options, history, locations))
         if missing:
             notes.append(missing)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
         origin_of=origin_of, positions=history.positions() if history else {},
-        applied=reading.result(), wanted=wanted,
+        applied=reading.result(), picked=picked,
     )  # fmt: skip
     return View(desired, policies, actual, rows, history, tuple(notes))
