@@ -73,7 +73,7 @@ class Reading:
         out, err = process.communicate()
         if process.returncode == 0 and out.startswith(_MAGIC):
             try:
-                return _Applied.load(out[len(_MAGIC) :]).result()
+                return _load(out[len(_MAGIC) :])
             except (ValueError, EOFError, TypeError):
                 pass
         elif process.returncode == 1 and err.startswith(_MAGIC):
@@ -101,7 +101,7 @@ def _serve() -> None:
     except AccessError as exc:
         sys.stderr.buffer.write(_MAGIC + exc.message.encode("utf-8"))
         sys.exit(1)
-    sys.stdout.buffer.write(_MAGIC + found.dump())
+    sys.stdout.buffer.write(_MAGIC + _dump(found.result()))
 
 
 def _parse(
@@ -177,20 +177,21 @@ class _Applied:
         self.grants += map(tuple.__new__, repeat(Grant), zip(*head, principal, strict=True))
         self.times += map(same, at, at)
 
-    def dump(self) -> bytes:
-        return marshal.dumps((*map(list, zip(*self.grants, strict=True)), self.times) if self.grants else ())
-
-    @classmethod
-    def load(cls, data: bytes) -> _Applied:
-        found = cls()
-        columns = marshal.loads(data)
-        if columns:
-            *head, found.times = columns
-            found.grants = list(map(tuple.__new__, repeat(Grant), zip(*head, strict=True)))
-        return found
-
     def result(self) -> dict[Grant, str]:
         """Each grant's latest time (times are ISO 8601: they sort as strings)."""
         grants, times = self.grants, self.times
         latest = sorted(range(len(times)), key=times.__getitem__)  # stable: the last of a grant's wins
         return dict(zip(map(grants.__getitem__, latest), map(times.__getitem__, latest), strict=True))
+
+
+def _dump(applied: dict[Grant, str]) -> bytes:
+    """The grants as six columns of strings, then their times (marshal shares repeated strings)."""
+    return marshal.dumps((*map(list, zip(*applied, strict=True)), list(applied.values())) if applied else ())
+
+
+def _load(data: bytes) -> dict[Grant, str]:
+    columns = marshal.loads(data)
+    if not columns:
+        return {}
+    *fields, times = columns
+    return dict(zip(map(tuple.__new__, repeat(Grant), zip(*fields, strict=True)), times, strict=True))

@@ -14,7 +14,7 @@ import html
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress
 from operator import add, getitem, itemgetter
@@ -55,7 +55,7 @@ def _origin_cells(origin: Origin | None, beneficiary: str) -> tuple[str, ...]:
     )
 
 
-def table(rows: Sequence[Row]) -> list[tuple[str, ...]]:
+def table(rows: Sequence[Row]) -> Iterator[tuple[str, ...]]:
     """Each row's cells, in COLUMNS order, made in C: the cells that come from who wrote the line are
     worked out once per origin (a million rows share a few hundred commits); only a person who
     approved their own pull request gets cells of their own (their approval never counts)."""
@@ -74,7 +74,7 @@ def table(rows: Sequence[Row]) -> list[tuple[str, ...]]:
             if github and github.casefold() in approvers[id(origins[i])]:
                 tails[i] = _tails(origins[i], github)
     expiring = map(getitem, tails, map(itemgetter(16), rows))
-    return list(map(add, map(add, map(_HEAD, rows), expiring), map(itemgetter(18, 19), rows)))
+    return map(add, map(add, map(_HEAD, rows), expiring), map(itemgetter(18, 19), rows))
 
 
 def _tails(origin: Origin | None, beneficiary: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -87,19 +87,18 @@ def render_csv(rows: Sequence[Row]) -> str:
     """CSV as Python's csv module writes it, lines ending in a newline. Its writer quotes a field
     that holds a comma, a quote or a line break; few ever do, so the lines are joined as they are,
     and the csv module writes them whenever the text shows one (or a carriage return) anywhere."""
-    cells_of = table(rows)
     header = ",".join(COLUMNS) + "\n"
-    body = "\n".join(map(",".join, cells_of))
+    body = "\n".join(map(",".join, table(rows)))  # each row's cells made and dropped in turn
     if (
         '"' in body
         or "\r" in body
-        or body.count(",") != (len(COLUMNS) - 1) * len(cells_of)
-        or body.count("\n") != max(len(cells_of) - 1, 0)
+        or body.count(",") != (len(COLUMNS) - 1) * len(rows)
+        or body.count("\n") != max(len(rows) - 1, 0)
     ):
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(cells_of)
+        csv.writer(buffer, lineterminator="\n").writerows(table(rows))
         return header + buffer.getvalue()
-    return "".join((header, body, "\n")) if cells_of else header  # one copy of the text, not two
+    return "".join((header, body, "\n")) if rows else header  # one copy of the text, not two
 
 
 def _data(cells_of: Sequence[tuple[str, ...]]) -> str:
@@ -182,7 +181,7 @@ def _summary_table(summaries: Sequence[Summary]) -> tuple[str, list[int]]:
 
 
 def render_html(rows: Sequence[Row], *, title: str, generated: str, notes: Sequence[str] = ()) -> str:
-    cells_of = table(rows)
+    cells_of = list(table(rows))
     summary_html, totals = _summary_table(summarize(cells_of))
     grants, privileged, expiring, unreviewed, drift, pending = totals
     data = _data(cells_of)
