@@ -215,7 +215,8 @@ class Plan:
     def summary_line(self) -> str:
         return summary_line(self.summary)
 
-    def to_json(self) -> dict[str, Any]:
+    def _head(self) -> dict[str, Any]:
+        """The plan file's fields before its changes."""
         return {
             "format_version": FORMAT_VERSION,
             "today": self.today,
@@ -225,6 +226,11 @@ class Plan:
             "fingerprints": dict(self.fingerprints),
             "changes_hash": self.changes_hash,
             "summary": self.summary,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self._head(),
             "changes": [c.to_json() for c in self.changes],
             "findings": [f.to_json() for f in self.findings],
             "approvers": {k: list(v) for k, v in self.approvers.items()},
@@ -243,16 +249,7 @@ class Plan:
             return dumps_indented(self.to_json()) + "\n"
 
     def _dumps_fast(self) -> str:
-        head = {
-            "format_version": FORMAT_VERSION,
-            "today": self.today,
-            "desired_digest": self.desired_digest,
-            "git_commit": self.git_commit,
-            "vendors": list(self.vendors),
-            "fingerprints": dict(self.fingerprints),
-            "changes_hash": self.changes_hash,
-            "summary": self.summary,
-        }
+        head = self._head()
         return "".join(
             chain(
                 (dumps_indented(head)[:-2], ',\n  "changes": '),  # the head without its closing "\n}"
