@@ -7,7 +7,7 @@ of them are raised together.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
 from operator import attrgetter, itemgetter
@@ -26,6 +26,7 @@ from reconciler.desired import (
 )
 from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
+from reconciler.line_grants import LineGrants, Segment, Slot
 from reconciler.loader import DesiredFiles, SourceFile
 from reconciler.location import Location
 from reconciler.records import (
@@ -66,13 +67,16 @@ class _Builder:
     teams: dict[str, tuple[TeamModel, Location]] = field(default_factory=dict)
     team_members: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)
     expanded: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
-    # Grants of non-exclusive resource types and where each is written.
-    candidates: dict[Grant, Provenance] = field(default_factory=dict)
-    # Exclusive resource types (a Procore project's template): the grant holding each slot
-    # (vendor, tenant, resource type, resource, principal), and where each such grant is written.
-    holders: dict[tuple[str, ...], Grant] = field(default_factory=dict)
-    held: dict[Grant, Provenance] = field(default_factory=dict)
-    direct: set[Grant] = field(default_factory=set)  # granted on a person's own line
+    # The chosen grants, line by line (see line_grants): each line's segment of new principals,
+    # and the few grants a person's own line re-explains or takes over from a team line.
+    segments: list[Segment] = field(default_factory=list)
+    overrides: dict[Grant, Provenance] = field(default_factory=dict)
+    replaced: dict[Slot, tuple[Grant, Provenance]] = field(default_factory=dict)
+    # Indexes made for a head (non-exclusive) or resource (exclusive) only when a second line names
+    # it: principal -> granted on a person's own line; principal -> (entitlement, provenance, own).
+    present: dict[Head, dict[str, bool]] = field(default_factory=dict)
+    slots: dict[tuple[str, ...], dict[str, tuple[str, Provenance, bool]]] = field(default_factory=dict)
+    by_resource: dict[tuple[str, ...], list[Segment]] = field(default_factory=dict)
     expired: dict[Grant, Provenance] = field(default_factory=dict)
     accounts: dict[AccountKey, Account] = field(default_factory=dict)
     account_sources: dict[AccountKey, Provenance] = field(default_factory=dict)
@@ -258,11 +262,10 @@ class _Builder:
             return
         provenance = Provenance(where, options.reason, _iso(options.expires), via, _iso(options.certified))
         vendor, tenant, rtype, resource = key
-        # Grants as tuples made in C: head + (principal,) for each principal.
         head = (vendor, tenant, rtype, resource, entitlement)
-        grants = list(map(tuple.__new__, repeat(Grant), map(head.__add__, zip(principals))))
         if is_expired(options.expires, self.today, self.now):
             expired = self.expired
+            grants = map(tuple.__new__, repeat(Grant), map(head.__add__, zip(principals)))
             expired.update(zip(filterfalse(expired.__contains__, grants), repeat(provenance)))
             return
         direct = not via
@@ -271,54 +274,83 @@ class _Builder:
             prefix = (vendor, tenant, rtype, resource) if exclusive else head
             self.account_lines[exclusive].append((vendor, tenant, prefix, principals))
         if exclusive:
-            slots = list(zip(repeat(vendor), repeat(tenant), repeat(rtype), repeat(resource), principals))
-            if self.holders.keys().isdisjoint(slots):
-                self.groups.setdefault(head, []).extend(principals)
-                self.holders.update(zip(slots, grants, strict=True))
-                self.held.update(zip(grants, repeat(provenance)))
-                if direct:
-                    self.direct.update(grants)
-            else:
-                for slot, grant in zip(slots, grants, strict=True):
-                    self._exclusive(slot, grant, provenance, direct)
+            self._exclusive(head, principals, provenance, direct)
             return
-        candidates = self.candidates
-        held = self.groups.setdefault(head, [])
-        if direct:
-            for grant in grants:  # a person's line: one grant, which wins over a team's
-                if grant not in self.direct:
-                    if grant not in candidates:
-                        held.append(grant.principal)
-                    candidates[grant] = provenance
-                    self.direct.add(grant)
+        groups = self.groups
+        if not direct and head not in groups:  # the first line to grant this: the usual case
+            groups[head] = list(principals)
+            self.segments.append(Segment(head, principals, provenance, False))
+            return
+        held = groups.setdefault(head, [])
+        index = self.present.get(head)
+        if index is None:
+            index = self.present[head] = dict.fromkeys(held, False)
+        if direct:  # a person's line: one grant, which wins over a team's
+            new = []
+            for principal in principals:
+                own = index.get(principal)
+                if own:
+                    continue
+                if own is None:
+                    new.append(principal)
+                else:
+                    self.overrides[Grant(*head, principal)] = provenance
+                index[principal] = True
         else:
-            new = list(filterfalse(candidates.__contains__, grants))
-            candidates.update(zip(new, repeat(provenance)))
-            held.extend(map(itemgetter(5), new))
+            new = list(filterfalse(index.__contains__, principals))
+            index.update(dict.fromkeys(new, False))
+        if new:
+            held.extend(new)
+            self.segments.append(Segment(head, tuple(new), provenance, False))
 
-    def _exclusive(self, slot: tuple[str, ...], grant: Grant, provenance: Provenance, direct: bool) -> None:
-        existing = self.holders.get(slot)
-        if existing is None or (direct and existing not in self.direct):
-            if existing is not None:
-                del self.held[existing]
-                self.groups[existing[:5]].remove(existing.principal)  # (rare: a person's own line)
-            self.groups.setdefault(grant[:5], []).append(grant.principal)
-            self.holders[slot] = grant
-            self.held[grant] = provenance
-            if direct:
-                self.direct.add(grant)
+    def _exclusive(
+        self, head: Head, principals: tuple[str, ...], provenance: Provenance, direct: bool
+    ) -> None:
+        """A line on an exclusive resource type: each person holds one entitlement on the resource;
+        a person's own line wins over a team's, and two team lines that disagree are an error."""
+        resource = head[:4]
+        slots = self.slots.get(resource)
+        if slots is None and not direct and resource not in self.by_resource:  # the usual case
+            segment = Segment(head, principals, provenance, True)
+            self.by_resource[resource] = [segment]
+            self.segments.append(segment)
+            self.groups.setdefault(head, []).extend(principals)
             return
-        if existing in self.direct and not direct:
-            return
-        if existing.entitlement != grant.entitlement:
-            before = self.held[existing]
-            self.error(
-                provenance.source or Location("", 0),
-                f"{self.key_of[grant.principal]} gets {grant.entitlement!r} on {grant.resource!r} here"
-                f"{_via(provenance)} but {existing.entitlement!r} at {before.source}"
-                f"{_via(before)}; one person holds one {_entitlement_word(grant)} per"
-                " resource: list them directly to choose",
-            )
+        if slots is None:
+            slots = self.slots[resource] = {}
+            for segment in self.by_resource.get(resource, ()):
+                slots.update(zip(segment.principals, repeat((segment.head[4], segment.provenance, False))))
+        entitlement = head[4]
+        new = []
+        for principal in principals:
+            existing = slots.get(principal)
+            if existing is None:
+                new.append(principal)
+                slots[principal] = (entitlement, provenance, direct)
+                continue
+            held, before, own = existing
+            if direct and not own:  # (rare: a person's own line takes the slot from a team's)
+                self.groups[(*resource, held)].remove(principal)
+                self.groups.setdefault(head, []).append(principal)
+                slots[principal] = (entitlement, provenance, True)
+                self.replaced[(*resource, principal)] = (Grant(*head, principal), provenance)
+                continue
+            if own and not direct:
+                continue
+            if held != entitlement:
+                grant = Grant(*head, principal)
+                self.error(
+                    provenance.source or Location("", 0),
+                    f"{self.key_of[principal]} gets {entitlement!r} on {grant.resource!r} here"
+                    f"{_via(provenance)} but {held!r} at {before.source}"
+                    f"{_via(before)}; one person holds one {_entitlement_word(grant)} per"
+                    " resource: list them directly to choose",
+                )
+        if new:
+            self.groups.setdefault(head, []).extend(new)
+            segment = Segment(head, tuple(new), provenance, True)
+            self.segments.append(segment)
+            self.by_resource.setdefault(resource, []).append(segment)
 
     def principals(self, name: str, where: Location, context: str) -> tuple[tuple[str, ...], str]:
         """The principals a member name stands for and the team they come through ("" for a person)."""
@@ -328,18 +360,28 @@ class _Builder:
         if name in self.people:
             return (self.principal_of(name),), ""
         if name in self.teams:
-            found = self._team_principals[name] = tuple(
-                map(self.principal_of, map(itemgetter(0), self.expanded.get(name, ())))
-            )
+            keys = list(map(itemgetter(0), self.expanded.get(name, ())))
+            found = self._team_principals[name] = tuple(map(self._principal_of_all().__getitem__, keys))
+            # key_of.setdefault for each, in C: the first person named with a principal keeps it.
+            first = dict(zip(reversed(found), reversed(keys), strict=True))
+            fresh = first.keys() - self.key_of.keys()
+            self.key_of.update(zip(fresh, map(first.__getitem__, fresh), strict=True))
             return found, name
         self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
         return (), ""
 
+    def _principal_of_all(self) -> dict[str, str]:
+        """Every person's principal (casefolded email), made in one pass."""
+        if len(self._principals) < len(self.people):
+            models = map(itemgetter(0), self.people.values())
+            self._principals = dict(
+                zip(self.people, map(str.casefold, map(attrgetter("email"), models)), strict=True)
+            )
+        return self._principals
+
     def principal_of(self, person_key: str) -> str:
-        principal = self._principals.get(person_key)
-        if principal is None:
-            principal = self._principals[person_key] = self.people[person_key][0].email.casefold()
-            self.key_of.setdefault(principal, person_key)
+        principal = self._principal_of_all()[person_key]
+        self.key_of.setdefault(principal, person_key)
         return principal
 
     def account(self, vendor: str, tenant: str, person_key: str, where: Location, **attributes: str) -> None:
@@ -505,43 +547,40 @@ class _Builder:
         )
         return False
 
-    def ordered(self) -> dict[Grant, Provenance]:
-        """Every chosen grant and where it is written: non-exclusive types first, then exclusive.
-        (The candidates dict itself, extended: a copy of a million entries costs more than it buys.)"""
-        chosen = self.candidates
-        exclusive = list(self.holders.values())
-        chosen.update(zip(exclusive, map(self.held.__getitem__, exclusive), strict=True))
-        self.held = {}
-        return chosen
-
-    def implicit_accounts(self, chosen: dict[Grant, Provenance]) -> None:
+    def implicit_accounts(self, lines: LineGrants) -> None:
         """Anyone granted something at Procore or Concur needs an account there, explained by the
-        line of the first grant that needs it (in `chosen`'s order).
+        line of the first grant that needs it (non-exclusive types first, each in line order).
 
-        Found line by line, not grant by grant: the first chosen grant of a person at a vendor
-        comes from the first line (non-exclusive types first) that names them there, and is that
-        line's grant (or, for an exclusive type, the grant now holding that line's slot)."""
+        Found line by line, not grant by grant: the first grant of a person at a vendor comes from
+        the first line that names them there, and is that line's grant (or, for an exclusive
+        type, the grant now holding that line's slot)."""
         keys: list[tuple[str, str, str]] = []
         sources: list[Location | None] = []
         seen: dict[tuple[str, str], set[str]] = {}
-        holders = self.holders
-        for exclusive, lines in enumerate(self.account_lines):
-            for vendor, tenant, prefix, principals in lines:
+        for exclusive, account_lines in enumerate(self.account_lines):
+            for vendor, tenant, prefix, principals in account_lines:
                 done = seen.setdefault((vendor, tenant), set())
                 new = list(filterfalse(done.__contains__, principals))
                 if not new:
                     continue
                 done.update(new)
                 keys.extend(zip(repeat(vendor), repeat(tenant), new))
-                firsts = map(prefix.__add__, zip(new))
-                grants = (
-                    map(holders.__getitem__, firsts)
-                    if exclusive
-                    else map(tuple.__new__, repeat(Grant), firsts)
-                )
-                sources.extend(map(attrgetter("source"), map(chosen.__getitem__, grants)))
-        self.holders = {}
+                sources.extend(map(attrgetter("source"), self._first_sources(lines, exclusive, prefix, new)))
         self.add_accounts(keys, sources, ())
+
+    def _first_sources(
+        self, lines: LineGrants, exclusive: int, prefix: tuple[str, ...], principals: list[str]
+    ) -> Iterable[Provenance]:
+        """The provenance of the grant of `principals` on `prefix` (a head, or an exclusive type's
+        resource: whichever entitlement holds the slot): in bulk when one line made them all."""
+        if exclusive:
+            slots = self.slots.get(prefix)
+            if slots is None:  # one line holds the resource alone
+                return repeat(self.by_resource[prefix][0].provenance, len(principals))
+            return map(itemgetter(1), map(slots.__getitem__, principals))
+        if prefix not in self.present:  # one line made the head alone
+            return repeat(lines.segment_of(cast(Head, prefix)).provenance, len(principals))
+        return map(lines.__getitem__, map(tuple.__new__, repeat(Grant), map(prefix.__add__, zip(principals))))
 
     def add_accounts(
         self,
@@ -571,8 +610,10 @@ class _Builder:
         accounts = map(tuple.__new__, repeat(Account), rows)  # records made in C
         account_keys = list(map(tuple.__new__, repeat(AccountKey), fresh))
         self.accounts.update(zip(account_keys, accounts, strict=True))
-        lines = {where: self._source_only(where) for where in set(places)}  # a few hundred lines
-        self.account_sources.update(zip(account_keys, map(lines.__getitem__, places), strict=True))
+        # A few hundred lines, told apart by identity (a Location hashes in Python; `at` shares them).
+        ids = list(map(id, places))
+        lines = {i: self._source_only(where) for i, where in dict(zip(ids, places, strict=True)).items()}
+        self.account_sources.update(zip(account_keys, map(lines.__getitem__, ids), strict=True))
 
     def _source_only(self, where: Location | None) -> Provenance:
         """An account's provenance: the line only (a grant's reason and expiry are the grant's)."""
@@ -634,20 +675,16 @@ def _normalize(
         builder.procore(source)
         builder.concur(source)
         builder.pingone(source)
-    chosen = builder.ordered()
-    builder.implicit_accounts(chosen)
+    groups = {head: held for head, held in builder.groups.items() if held}
+    lines = LineGrants(builder.segments, groups, builder.overrides, builder.replaced, builder.account_sources)
+    builder.implicit_accounts(lines)
     if builder.errors:
         raise ValidationErrors(builder.errors)
-    grants = frozenset(chosen)
-    # The grants' dict becomes the provenance of grants and accounts alike (no million-entry copy).
-    provenance = cast("dict[Grant | AccountKey, Provenance]", chosen)
-    provenance.update(builder.account_sources.items())
     people = {person.principal: person for person in builder.persons().values()}
     return AccessSet(
         accounts=builder.accounts,
-        grants=grants,
-        provenance=provenance,
-        expired={g: p for g, p in builder.expired.items() if g not in grants},
+        provenance=lines,
+        expired={g: p for g, p in builder.expired.items() if g not in lines},
         scope=Scope(
             vendors=frozenset(builder.scope_vendors),
             tenants=frozenset(builder.tenants),
@@ -657,11 +694,5 @@ def _normalize(
         people=people,
         resource_sources=builder.resource_sources,
         tenant_sources=builder.tenant_sources,
-        grant_groups=_groups_of(builder.groups, len(grants)),
+        grant_groups=groups,
     )
-
-
-def _groups_of(groups: dict[Head, list[str]], count: int) -> dict[Head, Sequence[str]] | None:
-    """The grants by head; None, so nobody relies on them, if they do not add up."""
-    kept: dict[Head, Sequence[str]] = {head: held for head, held in groups.items() if held}
-    return kept if sum(map(len, kept.values())) == count else None

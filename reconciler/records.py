@@ -152,23 +152,61 @@ class Person(NamedTuple):
         return dict(self.logins).get(vendor, "")
 
 
-@dataclass(frozen=True, slots=True)
 class AccessSet:
-    """Accounts and grants. Desired sets also carry provenance, scope, people and expired grants."""
+    """Accounts and grants. Desired sets also carry provenance, scope, people and expired grants.
 
-    accounts: Mapping[AccountKey, Account]
-    grants: frozenset[Grant]
-    provenance: Mapping[Grant | AccountKey, Provenance] = field(default_factory=dict)
-    expired: Mapping[Grant, Provenance] = field(default_factory=dict)
-    scope: Scope = field(default_factory=Scope)
-    people: Mapping[str, Person] = field(default_factory=dict)  # by principal
-    # Where each listed resource (its key line) and tenant (Procore company) is written, so a name
-    # the vendor does not know is reported there rather than at one of its members.
-    resource_sources: Mapping[ResourceKey, Location] = field(default_factory=dict)
-    tenant_sources: Mapping[tuple[str, str], Location] = field(default_factory=dict)
-    # Exactly `grants`, grouped by head, when the builder had them so (normalize does): checks and
-    # the planner then work per resource, on sets of principals, instead of on a million tuples.
-    grant_groups: Mapping[Head, Sequence[str]] | None = None
+    Immutable by convention, like the frozen records. `grants` may be given, or left to be made
+    from `grant_groups` on first use: normalize gives only the groups (and a `LineGrants`
+    provenance), so commands that work per resource (`validate`, `plan`) never build a million
+    grant tuples, and those that walk every grant (a report) build them once.
+    """
+
+    __slots__ = ("_grants", "accounts", "expired", "grant_groups", "people", "provenance",
+                 "resource_sources", "scope", "tenant_sources")  # fmt: skip
+
+    def __init__(
+        self,
+        accounts: Mapping[AccountKey, Account],
+        grants: frozenset[Grant] | None = None,
+        provenance: Mapping[Grant | AccountKey, Provenance] | None = None,
+        expired: Mapping[Grant, Provenance] | None = None,
+        scope: Scope | None = None,
+        people: Mapping[str, Person] | None = None,
+        resource_sources: Mapping[ResourceKey, Location] | None = None,
+        tenant_sources: Mapping[tuple[str, str], Location] | None = None,
+        grant_groups: Mapping[Head, Sequence[str]] | None = None,
+    ) -> None:
+        if grants is None and grant_groups is None:
+            grants = frozenset()
+        self.accounts = accounts
+        self._grants = grants
+        self.provenance: Mapping[Grant | AccountKey, Provenance] = (
+            provenance if provenance is not None else {}
+        )
+        self.expired: Mapping[Grant, Provenance] = expired if expired is not None else {}
+        self.scope = scope if scope is not None else Scope()
+        self.people: Mapping[str, Person] = people if people is not None else {}  # by principal
+        # Where each listed resource (its key line) and tenant (Procore company) is written, so a
+        # name the vendor does not know is reported there rather than at one of its members.
+        self.resource_sources: Mapping[ResourceKey, Location] = resource_sources or {}
+        self.tenant_sources: Mapping[tuple[str, str], Location] = tenant_sources or {}
+        # Exactly `grants`, grouped by head, when the builder had them so (normalize does): checks
+        # and the planner then work per resource, on sets of principals, not on a million tuples.
+        self.grant_groups = grant_groups
+
+    @property
+    def grants(self) -> frozenset[Grant]:
+        """Every grant; made from the groups on first use when only they were given."""
+        if self._grants is None:
+            self._grants = frozenset(ungroup(self.grant_groups or {}))
+        return self._grants
+
+    @property
+    def grant_count(self) -> int:
+        """How many grants, without making them."""
+        if self._grants is None and self.grant_groups is not None:
+            return sum(map(len, self.grant_groups.values()))
+        return len(self.grants)
 
     @classmethod
     def empty(cls) -> AccessSet:

@@ -149,3 +149,46 @@ def test_the_example_repository_grants_come_grouped_exactly() -> None:
     access = normalize(read_files(Path(__file__).resolve().parents[1]), today=dt.date(2026, 11, 23))
     assert access.grant_groups is not None
     assert {Grant(*head, p) for head, held in access.grant_groups.items() for p in held} == access.grants
+
+
+def test_each_grant_is_explained_by_the_line_that_decides_it(tmp_path: Path) -> None:
+    """Grants are kept per line; a person's own line still re-explains or takes over a team's grant."""
+    access = compile_(
+        tmp_path,
+        f'procore:\n  companies:\n    "{CO}":\n      projects:\n        Tower:\n'
+        "          site: Project Engineer\n"  # line 6
+        "          alice: Superintendent\n"  # line 7: takes alice's slot from the team
+        "        Dock:\n          site: Project Engineer\n"  # line 9
+        "          bob: Project Engineer\n"  # line 10: the same template, now his own line
+        "concur:\n  roles:\n    EXP_APPROVER:\n"
+        "      site: {}\n"  # line 15
+        "      alice: {reason: FIN-7, expires: 2026-12-01}\n",  # line 14
+    )
+    provenance = access.provenance
+    line = {g: provenance[g].source.line for g in access.grants if provenance[g].source}  # type: ignore[union-attr]
+    tower = Grant("procore", CO, "project", "Tower", "Superintendent", "alice@harbor.example")
+    assert line[tower] == 7
+    assert (
+        Grant("procore", CO, "project", "Tower", "Project Engineer", "alice@harbor.example") not in provenance
+    )
+    assert line[Grant("procore", CO, "project", "Tower", "Project Engineer", "bob@harbor.example")] == 6
+    assert line[Grant("procore", CO, "project", "Dock", "Project Engineer", "bob@harbor.example")] == 10
+    approver = Grant("concur", "", "role", "EXP_APPROVER", "member", "alice@harbor.example")
+    assert (line[approver], provenance[approver].reason) == (15, "FIN-7")
+    assert line[approver._replace(principal="bob@harbor.example")] == 14
+    # Walking the provenance gives the same answers as looking each grant up, and every grant once.
+    walked = [(k, p) for k, p in provenance.items() if isinstance(k, Grant)]
+    assert dict(walked) == {g: provenance[g] for g in access.grants} and len(walked) == len(access.grants)
+    assert access.grant_count == len(access.grants) == 6
+
+
+def test_the_expiry_warning_sees_an_expiring_line_a_person_writes_over_a_team(tmp_path: Path) -> None:
+    from reconciler.policy_model import Policies
+    from reconciler.rules import expiry
+
+    access = compile_(
+        tmp_path,
+        "concur:\n  roles:\n    EXP_APPROVER:\n      site: {}\n      alice: {reason: FIN-7, expires: 2026-12-01}\n",
+    )
+    findings = expiry.check(access, Policies(), dt.date(2026, 11, 23))
+    assert [(f.principal, f.source) for f in findings] == [("alice@harbor.example", "access/v.yaml:5")]

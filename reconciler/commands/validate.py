@@ -29,7 +29,7 @@ def run(ctx: AppContext, *, fmt: Format = "text") -> int:
     people = len(access.people)
     vendors = ", ".join(sorted(access.scope.vendors)) or "no vendors"
     ctx.output.result(
-        f"[green]valid[/green]: {len(desired.files.files)} files, {people} people, {len(access.grants)} grants"
+        f"[green]valid[/green]: {len(desired.files.files)} files, {people} people, {access.grant_count} grants"
         f" and {len(access.accounts)} accounts across {vendors}"
         + (f"; {len(access.expired)} expired assignment(s) will be revoked" if access.expired else "")
     )
@@ -58,7 +58,7 @@ def _run_json(ctx: AppContext) -> int:
         "findings": [f.to_json() for f in findings],
         "files": len(desired.files.files),
         "people": len(access.people),
-        "grants": len(access.grants),
+        "grants": access.grant_count,
         "accounts": len(access.accounts),
         "expired": len(access.expired),
         "vendors": sorted(access.scope.vendors),

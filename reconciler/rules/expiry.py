@@ -7,8 +7,9 @@ from itertools import compress
 from operator import attrgetter
 
 from reconciler.changes import Finding, Severity
+from reconciler.line_grants import LineGrants
 from reconciler.policy_model import Policies
-from reconciler.records import AccessSet, Grant
+from reconciler.records import AccessSet, Grant, Provenance
 from reconciler.rules.matching import describe_grant
 from reconciler.rules.sources import grant_source, person_name
 
@@ -20,12 +21,13 @@ def check(desired: AccessSet, policies: Policies, today: dt.date) -> list[Findin
     window = policies.expiry_warnings.within_days
     findings: list[Finding] = []
     # Only what carries `expires` is sorted and looked at: usually a handful among a million grants.
-    dated = compress(desired.provenance.items(), map(_EXPIRES, desired.provenance.values()))
-    expiring = [
-        (grant, provenance)
-        for grant, provenance in dated
-        if isinstance(grant, Grant) and grant in desired.grants
-    ]
+    lines = desired.provenance
+    expiring: list[tuple[Grant, Provenance]]
+    if isinstance(lines, LineGrants):  # normalize's: only the lines that set `expires`
+        expiring = list(lines.items_where(_EXPIRES))
+    else:
+        dated = compress(lines.items(), map(_EXPIRES, lines.values()))
+        expiring = [(g, p) for g, p in dated if isinstance(g, Grant) and g in desired.grants]
     expiring.sort(key=lambda item: (grant_source(desired, item[0]), item[0]))
     for grant, provenance in expiring:
         last_day = dt.date.fromisoformat(provenance.expires[:10])
