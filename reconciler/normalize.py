@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import compress, filterfalse, repeat
+from functools import cache
+from itertools import filterfalse, repeat
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
@@ -24,6 +25,7 @@ from reconciler.desired import (
     TeamModel,
     VendorSection,
 )
+from reconciler.desired_accounts import AccountBatches, Deferred
 from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.line_grants import LineGrants, Segment, Slot
@@ -78,8 +80,7 @@ class _Builder:
     slots: dict[tuple[str, ...], dict[str, tuple[str, Provenance, bool]]] = field(default_factory=dict)
     by_resource: dict[tuple[str, ...], list[Segment]] = field(default_factory=dict)
     expired: dict[Grant, Provenance] = field(default_factory=dict)
-    accounts: dict[AccountKey, Account] = field(default_factory=dict)
-    account_sources: dict[AccountKey, Provenance] = field(default_factory=dict)
+    accounts: AccountBatches = field(default_factory=AccountBatches)
     resources: dict[ResourceKey, bool] = field(default_factory=dict)
     resource_sources: dict[ResourceKey, Location] = field(default_factory=dict)
     all_of: set[tuple[str, str, str]] = field(default_factory=set)
@@ -91,9 +92,8 @@ class _Builder:
     _persons: dict[str, Person] = field(default_factory=dict)
     _principals: dict[str, str] = field(default_factory=dict)
     _by_principal: dict[str, Person] = field(default_factory=dict)
-    _logins: dict[str, dict[str, str]] = field(default_factory=dict)  # vendor -> principal -> login
+    logins: dict[str, dict[str, str]] = field(default_factory=dict)  # vendor -> principal -> login
     _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
     key_of: dict[str, str] = field(default_factory=dict)  # principal -> person key
     # The chosen grants by head: principals in lists (a set per resource would cost 100 MB at a
     # million grants), kept distinct by the dicts above.
@@ -212,7 +212,7 @@ class _Builder:
                     if override is not None
                 )
                 for vendor, login in logins:
-                    self._logins.setdefault(vendor, {})[model.email.casefold()] = login
+                    self.logins.setdefault(vendor, {})[model.email.casefold()] = login
             teams = teams_of.get(key)
             rows.append((key, model.email, model.name, logins, here, model.github or "",
                          tuple(sorted(teams)) if teams else no_teams))  # fmt: skip
@@ -385,23 +385,9 @@ class _Builder:
         return principal
 
     def account(self, vendor: str, tenant: str, person_key: str, where: Location, **attributes: str) -> None:
-        if not attributes and AccountKey(vendor, tenant, self.principal_of(person_key)) in self.accounts:
-            return  # the first place that names an account explains it
-        person = self.person(person_key)
-        login = person.login(vendor)
-        if login:
-            attributes["login"] = login
-        key = AccountKey(vendor, tenant, person.principal)
-        account = Account(
-            vendor, tenant, person.principal, active=True, email=person.email, display_name=person.name,
-            attributes=tuple(sorted(attributes.items())),
-        )  # fmt: skip
-        self.accounts.setdefault(key, account)
-        if key not in self.account_sources:
-            provenance = self._line_provenance.get(where)
-            if provenance is None:
-                provenance = self._line_provenance[where] = Provenance(where)
-            self.account_sources[key] = provenance
+        """The first place that names an account explains it."""
+        principal = self.principal_of(person_key)
+        self.accounts.add(vendor, tenant, (principal,), where, tuple(sorted(attributes.items())))
 
     def open_section(
         self, vendor: str, source: SourceFile, section: VendorSection, tenant: str | None
@@ -501,8 +487,7 @@ class _Builder:
                 person_keys = list(map(self.key_of.__getitem__, principals))
                 if self.populations.keys().isdisjoint(person_keys):  # the usual case, in bulk
                     self.populations.update(zip(person_keys, repeat((population, where))))
-                    keys = zip(repeat("pingone"), repeat(""), principals)
-                    self.add_accounts(keys, repeat(where), (("population", population),))
+                    self.accounts.add("pingone", "", principals, where, (("population", population),))
                     continue
                 for person_key in person_keys:
                     previous = self.populations.get(person_key)
@@ -554,8 +539,6 @@ class _Builder:
         Found line by line, not grant by grant: the first grant of a person at a vendor comes from
         the first line that names them there, and is that line's grant (or, for an exclusive
         type, the grant now holding that line's slot)."""
-        keys: list[tuple[str, str, str]] = []
-        sources: list[Location | None] = []
         seen: dict[tuple[str, str], set[str]] = {}
         for exclusive, account_lines in enumerate(self.account_lines):
             for vendor, tenant, prefix, principals in account_lines:
@@ -564,64 +547,22 @@ class _Builder:
                 if not new:
                     continue
                 done.update(new)
-                keys.extend(zip(repeat(vendor), repeat(tenant), new))
-                sources.extend(map(attrgetter("source"), self._first_sources(lines, exclusive, prefix, new)))
-        self.add_accounts(keys, sources, ())
+                self.accounts.add(vendor, tenant, new, self._first_sources(lines, exclusive, prefix, new), ())
 
     def _first_sources(
         self, lines: LineGrants, exclusive: int, prefix: tuple[str, ...], principals: list[str]
-    ) -> Iterable[Provenance]:
-        """The provenance of the grant of `principals` on `prefix` (a head, or an exclusive type's
-        resource: whichever entitlement holds the slot): in bulk when one line made them all."""
+    ) -> Location | list[Location | None] | None:
+        """Where the grant of each of `principals` on `prefix` (a head, or an exclusive type's
+        resource: whichever entitlement holds the slot) is written: one line when it made them all."""
         if exclusive:
             slots = self.slots.get(prefix)
             if slots is None:  # one line holds the resource alone
-                return repeat(self.by_resource[prefix][0].provenance, len(principals))
-            return map(itemgetter(1), map(slots.__getitem__, principals))
+                return self.by_resource[prefix][0].provenance.source
+            return [slots[p][1].source for p in principals]
         if prefix not in self.present:  # one line made the head alone
-            return repeat(lines.segment_of(cast(Head, prefix)).provenance, len(principals))
-        return map(lines.__getitem__, map(tuple.__new__, repeat(Grant), map(prefix.__add__, zip(principals))))
-
-    def add_accounts(
-        self,
-        keys: Iterable[tuple[str, str, str]],
-        wheres: Iterable[Location | None],
-        attributes: tuple[tuple[str, str], ...],
-    ) -> None:
-        """`account` for many (vendor, tenant, principal) at once, made in C where it can be: the
-        first place that names an account explains it."""
-        todo = [(k, w) for k, w in zip(keys, wheres) if k not in self.accounts]  # noqa: B905 - one each
-        if not todo:
-            return
-        fresh, places = zip(*todo, strict=True)
-        vendors, tenants, principals = zip(*fresh, strict=True)
-        self.persons()
-        people = list(map(self._by_principal.__getitem__, principals))
-        # Attributes are the same for everyone but the few with a login override at the vendor.
-        every = [attributes] * len(fresh)
-        for vendor, logins in self._logins.items():
-            for i in compress(range(len(fresh)), map(logins.__contains__, principals)):
-                if vendors[i] == vendor:
-                    every[i] = tuple(sorted((("login", logins[principals[i]]), *attributes)))
-        rows = zip(
-            vendors, tenants, principals, repeat(True), map(attrgetter("email"), people),
-            map(attrgetter("name"), people), every, repeat(""),
-        )  # fmt: skip
-        accounts = map(tuple.__new__, repeat(Account), rows)  # records made in C
-        account_keys = list(map(tuple.__new__, repeat(AccountKey), fresh))
-        self.accounts.update(zip(account_keys, accounts, strict=True))
-        # A few hundred lines, told apart by identity (a Location hashes in Python; `at` shares them).
-        ids = list(map(id, places))
-        lines = {i: self._source_only(where) for i, where in dict(zip(ids, places, strict=True)).items()}
-        self.account_sources.update(zip(account_keys, map(lines.__getitem__, ids), strict=True))
-
-    def _source_only(self, where: Location | None) -> Provenance:
-        """An account's provenance: the line only (a grant's reason and expiry are the grant's)."""
-        where = where or Location("", 0)
-        found = self._line_provenance.get(where)
-        if found is None:
-            found = self._line_provenance[where] = Provenance(where)
-        return found
+            return lines.segment_of(cast(Head, prefix)).provenance.source
+        grants = map(tuple.__new__, repeat(Grant), map(prefix.__add__, zip(principals)))
+        return list(map(attrgetter("source"), map(lines.__getitem__, grants)))
 
 
 _NEEDS_ACCOUNT = frozenset({"procore", "concur"})
@@ -676,13 +617,21 @@ def _normalize(
         builder.concur(source)
         builder.pingone(source)
     groups = {head: held for head, held in builder.groups.items() if held}
-    lines = LineGrants(builder.segments, groups, builder.overrides, builder.replaced, builder.account_sources)
+    made = builder.accounts
+    account_sources = Deferred(lambda: records()[1], made.count)
+    lines = LineGrants(builder.segments, groups, builder.overrides, builder.replaced, account_sources)
     builder.implicit_accounts(lines)
     if builder.errors:
         raise ValidationErrors(builder.errors)
     people = {person.principal: person for person in builder.persons().values()}
+    logins = builder.logins
+
+    @cache
+    def records() -> tuple[dict[AccountKey, Account], dict[AccountKey, Provenance]]:
+        return made.records(people, logins)
+
     return AccessSet(
-        accounts=builder.accounts,
+        accounts=Deferred(lambda: records()[0], made.count),
         provenance=lines,
         expired={g: p for g, p in builder.expired.items() if g not in lines},
         scope=Scope(

@@ -1,0 +1,147 @@
+"""The accounts the YAML asks for, recorded a line at a time and made into records when first used.
+
+Anyone granted something at Procore or Concur needs an account there, and every PingOne account
+belongs to a population: at 100,000 people that is 300,000 accounts. `validate` only counts them,
+so normalize records which principals each line gives an account (the first line to name an
+account explains it) and `Account` records, with their provenance, are made on first use, in the
+order the lines gave them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
+from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import attrgetter
+from typing import NamedTuple, TypeVar
+
+from reconciler.location import Location
+from reconciler.records import Account, AccountKey, Person, Provenance
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+_EMAIL = attrgetter("email")
+_NAME = attrgetter("name")
+
+
+class _Batch(NamedTuple):
+    vendor: str
+    tenant: str
+    principals: Sequence[str]
+    where: Location | list[Location | None] | None  # one line for all, or one each
+    attributes: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class AccountBatches:
+    """The accounts lines give, deduplicated as they come (the first line wins)."""
+
+    batches: list[_Batch] = field(default_factory=list)
+    principals: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (vendor, tenant) -> held
+    count: int = 0
+
+    def add(
+        self,
+        vendor: str,
+        tenant: str,
+        principals: Sequence[str],
+        where: Location | list[Location | None] | None,
+        attributes: tuple[tuple[str, str], ...],
+    ) -> None:
+        held = self.principals.setdefault((vendor, tenant), set())
+        if not held.isdisjoint(principals):
+            fresh = list(map(held.__contains__, principals))
+            fresh = [not had for had in fresh]
+            principals = list(compress(principals, fresh))
+            if isinstance(where, list):
+                where = list(compress(where, fresh))
+        if not principals:
+            return
+        held.update(principals)
+        self.count += len(principals)
+        self.batches.append(_Batch(vendor, tenant, principals, where, attributes))
+
+    def records(
+        self, people: Mapping[str, Person], logins: Mapping[str, Mapping[str, str]]
+    ) -> tuple[dict[AccountKey, Account], dict[AccountKey, Provenance]]:
+        """Every account and its provenance (the line only), made in C a batch at a time.
+        `people` by principal; `logins`: vendor -> principal -> login override."""
+        accounts: dict[AccountKey, Account] = {}
+        sources: dict[AccountKey, Provenance] = {}
+        line_provenance: dict[Location, Provenance] = {}
+
+        def source_only(where: Location | None) -> Provenance:
+            where = where or Location("", 0)
+            found = line_provenance.get(where)
+            if found is None:
+                found = line_provenance[where] = Provenance(where)
+            return found
+
+        for vendor, tenant, principals, where, attributes in self.batches:
+            whom = list(map(people.__getitem__, principals))
+            overrides = logins.get(vendor)
+            every: Iterator[tuple[tuple[str, str], ...]] | list[tuple[tuple[str, str], ...]] = repeat(
+                attributes
+            )
+            if overrides and not overrides.keys().isdisjoint(principals):
+                every = [
+                    tuple(sorted((("login", overrides[p]), *attributes))) if p in overrides else attributes
+                    for p in principals
+                ]
+            rows = zip(
+                repeat(vendor), repeat(tenant), principals, repeat(True), map(_EMAIL, whom), map(_NAME, whom),
+                every, repeat(""),
+            )  # fmt: skip
+            keys = list(
+                map(tuple.__new__, repeat(AccountKey), zip(repeat(vendor), repeat(tenant), principals))
+            )
+            accounts.update(zip(keys, map(tuple.__new__, repeat(Account), rows), strict=True))
+            if isinstance(where, list):
+                # A few hundred lines, told apart by identity (a Location hashes in Python).
+                ids = list(map(id, where))
+                lines = {i: source_only(w) for i, w in dict(zip(ids, where, strict=True)).items()}
+                sources.update(zip(keys, map(lines.__getitem__, ids), strict=True))
+            else:
+                sources.update(zip(keys, repeat(source_only(where), len(keys)), strict=True))
+        return accounts, sources
+
+
+class Deferred(Mapping[K, V]):
+    """A mapping made by `make` on first use; its length may be known before that."""
+
+    __slots__ = ("_length", "_made", "_make")
+
+    def __init__(self, make: Callable[[], Mapping[K, V]], length: int | None = None) -> None:
+        self._make = make
+        self._made: Mapping[K, V] | None = None
+        self._length = length
+
+    def _mapping(self) -> Mapping[K, V]:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    def __getitem__(self, key: K) -> V:
+        return self._mapping()[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return self._length if self._length is not None and self._made is None else len(self._mapping())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._mapping()
+
+    def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
+        return self._mapping().get(key, default)
+
+    def items(self) -> ItemsView[K, V]:
+        return self._mapping().items()
+
+    def values(self) -> ValuesView[V]:
+        return self._mapping().values()
+
+    def keys(self) -> KeysView[K]:
+        return self._mapping().keys()
