@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import filterfalse, repeat
+from itertools import compress, filterfalse, repeat
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
@@ -91,7 +91,6 @@ class _Builder:
     populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
     _persons: dict[str, Person] = field(default_factory=dict)
     _principals: dict[str, str] = field(default_factory=dict)
-    _by_principal: dict[str, Person] = field(default_factory=dict)
     logins: dict[str, dict[str, str]] = field(default_factory=dict)  # vendor -> principal -> login
     _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
     key_of: dict[str, str] = field(default_factory=dict)  # principal -> person key
@@ -112,8 +111,14 @@ class _Builder:
     def add_people(self, source: SourceFile) -> None:
         doc = source.document
         lines = doc.child_lines(("people",))  # one walk for every person, not one per person
+        people = source.model.people
+        numbers = list(map(lines.get, people))
+        if None not in numbers and self.people.keys().isdisjoint(people):  # the usual case, in bulk
+            places = map(tuple.__new__, repeat(Location), zip(repeat(doc.file), numbers))
+            self.people.update(zip(people, zip(people.values(), places, strict=True), strict=True))
+            people = {}
         at = doc.at
-        for key, person in source.model.people.items():
+        for key, person in people.items():
             line = lines.get(key)
             here = at(line) if line is not None else doc.location(("people", key))
             if key in self.people:
@@ -131,22 +136,25 @@ class _Builder:
             )
 
     def link_people(self) -> None:
-        emails: dict[str, str] = {}
-        for key, (person, here) in self.people.items():
-            if key in self.teams:
-                self.error(here, f"{key!r} is both a person and a team (team at {self.teams[key][1]})")
-            folded = person.email.casefold()
-            if folded in emails:
-                other = emails[folded]
-                self.error(here, f"email {person.email} is also {other!r}'s ({self.people[other][1]})")
-            emails[folded] = key
+        people, teams = self.people, self.teams
+        for key in filter(teams.__contains__, people):
+            self.error(people[key][1], f"{key!r} is both a person and a team (team at {teams[key][1]})")
+        models = list(map(itemgetter(0), people.values()))
+        folded = list(map(str.casefold, map(_EMAIL, models)))
+        if len(set(folded)) < len(folded):  # two people with one email: name each
+            emails: dict[str, str] = {}
+            for key, (person, here), email in zip(people, people.values(), folded, strict=True):
+                if email in emails:
+                    other = emails[email]
+                    self.error(here, f"email {person.email} is also {other!r}'s ({people[other][1]})")
+                emails[email] = key
+        team_members = self.team_members
+        for key, (person, here) in people.items():
             for team in person.teams:
-                if team not in self.teams:
-                    self.error(
-                        here, f"people.{key}.teams: unknown team {team!r}{self._hint(team, self.teams)}"
-                    )
+                if team in teams:
+                    team_members.setdefault(team, []).append((key, here))
                 else:
-                    self.team_members.setdefault(team, []).append((key, here))
+                    self.error(here, f"people.{key}.teams: unknown team {team!r}{self._hint(team, teams)}")
         for team, members in self.team_members.items():
             for member, where in members:
                 if member not in self.people and member not in self.teams:
@@ -186,38 +194,37 @@ class _Builder:
         else:
             self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
 
-    def person(self, key: str) -> Person:
-        return self.persons()[key]
-
     def persons(self) -> dict[str, Person]:
-        """Every person's record, made once (after the teams are expanded)."""
+        """Every person's record, made once (after the teams are expanded), a column at a time."""
         if self._persons or not self.people:
             return self._persons
-        teams_of: dict[str, list[str]] = {}
-        for team, members in self.expanded.items():
-            for person_key, _ in members:
-                teams_of.setdefault(person_key, []).append(team)
-        no_teams: tuple[str, ...] = ()
-        rows = []
-        for key, (model, here) in self.people.items():
-            logins: tuple[tuple[str, str], ...] = ()
-            if model.procore is not None or model.concur is not None or model.pingone is not None:
-                logins = tuple(
-                    (vendor, override.login)
-                    for vendor, override in (
-                        ("procore", model.procore),
-                        ("concur", model.concur),
-                        ("pingone", model.pingone),
-                    )
-                    if override is not None
-                )
-                for vendor, login in logins:
-                    self.logins.setdefault(vendor, {})[model.email.casefold()] = login
-            teams = teams_of.get(key)
-            rows.append((key, model.email, model.name, logins, here, model.github or "",
-                         tuple(sorted(teams)) if teams else no_teams))  # fmt: skip
-        self._persons = dict(zip(self.people, map(tuple.__new__, repeat(Person), rows), strict=True))
-        self._by_principal = {p.email.casefold(): p for p in self._persons.values()}
+        keys = list(self.people)
+        models = list(map(itemgetter(0), self.people.values()))
+        # Each person's teams, sorted: teams visited in order, so each list comes out sorted.
+        teams_of: dict[str, tuple[str, ...]] = {}
+        for team in sorted(self.expanded):
+            members = list(map(itemgetter(0), self.expanded[team]))
+            if teams_of.keys().isdisjoint(members):  # the usual case: a person's first team
+                teams_of.update(zip(members, repeat((team,))))
+            else:
+                for member in members:
+                    teams_of[member] = (*teams_of.get(member, ()), team)
+        logins: list[tuple[tuple[str, str], ...]] = [()] * len(keys)
+        for i in compress(range(len(keys)), map(any, map(_OVERRIDES, models))):  # the few with a login
+            model = models[i]
+            logins[i] = tuple(
+                (vendor, override.login)
+                for vendor, override in zip(VENDOR_ORDER, _OVERRIDES(model), strict=True)
+                if override is not None
+            )
+            for vendor, login in logins[i]:
+                self.logins.setdefault(vendor, {})[model.email.casefold()] = login
+        rows = zip(
+            keys, map(_EMAIL, models), map(_NAME, models), logins, map(itemgetter(1), self.people.values()),
+            [github or "" for github in map(_GITHUB, models)], map(teams_of.get, keys, repeat(())),
+            strict=True,
+        )  # fmt: skip
+        self._persons = dict(zip(keys, map(tuple.__new__, repeat(Person), rows), strict=True))
         return self._persons
 
     # -- vendor sections -----------------------------------------------------------------------
@@ -566,6 +573,12 @@ class _Builder:
 
 
 _NEEDS_ACCOUNT = frozenset({"procore", "concur"})
+VENDOR_ORDER = ("procore", "concur", "pingone")  # a person's login overrides, in this order
+_OVERRIDES = attrgetter(*VENDOR_ORDER)
+_EMAIL = attrgetter("email")
+_NAME = attrgetter("name")
+_GITHUB = attrgetter("github")
+_TEAMS = attrgetter("teams")
 
 
 def _template(options: ProjectMember) -> str:
