@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
 from operator import itemgetter
@@ -344,7 +343,6 @@ def _plan_vendor(
     # Hot paths over every grant run in C (map/compress/set algebra): a million grants in seconds.
     # `missing`: the vendor's wanted grants it does not have; `extra`: what it has on managed
     # resources that is not wanted.
-    wanted = desired.grants
     to_grant = list(missing - actual.read_only)
     # An update pairs a wanted grant with the holder's old entitlement, which is always in `extra`.
     exclusive_types = {rt for (v, rt), t in RESOURCE_TYPES.items() if v == vendor and t.exclusive}
@@ -390,8 +388,8 @@ def _plan_vendor(
              "", expired, note, ())
         )  # fmt: skip
     changes += _changes(vendor, rows, to_grant, provenances, people, actual)
-    _indirect_findings(vendor, desired, actual, wanted, findings)
-    _read_only_findings(vendor, desired, actual, wanted, findings)
+    _indirect_findings(vendor, desired, actual, findings)
+    _read_only_findings(vendor, desired, actual, findings)
 
 
 # A change before its id, person, explanations and account id:
@@ -525,11 +523,9 @@ def _outside(
     ]
 
 
-def _read_only_findings(
-    vendor: str, desired: AccessSet, actual: _Resolved, wanted: AbstractSet[Grant], findings: list[Finding]
-) -> None:
+def _read_only_findings(vendor: str, desired: AccessSet, actual: _Resolved, findings: list[Finding]) -> None:
     for grant in sorted(actual.read_only):
-        if grant in wanted or desired.scope.authority(grant.resource_key) is not True:
+        if desired.holds(grant) or desired.scope.authority(grant.resource_key) is not True:
             continue
         findings.append(
             Finding(Severity.WARNING, "read-only-grant",
@@ -541,12 +537,10 @@ def _read_only_findings(
         )  # fmt: skip
 
 
-def _indirect_findings(
-    vendor: str, desired: AccessSet, actual: _Resolved, wanted: AbstractSet[Grant], findings: list[Finding]
-) -> None:
+def _indirect_findings(vendor: str, desired: AccessSet, actual: _Resolved, findings: list[Finding]) -> None:
     held: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for grant in actual.indirect:
-        if desired.scope.authority(grant.resource_key) is True and grant not in wanted:
+        if desired.scope.authority(grant.resource_key) is True and not desired.holds(grant):
             held[(grant.resource_type, grant.resource, grant.entitlement)].append(grant.principal)
     for (rtype, resource, _), principals in sorted(held.items()):
         findings.append(

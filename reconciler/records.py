@@ -161,7 +161,7 @@ class AccessSet:
     grant tuples, and those that walk every grant (a report) build them once.
     """
 
-    __slots__ = ("_grants", "accounts", "expired", "grant_groups", "people", "provenance",
+    __slots__ = ("_grants", "_held", "accounts", "expired", "grant_groups", "people", "provenance",
                  "resource_sources", "scope", "tenant_sources")  # fmt: skip
 
     def __init__(
@@ -180,6 +180,7 @@ class AccessSet:
             grants = frozenset()
         self.accounts = accounts
         self._grants = grants
+        self._held: dict[Head, frozenset[str]] = {}
         self.provenance: Mapping[Grant | AccountKey, Provenance] = (
             provenance if provenance is not None else {}
         )
@@ -200,6 +201,17 @@ class AccessSet:
         if self._grants is None:
             self._grants = frozenset(ungroup(self.grant_groups or {}))
         return self._grants
+
+    def holds(self, grant: Grant) -> bool:
+        """Whether `grant` is wanted, without making every grant: its head's principals are
+        made a set on first use."""
+        if self._grants is not None or self.grant_groups is None:
+            return grant in self.grants
+        head = grant[:5]
+        held = self._held.get(head)
+        if held is None:
+            held = self._held[head] = frozenset(self.grant_groups.get(head, ()))
+        return grant[5] in held
 
     @property
     def grant_count(self) -> int:
