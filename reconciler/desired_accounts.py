@@ -64,11 +64,12 @@ class AccountBatches:
 
     def records(
         self, people: Mapping[str, Person], logins: Mapping[str, Mapping[str, str]]
-    ) -> tuple[dict[AccountKey, Account], dict[AccountKey, Provenance]]:
-        """Every account and its provenance (the line only), made in C a batch at a time.
-        `people` by principal; `logins`: vendor -> principal -> login override."""
-        accounts: dict[AccountKey, Account] = {}
+    ) -> tuple[dict[str, dict[AccountKey, Account]], dict[AccountKey, Provenance], list[list[AccountKey]]]:
+        """Every account by vendor, their provenance (the line only) and each batch's keys, made
+        in C a batch at a time. `people` by principal; `logins`: vendor -> principal -> login."""
+        by_vendor: dict[str, dict[AccountKey, Account]] = {}
         sources: dict[AccountKey, Provenance] = {}
+        batch_keys: list[list[AccountKey]] = []
         line_provenance: dict[Location, Provenance] = {}
 
         def source_only(where: Location | None) -> Provenance:
@@ -96,15 +97,26 @@ class AccountBatches:
             keys = list(
                 map(tuple.__new__, repeat(AccountKey), zip(repeat(vendor), repeat(tenant), principals))
             )
+            batch_keys.append(keys)
+            accounts = by_vendor.setdefault(vendor, {})
             accounts.update(zip(keys, map(tuple.__new__, repeat(Account), rows), strict=True))
             if isinstance(where, list):
-                # A few hundred lines, told apart by identity (a Location hashes in Python).
-                ids = list(map(id, where))
-                lines = {i: source_only(w) for i, w in dict(zip(ids, where, strict=True)).items()}
-                sources.update(zip(keys, map(lines.__getitem__, ids), strict=True))
+                lines = {w: source_only(w) for w in set(where)}  # a few hundred lines
+                sources.update(zip(keys, map(lines.__getitem__, where), strict=True))
             else:
                 sources.update(zip(keys, repeat(source_only(where), len(keys)), strict=True))
-        return accounts, sources
+        return by_vendor, sources, batch_keys
+
+
+def in_order(
+    by_vendor: Mapping[str, Mapping[AccountKey, Account]], batch_keys: list[list[AccountKey]]
+) -> dict[AccountKey, Account]:
+    """Every account in the order the lines gave them."""
+    accounts: dict[AccountKey, Account] = {}
+    for keys in batch_keys:
+        if keys:
+            accounts.update(zip(keys, map(by_vendor[keys[0].vendor].__getitem__, keys), strict=True))
+    return accounts
 
 
 class Deferred(Mapping[K, V]):

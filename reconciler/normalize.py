@@ -7,7 +7,7 @@ of them are raised together.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import compress, filterfalse, repeat
@@ -25,7 +25,7 @@ from reconciler.desired import (
     TeamModel,
     VendorSection,
 )
-from reconciler.desired_accounts import AccountBatches, Deferred
+from reconciler.desired_accounts import AccountBatches, Deferred, in_order
 from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.line_grants import LineGrants, Segment, Slot
@@ -640,11 +640,17 @@ def _normalize(
     logins = builder.logins
 
     @cache
-    def records() -> tuple[dict[AccountKey, Account], dict[AccountKey, Provenance]]:
+    def records() -> tuple[
+        dict[str, dict[AccountKey, Account]], dict[AccountKey, Provenance], list[list[AccountKey]]
+    ]:
         return made.records(people, logins)
 
+    def vendor_accounts(vendor: str) -> Mapping[AccountKey, Account]:
+        return records()[0].get(vendor, {})
+
     return AccessSet(
-        accounts=Deferred(lambda: records()[0], made.count),
+        accounts=Deferred(lambda: in_order(records()[0], records()[2]), made.count),
+        accounts_of=vendor_accounts,
         provenance=lines,
         expired={g: p for g, p in builder.expired.items() if g not in lines},
         scope=Scope(

@@ -80,17 +80,12 @@ def _build_plan(
     changes: list[Change] = []
     findings: list[Finding] = []
     vendors = sorted(v for v in desired.scope.vendors if v in actual)
-    # Desired accounts split by vendor in one pass, not one pass per vendor. (Grants are split with
-    # C-level passes, one per vendor: cheaper than a Python loop over a million grants.)
-    accounts_of: dict[str, dict[AccountKey, Account]] = defaultdict(dict)
-    for key, account in desired.accounts.items():
-        accounts_of[key[0]][key] = account
     states = {vendor: _resolve_identities(actual[vendor], desired.people, findings) for vendor in vendors}
     missing, extra = _differences(desired, states, vendors)
     for vendor in vendors:
         planned: list[Change] = []
         _plan_vendor(
-            vendor, desired, missing[vendor], extra[vendor], accounts_of[vendor], states[vendor], options,
+            vendor, desired, missing[vendor], extra[vendor], desired.accounts_of(vendor), states[vendor], options,
             planned, findings,
         )  # fmt: skip
         changes += _outside(actual[vendor].unreadable, planned, findings)
@@ -261,7 +256,7 @@ def _plan_vendor(
     desired: AccessSet,
     missing: set[Grant],
     extra: set[Grant],
-    wanted_accounts: dict[AccountKey, Account],
+    wanted_accounts: Mapping[AccountKey, Account],
     actual: _Resolved,
     options: PlanOptions,
     changes: list[Change],

@@ -8,7 +8,7 @@ beside it in `AccessSet.provenance`, so it never takes part in equality.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import NamedTuple
@@ -161,7 +161,7 @@ class AccessSet:
     grant tuples, and those that walk every grant (a report) build them once.
     """
 
-    __slots__ = ("_grants", "_held", "accounts", "expired", "grant_groups", "people", "provenance",
+    __slots__ = ("_accounts_of", "_grants", "_held", "accounts", "expired", "grant_groups", "people", "provenance",
                  "resource_sources", "scope", "tenant_sources")  # fmt: skip
 
     def __init__(
@@ -175,6 +175,7 @@ class AccessSet:
         resource_sources: Mapping[ResourceKey, Location] | None = None,
         tenant_sources: Mapping[tuple[str, str], Location] | None = None,
         grant_groups: Mapping[Head, Sequence[str]] | None = None,
+        accounts_of: Callable[[str], Mapping[AccountKey, Account]] | None = None,
     ) -> None:
         if grants is None and grant_groups is None:
             grants = frozenset()
@@ -194,6 +195,7 @@ class AccessSet:
         # Exactly `grants`, grouped by head, when the builder had them so (normalize does): checks
         # and the planner then work per resource, on sets of principals, not on a million tuples.
         self.grant_groups = grant_groups
+        self._accounts_of = accounts_of
 
     @property
     def grants(self) -> frozenset[Grant]:
@@ -201,6 +203,12 @@ class AccessSet:
         if self._grants is None:
             self._grants = frozenset(ungroup(self.grant_groups or {}))
         return self._grants
+
+    def accounts_of(self, vendor: str) -> Mapping[AccountKey, Account]:
+        """The accounts at one vendor, in order (normalize keeps them so; others are filtered)."""
+        if self._accounts_of is not None:
+            return self._accounts_of(vendor)
+        return {key: account for key, account in self.accounts.items() if key.vendor == vendor}
 
     def holds(self, grant: Grant) -> bool:
         """Whether `grant` is wanted, without making every grant: its head's principals are

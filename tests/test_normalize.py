@@ -192,3 +192,19 @@ def test_the_expiry_warning_sees_an_expiring_line_a_person_writes_over_a_team(tm
     )
     findings = expiry.check(access, Policies(), dt.date(2026, 11, 23))
     assert [(f.principal, f.source) for f in findings] == [("alice@harbor.example", "access/v.yaml:5")]
+
+
+def test_accounts_by_vendor_are_the_accounts_in_their_order(tmp_path: Path) -> None:
+    access = compile_(
+        tmp_path,
+        f'procore:\n  companies:\n    "{CO}":\n      accounts: [bob]\n      projects:\n'
+        "        Tower:\n          site: Project Engineer\n"
+        "concur:\n  roles:\n    EXP_APPROVER: [alice]\n"
+        "pingone:\n  populations:\n    Employees: [all]\n",
+    )
+    assert len(access.accounts) == 5
+    for vendor in ("procore", "concur", "pingone"):
+        expected = [(key, account) for key, account in access.accounts.items() if key.vendor == vendor]
+        assert list(access.accounts_of(vendor).items()) == expected
+    bob = next(k for k in access.accounts if k.vendor == "procore" and k.principal.startswith("bob"))
+    assert access.provenance[bob].source is not None and access.provenance[bob].source.line == 4
