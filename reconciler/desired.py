@@ -32,7 +32,7 @@ class Strict(BaseModel):
 
 def _to_str_keys(value: Any) -> Any:
     """YAML reads `562949953421312:` as an int; ids are names here."""
-    if isinstance(value, dict):
+    if isinstance(value, dict) and not set(map(type, value)) <= {str}:  # (checked in C: 100k people)
         return {str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v for k, v in value.items()}
     return value
 
