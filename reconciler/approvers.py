@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, compress
 from operator import attrgetter
 
 from reconciler.changes import Action, Change
@@ -63,12 +64,14 @@ class Directory:
     _resolved: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for person in self.people.values():
-            self._by_key[person.key] = person.github
+        people = list(self.people.values())
+        self._by_key.update(zip(map(_KEY, people), map(_GITHUB, people), strict=True))
+        for team in set(chain.from_iterable(map(_TEAMS, people))):  # every team, with or without logins
+            self._by_team.setdefault(team, set())
+        # Only the people with a GitHub login add one to their teams (a few among 100,000).
+        for person in compress(people, map(_GITHUB, people)):
             for team in person.teams:
-                members = self._by_team.setdefault(team, set())
-                if person.github:
-                    members.add(person.github)
+                self._by_team[team].add(person.github)
 
     def logins(self, names: Iterable[str]) -> frozenset[str]:
         key = tuple(names)
@@ -85,6 +88,11 @@ class Directory:
                     logins |= self._by_team.get(name, set())
             found = self._resolved[key] = frozenset(logins)
         return found
+
+
+_KEY = attrgetter("key")
+_GITHUB = attrgetter("github")
+_TEAMS = attrgetter("teams")
 
 
 def directory(desired: AccessSet) -> Directory:
