@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
-from operator import itemgetter
+from operator import eq, itemgetter, not_
 from typing import Any, Literal, cast
 
 from reconciler.changes import (
@@ -276,15 +276,17 @@ def _plan_vendor(
     # Accounts ------------------------------------------------------------------------------------
     managed = MANAGED_ATTRIBUTES.get(vendor, ())
     have_accounts = actual.accounts
-    for key, account in wanted_accounts.items():
-        have = have_accounts.get(key)
-        if (
-            have is not None
-            and have.active
-            and have.display_name == account.display_name
-            and (not managed or account.attributes == have.attributes)
-        ):
-            continue  # the usual case: nothing to change or to tell
+    # The usual case, nothing to change or to tell (held, active, same name and managed attributes),
+    # found in C: a wanted account is active, so its (active, name[, attributes]) must equal the one
+    # held; a missing one stands in as inactive.
+    keys = list(wanted_accounts)
+    haves = list(map(have_accounts.get, keys, repeat(_NO_ACCOUNT)))
+    alike = itemgetter(3, 5, 6) if managed else itemgetter(3, 5)
+    same = map(eq, map(alike, wanted_accounts.values()), map(alike, haves))
+    for i in compress(range(len(keys)), map(not_, same)):
+        key = keys[i]
+        account = wanted_accounts[key]
+        have = haves[i] if haves[i] is not _NO_ACCOUNT else None
         provenance = desired.provenance.get(key)
         if have is None:
             attributes = (("email", account.email), ("name", account.display_name), *account.attributes)
@@ -548,6 +550,7 @@ def _indirect_findings(vendor: str, desired: AccessSet, actual: _Resolved, findi
 
 
 _RESOURCE = itemgetter(1, 2, 3)
+_NO_ACCOUNT = Account("", "", "", active=False)
 _TENANT_TYPE = itemgetter(1, 2)
 _VENDOR = itemgetter(0)
 _HOLDER = itemgetter(0, 1, 2, 3, 5)
