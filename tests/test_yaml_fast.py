@@ -56,7 +56,7 @@ def assert_same_document(fast: YamlDocument, slow: YamlDocument) -> None:
 
 # -- generating files in the subset ----------------------------------------------------------------
 
-LETTERS = "abcxyzABCXYZ019é中😀\xa0_"  # a NBSP is text to YAML, not a space
+LETTERS = "abcxyzABCXYZ019é中😀_\xa0\u3000\u200b\ufffd\U0010fffd"  # Unicode spaces are text to YAML
 FIRST = LETTERS + "./()~=+$^;\\"  # what may start a plain scalar (and `-` before a letter)
 MIDDLE = FIRST + "-@'\"?!%&*<>|`"  # what may follow, anywhere in a plain scalar
 TYPED = [
@@ -78,10 +78,13 @@ def plain(draw: st.DrawFn, context: str) -> str:
     if draw(st.booleans()):
         number = draw(st.one_of(st.integers(-(10**20), 10**20), st.floats(allow_nan=False, width=32)))
         return repr(number)
+    middle = st.text(MIDDLE, max_size=5)
+    if context == "block":  # a block value may also hold `,[]{}` and `:` before a letter
+        middle = st.lists(st.sampled_from([*MIDDLE, *",[]{}", ":a", ":/", ":0"]), max_size=5).map("".join)
     text = draw(st.sampled_from(FIRST) | st.just("-" + draw(st.sampled_from(LETTERS))))
-    text += draw(st.text(MIDDLE, max_size=5))
+    text += draw(middle)
     for _ in range(draw(st.integers(0, 2))):  # more words, a space or two apart
-        text += " " * draw(st.integers(1, 2)) + draw(st.text(MIDDLE, min_size=1, max_size=5))
+        text += " " * draw(st.integers(1, 2)) + draw(middle.filter(bool))
     return text
 
 
@@ -129,7 +132,7 @@ def gap(draw: st.DrawFn, sep: str, usual: bool) -> str:
 def flow_seq(draw: st.DrawFn, usual: bool) -> str:
     items = draw(st.lists(scalar("flow"), max_size=1 if usual else 3))
     inside = gap(draw, ", ", usual).join(items) if items else ""
-    pad = "" if usual or not items else " " * draw(st.integers(0, 1))
+    pad = "" if usual else " " * draw(st.integers(0, 1))
     return f"[{pad}{inside}{pad}]"
 
 
