@@ -12,12 +12,15 @@ The subset, line by line (each line is matched whole by one regular expression, 
 - keys: a plain key of ordinary characters, or a quoted key without escapes or its own quote;
 - values: a plain or quoted scalar, `{k: v, ...}` or `[a, b]` on one line (a flow sequence may sit
   inside the flow mapping, as in `teams: [t01]`), or nothing (a nested block, or null);
-- plain scalars never hold `: ` or `#`, and resolve through the builder's own `_plain` (YAML 1.2
-  core schema), so `true`, `~`, `0x1F`, `1e3` and `.inf` mean what they mean there.
+- plain scalars start with no YAML indicator and never hold `#`; `:` only inside a block value and
+  before a letter, digit or `/` (`12:30`, `https://x`). They resolve through the builder's own
+  `_plain` (YAML 1.2 core schema), so `true`, `~`, `0x1F`, `1e3` and `.inf` mean what they mean
+  there.
 Declined: anchors, aliases, tags, merge keys, block scalars, multi-line scalars or flow
-collections, document markers, directives, tabs, CR or Unicode line breaks, a byte-order mark,
-duplicate keys (the builder names both lines), keys longer than `MAX_KEY`, and indentation
-that does not line up with an open block.
+collections, lists of mappings, `-` alone, document markers, directives, tabs, CR or Unicode line
+breaks, a byte-order mark, duplicate keys (the builder names both lines), keys longer than
+`MAX_KEY`, deeper than `MAX_DEPTH`, indentation that does not line up with an open block, and a
+file with no content (the builder's None).
 """
 
 from __future__ import annotations
