@@ -1,0 +1,295 @@
+"""A fast reader for the plain subset of YAML that access files are written in.
+
+`load_yaml` (in `yaml_source`) asks `read_subset` first; `read_subset` either returns exactly what
+the libyaml-driven builder would (the same values and Python types, the same `LineDict` and
+`LineList` lines) or `DECLINED`, and then the builder reads the whole file. The builder is the one
+source of truth: every error, message and line comes from it, because the moment a file holds
+anything outside the subset this module gives up on the file.
+
+The subset, line by line (each line is matched whole by one regular expression, `_LINE`):
+- block mappings by indentation, block sequences of scalars or one-line flow collections (also
+  "indentless", at the indentation of their key), blank lines and comments;
+- keys: a plain key of ordinary characters, or a quoted key without escapes or its own quote;
+- values: a plain or quoted scalar, `{k: v, ...}` or `[a, b]` on one line (a flow sequence may sit
+  inside the flow mapping, as in `teams: [t01]`), or nothing (a nested block, or null);
+- plain scalars start with no YAML indicator and never hold `#`; `:` only inside a block value and
+  before a letter, digit or `/` (`12:30`, `https://x`). They resolve through the builder's own
+  `_plain` (YAML 1.2 core schema), so `true`, `~`, `0x1F`, `1e3` and `.inf` mean what they mean
+  there.
+Declined: anchors, aliases, tags, merge keys, block scalars, multi-line scalars or flow
+collections, lists of mappings, `-` alone, document markers, directives, tabs, CR or Unicode line
+breaks, a byte-order mark, duplicate keys (the builder names both lines), keys longer than
+`MAX_KEY`, deeper than `MAX_DEPTH`, indentation that does not line up with an open block, and a
+file with no content (the builder's None).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from reconciler.yaml_source import _MAYBE_TYPED, LineDict, LineList, YamlProblem, _plain
+
+
+class _Declined:
+    """The marker `read_subset` returns for a file outside the subset."""
+
+    def __repr__(self) -> str:
+        return "DECLINED"
+
+
+DECLINED: Final = _Declined()
+
+
+class _Outside(Exception):
+    """Raised deep inside a flow collection that is outside the subset (a key given twice)."""
+
+
+# Characters the builder treats as line breaks or special beyond the subset's lines.
+_OUTSIDE = ("\t", "\r", "\x85", "\u2028", "\u2029", "\ufeff")
+# libyaml forgets a key that does not reach its `:` within 1,024 characters (bytes, for some
+# versions), and refuses to nest deeper than 1,000 levels: far beyond what the subset reads.
+MAX_KEY = 250
+MAX_DEPTH = 100
+
+# Plain scalars: a first character that is no YAML indicator, then characters that end nothing.
+# Runs of characters are matched possessively (`++`, `*+`): a plain scalar is followed by a space,
+# `,`, `]`, `}` or the end of the line, so a shorter match never succeeds where the longest fails,
+# and giving nothing back keeps the matching linear.
+_NOT_TEXT = r"\x00-\x20\x7f-\x9f"
+_RUN_FLOW = rf"[^{_NOT_TEXT}:#,\[\]{{}}]++"  # inside a flow collection (and in keys)
+_RUN_BLOCK = rf"(?:[^{_NOT_TEXT}:#]++|:(?=[0-9A-Za-z/]))++"  # a block value may hold `,`, `[`, `a:b`
+_FIRST = rf"(?:[^{_NOT_TEXT}\-?:,\[\]{{}}#&*!|>'\"%@`<]|-(?={_RUN_FLOW}))"
+_PLAIN_FLOW = rf"{_FIRST}(?:{_RUN_FLOW})?+(?:[ ]++{_RUN_FLOW})*+"
+_PLAIN_BLOCK = rf"{_FIRST}(?:{_RUN_BLOCK})?+(?:[ ]++{_RUN_BLOCK})*+"
+_QUOTED = r"\"[^\"\\\n]*+\"|'[^'\n]*+'"
+_SCALAR_FLOW = rf"(?:{_PLAIN_FLOW}|{_QUOTED})"
+_SEQ = rf"\[[ ]*+(?:{_SCALAR_FLOW}(?:[ ]*+,[ ]*+{_SCALAR_FLOW})*+[ ]*+)?\]"
+_ENTRY = rf"{_SCALAR_FLOW}:[ ]++(?:{_SCALAR_FLOW}|{_SEQ})"
+_MAP = rf"\{{[ ]*+(?:{_ENTRY}(?:[ ]*+,[ ]*+{_ENTRY})*+[ ]*+)?\}}"
+_VALUE = rf"{_PLAIN_BLOCK}|{_QUOTED}|{_MAP}|{_SEQ}"
+# The usual flow mapping, `{email: a@x.example, name: A, teams: [t01]}`: plain scalars, one space
+# after each `:` and `,`, sequences of at most one item. Its entries split apart with str methods.
+_CANON_VALUE = rf"{_PLAIN_FLOW}|\[(?:{_PLAIN_FLOW})?\]"
+_CANON_MAP = rf"\{{({_PLAIN_FLOW}: (?:{_CANON_VALUE})(?:, {_PLAIN_FLOW}: (?:{_CANON_VALUE}))*+)\}}"
+
+# One whole line: (indent, key, "-", a usual flow mapping's inside, any other value); a blank or
+# comment line leaves all but the first empty.
+_LINE = re.compile(
+    rf"^([ ]*+)(?:(?:({_PLAIN_FLOW}|{_QUOTED}):|(-))(?:[ ]++(?:{_CANON_MAP}|({_VALUE})))?"
+    r"(?:[ ]++\#[^\n]*+)?[ ]*+|\#[^\n]*+)?\n",
+    re.MULTILINE,
+)
+# Inside a flow collection the line's match already checked: pick out its entries and items.
+_ENTRIES = re.compile(rf"({_SCALAR_FLOW}):[ ]+({_SCALAR_FLOW}|{_SEQ})")
+_ITEMS = re.compile(_SCALAR_FLOW)
+_QUOTES = frozenset("\"'")
+
+_new_dict = dict.__new__
+_new_list = list.__new__
+
+
+def read_subset(text: str) -> Any:
+    """`text`'s data as the builder reads it, or DECLINED when `text` is outside the subset.
+
+    `text` is what the builder would read: it passed `yaml_source`'s check for control characters.
+    """
+    for char in _OUTSIDE:
+        if char in text:
+            return DECLINED
+    if not text.endswith("\n"):
+        text += "\n"
+    rows = _LINE.findall(text)
+    if len(rows) != text.count("\n"):
+        return DECLINED  # a line the subset does not cover
+    try:
+        return _Reader().build(rows)
+    except (YamlProblem, _Outside):  # a number too long for an int, a key given twice
+        return DECLINED
+
+
+def _mapping(line: int) -> LineDict:
+    """`LineDict(line)` without running `__init__` (a Python call) for each of 100,000 mappings."""
+    mapping: LineDict = _new_dict(LineDict)
+    mapping.line = line
+    mapping.key_lines = {}
+    mapping._by_text = None
+    return mapping
+
+
+def _sequence(line: int) -> LineList:
+    items: LineList = _new_list(LineList)
+    items.line = line
+    items.item_lines = []
+    items._by_name = None
+    return items
+
+
+class _Reader:
+    """The rows of `_LINE` -> LineDict/LineList/scalars, with caches for repeated keys and items."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, ...], tuple[Any, ...]] = {}  # a usual mapping's keys, resolved
+        self.items: dict[str, Any] = {}  # a scalar in a usual mapping's sequence, resolved
+
+    def build(self, rows: list[tuple[str, str, str, str, str]]) -> Any:
+        maybe_typed, plain, quotes = _MAYBE_TYPED, _plain, _QUOTES
+        new_dict, new_list, dict_type, list_type = _new_dict, _new_list, LineDict, LineList
+        known_keys, known_items = self.keys, self.items
+        root: Any = DECLINED
+        stack: list[tuple[int, Any, bool]] = []  # enclosing (indent, collection, is a mapping)
+        indent = -1
+        node: Any = None
+        is_map = False
+        lines: Any = None  # node's key_lines or item_lines
+        pending: Any = DECLINED  # a key written without a value, waiting for the next line
+        pending_line = 0
+        value: Any
+        for number, (spaces, key, dash, usual, text) in enumerate(rows, 1):
+            if not key and not dash:
+                continue  # blank or comment
+            column = len(spaces)
+            if pending is not DECLINED:
+                if column > indent or (column == indent and dash):
+                    child: Any = _mapping(number) if key else _sequence(number)
+                    node[pending] = child
+                    lines[pending] = pending_line
+                    stack.append((indent, node, is_map))
+                    if len(stack) > MAX_DEPTH:
+                        return DECLINED
+                    indent, node, is_map = column, child, not dash
+                    lines = child.key_lines if key else child.item_lines
+                else:
+                    node[pending] = None
+                    lines[pending] = pending_line
+                pending = DECLINED
+            if column != indent or is_map is (not key):
+                if node is None:  # the first line opens the root collection
+                    indent, is_map = column, not dash
+                    node = root = _mapping(number) if key else _sequence(number)
+                    lines = node.key_lines if key else node.item_lines
+                else:
+                    while column < indent or (column == indent and key and not is_map):
+                        if not stack:
+                            return DECLINED
+                        indent, node, is_map = stack.pop()
+                        lines = node.key_lines if is_map else node.item_lines
+                    if column != indent or is_map is (not key):
+                        return DECLINED
+            if usual:  # the usual flow mapping: str methods take it apart
+                flat = usual.replace(", ", ": ").split(": ")
+                raw = tuple(flat[0::2])
+                keys = known_keys.get(raw)
+                if keys is None:
+                    keys = known_keys[raw] = _resolved_keys(raw, number)
+                values: list[Any] = flat[1::2]
+                for index, one in enumerate(values):
+                    first = one[0]
+                    if first == "[":
+                        seq = new_list(list_type)
+                        seq.line = number
+                        seq._by_name = None
+                        one = one[1:-1]
+                        if one:
+                            item = known_items.get(one, DECLINED)
+                            if item is DECLINED:
+                                item = known_items[one] = plain(one, number) if one[0] in maybe_typed else one
+                            seq.append(item)
+                            seq.item_lines = [number]
+                        else:
+                            seq.item_lines = []
+                        values[index] = seq
+                    elif first in maybe_typed:
+                        values[index] = plain(one, number)
+                value = new_dict(dict_type)
+                value.update(zip(keys, values, strict=True))
+                value.line = number
+                value.key_lines = dict.fromkeys(keys, number)
+                value._by_text = None
+            elif text:
+                first = text[0]
+                if first == "{":
+                    value = _flow_map(text, number)
+                elif first == "[":
+                    value = _flow_seq(text, number)
+                elif first in quotes:
+                    value = text[1:-1]
+                elif first in maybe_typed:
+                    value = plain(text, number)
+                else:
+                    value = text
+            elif dash:
+                return DECLINED  # `-` alone: a null item or a nested block
+            else:
+                value = DECLINED  # a nested block or null, by the next line
+            if dash:
+                node.append(value)
+                lines.append(number)
+                continue
+            if len(key) > MAX_KEY:
+                return DECLINED
+            first = key[0]
+            if first in quotes:
+                key = key[1:-1]
+            elif first in maybe_typed:
+                key = plain(key, number)
+            if key in lines:
+                return DECLINED  # a duplicate: the builder names both lines
+            if value is DECLINED:
+                pending, pending_line = key, number
+            else:
+                lines[key] = number
+                node[key] = value
+        if pending is not DECLINED:
+            node[pending] = None
+            lines[pending] = pending_line
+        return root
+
+
+def _resolved_keys(raw: tuple[str, ...], number: int) -> tuple[Any, ...]:
+    if max(map(len, raw)) > MAX_KEY:
+        raise _Outside  # a key libyaml may not see as one
+    keys = tuple(_plain(key, number) if key[0] in _MAYBE_TYPED else key for key in raw)
+    if len(dict.fromkeys(keys)) != len(keys):
+        raise _Outside  # the builder names both
+    return keys
+
+
+def _flow_map(text: str, number: int) -> LineDict:
+    mapping = _mapping(number)
+    lines = mapping.key_lines
+    for key, text_value in _ENTRIES.findall(text):
+        value: Any = text_value
+        first = text_value[0]
+        if first == "[":
+            value = _flow_seq(text_value, number)
+        elif first in _QUOTES:
+            value = text_value[1:-1]
+        elif first in _MAYBE_TYPED:
+            value = _plain(text_value, number)
+        if len(key) > MAX_KEY:
+            raise _Outside  # a key libyaml may not see as one
+        first = key[0]
+        if first in _QUOTES:
+            key = key[1:-1]
+        elif first in _MAYBE_TYPED:
+            key = _plain(key, number)
+        if key in lines:
+            raise _Outside  # the builder names both
+        lines[key] = number
+        mapping[key] = value
+    return mapping
+
+
+def _flow_seq(text: str, number: int) -> LineList:
+    items = _sequence(number)
+    for item in _ITEMS.findall(text):
+        first = item[0]
+        if first in _QUOTES:
+            items.append(item[1:-1])
+        elif first in _MAYBE_TYPED:
+            items.append(_plain(item, number))
+        else:
+            items.append(item)
+    items.item_lines.extend([number] * len(items))
+    return items
