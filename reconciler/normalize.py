@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import compress, filterfalse, repeat
+from itertools import chain, compress, filterfalse, groupby, repeat
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
@@ -149,16 +149,33 @@ class _Builder:
                     self.error(here, f"email {person.email} is also {other!r}'s ({people[other][1]})")
                 emails[email] = key
         team_members = self.team_members
-        for key, (person, here) in people.items():
-            for team in person.teams:
-                if team in teams:
-                    team_members.setdefault(team, []).append((key, here))
-                else:
-                    self.error(here, f"people.{key}.teams: unknown team {team!r}{self._hint(team, teams)}")
-        for team, members in self.team_members.items():
-            for member, where in members:
-                if member not in self.people and member not in self.teams:
-                    self.error(where, f"teams.{team}: unknown person or team {member!r}{self._hint(member)}")
+        named = list(map(_TEAMS, models))
+        flat = list(chain.from_iterable(named))
+        if set(flat) <= teams.keys():  # the usual case: each team's people found in C, in order
+            counts = list(map(len, named))
+            keys = list(chain.from_iterable(map(repeat, people, counts)))
+            places = list(chain.from_iterable(map(repeat, map(itemgetter(1), people.values()), counts)))
+            order = sorted(range(len(flat)), key=flat.__getitem__)  # stable: people keep their order
+            for team, indexes in groupby(order, key=flat.__getitem__):
+                chosen = list(indexes)
+                found = zip(map(keys.__getitem__, chosen), map(places.__getitem__, chosen), strict=True)
+                team_members[team].extend(found)
+        else:
+            for key, (person, here) in people.items():
+                for team in person.teams:
+                    if team in teams:
+                        team_members.setdefault(team, []).append((key, here))
+                    else:
+                        self.error(
+                            here, f"people.{key}.teams: unknown team {team!r}{self._hint(team, teams)}"
+                        )
+        for team, members in team_members.items():
+            if set(map(itemgetter(0), members)).difference(people).difference(teams):
+                for member, where in members:
+                    if member not in people and member not in teams:
+                        self.error(
+                            where, f"teams.{team}: unknown person or team {member!r}{self._hint(member)}"
+                        )
         for team in self.teams:
             self._expand(team, ())
 
@@ -175,6 +192,10 @@ class _Builder:
             self.error(self.teams[team][1], f"team cycle: {cycle}")
             self.expanded[team] = ()
             return ()
+        names = list(map(itemgetter(0), self.team_members.get(team, [])))
+        if set(names) <= self.people.keys():  # people only: the first listing of each, in C
+            self.expanded[team] = tuple(sorted(dict.fromkeys(names, team).items()))
+            return self.expanded[team]
         found: dict[str, str] = {}
         for member, _ in self.team_members.get(team, []):
             if member in self.people:
@@ -636,7 +657,8 @@ def _normalize(
     builder.implicit_accounts(lines)
     if builder.errors:
         raise ValidationErrors(builder.errors)
-    people = {person.principal: person for person in builder.persons().values()}
+    persons = builder.persons()
+    people = dict(zip(map(builder._principal_of_all().__getitem__, persons), persons.values(), strict=True))
     logins = builder.logins
 
     @cache
