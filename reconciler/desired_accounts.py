@@ -64,22 +64,12 @@ class AccountBatches:
 
     def records(
         self, people: Mapping[str, Person], logins: Mapping[str, Mapping[str, str]]
-    ) -> tuple[dict[str, dict[AccountKey, Account]], dict[AccountKey, Provenance], list[list[AccountKey]]]:
-        """Every account by vendor, their provenance (the line only) and each batch's keys, made
-        in C a batch at a time. `people` by principal; `logins`: vendor -> principal -> login."""
+    ) -> tuple[dict[str, dict[AccountKey, Account]], list[list[AccountKey]]]:
+        """Every account by vendor and each batch's keys, made in C a batch at a time.
+        `people` by principal; `logins`: vendor -> principal -> login override."""
         by_vendor: dict[str, dict[AccountKey, Account]] = {}
-        sources: dict[AccountKey, Provenance] = {}
         batch_keys: list[list[AccountKey]] = []
-        line_provenance: dict[Location, Provenance] = {}
-
-        def source_only(where: Location | None) -> Provenance:
-            where = where or Location("", 0)
-            found = line_provenance.get(where)
-            if found is None:
-                found = line_provenance[where] = Provenance(where)
-            return found
-
-        for vendor, tenant, principals, where, attributes in self.batches:
+        for vendor, tenant, principals, _, attributes in self.batches:
             whom = list(map(people.__getitem__, principals))
             overrides = logins.get(vendor)
             every: Iterator[tuple[tuple[str, str], ...]] | list[tuple[tuple[str, str], ...]] = repeat(
@@ -100,12 +90,29 @@ class AccountBatches:
             batch_keys.append(keys)
             accounts = by_vendor.setdefault(vendor, {})
             accounts.update(zip(keys, map(tuple.__new__, repeat(Account), rows), strict=True))
+        return by_vendor, batch_keys
+
+    def sources(self, batch_keys: list[list[AccountKey]]) -> dict[AccountKey, Provenance]:
+        """Each account's provenance: the line that first named it (only the line: a grant's
+        reason and expiry are the grant's)."""
+        sources: dict[AccountKey, Provenance] = {}
+        line_provenance: dict[Location, Provenance] = {}
+
+        def source_only(where: Location | None) -> Provenance:
+            where = where or Location("", 0)
+            found = line_provenance.get(where)
+            if found is None:
+                found = line_provenance[where] = Provenance(where)
+            return found
+
+        for batch, keys in zip(self.batches, batch_keys, strict=True):
+            where = batch.where
             if isinstance(where, list):
                 lines = {w: source_only(w) for w in set(where)}  # a few hundred lines
                 sources.update(zip(keys, map(lines.__getitem__, where), strict=True))
             else:
                 sources.update(zip(keys, repeat(source_only(where), len(keys)), strict=True))
-        return by_vendor, sources, batch_keys
+        return sources
 
 
 def in_order(

@@ -652,7 +652,7 @@ def _normalize(
         builder.pingone(source)
     groups = {head: held for head, held in builder.groups.items() if held}
     made = builder.accounts
-    account_sources = Deferred(lambda: records()[1], made.count)
+    account_sources = Deferred(lambda: made.sources(records()[1]), made.count)
     lines = LineGrants(builder.segments, groups, builder.overrides, builder.replaced, account_sources)
     builder.implicit_accounts(lines)
     if builder.errors:
@@ -662,16 +662,14 @@ def _normalize(
     logins = builder.logins
 
     @cache
-    def records() -> tuple[
-        dict[str, dict[AccountKey, Account]], dict[AccountKey, Provenance], list[list[AccountKey]]
-    ]:
+    def records() -> tuple[dict[str, dict[AccountKey, Account]], list[list[AccountKey]]]:
         return made.records(people, logins)
 
     def vendor_accounts(vendor: str) -> Mapping[AccountKey, Account]:
         return records()[0].get(vendor, {})
 
     return AccessSet(
-        accounts=Deferred(lambda: in_order(records()[0], records()[2]), made.count),
+        accounts=Deferred(lambda: in_order(*records()), made.count),
         accounts_of=vendor_accounts,
         provenance=lines,
         expired={g: p for g, p in builder.expired.items() if g not in lines},
