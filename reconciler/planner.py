@@ -164,8 +164,7 @@ class _Resolved:
     indirect: frozenset[Grant]
     ambiguous: frozenset[AccountKey] = frozenset()  # matched more than one active account
     read_only: frozenset[Grant] = frozenset()
-    # The grants by head, when known; then `grants` are as the vendor has them (not renamed), since
-    # the planner works on the groups alone.
+    # The grants by head, when known; then `grants` are empty (the grants are the groups').
     groups: Mapping[Head, Sequence[str]] | None = None
 
     def account_id(self, key: AccountKey) -> str:
@@ -215,10 +214,11 @@ def _resolve_identities(
             if previous.active or not account.active:
                 continue
         accounts[key] = account if principal == account.principal else _renamed(account, principal)
-    grants = state.grants
+    groups = state.grant_groups
+    # Grouped, the planner works on the groups alone: the flat grants are never built.
+    grants = state.grants if groups is None else frozenset()
     indirect = state.indirect
     read_only = state.read_only
-    groups = state.grant_groups
     if rename:
         if groups is None:  # (grouped, the planner never walks the grants themselves)
             grants = _renamed_grants(grants, rename)
@@ -251,9 +251,10 @@ def _have_grants(vendor: str, scope: Scope, actual: _Resolved) -> set[Grant]:
     """The vendor's grants on what the YAML manages (listed resources, types managed in full)."""
     listed = {(k.tenant, k.resource_type, k.resource) for k in scope.resources if k.vendor == vendor}
     whole = {(t, rt) for v, t, rt in scope.all_of if v == vendor}
-    have_grants = _select(actual.grants, _RESOURCE, listed)
+    grants = actual.grants if actual.groups is None else ungroup(actual.groups)
+    have_grants = _select(grants, _RESOURCE, listed)
     if whole:
-        have_grants |= _select(actual.grants, _TENANT_TYPE, whole)
+        have_grants |= _select(grants, _TENANT_TYPE, whole)
     return have_grants
 
 

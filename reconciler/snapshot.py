@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from itertools import repeat
+from itertools import islice, repeat
+from operator import lt
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,15 @@ from reconciler.connectors.base import VendorState, fingerprint, with_fingerprin
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
 from reconciler.jsonfile import write_json
-from reconciler.records import Account, Grant, Head, ResourceKey
+from reconciler.records import Account, Grant, Head, ResourceKey, ungroup
 
 SNAPSHOT_VERSION = 2  # 1: accounts as objects, grants as 5-string rows (still read)
 
 # Version 2 is laid out for speed (a million grants read in about a second): accounts as columns,
 # grants grouped by (tenant, resource type, resource, entitlement) with the sorted principals that
-# hold it, groups sorted. Reading builds each Grant with C-level map/zip, no Python per grant, and
-# the fingerprint's sorted lines come straight from that order.
+# hold it, groups sorted. Reading keeps each group's list as the file has it (the planner works per
+# group; the flat set of grants is built only if something asks for it), and the fingerprint hashes
+# a group's sorted lines at a time.
 
 
 def state_to_json(state: VendorState) -> dict[str, Any]:
@@ -119,40 +121,34 @@ def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
     tenants, emails, names, ids = fields
     rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)
     accounts = tuple(map(tuple.__new__, repeat(Account), rows))  # records made in C
-    groups: dict[Head, list[str]] = {}
-    grants, lines = _grant_groups(vendor, data.get("grants", []), lines=True, by_head=groups)
-    indirect, _ = _grant_groups(vendor, data.get("indirect", []), lines=False)
-    read_only, _ = _grant_groups(vendor, data.get("read_only", []), lines=False)
+    groups = _grant_groups(vendor, data.get("grants", []))
+    indirect = frozenset(ungroup(_grant_groups(vendor, data.get("indirect", []))))
+    read_only = frozenset(ungroup(_grant_groups(vendor, data.get("read_only", []))))
     state = VendorState(
-        vendor, accounts, grants, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
-        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data),
-        grant_groups=groups if sum(map(len, groups.values())) == len(grants) else None,
+        vendor, accounts, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
+        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data), grant_groups=groups,
     )  # fmt: skip
-    return with_fingerprint(state, fingerprint(accounts, grants, grant_lines=lines))
+    return with_fingerprint(state, fingerprint(accounts, groups=groups, groups_sorted=True))
 
 
-def _grant_groups(
-    vendor: str,
-    groups: Iterable[list[Any]],
-    *,
-    lines: bool,
-    by_head: dict[Head, list[str]] | None = None,
-) -> tuple[frozenset[Grant], list[str]]:
-    """Grants from `[tenant, type, resource, entitlement, [principal, ...]]` groups, (if asked)
-    their fingerprint lines, in the file's order, and the groups themselves into `by_head` (a
-    file that repeats a group or a principal in it is still read; the count check drops them)."""
-    grants: set[Grant] = set()
-    joined: list[str] = []
+def _grant_groups(vendor: str, groups: Iterable[list[Any]]) -> dict[Head, list[str]]:
+    """`[tenant, type, resource, entitlement, [principal, ...]]` groups by head, each head's
+    principals sorted and once each: as written, a file does so (a file that repeats a group, or a
+    principal in one, is still read)."""
+    by_head: dict[Head, list[str]] = {}
     for tenant, rtype, resource, entitlement, holders in groups:
         tenant, rtype, resource, entitlement = _strings([tenant, rtype, resource, entitlement])
         head = (vendor, tenant, rtype, resource, entitlement)
         holders = _strings(holders)
-        if by_head is not None and holders:  # the file's own list (a repeated head: joined)
-            by_head[head] = by_head[head] + holders if head in by_head else holders
-        grants.update(map(tuple.__new__, repeat(Grant), map(head.__add__, zip(holders))))
-        if lines:
-            joined.extend(map(("\x1f".join(head) + "\x1f").__add__, holders))
-    return frozenset(grants), joined
+        if not holders:
+            continue
+        if head in by_head:
+            holders = by_head[head] + holders
+        elif all(map(lt, holders, islice(holders, 1, None))):
+            by_head[head] = holders  # the usual case: the file's own list, as it is
+            continue
+        by_head[head] = sorted(set(holders))
+    return by_head
 
 
 def _strings(values: list[Any]) -> list[str]:
