@@ -13,7 +13,7 @@ from operator import lt
 from pathlib import Path
 from typing import Any
 
-from reconciler.connectors.base import VendorState, fingerprint, with_fingerprint
+from reconciler.connectors.base import VendorState, columns_fingerprint, with_fingerprint
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
 from reconciler.jsonfile import write_json
@@ -64,13 +64,41 @@ def _grouped(grants: Iterable[Grant]) -> list[list[Any]]:
 
 
 def state_from_json(data: Mapping[str, Any], *, origin: str = "snapshot") -> VendorState:
+    read = _read_json(data, origin)
+    return read if isinstance(read, VendorState) else state_of(*read)
+
+
+# What a version 2 snapshot reads as, before its records are made: the vendor; the accounts'
+# tenant, principal, active, email, display name, attributes and native id columns; the grants',
+# indirect and read-only grants' groups; catalog; known resources; unreadable resources' rows.
+# Lists, dicts and strings only (marshal carries them from a second process: see snapshot_reading).
+Parts = tuple[
+    str,
+    tuple[
+        list[str], list[str], list[bool], list[str], list[str], list[tuple[tuple[str, str], ...]], list[str]
+    ],
+    dict[Head, list[str]],
+    dict[Head, list[str]],
+    dict[Head, list[str]],
+    dict[str, frozenset[str]],
+    dict[str, frozenset[str]],
+    list[tuple[str, str, str, str]],
+]
+
+
+def _read_json(data: Mapping[str, Any], origin: str) -> VendorState | tuple[Parts, str]:
+    """A version 1 snapshot's state; a version 2 snapshot's parts and fingerprint."""
     with paused_gc():
         try:
             version = data.get("snapshot_version", 1)
             if version == 1:
                 return _state_from_v1(data)
             if version == SNAPSHOT_VERSION:
-                return _state_from_v2(data)
+                parts = _parts_v2(data)
+                (_, (tenants, principals, actives, _, _, attributes, _), groups, *_) = parts
+                return parts, columns_fingerprint(
+                    tenants, principals, actives, attributes, groups=groups, groups_sorted=True
+                )
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise AccessError(f"{origin}: not a valid state snapshot ({exc})") from None
     raise AccessError(f"{origin}: snapshot_version {version!r}; this access reads versions 1 and 2")
@@ -100,7 +128,7 @@ def _state_from_v1(data: Mapping[str, Any]) -> VendorState:
     )  # fmt: skip
 
 
-def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
+def _parts_v2(data: Mapping[str, Any]) -> Parts:
     vendor = str(data["vendor"])
     columns = data.get("accounts") or {}
     principals = _strings(columns.get("principal", []))
@@ -119,16 +147,34 @@ def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
     if any(len(f) != count for f in (*fields, attributes, actives)):
         raise ValueError("the account columns differ in length")
     tenants, emails, names, ids = fields
-    rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)
-    accounts = tuple(map(tuple.__new__, repeat(Account), rows))  # records made in C
-    groups = _grant_groups(vendor, data.get("grants", []))
-    indirect = frozenset(ungroup(_grant_groups(vendor, data.get("indirect", []))))
-    read_only = frozenset(ungroup(_grant_groups(vendor, data.get("read_only", []))))
-    state = VendorState(
-        vendor, accounts, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
-        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data), grant_groups=groups,
-    )  # fmt: skip
-    return with_fingerprint(state, fingerprint(accounts, groups=groups, groups_sorted=True))
+    return (
+        vendor,
+        (tenants, principals, actives, emails, names, attributes, ids),
+        _grant_groups(vendor, data.get("grants", [])),
+        _grant_groups(vendor, data.get("indirect", [])),
+        _grant_groups(vendor, data.get("read_only", [])),
+        _sets(data, "catalog"),
+        _sets(data, "known_resources"),
+        [
+            (str(tenant), str(rtype), str(resource), str(why))
+            for tenant, rtype, resource, why in data.get("unreadable", [])
+        ],
+    )
+
+
+def state_of(parts: Parts, fingerprint: str) -> VendorState:
+    """The state of a version 2 snapshot's parts (made in C: no Python per account or grant)."""
+    vendor, columns, groups, indirect, read_only, catalog, known_resources, unreadable = parts
+    tenants, principals, actives, emails, names, attributes, ids = columns
+    with paused_gc():
+        rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)  # (checked)
+        state = VendorState(
+            vendor, tuple(map(tuple.__new__, repeat(Account), rows)), catalog=catalog,
+            known_resources=known_resources, indirect=frozenset(ungroup(indirect)),
+            read_only=frozenset(ungroup(read_only)),
+            unreadable={ResourceKey(vendor, *row): why for *row, why in unreadable}, grant_groups=groups,
+        )  # fmt: skip
+    return with_fingerprint(state, fingerprint)
 
 
 def _grant_groups(vendor: str, groups: Iterable[list[Any]]) -> dict[Head, list[str]]:
@@ -179,6 +225,12 @@ def write_state(directory: Path, state: VendorState) -> Path:
 
 
 def read_state(directory: Path, vendor: str) -> VendorState | None:
+    read = read_snapshot(directory, vendor)
+    return read if read is None or isinstance(read, VendorState) else state_of(*read)
+
+
+def read_snapshot(directory: Path, vendor: str) -> VendorState | tuple[Parts, str] | None:
+    """`read_state`, a version 2 snapshot's state left as its parts and fingerprint; None: no file."""
     path = directory / f"{vendor}.json"
     if not path.exists():
         return None
@@ -187,4 +239,4 @@ def read_state(directory: Path, vendor: str) -> VendorState | None:
             data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise AccessError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
-    return state_from_json(data, origin=str(path))
+    return _read_json(data, str(path))

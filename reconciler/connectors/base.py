@@ -178,15 +178,41 @@ def fingerprint(
 ) -> str:
     """A digest of actual state: apply refuses a plan whose fingerprint no longer matches.
 
-    What is hashed: the accounts' lines, sorted, then every grant's `"\x1f".join(grant)` line,
-    sorted, joined with newlines. Given `groups` (exactly the grants, grouped by head), the grant
-    lines are hashed a head at a time without making a million strings; the same bytes, so a
-    snapshot's state and a live sync's of the same content have the same fingerprint (see
-    `_grouped_lines`). `groups_sorted`: the caller knows each group's principals are sorted and
-    distinct.
+    What is hashed: every account's `f"{tenant}\x1f{principal}\x1f{active}\x1f{attributes}"`
+    line, sorted, then every grant's `"\x1f".join(grant)` line, sorted, joined with newlines.
+    Given `groups` (exactly the grants, grouped by head), the grant lines are hashed a head at a
+    time without making a million strings; the same bytes, so a snapshot's state and a live sync's
+    of the same content have the same fingerprint (see `_grouped_lines`). `groups_sorted`: the
+    caller knows each group's principals are sorted and distinct.
     """
+    columns = list(zip(*accounts, strict=True)) or [()] * len(Account._fields)
+    _, tenant, principal, active, _, _, attributes, _ = columns
+    return columns_fingerprint(
+        tenant, principal, active, attributes, grants, groups=groups, groups_sorted=groups_sorted
+    )
+
+
+def columns_fingerprint(
+    tenant: Sequence[str],
+    principal: Sequence[str],
+    active: Sequence[bool],
+    attributes: Sequence[tuple[tuple[str, str], ...]],
+    grants: Iterable[Grant] | None = None,
+    *,
+    groups: Mapping[Head, Sequence[str]] | None = None,
+    groups_sorted: bool = False,
+) -> str:
+    """`fingerprint`, of the accounts' columns (a snapshot's reader has them so)."""
     digest = hashlib.sha256()
-    digest.update("\n".join(_account_lines(accounts)).encode())
+    shown = {attrs: format(attrs) for attrs in set(attributes)}  # each distinct attribute set once
+    account_lines = list(
+        map(
+            _SEPARATOR.join,
+            zip(tenant, principal, map(format, active), map(shown.__getitem__, attributes), strict=True),
+        )
+    )
+    account_lines.sort()
+    digest.update("\n".join(account_lines).encode())
     digest.update(b"\n--\n")
     if groups is not None and not any(_SEPARATOR in "".join(head) for head in groups):
         for i, chunk in enumerate(_grouped_lines(groups, trusted=groups_sorted)):
@@ -194,31 +220,13 @@ def fingerprint(
                 digest.update(b"\n")
             digest.update(chunk.encode())
         return digest.hexdigest()
-    lines = list(map("\x1f".join, grants if grants is not None else ungroup(groups or {})))
+    lines = list(map(_SEPARATOR.join, grants if grants is not None else ungroup(groups or {})))
     lines.sort()
     digest.update("\n".join(lines).encode())
     return digest.hexdigest()
 
 
 _SEPARATOR = "\x1f"
-
-
-def _account_lines(accounts: Iterable[Account]) -> list[str]:
-    """`f"{tenant}\x1f{principal}\x1f{active}\x1f{attributes}"` of every account, sorted: made
-    column by column in C, each distinct attribute set formatted once."""
-    columns = list(zip(*accounts, strict=True))
-    if not columns:
-        return []
-    _, tenant, principal, active, _, _, attributes, _ = columns
-    shown = {attrs: format(attrs) for attrs in set(attributes)}
-    lines = list(
-        map(
-            _SEPARATOR.join,
-            zip(tenant, principal, map(format, active), map(shown.__getitem__, attributes), strict=True),
-        )
-    )
-    lines.sort()
-    return lines
 
 
 def _grouped_lines(groups: Mapping[Head, Sequence[str]], *, trusted: bool) -> Iterator[str]:

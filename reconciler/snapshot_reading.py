@@ -1,0 +1,152 @@
+"""`plan --state DIR` reads the snapshot in a second process while the first loads the YAML.
+
+Reading a large snapshot (decoding the JSON, checking it, hashing its fingerprint) takes a core for
+about half a second at a million grants, while loading the YAML keeps the other busy for seconds.
+The second process hands back what `snapshot.state_of` needs (columns of strings, each distinct
+string once: marshal then writes a repeated one as a reference) and the fingerprint; the first
+makes the records in C. Errors come back as the same one-line messages. A small snapshot, or one
+where no second process can start or the second process fails for any reason but a bad file, is
+read in this process: the answer is the same either way.
+"""
+
+from __future__ import annotations
+
+import marshal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from contextlib import suppress
+from pathlib import Path
+from typing import IO, Any, cast
+
+from reconciler.connectors.base import VendorState
+from reconciler.errors import AccessError
+from reconciler.records import Head
+from reconciler.snapshot import Parts, read_snapshot, read_state, state_of
+
+_MAGIC = b"access-snapshot-1\n"  # what the second process writes first: its answer follows
+
+
+class SnapshotReading:
+    """`read_state(directory, vendor)` of several vendors, in a second process started now, each
+    state taken later (`read`)."""
+
+    def __init__(
+        self, directory: Path, process: subprocess.Popen[bytes] | None = None, answer: IO[bytes] | None = None
+    ) -> None:
+        self.directory = directory
+        self.process = process
+        self.answer = answer  # the file the second process writes its answer to
+        self.answers: dict[str, Any] | None = None if process is not None else {}
+
+    @classmethod
+    def start(
+        cls, directory: Path, vendors: Iterable[str], *, background_from: int = 4 << 20
+    ) -> SnapshotReading:
+        """Start reading the snapshots of `vendors` in `directory` in a second process, if together
+        they hold at least `background_from` bytes."""
+        vendors = list(vendors)
+        try:
+            size = sum(
+                (directory / f"{v}.json").stat().st_size
+                for v in vendors
+                if (directory / f"{v}.json").is_file()
+            )
+        except OSError:  # read_state says what it finds
+            return cls(directory)
+        if not sys.executable or getattr(sys, "frozen", False) or size < background_from or not vendors:
+            return cls(directory)
+        root = str(Path(__file__).resolve().parents[1])
+        code = f"import sys; sys.path.insert(0, {root!r}); from reconciler.snapshot_reading import _serve; _serve()"
+        # The answer goes to a file without a name, not a pipe: the second process writes it all while
+        # this one is busy, and this one then reads it at once (a pipe would pass it 64 KiB a turn).
+        answer = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop, once read)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", code, str(directory), *vendors],
+                stdin=subprocess.DEVNULL, stdout=answer, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError:
+            answer.close()
+            return cls(directory)
+        return cls(directory, process, answer)
+
+    def read(self, vendor: str) -> VendorState | None:
+        """What `read_state(directory, vendor)` returns, or raises."""
+        answer = self._answers().pop(vendor, None)
+        if answer is not None and answer[0] == "parts":
+            parts: Parts = answer[1]
+            return state_of(parts, answer[2])
+        if answer is not None and answer[0] == "error":
+            raise AccessError(answer[1])
+        return read_state(self.directory, vendor)  # not read there: no file, version 1, or no answer
+
+    def stop(self) -> None:
+        """Stop the second process if it still runs (the command ended before it needed the states)."""
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+        if self.answer is not None:
+            self.answer.close()
+            self.answer = None
+
+    def _answers(self) -> dict[str, Any]:
+        if self.answers is None:
+            self.answers = {}
+            process, answer = self.process, self.answer
+            if process is not None and answer is not None and process.wait() == 0:
+                answer.seek(0)
+                out = answer.read()
+                if out.startswith(_MAGIC):
+                    with suppress(ValueError, EOFError, TypeError):  # (then read here)
+                        self.answers = marshal.loads(memoryview(out)[len(_MAGIC) :])
+            self.stop()
+        return self.answers
+
+
+def _serve() -> None:
+    """The second process: each vendor's answer (argv[2:]) from the directory argv[1], on stdout."""
+    import gc
+
+    gc.disable()  # a short process building records that hold no cycles
+    directory = Path(sys.argv[1])
+    answers: dict[str, tuple[Any, ...]] = {}
+    for vendor in sys.argv[2:]:
+        try:
+            read = read_snapshot(directory, vendor)
+        except AccessError as exc:
+            answers[vendor] = ("error", exc.message)
+            continue
+        if read is not None and not isinstance(read, VendorState):  # (a version 1 file: read there)
+            parts, fingerprint = read
+            answers[vendor] = ("parts", _shared(parts), fingerprint)
+    sys.stdout.buffer.write(_MAGIC + marshal.dumps(answers))
+
+
+def _shared(parts: Parts) -> Parts:
+    """`parts` with each distinct string one object (the principal of an account and of its
+    grants, a tenant on every account): marshal writes it once, and refers to it after."""
+    vendor, columns, groups, indirect, read_only, catalog, known_resources, unreadable = parts
+    same: dict[str, str] = {}
+    one = same.setdefault
+
+    def shared(strings: list[str]) -> list[str]:
+        return list(map(one, strings, strings))
+
+    tenants, principals, actives, emails, names, attributes, ids = columns
+    columns = (
+        shared(tenants),
+        shared(principals),
+        actives,
+        shared(emails),
+        shared(names),
+        attributes,
+        shared(ids),
+    )
+    groups, indirect, read_only = (
+        {cast("Head", tuple(map(one, head, head))): shared(held) for head, held in g.items()}
+        for g in (groups, indirect, read_only)
+    )
+    return vendor, columns, groups, indirect, read_only, catalog, known_resources, unreadable
