@@ -12,6 +12,7 @@ the answer is the same either way.
 from __future__ import annotations
 
 import marshal
+import os
 import subprocess
 import sys
 import tempfile
@@ -110,6 +111,8 @@ def _serve() -> None:
     import gc
 
     gc.disable()  # a short process building records that hold no cycles
+    if hasattr(os, "nice"):  # on a busy machine, the first process (loading the YAML) goes first
+        os.nice(10)
     directory = Path(sys.argv[1])
     answers: dict[str, tuple[Any, ...]] = {}
     for vendor in sys.argv[2:]:
