@@ -2,17 +2,20 @@
 
 Reading a large snapshot (decoding the JSON, checking it, hashing its fingerprint) takes a core for
 about half a second at a million grants, while loading the YAML keeps the other busy for seconds.
-The second process hands back what `snapshot.state_of` needs (columns of strings, marshalled) and
-the fingerprint; the first makes the records in C, in about a third of the time reading takes.
-Errors come back as the same one-line messages. A small snapshot, or one where no second process
-can start or the second process fails for any reason but a bad file, is read in this process:
-the answer is the same either way.
+The second process (niced: on a busy machine the YAML goes first) writes each vendor's answer as
+it is ready: what `snapshot.state_of` needs (columns of strings, marshalled) and the fingerprint;
+the first makes the records in C, in about a third of the time reading takes. When the first needs
+the states, it takes the answers written and stops the second process: a vendor not answered yet
+is read here (never waited for), so a machine with no idle core loses little. Errors come back as
+the same one-line messages. A small snapshot, or one where no second process can start or answer,
+is read in this process: the answer is the same either way.
 """
 
 from __future__ import annotations
 
 import marshal
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -84,44 +87,77 @@ class SnapshotReading:
 
     def stop(self) -> None:
         """Stop the second process if it still runs (the command ended before it needed the states)."""
+        self._end()
+        answer, self.answer = self.answer, None
+        if answer is not None:
+            answer.close()
+
+    def _end(self) -> None:
         process, self.process = self.process, None
         if process is not None:
-            process.kill()
+            if process.poll() is None:
+                process.kill()
             process.wait()
-        if self.answer is not None:
-            self.answer.close()
-            self.answer = None
 
     def _answers(self) -> dict[str, Any]:
+        """The answers the second process has written, taken once: it is stopped if still at work
+        (the vendors it has not answered yet are read here rather than waited for: on a machine
+        whose cores are all busy it may have had little time)."""
         if self.answers is None:
-            self.answers = {}
-            process, answer = self.process, self.answer
-            if process is not None and answer is not None and process.wait() == 0:
-                answer.seek(0)
-                out = answer.read()
-                if out.startswith(_MAGIC):
-                    with suppress(ValueError, EOFError, TypeError):  # (then read here)
-                        self.answers = marshal.loads(memoryview(out)[len(_MAGIC) :])
-            self.stop()
+            self._end()
+            answer, self.answer = self.answer, None
+            self.answers = _answers_in(answer)
+            if answer is not None:
+                answer.close()
         return self.answers
 
 
+def _answers_in(answer: IO[bytes] | None) -> dict[str, Any]:
+    """The whole answers in what the second process wrote (one a vendor, as each was ready)."""
+    found: dict[str, Any] = {}
+    if answer is None:
+        return found
+    answer.seek(0)
+    out = memoryview(answer.read())
+    if out[: len(_MAGIC)] != _MAGIC:
+        return found
+    at = len(_MAGIC)
+    while at + _LENGTH.size <= len(out):
+        (size,) = _LENGTH.unpack_from(out, at)
+        at += _LENGTH.size
+        if at + size > len(out):
+            break  # (cut short: stopped while writing it)
+        with suppress(ValueError, EOFError, TypeError):
+            vendor, reply = marshal.loads(out[at : at + size])
+            found[vendor] = reply
+        at += size
+    return found
+
+
+_LENGTH = struct.Struct("<Q")  # each answer's length, before it
+
+
 def _serve() -> None:
-    """The second process: each vendor's answer (argv[2:]) from the directory argv[1], on stdout."""
+    """The second process: each vendor's answer (argv[2:]) from the directory argv[1], on stdout,
+    written as soon as it is ready."""
     import gc
 
     gc.disable()  # a short process building records that hold no cycles
     if hasattr(os, "nice"):  # on a busy machine, the first process (loading the YAML) goes first
         os.nice(10)
     directory = Path(sys.argv[1])
-    answers: dict[str, tuple[Any, ...]] = {}
+    out = sys.stdout.buffer
+    out.write(_MAGIC)
     for vendor in sys.argv[2:]:
         try:
             read = read_snapshot(directory, vendor)
         except AccessError as exc:
-            answers[vendor] = ("error", exc.message)
-            continue
-        if read is not None and not isinstance(read, VendorState):  # (a version 1 file: read there)
+            reply: tuple[Any, ...] = ("error", exc.message)
+        else:
+            if read is None or isinstance(read, VendorState):  # no file, or version 1: read there
+                continue
             parts, fingerprint = read
-            answers[vendor] = ("parts", parts, fingerprint)
-    sys.stdout.buffer.write(_MAGIC + marshal.dumps(answers))
+            reply = ("parts", parts, fingerprint)
+        answer = marshal.dumps((vendor, reply))
+        out.write(_LENGTH.pack(len(answer)) + answer)
+        out.flush()

@@ -64,11 +64,32 @@ def _same(got: VendorState | None, want: VendorState | None) -> None:
         assert got.fingerprint == want.fingerprint
 
 
+def _finished(snapshot: Path, vendors: tuple[str, ...] = VENDORS) -> SnapshotReading:
+    """A reading whose second process has answered (then nothing is read here but what it left)."""
+    reading = SnapshotReading.start(snapshot, vendors, background_from=0)
+    assert reading.process is not None
+    assert reading.process.wait() == 0
+    return reading
+
+
 def test_the_second_process_reads_what_this_one_would(snapshot: Path) -> None:
-    reading = SnapshotReading.start(snapshot, (*VENDORS, "nobody"), background_from=0)
-    assert reading.process is not None  # (it did start one)
-    for vendor in (*VENDORS, "nobody"):
-        _same(reading.read(vendor), read_state(snapshot, vendor))
+    expected = {vendor: read_state(snapshot, vendor) for vendor in (*VENDORS, "nobody")}
+    reading = _finished(snapshot, (*VENDORS, "nobody"))
+    for vendor in ("procore", "pingone"):  # what it answered is what is used
+        (snapshot / f"{vendor}.json").unlink()
+    for vendor in (*VENDORS, "nobody"):  # (version 1, and no file: read here)
+        _same(reading.read(vendor), expected[vendor])
+
+
+def test_what_a_stopped_second_process_did_not_answer_is_read_here(snapshot: Path) -> None:
+    expected = {vendor: read_state(snapshot, vendor) for vendor in VENDORS}
+    reading = _finished(snapshot)
+    assert reading.answer is not None
+    reading.answer.seek(0, os.SEEK_END)
+    reading.answer.truncate(reading.answer.tell() - 1000)  # pingone's answer, cut short
+    (snapshot / "procore.json").unlink()  # answered
+    for vendor in VENDORS:
+        _same(reading.read(vendor), expected[vendor])
 
 
 def test_a_small_snapshot_is_read_here(snapshot: Path) -> None:
@@ -91,7 +112,8 @@ def test_a_damaged_snapshot_is_the_same_one_line_error(snapshot: Path, damage, m
     path.write_text(damage(path.read_text()))
     with pytest.raises(AccessError, match=message) as here:
         read_state(snapshot, "procore")
-    reading = SnapshotReading.start(snapshot, VENDORS, background_from=0)
+    reading = _finished(snapshot)
+    path.unlink()  # the error is the second process's
     with pytest.raises(AccessError) as there:
         reading.read("procore")
     assert there.value.message == here.value.message
@@ -108,9 +130,7 @@ def test_a_second_process_that_dies_leaves_the_reading_to_this_one(snapshot: Pat
 
 def test_a_second_process_that_cannot_answer_leaves_the_reading_to_this_one(snapshot: Path) -> None:
     """What it wrote is not its answer (a crash's traceback, say)."""
-    reading = SnapshotReading.start(snapshot, VENDORS, background_from=0)
-    assert reading.process is not None
-    reading.process.wait()
+    reading = _finished(snapshot)
     assert reading.answer is not None
     reading.answer.seek(0)
     reading.answer.truncate()
