@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
-from operator import eq, itemgetter, not_
+from operator import itemgetter, ne, not_, or_
 from typing import Any, Literal, cast
 
 from reconciler.changes import (
@@ -158,8 +158,7 @@ class _Resolved:
     indirect: frozenset[Grant]
     ambiguous: frozenset[AccountKey] = frozenset()  # matched more than one active account
     read_only: frozenset[Grant] = frozenset()
-    # The grants by head, when known; then `grants` are as the vendor has them (not renamed), since
-    # the planner works on the groups alone.
+    # The grants by head, when known; then `grants` are empty (the grants are the groups').
     groups: Mapping[Head, Sequence[str]] | None = None
 
     def account_id(self, key: AccountKey) -> str:
@@ -178,13 +177,72 @@ def _resolve_identities(
     vendor = state.vendor
     by_login = {
         login.casefold(): p.principal
-        for p in people.values()
+        for p in compress(people.values(), map(_LOGINS, people.values()))  # (the few with overrides)
         for v, login in p.logins
         if v == vendor and login
     }
     rename: dict[str, str] = {}
-    accounts: dict[AccountKey, Account] = {}
+    accounts = _matched(state.accounts, vendor, by_login, rename)
     ambiguous: set[AccountKey] = set()
+    if accounts is None:  # two accounts match one person: each looked at in turn
+        rename.clear()
+        accounts = _matched_one_by_one(state, by_login, rename, ambiguous, findings)
+    groups = state.grant_groups
+    # Grouped, the planner works on the groups alone: the flat grants are never built.
+    grants = state.grants if groups is None else frozenset()
+    indirect = state.indirect
+    read_only = state.read_only
+    if rename:
+        if groups is None:  # (grouped, the planner never walks the grants themselves)
+            grants = _renamed_grants(grants, rename)
+        indirect = _renamed_grants(indirect, rename)
+        read_only = _renamed_grants(read_only, rename)
+        if groups is not None:
+            groups = {
+                head: held if rename.keys().isdisjoint(held) else list(map(rename.get, held, held))
+                for head, held in groups.items()
+            }
+    return _Resolved(accounts, grants, indirect, frozenset(ambiguous), read_only, groups)
+
+
+def _matched(
+    accounts: Sequence[Account], vendor: str, by_login: Mapping[str, str], rename: dict[str, str]
+) -> dict[AccountKey, Account] | None:
+    """The accounts by (vendor, tenant, person's principal), their keys made column by column in
+    C, and `rename` filled in: None when two accounts come to one key (then `_matched_one_by_one`)."""
+    if not accounts:
+        return {}
+    _, tenants, principals, *_, attributes, _ = zip(*accounts, strict=True)
+    renamed: dict[int, str] = {}
+    if by_login:  # an account's login attribute names the person (each distinct attribute set read once)
+        logins = {attrs: dict(attrs).get("login", "").casefold() for attrs in set(attributes)}
+        login_of = list(map(logins.__getitem__, attributes))
+        for i in compress(range(len(accounts)), map(by_login.__contains__, login_of)):
+            principal = by_login[login_of[i]]
+            if principal != principals[i]:
+                rename[principals[i]] = renamed[i] = principal
+    keyed = list(principals)
+    for i, principal in renamed.items():
+        keyed[i] = principal
+    keys = map(tuple.__new__, repeat(AccountKey), zip(repeat(vendor), tenants, keyed))
+    matched = dict(zip(keys, accounts, strict=True))
+    if len(matched) < len(accounts):
+        return None
+    for i, principal in renamed.items():
+        matched[AccountKey(vendor, tenants[i], principal)] = _renamed(accounts[i], principal)
+    return matched
+
+
+def _matched_one_by_one(
+    state: VendorState,
+    by_login: Mapping[str, str],
+    rename: dict[str, str],
+    ambiguous: set[AccountKey],
+    findings: list[Finding],
+) -> dict[AccountKey, Account]:
+    """`_matched`, where two active accounts that match one person are a finding (the first is kept)."""
+    vendor = state.vendor
+    accounts: dict[AccountKey, Account] = {}
     for account in state.accounts:
         principal = account.principal
         login = account.attribute("login").casefold() if by_login and account.attributes else ""
@@ -209,21 +267,7 @@ def _resolve_identities(
             if previous.active or not account.active:
                 continue
         accounts[key] = account if principal == account.principal else _renamed(account, principal)
-    grants = state.grants
-    indirect = state.indirect
-    read_only = state.read_only
-    groups = state.grant_groups
-    if rename:
-        if groups is None:  # (grouped, the planner never walks the grants themselves)
-            grants = _renamed_grants(grants, rename)
-        indirect = _renamed_grants(indirect, rename)
-        read_only = _renamed_grants(read_only, rename)
-        if groups is not None:
-            groups = {
-                head: held if rename.keys().isdisjoint(held) else [rename.get(p, p) for p in held]
-                for head, held in groups.items()
-            }
-    return _Resolved(accounts, grants, indirect, frozenset(ambiguous), read_only, groups)
+    return accounts
 
 
 def _renamed_grants(grants: frozenset[Grant], rename: Mapping[str, str]) -> frozenset[Grant]:
@@ -245,9 +289,10 @@ def _have_grants(vendor: str, scope: Scope, actual: _Resolved) -> set[Grant]:
     """The vendor's grants on what the YAML manages (listed resources, types managed in full)."""
     listed = {(k.tenant, k.resource_type, k.resource) for k in scope.resources if k.vendor == vendor}
     whole = {(t, rt) for v, t, rt in scope.all_of if v == vendor}
-    have_grants = _select(actual.grants, _RESOURCE, listed)
+    grants = actual.grants if actual.groups is None else ungroup(actual.groups)
+    have_grants = _select(grants, _RESOURCE, listed)
     if whole:
-        have_grants |= _select(actual.grants, _TENANT_TYPE, whole)
+        have_grants |= _select(grants, _TENANT_TYPE, whole)
     return have_grants
 
 
@@ -275,18 +320,15 @@ def _plan_vendor(
 
     # Accounts ------------------------------------------------------------------------------------
     managed = MANAGED_ATTRIBUTES.get(vendor, ())
-    have_accounts = actual.accounts
-    # The usual case, nothing to change or to tell (held, active, same name and managed attributes),
-    # found in C: a wanted account is active, so its (active, name[, attributes]) must equal the one
-    # held; a missing one stands in as inactive.
-    keys = list(wanted_accounts)
-    haves = list(map(have_accounts.get, keys, repeat(_NO_ACCOUNT)))
-    alike = itemgetter(3, 5, 6) if managed else itemgetter(3, 5)
-    same = map(eq, map(alike, wanted_accounts.values()), map(alike, haves))
-    for i in compress(range(len(keys)), map(not_, same)):
-        key = keys[i]
-        account = wanted_accounts[key]
-        have = haves[i] if haves[i] is not _NO_ACCOUNT else None
+    # The usual case, nothing to change or to tell (the account is there, active, named as in the
+    # YAML, its managed attributes as listed), is found in C passes; the others are looked at here.
+    haves = list(map(actual.accounts.get, wanted_accounts, repeat(_ABSENT)))
+    listed = wanted_accounts.values()
+    changed = map(or_, map(not_, map(_ACTIVE, haves)), map(ne, map(_NAME, haves), map(_NAME, listed)))
+    if managed:
+        changed = map(or_, changed, map(ne, map(_ATTRIBUTES, haves), map(_ATTRIBUTES, listed)))
+    for (key, account), have_or_absent in compress(zip(wanted_accounts.items(), haves, strict=True), changed):
+        have = None if have_or_absent is _ABSENT else have_or_absent
         provenance = desired.provenance.get(key)
         if have is None:
             attributes = (("email", account.email), ("name", account.display_name), *account.attributes)
@@ -314,10 +356,12 @@ def _plan_vendor(
                 )  # fmt: skip
     mode = options.unmanaged.get(vendor, "report")
     tenants = {t for v, t in scope.tenants if v == vendor}
+    not_wanted = compress(
+        actual.accounts.values(), map(not_, map(wanted_accounts.__contains__, actual.accounts))
+    )
     unmanaged = sorted(
-        (a for k, a in actual.accounts.items() if a.active and k not in wanted_accounts and k.tenant in tenants),
-        key=lambda a: (a.tenant, a.principal),
-    )  # fmt: skip
+        (a for a in not_wanted if a.active and a.tenant in tenants), key=lambda a: (a.tenant, a.principal)
+    )
     for account in unmanaged:
         if account.principal in options.protected or mode == "ignore":
             continue
@@ -344,8 +388,10 @@ def _plan_vendor(
     # An update pairs a wanted grant with the holder's old entitlement, which is always in `extra`.
     exclusive_types = {rt for (v, rt), t in RESOURCE_TYPES.items() if v == vendor and t.exclusive}
     exclusive_have: dict[tuple[str, ...], Grant] = {_HOLDER(g): g for g in extra if g[2] in exclusive_types}
-    holders = set(actual.accounts).union(wanted_accounts)
-    placed = list(map(holders.__contains__, map(_ACCOUNT, to_grant)))  # (vendor, tenant, principal)
+    holders = list(map(_ACCOUNT, to_grant))  # (vendor, tenant, principal): the key of its account
+    placed = list(
+        map(or_, map(actual.accounts.__contains__, holders), map(wanted_accounts.__contains__, holders))
+    )
     provenances = list(map(desired.provenance.get, to_grant))
     if not all(placed):
         for grant, provenance, has_account in zip(to_grant, provenances, placed, strict=True):
@@ -550,12 +596,18 @@ def _indirect_findings(vendor: str, desired: AccessSet, actual: _Resolved, findi
 
 
 _RESOURCE = itemgetter(1, 2, 3)
-_NO_ACCOUNT = Account("", "", "", active=False)
 _TENANT_TYPE = itemgetter(1, 2)
 _VENDOR = itemgetter(0)
 _HOLDER = itemgetter(0, 1, 2, 3, 5)
 _PRINCIPAL = itemgetter(5)
 _ACCOUNT = itemgetter(0, 1, 5)  # a grant's (vendor, tenant, principal): the key of its account
+_LOGINS = itemgetter(3)  # a Person's login overrides
+# What `_plan_vendor` compares of an account there with the YAML's: active, display name, and the
+# attributes where the YAML manages some. An account that is not there: _ABSENT (never active).
+_ACTIVE = itemgetter(3)
+_NAME = itemgetter(5)
+_ATTRIBUTES = itemgetter(6)
+_ABSENT = Account("", "", "", active=False)
 
 
 def _select(grants: frozenset[Grant] | set[Grant], key: itemgetter[Any], allowed: set[Any]) -> set[Grant]:

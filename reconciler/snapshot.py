@@ -8,22 +8,24 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from itertools import repeat
+from itertools import islice, repeat
+from operator import lt
 from pathlib import Path
 from typing import Any
 
-from reconciler.connectors.base import VendorState, fingerprint, with_fingerprint
+from reconciler.connectors.base import VendorState, columns_fingerprint, with_fingerprint
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
 from reconciler.jsonfile import write_json
-from reconciler.records import Account, Grant, Head, ResourceKey
+from reconciler.records import Account, Grant, Head, ResourceKey, ungroup
 
 SNAPSHOT_VERSION = 2  # 1: accounts as objects, grants as 5-string rows (still read)
 
 # Version 2 is laid out for speed (a million grants read in about a second): accounts as columns,
 # grants grouped by (tenant, resource type, resource, entitlement) with the sorted principals that
-# hold it, groups sorted. Reading builds each Grant with C-level map/zip, no Python per grant, and
-# the fingerprint's sorted lines come straight from that order.
+# hold it, groups sorted. Reading keeps each group's list as the file has it (the planner works per
+# group; the flat set of grants is built only if something asks for it), and the fingerprint hashes
+# a group's sorted lines at a time.
 
 
 def state_to_json(state: VendorState) -> dict[str, Any]:
@@ -62,13 +64,41 @@ def _grouped(grants: Iterable[Grant]) -> list[list[Any]]:
 
 
 def state_from_json(data: Mapping[str, Any], *, origin: str = "snapshot") -> VendorState:
+    read = _read_json(data, origin)
+    return read if isinstance(read, VendorState) else state_of(*read)
+
+
+# What a version 2 snapshot reads as, before its records are made: the vendor; the accounts'
+# tenant, principal, active, email, display name, attributes and native id columns; the grants',
+# indirect and read-only grants' groups; catalog; known resources; unreadable resources' rows.
+# Lists, dicts and strings only (marshal carries them from a second process: see snapshot_reading).
+Parts = tuple[
+    str,
+    tuple[
+        list[str], list[str], list[bool], list[str], list[str], list[tuple[tuple[str, str], ...]], list[str]
+    ],
+    dict[Head, list[str]],
+    dict[Head, list[str]],
+    dict[Head, list[str]],
+    dict[str, frozenset[str]],
+    dict[str, frozenset[str]],
+    list[tuple[str, str, str, str]],
+]
+
+
+def _read_json(data: Mapping[str, Any], origin: str) -> VendorState | tuple[Parts, str]:
+    """A version 1 snapshot's state; a version 2 snapshot's parts and fingerprint."""
     with paused_gc():
         try:
             version = data.get("snapshot_version", 1)
             if version == 1:
                 return _state_from_v1(data)
             if version == SNAPSHOT_VERSION:
-                return _state_from_v2(data)
+                parts = _parts_v2(data)
+                (_, (tenants, principals, actives, _, _, attributes, _), groups, *_) = parts
+                return parts, columns_fingerprint(
+                    tenants, principals, actives, attributes, groups=groups, groups_sorted=True
+                )
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             raise AccessError(f"{origin}: not a valid state snapshot ({exc})") from None
     raise AccessError(f"{origin}: snapshot_version {version!r}; this access reads versions 1 and 2")
@@ -98,7 +128,7 @@ def _state_from_v1(data: Mapping[str, Any]) -> VendorState:
     )  # fmt: skip
 
 
-def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
+def _parts_v2(data: Mapping[str, Any]) -> Parts:
     vendor = str(data["vendor"])
     columns = data.get("accounts") or {}
     principals = _strings(columns.get("principal", []))
@@ -117,42 +147,54 @@ def _state_from_v2(data: Mapping[str, Any]) -> VendorState:
     if any(len(f) != count for f in (*fields, attributes, actives)):
         raise ValueError("the account columns differ in length")
     tenants, emails, names, ids = fields
-    rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)
-    accounts = tuple(map(tuple.__new__, repeat(Account), rows))  # records made in C
-    groups: dict[Head, list[str]] = {}
-    grants, lines = _grant_groups(vendor, data.get("grants", []), lines=True, by_head=groups)
-    indirect, _ = _grant_groups(vendor, data.get("indirect", []), lines=False)
-    read_only, _ = _grant_groups(vendor, data.get("read_only", []), lines=False)
-    state = VendorState(
-        vendor, accounts, grants, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
-        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data),
-        grant_groups=groups if sum(map(len, groups.values())) == len(grants) else None,
-    )  # fmt: skip
-    return with_fingerprint(state, fingerprint(accounts, grants, grant_lines=lines))
+    return (
+        vendor,
+        (tenants, principals, actives, emails, names, attributes, ids),
+        _grant_groups(vendor, data.get("grants", [])),
+        _grant_groups(vendor, data.get("indirect", [])),
+        _grant_groups(vendor, data.get("read_only", [])),
+        _sets(data, "catalog"),
+        _sets(data, "known_resources"),
+        [
+            (str(tenant), str(rtype), str(resource), str(why))
+            for tenant, rtype, resource, why in data.get("unreadable", [])
+        ],
+    )
 
 
-def _grant_groups(
-    vendor: str,
-    groups: Iterable[list[Any]],
-    *,
-    lines: bool,
-    by_head: dict[Head, list[str]] | None = None,
-) -> tuple[frozenset[Grant], list[str]]:
-    """Grants from `[tenant, type, resource, entitlement, [principal, ...]]` groups, (if asked)
-    their fingerprint lines, in the file's order, and the groups themselves into `by_head` (a
-    file that repeats a group or a principal in it is still read; the count check drops them)."""
-    grants: set[Grant] = set()
-    joined: list[str] = []
+def state_of(parts: Parts, fingerprint: str) -> VendorState:
+    """The state of a version 2 snapshot's parts (made in C: no Python per account or grant)."""
+    vendor, columns, groups, indirect, read_only, catalog, known_resources, unreadable = parts
+    tenants, principals, actives, emails, names, attributes, ids = columns
+    with paused_gc():
+        rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)  # (checked)
+        state = VendorState(
+            vendor, tuple(map(tuple.__new__, repeat(Account), rows)), catalog=catalog,
+            known_resources=known_resources, indirect=frozenset(ungroup(indirect)),
+            read_only=frozenset(ungroup(read_only)),
+            unreadable={ResourceKey(vendor, *row): why for *row, why in unreadable}, grant_groups=groups,
+        )  # fmt: skip
+    return with_fingerprint(state, fingerprint)
+
+
+def _grant_groups(vendor: str, groups: Iterable[list[Any]]) -> dict[Head, list[str]]:
+    """`[tenant, type, resource, entitlement, [principal, ...]]` groups by head, each head's
+    principals sorted and once each: as written, a file does so (a file that repeats a group, or a
+    principal in one, is still read)."""
+    by_head: dict[Head, list[str]] = {}
     for tenant, rtype, resource, entitlement, holders in groups:
         tenant, rtype, resource, entitlement = _strings([tenant, rtype, resource, entitlement])
         head = (vendor, tenant, rtype, resource, entitlement)
         holders = _strings(holders)
-        if by_head is not None and holders:  # the file's own list (a repeated head: joined)
-            by_head[head] = by_head[head] + holders if head in by_head else holders
-        grants.update(map(tuple.__new__, repeat(Grant), map(head.__add__, zip(holders))))
-        if lines:
-            joined.extend(map(("\x1f".join(head) + "\x1f").__add__, holders))
-    return frozenset(grants), joined
+        if not holders:
+            continue
+        if head in by_head:
+            holders = by_head[head] + holders
+        elif all(map(lt, holders, islice(holders, 1, None))):
+            by_head[head] = holders  # the usual case: the file's own list, as it is
+            continue
+        by_head[head] = sorted(set(holders))
+    return by_head
 
 
 def _strings(values: list[Any]) -> list[str]:
@@ -183,6 +225,12 @@ def write_state(directory: Path, state: VendorState) -> Path:
 
 
 def read_state(directory: Path, vendor: str) -> VendorState | None:
+    read = read_snapshot(directory, vendor)
+    return read if read is None or isinstance(read, VendorState) else state_of(*read)
+
+
+def read_snapshot(directory: Path, vendor: str) -> VendorState | tuple[Parts, str] | None:
+    """`read_state`, a version 2 snapshot's state left as its parts and fingerprint; None: no file."""
     path = directory / f"{vendor}.json"
     if not path.exists():
         return None
@@ -191,4 +239,4 @@ def read_state(directory: Path, vendor: str) -> VendorState | None:
             data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise AccessError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
-    return state_from_json(data, origin=str(path))
+    return _read_json(data, str(path))

@@ -170,6 +170,36 @@ def test_login_override_matches_account_and_duplicates_are_findings(tmp_path: Pa
     assert "alice@harbor.example matches more than one account (u2, u3)" in ambiguous.message
 
 
+def test_an_inactive_duplicate_of_a_matched_account_changes_nothing(tmp_path: Path) -> None:
+    """Accounts are matched column by column unless two come to one person; then one by one. An
+    inactive second account of a person (by email, or by login) leaves the plan as it was."""
+    access = desired(tmp_path, CONCUR_YAML)
+    bob = Account(
+        "concur", "", "robert.ruiz@harbor.example", attributes=(("login", "BRuiz"),), native_id="u1"
+    )
+    accounts = (
+        bob,
+        Account("concur", "", "alice@harbor.example", display_name="Alice A.", native_id="u2"),
+        Account("concur", "", "carol@harbor.example", active=False, native_id="u4"),
+        Account("concur", "", "old@harbor.example", native_id="u5"),
+    )
+    grants = frozenset({Grant("concur", "", "role", "EXP_APPROVER", "member", bob.principal)})
+    plans = [
+        build_plan(access, {"concur": VendorState("concur", accounts + extra, grants)}, today=TODAY)
+        for extra in (
+            (),
+            (Account("concur", "", "alice@harbor.example", active=False, native_id="u6"),),
+            (Account("concur", "", "bob.old@harbor.example", False, attributes=(("login", "bruiz"),), native_id="u7"),),
+        )
+    ]  # fmt: skip
+    assert plans[0].changes == plans[1].changes == plans[2].changes
+    assert plans[0].findings == plans[1].findings == plans[2].findings
+    assert {(c.action, c.principal, c.account_id) for c in plans[0].changes} == {
+        (Action.UPDATE, "carol@harbor.example", "u4"),  # reactivated
+    }
+    assert {(f.code, f.principal) for f in plans[0].findings} >= {("unmanaged-account", "old@harbor.example")}
+
+
 def test_unmanaged_accounts_deactivated_by_policy_but_never_protected_ones(tmp_path: Path) -> None:
     access = desired(tmp_path, CONCUR_YAML)
     actual = VendorState(

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from reconciler.connectors.base import VendorState, fingerprint
 from reconciler.errors import AccessError
-from reconciler.records import Account, Grant
+from reconciler.records import Account, Grant, Head, ungroup
 from reconciler.snapshot import read_state, write_state
 
 CO = "562949953421312"
@@ -153,3 +155,126 @@ def test_a_snapshot_account_matched_by_login_keeps_its_access_in_the_plan(tmp_pa
     )  # fmt: skip
     plans = [build_plan(desired, {"pingone": s}, today=dt.date(2026, 11, 23)) for s in (live, snapshot)]
     assert plans[0].changes == plans[1].changes == ()
+
+
+def _fingerprint_as_defined(accounts: tuple[Account, ...], grants: frozenset[Grant]) -> str:
+    """The fingerprint's definition, written out plainly: apply compares the plan's with the live
+    state's, so however it is computed it must come to this."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(
+        "\n".join(
+            sorted(f"{a.tenant}\x1f{a.principal}\x1f{a.active}\x1f{a.attributes}" for a in accounts)
+        ).encode()
+    )
+    digest.update(b"\n--\n")
+    digest.update("\n".join(sorted("\x1f".join(g) for g in grants)).encode())
+    return digest.hexdigest()
+
+
+# Names that sort unlike their joined lines would (separators, control characters, prefixes).
+_NAME = st.text(alphabet="ab\x1f\x01\x00 Zé\n", max_size=3)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    accounts=st.lists(
+        st.builds(
+            Account,
+            st.just("pingone"),
+            _NAME,
+            _NAME,
+            st.booleans(),
+            _NAME,
+            _NAME,
+            st.dictionaries(_NAME, _NAME, max_size=2).map(lambda d: tuple(sorted(d.items()))),
+            _NAME,
+        ),
+        max_size=6,
+    ),
+    grants=st.frozensets(
+        st.builds(Grant, st.just("pingone"), _NAME, _NAME, _NAME, _NAME, _NAME), max_size=25
+    ),
+)
+def test_a_snapshot_and_a_live_sync_of_the_same_state_have_the_same_fingerprint(
+    tmp_path: Path, accounts: list[Account], grants: frozenset[Grant]
+) -> None:
+    live = VendorState("pingone", tuple(accounts), grants)
+    write_state(tmp_path, live)
+    snapshot = read_state(tmp_path, "pingone")
+    assert snapshot is not None and snapshot.grant_groups is not None
+    assert snapshot.fingerprint == live.fingerprint == _fingerprint_as_defined(tuple(accounts), grants)
+    assert snapshot.grants == grants and snapshot.grant_count == len(grants)
+
+
+def test_a_snapshot_that_repeats_a_group_or_a_holder_reads_as_each_grant_once(tmp_path: Path) -> None:
+    state = _state()
+    path = write_state(tmp_path, state)
+    data = json.loads(path.read_text())
+    first = data["grants"][0]
+    data["grants"].append([*first[:4], list(reversed(first[4]))])  # the group again, holders reversed
+    data["grants"][1][4] = data["grants"][1][4] * 2
+    path.write_text(json.dumps(data))
+    back = read_state(tmp_path, "pingone")
+    assert back is not None
+    assert back.grants == state.grants and back.grant_count == len(state.grants)
+    assert back.fingerprint == state.fingerprint
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    groups=st.dictionaries(
+        st.tuples(st.just("pingone"), _NAME, _NAME, _NAME, _NAME), st.lists(_NAME, max_size=5), max_size=8
+    )
+)
+@example(
+    groups={("v", "a", "b", "c", "d"): ["z"], ("v", "a", "b", "c", "d\x1fx"): ["a"]}
+)  # a prefix of another
+@example(groups={("v", "a", "b", "c", "d"): ["b", "a", "b"], ("v", "a", "b", "c", "d\x01"): ["a"]})
+def test_the_fingerprint_of_grouped_grants_is_the_fingerprint_of_the_grants(
+    groups: dict[Head, list[str]],
+) -> None:
+    """Groups as any reader may hold them (holders unsorted, repeated, none) come to the same."""
+    grants = frozenset(ungroup(groups))
+    assert fingerprint((), groups=groups) == fingerprint((), grants) == _fingerprint_as_defined((), grants)
+
+
+def test_the_offline_connector_keeps_the_same_grants_of_a_snapshot_and_a_live_state(tmp_path: Path) -> None:
+    """`plan --state` syncs the snapshot through MemoryConnector: what it keeps of a grouped
+    (snapshot) state is what it keeps of the same state as a connector returns it."""
+    import asyncio
+
+    from reconciler.connectors.memory import MemoryConnector
+    from reconciler.records import ResourceKey, Scope
+
+    live = _state()
+    write_state(tmp_path, live)
+    snapshot = read_state(tmp_path, "pingone")
+    assert snapshot is not None
+    tenants = frozenset({("pingone", "")})
+    for scope in (
+        Scope(vendors=frozenset({"pingone"}), tenants=tenants, resources={ResourceKey("pingone", "", "group", "VPN"): True}),
+        Scope(vendors=frozenset({"pingone"}), tenants=tenants, all_of=frozenset({("pingone", "", "group"), ("pingone", "", "role")})),
+        Scope(vendors=frozenset({"pingone"}), tenants=frozenset({("pingone", "elsewhere")})),
+    ):  # fmt: skip
+        synced = [asyncio.run(MemoryConnector(s).sync(scope)) for s in (live, snapshot)]
+        assert synced[0].grants == synced[1].grants
+        assert synced[0].accounts == synced[1].accounts
+        assert synced[0].fingerprint == synced[1].fingerprint
+    whole = Scope(
+        vendors=frozenset({"pingone"}),
+        tenants=tenants,
+        all_of=frozenset({("pingone", "", "group"), ("pingone", "", "role")}),
+    )
+    assert asyncio.run(MemoryConnector(snapshot).sync(whole)) is snapshot  # (its fingerprint known)
+    kept = asyncio.run(
+        MemoryConnector(snapshot).sync(
+            Scope(
+                vendors=frozenset({"pingone"}),
+                tenants=tenants,
+                resources={ResourceKey("pingone", "", "group", "VPN"): True},
+            )
+        )
+    )
+    assert kept.grants == {g for g in live.grants if g.resource == "VPN"}

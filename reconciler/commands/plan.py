@@ -27,6 +27,8 @@ from reconciler.render.text import render_text
 from reconciler.resources import data_dir
 from reconciler.rules import check_plan, plan_options
 from reconciler.scrub import scrub
+from reconciler.snapshot_reading import SnapshotReading
+from reconciler.vendors import VENDORS
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -40,12 +42,21 @@ class Planned:
 
 
 async def make_plan(ctx: AppContext, source: Source) -> Planned:
-    desired = load_desired(ctx, keep_files=False)  # the plan needs their digest only
-    vendors = tuple(sorted(desired.access.scope.vendors))
-    async with open_connectors(ctx, source, vendors, writable=False) as connectors:
-        actual = await sync_all(ctx, connectors, desired.access)
-        planned = plan_from(ctx, desired, actual)
-        warn_budget(ctx, connectors, planned.plan)
+    # A snapshot is read in a second process while this one loads the YAML (every vendor's there
+    # may be: which ones the plan needs, the YAML says).
+    snapshots = None
+    if source.state_dir is not None:
+        snapshots = SnapshotReading.start(source.state_dir, ctx.vendors or VENDORS)
+    try:
+        desired = load_desired(ctx, keep_files=False)  # the plan needs their digest only
+        vendors = tuple(sorted(desired.access.scope.vendors))
+        async with open_connectors(ctx, source, vendors, writable=False, snapshots=snapshots) as connectors:
+            actual = await sync_all(ctx, connectors, desired.access)
+            planned = plan_from(ctx, desired, actual)
+            warn_budget(ctx, connectors, planned.plan)
+    finally:
+        if snapshots is not None:
+            snapshots.stop()
     return planned
 
 

@@ -21,6 +21,7 @@ from reconciler.loader import DesiredFiles, read_files
 from reconciler.normalize import normalize
 from reconciler.records import AccessSet
 from reconciler.snapshot import read_state
+from reconciler.snapshot_reading import SnapshotReading
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +53,15 @@ class Source:
 
 @asynccontextmanager
 async def open_connectors(
-    ctx: AppContext, source: Source, vendors: tuple[str, ...], *, writable: bool
+    ctx: AppContext,
+    source: Source,
+    vendors: tuple[str, ...],
+    *,
+    writable: bool,
+    snapshots: SnapshotReading | None = None,
 ) -> AsyncIterator[dict[str, Connector]]:
+    """The vendors' connectors; a snapshot's (`source.state_dir`) from `snapshots` when the caller
+    started reading them early."""
     async with AsyncExitStack() as stack:
         connectors: dict[str, Connector] = {}
         missing: list[str] = []
@@ -63,7 +71,7 @@ async def open_connectors(
                     raise AccessError(
                         "a snapshot (--state) is read-only: apply needs --sandbox or live vendors"
                     )
-                state = read_state(source.state_dir, vendor)
+                state = snapshots.read(vendor) if snapshots else read_state(source.state_dir, vendor)
                 if state is None:
                     raise AccessError(f"{source.state_dir}: no snapshot for {vendor} ({vendor}.json)")
                 connectors[vendor] = MemoryConnector(state)

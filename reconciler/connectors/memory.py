@@ -7,7 +7,6 @@ use it for the sandbox; the real vendors go through their own connector and simu
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from itertools import compress
 from operator import itemgetter, not_
 
@@ -21,25 +20,32 @@ def in_scope(grant: Grant, scope: Scope) -> bool:
     return grant.tenant in {t for _, t in scope.tenants} and scope.authority(grant.resource_key) is not None
 
 
-def scoped_grants(
-    grants: Iterable[Grant], scope: Scope, groups: Mapping[Head, Sequence[str]] | None = None
-) -> tuple[frozenset[Grant], Mapping[Head, Sequence[str]] | None]:
-    """The grants `in_scope` (and their `groups`, when known), deciding once per resource rather
-    than once per grant."""
-    tenants = {t for _, t in scope.tenants}
+def scoped_grants(grants: Iterable[Grant], scope: Scope) -> frozenset[Grant]:
+    """The grants `in_scope`, deciding once per resource rather than once per grant."""
     grants = grants if isinstance(grants, frozenset) else frozenset(grants)
-    # The distinct resources (a few hundred among a million grants) gathered in C, judged once each.
-    resources = set(map(_RESOURCE, groups if groups is not None else grants))
-    outside = {r for r in resources if not (r[1] in tenants and scope.authority(ResourceKey(*r)) is not None)}
+    outside = _outside(set(map(_RESOURCE, grants)), scope)
     if not outside:
-        return grants, groups
-    kept = frozenset(compress(grants, map(not_, map(outside.__contains__, map(_RESOURCE, grants)))))
-    if groups is not None:
-        groups = {head: held for head, held in groups.items() if head[:4] not in outside}
-    return kept, groups
+        return grants
+    return frozenset(compress(grants, map(not_, map(outside.__contains__, map(_RESOURCE, grants)))))
+
+
+def scoped_groups(groups: Mapping[Head, Sequence[str]], scope: Scope) -> Mapping[Head, Sequence[str]]:
+    """`scoped_grants`, grouped."""
+    outside = _outside(set(map(_RESOURCE, groups)), scope)
+    if not outside:
+        return groups
+    return {head: held for head, held in groups.items() if head[:4] not in outside}
+
+
+def _outside(resources: set[tuple[str, ...]], scope: Scope) -> set[tuple[str, ...]]:
+    """Of `resources` (the distinct ones: a few hundred among a million grants, gathered in C),
+    those out of `scope`."""
+    tenants = {t for _, t in scope.tenants}
+    return {r for r in resources if not (r[1] in tenants and scope.authority(ResourceKey(*r)) is not None)}
 
 
 _RESOURCE = itemgetter(0, 1, 2, 3)
+_TENANT = itemgetter(1)
 
 
 class MemoryConnector:
@@ -50,12 +56,21 @@ class MemoryConnector:
         self.state = state
 
     async def sync(self, scope: Scope) -> VendorState:
-        grants, groups = scoped_grants(self.state.grants, scope, self.state.grant_groups)
+        state = self.state
         tenants = {t for _, t in scope.tenants}
-        accounts = tuple(a for a in self.state.accounts if a.tenant in tenants)
-        if len(grants) == len(self.state.grants) and len(accounts) == len(self.state.accounts):
-            return self.state  # all of it in scope: keep the state (and its fingerprint, if known)
-        return replace(self.state, accounts=accounts, grants=grants, grant_groups=groups)
+        accounts = state.accounts
+        inside = list(map(tenants.__contains__, map(_TENANT, accounts)))  # (a C-level pass)
+        if not all(inside):
+            accounts = tuple(compress(accounts, inside))
+        if state.grant_groups is not None:  # (the grants themselves are not built)
+            groups = scoped_groups(state.grant_groups, scope)
+            if groups is state.grant_groups and len(accounts) == len(state.accounts):
+                return state  # all of it in scope: keep the state (and its fingerprint, if known)
+            return state.replace(accounts=accounts, grant_groups=groups)
+        grants = scoped_grants(state.grants, scope)
+        if grants is state.grants and len(accounts) == len(state.accounts):
+            return state
+        return state.replace(accounts=accounts, grants=grants)
 
     async def apply(self, change: Change) -> ChangeResult:
         accounts = {a.key: a for a in self.state.accounts}
@@ -98,9 +113,7 @@ class MemoryConnector:
             else:
                 outcome = Outcome.ALREADY if grant in grants else Outcome.APPLIED
                 grants.add(grant)
-        self.state = replace(
-            self.state, accounts=tuple(accounts.values()), grants=frozenset(grants), grant_groups=None
-        )
+        self.state = self.state.replace(accounts=tuple(accounts.values()), grants=frozenset(grants))
         return ChangeResult(change.id, outcome)
 
     async def aclose(self) -> None:
