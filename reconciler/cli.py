@@ -27,7 +27,6 @@ from reconciler.errors import AccessError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.scrub import Scrubber, scrub, scrubbing
 from reconciler.settings import environment
-from reconciler.version import package_version
 
 if TYPE_CHECKING:
     from reconciler.commands.access_view import ViewOptions
@@ -133,6 +132,8 @@ def in_github_actions() -> bool:
 
 def _version(value: bool) -> None:
     if value:
+        from reconciler.version import package_version  # importlib.metadata: only when asked
+
         sys.stdout.write(f"access {package_version()}\n")
         raise typer.Exit(0)
 

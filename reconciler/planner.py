@@ -129,16 +129,22 @@ def _differences(
     if wanted is None:
         return missing, extra
     have = {v: _managed_groups(v, desired.scope, states[v].groups or {}) for v in vendors if v not in missing}
-    lacking: dict[str, dict[Head, list[str]]] = {v: {} for v in have}
-    for head, held in wanted.items():
-        if head[0] in have:
-            there = have[head[0]].get(head)
-            lacking[head[0]][head] = list(filterfalse(set(there).__contains__, held)) if there else list(held)
     for vendor, groups in have.items():
-        missing[vendor] = ungroup(lacking[vendor])
-        extra[vendor] = ungroup(
-            {head: set(held).difference(wanted.get(head, ())) for head, held in groups.items()}
-        )
+        lacking: dict[Head, Sequence[str]] = {}
+        surplus: dict[Head, set[str]] = {}
+        for head, held in groups.items():  # each head the vendor holds: its principals a set once
+            there = set(held)
+            want = wanted.get(head)
+            if want:
+                lacking[head] = list(filterfalse(there.__contains__, want))
+                surplus[head] = there.difference(want)
+            else:
+                surplus[head] = there
+        for head, want in wanted.items():  # the heads it holds nothing of
+            if head[0] == vendor and head not in groups:
+                lacking[head] = want
+        missing[vendor] = ungroup(lacking)
+        extra[vendor] = ungroup(surplus)
     return missing, extra
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from reconciler.commands.context import AppContext
 from reconciler.connectors.base import Connector, VendorState
-from reconciler.connectors.http import RequestStats
 from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError, LocatedError, TenantError, ValidationErrors
@@ -107,6 +106,8 @@ log = logging.getLogger("reconciler.sync")
 
 def _counts(connectors: Mapping[str, Connector]) -> str:
     """'procore 12 requests, 8 pages, 3,200 resources · concur …' from the connectors that count."""
+    from reconciler.connectors.http import RequestStats  # httpx: only once connectors ran
+
     parts = []
     for vendor, connector in sorted(connectors.items()):
         stats = getattr(connector, "stats", None)
