@@ -7,11 +7,14 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from reconciler.scrub import scrub
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def _escape_data(text: str) -> str:
@@ -70,6 +73,8 @@ class Output:
         if self.quiet or not self.err.is_terminal:
             yield None
             return
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # only for a spinner
+
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),

@@ -390,10 +390,6 @@ class _Builder:
         if name in self.teams:
             keys = list(map(itemgetter(0), self.expanded.get(name, ())))
             found = self._team_principals[name] = tuple(map(self._principal_of_all().__getitem__, keys))
-            # key_of.setdefault for each, in C: the first person named with a principal keeps it.
-            first = dict(zip(reversed(found), reversed(keys), strict=True))
-            fresh = first.keys() - self.key_of.keys()
-            self.key_of.update(zip(fresh, map(first.__getitem__, fresh), strict=True))
             return found, name
         self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
         return (), ""
@@ -405,12 +401,14 @@ class _Builder:
             self._principals = dict(
                 zip(self.people, map(str.casefold, map(attrgetter("email"), models)), strict=True)
             )
+            # principal -> person key, the first person with it winning (two people with one email
+            # are an error of their own).
+            principals, keys = reversed(self._principals.values()), reversed(self._principals.keys())
+            self.key_of = dict(zip(principals, keys, strict=True))
         return self._principals
 
     def principal_of(self, person_key: str) -> str:
-        principal = self._principal_of_all()[person_key]
-        self.key_of.setdefault(principal, person_key)
-        return principal
+        return self._principal_of_all()[person_key]
 
     def account(self, vendor: str, tenant: str, person_key: str, where: Location, **attributes: str) -> None:
         """The first place that names an account explains it."""
