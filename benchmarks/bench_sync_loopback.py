@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from reconciler.connectors.registry import plugin
+from reconciler.hosts import ALLOW_ENV
 from reconciler.records import Scope
 
 
@@ -41,9 +43,8 @@ class Setup:
 
 
 def _procore() -> Setup:
-    from reconciler.connectors.procore import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
     from reconciler.simulators.procore import ProcoreSimulator
-    from reconciler.simulators.procore_state import scale_state
+    from reconciler.simulators.procore_state import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, scale_state
 
     def build(args: argparse.Namespace) -> Any:
         state = scale_state(users=args.procore_users, projects=args.procore_projects, members=(20, 40))
@@ -69,7 +70,7 @@ def _procore() -> Setup:
 
 
 def _pingone() -> Setup:
-    from reconciler.connectors.pingone import (
+    from reconciler.sandbox.pingone import (
         SANDBOX_CLIENT_ID,
         SANDBOX_ENVIRONMENT,
         SANDBOX_ORGANIZATION,
@@ -104,7 +105,7 @@ def _pingone() -> Setup:
 
 
 def _concur() -> Setup:
-    from reconciler.connectors.concur import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN
+    from reconciler.sandbox.concur import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REFRESH_TOKEN
     from reconciler.simulators.concur import ConcurSimulator
     from reconciler.simulators.concur_state import ConcurState
 
@@ -162,7 +163,11 @@ def run(vendor: str, concurrency: int, args: argparse.Namespace) -> dict[str, An
     server.start()
     url, facts = parent.recv()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**setup.env(facts, url, args, Path(tmp)), setup.concurrency_var: str(concurrency)}
+        env = {
+            **setup.env(facts, url, args, Path(tmp)),
+            setup.concurrency_var: str(concurrency),
+            ALLOW_ENV: urlsplit(url).hostname or "",  # the loopback simulator: an explicit opt-in
+        }
         connector = plugin(vendor).from_env(env, writable=False)
 
         async def sync() -> Any:
