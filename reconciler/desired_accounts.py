@@ -51,8 +51,7 @@ class AccountBatches:
     ) -> None:
         held = self.principals.setdefault((vendor, tenant), set())
         if not held.isdisjoint(principals):
-            fresh = list(map(held.__contains__, principals))
-            fresh = [not had for had in fresh]
+            fresh = [principal not in held for principal in principals]
             principals = list(compress(principals, fresh))
             if isinstance(where, list):
                 where = list(compress(where, fresh))

@@ -66,15 +66,6 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
         self._indexes: dict[Head, dict[str, Provenance]] = {}
         self._count = sum(map(len, groups.values()))
 
-    @property
-    def grant_count(self) -> int:
-        return self._count
-
-    @property
-    def segments(self) -> Sequence[Segment]:
-        """Every line's segment: non-exclusive types first, each kind in line order."""
-        return self._segments
-
     def segment_of(self, head: Head) -> Segment:
         """The first segment of `head` (its only one, when a single line grants it)."""
         return self._heads()[head][0]

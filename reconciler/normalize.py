@@ -235,7 +235,7 @@ class _Builder:
             model = models[i]
             logins[i] = tuple(
                 (vendor, override.login)
-                for vendor, override in zip(VENDOR_ORDER, _OVERRIDES(model), strict=True)
+                for vendor, override in zip(_VENDOR_ORDER, _OVERRIDES(model), strict=True)
                 if override is not None
             )
             for vendor, login in logins[i]:
@@ -592,8 +592,8 @@ class _Builder:
 
 
 _NEEDS_ACCOUNT = frozenset({"procore", "concur"})
-VENDOR_ORDER = ("procore", "concur", "pingone")  # a person's login overrides, in this order
-_OVERRIDES = attrgetter(*VENDOR_ORDER)
+_VENDOR_ORDER = ("procore", "concur", "pingone")  # a person's login overrides, in this order
+_OVERRIDES = attrgetter(*_VENDOR_ORDER)
 _EMAIL = attrgetter("email")
 _NAME = attrgetter("name")
 _GITHUB = attrgetter("github")
