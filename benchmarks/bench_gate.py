@@ -74,7 +74,9 @@ def main() -> None:
         sim.direct_push(adopted, author="hbrandt")
         sandbox.reset(path, VENDORS)
         sandbox.github_file(path).write_text(sim.to_json(), encoding="utf-8")
-        gate.record_apply_point(repo, adopted, apply_point.sandbox_key(sandbox.state_dir(path)))
+        gate.record_apply_point(
+            repo, adopted, apply_point.sandbox_key(sandbox.state_dir(path)), sandbox.github_repository(path)
+        )
         first, code, out = run_apply(path)  # repairs the seed's drift: restores only
         assert code == 0, out
         floor, code, out = run_apply(path)

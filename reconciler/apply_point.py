@@ -42,10 +42,20 @@ _SHA = re.compile(r"^[0-9a-f]{40}$")
 class ApplyPoint:
     sha: str  # the commit
     tag: str  # the tag object's sha (what the ref points at)
+    governance: str = ""  # the commit whose policies/ and people are the approved governance
+    ledger: str = ""  # the ledger carried at this point (JSON: held items, GitHub ids), "" for none
+
+    @property
+    def approved_governance(self) -> str:
+        return self.governance or self.sha
 
 
-def mac(key: bytes, sha: str) -> str:
-    return hmac.new(key, f"access-apply-point/v1\n{sha}\n".encode(), hashlib.sha256).hexdigest()
+def mac(key: bytes, repository: str, sha: str, governance: str, ledger: str) -> str:
+    """The MAC of an apply point: the repository it belongs to, the commit, the approved
+    governance and the digest of the ledger it carries (a key reused elsewhere gives nothing)."""
+    digest = hashlib.sha256(ledger.encode()).hexdigest()
+    text = f"access-apply-point/v2\n{repository.casefold()}\n{sha}\n{governance}\n{digest}\n"
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 def key_from_env(env: Mapping[str, str]) -> bytes:
@@ -69,17 +79,30 @@ def sandbox_key(directory: Path) -> bytes:
     return path.read_text(encoding="utf-8").strip().encode()
 
 
-def tag_text(key: bytes, sha: str, *, when: int) -> str:
+def tag_text(
+    key: bytes, repository: str, sha: str, *, when: int, governance: str = "", ledger: str = ""
+) -> str:
     """The annotated tag object that records `sha` as applied (deterministic for a given time)."""
+    governance = governance or sha
     return (
         f"object {sha}\ntype commit\ntag {_TAG_NAME}\n"
         f"tagger access <access@localhost> {when} +0000\n\n"
-        f"access apply point: {sha}\naccess-apply-point-mac: {mac(key, sha)}\n"
+        f"access apply point: {sha}\n"
+        f"access-apply-point-repository: {repository}\n"
+        f"access-apply-point-governance: {governance}\n"
+        f"access-apply-point-ledger: {ledger}\n"
+        f"access-apply-point-mac: {mac(key, repository, sha, governance, ledger)}\n"
     )
 
 
-def read(repo: git.Repo, key: bytes) -> ApplyPoint | None:
-    """The verified apply point; None when there is none; RefusedError when it is not signed by us."""
+def _field(body: str, name: str) -> str:
+    found = re.search(rf"^access-apply-point-{name}: (.*)$", body, re.MULTILINE)
+    return found.group(1).strip() if found else ""
+
+
+def read(repo: git.Repo, key: bytes, repository: str) -> ApplyPoint | None:
+    """The verified apply point; None when there is none; RefusedError when it is not signed by us
+    for this repository."""
     try:
         target = str(repo.git.rev_parse("--verify", "--quiet", REF))
     except git.GitCommandError:
@@ -97,22 +120,43 @@ def read(repo: git.Repo, key: bytes) -> ApplyPoint | None:
     first = body.split("\n", 1)[0]
     sha = first.removeprefix("object ").strip()
     found = _MAC.search(body)
-    if not _SHA.match(sha) or found is None or not hmac.compare_digest(found.group(1), mac(key, sha)):
+    governance, ledger = _field(body, "governance"), _field(body, "ledger")
+    if not _field(body, "repository") and found is not None:
         raise RefusedError(
-            f"{REF} ({target[:12]}) is not signed with {KEY_ENV}: someone other than the apply job moved "
-            "it. Nothing is applied until an administrator who has checked the history re-signs it with "
-            "`access apply-point set <commit>`"
+            f"{REF} ({target[:12]}) was signed by an older version of access (it names no repository): an "
+            "administrator who has checked the history re-signs it with `access apply-point set <commit>`"
         )
-    return ApplyPoint(sha, target)
+    if (
+        not _SHA.match(sha)
+        or not _SHA.match(governance)
+        or found is None
+        or not hmac.compare_digest(found.group(1), mac(key, repository, sha, governance, ledger))
+    ):
+        raise RefusedError(
+            f"{REF} ({target[:12]}) is not signed with {KEY_ENV} for {repository}: someone other than the "
+            "apply job moved it (or copied it from another repository). Nothing is applied until an "
+            "administrator who has checked the history re-signs it with `access apply-point set <commit>`"
+        )
+    return ApplyPoint(sha, target, governance, ledger)
 
 
-def write(repo: git.Repo, key: bytes, sha: str, *, when: int) -> ApplyPoint:
+def write(
+    repo: git.Repo,
+    key: bytes,
+    repository: str,
+    sha: str,
+    *,
+    when: int,
+    governance: str = "",
+    ledger: str = "",
+) -> ApplyPoint:
     """Sign `sha` and point the ref at the new tag object (locally; the workflow pushes it)."""
     full = str(repo.git.rev_parse("--verify", f"{sha}^{{commit}}"))
-    text = tag_text(key, full, when=when)
+    governance = str(repo.git.rev_parse("--verify", f"{governance}^{{commit}}")) if governance else full
+    text = tag_text(key, repository, full, when=when, governance=governance, ledger=ledger)
     with tempfile.TemporaryFile() as stream:
         stream.write(text.encode())
         stream.seek(0)
         tag = str(repo.git.mktag(istream=stream)).strip()
     repo.git.update_ref(REF, tag)
-    return ApplyPoint(full, tag)
+    return ApplyPoint(full, tag, governance, ledger)

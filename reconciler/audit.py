@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from reconciler.approval import Decision
 from reconciler.changes import Change
 from reconciler.connectors.base import ChangeResult
 from reconciler.errors import AccessError
+from reconciler.ledger import Decision
 from reconciler.scrub import scrub
 
 AUDIT_FILE = "audit.jsonl"
@@ -49,7 +49,7 @@ def entry(
     commit: str | None,
     at: dt.datetime,
 ) -> dict[str, Any]:
-    pull = decision.pull if decision is not None else None
+    record = decision.record if decision is not None else None
     return {
         "time": at.isoformat(timespec="seconds"),
         "run": run,
@@ -60,19 +60,19 @@ def entry(
         "outcome": str(result.outcome),
         "message": result.message,
         "vendor_ref": result.vendor_ref,
-        "basis": str(decision.verdict) if decision is not None else "ungated",
-        "pull_request": pull.number if pull is not None else None,
-        "pull_request_url": pull.url if pull is not None else None,
-        "requested_by": pull.author if pull is not None else None,
-        "approved_by": list(decision.approvers) if decision is not None else [],
+        "basis": str(record.verdict) if record is not None else "ungated",
+        "pull_request": record.pull if record is not None else None,
+        "pull_request_url": (record.url or None) if record is not None else None,
+        "requested_by": record.author if record is not None else None,
+        "approved_by": list(record.approvers) if record is not None else [],
         "approvals": [
-            {"login": login, "at": at}
-            for login, at in zip(decision.approvers, decision.approved_at, strict=False)
+            {"login": login, "at": when}
+            for login, when in zip(record.approvers, record.approved_at, strict=False)
         ]
-        if decision is not None
+        if record is not None
         else [],
-        "pull_request_head": pull.head_sha if pull is not None else None,
-        "landed_in": decision.commit or None if decision is not None else None,
+        "pull_request_head": (record.head or None) if record is not None else None,
+        "landed_in": (record.commit or None) if record is not None else None,
     }
 
 

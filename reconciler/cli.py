@@ -239,12 +239,29 @@ def apply(
         TextOrJson,
         typer.Option("--format", help="text, or json: the results on stdout (progress on stderr)."),
     ] = "text",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the approval ledger's verdict for every change (approved by whom, restore, or held "
+            "and why, with who could approve) and write nothing.",
+        ),
+    ] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="With --dry-run: read the actual state from this snapshot directory."),
+    ] = None,
 ) -> int:
     """Apply what approved pull requests asked for (or a plan file) to the vendors."""
     from reconciler.commands import apply as apply_cmd
+    from reconciler.errors import AccessError
 
-    options = apply_cmd.ApplyOptions(allow_mass_revocation, allow_empty_vendor, audit_log, fmt=fmt)
-    return apply_cmd.run(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, None), options=options)
+    if state is not None and not dry_run:
+        raise AccessError("--state is read-only: use it with `access apply --dry-run`")
+    options = apply_cmd.ApplyOptions(
+        allow_mass_revocation, allow_empty_vendor, audit_log, fmt=fmt, dry_run=dry_run
+    )
+    return apply_cmd.run(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, state), options=options)
 
 
 @app.command(epilog=EXAMPLES["demo"])

@@ -1,69 +1,85 @@
-"""The approval gate's I/O: the history of `main` since the apply point, the pull requests that
-landed it and their reviews. The decision itself is pure (`reconciler/approval.py`).
+"""The approval gate's I/O: the ledger's facts from git and GitHub, and its verdict on a plan.
 
-What is read, and why each is beyond a repository writer's reach:
-- the **apply point** `refs/access/applied`, verified by its HMAC (`reconciler/apply_point.py`);
-- the **first-parent history** of HEAD since then (branch protection forbids rewriting it; a
-  rewrite is refused because the apply point is no longer an ancestor);
-- for each commit that changed `access/` or `policies/`: its **tree** and its parent's, and the
-  **merged pull request** that landed it (`GET /commits/{sha}/pulls`, checked against the pull
-  request's `merge_commit_sha` on this first-parent line);
-- for each such pull request: its **head commit's tree** (fetched from `refs/pull/N/head` when the
-  branch is gone, and checked against the head sha GitHub reports) and its merge base, and its
-  **reviews** (reviewer, state, commit, time, association).
+The decision is pure (`reconciler/ledger.py`); this module gathers what it reads, each beyond a
+repository writer's reach:
+- the **apply point** `refs/access/applied`, verified by its HMAC over the repository, the commit,
+  the approved governance and the ledger it carries (`reconciler/apply_point.py`);
+- the **first-parent history** of HEAD since then (a rewrite is refused: the point is no longer
+  an ancestor), and each commit's access/ and policies/ read object by object from git;
+- per landing that changed the desired state: the merged pull request it **belongs to** (GitHub's
+  `merge_commit_sha`, or a rebased commit of it; anything else is a direct push);
+- per such pull request: its head and merge base (what it asked for), its reviews (reviewer id,
+  state, commit, time, association), who pushed to its head (repository activity), its commits'
+  authors, committers, co-authors and `Requested-by:` trailers, and each approver's permission.
 Comments, labels, check runs and artifacts are never read.
 
-Every state (a commit's `access/` and `policies/`) is normalized and planned against today's
-actual state once (cached by tree ids); the identities of those plans are what `approval.decide`
-compares.
+States are normalized once per (access/, policies/) tree pair and kept as ledger items; the
+ledger keeps only the deltas it judged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import git
 
 from reconciler import apply_point, sandbox
-from reconciler.approval import (
-    Decision,
-    GateFacts,
-    PullFacts,
-    ReviewFact,
-    StateFacts,
-    clean_history,
-    decide,
-    entry_index,
-    identity_digest,
-)
 from reconciler.approvers import (
-    Requirement,
-    beneficiary_login,
+    PlanRequirements,
     directory,
     governance_fingerprint,
     policy_owner_requirements,
-    requirements_for,
 )
-from reconciler.changes import Change, Plan
+from reconciler.changes import ACCOUNT, Action, Change, Plan, change_identity
 from reconciler.commands.context import AppContext
-from reconciler.commands.state import Desired, Source, load_desired
+from reconciler.commands.state import Source, load_desired
 from reconciler.connectors.base import VendorState
 from reconciler.connectors.http import gather_bounded
 from reconciler.errors import AccessError, ConfigError, RefusedError
-from reconciler.github_api import GitHubClient, PullRequest
+from reconciler.github_api import GitHubClient, GitHubError, PullRequest
+from reconciler.ledger import (
+    Beneficiary,
+    Decision,
+    ItemId,
+    Landing,
+    Ledger,
+    PullFacts,
+    Record,
+    ReviewFact,
+    Rules,
+    Verdict,
+    fold,
+)
+from reconciler.ledger_state import (
+    ACCOUNT_ITEM,
+    GOVERNANCE,
+    GRANT,
+    SCOPE,
+    DesiredState,
+    Edit,
+    diff,
+    expired_on,
+    overlay,
+)
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
+from reconciler.records import AccessSet, Account
 from reconciler.rules import plan_options
 from reconciler.rules.protected import drop_protected
 
+__all__ = ["Decision", "GateReport", "evaluate"]
+
 APPLIED_REF = apply_point.REF
 GATED_PATHS = ("access", "policies")
+REPOSITORY_ENV = "GITHUB_REPOSITORY"
 _CONCURRENCY = 8
 
 ClientFactory = Callable[[], GitHubClient]
@@ -94,9 +110,36 @@ def signing_key(ctx: AppContext, source: Source) -> bytes:
     return apply_point.key_from_env(ctx.env)
 
 
-def record_apply_point(repo: git.Repo, sha: str, key: bytes) -> None:
+_REMOTE = re.compile(r"github\.com[:/]([^/\s]+/[^/\s]+?)(?:\.git)?/?$")
+
+
+def repository_identity(ctx: AppContext, source: Source) -> str:
+    """Which repository the apply point belongs to: `GITHUB_REPOSITORY` (Actions sets it), the
+    sandbox's simulated repository, or the `origin` remote on github.com."""
+    if source.sandbox:
+        return sandbox.github_repository(ctx.repo)
+    named = ctx.env.get(REPOSITORY_ENV, "").strip()
+    if named:
+        return named
+    try:
+        url = str(open_repo(ctx.repo).remote("origin").url)
+    except (ValueError, AccessError):
+        url = ""
+    found = _REMOTE.search(url)
+    if found is None:
+        raise ConfigError(
+            f"{REPOSITORY_ENV} is not set and the origin remote is not on github.com: the apply point is "
+            "signed for one repository (owner/name); set GITHUB_REPOSITORY"
+        )
+    return found.group(1)
+
+
+def record_apply_point(
+    repo: git.Repo, sha: str, key: bytes, repository: str, *, governance: str = "", ledger: str = ""
+) -> None:
     """Sign `sha` as the apply point (the apply job, `access apply-point set`, the demo and tests)."""
-    apply_point.write(repo, key, sha, when=int(dt.datetime.now(dt.UTC).timestamp()))
+    when = int(dt.datetime.now(dt.UTC).timestamp())
+    apply_point.write(repo, key, repository, sha, when=when, governance=governance, ledger=ledger)
 
 
 def window(repo: git.Repo, since: str, head: str) -> tuple[str, ...]:
@@ -126,7 +169,8 @@ def gated_trees(repo: git.Repo, sha: str) -> tuple[str, str]:
 
 
 def export_tree(repo: git.Repo, sha: str, dest: Path) -> None:
-    """Write access/ and policies/ as they were at `sha` into `dest` (symlinks are refused)."""
+    """Write access/ and policies/ as they were at `sha` into `dest`, object by object (no
+    `.gitattributes`, no filters; symlinks are refused)."""
     tree = repo.commit(sha).tree
     for top in GATED_PATHS:
         try:
@@ -168,150 +212,305 @@ def ensure_pull_head(repo: git.Repo, number: int, sha: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class State:
-    digests: frozenset[str] | None
-    governance: str
-    desired: Desired | None = None
+class Loaded:
+    """One commit's access/ and policies/, compiled (or why they do not load)."""
+
+    state: DesiredState | None
+    access: AccessSet | None = None
     policies: Policies | None = None
     problem: str = ""
 
 
 @dataclass
 class States:
-    """The plan identities of each commit's access/ and policies/, computed once per tree pair."""
+    """Each commit's desired state, compiled once per (access/, policies/) tree pair. Besides the
+    states, it gathers who each person was in every state it read (beneficiaries, writers)."""
 
     ctx: AppContext
     repo: git.Repo
-    actual: Mapping[str, VendorState]
-    _cache: dict[tuple[str, str], State] = field(default_factory=dict)
+    _cache: dict[tuple[str, str], Loaded] = field(default_factory=dict)
+    keys_of: dict[str, set[str]] = field(default_factory=dict)  # principal -> person keys
+    logins_of: dict[str, set[str]] = field(default_factory=dict)  # person key -> GitHub logins
+    named: set[str] = field(default_factory=set)  # `@login`s the policies name
 
-    def at(self, sha: str) -> State:
+    def at(self, sha: str) -> Loaded:
         trees = gated_trees(self.repo, sha)
         found = self._cache.get(trees)
         if found is None:
             found = self._cache[trees] = self._compute(sha, trees[1])
         return found
 
-    def _compute(self, sha: str, policies_tree: str) -> State:
+    def _compute(self, sha: str, policies_tree: str) -> Loaded:
         with tempfile.TemporaryDirectory(prefix="access-state-") as tmp:
             root = Path(tmp)
             try:
                 export_tree(self.repo, sha, root)
-                desired = load_desired(replace(self.ctx, repo=root))
+                access = load_desired(replace(self.ctx, repo=root), keep_files=False).access
                 policies = load_policies(root)
             except AccessError as exc:
                 first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
-                return State(None, f"unreadable:{policies_tree}", problem=f"access/ at {sha[:7]}: {first}")
-        plan = build_plan(desired.access, self.actual, today=self.ctx.today, options=plan_options(policies))
-        changes, _ = drop_protected(plan, policies)
-        digests = frozenset(identity_digest(c) for c in changes)
-        governance = governance_fingerprint(policies_tree, policies, desired.access)
-        return State(digests, governance, desired, policies)
+                return Loaded(None, problem=f"access/ at {sha[:7]}: {first}")
+        for principal, person in access.people.items():
+            self.keys_of.setdefault(principal, set()).add(person.key)
+            if person.github:
+                self.logins_of.setdefault(person.key, set()).add(person.github.casefold())
+        for rule in policies.approvers.values():
+            names = [*rule.approvers, *(n for owners in rule.owners.values() for n in owners)]
+            self.named.update(n[1:].casefold() for n in names if n.startswith("@"))
+        if policies.policy_owners is not None:
+            self.named.update(n[1:].casefold() for n in policies.policy_owners.approvers if n.startswith("@"))
+        state = DesiredState.of(access, governance(policies_tree, policies, access))
+        return Loaded(state, access, policies)
+
+
+def governance(policies_tree: str, policies: Policies, access: AccessSet) -> str:
+    """What decides who approves: policies/, whom each rule resolves to, and who each person with a
+    GitHub login is (their key, email and login)."""
+    identities = sorted((p.key, p.principal, p.github.casefold()) for p in access.people.values() if p.github)
+    text = json.dumps([governance_fingerprint(policies_tree, policies, access), identities])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- the ledger carried by the point
+
+
+def _value_json(kind: str, value: object) -> object:
+    if kind == ACCOUNT_ITEM and isinstance(value, Account):
+        return [*value[:6], [list(a) for a in value.attributes], value.native_id]
+    return value
+
+
+def _value_of(kind: str, raw: object) -> object:
+    if kind == ACCOUNT_ITEM and isinstance(raw, list) and len(raw) == 8:
+        vendor, tenant, principal, active, email, name, attributes, native = raw
+        return Account(vendor, tenant, principal, bool(active), email, name,
+                       tuple((str(a), str(b)) for a, b in attributes), native)  # fmt: skip
+    return raw
+
+
+def ledger_json(ledger: Ledger, ids: Mapping[str, int]) -> str:
+    """What the apply point carries: the held items (approved value and why) and the GitHub ids."""
+    held = [
+        [
+            kind,
+            list(key),
+            _value_json(kind, ledger.overrides.get((kind, key))),
+            ledger.held[(kind, key)].to_json(),
+        ]
+        for (kind, key) in sorted(ledger.overrides)
+        if (kind, key) in ledger.held
+    ]
+    data = {"held": held, "ids": dict(sorted(ids.items()))}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def read_ledger(text: str) -> tuple[dict[ItemId, object], dict[ItemId, Record], dict[str, int]]:
+    if not text:
+        return {}, {}, {}
+    data = json.loads(text)
+    overrides: dict[ItemId, object] = {}
+    held: dict[ItemId, Record] = {}
+    for kind, key, value, record in data.get("held", []):
+        item = (str(kind), tuple(str(k) for k in key))
+        overrides[item] = _value_of(item[0], value)
+        held[item] = Record.from_json(record)
+    ids = {str(k): int(v) for k, v in data.get("ids", {}).items()}
+    return overrides, held, ids
 
 
 # ---------------------------------------------------------------- pull requests
 
 
-def _attribute(
-    sha: str, pulls: Sequence[PullRequest], position: Mapping[str, int]
-) -> tuple[PullRequest | None, str, tuple[int, ...]]:
-    """The merged pull request that landed `sha` on this first-parent line, or why there is none."""
-    landed = [
-        p
-        for p in pulls
-        if (p.merged or p.merged_at is not None)
-        and p.merge_commit_sha is not None
-        and p.merge_commit_sha in position
-        and position[p.merge_commit_sha] >= position[sha]
-    ]
-    if landed:
-        landed.sort(key=lambda p: (p.merge_commit_sha != sha, position[p.merge_commit_sha or ""]))
-        return landed[0], "", ()
-    others = [f"#{p.number} is {'merged elsewhere' if p.merged else p.state}" for p in pulls]
-    return None, ", ".join(others), tuple(p.number for p in pulls)
+@dataclass
+class Attribution:
+    pull: PullRequest | None
+    note: str = ""
+    unmerged: tuple[int, ...] = ()
 
 
-async def gather_facts(
-    client: GitHubClient | None,
-    states: States,
-    since: str,
-    commits: Sequence[str],
+def attribute(
+    repo: git.Repo,
+    sha: str,
+    pulls: Sequence[PullRequest],
+    position: Mapping[str, int],
     first_parent: Sequence[str],
-    missing_github: str = "",
-) -> GateFacts:
-    """Attribute each commit to the merged pull request that landed it; read what each asked for."""
-    repo = states.repo
-    position = {sha: i for i, sha in enumerate(first_parent)}
-    if client is None:
-        found: list[tuple[PullRequest, ...]] = [() for _ in commits]
-    else:
-        found = list(await gather_bounded(_CONCURRENCY, (client.pulls_for_commit(s) for s in commits)))
-    chosen: dict[int, PullRequest] = {}
-    landing_start: dict[int, str] = {}
-    attributed: list[StateFacts] = []
-    for sha, prs in zip(commits, found, strict=True):
-        pull, note, unmerged = _attribute(sha, prs, position)
-        if client is None:
-            note = missing_github
-        if pull is not None:
-            chosen.setdefault(pull.number, pull)
-            landing_start.setdefault(pull.number, sha)
-        state = states.at(sha)
-        number = pull.number if pull else None
-        attributed.append(StateFacts(sha, state.digests, state.governance, number, note, unmerged))
-
-    async def facts_of(pr: PullRequest) -> PullFacts:
-        assert client is not None
-        reviews = await client.reviews(pr.number)
-        facts = PullFacts(
-            number=pr.number, author=pr.author, head_sha=pr.head_sha, merged_at=pr.merged_at,
-            reviews=tuple(
-                ReviewFact(r.user, r.state, r.commit_id, r.submitted_at, r.association, r.bot) for r in reviews
-            ),
-            url=pr.html_url,
-        )  # fmt: skip
-        return _requested(facts, repo, states, landing_start[pr.number])
-
-    pulls = await gather_bounded(_CONCURRENCY, (facts_of(pr) for pr in chosen.values()))
-    chain = [_state_facts(states, since, None, ""), *attributed]
-    return GateFacts(tuple(chain), {p.number: p for p in pulls})
+) -> Attribution:
+    """The merged pull request `sha` belongs to: its merge or squash commit (`merge_commit_sha`), or
+    one of its rebased commits (a single-parent run on the first-parent line ending at it, not in
+    the pull request's own history). Listing a commit is not landing it: a commit pushed directly
+    and later contained in a pull request is still a direct push."""
+    for pull in pulls:
+        if not (pull.merged or pull.merged_at is not None) or pull.merge_commit_sha is None:
+            continue
+        if pull.merge_commit_sha == sha:
+            return Attribution(pull)
+        end = position.get(pull.merge_commit_sha)
+        start = position.get(sha)
+        if end is None or start is None or end < start:
+            continue
+        run = first_parent[start : end + 1]
+        if all(len(repo.commit(s).parents) == 1 for s in run) and not _in_history(repo, sha, pull.head_sha):
+            return Attribution(pull)
+    others = [f"#{p.number} is {'merged, landing elsewhere' if p.merged else p.state}" for p in pulls]
+    return Attribution(None, ", ".join(others), tuple(p.number for p in pulls if not p.merged))
 
 
-def _state_facts(states: States, sha: str, pull: int | None, note: str) -> StateFacts:
-    state = states.at(sha)
-    return StateFacts(sha, state.digests, state.governance, pull, note)
-
-
-def _requested(facts: PullFacts, repo: git.Repo, states: States, first_landed: str) -> PullFacts:
-    """What the pull request asked for: the plan of its head minus the plan of its merge base."""
-    if not ensure_pull_head(repo, facts.number, facts.head_sha):
-        return replace(
-            facts,
-            problem=f"its head commit {facts.head_sha[:7]} is not in this clone; fetch "
-            "`+refs/pull/*/head:refs/pull/*/head` before apply (the apply workflow does)",
-        )
-    parent = repo.commit(first_landed).parents[0].hexsha
-    bases = repo.merge_base(facts.head_sha, parent)
-    if not bases:
-        return replace(facts, problem=f"its head {facts.head_sha[:7]} shares no history with the branch")
-    facts = replace(facts, committers=requested_by(repo, bases[0].hexsha, facts.head_sha))
-    head = states.at(facts.head_sha)
-    base = states.at(bases[0].hexsha)
-    if head.digests is None or base.digests is None:
-        return replace(facts, problem=head.problem or base.problem, governance=head.governance)
-    return replace(facts, requested=head.digests - base.digests, governance=head.governance)
+def _in_history(repo: git.Repo, sha: str, head: str) -> bool:
+    if not has_commit(repo, head):
+        return True  # unknown: not a rebased commit
+    try:
+        repo.git.merge_base("--is-ancestor", sha, head)
+        return True
+    except git.GitCommandError:
+        return False
 
 
 _LOGIN = re.compile(r"^@?([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))$")
+_NOREPLY = re.compile(r"^(?:(\d+)\+)?([A-Za-z0-9-]+)@users\.noreply\.github\.com$", re.IGNORECASE)
+_CO_AUTHOR = re.compile(r"<([^>]+)>")
 
 
-def requested_by(repo: git.Repo, base: str, head: str) -> tuple[str, ...]:
-    """GitHub logins named by `Requested-by:` trailers of the pull request's commits: who asked for
-    it when a bot opened it for them (the access-request workflow writes the trailer). They cannot
-    approve it. A trailer can only take approvers away, never add one, so a forged one is harmless."""
-    raw = repo.git.log("--format=%(trailers:key=Requested-by,valueonly,separator=%x0a)", f"{base}..{head}")
-    logins = {m.group(1) for m in map(_LOGIN.match, (v.strip() for v in raw.splitlines())) if m}
-    return tuple(sorted(logins, key=str.casefold))
+def commit_people(repo: git.Repo, base: str, head: str) -> tuple[set[str], set[str]]:
+    """The emails of the pull request's commits' authors, committers and `Co-authored-by:`s, and
+    the logins its `Requested-by:` trailers name (read from git: both can only take approvers away)."""
+    fmt = "%ae%x1f%ce%x1f%(trailers:key=Co-authored-by,valueonly,separator=%x1e)%x1f%(trailers:key=Requested-by,valueonly,separator=%x1e)%x00"
+    raw = repo.git.log(f"--format={fmt}", f"{base}..{head}")
+    emails: set[str] = set()
+    logins: set[str] = set()
+    for record in raw.split("\x00"):
+        parts = record.strip("\n").split("\x1f")
+        if len(parts) < 4:
+            continue
+        author, committer, co, requested = parts[:4]
+        emails.update(e.strip().casefold() for e in (author, committer) if e.strip())
+        emails.update(m.group(1).strip().casefold() for m in _CO_AUTHOR.finditer(co))
+        for value in requested.split("\x1e"):
+            found = _LOGIN.match(value.strip())
+            if found:
+                logins.add(found.group(1).casefold())
+    return emails, logins
+
+
+@dataclass
+class Resolver:
+    """GitHub logins -> user ids: those the apply point recorded first, then GitHub's answer."""
+
+    client: GitHubClient | None
+    ids: dict[str, int]
+    unknown: set[str] = field(default_factory=set)
+
+    async def resolve(self, logins: Iterable[str]) -> None:
+        todo = sorted({x.casefold() for x in logins if x} - self.ids.keys() - self.unknown)
+        if not todo or self.client is None:
+            return
+        client = self.client
+        found = await gather_bounded(_CONCURRENCY, (client.user(login) for login in todo))
+        for login, user in zip(todo, found, strict=True):
+            if user is None:
+                self.unknown.add(login)
+            else:
+                self.ids[login] = user.id
+
+
+async def pull_facts(
+    client: GitHubClient,
+    repo: git.Repo,
+    states: States,
+    resolver: Resolver,
+    pr: PullRequest,
+    first_landed: str,
+) -> PullFacts:
+    """What a merged pull request asked for, who wrote it, and its reviews."""
+    reviews, activity, commits = await gather_bounded(
+        3,
+        (
+            client.reviews(pr.number),
+            client.activity(f"refs/heads/{pr.head_ref}"),
+            client.pull_commits(pr.number),
+        ),
+    )
+    facts = PullFacts(
+        number=pr.number, author=pr.author, head_sha=pr.head_sha, merged_at=pr.merged_at,
+        reviews=tuple(ReviewFact(r.user, r.state, r.commit_id, r.submitted_at, r.association, r.bot, r.user_id)
+                      for r in reviews),
+        url=pr.html_url, author_id=pr.author_id,
+    )  # fmt: skip
+    writers: dict[int, str] = {}
+    writer_logins: dict[str, str] = {}
+    if pr.author_id is not None:
+        writers[pr.author_id] = "opened the pull request"
+    for event in activity:
+        if event.actor_id is not None and event.activity_type in ("push", "force_push", "branch_creation"):
+            writers.setdefault(event.actor_id, f"pushed to its head branch ({event.activity_type})")
+    for commit in commits:
+        for who, what in ((commit.author_id, "authored"), (commit.committer_id, "committed")):
+            if who is not None:
+                writers.setdefault(who, f"{what} its commit {commit.sha[:7]}")
+    if not ensure_pull_head(repo, pr.number, pr.head_sha):
+        return replace(
+            facts, writers=writers,
+            problem=f"its head commit {pr.head_sha[:7]} is not in this clone; fetch "
+            "`+refs/pull/*/head:refs/pull/*/head` before apply (the apply workflow does)",
+        )  # fmt: skip
+    parent = repo.commit(first_landed).parents[0].hexsha
+    bases = repo.merge_base(pr.head_sha, parent)
+    if not bases:
+        return replace(
+            facts, writers=writers, problem=f"its head {pr.head_sha[:7]} shares no history with the branch"
+        )
+    base = bases[0].hexsha
+    emails, requested_by = commit_people(repo, base, pr.head_sha)
+    # Emails: GitHub's noreply addresses carry the id; a person of access/ by email, their logins.
+    email_logins: dict[str, str] = {}
+    for email in emails:
+        found = _NOREPLY.match(email)
+        if found and found.group(1):
+            writers.setdefault(int(found.group(1)), f"is named by {email} in its commits")
+        elif found:
+            email_logins[found.group(2).casefold()] = f"is named by {email} in its commits"
+        for key in states.keys_of.get(email, ()):
+            for login in states.logins_of.get(key, ()):
+                email_logins.setdefault(login, f"is {key}, whose email {email} wrote its commits")
+    for login in requested_by:
+        email_logins.setdefault(login, "requested it (a `Requested-by:` trailer)")
+    await resolver.resolve(email_logins)
+    for login, why in email_logins.items():
+        if login in resolver.ids:
+            writers.setdefault(resolver.ids[login], why)
+        writer_logins.setdefault(login, why)
+    head_state, base_state = states.at(pr.head_sha), states.at(base)
+    approving = {r.user for r in reviews if r.state == "APPROVED" and r.user}
+    roles = await gather_bounded(_CONCURRENCY, (client.permission(login) for login in sorted(approving)))
+    permissions = {login.casefold(): role for login, role in zip(sorted(approving), roles, strict=True)}
+    facts = replace(facts, writers=writers, writer_logins=writer_logins, permissions=permissions)
+    if head_state.state is None or base_state.state is None:
+        return replace(facts, problem=head_state.problem or base_state.problem)
+    requested = {(e.kind, tuple(e.key)): e.after for e in diff(base_state.state, head_state.state)}
+    return replace(
+        facts, requested=requested, base_governance=base_state.state.governance,
+        head_governance=head_state.state.governance,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- rules of an approved governance
+
+
+def rules_of(loaded: Loaded, sha: str, ids: Mapping[str, int]) -> Rules:
+    assert loaded.access is not None and loaded.policies is not None
+    policies, access = loaded.policies, loaded.access
+    requirements = PlanRequirements(policies, access, directory(access))
+    person_of = {
+        ids[p.github.casefold()]: p.key
+        for p in access.people.values()
+        if p.github and p.github.casefold() in ids
+    }
+    return Rules(
+        sha,
+        lambda change: requirements.decide(change).requirements,
+        policy_owner_requirements(policies, access),
+        person_of,
+        dict(ids),
+    )
 
 
 # ---------------------------------------------------------------- the verdict
@@ -321,37 +520,99 @@ def requested_by(repo: git.Repo, base: str, head: str) -> tuple[str, ...]:
 class GateReport:
     since: str
     head: str
-    facts: GateFacts
+    landings: tuple[Landing, ...]
+    pulls: tuple[int, ...]
     decisions: tuple[Decision, ...]
-    owners: tuple[Requirement, ...] = ()
-    note: str = ""  # e.g. "GitHub was not asked: every change restores approved state"
+    approved_plan: Plan
+    ledger: Ledger | None = None
+    ids: Mapping[str, int] = field(default_factory=dict)
+    note: str = ""  # e.g. "GitHub is not configured": the point cannot move
+    complete: bool = True  # every fact was read: the point may move
 
     @property
     def held(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if not d.allowed)
 
     @property
+    def carried(self) -> tuple[Record, ...]:
+        """Held edits of the desired state (whether or not the vendor shows a change for them)."""
+        return tuple(self.ledger.held.values()) if self.ledger else ()
+
+    @property
     def may_advance(self) -> bool:
-        return not self.note and clean_history(self.facts, self.decisions, self.owners)
+        return self.complete and not self.note
 
     def decision_of(self) -> dict[str, Decision]:
         return {d.change.id: d for d in self.decisions}
 
 
+def item_of(change: Change) -> ItemId:
+    if change.resource_type == ACCOUNT:
+        return (ACCOUNT_ITEM, (change.vendor, change.tenant, change.principal))
+    return (
+        GRANT,
+        (
+            change.vendor,
+            change.tenant,
+            change.resource_type,
+            change.resource,
+            change.entitlement,
+            change.principal,
+        ),
+    )
+
+
+def _restores(change: Change, today: dt.date) -> Record:
+    if change.action is Action.REVOKE and change.expires and expired_on(change.expires, today):
+        return Record(Verdict.EXPIRED, message=f"the approved expiry {change.expires} passed")
+    return Record(Verdict.RESTORES, message="restores the approved state")
+
+
+def decisions_for(approved: Plan, live: Plan, ledger: Ledger, today: dt.date) -> tuple[Decision, ...]:
+    """Every change of the approved plan with its record, then every change the YAML at HEAD asks
+    for that the approved state does not (held, with why)."""
+    out: list[Decision] = []
+    planned = {change_identity(c) for c in approved.changes}
+    for change in approved.changes:
+        record = ledger.records.get(item_of(change))
+        if record is None or (record.verdict is Verdict.APPROVED and change.action is Action.REVOKE):
+            record = _restores(change, today)
+        out.append(Decision(change, record))
+    for change in live.changes:
+        if change_identity(change) in planned:
+            continue
+        record = ledger.held.get(item_of(change)) or _held_scope(change, ledger)
+        out.append(Decision(change, record))
+    return tuple(out)
+
+
+def _held_scope(change: Change, ledger: Ledger) -> Record:
+    for (kind, key), record in ledger.held.items():
+        if kind == SCOPE and change.vendor in key and (change.resource in key or key[0] != "resource"):
+            return record
+        if kind == GOVERNANCE:
+            continue
+    return Record(
+        Verdict.HELD, rule="committed",
+        message="not in the desired state of any commit on the branch (an uncommitted edit?): only committed, "
+        "reviewed changes are applied",
+    )  # fmt: skip
+
+
 async def evaluate(
     ctx: AppContext,
-    plan: Plan,
-    head_desired: Desired,
+    live: Plan,
     actual: Mapping[str, VendorState],
     client_factory: ClientFactory,
     key: bytes,
+    repository: str,
 ) -> GateReport:
     repo = open_repo(ctx.repo)
     head = head_sha(repo)
-    point = apply_point.read(repo, key)
-    if point is None and not plan.changes:
-        return GateReport(head, head, GateFacts((StateFacts(head, frozenset(), ""),)), ())
+    point = apply_point.read(repo, key, repository)
     if point is None:
+        if not live.changes:
+            return GateReport(head, head, (), (), (), live)
         raise RefusedError(
             f"no apply point recorded ({APPLIED_REF}): apply cannot tell which commits are new and need "
             "approval. An administrator points it, once, at the commit whose access/ is already in force:\n"
@@ -359,65 +620,118 @@ async def evaluate(
         )
     since = point.sha
     first_parent = window(repo, since, head)
-    states = States(ctx, repo, actual)
+    states = States(ctx, repo)
     baseline = states.at(since)
-    if baseline.desired is None or baseline.policies is None:
+    if baseline.state is None:
         raise AccessError(f"cannot read the apply point {since[:12]} ({APPLIED_REF}): {baseline.problem}")
-    previous = gated_trees(repo, since)
-    commits: list[str] = []
-    for sha in first_parent:
-        trees = gated_trees(repo, sha)
-        if trees != previous:
-            commits.append(sha)
-        previous = trees
+    start, start_held, recorded_ids = read_ledger(point.ledger)
 
-    # Ask GitHub only when something needs it: restores alone are decided from git.
-    head_state = states.at(head)
-    restores_only = head_state.digests is not None and all(
-        entry_index([_state_facts(states, s, None, "") for s in (since, *commits)], identity_digest(c)) == 0
-        for c in plan.changes
-    )
+    # The landings: first-parent commits whose desired state differs from the one before.
+    previous = baseline.state
+    trees = gated_trees(repo, since)
+    changed: list[tuple[str, list[Edit]]] = []
+    for sha in first_parent:
+        now = gated_trees(repo, sha)
+        if now == trees:
+            continue
+        trees = now
+        loaded = states.at(sha)
+        if loaded.state is None:
+            continue  # unreadable here: its edits are judged with the next readable landing
+        edits = diff(previous, loaded.state)
+        previous = loaded.state
+        if edits:
+            changed.append((sha, edits))
+    head_loaded = states.at(head)
+    if head_loaded.state is None or head_loaded.access is None or head_loaded.policies is None:
+        raise AccessError(f"cannot read HEAD {head[:12]}: {head_loaded.problem}")
+
     client: GitHubClient | None = None
-    missing = ""
     note = ""
-    if commits and not restores_only:
+    if changed:
         try:
             client = client_factory()
         except ConfigError as exc:
-            missing = f"GitHub is not configured ({exc.message})"
-    elif commits:
-        note = "GitHub was not asked: every change restores approved state"
+            note = f"GitHub is not configured ({exc.message})"
+    resolver = Resolver(client, dict(recorded_ids))
+    landings: list[Landing] = []
+    pulls: dict[int, PullFacts] = {}
+    complete = not note
     try:
-        facts = await gather_facts(client, states, since, commits, first_parent, missing)
+        if client is not None:
+            position = {s: i for i, s in enumerate(first_parent)}
+            found = await gather_bounded(_CONCURRENCY, (client.pulls_for_commit(s) for s, _ in changed))
+            chosen: dict[int, tuple[PullRequest, str]] = {}
+            for (sha, edits), prs in zip(changed, found, strict=True):
+                who = attribute(repo, sha, prs, position, first_parent)
+                if who.pull is not None:
+                    chosen.setdefault(who.pull.number, (who.pull, sha))
+                landings.append(
+                    Landing(sha, tuple(edits), who.pull.number if who.pull else None, who.note, who.unmerged)
+                )
+            await resolver.resolve(_all_logins(states))
+            facts = await gather_bounded(
+                _CONCURRENCY,
+                (pull_facts(client, repo, states, resolver, pr, sha) for pr, sha in chosen.values()),
+            )
+            pulls = {f.number: f for f in facts}
+            complete = complete and not any(f.problem for f in facts)
+        else:
+            landings = [Landing(sha, tuple(edits), None, note) for sha, edits in changed]
+    except GitHubError as exc:
+        raise AccessError(f"the approval gate cannot read GitHub: {exc.message}") from None
     finally:
         if client is not None:
             await client.aclose()
-    if missing:
-        note = missing
 
-    policies, base_access = baseline.policies, baseline.desired.access
-    people = directory(base_access)
-    owners = policy_owner_requirements(policies, base_access)
+    def rules_at(sha: str) -> Rules:
+        loaded = states.at(sha)
+        if loaded.access is None:
+            loaded = baseline
+        return rules_of(loaded, sha, resolver.ids)
 
-    def beneficiaries(change: Change) -> frozenset[str]:
-        logins = (beneficiary_login(change, base_access), beneficiary_login(change, head_desired.access))
-        return frozenset(login for login in logins if login)
+    def beneficiary(edit: Edit) -> Beneficiary:
+        principal = edit.key[5] if edit.kind == GRANT else edit.key[2] if edit.kind == ACCOUNT_ITEM else ""
+        keys = frozenset(states.keys_of.get(principal, ()))
+        logins = {login for k in keys for login in states.logins_of.get(k, ())}
+        ids = frozenset(resolver.ids[x] for x in logins if x in resolver.ids)
+        return Beneficiary(keys, ids, frozenset(logins))
 
-    decisions = decide(
-        plan.changes,
-        facts,
-        requirements=lambda change: requirements_for(change, policies, base_access, people),
-        beneficiaries=beneficiaries,
-        governance=owners,
-    )
-    return GateReport(since, head, facts, decisions, owners, note)
+    ledger = fold(
+        landings, pulls, start=start, start_held=start_held, governance=point.approved_governance,
+        rules_at=rules_at, beneficiary=beneficiary,
+    )  # fmt: skip
+    gov = states.at(ledger.governance)
+    policies = gov.policies if gov.policies is not None else head_loaded.policies
+    approved_access = overlay(head_loaded.access, ledger.overrides, ctx.today)
+    plan = build_plan(
+        approved_access, actual, today=ctx.today, options=plan_options(policies),
+        desired_digest=live.desired_digest, git_commit=live.git_commit,
+    )  # fmt: skip
+    kept, _ = drop_protected(plan, policies)
+    approved_plan = replace(plan, changes=kept)
+    decisions = decisions_for(approved_plan, live, ledger, ctx.today)
+    ids = {login: resolver.ids[login] for login in sorted(_all_logins(states)) if login in resolver.ids}
+    return GateReport(
+        since, head, tuple(landings), tuple(sorted(pulls)), decisions, approved_plan, ledger, ids,
+        note, complete,
+    )  # fmt: skip
 
 
-def advance(ctx: AppContext, report: GateReport, key: bytes) -> bool:
-    """Sign the HEAD that was judged as the new apply point, when the history allows it."""
-    if not report.may_advance or report.since == report.head:
+def _all_logins(states: States) -> set[str]:
+    return {login for logins in states.logins_of.values() for login in logins} | states.named
+
+
+def advance(ctx: AppContext, report: GateReport, key: bytes, repository: str) -> bool:
+    """Sign the HEAD that was judged as the new apply point, carrying what is still held."""
+    if not report.may_advance or report.ledger is None:
         return False
-    record_apply_point(open_repo(ctx.repo), report.head, key)
+    text = ledger_json(report.ledger, report.ids)
+    repo = open_repo(ctx.repo)
+    current = apply_point.read(repo, key, repository)
+    if current is not None and current.sha == report.head and current.ledger == text:
+        return False
+    record_apply_point(repo, report.head, key, repository, governance=report.ledger.governance, ledger=text)
     return True
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import git
 
-from reconciler.approval import PullFacts, ReviewFact, counted_approvals
 from reconciler.connectors.http import gather_bounded
 from reconciler.errors import AccessError
 from reconciler.github_api import GitHubClient, GitHubError, PullRequest
+from reconciler.ledger import PullFacts, ReviewFact, counted
 from reconciler.origin import CommitInfo, Origin, PullInfo
 
 _CONCURRENCY = 8
@@ -174,10 +174,10 @@ async def pull_info(client: GitHubClient, pr: PullRequest) -> PullInfo:
         reviews=tuple(ReviewFact(r.user, r.state, r.commit_id, r.submitted_at, r.association, r.bot)
                       for r in reviews),
     )  # fmt: skip
-    counted = counted_approvals(facts)
-    approvals = tuple((login, _iso(counted.at.get(login.casefold()))) for login in counted.valid)
+    found = counted(facts)
+    approvals = tuple((a.login, _iso(a.at)) for a in found.valid)
     return PullInfo(
-        pr.number, pr.html_url, pr.author, _iso(pr.merged_at), pr.head_sha, approvals, counted.problems
+        pr.number, pr.html_url, pr.author, _iso(pr.merged_at), pr.head_sha, approvals, found.problems
     )
 
 

@@ -31,6 +31,7 @@ from reconciler.vendors import VENDORS
 from tests.conftest import ROOT
 
 Edit = Callable[[Path], None]
+REPOSITORY = "harborbuild/access"
 
 
 def add_member(file: str, line_pattern: str, member: str) -> Edit:
@@ -115,7 +116,7 @@ class World:
         file = sandbox.github_file(path)
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(sim.to_json(), encoding="utf-8")
-        gate.record_apply_point(repo, str(repo.head.commit.hexsha), apply_point.sandbox_key(file.parent))
+        gate.record_apply_point(repo, str(repo.head.commit.hexsha), apply_point.sandbox_key(file.parent), REPOSITORY)
         sandbox.reset(path, VENDORS)
         quiet = AppContext(repo=path, output=Output(quiet=True))
         assert apply_cmd.run(quiet, plan_file=None, source=Source(sandbox=True)) == 0
@@ -127,7 +128,7 @@ class World:
 
     @property
     def applied(self) -> str | None:
-        point = apply_point.read(self.repo, apply_point.sandbox_key(sandbox.state_dir(self.path)))
+        point = apply_point.read(self.repo, apply_point.sandbox_key(sandbox.state_dir(self.path)), REPOSITORY)
         return point.sha if point else None
 
     def save(self) -> None:
@@ -333,12 +334,12 @@ def test_restores_need_no_github_at_all(world: World) -> None:
 
     report = asyncio.run(
         gate.evaluate(
-            desired_ctx, planned.plan, planned.desired, planned.actual, no_github,
-            apply_point.sandbox_key(sandbox.state_dir(world.path)),
+            desired_ctx, planned.plan, planned.actual, no_github,
+            apply_point.sandbox_key(sandbox.state_dir(world.path)), REPOSITORY,
         )
     )  # fmt: skip
     assert report.decisions and all(d.verdict == "restores" for d in report.decisions)
-    assert "GitHub was not asked" in report.note and not report.may_advance
+    assert not report.landings and report.may_advance
 
 
 # ---------------------------------------------------------------- the bypass corpus
@@ -350,7 +351,7 @@ def test_a_direct_push_gets_nothing_applied(world: World) -> None:
     result = world.apply()
     held(world, result, "+ PingOne carol: group VPN", "pull-request")
     assert f"commit {sha[:7]} brought this change without a merged pull request" in result.out
-    assert "could approve: any repository member other than cokafor" in result.out
+    assert "could approve: any repository writer known to access/people.yaml other than cokafor" in result.out
     assert world.applied == before, "the apply point does not move past an unapproved commit"
 
 
@@ -570,7 +571,7 @@ def test_an_apply_point_moved_by_a_writer_is_refused(world: World) -> None:
     result = world.apply()
     assert result.code == 1
     assert "points at a commit, not at a signed apply point" in result.err
-    forged = apply_point.tag_text(b"not-the-key-not-the-key", world.head, when=1)
+    forged = apply_point.tag_text(b"not-the-key-not-the-key", REPOSITORY, world.head, when=1)
     with tempfile.TemporaryFile() as stream:
         stream.write(forged.encode())
         stream.seek(0)

@@ -25,7 +25,6 @@ from pathlib import Path
 from rich.markup import escape
 
 from reconciler import gate, sandbox
-from reconciler.approval import Decision, Verdict
 from reconciler.audit import AUDIT_FILE, AuditLog, change_fields
 from reconciler.changes import Change, Plan, change_identity
 from reconciler.commands.context import AppContext
@@ -35,7 +34,9 @@ from reconciler.connectors.base import ChangeResult, Connector, Outcome, VendorS
 from reconciler.durable import GroupSync
 from reconciler.errors import AccessError, RefusedError, StalePlanError
 from reconciler.executor import execute
+from reconciler.gate import Decision
 from reconciler.journal import Journal, interrupted_run
+from reconciler.ledger import Record, Verdict
 from reconciler.lock import apply_lock
 from reconciler.policy_loader import load_policies
 from reconciler.render.words import SIGNS, target, who
@@ -62,6 +63,7 @@ class ApplyOptions:
     allow_empty_vendor: bool = False
     audit_log: Path | None = None
     fmt: str = "text"  # "json": the results as one JSON document on stdout, the lines on stderr
+    dry_run: bool = False  # print the ledger's verdict for every change; write nothing
 
 
 def check_fresh(saved: Plan, live: Plan) -> None:
@@ -171,35 +173,47 @@ def _line(change: Change) -> str:
     )
 
 
-def _report_gate(ctx: AppContext, report: gate.GateReport) -> None:
-    new = len(report.facts.commits)
-    pulls = ", ".join(f"#{n}" for n in sorted(report.facts.pulls)) or "none"
+def _report_gate(ctx: AppContext, report: gate.GateReport, *, verbose: bool = False) -> None:
+    pulls = ", ".join(f"#{n}" for n in report.pulls) or "none"
     ctx.output.info(
-        f"approval gate: {new} commit(s) changing access/ or policies/ since {report.since[:12]} "
-        f"({gate.APPLIED_REF}); merged pull requests: {pulls}"
+        f"approval gate: {len(report.landings)} landing(s) changing the desired state since "
+        f"{report.since[:12]} ({gate.APPLIED_REF}); merged pull requests: {pulls}"
     )
     if report.note:
         ctx.output.info(f"approval gate: {escape(report.note)}")
-    for decision in report.held:
-        ctx.output.result(f"[bold yellow]   held[/bold yellow] {_line(decision.change)}")
-        ctx.output.result(
-            f"         [yellow]rule {escape(decision.rule)}:[/yellow] {escape(decision.message)}"
-        )
-        if decision.could_approve:
-            ctx.output.result(f"         could approve: {escape(decision.could_approve)}")
+    shown = {d.record for d in report.held}
+    for decision in report.decisions if verbose else report.held:
+        if decision.allowed:
+            ctx.output.result(
+                f"[green]{'would':>7}[/green] {_line(decision.change)}{_approval_note(decision)}"
+            )
+            continue
+        _held_lines(ctx, _line(decision.change), decision.record)
+    for record in report.carried:
+        if record not in shown:
+            _held_lines(ctx, escape(record.edit), record)
+
+
+def _held_lines(ctx: AppContext, line: str, record: Record) -> None:
+    ctx.output.result(f"[bold yellow]   held[/bold yellow] {line}")
+    ctx.output.result(f"         [yellow]rule {escape(record.rule)}:[/yellow] {escape(record.message)}")
+    if record.could_approve:
+        ctx.output.result(f"         could approve: {escape(record.could_approve)}")
 
 
 def _approval_note(decision: Decision | None) -> str:
     if decision is None:
         return ""
-    if decision.verdict is Verdict.APPROVED and decision.pull is not None:
-        return (
-            f" [dim](PR #{decision.pull.number}, approved by {escape(', '.join(decision.approvers))})[/dim]"
-        )
-    if decision.verdict is Verdict.NOT_REQUIRED:
-        return " [dim](removal; no approver rule covers it)[/dim]"
-    if decision.verdict is Verdict.RESTORES:
+    record = decision.record
+    if record.verdict is Verdict.APPROVED and record.pull is not None:
+        return f" [dim](PR #{record.pull}, approved by {escape(', '.join(record.approvers))})[/dim]"
+    if record.verdict is Verdict.NOT_REQUIRED:
+        where = f" in PR #{record.pull}" if record.pull is not None else ""
+        return f" [dim](removal{where}; no approver rule covers it)[/dim]"
+    if record.verdict is Verdict.RESTORES:
         return " [dim](restores approved state)[/dim]"
+    if record.verdict is Verdict.EXPIRED:
+        return f" [dim]({escape(record.message)})[/dim]"
     return ""
 
 
@@ -238,45 +252,52 @@ async def _apply(
             "approval gate: off (a sandbox without a GitHub simulator; `access demo` shows the gate at work)"
         )
     key = gate.signing_key(ctx, source) if factory is not None else b""
-    async with open_connectors(ctx, source, vendors, writable=True) as connectors:
+    repository = gate.repository_identity(ctx, source) if factory is not None else ""
+    async with open_connectors(ctx, source, vendors, writable=not options.dry_run) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
         live = plan_from(ctx, desired, actual).plan
         if saved is not None:
             check_fresh(saved, live)
-        plan = with_live_accounts(saved, live) if saved is not None else live
-        if plan.errors:
+        if live.errors:
             raise RefusedError(
                 "refusing to apply: the plan has policy errors:\n"
-                + "\n".join(f"  {f.message}" for f in plan.errors)
+                + "\n".join(f"  {f.message}" for f in live.errors)
             )
+        report: gate.GateReport | None = None
+        plan = with_live_accounts(saved, live) if saved is not None else live
+        if factory is not None:
+            report = await gate.evaluate(ctx, live, actual, factory, key, repository)
+            plan = replace(live, changes=report.approved_plan.changes)
+            _report_gate(ctx, report, verbose=options.dry_run)
+        decisions = report.decision_of() if report is not None else {}
+        if options.dry_run:
+            return _dry_run(ctx, plan, report)
         _check_safety(ctx, plan, desired, actual, options, directory)
         _record_counts(directory, actual)
-
-        report: gate.GateReport | None = None
-        if factory is not None:
-            report = await gate.evaluate(ctx, plan, desired, actual, factory, key)
-            _report_gate(ctx, report)
-        decisions = report.decision_of() if report is not None else {}
         allowed = [c for c in plan.changes if c.id not in decisions or decisions[c.id].allowed]
-        held = len(plan.changes) - len(allowed)
-
+        held = len(report.held) if report is not None else 0
         results = await _execute(ctx, plan, allowed, decisions, connectors, directory, options)
 
-    advanced = report is not None and gate.advance(ctx, report, key)
-    if report is not None and not advanced and report.since != report.head:
+    advanced = report is not None and gate.advance(ctx, report, key, repository)
+    if report is not None and not advanced and report.since != report.head and not report.may_advance:
         ctx.output.info(
-            f"apply point stays at {report.since[:12]}: "
-            + (
-                "changes were held back"
-                if report.held
-                else report.note or "a new commit did not come through an approved pull request"
-            )
+            f"apply point stays at {report.since[:12]}: {report.note or 'some facts could not be read'}"
         )
     elif advanced and report is not None:
-        ctx.output.info(f"apply point {gate.APPLIED_REF} moved to {report.head[:12]} (signed)")
+        carried = len(report.carried)
+        ctx.output.info(
+            f"apply point {gate.APPLIED_REF} moved to {report.head[:12]} (signed"
+            + (f"; {carried} held edit(s) carried" if carried else "")
+            + ")"
+        )
     if options.fmt == "json":
         ctx.output.raw(results_json(results, held, report.head if advanced and report else None))
-    if not plan.changes:
+    if not plan.changes and not held:
+        if report is not None and report.carried:
+            ctx.output.result(
+                f"[bold]No changes to apply; {len(report.carried)} edit(s) of the YAML are held (above).[/bold]"
+            )
+            return 1
         ctx.output.result("No changes. The vendors match the YAML.")
         return 0
     counts = Counter(r.outcome for _, r in results)
@@ -287,7 +308,22 @@ async def _apply(
         + (f", {held} held back for approval" if held else "")
         + ".[/bold]"
     )
-    return 1 if failed or held else 0
+    return 1 if failed or held or (report is not None and report.carried) else 0
+
+
+def _dry_run(ctx: AppContext, plan: Plan, report: gate.GateReport | None) -> int:
+    """`apply --dry-run`: the verdicts are printed; nothing is written, the point does not move."""
+    held = len(report.held) if report is not None else 0
+    carried = len(report.carried) if report is not None else 0
+    if report is None:
+        for change in plan.changes:
+            ctx.output.result(f"[green]{'would':>7}[/green] {_line(change)} [dim](ungated sandbox)[/dim]")
+    ctx.output.result(
+        f"[bold]Dry run: {len(plan.changes)} change(s) would be applied, {held} held back"
+        + (f", {carried} held edit(s) of the YAML" if carried else "")
+        + "; nothing was written.[/bold]"
+    )
+    return 1 if held or carried else 0
 
 
 async def _execute(

@@ -15,7 +15,7 @@ from reconciler.commands.state import Source
 
 def show(ctx: AppContext, source: Source) -> int:
     repo = gate.open_repo(ctx.repo)
-    point = apply_point.read(repo, gate.signing_key(ctx, source))
+    point = apply_point.read(repo, gate.signing_key(ctx, source), gate.repository_identity(ctx, source))
     if point is None:
         ctx.output.result(
             f"no apply point ({apply_point.REF}); set one with `access apply-point set <commit>`"
@@ -24,14 +24,18 @@ def show(ctx: AppContext, source: Source) -> int:
     subject = str(repo.commit(point.sha).summary)
     ctx.output.result(f"{point.sha}  {subject}")
     ctx.output.info(f"{apply_point.REF} → tag {point.tag[:12]}, signature valid")
+    _, held, _ = gate.read_ledger(point.ledger)
+    for record in held.values():
+        ctx.output.info(f"  held: {record.edit} (rule {record.rule}, landed in {record.commit[:7]})")
     return 0
 
 
 def set_point(ctx: AppContext, source: Source, commit: str) -> int:
     repo = gate.open_repo(ctx.repo)
     key = gate.signing_key(ctx, source)
-    gate.record_apply_point(repo, commit, key)
-    point = apply_point.read(repo, key)
+    repository = gate.repository_identity(ctx, source)
+    gate.record_apply_point(repo, commit, key, repository)
+    point = apply_point.read(repo, key, repository)
     assert point is not None
     ctx.output.result(f"apply point {apply_point.REF} set to {point.sha} (signed)")
     if not source.sandbox:

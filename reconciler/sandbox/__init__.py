@@ -8,6 +8,7 @@ never import `reconciler.simulators` (a test keeps it so).
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
@@ -70,6 +71,21 @@ def vendor_sandbox(vendor: str) -> VendorSandbox:
 
 def github_file(repo: Path) -> Path:
     return state_dir(repo) / GITHUB_FILE
+
+
+SANDBOX_REPOSITORY = "sandbox/access"
+
+
+def github_repository(repo: Path) -> str:
+    """The repository the sandbox's apply point is signed for: the simulated GitHub's, if any."""
+    path = github_file(repo)
+    if not path.exists():
+        return SANDBOX_REPOSITORY
+    try:
+        found = json.loads(path.read_text(encoding="utf-8")).get("default_repository")
+    except (OSError, ValueError):
+        return SANDBOX_REPOSITORY
+    return found if isinstance(found, str) and found else SANDBOX_REPOSITORY
 
 
 def github_client_factory(repo: Path) -> Callable[[], GitHubClient] | None:

@@ -155,7 +155,9 @@ class _Demo:
         sim.direct_push(adopted, author="hbrandt")
         self.save(sim)
         sandbox.reset(self.path, VENDORS)
-        gate.record_apply_point(self.repo, adopted, gate.signing_key(self.sub, SOURCE))
+        gate.record_apply_point(
+            self.repo, adopted, gate.signing_key(self.sub, SOURCE), gate.repository_identity(self.sub, SOURCE)
+        )
         self.say(
             f"commit {adopted[:7]}; the apply point {gate.APPLIED_REF} marks it as the approved state "
             "(signed with the apply job's key, which no branch can read)"
