@@ -163,9 +163,9 @@ class World:
         self.save()
         return number
 
-    def push(self, number: int, edit: Edit) -> str:
-        sha = self.commit(edit, "more", "someone")
-        self.sim.push(number, sha)
+    def push(self, number: int, edit: Edit, *, pusher: str | None = None, message: str = "more") -> str:
+        sha = self.commit(edit, message, pusher or "someone")
+        self.sim.push(number, sha, pusher=pusher)
         self.save()
         return sha
 
@@ -611,3 +611,203 @@ def test_the_apply_point_command_shows_and_sets_a_signed_point(world: World) -> 
     set_ = world.access("apply-point", "set", world.head, "--sandbox")
     assert set_.code == 0 and f"set to {world.head} (signed)" in set_.out
     assert world.applied == world.head
+
+
+# ---------------------------------------------------------------- the ledger's attack classes
+
+
+def test_the_last_pusher_cannot_approve_what_they_pushed(world: World) -> None:
+    """Dan opens a PR; Heidi (a writer) pushes a grant to Dan's branch, then approves."""
+    number = world.open_pull("dwhitfield", DAN_VPN)
+    world.push(number, CAROL_VPN, pusher="hbrandt")
+    world.approve(number, "hbrandt")
+    world.merge(number)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "hbrandt pushed to its head branch (push): their own approval does not count" in result.out
+
+
+def test_a_co_author_cannot_approve(world: World) -> None:
+    number = world.open_pull("dwhitfield", DAN_VPN)
+    world.push(number, CAROL_VPN, message="more\n\nCo-authored-by: Heidi Brandt <heidi.brandt@harborbuild.example>")
+    world.approve(number, "hbrandt")
+    world.merge(number)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "heidi.brandt@harborbuild.example" in result.out
+
+
+def test_a_requester_who_force_pushes_away_the_trailer_cannot_approve(world: World) -> None:
+    """The bot opened the request with `Requested-by: dwhitfield`; Dan force-pushes the branch
+    without the trailer, then approves his own request: the force push names him."""
+    world.repo.git.checkout("-b", "request", "main")
+    CAROL_VPN(world.path)
+    world.repo.git.add("access")
+    bot = git.Actor("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
+    first = world.repo.index.commit("Access request\n\nRequested-by: dwhitfield", author=bot, committer=bot).hexsha
+    number = world.sim.create_pull("github-actions[bot]", first, head_ref="request")
+    world.repo.git.reset("--hard", "main")
+    CAROL_VPN(world.path)
+    world.repo.git.add("access")
+    second = world.repo.index.commit("Access request", author=bot, committer=bot).hexsha
+    world.sim.push(number, second, force=True, pusher="dwhitfield")
+    world.save()
+    world.approve(number, "dwhitfield")
+    world.merge(number, "request")
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "dwhitfield pushed to its head branch (force_push)" in result.out
+
+
+def test_the_beneficiary_cannot_approve_after_re_pointing_their_login(world: World) -> None:
+    """Carol's PR changes her own `github:` login and asks for VPN; she approves as cokafor."""
+    repoint = replace_text("access/people.yaml", "github: cokafor}", "github: someone-else}")
+    number = world.open_pull("dwhitfield", repoint, CAROL_VPN)
+    world.approve(number, "cokafor")
+    world.merge(number)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "self-approval")
+    assert "rule policy-owners:" in result.out, "re-pointing a login is a governance change"
+
+
+def test_a_login_re_pointed_earlier_still_names_the_beneficiary(world: World) -> None:
+    """An innocuous-looking PR (approved by a non-owner) moved Carol's login; later she approves
+    her own grant from her real account: the approved state never took the new login."""
+    repoint = world.open_pull("dwhitfield", replace_text("access/people.yaml", "github: cokafor}", "github: someone-else}"))
+    world.approve(repoint, "jalvarez")
+    world.merge(repoint)
+    ask = world.open_pull("dwhitfield", CAROL_VPN, branch="ask")
+    world.approve(ask, "cokafor")
+    world.merge(ask, branch="ask")
+    held(world, world.apply(), "+ PingOne carol: group VPN", "self-approval")
+
+
+def test_an_approval_by_someone_the_yaml_does_not_know_never_counts(world: World) -> None:
+    number = world.open_pull("dwhitfield", CAROL_VPN)
+    world.approve(number, "newcomer-gh")  # a writer, but no person of access/ has this login
+    world.merge(number)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "is nobody access/people.yaml knows" in result.out
+
+
+def test_an_approver_without_write_access_does_not_count(world: World) -> None:
+    world.sim.set_permission("hbrandt", "read")
+    number = world.open_pull("dwhitfield", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.merge(number)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "hbrandt has no write access to the repository (read)" in result.out
+
+
+def test_a_held_change_does_not_freeze_the_apply_point(world: World) -> None:
+    """A direct push is held and carried; the point still moves, so a tightening merged later is
+    what judges the next pull request."""
+    world.direct_push(CAROL_VPN)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "pull-request")
+    assert world.applied == world.head, "the point moves, carrying the held edit"
+    again = world.apply()
+    assert again.code == 1 and "held + PingOne carol: group VPN" in again.out, "still named"
+    ask = world.open_pull("dwhitfield", DAN_VPN, branch="ask")
+    world.approve(ask, "hbrandt")
+    world.merge(ask, branch="ask")
+    result = world.apply()
+    assert "applied + PingOne dan: group VPN (PR #1, approved by hbrandt)" in result.out
+    held(world, result, "+ PingOne carol: group VPN", "pull-request")
+
+
+def test_reverting_a_held_change_clears_it(world: World) -> None:
+    world.direct_push(CAROL_VPN)
+    assert world.apply().code == 1
+    world.direct_push(replace_text("access/pingone.yaml", ", carol]", "]"))
+    result = world.apply()
+    assert result.code == 0, result.out
+    assert "held" not in result.out
+
+
+def test_governance_laundering_through_a_later_owner_approved_edit_is_held(world: World) -> None:
+    """A loosening pushed directly; the owners approve a later, unrelated policy edit whose diff
+    never showed it; then a project manager approves Mike's admin role under the loosened rule."""
+    world.direct_push(LOOSEN_POLICY)
+    world.repo.git.checkout("main")
+    confirm = world.open_pull("dwhitfield", replace_text("policies/approvers.yaml", "Finance approves every Concur role", "Finance approves each Concur role"), branch="confirm")  # fmt: skip
+    world.approve(confirm, "glin-sec")
+    world.merge(confirm, branch="confirm")
+    ask = world.open_pull("mchen-site", MIKE_ADMIN, branch="ask")
+    world.approve(ask, "jalvarez")
+    world.merge(ask, branch="ask")
+    result = world.apply()
+    held(world, result, "+ PingOne mike: role Identity Data Admin", "pingone-roles")
+    assert "merge base did not carry the approved ones" in result.out
+
+
+def test_a_commit_pushed_directly_is_not_credited_to_a_pull_request_that_contains_it(world: World) -> None:
+    """Mallory's commit goes straight to main and is also on a branch whose PR is approved and
+    merged later: GitHub lists that PR for the commit, but the PR did not land it."""
+    world.repo.git.checkout("-b", "sneak", "main")
+    sneak = world.commit(CAROL_VPN, "sneak", "mallory")
+    world.repo.git.checkout("main")
+    world.repo.git.merge("--ff-only", "sneak")
+    world.sim.direct_push(sneak, author="mallory")
+    world.repo.git.checkout("sneak")
+    innocent = world.commit(DAN_VPN, "innocent", "mallory")
+    number = world.sim.create_pull("mallory", innocent, commits=[sneak, innocent], head_ref="sneak")
+    world.save()
+    world.approve(number, "hbrandt")
+    world.merge(number, "sneak")
+    result = world.apply()
+    assert "applied + PingOne dan: group VPN (PR #1, approved by hbrandt)" in result.out
+    held(world, result, "+ PingOne carol: group VPN", "pull-request")
+
+
+def test_access_granted_at_the_vendor_and_codified_without_approval_is_revoked(world: World) -> None:
+    """Someone grants Carol VPN by hand at PingOne, then pushes the YAML line directly: vendor
+    state launders nothing; apply restores the approved state (revokes) and holds the edit."""
+    number = world.open_pull("dwhitfield", CAROL_VPN, branch="oob")
+    world.approve(number, "hbrandt")
+    world.repo.git.checkout("main")
+    # The hand grant: apply the branch's YAML to the vendor without the gate (an administrator).
+    world.repo.git.checkout("oob", "--", "access")
+    ungated = sandbox.github_file(world.path).rename(world.path / "github.sim.json.off")
+    assert world.apply().code == 0
+    (world.path / "github.sim.json.off").rename(sandbox.github_file(world.path))
+    assert ungated
+    world.repo.git.checkout("main", "--", "access")
+    world.direct_push(CAROL_VPN)
+    result = world.apply()
+    assert result.code == 1
+    assert "applied - PingOne carol: group VPN (restores approved state)" in result.out
+    assert "held + pingone carol.okafor@harborbuild.example: group VPN" in result.out
+
+
+def test_an_expiry_extended_by_a_direct_push_still_expires(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.direct_push(replace_text("access/pingone.yaml", "expires: 2026-12-15", "expires: 2027-12-15"))
+    monkeypatch.setenv("ACCESS_TODAY", "2026-12-20")
+    result = world.apply()
+    assert result.code == 1
+    assert "applied - PingOne grace: role" in result.out and "approved expiry 2026-12-15 passed" in result.out
+    assert "rule pull-request:" in result.out
+
+
+def test_an_apply_point_signed_for_another_repository_is_refused(world: World) -> None:
+    key = apply_point.sandbox_key(sandbox.state_dir(world.path))
+    gate.record_apply_point(world.repo, world.head, key, "someone-else/access")
+    result = world.apply()
+    assert result.code == 1 and "is not signed with ACCESS_APPLY_POINT_KEY for harborbuild/access" in result.err
+
+
+def test_dry_run_prints_every_verdict_and_writes_nothing(world: World) -> None:
+    ok = world.open_pull("dwhitfield", CAROL_VPN)
+    world.approve(ok, "hbrandt")
+    world.merge(ok)
+    world.direct_push(DAN_VPN)
+    before = world.applied
+    result = world.apply("--dry-run")
+    assert result.code == 1
+    assert "would + PingOne carol: group VPN (PR #1, approved by hbrandt)" in result.out
+    assert "held + PingOne dan: group VPN" in result.out and "could approve:" in result.out
+    assert "nothing was written" in result.out
+    assert world.applied == before
+    assert "+ PingOne carol: group VPN" in world.pending() or "+ carol: group VPN" in world.pending()
