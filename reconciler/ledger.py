@@ -323,15 +323,26 @@ def fold(
     approved_governance = governance
     for landing in landings:
         rules = rules_at(approved_governance)
+        judged: list[tuple[Edit, object, Record]] = []
         for edit in landing.edits:
             key = item_id(edit)
-            approved = ledger.overrides.get(key, edit.before) if key in ledger.overrides else edit.before
+            approved = ledger.overrides.get(key, edit.before)
             if edit.after == approved:
                 ledger.overrides.pop(key, None)
                 ledger.held.pop(key, None)
                 continue
-            judged = Edit(edit.kind, edit.key, approved, edit.after)
-            record = _judge(judged, landing, pulls, counts, rules, beneficiary)
+            record = _judge(
+                Edit(edit.kind, edit.key, approved, edit.after), landing, pulls, counts, rules, beneficiary
+            )
+            judged.append((edit, approved, record))
+        held_slots = {
+            _slot(edit): record for edit, _, record in judged if not record.allowed and edit.kind == GRANT
+        }
+        for edit, approved, record in judged:
+            key = item_id(edit)
+            if record.allowed and edit.kind == GRANT and edit.after is None and _slot(edit) in held_slots:
+                # A template or scope change is one change: its removal half waits for its grant half.
+                record = held_slots[_slot(edit)]
             if record.allowed:
                 ledger.overrides.pop(key, None)
                 ledger.held.pop(key, None)
@@ -341,9 +352,14 @@ def fold(
             else:
                 ledger.overrides[key] = approved
                 ledger.held[key] = record
-        # Items this landing did not touch keep their overrides: the next diff starts from here.
     ledger.governance = approved_governance
     return ledger
+
+
+def _slot(edit: Edit) -> tuple[str, ...]:
+    """(vendor, tenant, resource type, resource, principal) of a grant edit."""
+    key = edit.key
+    return (key[0], key[1], key[2], key[3], key[5])
 
 
 def _held(

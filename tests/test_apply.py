@@ -124,7 +124,9 @@ def test_a_killed_apply_resumes_without_applying_anything_twice(
     repo.index.add(["access"])
     repo.index.commit("more VPN")
     key = "test-apply-point-key-0123456789abcdef"
-    gate.record_apply_point(repo, str(repo.head.commit.hexsha), key.encode(), "harborbuild/access")  # drift repair only
+    gate.record_apply_point(
+        repo, str(repo.head.commit.hexsha), key.encode(), "harborbuild/access"
+    )  # drift repair only
 
     pingone = PingOneSimulator(seed_state())
     pingone.keep_log = True
