@@ -721,6 +721,7 @@ class GitHubClient:
         items: list[dict[str, Any]] = []
         url: str | None = path
         query: Mapping[str, str] | None = {**(params or {}), "per_page": str(PER_PAGE)}
+        followed: set[str] = set()
         while url is not None:
             response = await self._send("GET", url, params=query)
             page = self._check(response)
@@ -730,6 +731,9 @@ class GitHubClient:
             url = response.links.get("next", {}).get("url")
             query = None  # the next link carries the query
             if url is not None:
+                if url in followed:  # a cursor that does not move would page forever
+                    raise GitHubError(f"pagination of {path} links back to a page already read: {url}")
+                followed.add(url)
                 target = httpx.URL(url)
                 if (target.scheme, target.host, target.port) != (
                     self._origin.scheme,
