@@ -1,4 +1,7 @@
-"""The GitHub REST edge: pull requests, reviews, commits → pulls, issue comments, issues, contents.
+"""The GitHub REST edge: pull requests, reviews, commits → pulls, issue comments, issues, contents,
+and the facts an approval needs about people: users by login (with their stable ids), a
+repository's activity (who pushed or merged what onto which ref), collaborator roles, and each
+commit's git author and committer with the accounts GitHub links them to.
 
 Configured from an env mapping the way GitHub Actions sets it: `GITHUB_API_URL` (default
 https://api.github.com), `GITHUB_REPOSITORY` (owner/name) and `GITHUB_TOKEN`. The token lives in a
@@ -8,7 +11,10 @@ pagination link to another host is refused). Lists are paginated by `Link: rel="
 `x-ratelimit-reset`) and secondary limits (403/429 with `retry-after`, else a minute), through
 `send_with_retries` and the policy's injectable sleep; a wait longer than `max_rate_limit_wait`
 fails at once with the reset time instead. Errors are `GitHubError` (an `AccessError`) with a
-message naming the request and what to check, never the token.
+message naming the request and what to check, never the token. An answer of the wrong shape is a
+`GitHubError` too; a fact of the wrong type inside one (an id that is not a number, a login that is
+not a string) reads as absent (None, or "" for text), so that a caller can refuse what it cannot
+establish instead of crashing.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
@@ -107,11 +114,94 @@ class GitHubSettings:
 
 
 def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _login(user: Any) -> str | None:
-    return user.get("login") if isinstance(user, dict) else None
+    return _str(_obj(user).get("login")) or None
+
+
+def _user_id(user: Any) -> int | None:
+    return _int(_obj(user).get("id"))
+
+
+class _FromApi(Protocol):
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self: ...
+
+
+R = TypeVar("R", bound=_FromApi)
+
+
+def _parse(kind: type[R], data: Any, where: str) -> R:
+    """`kind.from_api(data)`, or a GitHubError naming the request when the answer lacks what it needs."""
+    try:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"got {type(data).__name__}")
+        return kind.from_api(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        detail = f"no usable {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise GitHubError(
+            f"unexpected answer from {where}: not a readable {kind.__name__} ({detail})"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class GitHubUser:
+    """An account: `id` never changes; `login` can (a rename), and a freed login can be taken."""
+
+    id: int
+    login: str
+    type: str  # User | Bot | Organization ("" when GitHub did not say)
+
+    @classmethod
+    def from_api(cls, data: Any) -> GitHubUser | None:
+        """None unless the answer has an integer id and a login."""
+        uid, login = _user_id(data), _login(data)
+        if uid is None or login is None:
+            return None
+        return cls(id=uid, login=login, type=_str(_obj(data).get("type")) or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """A ref moved (`GET /repos/{owner}/{repo}/activity`): push, force_push, branch_creation,
+    branch_deletion, pr_merge or merge_queue_merge, by `actor` (None: a deleted account, or unknown)."""
+
+    activity_type: str
+    actor_login: str | None
+    actor_id: int | None
+    before: str
+    after: str
+    ref: str  # full: refs/heads/<branch>
+    timestamp: datetime | None
+
+    @classmethod
+    def from_api(cls, data: Any) -> Activity:
+        item = _obj(data)
+        return cls(
+            activity_type=_str(item.get("activity_type")) or "", actor_login=_login(item.get("actor")),
+            actor_id=_user_id(item.get("actor")), before=_str(item.get("before")) or "",
+            after=_str(item.get("after")) or "", ref=_str(item.get("ref")) or "",
+            timestamp=_time(item.get("timestamp")),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,32 +219,62 @@ class PullRequest:
     author: str | None  # None for a deleted ("ghost") account
     html_url: str
     draft: bool
+    author_id: int | None = None  # the author's account id (a login can be renamed or re-taken)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> PullRequest:
         merged_at = _time(data.get("merged_at"))
         return cls(
-            number=int(data["number"]), title=str(data["title"]), body=data.get("body") or "",
+            number=int(data["number"]), title=str(data["title"]), body=_str(data.get("body")) or "",
             state=str(data["state"]), merged=bool(data.get("merged", merged_at is not None)),
-            merged_at=merged_at, merge_commit_sha=data.get("merge_commit_sha"),
+            merged_at=merged_at, merge_commit_sha=_str(data.get("merge_commit_sha")),
             head_sha=str(data["head"]["sha"]), head_ref=str(data["head"]["ref"]),
             base_ref=str(data["base"]["ref"]), author=_login(data.get("user")),
             html_url=str(data["html_url"]), draft=bool(data.get("draft", False)),
+            author_id=_user_id(data.get("user")),
         )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class Commit:
+    """A commit as git recorded it (names, emails, the full message with its trailers: all
+    written by whoever made the commit) and the accounts GitHub links its author and committer
+    emails to (None: no account has that email)."""
+
     sha: str
     message: str
-    author: str | None  # GitHub login, when GitHub could link the commit to an account
-    parents: tuple[str, ...]
+    author_name: str | None
+    author_email: str | None
+    author_login: str | None
+    author_id: int | None
+    committer_name: str | None
+    committer_email: str | None
+    committer_login: str | None
+    committer_id: int | None
+    parents: tuple[str, ...] = ()
+
+    @property
+    def author(self) -> str | None:
+        """The login GitHub linked the author email to."""
+        return self.author_login
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Commit:
+        git = _obj(data.get("commit"))
+        author, committer = _obj(git.get("author")), _obj(git.get("committer"))
+        listed = data.get("parents")
+        parents = (
+            tuple(sha for p in listed if (sha := _str(_obj(p).get("sha"))))
+            if isinstance(listed, list)
+            else ()
+        )
         return cls(
-            sha=str(data["sha"]), message=str(data["commit"]["message"]), author=_login(data.get("author")),
-            parents=tuple(str(p["sha"]) for p in data.get("parents") or ()),
+            sha=_str(data.get("sha")) or "", message=_str(git.get("message")) or "",
+            author_name=_str(author.get("name")), author_email=_str(author.get("email")),
+            author_login=_login(data.get("author")), author_id=_user_id(data.get("author")),
+            committer_name=_str(committer.get("name")), committer_email=_str(committer.get("email")),
+            committer_login=_login(data.get("committer")), committer_id=_user_id(data.get("committer")),
+            parents=parents,
         )  # fmt: skip
 
 
@@ -168,16 +288,17 @@ class Review:
     html_url: str
     association: str = "NONE"  # author_association: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE, ...
     bot: bool = False  # the reviewer is a bot (user.type "Bot")
+    user_id: int | None = None  # the reviewer's account id (None: a deleted account)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Review:
         user = data.get("user")
         return cls(
             id=int(data["id"]), user=_login(user), state=str(data["state"]),
-            commit_id=data.get("commit_id"), submitted_at=_time(data.get("submitted_at")),
+            commit_id=_str(data.get("commit_id")), submitted_at=_time(data.get("submitted_at")),
             html_url=str(data["html_url"]),
             association=str(data.get("author_association") or "NONE"),
-            bot=isinstance(user, dict) and user.get("type") == "Bot",
+            bot=_obj(user).get("type") == "Bot", user_id=_user_id(user),
         )  # fmt: skip
 
 
@@ -193,7 +314,7 @@ class IssueComment:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> IssueComment:
         return cls(
-            id=int(data["id"]), body=data.get("body") or "", user=_login(data.get("user")),
+            id=int(data["id"]), body=_str(data.get("body")) or "", user=_login(data.get("user")),
             html_url=str(data["html_url"]), created_at=_time(data.get("created_at")),
             updated_at=_time(data.get("updated_at")),
         )  # fmt: skip
@@ -212,7 +333,7 @@ class Issue:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Issue:
         return cls(
-            number=int(data["number"]), title=str(data["title"]), body=data.get("body") or "",
+            number=int(data["number"]), title=str(data["title"]), body=_str(data.get("body")) or "",
             state=str(data["state"]),
             labels=tuple(str(x["name"] if isinstance(x, dict) else x) for x in data.get("labels") or ()),
             html_url=str(data["html_url"]), is_pull_request="pull_request" in data,
@@ -301,30 +422,58 @@ class GitHubClient:
 
         Empty for a commit pushed straight to the branch.
         """
-        items = await self._paginate(f"{self._repo_path}/commits/{sha}/pulls")
-        return tuple(PullRequest.from_api(item) for item in items)
+        path = f"{self._repo_path}/commits/{sha}/pulls"
+        return tuple(_parse(PullRequest, item, f"GET {path}") for item in await self._paginate(path))
 
     async def get_pull(self, number: int) -> PullRequest:
-        return PullRequest.from_api(await self._json("GET", f"{self._repo_path}/pulls/{number}"))
+        path = f"{self._repo_path}/pulls/{number}"
+        return _parse(PullRequest, await self._json("GET", path), f"GET {path}")
 
     async def pull_commits(self, number: int) -> tuple[Commit, ...]:
-        """The pull request's commits, oldest first (GitHub lists at most 250)."""
+        """The pull request's commits, oldest first (GitHub lists at most 250), each with its git
+        author and committer and the accounts GitHub links their emails to."""
         items = await self._paginate(f"{self._repo_path}/pulls/{number}/commits")
-        return tuple(Commit.from_api(item) for item in items)
+        return tuple(Commit.from_api(_obj(item)) for item in items)
 
     async def reviews(self, number: int) -> tuple[Review, ...]:
         """Every review of the pull request, in the order they were submitted."""
-        items = await self._paginate(f"{self._repo_path}/pulls/{number}/reviews")
-        return tuple(Review.from_api(item) for item in items)
+        path = f"{self._repo_path}/pulls/{number}/reviews"
+        return tuple(_parse(Review, item, f"GET {path}") for item in await self._paginate(path))
+
+    # ------------------------------------------------------------ people: users, roles, activity
+
+    async def user(self, login: str) -> GitHubUser | None:
+        """The account that holds `login` now (`GET /users/{username}`); None when none does (404),
+        or when the answer has no integer id and login."""
+        response = await self._send("GET", f"/users/{quote(login, safe='')}")
+        if response.status_code == 404:
+            return None
+        return GitHubUser.from_api(self._check(response))
+
+    async def permission(self, login: str) -> str:
+        """`login`'s role on the repository (`GET .../collaborators/{username}/permission`): admin,
+        maintain, write, triage, read or a custom role's name; "none" when they have no access, when
+        no account holds the login (404), or when the answer names no role."""
+        path = f"{self._repo_path}/collaborators/{quote(login, safe='')}/permission"
+        response = await self._send("GET", path)
+        if response.status_code == 404:
+            return "none"
+        data = _obj(self._check(response))
+        return _str(data.get("role_name")) or _str(data.get("permission")) or "none"
+
+    async def activity(self, ref: str) -> tuple[Activity, ...]:
+        """Every recorded move of `ref` (`refs/heads/BRANCH` or `BRANCH`), oldest first: pushes,
+        force pushes, branch creations and deletions, merges, each with who did it. All pages, by
+        the cursors in GitHub's `Link: rel="next"`."""
+        params = {"ref": ref, "direction": "asc"}
+        items = await self._paginate(f"{self._repo_path}/activity", params)
+        return tuple(Activity.from_api(item) for item in items)
 
     async def create_pull(self, *, title: str, head: str, base: str, body: str) -> PullRequest:
         """Open a pull request from branch `head` into `base` (`POST /repos/{owner}/{repo}/pulls`)."""
-        data = await self._json(
-            "POST",
-            f"{self._repo_path}/pulls",
-            json={"title": title, "head": head, "base": base, "body": body},
-        )
-        return PullRequest.from_api(data)
+        path = f"{self._repo_path}/pulls"
+        data = await self._json("POST", path, json={"title": title, "head": head, "base": base, "body": body})
+        return _parse(PullRequest, data, f"POST {path}")
 
     async def update_pull(
         self, number: int, *, title: str | None = None, body: str | None = None
@@ -334,31 +483,29 @@ class GitHubClient:
             payload["title"] = title
         if body is not None:
             payload["body"] = body
-        return PullRequest.from_api(
-            await self._json("PATCH", f"{self._repo_path}/pulls/{number}", json=payload)
-        )
+        path = f"{self._repo_path}/pulls/{number}"
+        return _parse(PullRequest, await self._json("PATCH", path, json=payload), f"PATCH {path}")
 
     async def open_pull_for(self, branch: str) -> PullRequest | None:
         """The open pull request whose head is `branch` of this repository, if any."""
         params = {"state": "open", "head": f"{self.settings.owner}:{branch}"}
-        items = await self._paginate(f"{self._repo_path}/pulls", params)
-        return PullRequest.from_api(items[0]) if items else None
+        path = f"{self._repo_path}/pulls"
+        items = await self._paginate(path, params)
+        return _parse(PullRequest, items[0], f"GET {path}") if items else None
 
     # ------------------------------------------------------------ issue comments
 
     async def issue_comments(self, number: int) -> tuple[IssueComment, ...]:
-        items = await self._paginate(f"{self._repo_path}/issues/{number}/comments")
-        return tuple(IssueComment.from_api(item) for item in items)
+        path = f"{self._repo_path}/issues/{number}/comments"
+        return tuple(_parse(IssueComment, item, f"GET {path}") for item in await self._paginate(path))
 
     async def create_comment(self, number: int, body: str) -> IssueComment:
-        data = await self._json("POST", f"{self._repo_path}/issues/{number}/comments", json={"body": body})
-        return IssueComment.from_api(data)
+        path = f"{self._repo_path}/issues/{number}/comments"
+        return _parse(IssueComment, await self._json("POST", path, json={"body": body}), f"POST {path}")
 
     async def update_comment(self, comment_id: int, body: str) -> IssueComment:
-        data = await self._json(
-            "PATCH", f"{self._repo_path}/issues/comments/{comment_id}", json={"body": body}
-        )
-        return IssueComment.from_api(data)
+        path = f"{self._repo_path}/issues/comments/{comment_id}"
+        return _parse(IssueComment, await self._json("PATCH", path, json={"body": body}), f"PATCH {path}")
 
     async def upsert_comment(
         self,
@@ -399,8 +546,9 @@ class GitHubClient:
         params = {"state": state, "sort": "created", "direction": "desc"}
         if label:
             params["labels"] = label
-        for item in await self._paginate(f"{self._repo_path}/issues", params):
-            issue = Issue.from_api(item)
+        path = f"{self._repo_path}/issues"
+        for item in await self._paginate(path, params):
+            issue = _parse(Issue, item, f"GET {path}")
             if not issue.is_pull_request and (title is None or issue.title == title):
                 return issue
         return None
@@ -409,7 +557,8 @@ class GitHubClient:
         payload: dict[str, Any] = {"title": title, "body": body}
         if labels:
             payload["labels"] = list(labels)
-        return Issue.from_api(await self._json("POST", f"{self._repo_path}/issues", json=payload))
+        path = f"{self._repo_path}/issues"
+        return _parse(Issue, await self._json("POST", path, json=payload), f"POST {path}")
 
     async def update_issue(
         self,
@@ -429,7 +578,8 @@ class GitHubClient:
             payload["state"] = state
         if labels is not None:
             payload["labels"] = list(labels)
-        return Issue.from_api(await self._json("PATCH", f"{self._repo_path}/issues/{number}", json=payload))
+        path = f"{self._repo_path}/issues/{number}"
+        return _parse(Issue, await self._json("PATCH", path, json=payload), f"PATCH {path}")
 
     async def close_issue(self, number: int, *, comment: str | None = None) -> Issue:
         if comment:
@@ -456,8 +606,13 @@ class GitHubClient:
         data = self._check(response)
         if not isinstance(data, dict) or data.get("type") != "file":
             raise GitHubError(f"{path} is not a file in {self.settings.repository}")
-        raw = base64.b64decode(data.get("content") or "")
-        return FileContent(path=str(data["path"]), sha=str(data["sha"]), text=raw.decode())
+        try:
+            raw = base64.b64decode(data.get("content") or "")
+            return FileContent(path=str(data["path"]), sha=str(data["sha"]), text=raw.decode())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GitHubError(
+                f"unexpected answer from {_line(response)}: not a readable file ({exc})"
+            ) from None
 
     # ------------------------------------------------------------ HTTP machinery
 
@@ -566,6 +721,7 @@ class GitHubClient:
         items: list[dict[str, Any]] = []
         url: str | None = path
         query: Mapping[str, str] | None = {**(params or {}), "per_page": str(PER_PAGE)}
+        followed: set[str] = set()
         while url is not None:
             response = await self._send("GET", url, params=query)
             page = self._check(response)
@@ -575,6 +731,9 @@ class GitHubClient:
             url = response.links.get("next", {}).get("url")
             query = None  # the next link carries the query
             if url is not None:
+                if url in followed:  # a cursor that does not move would page forever
+                    raise GitHubError(f"pagination of {path} links back to a page already read: {url}")
+                followed.add(url)
                 target = httpx.URL(url)
                 if (target.scheme, target.host, target.port) != (
                     self._origin.scheme,

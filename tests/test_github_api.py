@@ -472,7 +472,8 @@ class Oracle:
         line = f"{request.method} {request.url.path}"
         found = self.operation(request)
         if found is None:
-            self.unchecked.add(f"{request.method} {request.url.path.split('/')[4]}")
+            parts = request.url.path.split("/")
+            self.unchecked.add(f"{request.method} {parts[4] if parts[1] == 'repos' else parts[1]}")
             return
         path, op = found
         self.checked.add(f"{request.method} {path} {response.status_code}")
@@ -547,6 +548,15 @@ def test_client_and_simulator_conform_to_githubs_openapi(
     sim: GitHubSimulator, fake_time: FakeTime, oracle: Oracle
 ) -> None:
     head1, head2, merge_commit = fake_sha("p1"), fake_sha("p2"), fake_sha("pm")
+    # Linked emails only: for an unlinked one GitHub answers `"author": null`, which the description
+    # means to allow (`nullable: true`) but, beside a `oneOf` without `type`, does not under OpenAPI
+    # 3.0.3's rules; test_github_facts checks the null.
+    sim.record_commit(
+        head1, author_name="Alice Ng", author_email="alice@harbor.example", committer_name="Carol",
+        committer_email=f"{sim.state.users[sim.state.user('carol')]}+carol@users.noreply.github.com",
+        message="Grant\n\nCo-authored-by: Bob <bob@x.example>",
+    )  # fmt: skip
+    sim.add_email("alice", "alice@harbor.example")
     pull = sim.create_pull("alice", head2, commits=[head1], body=None)
     sim.review(pull, "carol", commit_id=head1)
     sim.review(pull, "dan")
@@ -563,8 +573,12 @@ def test_client_and_simulator_conform_to_githubs_openapi(
             await gh.pulls_for_commit(fake_sha("o1"))
             await gh.get_pull(pull)
             await gh.get_pull(2)
-            await gh.pull_commits(pull)
+            commits = await gh.pull_commits(pull)
+            assert (commits[0].author_login, commits[0].committer_login) == ("alice", "carol")
             await gh.reviews(pull)
+            await gh.activity("main")  # these three are not in the trimmed spec
+            await gh.permission("carol")
+            await gh.user("alice")
             await gh.upsert_comment(pull, "plan v1")
             await gh.upsert_comment(pull, "plan v2")
             await gh.get_file("policies/approvers.yaml")
@@ -585,7 +599,7 @@ def test_client_and_simulator_conform_to_githubs_openapi(
         "GET /repos/{owner}/{repo}/contents/{path} 200",
         "GET /repos/{owner}/{repo}/contents/{path} 404",
     } <= oracle.checked
-    assert oracle.unchecked == {"GET issues", "POST issues"}
+    assert oracle.unchecked == {"GET issues", "POST issues", "GET activity", "GET collaborators", "GET users"}
 
 
 @pytest.mark.oracle

@@ -1,4 +1,5 @@
-"""A simulator of the GitHub REST API: pull requests, reviews, commits → pulls, issues and comments.
+"""A simulator of the GitHub REST API: pull requests, reviews, commits → pulls, issues, comments,
+repository activity, collaborator permissions and users.
 
 Faithful to `api.github.com` as the OpenAPI description and the REST docs have it:
 - token auth: no token → 401 "Requires authentication", a wrong one → 401 "Bad credentials";
@@ -9,12 +10,18 @@ Faithful to `api.github.com` as the OpenAPI description and the REST docs have i
 - `GET /commits/{sha}/pulls` lists the merged PR that brought a commit to the default branch, or the
   open PRs that contain a commit not (yet) on it, or nothing for a direct push;
 - issues and pull requests share one number space; the issue list includes pull requests (with a
-  `pull_request` key), as GitHub's does.
+  `pull_request` key), as GitHub's does;
+- users are accounts with stable ids: `rename_user` moves the id to the new login and frees the old
+  one; commit emails link to accounts (verified emails, `ID+login@users.noreply.github.com`), else
+  the commit's `author`/`committer` is `null`;
+- pushes and merges write the repository activity log (`GET /repos/{o}/{r}/activity`, cursor
+  pagination), each with the account that pushed, which need not be the pull request's author.
 
-Tests and the sandbox drive it through `create_pull`, `push`, `review`, `merge`, `direct_push`,
-`open_issue` and `put_file`, and persist it with `to_json`/`from_json`. Request handlers for other
-endpoints (Actions secrets) compose in through `extensions`: each is consulted for a path this
-simulator does not route, after authentication and rate limiting.
+Tests and the sandbox drive it through `create_pull`, `push`, `push_branch`, `delete_branch`,
+`review`, `merge`, `direct_push`, `open_issue`, `put_file`, `rename_user`, `add_email`,
+`set_permission` and `record_commit`/`record_git_commits`, and persist it with `to_json`/`from_json`.
+Request handlers for other endpoints (Actions secrets) compose in through `extensions`: each is
+consulted for a path this simulator does not route, after authentication and rate limiting.
 """
 
 from __future__ import annotations
@@ -27,13 +34,14 @@ from typing import Protocol
 import httpx
 
 from reconciler.simulators.base import json_response
-from reconciler.simulators.github_endpoints import GitHubEndpoints
+from reconciler.simulators.github_facts import GitHubFacts
+from reconciler.simulators.github_git import CommitReader
 from reconciler.simulators.github_http import error, not_found
 from reconciler.simulators.github_payloads import API, fake_sha
 from reconciler.simulators.github_secrets import GitHubSecretsSimulator
 from reconciler.simulators.github_state import (
+    ZERO_SHA,
     CommentState,
-    CommitState,
     GitHubState,
     PullState,
     RepoState,
@@ -59,7 +67,7 @@ class Extension(Protocol):
     def handle(self, request: httpx.Request) -> httpx.Response | None: ...
 
 
-class GitHubSimulator(GitHubEndpoints):
+class GitHubSimulator(GitHubFacts):
     """The GitHub REST API for one or more repositories, in memory."""
 
     def __init__(
@@ -86,6 +94,7 @@ class GitHubSimulator(GitHubEndpoints):
         self.branch_source: Callable[[str, str], list[str] | None] | None = None
         if fresh:
             self.add_repo(repository)
+            state.user(token_user)  # the token's account exists, as on GitHub
         else:
             self.secrets.repositories.update(state.repos)
 
@@ -134,22 +143,13 @@ class GitHubSimulator(GitHubEndpoints):
             self.state.rate_used = limit - (limit if remaining is None else remaining)
             self.state.rate_reset = int(self.clock() + reset_in)
 
-    def repo(self, full_name: str | None = None) -> RepoState:
-        return self.state.repos[(full_name or self.default_repository).casefold()]
-
     def commit(self, sha: str, *, author: str = "", message: str = "", repo: str | None = None) -> None:
-        """Make a commit known (without putting it on any branch)."""
+        """Make a commit known (without putting it on any branch), made as `author` (default: the
+        owner) with their name and noreply email; a commit already known is left as it is."""
         with self.lock:
             r = self.repo(repo)
             if sha not in r.commits:
-                r.commits[sha] = CommitState(
-                    sha=sha,
-                    author=author or r.owner,
-                    message=message or f"commit {sha[:7]}",
-                    date=self._now(),
-                )
-                if author:
-                    self.state.user(author)
+                r.commits[sha] = self.new_commit(r, sha, author or r.owner, message or f"commit {sha[:7]}")
 
     def create_pull(
         self,
@@ -162,9 +162,13 @@ class GitHubSimulator(GitHubEndpoints):
         body: str | None = "",
         head_ref: str | None = None,
         draft: bool = False,
+        pusher: str | None = None,
         repo: str | None = None,
     ) -> int:
-        """Open a pull request whose commits are `commits` (ending with `head_sha`); returns its number."""
+        """Open a pull request whose commits are `commits` (ending with `head_sha`); returns its number.
+
+        Unless its head branch already has activity, `pusher` (default: the author) created and pushed
+        it first: a branch_creation and a push on the head ref."""
         with self.lock:
             r = self.repo(repo)
             shas = list(commits or [])
@@ -174,26 +178,48 @@ class GitHubSimulator(GitHubEndpoints):
                 self.commit(sha, author=author, repo=repo)
             number = r.take_number()
             now = self._now()
-            r.pulls[number] = PullState(
+            p = PullState(
                 number=number, id=self.state.new_id(), title=title, body=body,
                 author=self.state.user(author), head_ref=head_ref or f"{author}/change-{number}",
                 base_ref=base, head_sha=head_sha,
                 base_sha=r.default_branch_shas[-1] if r.default_branch_shas else fake_sha(f"base:{number}"),
                 commits=shas, draft=draft, created_at=now, updated_at=now,
             )  # fmt: skip
+            r.pulls[number] = p
+            if self.branch_head(r, p.head_ref) is None:
+                self.record_branch_push(r, p.head_ref, p.base_sha, shas, pusher or author)
             return number
 
-    def push(self, pull: int, sha: str, *, repo: str | None = None) -> None:
-        """Push one more commit to the pull request's head branch."""
+    def push(
+        self,
+        pull: int,
+        sha: str,
+        *,
+        force: bool = False,
+        commits: list[str] | None = None,
+        author: str | None = None,
+        pusher: str | None = None,
+        repo: str | None = None,
+    ) -> None:
+        """`pusher` (default: the pull request's author) pushes to its head branch: `commits` (default
+        just `sha`, made as `author`, default the pusher) on top, or with `force=True` instead of what
+        was there (a force_push). The pull request follows its new head, `sha`."""
         with self.lock:
             r = self.repo(repo)
             p = r.pulls[pull]
             if p.state != "open":
                 raise ValueError(f"pull request #{pull} is {p.state}; cannot push to it")
-            self.commit(sha, author=p.author, repo=repo)
-            p.commits.append(sha)
+            who = pusher or p.author
+            shas = list(commits or [])
+            if not shas or shas[-1] != sha:
+                shas.append(sha)
+            for each in shas:
+                self.commit(each, author=author or who, repo=repo)
+            before = p.head_sha
+            p.commits = shas if force else [*p.commits, *shas]
             p.head_sha = sha
             p.updated_at = self._now()
+            self.record_activity(r, p.head_ref, "force_push" if force else "push", before, sha, who)
 
     def review(
         self,
@@ -258,18 +284,23 @@ class GitHubSimulator(GitHubEndpoints):
             else:
                 onto = [*p.commits, merge_commit_sha]
             for sha in onto:
-                self.commit(
-                    sha, author=merged_by or p.author, message=f"Merge pull request #{pull}", repo=repo
-                )
+                self.web_commit(sha, merged_by or p.author, f"Merge pull request #{pull}", repo=repo)
             p.state, p.merged, p.merged_at, p.closed_at, p.updated_at = "closed", True, now, now, now
             p.merged_by = self.state.user(merged_by or r.owner)
             p.merge_commit_sha = merge_commit_sha
             p.merge_method = method
             p.landed = onto
+            before = self.branch_head(r, p.base_ref) or self._base_head(r, p)
             if p.base_ref == r.default_branch:
                 for sha in onto:
                     if sha not in r.default_branch_shas:
                         r.default_branch_shas.append(sha)
+            self.record_activity(r, p.base_ref, "pr_merge", before, merge_commit_sha, p.merged_by)
+
+    def _base_head(self, r: RepoState, p: PullState) -> str:
+        if p.base_ref == r.default_branch and r.default_branch_shas:
+            return r.default_branch_shas[-1]
+        return p.base_sha
 
     def outsider(self, login: str, *, repo: str | None = None) -> None:
         """A user without write access: their reviews carry author_association CONTRIBUTOR."""
@@ -284,13 +315,20 @@ class GitHubSimulator(GitHubEndpoints):
             now = self._now()
             p.state, p.closed_at, p.updated_at = "closed", now, now
 
-    def direct_push(self, sha: str, *, author: str = "", repo: str | None = None) -> None:
-        """A commit pushed straight to the default branch: no pull request is associated with it."""
+    def direct_push(
+        self, sha: str, *, author: str = "", pusher: str | None = None, repo: str | None = None
+    ) -> None:
+        """A commit pushed straight to the default branch by `pusher` (default: the author, else the
+        owner): no pull request is associated with it."""
         with self.lock:
             r = self.repo(repo)
             self.commit(sha, author=author, repo=repo)
+            before = self.branch_head(r, r.default_branch) or (
+                r.default_branch_shas[-1] if r.default_branch_shas else ZERO_SHA
+            )
             if sha not in r.default_branch_shas:
                 r.default_branch_shas.append(sha)
+            self.record_activity(r, r.default_branch, "push", before, sha, pusher or author or r.owner)
 
     def open_issue(
         self, title: str, body: str = "", labels: list[str] | None = None, *, author: str = "",
@@ -302,17 +340,25 @@ class GitHubSimulator(GitHubEndpoints):
                 r, author or r.owner, title, body, labels or [], now=self._now()
             ).number
 
-    def push_branch(self, branch: str, commits: list[str], *, repo: str | None = None) -> None:
+    def push_branch(
+        self, branch: str, commits: list[str], *, pusher: str | None = None, repo: str | None = None
+    ) -> None:
         """A `git push` of `branch` whose commits not on the default branch are `commits` (oldest
-        first): as on GitHub, an open pull request from that branch follows its new head."""
+        first): as on GitHub, an open pull request from that branch follows its new head. `pusher`
+        defaults to the author of the open pull request from the branch, else the owner; the activity
+        log gets a branch_creation and a push for a new branch, a push or a force_push otherwise."""
         with self.lock:
             r = self.repo(repo)
             r.branches[branch] = list(commits)
-            for p in r.pulls.values():
-                if p.state == "open" and p.head_ref == branch and commits and p.head_sha != commits[-1]:
+            opened = [p for p in r.pulls.values() if p.state == "open" and p.head_ref == branch]
+            for p in opened:
+                if commits and p.head_sha != commits[-1]:
                     for sha in commits:
                         self.commit(sha, author=p.author, repo=repo)
                     p.commits, p.head_sha, p.updated_at = list(commits), commits[-1], self._now()
+            base = r.default_branch_shas[-1] if r.default_branch_shas else fake_sha(f"base:{branch}")
+            who = pusher or (opened[0].author if opened else r.owner)
+            self.record_branch_push(r, branch, base, list(commits), who)
 
     def put_file(self, path: str, text: str, *, repo: str | None = None) -> None:
         with self.lock:
@@ -327,6 +373,9 @@ class GitHubSimulator(GitHubEndpoints):
         if self.branch_source is not None:
             found = self.branch_source(branch, repo.default_branch)
             if found is not None and found != repo.branches.get(branch):
+                if isinstance(self.branch_source, CommitReader):  # names, emails, messages from git
+                    new = [sha for sha in found if sha not in repo.commits]
+                    self.record_git(self.branch_source.commits(new), repo=repo.full_name)
                 self.push_branch(branch, found, repo=repo.full_name)
         return repo.branches.get(branch)
 
@@ -380,6 +429,10 @@ class GitHubSimulator(GitHubEndpoints):
         limited = self._spend()
         if limited is not None:
             return limited
+        user_route = self._match_users(request)
+        if user_route is not None:
+            fn, params = user_route
+            return fn(request, **params)
         matched = self._match(request)
         if matched is not None:
             fn, params = matched

@@ -1,5 +1,6 @@
-"""The GitHub simulator's REST endpoints: pull requests, reviews, commits → pulls, issues, comments
-and file contents. `GitHubSimulator` adds authentication, rate limits and the driver API on top.
+"""The GitHub simulator's REST endpoints: pull requests, reviews, commits → pulls, issues, comments,
+file contents, repository activity, collaborator permissions and users. `GitHubSimulator` adds
+authentication, rate limits and the driver API on top.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from collections.abc import Callable
 import httpx
 
 from reconciler.simulators.base import SimulatorBase, json_response, route_table
+from reconciler.simulators.github_activity import list_activity
 from reconciler.simulators.github_http import bad_json, error, json_body, not_found, page, validation
 from reconciler.simulators.github_payloads import (
     comment_json,
     commit_json,
     content_json,
     issue_json,
+    permission_json,
+    public_user_json,
     pull_json,
     review_json,
 )
@@ -39,6 +43,7 @@ class GitHubEndpoints(SimulatorBase):
         self.state = state
         self.clock = clock
         self._match = route_table(self._routes())
+        self._match_users = route_table({("GET", "/users/{username}"): self._get_user})
 
     def _now(self) -> str:
         return iso(self.clock())
@@ -54,6 +59,8 @@ class GitHubEndpoints(SimulatorBase):
             ("GET", f"{base}/pulls/{{number}}/merge"): self._check_merged,
             ("GET", f"{base}/pulls/{{number}}/reviews"): self._list_reviews,
             ("GET", f"{base}/commits/{{sha}}/pulls"): self._pulls_for_commit,
+            ("GET", f"{base}/activity"): self._list_activity,
+            ("GET", f"{base}/collaborators/{{username}}/permission"): self._get_permission,
             ("GET", f"{base}/issues"): self._list_issues,
             ("POST", f"{base}/issues"): self._post_issue,
             ("GET", f"{base}/issues/comments/{{comment_id}}"): self._get_comment,
@@ -117,7 +124,7 @@ class GitHubEndpoints(SimulatorBase):
         now = self._now()
         for sha in commits:
             if sha not in repo.commits:
-                repo.commits[sha] = CommitState(sha=sha, author=login, message=f"commit {sha[:7]}", date=now)
+                repo.commits[sha] = self.new_commit(repo, sha, login, f"commit {sha[:7]}")
         number = repo.take_number()
         repo.pulls[number] = PullState(
             number=number, id=self.state.new_id(), title=title, body=body.get("body"),
@@ -167,7 +174,16 @@ class GitHubEndpoints(SimulatorBase):
         return page(request, items)
 
     def _commit(self, repo: RepoState, sha: str) -> CommitState:
-        return repo.commits.get(sha) or CommitState(sha=sha, author=repo.owner, message="", date=self._now())
+        return repo.commits.get(sha) or self.new_commit(repo, sha, repo.owner, "")
+
+    def new_commit(self, repo: RepoState, sha: str, login: str, message: str) -> CommitState:
+        """A commit made as `login` from the command line: their name and ID-based noreply email as
+        author and committer."""
+        email = self.state.noreply(login)
+        return CommitState(
+            sha=sha, author=login, message=message, date=self._now(), author_name=login,
+            author_email=email, committer_name=login, committer_email=email,
+        )  # fmt: skip
 
     def _check_merged(
         self, request: httpx.Request, repo: RepoState, login: str, number: str
@@ -201,6 +217,22 @@ class GitHubEndpoints(SimulatorBase):
             pulls = [p for p in repo.pulls.values() if p.state == "open" and sha in p.commits]
         pulls.sort(key=lambda p: p.number, reverse=True)
         return page(request, [pull_json(self.state, repo, p, full=False) for p in pulls])
+
+    # ------------------------------------------------------------ activity, permissions, users
+
+    def _list_activity(self, request: httpx.Request, repo: RepoState, login: str) -> httpx.Response:
+        return list_activity(self.state, repo, request, now=self.clock)
+
+    def _get_permission(
+        self, request: httpx.Request, repo: RepoState, login: str, username: str
+    ) -> httpx.Response:
+        """404 for a login no account holds; otherwise the role, `none` for a non-collaborator."""
+        known = self.state.find(username)
+        return not_found() if known is None else json_response(200, permission_json(self.state, repo, known))
+
+    def _get_user(self, request: httpx.Request, username: str) -> httpx.Response:
+        known = self.state.find(username)
+        return not_found() if known is None else json_response(200, public_user_json(self.state, known))
 
     # ------------------------------------------------------------ issues and comments
 

@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from reconciler.simulators.github_state import (
+    ActivityState,
     CommentState,
     CommitState,
     GitHubState,
@@ -33,10 +34,14 @@ def fake_sha(text: str) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def association(repo: RepoState, login: str) -> str:
+def association(state: GitHubState, repo: RepoState, login: str) -> str:
     if login == repo.owner:
         return "OWNER"
-    return "CONTRIBUTOR" if login in repo.outsiders else "MEMBER"
+    uid = state.users.get(login)
+    explicit = repo.permissions.get(uid) if uid is not None else None
+    if login in repo.outsiders or explicit in ("triage", "read", "none"):
+        return "CONTRIBUTOR"
+    return "MEMBER"
 
 
 def user_json(state: GitHubState, login: str) -> dict[str, Any]:
@@ -52,6 +57,43 @@ def user_json(state: GitHubState, login: str) -> dict[str, Any]:
         "events_url": f"{url}/events{{/privacy}}", "received_events_url": f"{url}/received_events",
         "type": "Bot" if login.endswith("[bot]") else "User", "site_admin": False,
         "user_view_type": "public",
+    }  # fmt: skip
+
+
+def public_user_json(state: GitHubState, login: str) -> dict[str, Any]:
+    """`GET /users/{username}`: the user object plus the public profile ("public-user")."""
+    return user_json(state, login) | {
+        "name": None, "company": None, "blog": "", "location": None, "email": None, "hireable": None,
+        "bio": None, "twitter_username": None, "public_repos": 0, "public_gists": 0, "followers": 0,
+        "following": 0, "created_at": "2026-01-05T09:00:00Z", "updated_at": "2026-01-05T09:00:00Z",
+    }  # fmt: skip
+
+
+LEGACY_PERMISSION = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read",
+                     "read": "read", "none": "none"}  # fmt: skip
+
+
+def permission_json(state: GitHubState, repo: RepoState, login: str) -> dict[str, Any]:
+    """`GET /repos/{owner}/{repo}/collaborators/{username}/permission` ("repository-collaborator-
+    permission"): `permission` is the legacy base role (maintain reads as write, triage as read),
+    `role_name` the role itself; for no access GitHub answers `none` with an empty `role_name`."""
+    role = state.role(repo, login)
+    rank = ("read", "triage", "write", "maintain", "admin")
+    level = rank.index(role) if role in rank else -1
+    permissions = {name: level >= rank.index(name) for name in ("admin", "maintain", "triage")} | {
+        "push": level >= rank.index("write"), "pull": level >= rank.index("read"),
+    }  # fmt: skip
+    role_name = "" if role == "none" else role
+    user = user_json(state, login) | {"permissions": permissions, "role_name": role_name}
+    return {"permission": LEGACY_PERMISSION.get(role, "none"), "role_name": role_name, "user": user}
+
+
+def activity_json(state: GitHubState, a: ActivityState) -> dict[str, Any]:
+    actor = state.login_of(a.actor_id) if a.actor_id is not None else None
+    return {
+        "id": a.id, "node_id": node_id("RepositoryActivity", a.id), "before": a.before, "after": a.after,
+        "ref": a.ref, "timestamp": a.timestamp, "activity_type": a.activity_type,
+        "actor": user_json(state, actor) if actor is not None else None,
     }  # fmt: skip
 
 
@@ -130,7 +172,7 @@ def pull_json(state: GitHubState, repo: RepoState, p: PullState, *, full: bool) 
             "commits": {"href": f"{url}/commits"},
             "statuses": {"href": f"{API}/repos/{full_name}/statuses/{p.head_sha}"},
         },
-        "author_association": association(repo, p.author), "auto_merge": None, "draft": p.draft,
+        "author_association": association(state, repo, p.author), "auto_merge": None, "draft": p.draft,
     }  # fmt: skip
     if full:
         data.update({
@@ -152,29 +194,50 @@ def review_json(state: GitHubState, repo: RepoState, r: ReviewState) -> dict[str
         "id": r.id, "node_id": node_id("PullRequestReview", r.id), "user": user_json(state, r.user),
         "body": r.body, "state": r.state, "html_url": html, "pull_request_url": pull_url,
         "_links": {"html": {"href": html}, "pull_request": {"href": pull_url}},
-        "commit_id": r.commit_id, "author_association": association(repo, r.user),
+        "commit_id": r.commit_id, "author_association": association(state, repo, r.user),
     }  # fmt: skip
     if r.submitted_at is not None:
         data["submitted_at"] = r.submitted_at
     return data
 
 
+def commit_people(state: GitHubState, c: CommitState) -> tuple[dict[str, str], dict[str, str]]:
+    """The git author and committer (`name`, `email`, `date`) of a commit; a commit saved before
+    emails were recorded is its `author` login's, with that account's noreply email."""
+    if c.author_email is None:
+        legacy = {"name": c.author, "email": state.noreply(c.author), "date": c.date}
+        return legacy, dict(legacy)
+    author = {"name": c.author_name or "", "email": c.author_email, "date": c.date}
+    committer = {
+        "name": c.committer_name if c.committer_name is not None else author["name"],
+        "email": c.committer_email if c.committer_email is not None else c.author_email,
+        "date": c.committed_at or c.date,
+    }
+    return author, committer
+
+
+def account_json(state: GitHubState, email: str) -> dict[str, Any] | None:
+    """The GitHub user a commit email links to, or None (GitHub's `null`) for an unknown email."""
+    login = state.account_for_email(email)
+    return user_json(state, login) if login is not None else None
+
+
 def commit_json(state: GitHubState, repo: RepoState, c: CommitState, parent: str | None) -> dict[str, Any]:
     sha = c.sha
     url = f"{API}/repos/{repo.full_name}/commits/{sha}"
-    person = {"name": c.author, "email": f"{c.author}@users.noreply.github.com", "date": c.date}
+    author, committer = commit_people(state, c)
     tree = fake_sha(f"tree:{sha}")
     return {
         "url": url, "sha": sha, "node_id": node_id("Commit", int(sha[:8], 16)),
         "html_url": f"{WEB}/{repo.full_name}/commit/{sha}", "comments_url": f"{url}/comments",
         "commit": {
-            "url": f"{API}/repos/{repo.full_name}/git/commits/{sha}", "author": person,
-            "committer": person, "message": c.message, "comment_count": 0,
+            "url": f"{API}/repos/{repo.full_name}/git/commits/{sha}", "author": author,
+            "committer": committer, "message": c.message, "comment_count": 0,
             "tree": {"sha": tree, "url": f"{API}/repos/{repo.full_name}/git/trees/{tree}"},
             "verification": {"verified": False, "reason": "unsigned", "payload": None,
                              "signature": None, "verified_at": None},
         },
-        "author": user_json(state, c.author), "committer": user_json(state, c.author),
+        "author": account_json(state, author["email"]), "committer": account_json(state, committer["email"]),
         "parents": [] if parent is None else [
             {"sha": parent, "url": f"{API}/repos/{repo.full_name}/commits/{parent}",
              "html_url": f"{WEB}/{repo.full_name}/commit/{parent}"}
@@ -208,7 +271,7 @@ def issue_json(state: GitHubState, repo: RepoState, number: int) -> dict[str, An
             "id": p.id, "node_id": node_id("PullRequest", p.id), "html_url": html, "title": p.title,
             "body": p.body, "user": user_json(state, p.author), "labels": [], "state": p.state,
             "state_reason": None, "created_at": p.created_at, "updated_at": p.updated_at,
-            "closed_at": p.closed_at, "author_association": association(repo, p.author),
+            "closed_at": p.closed_at, "author_association": association(state, repo, p.author),
             "draft": p.draft,
             "pull_request": {
                 "url": f"{API}/repos/{repo.full_name}/pulls/{number}", "html_url": html,
@@ -223,7 +286,7 @@ def issue_json(state: GitHubState, repo: RepoState, number: int) -> dict[str, An
         "labels": [label_json(repo, name) for name in i.labels], "state": i.state,
         "state_reason": i.state_reason, "created_at": i.created_at, "updated_at": i.updated_at,
         "closed_at": i.closed_at, "closed_by": user_json(state, i.closed_by) if i.closed_by else None,
-        "author_association": association(repo, i.author),
+        "author_association": association(state, repo, i.author),
     }  # fmt: skip
 
 
@@ -235,7 +298,7 @@ def comment_json(state: GitHubState, repo: RepoState, c: CommentState) -> dict[s
         "html_url": f"{WEB}/{repo.full_name}/{kind}/{c.issue}#issuecomment-{c.id}",
         "body": c.body, "user": user_json(state, c.user), "created_at": c.created_at,
         "updated_at": c.updated_at, "issue_url": f"{API}/repos/{repo.full_name}/issues/{c.issue}",
-        "author_association": association(repo, c.user), "performed_via_github_app": None,
+        "author_association": association(state, repo, c.user), "performed_via_github_app": None,
     }  # fmt: skip
 
 

@@ -1,14 +1,23 @@
 """The GitHub simulator's state: pydantic models persisted whole by `GitHubSimulator.to_json`.
 
 Besides the records, the state hands out ids (one counter, as GitHub's ids are global), registers
-users on first sight, and numbers issues and pull requests in one space per repository.
+users on first sight, numbers issues and pull requests in one space per repository, renames users
+(the id stays with the account) and maps commit emails to accounts as GitHub does.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
+
+ZERO_SHA = "0" * 40  # `before` of a branch creation, `after` of a branch deletion
+NOREPLY = "users.noreply.github.com"
+_NOREPLY_ID = re.compile(r"^(\d+)\+[^@]+@users\.noreply\.github\.com$", re.IGNORECASE)
+_NOREPLY_LOGIN = re.compile(r"^([^@+]+)@users\.noreply\.github\.com$", re.IGNORECASE)
+# Roles a repository grants, highest first; "none" is no access (not a collaborator).
+ROLES = ("admin", "maintain", "write", "triage", "read", "none")
 
 
 def iso(epoch: float) -> str:
@@ -17,10 +26,30 @@ def iso(epoch: float) -> str:
 
 
 class CommitState(BaseModel):
+    """A commit as git recorded it. `author` is the login it was made as by the drivers (kept for
+    states saved before names and emails were recorded: None there means "derive from `author`")."""
+
     sha: str
     author: str
     message: str
-    date: str
+    date: str  # the author date
+    author_name: str | None = None
+    author_email: str | None = None
+    committer_name: str | None = None
+    committer_email: str | None = None
+    committed_at: str | None = None
+
+
+class ActivityState(BaseModel):
+    """One entry of `GET /repos/{owner}/{repo}/activity`: a ref moved from `before` to `after`."""
+
+    id: int
+    ref: str  # full: refs/heads/<branch>
+    before: str
+    after: str
+    activity_type: str  # push | force_push | branch_creation | branch_deletion | pr_merge | merge_queue_merge
+    actor_id: int | None  # the account, not its login (a rename keeps it)
+    timestamp: str
 
 
 class PullState(BaseModel):
@@ -107,6 +136,8 @@ class RepoState(BaseModel):
     # branch -> its commits not on the default branch, oldest first (the last is the branch head)
     branches: dict[str, list[str]] = Field(default_factory=dict)
     outsiders: list[str] = Field(default_factory=list)  # logins without write access (CONTRIBUTOR)
+    permissions: dict[int, str] = Field(default_factory=dict)  # user id -> role (see ROLES)
+    activity: list[ActivityState] = Field(default_factory=list)  # oldest first
 
     @property
     def full_name(self) -> str:
@@ -125,6 +156,7 @@ class RepoState(BaseModel):
 class GitHubState(BaseModel):
     repos: dict[str, RepoState] = Field(default_factory=dict)  # "owner/name" (casefolded) -> repo
     users: dict[str, int] = Field(default_factory=dict)  # login -> id
+    emails: dict[str, int] = Field(default_factory=dict)  # verified email (casefolded) -> user id
     tokens: dict[str, str] = Field(default_factory=dict)  # token -> login
     next_id: int = 1000
     rate_limit: int = 5000
@@ -140,6 +172,79 @@ class GitHubState(BaseModel):
         if login not in self.users:
             self.users[login] = self.new_id()
         return login
+
+    def find(self, login: str) -> str | None:
+        """The registered login spelled `login` in any case (GitHub logins are case-insensitive)."""
+        if login in self.users:
+            return login
+        folded = login.casefold()
+        return next((known for known in self.users if known.casefold() == folded), None)
+
+    def login_of(self, user_id: int) -> str | None:
+        """The account's current login; None when no account has that id (any more)."""
+        return next((login for login, uid in self.users.items() if uid == user_id), None)
+
+    def noreply(self, login: str) -> str:
+        """The account's ID-based noreply commit email, `ID+login@users.noreply.github.com`."""
+        return f"{self.users[self.user(login)]}+{login}@{NOREPLY}"
+
+    def account_for_email(self, email: str) -> str | None:
+        """The login GitHub links a commit email to: an account's verified email, an ID-based noreply
+        address (by its ID, whatever login it names), a legacy `login@users.noreply.github.com`
+        (by that login, so whoever holds it now); None for any other email."""
+        folded = email.strip().casefold()
+        if folded in self.emails:
+            return self.login_of(self.emails[folded])
+        by_id = _NOREPLY_ID.match(folded)
+        if by_id:
+            return self.login_of(int(by_id.group(1)))
+        by_login = _NOREPLY_LOGIN.match(folded)
+        return self.find(by_login.group(1)) if by_login else None
+
+    def role(self, repo: RepoState, login: str) -> str:
+        """`login`'s role on `repo`: the owner is admin; then what `set_permission` gave the account;
+        an outsider reads; a bot is no collaborator (as GitHub answers for `github-actions[bot]`);
+        anyone else writes."""
+        if login == repo.owner:
+            return "admin"
+        uid = self.users.get(login)
+        if uid is not None and uid in repo.permissions:
+            return repo.permissions[uid]
+        if login in repo.outsiders:
+            return "read"
+        return "none" if login.endswith("[bot]") else "write"
+
+    def rename(self, old: str, new: str) -> None:
+        """The account `old` becomes `new`: its id, tokens, emails and every record naming it follow;
+        `old` is free for someone else to take (who then gets a new id)."""
+        if old not in self.users:
+            raise ValueError(f"no user {old!r}")
+        taken = self.find(new)
+        if taken is not None and taken != old:
+            raise ValueError(f"login {new!r} is taken")
+        if any(repo.owner == old for repo in self.repos.values()):
+            raise ValueError(f"{old!r} owns a repository; renaming an owner is not simulated")
+        uid = self.users[old]
+        for repo in self.repos.values():
+            for commit in repo.commits.values():  # git keeps what was written at commit time
+                if commit.author == old and commit.author_email is None:
+                    email = f"{uid}+{old}@{NOREPLY}"
+                    commit.author_name, commit.author_email = old, email
+                    commit.committer_name, commit.committer_email = old, email
+            for pull in repo.pulls.values():
+                pull.author = new if pull.author == old else pull.author
+                pull.merged_by = new if pull.merged_by == old else pull.merged_by
+            for review in repo.reviews:
+                review.user = new if review.user == old else review.user
+            for issue in repo.issues.values():
+                issue.author = new if issue.author == old else issue.author
+                issue.closed_by = new if issue.closed_by == old else issue.closed_by
+            for comment in repo.comments.values():
+                comment.user = new if comment.user == old else comment.user
+            repo.outsiders = [new if login == old else login for login in repo.outsiders]
+        self.tokens = {token: new if login == old else login for token, login in self.tokens.items()}
+        del self.users[old]
+        self.users[new] = uid
 
     def ensure_labels(self, repo: RepoState, names: list[str]) -> None:
         for name in names:
