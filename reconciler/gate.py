@@ -421,14 +421,9 @@ async def pull_facts(
     first_landed: str,
 ) -> PullFacts:
     """What a merged pull request asked for, who wrote it, and its reviews."""
-    reviews, activity, commits = await gather_bounded(
-        3,
-        (
-            client.reviews(pr.number),
-            client.activity(f"refs/heads/{pr.head_ref}"),
-            client.pull_commits(pr.number),
-        ),
-    )
+    reviews = await client.reviews(pr.number)
+    activity = await client.activity(f"refs/heads/{pr.head_ref}")
+    commits = await client.pull_commits(pr.number)
     facts = PullFacts(
         number=pr.number, author=pr.author, head_sha=pr.head_sha, merged_at=pr.merged_at,
         reviews=tuple(ReviewFact(r.user, r.state, r.commit_id, r.submitted_at, r.association, r.bot, r.user_id)
@@ -540,7 +535,9 @@ class GateReport:
 
     @property
     def may_advance(self) -> bool:
-        return self.complete and not self.note
+        """Every fact was read, and HEAD is not a pull request's unmerged branch (the point moves
+        only along the history that merges land on)."""
+        return self.complete and not self.note and not any(landing.unmerged for landing in self.landings)
 
     def decision_of(self) -> dict[str, Decision]:
         return {d.change.id: d for d in self.decisions}

@@ -171,6 +171,8 @@ def gives_access(edit: Edit) -> bool:
         )
     if edit.after is None:
         return False
+    if edit.kind == GRANT and isinstance(edit.before, str) and isinstance(edit.after, str):
+        return not shortens(edit.before, edit.after)
     if edit.kind == ACCOUNT_ITEM and isinstance(edit.before, Account) and isinstance(edit.after, Account):
         return not (
             edit.before.active and not edit.after.active and edit.before._replace(active=False) == edit.after
@@ -178,11 +180,16 @@ def gives_access(edit: Edit) -> bool:
     return True
 
 
+def shortens(before: str, after: str) -> bool:
+    """Whether an expiry moving from `before` to `after` ends access sooner ("" is never)."""
+    return bool(after) and (not before or after < before)
+
+
 def as_change(edit: Edit) -> Change:
     """The change an edit amounts to, as approver rules read one (action, vendor, resource...)."""
     if edit.kind == GRANT:
         vendor, tenant, rtype, resource, entitlement, principal = edit.key
-        action = Action.REVOKE if edit.after is None else Action.GRANT
+        action = Action.GRANT if gives_access(edit) else Action.REVOKE
         return Change("", vendor, action, tenant, principal, rtype, resource, entitlement)
     if edit.kind == ACCOUNT_ITEM:
         vendor, tenant, principal = edit.key

@@ -439,9 +439,7 @@ def test_the_requester_of_a_bot_opened_pull_request_cannot_approve_it(world: Wor
     world.merge(number, "request")
     result = world.apply()
     held(world, result, "+ PingOne carol: group VPN", "reviewed")
-    assert (
-        "dwhitfield is named by dwhitfield@users.noreply.github.com in its commits" in result.out
-    )
+    assert "dwhitfield is named by dwhitfield@users.noreply.github.com in its commits" in result.out
 
 
 def test_approvals_by_a_bot_or_an_outsider_are_refused(world: World) -> None:

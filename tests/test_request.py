@@ -189,7 +189,7 @@ def test_the_issue_form_becomes_a_pull_request_through_the_workflow(
     commit = git.Repo(origin).commit(pull.head_ref)
     assert commit.author.name == "jalvarez"  # who asked; the committer is the workflow's bot
     assert "\nRequested-by: jalvarez" in str(commit.message)  # so the gate never counts her approval
-    assert gate.requested_by(git.Repo(origin), f"{pull.head_ref}~1", pull.head_ref) == ("jalvarez",)
+    assert gate.commit_people(git.Repo(origin), f"{pull.head_ref}~1", pull.head_ref)[1] == {"jalvarez"}
     (comment,) = sim.comments_on(number)
     assert f"#{pull.number}" in comment.body and comment.user == "github-actions[bot]"
     assert json.loads(runner.event.read_text(encoding="utf-8"))["issue"]["number"] == number

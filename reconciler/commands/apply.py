@@ -252,7 +252,6 @@ async def _apply(
             "approval gate: off (a sandbox without a GitHub simulator; `access demo` shows the gate at work)"
         )
     key = gate.signing_key(ctx, source) if factory is not None else b""
-    repository = gate.repository_identity(ctx, source) if factory is not None else ""
     async with open_connectors(ctx, source, vendors, writable=not options.dry_run) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
         live = plan_from(ctx, desired, actual).plan
@@ -265,6 +264,7 @@ async def _apply(
             )
         report: gate.GateReport | None = None
         plan = with_live_accounts(saved, live) if saved is not None else live
+        repository = gate.repository_identity(ctx, source) if factory is not None else ""
         if factory is not None:
             report = await gate.evaluate(ctx, live, actual, factory, key, repository)
             plan = replace(live, changes=report.approved_plan.changes)
