@@ -66,6 +66,34 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
         self._indexes: dict[Head, dict[str, Provenance]] = {}
         self._count = sum(map(len, groups.values()))
 
+    def renamed(self, moved: Mapping[tuple[str, str, str, str], tuple[str, str, str, str]]) -> LineGrants:
+        """These lines with resources re-keyed: (vendor, tenant, type, resource) -> another such key
+        (`reconciler.canonical`). Per line, never per grant; the same order."""
+
+        def head_of(head: Head) -> Head:
+            new = moved.get(head[:4])
+            return head if new is None else (*new, head[4])
+
+        def grant_of(grant: Grant) -> Grant:
+            new = moved.get(grant[:4])
+            return grant if new is None else Grant(*new, grant[4], grant[5])
+
+        def slot_of_renamed(slot: Slot) -> Slot:
+            new = moved.get(slot[:4])
+            return slot if new is None else (*new, slot[4])
+
+        groups: dict[Head, Sequence[str]] = {}
+        for head, held in self._groups.items():
+            new = head_of(head)
+            groups[new] = held if new not in groups else list(dict.fromkeys([*groups[new], *held]))
+        return LineGrants(
+            [Segment(head_of(s.head), s.principals, s.provenance, s.exclusive) for s in self._segments],
+            groups,
+            {grant_of(g): p for g, p in self._overrides.items()},
+            {slot_of_renamed(slot): (grant_of(g), p) for slot, (g, p) in self._replaced.items()},
+            self._accounts,
+        )
+
     def segment_of(self, head: Head) -> Segment:
         """The first segment of `head` (its only one, when a single line grants it)."""
         return self._heads()[head][0]

@@ -3,7 +3,9 @@
 Membership is set arithmetic over normalized grants. On an exclusive resource type (a Procore
 project's permission template) a revoke and a grant of the same holder fold into one `update`.
 Accounts present at a vendor but absent from the YAML are findings (or deactivations when the
-policy says so), never silent revocations.
+policy says so), never silent revocations. The YAML is first keyed the way the vendors' grants are
+(`reconciler.canonical`: a Procore project named by id is its name), so a change names a resource
+one way, however it is written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from itertools import compress, filterfalse, repeat
 from operator import itemgetter, ne, not_, or_
 from typing import Any, Literal, cast
 
+from reconciler.canonical import aliases_of, canonical_access
 from reconciler.changes import (
     ACCOUNT,
     ACTION_ORDER,
@@ -65,7 +68,10 @@ def build_plan(
     desired_digest: str = "",
     git_commit: str | None = None,
 ) -> Plan:
+    """The changes that make `actual` what `desired` says. `desired` is first keyed the way
+    `actual` spells resources (`canonical_access`: ValidationErrors when it lists one twice)."""
     with paused_gc():
+        desired = canonical_access(desired, aliases_of(actual))  # (as it is, when already canonical)
         return _build_plan(desired, actual, today, options or PlanOptions(), desired_digest, git_commit)
 
 

@@ -25,7 +25,8 @@ SNAPSHOT_VERSION = 2  # 1: accounts as objects, grants as 5-string rows (still r
 # grants grouped by (tenant, resource type, resource, entitlement) with the sorted principals that
 # hold it, groups sorted. Reading keeps each group's list as the file has it (the planner works per
 # group; the flat set of grants is built only if something asks for it), and the fingerprint hashes
-# a group's sorted lines at a time.
+# a group's sorted lines at a time. `aliases` (other spellings of a resource and the one its grants
+# use: `[tenant, type, spelling, canonical]` rows) came later; a snapshot without them reads as none.
 
 
 def state_to_json(state: VendorState) -> dict[str, Any]:
@@ -53,6 +54,11 @@ def state_to_json(state: VendorState) -> dict[str, Any]:
         "unreadable": [[*k[1:], why] for k, why in sorted(state.unreadable.items())],
         "catalog": {k: sorted(v) for k, v in state.catalog.items()},
         "known_resources": {k: sorted(v) for k, v in state.known_resources.items()},
+        "aliases": sorted(
+            [tenant, rtype, spelling, canonical]
+            for (tenant, rtype), names in state.aliases.items()
+            for spelling, canonical in names.items()
+        ),
     }
 
 
@@ -70,7 +76,8 @@ def state_from_json(data: Mapping[str, Any], *, origin: str = "snapshot") -> Ven
 
 # What a version 2 snapshot reads as, before its records are made: the vendor; the accounts'
 # tenant, principal, active, email, display name, attributes and native id columns; the grants',
-# indirect and read-only grants' groups; catalog; known resources; unreadable resources' rows.
+# indirect and read-only grants' groups; catalog; known resources; unreadable resources' rows;
+# aliases' rows.
 # Lists, dicts and strings only (marshal carries them from a second process: see snapshot_reading).
 Parts = tuple[
     str,
@@ -82,6 +89,7 @@ Parts = tuple[
     dict[Head, list[str]],
     dict[str, frozenset[str]],
     dict[str, frozenset[str]],
+    list[tuple[str, str, str, str]],
     list[tuple[str, str, str, str]],
 ]
 
@@ -125,6 +133,7 @@ def _state_from_v1(data: Mapping[str, Any]) -> VendorState:
     return VendorState(
         vendor, accounts, grants, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
         indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data),
+        aliases=_aliases(_alias_rows(data)),
     )  # fmt: skip
 
 
@@ -159,12 +168,13 @@ def _parts_v2(data: Mapping[str, Any]) -> Parts:
             (str(tenant), str(rtype), str(resource), str(why))
             for tenant, rtype, resource, why in data.get("unreadable", [])
         ],
+        _alias_rows(data),
     )
 
 
 def state_of(parts: Parts, fingerprint: str) -> VendorState:
     """The state of a version 2 snapshot's parts (made in C: no Python per account or grant)."""
-    vendor, columns, groups, indirect, read_only, catalog, known_resources, unreadable = parts
+    vendor, columns, groups, indirect, read_only, catalog, known_resources, unreadable, aliases = parts
     tenants, principals, actives, emails, names, attributes, ids = columns
     with paused_gc():
         rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)  # (checked)
@@ -173,6 +183,7 @@ def state_of(parts: Parts, fingerprint: str) -> VendorState:
             known_resources=known_resources, indirect=frozenset(ungroup(indirect)),
             read_only=frozenset(ungroup(read_only)),
             unreadable={ResourceKey(vendor, *row): why for *row, why in unreadable}, grant_groups=groups,
+            aliases=_aliases(aliases),
         )  # fmt: skip
     return with_fingerprint(state, fingerprint)
 
@@ -208,6 +219,21 @@ def _unreadable(vendor: str, data: Mapping[str, Any]) -> dict[ResourceKey, str]:
         ResourceKey(vendor, str(tenant), str(rtype), str(resource)): str(why)
         for tenant, rtype, resource, why in data.get("unreadable", [])
     }
+
+
+def _alias_rows(data: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for row in data.get("aliases", []):
+        tenant, rtype, spelling, canonical = _strings(row)
+        rows.append((tenant, rtype, spelling, canonical))
+    return rows
+
+
+def _aliases(rows: Iterable[tuple[str, str, str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+    aliases: dict[tuple[str, str], dict[str, str]] = {}
+    for tenant, rtype, spelling, canonical in rows:
+        aliases.setdefault((tenant, rtype), {})[spelling] = canonical
+    return aliases
 
 
 def _sets(data: Mapping[str, Any], key: str) -> dict[str, frozenset[str]]:

@@ -32,6 +32,7 @@ def _states() -> list[VendorState]:
         catalog={"project": frozenset({"Engineer", "Manager"})},
         known_resources={"project": frozenset(f"Tower {i}" for i in range(14))},
         unreadable={ResourceKey("procore", CO, "project", "Tower 13"): "the Directory tool is disabled"},
+        aliases={(CO, "project"): {"17179869685": "Tower 1", "17179869688": "Tower 2"}},
     )  # fmt: skip
     pingone = VendorState(
         "pingone",
@@ -60,7 +61,7 @@ def snapshot(tmp_path: Path) -> Path:
 def _same(got: VendorState | None, want: VendorState | None) -> None:
     assert (got is None) == (want is None)
     if got is not None and want is not None:
-        assert got == want  # accounts, grants, groups, catalog, indirect, read-only, unreadable
+        assert got == want  # accounts, grants, groups, catalog, indirect, read-only, unreadable, aliases
         assert got.fingerprint == want.fingerprint
 
 

@@ -5,7 +5,7 @@ of each granting line (git + GitHub) and the audit log, joined into rows (`recon
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import compress
 from operator import attrgetter
 from pathlib import Path
@@ -13,6 +13,7 @@ from pathlib import Path
 from reconciler.access_rows import OriginOf, Row, build_rows, lines_to_blame, pick
 from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
+from reconciler.canonical import aliases_of, canonical_access
 from reconciler.catalog_check import check_names
 from reconciler.commands.apply import state_dir
 from reconciler.commands.context import AppContext
@@ -129,6 +130,8 @@ def _build_view(
     actual = run(_actual(ctx, desired, options.source)) if options.sync else None
     if actual is None:
         notes.append("the vendors were not read (--no-sync): the YAML only")
+    else:  # keyed as the vendors spell resources (a Procore project named by id: its name)
+        desired = replace(desired, access=canonical_access(desired.access, aliases_of(actual)))
     picked = pick(desired.access, wanted)
     history = History.open(ctx.repo)
     origin_of: OriginOf = _nobody

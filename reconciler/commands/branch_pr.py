@@ -14,6 +14,7 @@ from pathlib import Path
 import git
 
 from reconciler import sandbox
+from reconciler.canonical import aliases_of, canonical_access
 from reconciler.changes import Plan, change_identity
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
@@ -26,6 +27,7 @@ from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.render.markdown import render_markdown
 from reconciler.rules import check_plan, plan_options
+from reconciler.rules.aliases import canonical_policies
 
 ClientFactory = Callable[[], GitHubClient]
 
@@ -107,13 +109,16 @@ def preview(
             for vendor in after.access.scope.vendors
         }
         note = note or "planned against the YAML before this change"
-    policies = load_policies(root)
+    aliases = aliases_of(actual)  # rules see resources as the plans name them (a project by id: its name)
+    policies = canonical_policies(load_policies(root), aliases)
     options = plan_options(policies)
     old = build_plan(before.access, actual, today=ctx.today, options=options)
     new = build_plan(after.access, actual, today=ctx.today, options=options)
     known = {change_identity(c) for c in old.changes}
     added = tuple(c for c in new.changes if change_identity(c) not in known)
-    checked = check_plan(replace(new, changes=added), after.access, policies, ctx.today)
+    checked = check_plan(
+        replace(new, changes=added), canonical_access(after.access, aliases), policies, ctx.today
+    )
     principals = {c.principal for c in added}
     findings = tuple(f for f in checked.findings if f.principal in principals)
     plan: Plan = replace(checked, changes=added, findings=findings)

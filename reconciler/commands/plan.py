@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reconciler import event_loop
+from reconciler.canonical import aliases_of, canonical_access
 from reconciler.catalog_check import check_names
 from reconciler.changes import Plan
 from reconciler.commands.context import AppContext
@@ -25,7 +26,8 @@ from reconciler.render.json import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.resources import data_dir
-from reconciler.rules import check_plan, plan_options
+from reconciler.rules import check_plan, plan_options, sort_findings
+from reconciler.rules.aliases import alias_findings, canonical_policies
 from reconciler.scrub import scrub
 from reconciler.snapshot_reading import SnapshotReading
 from reconciler.vendors import VENDORS
@@ -74,19 +76,30 @@ def warn_budget(ctx: AppContext, connectors: Mapping[str, Connector], plan: Plan
 
 
 def plan_from(ctx: AppContext, desired: Desired, actual: dict[str, VendorState]) -> Planned:
-    errors = check_names(desired.access, actual)
+    """The plan, its names checked and its policies applied. The YAML and the policies are keyed
+    the way the vendors spell resources first (`reconciler.canonical`: a Procore project named by
+    id is its name), so rules and approvers see one name, however the YAML writes it."""
+    aliases = aliases_of(actual)
+    access = canonical_access(desired.access, aliases)
+    if access is not desired.access:
+        desired = replace(desired, access=access)
+    errors = check_names(access, actual)
     if errors:
         raise ValidationErrors(errors)
-    policies = load_policies(ctx.repo)
+    written = load_policies(ctx.repo)
+    policies = canonical_policies(written, aliases)
     plan = build_plan(
-        desired.access,
+        access,
         actual,
         today=ctx.today,
         options=plan_options(policies),
         desired_digest=desired.files.digest,
         git_commit=head_commit(ctx.repo),
     )
-    plan = check_plan(plan, desired.access, policies, ctx.today)
+    plan = check_plan(plan, access, policies, ctx.today)
+    twice = alias_findings(written, aliases)
+    if twice:
+        plan = replace(plan, findings=tuple(sort_findings([*plan.findings, *twice])))
     return Planned(desired, actual, plan)
 
 

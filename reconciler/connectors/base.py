@@ -32,6 +32,10 @@ class VendorState:
     templates), and `known_resources` the resources that exist (projects, groups, roles): both
     let a pure check turn a typo in the YAML into a file:line error with the closest names.
 
+    `aliases` gives, per (tenant, resource type), other spellings of a resource and the one spelling
+    its grants are keyed by (a Procore project's id -> its name): `reconciler.canonical` keys the
+    YAML the same way, so a rule about a resource sees it under one name however it is written.
+
     A reader that has the grants grouped by head (a snapshot does) passes `grant_groups` and no
     `grants`: the flat set of a million tuples is then built only if something asks for it, and
     the planner, which works on the groups, never does.
@@ -41,6 +45,7 @@ class VendorState:
         "_fingerprint",
         "_grants",
         "accounts",
+        "aliases",
         "catalog",
         "grant_groups",
         "indirect",
@@ -67,6 +72,8 @@ class VendorState:
     # once per head, when the reader had them so (a snapshot does): checks and the planner then work
     # per resource instead of walking a million grants. None: not known.
     grant_groups: Mapping[Head, Sequence[str]] | None
+    # (tenant, resource type) -> {another spelling: the spelling grants use}; only those that differ.
+    aliases: Mapping[tuple[str, str], Mapping[str, str]]
     _grants: frozenset[Grant] | None
     _fingerprint: str
 
@@ -83,6 +90,7 @@ class VendorState:
         read_only: frozenset[Grant] = frozenset(),
         unreadable: Mapping[ResourceKey, str] | None = None,
         grant_groups: Mapping[Head, Sequence[str]] | None = None,
+        aliases: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
     ) -> None:
         if grants is None and grant_groups is None:
             raise TypeError("VendorState needs its grants, or their grant_groups")
@@ -97,6 +105,7 @@ class VendorState:
         put(self, "read_only", read_only)
         put(self, "unreadable", {} if unreadable is None else unreadable)
         put(self, "grant_groups", grant_groups)
+        put(self, "aliases", {} if aliases is None else aliases)
         put(self, "_fingerprint", "")
 
     @property
@@ -141,6 +150,7 @@ class VendorState:
             self.vendor, self.accounts if accounts is None else accounts, grants, catalog=self.catalog,
             known_resources=self.known_resources, indirect=self.indirect, requests=self.requests,
             read_only=self.read_only, unreadable=self.unreadable, grant_groups=grant_groups,
+            aliases=self.aliases,
         )  # fmt: skip
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -159,7 +169,7 @@ class VendorState:
     def _fields(self) -> tuple[object, ...]:
         return (
             self.vendor, self.accounts, self.grants, self.catalog, self.known_resources, self.indirect,
-            self.requests, self.read_only, self.unreadable, self.grant_groups,
+            self.requests, self.read_only, self.unreadable, self.grant_groups, self.aliases,
         )  # fmt: skip
 
     def __repr__(self) -> str:  # never the records: a million of them

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress
 from operator import itemgetter, not_
 
+from reconciler.canonical import Aliases, canonical_scope
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.records import Account, Grant, Head, ResourceKey, Scope
@@ -57,6 +58,9 @@ class MemoryConnector:
 
     async def sync(self, scope: Scope) -> VendorState:
         state = self.state
+        # The scope as the state's grants spell its resources (a project named by id in the YAML is
+        # held under its name): reconciler.canonical.
+        scope = canonical_scope(scope, Aliases({(self.vendor, *k): v for k, v in state.aliases.items()}))
         tenants = {t for _, t in scope.tenants}
         accounts = state.accounts
         inside = list(map(tenants.__contains__, map(_TENANT, accounts)))  # (a C-level pass)

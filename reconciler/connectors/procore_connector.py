@@ -2,8 +2,11 @@
 
 `sync` reads, per managed company: the company list (is the app connected?), permission templates,
 active (v1.3) and inactive (v1.0) directory users, every project (to resolve names and ids), then
-the users of each managed project, with bounded concurrency. `apply` makes one documented call per
-change and is idempotent against what the sync (or a fresh lookup) saw.
+the users of each managed project, with bounded concurrency. Grants are keyed by each project's one
+spelling (`spellings`: its name, or its id when the name does not tell it apart), whichever way the
+YAML names it; `VendorState.aliases` maps every other spelling (each project id) to it.
+`apply` makes one documented call per change and is idempotent against what the sync (or a fresh
+lookup) saw.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +83,20 @@ def template_name(member: Json) -> str:
     if isinstance(template, dict) and template.get("name"):
         return str(template["name"])
     return NO_TEMPLATE
+
+
+def spellings(projects: Iterable[Json]) -> dict[int, str]:
+    """Project id -> the one spelling its grants are keyed by: its name, unless another project of
+    the company has the same name, or the name is also a project's id (the YAML's `"3001"` means the
+    project with id 3001); then its id."""
+    projects = list(projects)
+    ids = {str(p["id"]) for p in projects}
+    names = Counter(str(p.get("name") or "") for p in projects)
+    spelled: dict[int, str] = {}
+    for p in projects:
+        name = str(p.get("name") or "")
+        spelled[int(p["id"])] = name if name and names[name] == 1 and name not in ids else str(p["id"])
+    return spelled
 
 
 def closest(name: str, choices: Iterable[str]) -> str:
@@ -169,11 +186,16 @@ class ProcoreConnector:
         grants: set[Grant] = set()
         templates: set[str] = set()
         known: set[str] = set()
-        for part_accounts, part_grants, part_templates, part_known in parts:
+        aliases: dict[tuple[str, str], dict[str, str]] = {}
+        for company, (part_accounts, part_grants, part_templates, part_known, part_aliases) in zip(
+            companies, parts, strict=True
+        ):
             accounts += part_accounts
             grants |= part_grants
             templates |= part_templates
             known |= part_known
+            if part_aliases:
+                aliases[(company, PROJECT)] = part_aliases
         return VendorState(
             VENDOR,
             tuple(accounts),
@@ -182,11 +204,12 @@ class ProcoreConnector:
             known_resources={PROJECT: frozenset(known)},
             requests=self.api.stats.requests - before,
             unreadable=dict(self._unreadable),
+            aliases=aliases,
         )
 
     async def _sync_company(
         self, company: str, scope: Scope, slots: asyncio.Semaphore
-    ) -> tuple[list[Account], set[Grant], set[str], set[str]]:
+    ) -> tuple[list[Account], set[Grant], set[str], set[str], dict[str, str]]:
         # The user directory pages (one after another: each follows the previous page's Link) run
         # side by side with the project member lists, which need only the project list.
         directory = asyncio.gather(self.api.active_users(company), self.api.inactive_users(company))
@@ -251,13 +274,16 @@ class ProcoreConnector:
                 grants.add(Grant(VENDOR, company, PROJECT, spelling, template, principal))
         self._cache[company] = cache
         known = {str(p["name"]) for p in projects if p.get("name")} | {str(p["id"]) for p in projects}
-        return list(accounts.values()), grants, set(cache.templates), known
+        aliases = {str(pid): name for pid, name in spellings(projects).items() if name != str(pid)}
+        return list(accounts.values()), grants, set(cache.templates), known, aliases
 
     def _managed_projects(
         self, company: str, scope: Scope, projects: list[Json], cache: CompanyCache
     ) -> dict[int, str]:
-        """Project id -> the spelling grants use: as the YAML wrote it, else the project's name."""
+        """Project id -> the spelling grants use (`spellings`), of each project the YAML names (by
+        name or by id) and, when it manages them all, of every active project."""
         by_id = {str(p["id"]): p for p in projects}
+        spelled = spellings(projects)
         by_name: dict[str, list[Json]] = defaultdict(list)
         for p in projects:
             by_name[str(p.get("name", ""))].append(p)
@@ -281,14 +307,13 @@ class ProcoreConnector:
                     )
                 project = named[0] if named else None
             if project is not None:
-                managed.setdefault(int(project["id"]), key.resource)
+                managed.setdefault(int(project["id"]), spelled[int(project["id"])])
         if (VENDOR, company, PROJECT) in scope.all_of:
             for p in projects:
                 pid = int(p["id"])
                 if pid in managed or p.get("active") is False:
                     continue
-                name = str(p.get("name", ""))
-                managed[pid] = name if len(by_name[name]) == 1 else str(pid)
+                managed[pid] = spelled[pid]
         return managed
 
     # -- apply ------------------------------------------------------------------------------------

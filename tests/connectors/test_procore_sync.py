@@ -41,12 +41,30 @@ def test_sync_reads_active_and_inactive_users_templates_and_managed_projects_onl
     assert sim.calls["GET /rest/v1.0/companies/562949953421312/users/inactive"] == 1
 
 
-def test_a_project_named_by_id_is_keyed_by_the_id() -> None:
+def test_a_project_named_by_id_is_keyed_by_its_name_and_the_id_is_an_alias() -> None:
     sim, connector, _ = make()
-    tower = next(p for p in sim.state.companies[int(COMPANY)].projects.values() if p.name == "Harbor Tower")
+    projects = sim.state.companies[int(COMPANY)].projects.values()
+    tower = next(p for p in projects if p.name == "Harbor Tower")
     state = asyncio.run(connector.sync(scope([str(tower.id)])))
-    assert {g.resource for g in state.grants} == {str(tower.id)}
+    assert {g.resource for g in state.grants} == {"Harbor Tower"}
     assert str(tower.id) in state.known_resources["project"]
+    # every project's id (not only the managed ones'), for policies that name a project by id
+    assert state.aliases == {(COMPANY, "project"): {str(p.id): p.name for p in projects}}
+
+
+def test_a_project_whose_name_another_project_shares_is_keyed_by_its_id() -> None:
+    sim, connector, _ = make()
+    company = sim.state.companies[int(COMPANY)]
+    tower = next(p for p in company.projects.values() if p.name == "Harbor Tower")
+    company.projects[77] = SimProject(77, "Harbor Tower")
+    company.projects[78] = SimProject(78, str(tower.id))  # a name that is another project's id
+    state = asyncio.run(connector.sync(scope([str(tower.id), "78"])))
+    assert {g.resource for g in state.grants} == {str(tower.id)}  # (project 78 has no members)
+    names = state.aliases[(COMPANY, "project")]
+    assert str(tower.id) not in names and "77" not in names and "78" not in names
+    assert names[next(str(p.id) for p in company.projects.values() if p.name == "Pier 7 Retrofit")] == (
+        "Pier 7 Retrofit"
+    )
 
 
 def test_all_projects_when_the_yaml_manages_every_project_keyed_by_name() -> None:
