@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import git
 import pytest
+import yaml
 
 from reconciler import apply_point, audit_trail, sandbox
 from reconciler.errors import ConfigError, RefusedError
@@ -497,3 +499,141 @@ def test_show_prints_nothing_of_a_broken_chain(
     code, out, err = run_cli(capsys, "--repo", str(repo.working_dir), "audit", "show")
     assert (code, out) == (1, "")
     assert "record 2" in err and "says it is record 3" in err
+
+
+# ------------------------------------------------------------------ the workflow carries the chain
+
+
+def test_the_record_job_pushes_the_chain_fast_forward_only_without_project_code_or_secrets() -> None:
+    workflow = yaml.safe_load((ROOT / ".github/workflows/apply.yml").read_text(encoding="utf-8"))
+    apply_job, record = workflow["jobs"]["apply"], workflow["jobs"]["record"]
+    fetch = next(
+        s for s in apply_job["steps"] if s.get("name") == "Fetch the apply point and the pull requests' heads"
+    )
+    assert "refs/access/audit:refs/access/audit" in fetch["run"]
+    hand = next(s for s in apply_job["steps"] if "git bundle create" in s.get("run", ""))
+    assert hand["if"] == "${{ !cancelled() }}"
+    assert apply_job["outputs"]["audit"] == "${{ steps.audit.outputs.moved }}"
+    assert "needs.apply.outputs.audit == 'true'" in record["if"]
+    assert record["permissions"] == {"contents": "write"}
+    scripts = "\n".join(s.get("run", "") for s in record["steps"])
+    assert "access " not in scripts and "pip" not in scripts and "secrets." not in yaml.safe_dump(record)
+    pushes = [line.strip() for line in scripts.splitlines() if " push " in line]
+    audit_push = next(p for p in pushes if "refs/access/audit" in p)
+    assert "--force" not in audit_push and "+refs/access/audit" not in audit_push  # a fast-forward or nothing
+    assert scripts.index('refs/access/audit:refs/access/audit"') < scripts.index("push --force origin")
+
+
+def _step(job: str, name: str) -> str:
+    workflow = yaml.safe_load((ROOT / ".github/workflows/apply.yml").read_text(encoding="utf-8"))
+    script = next(s["run"] for s in workflow["jobs"][job]["steps"] if s.get("name") == name)
+    assert isinstance(script, str)
+    return script
+
+
+class Job:
+    """One job of apply.yml on a fresh clone of `origin`: its steps' scripts run with bash as Actions
+    runs them (-e, pipefail), origin a local bare repository."""
+
+    def __init__(self, origin: Path, where: Path) -> None:
+        git.Repo.clone_from(origin, where)
+        self.repo = git.Repo(where)
+        self.temp = where.parent / f"{where.name}-temp"
+        self.temp.mkdir()
+        self.outputs: dict[str, str] = {}
+
+    def run(self, job: str, name: str) -> subprocess.CompletedProcess[str]:
+        output = self.temp / "github-output"
+        output.write_text("", encoding="utf-8")
+        env = {
+            "PATH": "/usr/bin:/bin", "HOME": str(self.temp), "GITHUB_TOKEN": "not-a-token",
+            "RUNNER_TEMP": str(self.temp), "GITHUB_OUTPUT": str(output), "GITHUB_RUN_ID": "7",
+            "GITHUB_RUN_ATTEMPT": "1",
+        }  # fmt: skip
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", _step(job, name)],
+            cwd=self.repo.working_dir, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        for line in output.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            self.outputs[key] = value
+        return done
+
+
+def apply_run(origin: Path, where: Path, n: int) -> Job:
+    """apply.yml's apply job: fetch, apply (here: the append the apply wiring will make), bundle."""
+    job = Job(origin, where)
+    fetched = job.run("apply", "Fetch the apply point and the pull requests' heads")
+    assert fetched.returncode == 0, fetched.stderr
+    audit_trail.append(job.repo, KEY, REPO, [entry(n)], run=f"run-{n}", when=T0 + n * DAY)
+    bundled = job.run("apply", "Bundle the new audit records for the record job")
+    assert bundled.returncode == 0 and job.outputs == {"moved": "true"}, bundled.stderr
+    return job
+
+
+def record_run(origin: Path, where: Path, applied: Job) -> subprocess.CompletedProcess[str]:
+    """apply.yml's record job, the apply job's bundle handed over as the artifact would be."""
+    job = Job(origin, where)
+    (job.temp / "audit-record").mkdir()
+    shutil.copy(applied.temp / "audit-record" / "audit.bundle", job.temp / "audit-record" / "audit.bundle")
+    return job.run("record", "Push the audit records (a fast-forward, or nothing)")
+
+
+def test_the_workflow_carries_the_records_to_origin_and_a_raced_run_fails_without_overwriting(
+    git_repo: Callable[..., git.Repo], tmp_path: Path
+) -> None:
+    seed = git_repo("seed", with_example=False)
+    (Path(seed.working_dir) / "README").write_text("x\n", encoding="utf-8")
+    seed.index.add(["README"])
+    seed.index.commit("first")
+    origin = tmp_path / "origin.git"
+    git.Repo.clone_from(seed.working_dir, origin, bare=True)
+    bare = git.Repo(origin)
+
+    first = apply_run(origin, tmp_path / "apply-1", 0)  # the first run starts the trail
+    assert (
+        "no audit trail yet"
+        in first.run("apply", "Fetch the apply point and the pull requests' heads").stdout
+    )
+    done = record_run(origin, tmp_path / "record-1", first)
+    assert done.returncode == 0, done.stderr
+    assert len(audit_trail.records(bare, KEY, REPO)) == 1
+
+    # Two runs whose apply jobs both read the trail before either's record job pushed.
+    second = apply_run(origin, tmp_path / "apply-2", 1)
+    third = apply_run(origin, tmp_path / "apply-3", 2)
+    assert (
+        len(
+            str(
+                second.repo.git.bundle("list-heads", str(second.temp / "audit-record/audit.bundle"))
+            ).splitlines()
+        )
+        == 1
+    )
+    done = record_run(origin, tmp_path / "record-2", second)
+    assert done.returncode == 0, done.stderr
+    pushed = bare.git.rev_parse(audit_trail.REF)
+    raced = record_run(origin, tmp_path / "record-3", third)
+    assert raced.returncode == 1
+    assert "::error::refs/access/audit on origin is not an ancestor of this run's records" in raced.stdout
+    assert "access-audit-record-7-1" in raced.stdout
+    assert bare.git.rev_parse(audit_trail.REF) == pushed  # nothing overwritten
+    assert [r.run for r in audit_trail.records(bare, KEY, REPO)] == ["run-0", "run-1"]
+
+    # The next run extends what origin has.
+    fourth = apply_run(origin, tmp_path / "apply-4", 3)
+    assert record_run(origin, tmp_path / "record-4", fourth).returncode == 0
+    assert [r.run for r in audit_trail.records(bare, KEY, REPO)] == ["run-0", "run-1", "run-3"]
+
+    # Origin's ref moved back below a run's starting point: the bundle's prerequisite is gone.
+    fifth = apply_run(origin, tmp_path / "apply-5", 4)
+    bare.git.update_ref(audit_trail.REF, audit_trail.records(bare, KEY, REPO)[0].id)
+    bare.git.reflog("expire", "--expire=now", "--all")
+    bare.git.gc("--prune=now", "--quiet")
+    moved_back = record_run(origin, tmp_path / "record-5", fifth)
+    assert moved_back.returncode == 1
+    assert (
+        "::error::origin's refs/access/audit no longer holds the record this run extended"
+        in moved_back.stdout
+    )
+    assert len(audit_trail.records(bare, KEY, REPO)) == 1
