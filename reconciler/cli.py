@@ -542,6 +542,9 @@ def apply_point_set(
     return apply_point_cmd.set_point(_ctx(ctx), _source(sandbox, None), commit)
 
 
+AuditSandboxOption = Annotated[
+    bool, typer.Option("--sandbox", help="The sandbox's trail: its own key and simulated repository.")
+]
 RepositoryOption = Annotated[
     str | None,
     typer.Option(
@@ -556,7 +559,7 @@ RepositoryOption = Annotated[
 @audit_app.command("verify", epilog=EXAMPLES["audit-verify"])
 def audit_verify(
     ctx: typer.Context,
-    sandbox: SandboxOption = False,
+    sandbox: AuditSandboxOption = False,
     expect: Annotated[
         str | None,
         typer.Option(
@@ -576,7 +579,7 @@ def audit_verify(
 @audit_app.command("show", epilog=EXAMPLES["audit-show"])
 def audit_show(
     ctx: typer.Context,
-    sandbox: SandboxOption = False,
+    sandbox: AuditSandboxOption = False,
     fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
     repository: RepositoryOption = None,
 ) -> int:

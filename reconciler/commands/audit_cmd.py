@@ -126,6 +126,8 @@ def describe(entry: dict[str, Any]) -> str:
         )
         if part
     )
+    if not text("action"):  # not a line `reconciler.audit.entry` made: show it as it is
+        return json.dumps(entry, sort_keys=True)
     line = f"{text('time')}  {what}: {text('outcome') or '?'}"
     basis = text("basis")
     pull = entry.get("pull_request")
