@@ -637,3 +637,16 @@ def test_the_workflow_carries_the_records_to_origin_and_a_raced_run_fails_withou
         in moved_back.stdout
     )
     assert len(audit_trail.records(bare, KEY, REPO)) == 1
+
+
+def test_a_record_whose_previous_is_missing_says_so(
+    repo: git.Repo, live_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = three_runs(repo)
+    forged = forge(repo, ids[2], parent="1" * 40)  # as a shallow fetch, or a record pruned away, leaves it
+    move_ref(repo, forged)
+    code, out, _ = verify_cli(capsys, repo)
+    assert code == 1
+    assert out.startswith(
+        f"✗ refs/access/audit: record {forged[:12]}'s previous record 111111111111, which this"
+    )
