@@ -88,6 +88,15 @@ EXAMPLES = {
         "ACCESS_APPLY_POINT_KEY=... access apply-point set HEAD",
         "git push origin +refs/access/applied:refs/access/applied   # then publish it",
     ),
+    "audit-verify": _examples(
+        "git fetch origin refs/access/audit:refs/access/audit   # first: refs/access/* are not cloned",
+        "access audit verify",
+        "access audit verify --expect 1a2b3c4d5e6f   # a head noted earlier: catches a ref moved back",
+        "access audit verify --sandbox",
+    ),
+    "audit-show": _examples(
+        "access audit show", "access audit show --format json", "access audit show --sandbox"
+    ),
     "serve": _examples(
         "access sandbox serve", "access sandbox serve  # prints the variables, then serves until Ctrl-C"
     ),
@@ -110,6 +119,11 @@ point_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(point_app, name="apply-point")
+audit_app = typer.Typer(
+    help="The audit trail in git (refs/access/audit): every apply run's entries, a signed hash chain.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
 
 RepoOption = Annotated[
     Path,
@@ -543,6 +557,53 @@ def apply_point_set(
     from reconciler.commands import apply_point_cmd
 
     return apply_point_cmd.set_point(_ctx(ctx), _source(sandbox, None), commit)
+
+
+AuditSandboxOption = Annotated[
+    bool, typer.Option("--sandbox", help="The sandbox's trail: its own key and simulated repository.")
+]
+RepositoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--repository",
+        metavar="OWNER/NAME",
+        help="The repository the trail is signed for (a trail written before a rename).",
+        show_default="GITHUB_REPOSITORY; in the sandbox, its simulated repository",
+    ),
+]
+
+
+@audit_app.command("verify", epilog=EXAMPLES["audit-verify"])
+def audit_verify(
+    ctx: typer.Context,
+    sandbox: AuditSandboxOption = False,
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            "--expect",
+            metavar="RECORD",
+            help="Fail unless the chain contains this record (a head noted earlier).",
+        ),
+    ] = None,
+    repository: RepositoryOption = None,
+) -> int:
+    """Check every record of the audit trail: one line, ✓ intact or ✗ the first bad record and why."""
+    from reconciler.commands import audit_cmd
+
+    return audit_cmd.verify(_ctx(ctx), _source(sandbox, None), expect=expect, repository=repository)
+
+
+@audit_app.command("show", epilog=EXAMPLES["audit-show"])
+def audit_show(
+    ctx: typer.Context,
+    sandbox: AuditSandboxOption = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
+    repository: RepositoryOption = None,
+) -> int:
+    """Print the audit trail's entries (what changed, on whose request and approval), once verified."""
+    from reconciler.commands import audit_cmd
+
+    return audit_cmd.show(_ctx(ctx), _source(sandbox, None), fmt=fmt, repository=repository)
 
 
 def _mount_optional(module: str, name: str) -> None:
