@@ -37,6 +37,7 @@ from reconciler.approvers import (
     governance_fingerprint,
     policy_owner_requirements,
 )
+from reconciler.canonical import Aliases, aliases_of, canonical_access
 from reconciler.changes import ACCOUNT, Action, Change, Plan, change_identity
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source, load_desired
@@ -73,6 +74,7 @@ from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet, Account
 from reconciler.rules import plan_options
+from reconciler.rules.aliases import canonical_policies
 from reconciler.rules.protected import drop_protected
 
 __all__ = ["Decision", "GateReport", "evaluate"]
@@ -228,6 +230,7 @@ class States:
 
     ctx: AppContext
     repo: git.Repo
+    aliases: Aliases = field(default_factory=Aliases)  # how the vendors spell resources
     _cache: dict[tuple[str, str], Loaded] = field(default_factory=dict)
     keys_of: dict[str, set[str]] = field(default_factory=dict)  # principal -> person keys
     logins_of: dict[str, set[str]] = field(default_factory=dict)  # person key -> GitHub logins
@@ -246,7 +249,8 @@ class States:
             try:
                 export_tree(self.repo, sha, root)
                 access = load_desired(replace(self.ctx, repo=root), keep_files=False).access
-                policies = load_policies(root)
+                access = canonical_access(access, self.aliases)  # one spelling per resource
+                policies = canonical_policies(load_policies(root), self.aliases)
             except AccessError as exc:
                 first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
                 return Loaded(None, problem=f"access/ at {sha[:7]}: {first}")
@@ -288,8 +292,9 @@ def _value_of(kind: str, raw: object) -> object:
     return raw
 
 
-def ledger_json(ledger: Ledger, ids: Mapping[str, int]) -> str:
-    """What the apply point carries: the held items (approved value and why) and the GitHub ids."""
+def ledger_json(ledger: Ledger, ids: Mapping[str, int], audit: str = "") -> str:
+    """What the apply point carries: the held items (approved value and why), the GitHub ids, and
+    the head of the audit trail (so a trail moved back is caught)."""
     held = [
         [
             kind,
@@ -300,7 +305,9 @@ def ledger_json(ledger: Ledger, ids: Mapping[str, int]) -> str:
         for (kind, key) in sorted(ledger.overrides)
         if (kind, key) in ledger.held
     ]
-    data = {"held": held, "ids": dict(sorted(ids.items()))}
+    data: dict[str, object] = {"held": held, "ids": dict(sorted(ids.items()))}
+    if audit:
+        data["audit"] = audit
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -523,6 +530,7 @@ class GateReport:
     ids: Mapping[str, int] = field(default_factory=dict)
     note: str = ""  # e.g. "GitHub is not configured": the point cannot move
     complete: bool = True  # every fact was read: the point may move
+    audit: str = ""  # the audit trail's head the apply point recorded
 
     @property
     def held(self) -> tuple[Decision, ...]:
@@ -617,7 +625,7 @@ async def evaluate(
         )
     since = point.sha
     first_parent = window(repo, since, head)
-    states = States(ctx, repo)
+    states = States(ctx, repo, aliases_of(actual))
     baseline = states.at(since)
     if baseline.state is None:
         raise AccessError(f"cannot read the apply point {since[:12]} ({APPLIED_REF}): {baseline.problem}")
@@ -711,7 +719,7 @@ async def evaluate(
     ids = {login: resolver.ids[login] for login in sorted(_all_logins(states)) if login in resolver.ids}
     return GateReport(
         since, head, tuple(landings), tuple(sorted(pulls)), decisions, approved_plan, ledger, ids,
-        note, complete,
+        note, complete, audit_head(point.ledger),
     )  # fmt: skip
 
 
@@ -719,11 +727,19 @@ def _all_logins(states: States) -> set[str]:
     return {login for logins in states.logins_of.values() for login in logins} | states.named
 
 
-def advance(ctx: AppContext, report: GateReport, key: bytes, repository: str) -> bool:
+def audit_head(text: str) -> str:
+    """The audit trail's head an apply point recorded ("" for none)."""
+    if not text:
+        return ""
+    found = json.loads(text).get("audit")
+    return found if isinstance(found, str) else ""
+
+
+def advance(ctx: AppContext, report: GateReport, key: bytes, repository: str, audit: str = "") -> bool:
     """Sign the HEAD that was judged as the new apply point, carrying what is still held."""
     if not report.may_advance or report.ledger is None:
         return False
-    text = ledger_json(report.ledger, report.ids)
+    text = ledger_json(report.ledger, report.ids, audit)
     repo = open_repo(ctx.repo)
     current = apply_point.read(repo, key, repository)
     if current is not None and current.sha == report.head and current.ledger == text:

@@ -176,7 +176,7 @@ def test_a_record_reads_as_git_shows_it(repo: git.Repo) -> None:
 
 def test_the_mac_is_domain_separated_from_the_apply_points() -> None:
     sha = "a" * 40
-    assert audit_trail.mac(KEY, REPO, None, 1, "r", 0, "0" * 64) != apply_point.mac(KEY, sha)
+    assert audit_trail.mac(KEY, REPO, None, 1, "r", 0, "0" * 64) != apply_point.mac(KEY, REPO, sha, sha, "")
     # The repository is casefolded (GitHub's names are case-insensitive); everything else counts.
     base = audit_trail.mac(KEY, REPO, sha, 2, "r", 5, "0" * 64)
     assert audit_trail.mac(KEY, "HarborBuild/Access", sha, 2, "r", 5, "0" * 64) == base

@@ -55,11 +55,6 @@ def test_the_owners_approval_lets_a_line_under_the_project_id_through(world: Wor
     assert "No changes." in world.pending()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gate.py (being rewritten elsewhere) must match rules with "
-    "reconciler.rules.aliases.canonical_policies(policies, aliases_of(actual))",
-)
 def test_owners_named_by_project_id_are_the_owners_at_the_gate(world: World) -> None:
     # (with an access change, so that apply asks GitHub and moves the apply point past it)
     rules = world.open_pull("dwhitfield", OWNERS_BY_ID, test_gate.CAROL_VPN)

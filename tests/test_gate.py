@@ -307,6 +307,7 @@ def test_the_pull_requests_head_is_fetched_when_the_clone_lacks_it(world: World,
     assert not gate.has_commit(clone, head)
     shutil.copytree(sandbox.state_dir(world.path), sandbox.state_dir(tmp_path / "ci"))
     clone.git.fetch("origin", f"+{gate.APPLIED_REF}:{gate.APPLIED_REF}")  # as the apply workflow does
+    clone.git.fetch("origin", "+refs/access/audit:refs/access/audit")
     ci = World(clone, world.capsys)
     result = ci.apply()
     assert result.code == 0, result.out

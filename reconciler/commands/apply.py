@@ -14,6 +14,7 @@ Order of events (nothing is written to a vendor before the last check):
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
@@ -24,8 +25,8 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from reconciler import gate, sandbox
-from reconciler.audit import AUDIT_FILE, AuditLog, change_fields
+from reconciler import audit_trail, gate, sandbox
+from reconciler.audit import AUDIT_FILE, AuditLog, change_fields, entry
 from reconciler.changes import Change, Plan, change_identity
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import plan_from
@@ -273,12 +274,17 @@ async def _apply(
         if options.dry_run:
             return _dry_run(ctx, plan, report)
         _check_safety(ctx, plan, desired, actual, options, directory)
+        if report is not None:
+            _check_trail(ctx, report, key, repository)
         _record_counts(directory, actual)
         allowed = [c for c in plan.changes if c.id not in decisions or decisions[c.id].allowed]
         held = len(report.held) if report is not None else 0
         results = await _execute(ctx, plan, allowed, decisions, connectors, directory, options)
 
-    advanced = report is not None and gate.advance(ctx, report, key, repository)
+    trail = (
+        _append_trail(ctx, report, results, decisions, key, repository, plan) if report is not None else ""
+    )
+    advanced = report is not None and gate.advance(ctx, report, key, repository, trail or report.audit)
     if report is not None and not advanced and report.since != report.head and not report.may_advance:
         ctx.output.info(
             f"apply point stays at {report.since[:12]}: {report.note or 'some facts could not be read'}"
@@ -309,6 +315,58 @@ async def _apply(
         + ".[/bold]"
     )
     return 1 if failed or held or (report is not None and report.carried) else 0
+
+
+def _check_trail(ctx: AppContext, report: gate.GateReport, key: bytes, repository: str) -> None:
+    """The audit trail must verify (and hold the head the apply point recorded) before any write:
+    a run whose records could not be appended would leave no durable trace."""
+    repo = gate.open_repo(ctx.repo)
+    found = audit_trail.verify(
+        repo, key, audit_trail.normal_repository(repository), expect=report.audit or None
+    )
+    if report.audit and found.head is None:
+        raise RefusedError(
+            f"the apply point records the audit trail's head {report.audit[:12]}, but {audit_trail.REF} is "
+            f"missing here: fetch it (git fetch origin {audit_trail.REF}:{audit_trail.REF}) before apply"
+        )
+    if found.head is not None and not found.intact:
+        raise RefusedError(f"refusing to apply: the audit trail does not verify: {found.problem}")
+
+
+def _append_trail(
+    ctx: AppContext,
+    report: gate.GateReport,
+    results: list[tuple[Change, ChangeResult]],
+    decisions: Mapping[str, Decision],
+    key: bytes,
+    repository: str,
+    plan: Plan,
+) -> str:
+    """This run's decisions, appended to `refs/access/audit`: every outcome with its approval,
+    every held change, and every item the ledger approved since the apply point."""
+    now = dt.datetime.now(dt.UTC)
+    run_id = f"{now:%Y%m%dT%H%M%S}-{report.head[:12]}"
+    entries: list[dict[str, object]] = [
+        {
+            "kind": "outcome",
+            **entry(change, result, decisions.get(change.id), run=run_id, commit=plan.git_commit, at=now),
+        }
+        for change, result in results
+    ]
+    entries += [{"kind": "held", **change_fields(d.change), **d.record.to_json()} for d in report.held]
+    if report.ledger is not None:
+        entries += [
+            {"kind": "approval", "item": [kind, list(key_)], **record.to_json()}
+            for (kind, key_), record in sorted(report.ledger.records.items())
+        ]
+    if not entries:
+        return ""
+    repo = gate.open_repo(ctx.repo)
+    head = audit_trail.append(
+        repo, key, audit_trail.normal_repository(repository), entries, run=run_id, when=int(now.timestamp())
+    )
+    ctx.output.info(f"audit trail {audit_trail.REF} → {head[:12]} ({len(entries)} entries)")
+    return head
 
 
 def _dry_run(ctx: AppContext, plan: Plan, report: gate.GateReport | None) -> int:
