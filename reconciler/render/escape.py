@@ -10,6 +10,7 @@ pings people or links elsewhere.
 - `md_code(text)`: a code span that shows `text` itself.
 - `md_fence(lines)`: a fenced code block that no line of its content can close.
 - `html_text(text)`: HTML text or a quoted attribute value (`html.escape`, quotes included).
+- `script_json(json_text)`: JSON made safe to sit inside a `<script>` element.
 - `mention(login)`: a deliberate `@login` ping, only for a well-formed GitHub login.
 
 Mentions and references are broken with U+2060 WORD JOINER after the `@` (or `#`, or `GH-`): it has
@@ -121,6 +122,19 @@ def md_fence(lines: Iterable[str], info: str = "") -> list[str]:
 def html_text(text: str) -> str:
     """`text` for HTML: element content or a quoted attribute value (`<`, `>`, `&`, `"`, `'`)."""
     return html.escape(text, quote=True)
+
+
+_SCRIPT_JSON = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def script_json(json_text: str) -> str:
+    """JSON text (`json.dumps`) for inside a `<script>` element: `<`, `>` and `&` as `\\u` escapes, so
+    that no string in it can end the element (`</script>`) or send the HTML parser into its
+    script-comment states (`<!--`, `<script`), which would swallow the rest of the page. The JSON
+    means the same: `JSON.parse` reads the escapes back."""
+    return json_text.translate(_SCRIPT_JSON)
 
 
 def mention(login: str) -> str:
