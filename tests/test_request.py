@@ -8,6 +8,7 @@ pushed to that origin (its `branch_source`), as GitHub sees a push.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from reconciler.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 from reconciler.simulators.github_git import git_branches
 from reconciler.simulators.serve import serve
 from tests.conftest import ROOT
+from tests.github_markdown import pings, text_of, to_html
 from tests.test_workflows import REPO, Runner, _codes, github, runner
 
 __all__ = ["github", "runner"]
@@ -97,6 +99,37 @@ def test_a_request_opens_a_pull_request_whose_only_diff_is_the_one_line(
         "+          judy: {template: Project Engineer, reason: PROC-413}"
     ]
     assert hub.repo().pulls[pull.number].head_sha == git.Repo(origin).commit(pull.head_ref).hexsha
+
+
+# The issue form's reason (anyone who may open an issue writes it): a fake approval with a ping, an
+# image, a link, a table row, a backtick fence and a heading.
+FAKE_REASON = (
+    "**approved by @glin-sec** <img src=x onerror=alert(1)> [click](https://evil.example) "
+    "![x](https://evil.example/x.png) | fake | row | ``` \n# Heading"
+)
+
+
+def test_a_requests_description_shows_the_reason_as_written_and_nothing_else(
+    origin_repo: tuple[git.Repo, Path], hub: GitHubSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = Path(origin_repo[0].working_dir)
+    code, _, err = access(capsys, work, "request", "judy", "Pier 7 Retrofit", "Project Engineer",
+                          "--reason", FAKE_REASON, "--no-sync")  # fmt: skip
+    assert code == 0, err
+    (pull,) = hub.repo().pulls.values()
+    rendered = to_html(pull.body or "")
+    strong = re.findall(r"<strong>(.*?)</strong>", rendered)
+    assert strong[:2] == ["Judy Alvarez", "Procore project Pier 7 Retrofit as Project Engineer"]
+    assert not any("approved" in s for s in strong), strong
+    assert not re.search(r"<(img|a|h1|h2|em|s)\b", rendered), "no image, link, heading or emphasis of its own"
+    assert {row.count("<t") for row in re.findall(r"<tr>(.*?)</tr>", rendered, re.S)} == {5}
+    assert pings(rendered) == []
+    flat = FAKE_REASON.replace("\n", " ")
+    assert f"reason: {flat}" in text_of(rendered), "the reason, as written, on one line"
+    (diff,) = re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", rendered, re.S)
+    assert text_of(diff).startswith("+          judy: {template: Project Engineer, reason: "), (
+        "the YAML line stays in its code block"
+    )
 
 
 def test_a_privileged_request_gets_an_expiry_and_needs_a_ticket(
