@@ -118,6 +118,24 @@ def test_any_text_renders_as_itself_in_a_paragraph_a_table_cell_and_a_list(text:
     assert item.count("<li>") == 1 and not re.search(r"<(?!/?(ul|li|p)>)", item), item
 
 
+def test_our_prose_keeps_its_code_and_the_values_put_in_it_stay_inert() -> None:
+    hint = "add `github: <login>` to **approved by @glin-sec** in access/"
+    rendered = to_html(md_text(hint, code_spans=True))
+    assert re.findall(r"<code>(.*?)</code>", rendered) == ["github: &lt;login&gt;"]
+    assert "<strong" not in rendered and pings(rendered) == []
+    assert text_of(rendered).strip() == hint.replace("`", "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(hostile_text)
+def test_with_code_spans_any_text_makes_nothing_but_code_and_shows_every_other_character(text: str) -> None:
+    rendered = to_html(md_text(text, code_spans=True))
+    assert not re.search(r"<(?!/?(p|code)>)", rendered), rendered
+    assert pings(rendered) == []
+    # Every character is shown, in order (backticks and spacing may go to code spans' fences).
+    assert re.sub(r"[`\s]", "", text_of(rendered)) == re.sub(r"[`\s]", "", one_line(text))
+
+
 @settings(max_examples=200, deadline=None)
 @given(hostile_text)
 def test_a_code_span_shows_any_text_and_a_table_cell_holds_it(text: str) -> None:

@@ -33,9 +33,9 @@ def reference(plan: Plan, *, title: str = "access plan", max_chars: int = 60_000
         body += ["#### Findings", ""]
         for finding in errors:
             where = f"{md_code(finding.source)} " if finding.source else ""
-            hint = f" — {md_text(finding.hint)}" if finding.hint else ""
+            hint = f" — {md_text(finding.hint, code_spans=True)}" if finding.hint else ""
             body.append(
-                f"- {_ICONS[finding.severity]} **{md_text(finding.code)}** {where}{md_text(finding.message)}{hint}"
+                f"- {_ICONS[finding.severity]} **{md_text(finding.code)}** {where}{md_text(finding.message, code_spans=True)}{hint}"
             )
         body.append("")
     for vendor, group in groupby(plan.changes, key=lambda c: c.vendor):
@@ -61,7 +61,7 @@ def reference(plan: Plan, *, title: str = "access plan", max_chars: int = 60_000
         body += ["", "</details>", ""]
     if infos:
         body += [f"<details><summary>Notes ({len(infos)})</summary>", ""]
-        body += [f"- {_ICONS[f.severity]} {md_text(f.message)}" for f in infos]
+        body += [f"- {_ICONS[f.severity]} {md_text(f.message, code_spans=True)}" for f in infos]
         body += ["", "</details>", ""]
     footer = [f"<sub>changes hash {md_code(plan.changes_hash[:16])} · desired {md_code(plan.desired_digest[:12])}"
                   + (f" · commit {md_code(plan.git_commit[:12])}" if plan.git_commit else "") + "</sub>"]  # fmt: skip

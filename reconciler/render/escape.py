@@ -44,7 +44,7 @@ def one_line(text: str) -> str:
     return " ".join(text.splitlines()) if text else ""
 
 
-def md_text(text: str) -> str:
+def md_text(text: str, *, code_spans: bool = False) -> str:
     """`text` as inline markdown that GitHub renders as exactly `text` (line breaks as spaces).
 
     For inline places: a paragraph, a list item after its marker, a table cell, emphasis. Not inside
@@ -55,16 +55,36 @@ def md_text(text: str) -> str:
       `(`, `)`, `!`, `|` and `\\` are backslash-escaped; `_` too, unless between two letters or
       digits (`EXP_APPROVER`), where CommonMark never reads it as emphasis;
     - blocks: line breaks become spaces, so the text never starts a block of its own; `#` is always
-      escaped, and a leading `-`, `+`, `=` or `1.` too (headings, lists, rules, quotes when the text
-      is put at the start of a line);
+      escaped, and a leading `-`, `+`, `=`, `1.` or whitespace too (headings, lists, rules, code
+      blocks when the text is put at the start of a line);
     - GitHub: `$` (math) becomes an entity; `@login`, `#123` and `GH-123` get U+2060 after the `@`,
       `#` or `-`, so they neither ping nor link (an email address's `@` is left alone: GitHub never
       reads it as a mention).
+
+    `code_spans`: for our own prose that quotes field names in backticks (findings' messages and
+    hints: "extend `expires`"): each pair of backticks becomes a code span (`md_code`), the rest is
+    escaped as above. Values put into that prose can only move text in or out of code, which is as
+    inert as text.
     """
     flat = one_line(text)
+    if not code_spans or "`" not in flat:
+        return _escaped(flat, line_start=True)
+    parts = flat.split("`")
+    if len(parts) % 2 == 0:  # an odd number of backticks: the last one is text
+        parts[-2:] = [f"{parts[-2]}`{parts[-1]}"]
+    return "".join(
+        (md_code(part) if part.strip() else _escaped(f"`{part}`", line_start=False))
+        if i % 2
+        else _escaped(part, line_start=i == 0)
+        for i, part in enumerate(parts)
+    )
+
+
+def _escaped(flat: str, *, line_start: bool) -> str:
+    """`md_text` of one line; `line_start`: it may begin a line (escape what starts a block)."""
     out: list[str] = []
-    start = len(flat) - len(flat.lstrip())  # the first character that could start a block
-    ordered = _ORDERED_LIST_START.match(flat, start)
+    start = len(flat) - len(flat.lstrip()) if line_start else -1  # where a block could start
+    ordered = _ORDERED_LIST_START.match(flat, start) if line_start else None
     marker = ordered.end() - 1 if ordered else -1  # the `.` or `)` of a `1.` at the start
     last = len(flat) - 1
     for i, char in enumerate(flat):
@@ -72,7 +92,7 @@ def md_text(text: str) -> str:
         after = flat[i + 1] if i < last else ""
         if char in _ENTITIES:
             out.append(_ENTITIES[char])
-        elif i == 0 and char in " \t":
+        elif line_start and i == 0 and char in " \t":
             out.append(f"&#{ord(char)};")  # four leading spaces would start a code block
         elif char in _BACKSLASHED or i == marker or (i == start and char in "-+="):
             out.append("\\" + char)

@@ -72,9 +72,9 @@ def _body(plan: Plan) -> Iterator[str]:
         yield from ["#### Findings", ""]
         for finding in errors:
             where = f"{md_code(finding.source)} " if finding.source else ""
-            hint = f" — {md_text(finding.hint)}" if finding.hint else ""
+            hint = f" — {md_text(finding.hint, code_spans=True)}" if finding.hint else ""
             yield (
-                f"- {_ICONS[finding.severity]} **{md_text(finding.code)}** {where}{md_text(finding.message)}{hint}"
+                f"- {_ICONS[finding.severity]} **{md_text(finding.code)}** {where}{md_text(finding.message, code_spans=True)}{hint}"
             )
         yield ""
     for vendor, group in groupby(plan.changes, key=_VENDOR):
@@ -102,7 +102,7 @@ def _body(plan: Plan) -> Iterator[str]:
     infos = [f for f in plan.findings if f.severity is Severity.INFO]
     if infos:
         yield from [f"<details><summary>Notes ({len(infos)})</summary>", ""]
-        yield from (f"- {_ICONS[f.severity]} {md_text(f.message)}" for f in infos)
+        yield from (f"- {_ICONS[f.severity]} {md_text(f.message, code_spans=True)}" for f in infos)
         yield from ["", "</details>", ""]
 
 
