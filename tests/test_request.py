@@ -264,3 +264,33 @@ def test_expiry_cleanup_updates_one_pull_request(
     assert (
         "grace" in (updated.body or "") and "heidi" not in (updated.body or "").split("### Expiring soon")[0]
     )
+
+
+def test_the_cleanup_description_shows_the_yamls_names_as_written(
+    origin_repo: tuple[git.Repo, Path], hub: GitHubSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A project named like markup, whose expired line the cleanup pull request lists and diffs."""
+    repo, _ = origin_repo
+    work = Path(repo.working_dir)
+    name = "**approved by @glin-sec** <img src=x> [x](https://evil.example) | fake | #12"
+    procore = work / "access" / "procore.yaml"
+    procore.write_text(
+        procore.read_text(encoding="utf-8").replace("Eastside Depot:", f"{json.dumps(name)}:"),
+        encoding="utf-8",
+    )
+    repo.index.add(["access/procore.yaml"])
+    repo.index.commit("a project named like markup")
+    repo.git.push("origin", "main")
+    code, _, err = access(capsys, work, "cleanup")
+    assert code == 0, err
+    (pull,) = hub.repo().pulls.values()
+    rendered = to_html(pull.body or "")
+    assert not re.search(r"<(img|a|strong|h1|table)\b", rendered) and pings(rendered) == []
+    assert f"ivan under companies / 562949953421312 / projects / {name}: expired 2026-10-31" in text_of(
+        rendered
+    )
+    (diff,) = re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", rendered, re.S)
+    assert (
+        text_of(diff).strip()
+        == "-          ivan: {template: Project Engineer, expires: 2026-10-31, reason: PROC-298}"
+    )
