@@ -83,6 +83,10 @@ EXAMPLES = {
         "access report --state snapshot/ --format csv --out access.csv",
     ),
     "reset": _examples("access sandbox reset", "access sandbox reset --vendor procore"),
+    "export-tree": _examples(
+        'access export-tree "$HEAD_SHA" "$RUNNER_TEMP/pull-request"',
+        "access export-tree HEAD /tmp/access-head",
+    ),
     "point-show": _examples("access apply-point show", "access apply-point show --sandbox"),
     "point-set": _examples(
         "ACCESS_APPLY_POINT_KEY=... access apply-point set HEAD",
@@ -521,6 +525,19 @@ def recertify(
     from reconciler.commands.branch_pr import Target
 
     return recertify_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
+
+
+@app.command("export-tree", hidden=True, epilog=EXAMPLES["export-tree"])
+def export_tree(
+    ctx: typer.Context,
+    sha: Annotated[str, typer.Argument(help="The commit whose access/ and policies/ to write.")],
+    dest: Annotated[Path, typer.Argument(help="An empty (or new) directory to write them into.")],
+) -> int:
+    """Write a commit's access/ and policies/ into DEST as data, blob by blob (no .gitattributes, no
+    filters; symbolic links refused): how the plan workflow reads a pull request."""
+    from reconciler.commands import export_tree as export_tree_cmd
+
+    return export_tree_cmd.run(_ctx(ctx), sha, dest)
 
 
 @sandbox_app.command("reset", epilog=EXAMPLES["reset"])

@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from reconciler.errors import AccessError
+from reconciler.render.escape import md_code, md_fence
 
 Path = tuple[str, ...]
 
@@ -256,9 +257,10 @@ def changed_lines(before: str, after: str) -> Sequence[str]:
 
 
 def diff_sections(root: pathlib.Path, texts: Mapping[str, str]) -> list[str]:
-    """Markdown for a pull request body: each edited file's +/- lines under its name."""
+    """Markdown for a pull request body: each edited file's +/- lines under its name (escaped: the
+    lines are the YAML's, and no line of theirs can close the fence or render as markup)."""
     lines: list[str] = []
     for file, text in texts.items():
         before = (root / file).read_text(encoding="utf-8")
-        lines += ["", f"`{file}`:", "", "```diff", *changed_lines(before, text), "```"]
+        lines += ["", f"{md_code(file)}:", "", *md_fence(changed_lines(before, text), "diff")]
     return lines

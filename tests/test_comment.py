@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 from collections.abc import Awaitable, Iterator
 from dataclasses import replace
@@ -22,11 +23,13 @@ from reconciler.commands.state import Source
 from reconciler.console import Output
 from reconciler.errors import ConfigError
 from reconciler.github_api import GitHubClient, GitHubSettings
+from reconciler.render.escape import md_text
 from reconciler.render.markdown import COMMENT_MARKER
 from reconciler.simulators.base import SimulatorTransport
 from reconciler.simulators.github import API, DEFAULT_TOKEN, GitHubSimulator, fake_sha
 from reconciler.simulators.serve import serve
 from reconciler.vendors import VENDORS
+from tests.github_markdown import pings, text_of, to_html
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +57,50 @@ def sandbox_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     plan = asyncio.run(make_plan(ctx, Source(sandbox=True))).plan
     assert plan.changes, "the sandbox seed is expected to differ from the example access/"
     return plan
+
+
+# A pull request's text that would pass for markup: a fake approval with a ping, an image, a link, an
+# image link, a table row of its own and a heading on a line of its own.
+FAKE = (
+    "**approved by @glin-sec** <img src=x onerror=alert(1)> [click](https://evil.example) "
+    "![x](https://evil.example/x.png) | fake | row |\n# Heading"
+)
+
+
+def _quoted(text: str) -> str:
+    """`text` as a double-quoted YAML scalar."""
+    return json.dumps(text)
+
+
+@pytest.fixture(scope="module")
+def hostile_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The example access/ with FAKE as a person's key (in the security team), as the `reason:` of
+    oscar's VPN line and of grace's Environment Admin line (a privileged rule's finding quotes it),
+    planned against the seeded sandbox."""
+    repo = tmp_path_factory.mktemp("hostile") / "repo"
+    shutil.copytree(ROOT / "access", repo / "access")
+    shutil.copytree(ROOT / "policies", repo / "policies")
+    people = repo / "access" / "people.yaml"
+    text = people.read_text(encoding="utf-8")
+    text = text.replace(
+        "\nteams:\n", f"  {_quoted(FAKE)}: {{email: mallory@harborbuild.example, name: M}}\n\nteams:\n"
+    )
+    text = text.replace(
+        "security: {description: Security and compliance}",
+        f"security: {{description: Security and compliance, members: [{_quoted(FAKE)}]}}",
+    )
+    people.write_text(text, encoding="utf-8")
+    pingone = repo / "access" / "pingone.yaml"
+    text = pingone.read_text(encoding="utf-8")
+    text = text.replace(
+        "VPN: [site-engineering, it-admins]",
+        f"VPN: [site-engineering, it-admins, {{oscar: {{reason: {_quoted(FAKE)}}}}}]",
+    )
+    text = text.replace("reason: SEC-1042}", f"reason: {_quoted(FAKE)}}}")
+    pingone.write_text(text, encoding="utf-8")
+    sandbox.reset(repo, VENDORS)
+    ctx = AppContext(repo=repo, output=Output(quiet=True), env={"ACCESS_TODAY": "2026-11-23"})
+    return asyncio.run(make_plan(ctx, Source(sandbox=True))).plan
 
 
 @pytest.fixture
@@ -166,6 +213,34 @@ def test_the_pull_request_comes_from_the_actions_event(tmp_path: Path) -> None:
     push_event.write_text(json.dumps({"ref": "refs/heads/main"}), encoding="utf-8")
     with pytest.raises(ConfigError, match="--pr"):
         comment_cmd.pull_target({"GITHUB_EVENT_PATH": str(push_event)}, pr=None, head=None)
+
+
+@pytest.mark.parametrize("render", ["comment", "drift issue"])
+def test_the_yamls_text_reads_as_written_and_makes_no_markup_of_its_own(
+    hostile_plan: Plan, render: str
+) -> None:
+    """FAKE, as a name, a reason and in a finding, through the real comment (or drift issue) and a
+    CommonMark + GFM renderer: no bold, image, link, heading or table cell of its own, nobody pinged,
+    and the words still there for the reviewer to read."""
+    markdown = (
+        comment_cmd.comment_body(hostile_plan, fake_sha("hostile"))
+        if render == "comment"
+        else comment_cmd.drift_body(hostile_plan)
+    )
+    rendered = to_html(markdown)
+    assert not re.search(r"<(img|a|h1|h2|del|s|em)\b", rendered), "no image, link, heading or emphasis"
+    strong = re.findall(r"<strong>(.*?)</strong>", rendered)
+    assert set(strong) <= {hostile_plan.summary_line(), *(f.code for f in hostile_plan.findings)}, strong
+    rows = re.findall(r"<tr>(.*?)</tr>", rendered, re.S)
+    assert rows and {row.count("<t") for row in rows} == {5}, "every row keeps the five columns"
+    assert pings(rendered) == [], "nobody is pinged, not even the approvers a pull request's policies name"
+    visible = text_of(rendered)
+    flat = FAKE.replace("\n", " ")
+    who = [text_of(r.split("</td>")[1]).strip() for r in rows if "<td>" in r]
+    assert who.count(flat) >= 4, "the person's key, in full, in each of their rows"
+    assert f"access/pingone.yaml:14; {flat}" in visible, "oscar's reason, as written"
+    assert f"has reason {FAKE!r}" in visible, "the privileged rule's finding quotes it"
+    assert f"- {flat}: + " in markdown.replace(md_text(FAKE), flat), "the per-person line starts with the key"
 
 
 def test_a_huge_plan_still_fits_one_comment(sandbox_plan: Plan) -> None:

@@ -12,18 +12,19 @@ from itertools import groupby
 import pytest
 
 from reconciler.changes import Action, Change, Finding, Plan, Severity, change_id
-from reconciler.render.markdown import _ICONS, COMMENT_MARKER, _cell, render_markdown
+from reconciler.render.escape import html_text, md_code, md_text
+from reconciler.render.markdown import _ICONS, COMMENT_MARKER, render_markdown
 from reconciler.render.words import SIGNS, explain, per_person, person_line, target, who
 from reconciler.vendors import vendor_label
 
 
 def reference(plan: Plan, *, title: str = "access plan", max_chars: int = 60_000) -> str:
-    head = [COMMENT_MARKER, f"### {title}", "", f"**{plan.summary_line()}**", ""]
+    head = [COMMENT_MARKER, f"### {md_text(title)}", "", f"**{md_text(plan.summary_line())}**", ""]
     if plan.vendors:
         counts = []
         for vendor in plan.vendors:
             n = sum(1 for c in plan.changes if c.vendor == vendor)
-            counts.append(f"{vendor_label(vendor)}: {n} change{'s' if n != 1 else ''}")
+            counts.append(f"{md_text(vendor_label(vendor))}: {n} change{'s' if n != 1 else ''}")
         head += [" · ".join(counts), ""]
     errors = [f for f in plan.findings if f.severity is not Severity.INFO]
     infos = [f for f in plan.findings if f.severity is Severity.INFO]
@@ -31,16 +32,18 @@ def reference(plan: Plan, *, title: str = "access plan", max_chars: int = 60_000
     if errors:
         body += ["#### Findings", ""]
         for finding in errors:
-            where = f"`{finding.source}` " if finding.source else ""
-            hint = f" — {finding.hint}" if finding.hint else ""
-            body.append(f"- {_ICONS[finding.severity]} **{finding.code}** {where}{finding.message}{hint}")
+            where = f"{md_code(finding.source)} " if finding.source else ""
+            hint = f" — {md_text(finding.hint, code_spans=True)}" if finding.hint else ""
+            body.append(
+                f"- {_ICONS[finding.severity]} **{md_text(finding.code)}** {where}{md_text(finding.message, code_spans=True)}{hint}"
+            )
         body.append("")
     for vendor, group in groupby(plan.changes, key=lambda c: c.vendor):
         changes = list(group)
         body += [
-            f"<details open><summary><b>{vendor_label(vendor)}</b> ({len(changes)})</summary>"
+            f"<details open><summary><b>{html_text(vendor_label(vendor))}</b> ({len(changes)})</summary>"
             if len(plan.changes) <= 30
-            else f"<details><summary><b>{vendor_label(vendor)}</b> ({len(changes)})</summary>",
+            else f"<details><summary><b>{html_text(vendor_label(vendor))}</b> ({len(changes)})</summary>",
             "",
             "| | who | what | why | approvers |",
             "|---|---|---|---|---|",
@@ -48,20 +51,20 @@ def reference(plan: Plan, *, title: str = "access plan", max_chars: int = 60_000
         for change in changes:
             approvers = ", ".join(plan.approvers.get(change.id, ()))
             body.append(
-                f"| `{SIGNS[change.action]}` | {_cell(who(change))} | {_cell(target(change))} "
-                f"| {_cell(explain(change))} | {_cell(approvers)} |"
+                f"| `{SIGNS[change.action]}` | {md_text(who(change))} | {md_text(target(change))} "
+                f"| {md_text(explain(change))} | {md_text(approvers)} |"
             )
         body += ["", "</details>", ""]
     if plan.changes:
         body += ["<details><summary><b>By person</b></summary>", ""]
-        body += [f"- {person_line(p, cs)}" for p, cs in per_person(plan.changes).items()]
+        body += [f"- {md_text(person_line(p, cs))}" for p, cs in per_person(plan.changes).items()]
         body += ["", "</details>", ""]
     if infos:
         body += [f"<details><summary>Notes ({len(infos)})</summary>", ""]
-        body += [f"- {_ICONS[f.severity]} {f.message}" for f in infos]
+        body += [f"- {_ICONS[f.severity]} {md_text(f.message, code_spans=True)}" for f in infos]
         body += ["", "</details>", ""]
-    footer = [f"<sub>changes hash `{plan.changes_hash[:16]}` · desired `{plan.desired_digest[:12]}`"
-                  + (f" · commit `{plan.git_commit[:12]}`" if plan.git_commit else "") + "</sub>"]  # fmt: skip
+    footer = [f"<sub>changes hash {md_code(plan.changes_hash[:16])} · desired {md_code(plan.desired_digest[:12])}"
+                  + (f" · commit {md_code(plan.git_commit[:12])}" if plan.git_commit else "") + "</sub>"]  # fmt: skip
     text = "\n".join(head + body + footer)
     if len(text) <= max_chars:
         return text + "\n"

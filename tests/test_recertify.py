@@ -8,6 +8,7 @@ the owner deletes a line in the recertification pull request, approves, it is me
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from reconciler.policy_loader import load_policies
 from reconciler.recertification import MemberLine, find_due, grants_by_line, member_lines
 from reconciler.simulators.github import GitHubSimulator
 from reconciler.yaml_edit import changed_lines
-from tests.test_gate import World, adopted, world
+from tests.github_markdown import pings, text_of, to_html
+from tests.test_gate import World, adopted, replace_text, world
 from tests.test_request import access, diff_lines, hub, origin_repo
 
 __all__ = ["adopted", "hub", "origin_repo", "world"]
@@ -101,6 +103,29 @@ def test_the_owner_removes_one_line_and_exactly_that_access_is_revoked(
     assert f"certified: {today}" in (world.path / "access/pingone.yaml").read_text(encoding="utf-8")
     why = world.access("why", "grace", "Identity Data Read Only", "--sandbox", "--format", "json")
     assert f'"last_certified": "{today}"' in why.out, why.out
+
+
+def test_the_description_shows_the_policies_text_as_written_and_pings_only_the_owners(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recertification rule named like markup (policies/ is text a pull request wrote): its name
+    reads as written in the table, makes no element or cell of its own and pings nobody; the
+    owners are still asked by name."""
+    fake = "**approved by @hbrandt** <img src=x> [x](https://evil.example) | fake | #12"
+    world.direct_push(
+        replace_text("policies/recertification.yaml", "  admin-roles:", f"  {json.dumps(fake)}:")
+    )
+    today = written(world) + dt.timedelta(days=100)
+    lapse(world, monkeypatch, today)
+    recertify(world, monkeypatch, today)
+    rendered = to_html(world.sim.repo().pulls[1].body or "")
+    assert re.findall(r"<strong>(.*?)</strong>", rendered)[0] == "security"
+    assert "approved" not in "".join(re.findall(r"<strong>(.*?)</strong>", rendered))
+    assert not re.search(r"<(img|a|h1|em)\b", rendered)
+    rows = re.findall(r"<tr>(.*?)</tr>", rendered, re.S)
+    assert {row.count("<t") for row in rows} == {7} and len(rows) == 3
+    assert all(text_of(row).rstrip().endswith(fake) for row in rows[1:]), "the rule's name, as written"
+    assert pings(rendered) == ["@glin-sec"], "grace owns security's lines: she is asked, nobody else"
 
 
 def test_a_second_run_updates_the_same_pull_request_and_leaves_the_owners_pushes_alone(

@@ -5,6 +5,7 @@ the page checked in a real headless browser (Debian's chromium) when one is inst
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import shutil
@@ -173,3 +174,51 @@ def test_csv_fields_with_commas_quotes_and_line_breaks_read_back_whole(world: Wo
     grace = [r for r in rows if r["person"] == "grace" and r["resource"] == "Environment Admin"]
     assert [r["reason"] for r in grace] == [reason]
     assert len({len(r) for r in rows}) == 1 and all(r["vendor"] for r in rows)  # no line split apart
+
+
+# A pull request's text that would pass for markup: a fake approval with a ping, an image, a link, an
+# image link, a table row of its own and a heading; the name would also end the page's data script.
+FAKE = (
+    "**approved by @glin-sec** <img src=x onerror=alert(1)> [click](https://evil.example) "
+    "![x](https://evil.example/x.png) | fake | row |\n# Heading"
+)
+SCRIPT_BREAKER = "Grace </script><!--<script> Lin"
+
+
+def _yaml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+@pytest.fixture
+def hostile_world(world: World) -> World:
+    """The security team's Identity Data Read Only line with FAKE as its reason, and SCRIPT_BREAKER as
+    the name of grace (in that team)."""
+    line = "security: environment"
+    world.direct_push(
+        replace_text(
+            "access/pingone.yaml", line, f"security: {{scope: environment, reason: {_yaml_string(FAKE)}}}"
+        )
+    )
+    world.direct_push(
+        replace_text("access/people.yaml", "name: Grace Lin,", f"name: {_yaml_string(SCRIPT_BREAKER)},")
+    )
+    return world
+
+
+def test_the_html_page_keeps_the_yamls_text_as_text(hostile_world: World, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    assert hostile_world.access("report", "--sandbox", "--no-sync", "--out", str(page)).code == 0
+    text = page.read_text(encoding="utf-8")
+    data = text.split('<script type="application/json" id="data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and ">" not in data and "&" not in data, "no string can end or bend the script"
+
+    dom = dump_dom(page, "#q=grace")
+    body = dom.split('<tbody id="body">', 1)[1].split("</tbody>", 1)[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)  # a reason may hold a line break
+    assert rows, "the page still works: its data was read whole"
+    assert not re.search(r"<(img|strong|a|script)\b", "".join(rows)), "the text made no element of its own"
+    assert (len(re.findall(r"<img\b", dom)), len(re.findall(r"<h1\b", dom))) == (0, 1)  # the page's own h1
+    cells = [html.unescape(c) for r in rows for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+    assert FAKE in cells and SCRIPT_BREAKER in cells, "the text is shown as it is written"
+    head = dom.split('<tr id="head">', 1)[1].split("</tr>", 1)[0]
+    assert {len(re.findall(r"<td\b", r)) for r in rows} == {head.count("<th")}, "no cell of its own"

@@ -8,6 +8,7 @@ pushed to that origin (its `branch_source`), as GitHub sees a push.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from reconciler.simulators.github import DEFAULT_TOKEN, GitHubSimulator
 from reconciler.simulators.github_git import git_branches
 from reconciler.simulators.serve import serve
 from tests.conftest import ROOT
+from tests.github_markdown import pings, text_of, to_html
 from tests.test_workflows import REPO, Runner, _codes, github, runner
 
 __all__ = ["github", "runner"]
@@ -81,7 +83,9 @@ def test_a_request_opens_a_pull_request_whose_only_diff_is_the_one_line(
     assert (
         "### plan preview" in body and "| `+` | judy | project Pier 7 Retrofit as Project Engineer |" in body
     )
-    assert "@dwhitfield" in body, "the preview names who can approve (dan owns Pier 7 Retrofit)"
+    # The preview names who can approve (dan owns Pier 7 Retrofit) without pinging them: the names come
+    # from the YAML, so a word joiner after the `@` keeps GitHub from reading a mention.
+    assert "@\u2060dwhitfield" in body and "@dwhitfield" not in body
     assert "planned against the YAML before this change" in body
     # The user's checkout is untouched: still on main, nothing changed.
     assert repo.active_branch.name == "main" and not repo.is_dirty(untracked_files=True)
@@ -95,6 +99,37 @@ def test_a_request_opens_a_pull_request_whose_only_diff_is_the_one_line(
         "+          judy: {template: Project Engineer, reason: PROC-413}"
     ]
     assert hub.repo().pulls[pull.number].head_sha == git.Repo(origin).commit(pull.head_ref).hexsha
+
+
+# The issue form's reason (anyone who may open an issue writes it): a fake approval with a ping, an
+# image, a link, a table row, a backtick fence and a heading.
+FAKE_REASON = (
+    "**approved by @glin-sec** <img src=x onerror=alert(1)> [click](https://evil.example) "
+    "![x](https://evil.example/x.png) | fake | row | ``` \n# Heading"
+)
+
+
+def test_a_requests_description_shows_the_reason_as_written_and_nothing_else(
+    origin_repo: tuple[git.Repo, Path], hub: GitHubSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = Path(origin_repo[0].working_dir)
+    code, _, err = access(capsys, work, "request", "judy", "Pier 7 Retrofit", "Project Engineer",
+                          "--reason", FAKE_REASON, "--no-sync")  # fmt: skip
+    assert code == 0, err
+    (pull,) = hub.repo().pulls.values()
+    rendered = to_html(pull.body or "")
+    strong = re.findall(r"<strong>(.*?)</strong>", rendered)
+    assert strong[:2] == ["Judy Alvarez", "Procore project Pier 7 Retrofit as Project Engineer"]
+    assert not any("approved" in s for s in strong), strong
+    assert not re.search(r"<(img|a|h1|h2|em|s)\b", rendered), "no image, link, heading or emphasis of its own"
+    assert {row.count("<t") for row in re.findall(r"<tr>(.*?)</tr>", rendered, re.S)} == {5}
+    assert pings(rendered) == []
+    flat = FAKE_REASON.replace("\n", " ")
+    assert f"reason: {flat}" in text_of(rendered), "the reason, as written, on one line"
+    (diff,) = re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", rendered, re.S)
+    assert text_of(diff).startswith("+          judy: {template: Project Engineer, reason: "), (
+        "the YAML line stays in its code block"
+    )
 
 
 def test_a_privileged_request_gets_an_expiry_and_needs_a_ticket(
@@ -228,4 +263,34 @@ def test_expiry_cleanup_updates_one_pull_request(
     assert updated.head_sha == git.Repo(origin).commit(pull.head_ref).hexsha
     assert (
         "grace" in (updated.body or "") and "heidi" not in (updated.body or "").split("### Expiring soon")[0]
+    )
+
+
+def test_the_cleanup_description_shows_the_yamls_names_as_written(
+    origin_repo: tuple[git.Repo, Path], hub: GitHubSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A project named like markup, whose expired line the cleanup pull request lists and diffs."""
+    repo, _ = origin_repo
+    work = Path(repo.working_dir)
+    name = "**approved by @glin-sec** <img src=x> [x](https://evil.example) | fake | #12"
+    procore = work / "access" / "procore.yaml"
+    procore.write_text(
+        procore.read_text(encoding="utf-8").replace("Eastside Depot:", f"{json.dumps(name)}:"),
+        encoding="utf-8",
+    )
+    repo.index.add(["access/procore.yaml"])
+    repo.index.commit("a project named like markup")
+    repo.git.push("origin", "main")
+    code, _, err = access(capsys, work, "cleanup")
+    assert code == 0, err
+    (pull,) = hub.repo().pulls.values()
+    rendered = to_html(pull.body or "")
+    assert not re.search(r"<(img|a|strong|h1|table)\b", rendered) and pings(rendered) == []
+    assert f"ivan under companies / 562949953421312 / projects / {name}: expired 2026-10-31" in text_of(
+        rendered
+    )
+    (diff,) = re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", rendered, re.S)
+    assert (
+        text_of(diff).strip()
+        == "-          ivan: {template: Project Engineer, expires: 2026-10-31, reason: PROC-298}"
     )

@@ -72,9 +72,14 @@ def access_lines(script: str) -> list[str]:
     return [line.strip() for line in script.splitlines() if line.strip().startswith("access ")]
 
 
+FETCH = 'fetch --no-tags --depth=1 origin "$HEAD_SHA"'
+EXPORT = 'access export-tree "$HEAD_SHA" "$RUNNER_TEMP/pull-request"'
+
+
 def is_data_step(script: str) -> bool:
-    """The plan workflow's step that extracts the pull request's access/ and policies/ as data."""
-    return "git archive" in script
+    """The plan workflow's steps that fetch the pull request's commit and extract its access/ and
+    policies/ as data."""
+    return FETCH in script or "export-tree" in script
 
 
 @dataclass(frozen=True)
@@ -191,12 +196,17 @@ def test_the_trusted_plan_treats_the_pull_request_as_data_only() -> None:
     steps = plan["steps"]
     assert "ref" not in steps[0].get("with", {}), "the checkout is the default branch: trusted code"
     install = next(i for i, s in enumerate(steps) if "pip install" in s.get("run", ""))
-    data = next(i for i, s in enumerate(steps) if is_data_step(s.get("run", "")))
-    assert install < data, "everything is installed before the pull request's files arrive"
-    script = steps[data]["run"]
-    assert steps[data]["env"]["HEAD_SHA"] == "${{ github.event.pull_request.head.sha }}"
-    assert "github.event" not in script, "no expression is expanded into the script (injection)"
-    assert 'find "$data" -type l' in script, "symbolic links in the pull request are refused"
+    fetch = next(i for i, s in enumerate(steps) if FETCH in s.get("run", ""))
+    data = next(i for i, s in enumerate(steps) if "export-tree" in s.get("run", ""))
+    assert install < fetch < data, "everything is installed before the pull request's files arrive"
+    for step in (steps[fetch], steps[data]):
+        assert step["env"]["HEAD_SHA"] == "${{ github.event.pull_request.head.sha }}"
+        assert "github.event" not in step["run"], "no expression is expanded into the script (injection)"
+    # The installed (default branch's) access extracts the commit's files blob by blob: no
+    # .gitattributes, no filters, symlinks refused (reconciler.git_tree); it gets no token.
+    assert steps[data]["run"].strip() == EXPORT and set(steps[data]["env"]) == {"HEAD_SHA"}
+    text = (WORKFLOWS / "plan.yml").read_text(encoding="utf-8")
+    assert "git archive" not in text and "tar -x" not in text, "nothing extracts through .gitattributes"
     for step in steps[data + 1 :]:
         run = step.get("run", "")
         assert "pip install" not in run and "git checkout" not in run
@@ -340,13 +350,13 @@ def test_drift_runs_on_a_schedule_and_applies_through_apply_yml() -> None:
 
 def test_the_workflows_run_access_commands_in_this_order() -> None:
     assert subcommands("validate.yml") == ["validate"]
-    assert subcommands("plan.yml") == ["plan", "comment"]
+    assert subcommands("plan.yml") == ["export-tree", "plan", "comment"]
     assert subcommands("apply.yml") == ["apply"]
     assert subcommands("drift.yml") == ["plan", "drift", "apply"]
     assert subcommands("recertify.yml") == ["recertify", "cleanup"]  # weekly: reviews and expiry cleanup
     assert subcommands("access-request.yml") == ["request"]
     assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
-    plan_step = next(s for s in access_steps("plan.yml") if s.commands)
+    plan_step = next(s for s in access_steps("plan.yml") if s.commands and " plan " in s.commands[0])
     assert "--format markdown" in plan_step.commands[0]
 
 
@@ -477,6 +487,7 @@ class Runner:
         }
         env = {
             "PATH": f"{self.wrapper_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(ROOT),  # this checkout's `access`, whatever the venv has installed
             "HOME": str(self.home),
             "ACCESS_TODAY": "2026-11-23",
             "GITHUB_ACTIONS": "true",
@@ -551,7 +562,7 @@ def runner(git_repo: Callable[..., git.Repo], github: tuple[GitHubSimulator, str
     home.mkdir()
     reset = subprocess.run(
         [str(BIN / "access"), "sandbox", "reset"], cwd=workspace, capture_output=True, text=True, check=False,
-        env={**os.environ, "ACCESS_TODAY": "2026-11-23"},
+        env={**os.environ, "ACCESS_TODAY": "2026-11-23", "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert reset.returncode == 0, reset.stderr
     return Runner(workspace, github[1], wrapper_dir, home)
@@ -569,14 +580,18 @@ def _codes(runs: list[StepRun]) -> list[tuple[str, int]]:
     return [(name(r), r.code) for r in runs]
 
 
-def pull_request_commit(workspace: Path, origin: Path, number: int, edit: str) -> str:
-    """A pull request's head, as GitHub keeps it: a commit on refs/pull/N/head of origin."""
+def pull_request_commit(workspace: Path, origin: Path, number: int, edit: str, attributes: str = "") -> str:
+    """A pull request's head, as GitHub keeps it: a commit on refs/pull/N/head of origin; with
+    `attributes`, it also writes them to .gitattributes."""
     clone = git.Repo.clone_from(origin, workspace.parent / f"contributor-{number}")
     pingone = Path(clone.working_dir) / "access" / "pingone.yaml"
     pingone.write_text(
         pingone.read_text(encoding="utf-8").replace("VPN: [", f"VPN: [{edit}, "), encoding="utf-8"
     )
     clone.index.add(["access/pingone.yaml"])
+    if attributes:
+        (Path(clone.working_dir) / ".gitattributes").write_text(attributes, encoding="utf-8")
+        clone.index.add([".gitattributes"])
     actor = git.Actor("cokafor", "carol@example.com")
     sha = str(clone.index.commit(f"give {edit} the VPN", author=actor, committer=actor).hexsha)
     clone.git.push("origin", f"HEAD:refs/pull/{number}/head", "--force")
@@ -598,7 +613,9 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
     runner.set_event(event)
     assert _codes(runner.run_workflow("validate.yml")) == [("validate", 0)]
     runs = runner.run_workflow("plan.yml")
-    assert _codes(runs) == [("data", 0), ("plan", 0), ("comment", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("data", 0), ("export-tree", 0), ("plan", 0), ("comment", 0)], [
+        r.output for r in runs
+    ]
     assert (runner.workspace / "plan.json").is_file()
     summary = runner.summary.read_text(encoding="utf-8")
     assert COMMENT_MARKER in summary and "carol" in summary, "the pull request's change was planned"
@@ -611,7 +628,12 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
     second = pull_request_commit(runner.workspace, origin, 2, "dan")
     sim.push(number, second)
     runner.set_event({"number": number, "pull_request": {"number": number, "head": {"sha": second}}})
-    assert _codes(runner.run_workflow("plan.yml")) == [("data", 0), ("plan", 0), ("comment", 0)]
+    assert _codes(runner.run_workflow("plan.yml")) == [
+        ("data", 0),
+        ("export-tree", 0),
+        ("plan", 0),
+        ("comment", 0),
+    ]
     comments = [c for c in sim.comments_on(number) if COMMENT_MARKER in c.body]
     assert len(comments) == 1 and f"access plan for {second[:7]}" in comments[0].body
 
@@ -638,3 +660,28 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
     runs = runner.run_workflow("apply.yml")
     assert _codes(runs) == [("apply", 0)]
     assert "No changes" in runs[0].output
+
+
+def test_the_preview_plans_the_files_the_gate_reads_whatever_gitattributes_say(
+    runner: Runner, github: tuple[GitHubSimulator, str]
+) -> None:
+    """A pull request that marks its own change `export-ignore` (and the rest `export-subst`): the
+    plan comment still shows the grant, because the files are extracted blob by blob."""
+    sim = github[0]
+    origin = runner.workspace.parent / "origin.git"
+    git.Repo.clone_from(runner.workspace, origin, bare=True)
+    git.Repo(runner.workspace).create_remote("origin", str(origin))
+    attributes = "access/pingone.yaml export-ignore\naccess/*.yaml export-subst\npolicies/* export-ignore\n"
+    head = pull_request_commit(runner.workspace, origin, 1, "carol", attributes)
+    number = sim.create_pull("cokafor", head, title="Give carol the VPN, quietly")
+    runner.set_event({"number": number, "pull_request": {"number": number, "head": {"sha": head}}})
+    runs = runner.run_workflow("plan.yml")
+    assert _codes(runs) == [("data", 0), ("export-tree", 0), ("plan", 0), ("comment", 0)], [
+        r.output for r in runs
+    ]
+    (comment,) = [c.body for c in sim.comments_on(number) if COMMENT_MARKER in c.body]
+    assert "| `+` | carol | group VPN |" in comment, "the grant the attributes tried to hide"
+    extracted = runner.home / "runner-temp" / "pull-request"
+    assert (extracted / "access" / "pingone.yaml").read_bytes() == git.Repo(origin).git.show(
+        f"{head}:access/pingone.yaml", stdout_as_string=False, strip_newline_in_stdout=False
+    )

@@ -20,8 +20,8 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
 from reconciler.errors import ConfigError
-from reconciler.gate import export_tree
 from reconciler.git_repo import base_commit, commit_all, has_remote, open_repo, push_branch, worktree
+from reconciler.git_tree import export_tree
 from reconciler.github_api import GitHubClient, PullRequest
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies

@@ -16,6 +16,7 @@ from reconciler.commands.context import AppContext
 from reconciler.loader import DesiredFiles
 from reconciler.normalize import is_expired
 from reconciler.policy_loader import load_policies
+from reconciler.render.escape import md_code, md_text
 from reconciler.yaml_edit import diff_sections, remove_member
 
 BRANCH = "access-cleanup/expired"
@@ -109,7 +110,7 @@ def _body(
         "",
     ]
     for a in expired:
-        lines.append(f"- `{a.line}` {a.member} under {' / '.join(a.path[1:])}: expired {a.expires}")
+        lines.append(f"- {_where(a)}: expired {a.expires}")
     lines += diff_sections(root, texts)
     if soon:
         lines += [
@@ -120,5 +121,10 @@ def _body(
             "",
         ]
         for a in sorted(soon, key=lambda x: str(x.expires)):
-            lines.append(f"- `{a.line}` {a.member} under {' / '.join(a.path[1:])}: expires {a.expires}")
+            lines.append(f"- {_where(a)}: expires {a.expires}")
     return "\n".join(lines)
+
+
+def _where(a: Assignment) -> str:
+    """'`access/pingone.yaml:21` grace under roles / Environment Admin', its YAML text escaped."""
+    return f"{md_code(a.line)} {md_text(a.member)} under {md_text(' / '.join(a.path[1:]))}"

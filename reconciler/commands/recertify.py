@@ -31,6 +31,7 @@ from reconciler.recertification import (
     grants_by_line,
     member_lines,
 )
+from reconciler.render.escape import md_code, md_text, mention
 from reconciler.rules.matching import describe_grant
 from reconciler.yaml_edit import diff_sections, set_member_option
 
@@ -139,9 +140,9 @@ async def _is_open(ctx: AppContext, target: Target, branch: str) -> bool:
 
 def _body(snapshot: Snapshot, texts: dict[str, str], owner: str, items: list[Due], today: dt.date) -> str:
     logins = sorted({login for i in items for login in i.owner.logins}, key=str.casefold)
-    asked = ", ".join(f"@{login}" for login in logins) or "any reviewer"
+    asked = ", ".join(map(mention, logins)) or "any reviewer"  # the owners are asked: pinged on purpose
     lines = [
-        f"Access that **{owner}** ({asked}) approves is due for re-approval (as of {today}).",
+        f"Access that **{md_text(owner)}** ({asked}) approves is due for re-approval (as of {today}).",
         "",
         "- **Keep** a line: leave it; this pull request sets `certified` on it.",
         "- **Remove** access: delete the line in this pull request (push to this branch).",
@@ -156,7 +157,8 @@ def _body(snapshot: Snapshot, texts: dict[str, str], owner: str, items: list[Due
         if len({g.principal for g in i.grants}) > 1:
             access = f"{access} ({len({g.principal for g in i.grants})} people)"
         lines.append(
-            f"| `{i.line.where}` | {i.line.member} | {access} | {reviewed} | {i.due} | {i.deadline} | {i.rule} |"
+            f"| {md_code(i.line.where, in_table=True)} | {md_text(i.line.member)} | {md_text(access)} "
+            f"| {md_text(reviewed)} | {i.due} | {i.deadline} | {md_text(i.rule)} |"
         )
     overdue = [i for i in items if i.overdue]
     if overdue:
@@ -168,6 +170,8 @@ def _body(snapshot: Snapshot, texts: dict[str, str], owner: str, items: list[Due
             "merged. To keep one, replace its `expires` with `certified: " + str(today) + "`.",
             "",
         ]
-        lines += [f"- `{i.line.where}` {i.line.member}: deadline {i.deadline}" for i in overdue]
+        lines += [
+            f"- {md_code(i.line.where)} {md_text(i.line.member)}: deadline {i.deadline}" for i in overdue
+        ]
     lines += diff_sections(snapshot.root, texts)
     return "\n".join(lines)

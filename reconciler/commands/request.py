@@ -26,6 +26,7 @@ from reconciler.loader import DesiredFiles
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.records import Grant, Person
+from reconciler.render.escape import md_code, md_fence, md_text, mention
 from reconciler.rules.matching import describe_grant, grant_matches
 from reconciler.yaml_edit import Member, add_member, changed_lines
 
@@ -237,29 +238,28 @@ def _body(
     plan: str,
     note: str,
 ) -> str:
-    diff = "\n".join(changed_lines(old, new))
+    # The person, the resource and the reason are YAML or the issue form's text: escaped. The issue
+    # and whoever asked are GitHub's own facts: linked and pinged on purpose.
     lines = [
-        f"**{person.name}** ({person.key}) asks for **{what}**.",
+        f"**{md_text(person.name)}** ({md_text(person.key)}) asks for **{md_text(what)}**.",
         "",
-        f"- reason: {ask.reason or '(none given)'}",
+        f"- reason: {md_text(ask.reason) if ask.reason else '(none given)'}",
         f"- expires: {expires or 'never'}",
     ]
     if ask.issue is not None:
         lines.append(
-            f"- requested in #{ask.issue}" + (f" by @{ask.requested_by}" if ask.requested_by else "")
+            f"- requested in #{ask.issue}" + (f" by {mention(ask.requested_by)}" if ask.requested_by else "")
         )
     lines += [
         "",
-        f"The change, one line in `{spot.file}`:",
+        f"The change, one line in {md_code(spot.file)}:",
         "",
-        "```diff",
-        diff,
-        "```",
+        *md_fence(changed_lines(old, new), "diff"),
         "",
-        f"{person.key} cannot approve this request for themselves; an approval by someone the approver "
-        "rules name (policies/approvers.yaml) lets `access apply` grant it after the merge.",
+        f"{md_text(person.key)} cannot approve this request for themselves; an approval by someone the "
+        "approver rules name (policies/approvers.yaml) lets `access apply` grant it after the merge.",
         "",
-        f"<sub>{note}</sub>",
+        f"<sub>{md_text(note)}</sub>",
         "",
         plan,
     ]

@@ -1,5 +1,8 @@
 """The pull-request comment: summary first, findings, a collapsible section per vendor and a
-per-person view. Stays readable (and under GitHub's comment limit) at thousands of changes."""
+per-person view. Stays readable (and under GitHub's comment limit) at thousands of changes.
+
+Every string that comes from the YAML or a vendor (names, resources, reasons, messages, file names)
+passes `render.escape` on its way in: a pull request's text is shown, never rendered as markup."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from itertools import groupby
 from operator import attrgetter
 
 from reconciler.changes import Plan, Severity
+from reconciler.render.escape import html_text, md_code, md_text
 from reconciler.render.words import SIGNS, explain, per_person, person_line, target, who
 from reconciler.vendors import vendor_label
 
@@ -18,21 +22,17 @@ _VENDOR = attrgetter("vendor")
 _ICONS = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}  # noqa: RUF001
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(plan: Plan, *, title: str = "access plan", max_chars: int = MAX_CHARS) -> str:
-    head = [COMMENT_MARKER, f"### {title}", "", f"**{plan.summary_line()}**", ""]
+    head = [COMMENT_MARKER, f"### {md_text(title)}", "", f"**{md_text(plan.summary_line())}**", ""]
     if plan.vendors:
         per_vendor = Counter(map(_VENDOR, plan.changes))
         counts = [
-            f"{vendor_label(v)}: {per_vendor[v]} change{'s' if per_vendor[v] != 1 else ''}"
+            f"{md_text(vendor_label(v))}: {per_vendor[v]} change{'s' if per_vendor[v] != 1 else ''}"
             for v in plan.vendors
         ]
         head += [" · ".join(counts), ""]
-    footer = [f"<sub>changes hash `{plan.changes_hash[:16]}` · desired `{plan.desired_digest[:12]}`"
-              + (f" · commit `{plan.git_commit[:12]}`" if plan.git_commit else "") + "</sub>"]  # fmt: skip
+    footer = [f"<sub>changes hash {md_code(plan.changes_hash[:16])} · desired {md_code(plan.desired_digest[:12])}"
+              + (f" · commit {md_code(plan.git_commit[:12])}" if plan.git_commit else "") + "</sub>"]  # fmt: skip
     # The body's lines are rendered only as far as a comment can hold them (a plan that onboards
     # 10,000 people has 130,000 changes, of which a comment shows a few hundred); the rest are counted.
     body: list[str] = []
@@ -71,16 +71,19 @@ def _body(plan: Plan) -> Iterator[str]:
     if errors:
         yield from ["#### Findings", ""]
         for finding in errors:
-            where = f"`{finding.source}` " if finding.source else ""
-            hint = f" — {finding.hint}" if finding.hint else ""
-            yield f"- {_ICONS[finding.severity]} **{finding.code}** {where}{finding.message}{hint}"
+            where = f"{md_code(finding.source)} " if finding.source else ""
+            hint = f" — {md_text(finding.hint, code_spans=True)}" if finding.hint else ""
+            yield (
+                f"- {_ICONS[finding.severity]} **{md_text(finding.code)}** {where}{md_text(finding.message, code_spans=True)}{hint}"
+            )
         yield ""
     for vendor, group in groupby(plan.changes, key=_VENDOR):
         changes = list(group)
+        label = html_text(vendor_label(vendor))  # in a raw HTML block: HTML's escaping, not markdown's
         yield from [
-            f"<details open><summary><b>{vendor_label(vendor)}</b> ({len(changes)})</summary>"
+            f"<details open><summary><b>{label}</b> ({len(changes)})</summary>"
             if len(plan.changes) <= 30
-            else f"<details><summary><b>{vendor_label(vendor)}</b> ({len(changes)})</summary>",
+            else f"<details><summary><b>{label}</b> ({len(changes)})</summary>",
             "",
             "| | who | what | why | approvers |",
             "|---|---|---|---|---|",
@@ -88,18 +91,18 @@ def _body(plan: Plan) -> Iterator[str]:
         for change in changes:
             approvers = ", ".join(plan.approvers.get(change.id, ()))
             yield (
-                f"| `{SIGNS[change.action]}` | {_cell(who(change))} | {_cell(target(change))} "
-                f"| {_cell(explain(change))} | {_cell(approvers)} |"
+                f"| `{SIGNS[change.action]}` | {md_text(who(change))} | {md_text(target(change))} "
+                f"| {md_text(explain(change))} | {md_text(approvers)} |"
             )
         yield from ["", "</details>", ""]
     if plan.changes:
         yield from ["<details><summary><b>By person</b></summary>", ""]
-        yield from (f"- {person_line(p, cs)}" for p, cs in per_person(plan.changes).items())
+        yield from (f"- {md_text(person_line(p, cs))}" for p, cs in per_person(plan.changes).items())
         yield from ["", "</details>", ""]
     infos = [f for f in plan.findings if f.severity is Severity.INFO]
     if infos:
         yield from [f"<details><summary>Notes ({len(infos)})</summary>", ""]
-        yield from (f"- {_ICONS[f.severity]} {f.message}" for f in infos)
+        yield from (f"- {_ICONS[f.severity]} {md_text(f.message, code_spans=True)}" for f in infos)
         yield from ["", "</details>", ""]
 
 

@@ -10,7 +10,6 @@ linked: `report.html#q=judy&vendor=procore&unrev=1&sort=resource&dir=desc`.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 from collections import Counter, defaultdict
@@ -21,6 +20,7 @@ from operator import add, getitem, itemgetter
 
 from reconciler.access_rows import Row, Status
 from reconciler.origin import Origin
+from reconciler.render.escape import html_text, script_json
 
 COLUMNS: tuple[str, ...] = (
     "vendor", "tenant", "person", "name", "principal", "resource_type", "resource", "entitlement",
@@ -110,7 +110,7 @@ def _data(cells_of: Sequence[tuple[str, ...]]) -> str:
     rows = "],[".join(map(",".join, zip(*[numbers] * len(COLUMNS), strict=True)))
     head = json.dumps({"columns": list(COLUMNS), "strings": list(number)}, separators=(",", ":"))
     listed = ("[", rows, "]") if cells_of else ()
-    return "".join((head[:-1].replace("</", "<\\/"), ',"rows":[', *listed, "]}"))
+    return "".join((script_json(head[:-1]), ',"rows":[', *listed, "]}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +170,7 @@ def _summary_table(summaries: Sequence[Summary]) -> tuple[str, list[int]]:
     for s in summaries:
         values = (s.grants, s.people, s.privileged, s.expiring, s.unreviewed, s.not_in_yaml, s.pending)
         body.append(
-            f"<tr><td>{html.escape(s.vendor)}</td>" + "".join(f"<td>{v:,}</td>" for v in values) + "</tr>"
+            f"<tr><td>{html_text(s.vendor)}</td>" + "".join(f"<td>{v:,}</td>" for v in values) + "</tr>"
         )
         for i, v in enumerate((s.grants, s.privileged, s.expiring, s.unreviewed, s.not_in_yaml, s.pending)):
             totals[i] += v
@@ -185,7 +185,7 @@ def render_html(rows: Sequence[Row], *, title: str, generated: str, notes: Seque
     summary_html, totals = _summary_table(summarize(cells_of))
     grants, privileged, expiring, unreviewed, drift, pending = totals
     data = _data(cells_of)
-    note_html = "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes)
+    note_html = "".join(f"<p class=note>{html_text(n)}</p>" for n in notes)
     cards = "".join(
         f'<div class="card {cls}"><b>{value:,}</b><span>{label}</span></div>'
         for cls, value, label in (
@@ -198,8 +198,8 @@ def render_html(rows: Sequence[Row], *, title: str, generated: str, notes: Seque
         )
     )
     return (
-        _PAGE.replace("__TITLE__", html.escape(title))
-        .replace("__GENERATED__", html.escape(generated))
+        _PAGE.replace("__TITLE__", html_text(title))
+        .replace("__GENERATED__", html_text(generated))
         .replace("__NOTES__", note_html)
         .replace("__CARDS__", cards)
         .replace("__SUMMARY__", summary_html)
