@@ -44,6 +44,7 @@ from reconciler.commands.state import Source, load_desired
 from reconciler.connectors.base import VendorState
 from reconciler.connectors.http import gather_bounded
 from reconciler.errors import AccessError, ConfigError, RefusedError
+from reconciler.git_tree import export_tree
 from reconciler.github_api import GitHubClient, GitHubError, PullRequest
 from reconciler.ledger import (
     Beneficiary,
@@ -170,25 +171,6 @@ def gated_trees(repo: git.Repo, sha: str) -> tuple[str, str]:
     return ids[0], ids[1]
 
 
-def export_tree(repo: git.Repo, sha: str, dest: Path) -> None:
-    """Write access/ and policies/ as they were at `sha` into `dest`, object by object (no
-    `.gitattributes`, no filters; symlinks are refused)."""
-    tree = repo.commit(sha).tree
-    for top in GATED_PATHS:
-        try:
-            sub = tree / top
-        except KeyError:
-            continue
-        for item in sub.traverse():
-            if item.type != "blob":  # type: ignore[union-attr]
-                continue
-            if item.mode == 0o120000:  # type: ignore[union-attr]
-                raise AccessError(f"{item.path}: a symlink in {top}/ at {sha[:12]}: not allowed")  # type: ignore[union-attr]
-            target = dest / item.path  # type: ignore[union-attr]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(item.data_stream.read())  # type: ignore[union-attr]
-
-
 def has_commit(repo: git.Repo, sha: str) -> bool:
     try:
         repo.git.cat_file("-e", f"{sha}^{{commit}}")
@@ -247,7 +229,7 @@ class States:
         with tempfile.TemporaryDirectory(prefix="access-state-") as tmp:
             root = Path(tmp)
             try:
-                export_tree(self.repo, sha, root)
+                export_tree(self.repo, sha, root, GATED_PATHS)
                 access = load_desired(replace(self.ctx, repo=root), keep_files=False).access
                 access = canonical_access(access, self.aliases)  # one spelling per resource
                 policies = canonical_policies(load_policies(root), self.aliases)

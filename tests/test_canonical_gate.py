@@ -7,8 +7,6 @@ vendors, `access apply --sandbox` as the apply job runs it. Harbor Tower's owner
 
 from __future__ import annotations
 
-import pytest
-
 from reconciler.sandbox_seed import PROCORE_COMPANY
 from reconciler.simulators.procore_state import demo_state
 from tests import test_gate

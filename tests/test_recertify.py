@@ -112,13 +112,16 @@ def test_the_description_shows_the_policies_text_as_written_and_pings_only_the_o
     reads as written in the table, makes no element or cell of its own and pings nobody; the
     owners are still asked by name."""
     fake = "**approved by @hbrandt** <img src=x> [x](https://evil.example) | fake | #12"
-    world.direct_push(
-        replace_text("policies/recertification.yaml", "  admin-roles:", f"  {json.dumps(fake)}:")
+    rename = world.open_pull(
+        "dwhitfield",
+        replace_text("policies/recertification.yaml", "  admin-roles:", f"  {json.dumps(fake)}:"),
     )
+    world.approve(rename, "glin-sec")  # a policies/ change: the policy owners approve it
+    world.merge(rename)
     today = written(world) + dt.timedelta(days=100)
     lapse(world, monkeypatch, today)
     recertify(world, monkeypatch, today)
-    rendered = to_html(world.sim.repo().pulls[1].body or "")
+    rendered = to_html(world.sim.repo().pulls[2].body or "")
     assert re.findall(r"<strong>(.*?)</strong>", rendered)[0] == "security"
     assert "approved" not in "".join(re.findall(r"<strong>(.*?)</strong>", rendered))
     assert not re.search(r"<(img|a|h1|em)\b", rendered)
