@@ -131,6 +131,7 @@ def build_rows(
     positions: Mapping[str, int],
     applied: Mapping[Grant, str],
     picked: Picked | None = None,
+    origin_of_grant: Callable[[Grant], Origin | None] | None = None,
 ) -> list[Row]:
     """Every grant of the YAML and of the vendors (those `picked`, all by default), with provenance.
 
@@ -159,7 +160,11 @@ def build_rows(
     per_member = _memberships(set(compress(principals, via)), person_of, origin_of)
     members = [per_member[p] if v else _NOT_A_MEMBER for p, v in zip(principals, via, strict=True)]
     membership = list(map(itemgetter(0), members))
-    origin = _later(written, list(map(itemgetter(1), members)), positions)
+    origin = (
+        list(map(origin_of_grant, grants))
+        if origin_of_grant is not None
+        else _later(written, list(map(itemgetter(1), members)), positions)
+    )
     heads = list(map(_HEAD, grants))
     per_entitlement = {head: privileged_of(g) for head, g in dict(zip(heads, grants, strict=True)).items()}
     privileged = list(map(per_entitlement.__getitem__, heads))

@@ -586,28 +586,33 @@ def _held_scope(change: Change, ledger: Ledger) -> Record:
     )  # fmt: skip
 
 
-async def evaluate(
+@dataclass
+class Judged:
+    """The ledger over the window since the apply point, and what it was read from."""
+
+    point: apply_point.ApplyPoint
+    head: str
+    states: States
+    ledger: Ledger
+    landings: tuple[Landing, ...]
+    pulls: tuple[int, ...]
+    ids: Mapping[str, int]
+    note: str
+    complete: bool
+
+
+async def judge(
     ctx: AppContext,
-    live: Plan,
-    actual: Mapping[str, VendorState],
-    client_factory: ClientFactory,
-    key: bytes,
-    repository: str,
-) -> GateReport:
-    repo = open_repo(ctx.repo)
+    repo: git.Repo,
+    point: apply_point.ApplyPoint,
+    aliases: Aliases,
+    client_factory: ClientFactory | None,
+) -> Judged:
+    """Fold `main`'s history since the apply point into the approved state (no vendor is read)."""
     head = head_sha(repo)
-    point = apply_point.read(repo, key, repository)
-    if point is None:
-        if not live.changes:
-            return GateReport(head, head, (), (), (), live)
-        raise RefusedError(
-            f"no apply point recorded ({APPLIED_REF}): apply cannot tell which commits are new and need "
-            "approval. An administrator points it, once, at the commit whose access/ is already in force:\n"
-            f"  {apply_point.KEY_ENV}=… access apply-point set <commit>   then   git push origin {APPLIED_REF}"
-        )
     since = point.sha
     first_parent = window(repo, since, head)
-    states = States(ctx, repo, aliases_of(actual))
+    states = States(ctx, repo, aliases)
     baseline = states.at(since)
     if baseline.state is None:
         raise AccessError(f"cannot read the apply point {since[:12]} ({APPLIED_REF}): {baseline.problem}")
@@ -629,14 +634,13 @@ async def evaluate(
         previous = loaded.state
         if edits:
             changed.append((sha, edits))
-    head_loaded = states.at(head)
-    if head_loaded.state is None or head_loaded.access is None or head_loaded.policies is None:
-        raise AccessError(f"cannot read HEAD {head[:12]}: {head_loaded.problem}")
 
     client: GitHubClient | None = None
     note = ""
     if changed:
         try:
+            if client_factory is None:
+                raise ConfigError("no GitHub to ask")
             client = client_factory()
         except ConfigError as exc:
             note = f"GitHub is not configured ({exc.message})"
@@ -688,6 +692,34 @@ async def evaluate(
         landings, pulls, start=start, start_held=start_held, governance=point.approved_governance,
         rules_at=rules_at, beneficiary=beneficiary,
     )  # fmt: skip
+    ids = {login: resolver.ids[login] for login in sorted(_all_logins(states)) if login in resolver.ids}
+    return Judged(point, head, states, ledger, tuple(landings), tuple(sorted(pulls)), ids, note, complete)
+
+
+async def evaluate(
+    ctx: AppContext,
+    live: Plan,
+    actual: Mapping[str, VendorState],
+    client_factory: ClientFactory,
+    key: bytes,
+    repository: str,
+) -> GateReport:
+    repo = open_repo(ctx.repo)
+    head = head_sha(repo)
+    point = apply_point.read(repo, key, repository)
+    if point is None:
+        if not live.changes:
+            return GateReport(head, head, (), (), (), live)
+        raise RefusedError(
+            f"no apply point recorded ({APPLIED_REF}): apply cannot tell which commits are new and need "
+            "approval. An administrator points it, once, at the commit whose access/ is already in force:\n"
+            f"  {apply_point.KEY_ENV}=… access apply-point set <commit>   then   git push origin {APPLIED_REF}"
+        )
+    judged = await judge(ctx, repo, point, aliases_of(actual), client_factory)
+    states, ledger = judged.states, judged.ledger
+    head_loaded = states.at(head)
+    if head_loaded.state is None or head_loaded.access is None or head_loaded.policies is None:
+        raise AccessError(f"cannot read HEAD {head[:12]}: {head_loaded.problem}")
     gov = states.at(ledger.governance)
     policies = gov.policies if gov.policies is not None else head_loaded.policies
     approved_access = overlay(head_loaded.access, ledger.overrides, ctx.today)
@@ -698,10 +730,9 @@ async def evaluate(
     kept, _ = drop_protected(plan, policies)
     approved_plan = replace(plan, changes=kept)
     decisions = decisions_for(approved_plan, live, ledger, ctx.today)
-    ids = {login: resolver.ids[login] for login in sorted(_all_logins(states)) if login in resolver.ids}
     return GateReport(
-        since, head, tuple(landings), tuple(sorted(pulls)), decisions, approved_plan, ledger, ids,
-        note, complete, audit_head(point.ledger),
+        point.sha, head, judged.landings, judged.pulls, decisions, approved_plan, ledger, judged.ids,
+        judged.note, judged.complete, audit_head(point.ledger),
     )  # fmt: skip
 
 

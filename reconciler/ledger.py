@@ -225,6 +225,7 @@ class Record:
     message: str = ""
     could_approve: str = ""
     edit: str = ""  # the edit, for people
+    merged_at: str = ""  # when the pull request merged (ISO)
 
     @property
     def allowed(self) -> bool:
@@ -232,7 +233,18 @@ class Record:
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {"verdict": str(self.verdict)}
-        for name in ("commit", "pull", "url", "author", "head", "rule", "message", "could_approve", "edit"):
+        for name in (
+            "commit",
+            "pull",
+            "url",
+            "author",
+            "head",
+            "rule",
+            "message",
+            "could_approve",
+            "edit",
+            "merged_at",
+        ):
             value = getattr(self, name)
             if value:
                 data[name] = value
@@ -253,7 +265,7 @@ class Record:
             text("url"), text("author") or None, text("head"),
             tuple(str(a) for a in data.get("approvers") or ()),  # type: ignore[attr-defined]
             tuple(str(a) for a in data.get("approved_at") or ()),  # type: ignore[attr-defined]
-            text("rule"), text("message"), text("could_approve"), text("edit"),
+            text("rule"), text("message"), text("could_approve"), text("edit"), text("merged_at"),
         )  # fmt: skip
 
 
@@ -393,10 +405,13 @@ def _judge(
     could = who_could(reqs[0], excluded_names) if reqs else who_could(_ANY, excluded_names)
     if not governance and not giving and not reqs:
         pull = pulls.get(landing.pull) if landing.pull is not None else None
+        valid = counts[pull.number].valid if pull is not None else ()
         return Record(
             Verdict.NOT_REQUIRED, landing.sha, pull.number if pull else None, pull.url if pull else "",
             pull.author if pull else None, pull.head_sha if pull else "",
+            tuple(a.login for a in valid), tuple(_iso(a.at) for a in valid),
             message="a removal no approver rule covers", edit=describe(edit),
+            merged_at=_iso(pull.merged_at) if pull else "",
         )  # fmt: skip
     if landing.pull is None:
         if landing.unmerged:
@@ -463,7 +478,7 @@ def _judge(
     approvers = tuple(a.login for a in valid)
     return Record(
         Verdict.APPROVED, landing.sha, pull.number, pull.url, pull.author, pull.head_sha, approvers,
-        tuple(_iso(a.at) for a in valid), edit=describe(edit),
+        tuple(_iso(a.at) for a in valid), edit=describe(edit), merged_at=_iso(pull.merged_at),
     )  # fmt: skip
 
 

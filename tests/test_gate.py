@@ -8,6 +8,8 @@ not changed (the change is still pending in a fresh plan) and that apply exits 1
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import re
 import shutil
@@ -829,3 +831,40 @@ def test_dry_run_prints_every_verdict_and_writes_nothing(world: World) -> None:
     assert "nothing was written" in result.out
     assert world.applied == before
     assert "+ PingOne carol: group VPN" in world.pending() or "+ carol: group VPN" in world.pending()
+
+
+def test_why_and_report_agree_with_the_gate_on_one_list_line(world: World) -> None:
+    """Two pull requests edit `VPN: [...]`: one approved, one not. Blame would credit the last
+    editor of the line for everyone on it; the ledger answers per grant, as the gate decided."""
+    ok = world.open_pull("dwhitfield", CAROL_VPN)
+    world.approve(ok, "hbrandt")
+    world.merge(ok)
+    unapproved = world.open_pull("jalvarez", DAN_VPN, branch="dan")
+    world.approve(unapproved, "cokafor")
+    world.approve(unapproved, "cokafor", "CHANGES_REQUESTED")
+    world.merge(unapproved, branch="dan")
+    result = world.apply()
+    assert "applied + PingOne carol: group VPN (PR #1, approved by hbrandt)" in result.out
+    held(world, result, "+ PingOne dan: group VPN", "reviewed")
+
+    def granted_in(person: str) -> dict[str, object]:
+        run = world.access("why", person, "VPN", "--sandbox", "--format", "json")
+        assert run.code == 0, run.err
+        (grant,) = json.loads(run.out)["grants"]
+        found = grant["granted_in"]
+        assert isinstance(found, dict)
+        return found
+
+    carol, dan, alice = granted_in("carol"), granted_in("dan"), granted_in("alice")
+    assert (carol["pull_request"], carol["approved_by"]) == (1, ["hbrandt"])
+    assert (dan["pull_request"], dan["approved_by"]) == (2, [])
+    assert "held by the approval gate (rule reviewed)" in str(dan["not_counted"])
+    assert alice["pull_request"] is None and "in force at the apply point" in str(alice["note"])
+
+    report = world.access("report", "--sandbox", "--format", "csv")
+    rows = {r["person"]: r for r in csv.DictReader(io.StringIO(report.out)) if r["resource"] == "VPN"}
+    assert (rows["carol"]["approved_by"], rows["carol"]["reviewed"]) == ("hbrandt", "yes")
+    assert (rows["dan"]["pull_request"], rows["dan"]["reviewed"]) == ("2", "no")
+    assert (rows["alice"]["pull_request"], rows["alice"]["reviewed"]) == ("", "no")
+    trail = world.access("audit", "verify", "--sandbox")
+    assert trail.code == 0 and "chain intact" in trail.out

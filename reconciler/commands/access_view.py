@@ -10,10 +10,10 @@ from itertools import compress
 from operator import attrgetter
 from pathlib import Path
 
-from reconciler.access_rows import OriginOf, Row, build_rows, lines_to_blame, pick
+from reconciler.access_rows import OriginOf, Row, build_rows, pick
 from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
-from reconciler.canonical import aliases_of, canonical_access
+from reconciler.canonical import Aliases, aliases_of, canonical_access
 from reconciler.catalog_check import check_names
 from reconciler.commands.apply import state_dir
 from reconciler.commands.context import AppContext
@@ -22,6 +22,7 @@ from reconciler.connectors.base import VendorState
 from reconciler.errors import ConfigError, ValidationErrors
 from reconciler.event_loop import run
 from reconciler.github_api import GitHubClient
+from reconciler.ledger_view import Answers, answers
 from reconciler.location import Location
 from reconciler.origin import CommitInfo, Origin
 from reconciler.policy_loader import load_policies
@@ -46,6 +47,7 @@ class View:
     rows: list[Row]
     history: History | None
     notes: tuple[str, ...]
+    answers: Answers | None = None
 
 
 def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None, str]:
@@ -134,17 +136,18 @@ def _build_view(
         desired = replace(desired, access=canonical_access(desired.access, aliases_of(actual)))
     picked = pick(desired.access, wanted)
     history = History.open(ctx.repo)
-    origin_of: OriginOf = _nobody
+    found: Answers | None = None
     if history is None:
         notes.append(f"{ctx.repo} is not a git repository: no commits, pull requests or approvals")
     else:
-        locations = lines_to_blame(picked)
-        origin_of, missing = run(_origins(ctx, options, history, locations))
-        if missing:
-            notes.append(missing)
+        aliases = aliases_of(actual) if actual is not None else Aliases()
+        found = run(answers(ctx, options.source, aliases, github=options.github))
+        if found.note:
+            notes.append(found.note)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
-        origin_of=origin_of, positions=history.positions() if history else {},
+        origin_of=_nobody, positions=history.positions() if history else {},
         applied=reading.result(), picked=picked,
+        origin_of_grant=found.origin_of if found is not None else None,
     )  # fmt: skip
-    return View(desired, policies, actual, rows, history, tuple(notes))
+    return View(desired, policies, actual, rows, history, tuple(notes), found)

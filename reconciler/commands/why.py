@@ -7,19 +7,19 @@ approved it and when (judged like the gate), the reason, the expiry, and when ap
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.access_rows import Row, Status
 from reconciler.catalogs import static_catalog
-from reconciler.commands.access_view import View, ViewOptions, build_view, github_client
+from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import TextOrJson as Format
 from reconciler.errors import AccessError
-from reconciler.origin import CommitInfo, Origin
-from reconciler.provenance import UNCOMMITTED, origins
+from reconciler.ledger_state import GRANT
+from reconciler.ledger_view import origin
+from reconciler.origin import Origin
 from reconciler.records import Grant, Person
 from reconciler.rules.matching import describe_grant
 from reconciler.vendors import vendor_label
@@ -92,30 +92,17 @@ def row_json(row: Row, history: list[Origin] | None = None) -> dict[str, Any]:
     return data
 
 
-async def _histories(
-    ctx: AppContext, view: View, rows: list[Row], options: ViewOptions
-) -> dict[str, list[Origin]]:
-    """Per granting line: every first-parent commit that changed it, with its pull request."""
-    history = view.history
-    if history is None:
+def _histories(view: View, rows: list[Row]) -> dict[Grant, list[Origin]]:
+    """Per grant: every record the approval ledger holds for it, oldest first (the audit trail's,
+    then the window's since the apply point), the same records the gate decided by."""
+    found = view.answers
+    if found is None:
         return {}
-    commits: dict[str, list[str]] = {}
-    infos: dict[str, CommitInfo] = {}
+    out: dict[Grant, list[Origin]] = {}
     for row in rows:
-        for place in (row.source, row.membership):
-            if not place or place in commits:
-                continue
-            file, _, line = place.rpartition(":")
-            found = [c for c in history.line_history(file, int(line)) if c.sha != UNCOMMITTED]
-            commits[place] = [c.sha for c in found]
-            infos.update({c.sha: c for c in found})
-    client, missing = github_client(ctx, options.source) if options.github else (None, "GitHub not asked")
-    try:
-        by_sha = await origins(client, history, infos.values(), missing)
-    finally:
-        if client is not None:
-            await client.aclose()
-    return {place: [by_sha[s] for s in shas] for place, shas in commits.items()}
+        records = found.history.get((GRANT, tuple(row.grant)), [])
+        out[row.grant] = [origin(r, r.commit, found.dates.get(r.commit, ""), found.point) for r in records]
+    return out
 
 
 def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOptions, fmt: Format) -> int:
@@ -130,7 +117,7 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
 
     view = build_view(ctx, options, wanted, desired=desired)
     rows = [r for r in view.rows if wanted(r.grant)]
-    histories = asyncio.run(_histories(ctx, view, rows, options)) if view.history else {}
+    histories = _histories(view, rows)
     if fmt == "json":
         ctx.output.raw(
             json.dumps(
@@ -139,7 +126,7 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
                     "principal": who.principal,
                     "github": who.person.github if who.person else None,
                     "notes": list(view.notes),
-                    "grants": [row_json(r, histories.get(r.source, [])) for r in rows],
+                    "grants": [row_json(r, histories.get(r.grant, [])) for r in rows],
                 },
                 indent=2,
             )
@@ -152,9 +139,9 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
 
 def _origin_line(origin: Origin | None, beneficiary: str) -> list[str]:
     if origin is None:
-        return ["  written in   (unknown: no git history for this line)"]
+        return ["  approval     unknown (no git history, or the approval ledger could not be read)"]
     commit = origin.commit
-    lines = [f"  written in   {commit.sha[:10]} {commit.date[:10]} {commit.summary!r}"]
+    lines = [f"  landed in    {commit.sha[:10]} {commit.date[:10]}".rstrip()]
     pull = origin.pull
     if pull is None:
         lines.append(f"  pull request none: {origin.note}")
@@ -173,7 +160,9 @@ def _origin_line(origin: Origin | None, beneficiary: str) -> list[str]:
     return lines
 
 
-def render_text(who: Who, rows: list[Row], histories: dict[str, list[Origin]], notes: tuple[str, ...]) -> str:
+def render_text(
+    who: Who, rows: list[Row], histories: dict[Grant, list[Origin]], notes: tuple[str, ...]
+) -> str:
     person = who.person
     title = (
         f"{person.key} ({person.name}, {person.email})"
@@ -200,7 +189,7 @@ def render_text(who: Who, rows: list[Row], histories: dict[str, list[Origin]], n
             out += _origin_line(row.origin, row.github)
             earlier = [
                 o
-                for o in histories.get(row.source, [])
+                for o in histories.get(row.grant, [])
                 if row.origin is None or o.commit.sha != row.origin.commit.sha
             ]
             for origin in earlier:
