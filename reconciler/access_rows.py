@@ -1,8 +1,8 @@
 """Who holds what, and why: one row per grant, desired or actual, with its provenance (pure).
 
-A row joins the YAML line that grants the access (or none: drift or unmanaged access), the commit
-and pull request that wrote that line and who approved it (looked up by the caller and passed in
-as `origin_of`), the reason and expiry, and when apply last applied it (the audit log). The same
+A row joins the YAML line that grants the access (or none: drift or unmanaged access), the
+approval ledger's record for the grant (the landing, pull request and approvers the gate counted,
+looked up by the caller and passed in as `origin_of`: per grant, never per line), the reason and expiry, and when apply last applied it (the audit log). The same
 rows feed `access why` (one person) and `access report` (everyone).
 """
 
@@ -31,7 +31,7 @@ class Status(StrEnum):
     DESIRED = "desired"  # in the YAML; the vendors were not read
 
 
-OriginOf = Callable[[Location], Origin | None]
+OriginOf = Callable[[Grant], Origin | None]  # the approval ledger's answer for a grant
 
 
 class Row(NamedTuple):
@@ -108,19 +108,6 @@ def pick(desired: AccessSet, wanted: Callable[[Grant], bool] | None = None) -> P
     )
 
 
-def lines_to_blame(picked: Picked) -> list[Location]:
-    """Each picked grant's own line, and its person's line when it comes through a team. Provenance
-    is shared per line, so the grants are walked in C."""
-    lines = _distinct(picked.sources).values()
-    locations = [p.source for p in lines if p.source is not None]
-    via = compress(picked.grants, map(attrgetter("via"), picked.sources))
-    for principal in set(map(itemgetter(5), via)):
-        person = picked.person_of[principal]
-        if person is not None and person.source is not None:
-            locations.append(person.source)
-    return locations
-
-
 def build_rows(
     desired: AccessSet,
     actual: Mapping[str, VendorState] | None,
@@ -128,10 +115,8 @@ def build_rows(
     today: dt.date,
     *,
     origin_of: OriginOf,
-    positions: Mapping[str, int],
     applied: Mapping[Grant, str],
     picked: Picked | None = None,
-    origin_of_grant: Callable[[Grant], Origin | None] | None = None,
 ) -> list[Row]:
     """Every grant of the YAML and of the vendors (those `picked`, all by default), with provenance.
 
@@ -148,23 +133,16 @@ def build_rows(
     people = desired.people
 
     # What comes from the line: source, via, reason, expires, expiring, certified, who wrote it.
-    per_line = {key: _line(p, origin_of, expiring_of) for key, p in _distinct(sources).items()}
+    per_line = {key: _line(p, expiring_of) for key, p in _distinct(sources).items()}
     lines = list(map(per_line.__getitem__, map(id, sources)))
-    source, via, reason, expires, expiring, certified, written = (
-        list(map(itemgetter(i), lines)) for i in range(7)
-    )
+    source, via, reason, expires, expiring, certified = (list(map(itemgetter(i), lines)) for i in range(6))
     # What comes from the person: key, name, GitHub login, and the name rows sort by.
     who = list(map(_people_columns(person_of).__getitem__, principals))
     key, name, github, sort_name = (list(map(itemgetter(i), who)) for i in range(4))
     # Through a team: the person's line in people.yaml (their membership) may be the later writer.
-    per_member = _memberships(set(compress(principals, via)), person_of, origin_of)
-    members = [per_member[p] if v else _NOT_A_MEMBER for p, v in zip(principals, via, strict=True)]
-    membership = list(map(itemgetter(0), members))
-    origin = (
-        list(map(origin_of_grant, grants))
-        if origin_of_grant is not None
-        else _later(written, list(map(itemgetter(1), members)), positions)
-    )
+    per_member = _memberships(set(compress(principals, via)), person_of)
+    membership = [per_member[p] if v else "" for p, v in zip(principals, via, strict=True)]
+    origin = list(map(origin_of, grants))  # the approval ledger's answer, per grant
     heads = list(map(_HEAD, grants))
     per_entitlement = {head: privileged_of(g) for head, g in dict(zip(heads, grants, strict=True)).items()}
     privileged = list(map(per_entitlement.__getitem__, heads))
@@ -246,50 +224,25 @@ def _people_columns(person_of: Mapping[str, Person | None]) -> dict[str, tuple[s
 
 _HEAD = itemgetter(0, 1, 2, 3, 4)  # a grant less its principal: what privileged rules match
 
-# What a row takes from its source line alone: source, via, reason, expires, expiring, certified and
-# who wrote the line.
-_Line = tuple[str, str, str, str, bool, str, Origin | None]
-_NOT_A_MEMBER: tuple[str, Origin | None] = ("", None)
+# What a row takes from its source line alone: source, via, reason, expires, expiring, certified.
+_Line = tuple[str, str, str, str, bool, str]
 
 
-def _line(provenance: Provenance, origin_of: OriginOf, expiring_of: Callable[[str], bool]) -> _Line:
+def _line(provenance: Provenance, expiring_of: Callable[[str], bool]) -> _Line:
     source, expires = provenance.source, provenance.expires
     return (
         str(source) if source else "", provenance.via, provenance.reason, expires,
         expiring_of(expires) if expires else False, provenance.certified,
-        origin_of(source) if source else None,
     )  # fmt: skip
 
 
-def _memberships(
-    principals: Iterable[str], person_of: Mapping[str, Person | None], origin_of: OriginOf
-) -> dict[str, tuple[str, Origin | None]]:
-    """Each person's line in people.yaml (their team memberships) and who wrote it."""
-    keys = list(principals)
-    persons = list(map(person_of.__getitem__, keys))
-    wheres = list(map(attrgetter("source"), persons)) if not any(map(is_, persons, repeat(None))) else []
-    if len(wheres) != len(keys) or any(map(is_, wheres, repeat(None))):  # not everyone listed, or a
-        found: dict[str, tuple[str, Origin | None]] = {}  # line unknown: one at a time
-        for principal, person in zip(keys, persons, strict=True):
-            where = person.source if person is not None else None
-            found[principal] = (str(where), origin_of(where)) if where else _NOT_A_MEMBER
-        return found
-    return dict(zip(keys, zip(map(str, wheres), map(origin_of, wheres), strict=True), strict=True))
-
-
-def _later(
-    lines: list[Origin | None], members: list[Origin | None], positions: Mapping[str, int]
-) -> list[Origin | None]:
-    """Per grant, the later writer on the first-parent line of its own line and of its person's
-    membership line, decided once per pair of writers (a few hundred commits at most)."""
-    pairs = list(zip(map(id, lines), map(id, members), strict=True))
-    decided: dict[tuple[int, int], Origin | None] = {}
-    for key, (a, b) in dict(zip(pairs, zip(lines, members, strict=True), strict=True)).items():
-        if a is None or b is None:
-            decided[key] = a or b
-        else:
-            decided[key] = b if positions.get(b.commit.sha, -1) > positions.get(a.commit.sha, -1) else a
-    return list(map(decided.__getitem__, pairs))
+def _memberships(principals: Iterable[str], person_of: Mapping[str, Person | None]) -> dict[str, str]:
+    """Each person's line in people.yaml (their team memberships)."""
+    found: dict[str, str] = {}
+    for principal in principals:
+        person = person_of[principal]
+        found[principal] = str(person.source) if person is not None and person.source is not None else ""
+    return found
 
 
 def _row(

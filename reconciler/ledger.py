@@ -405,11 +405,11 @@ def _judge(
     could = who_could(reqs[0], excluded_names) if reqs else who_could(_ANY, excluded_names)
     if not governance and not giving and not reqs:
         pull = pulls.get(landing.pull) if landing.pull is not None else None
-        valid = counts[pull.number].valid if pull is not None else ()
+        seen = counts[pull.number].valid if pull is not None else ()
         return Record(
             Verdict.NOT_REQUIRED, landing.sha, pull.number if pull else None, pull.url if pull else "",
             pull.author if pull else None, pull.head_sha if pull else "",
-            tuple(a.login for a in valid), tuple(_iso(a.at) for a in valid),
+            tuple(a.login for a in seen), tuple(_iso(a.at) for a in seen),
             message="a removal no approver rule covers", edit=describe(edit),
             merged_at=_iso(pull.merged_at) if pull else "",
         )  # fmt: skip

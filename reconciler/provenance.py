@@ -1,28 +1,21 @@
-"""Where a line of access/ came from: the commit on `main` that wrote it, the pull request that
-landed that commit, and the approvals that count on it (judged like the gate).
+"""The first-parent history of access/ lines (git blame and line history of a revision).
 
-The I/O edge of `access why` and `access report`: git (first-parent blame and line history of
-HEAD) and GitHub (`GET /commits/{sha}/pulls`, `GET /pulls/{n}/reviews`). Like the gate, it reads
-only what a repository writer cannot rewrite: first-parent history, merged pull requests, reviews.
-Comments are never read.
+Recertification reads it to date each line's last edit. Who *approved* a grant is never read
+from here: a line's last editor is not its approver (a list line holds many grants); `why` and
+`report` ask the approval ledger (`reconciler/ledger_view.py`), per grant.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 
 import git
 
-from reconciler.connectors.http import gather_bounded
-from reconciler.errors import AccessError
-from reconciler.github_api import GitHubClient, GitHubError, PullRequest
-from reconciler.ledger import PullFacts, ReviewFact, counted
-from reconciler.origin import CommitInfo, Origin, PullInfo
+from reconciler.origin import CommitInfo
 
 _CONCURRENCY = 8
 UNCOMMITTED = "0" * 40
@@ -143,68 +136,3 @@ def _utc(value: str) -> str:
         return dt.datetime.fromisoformat(value).astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     except ValueError:
         return value
-
-
-def _iso(value: dt.datetime | None) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value is not None else ""
-
-
-def landing_pull(sha: str, pulls: Sequence[PullRequest], positions: Mapping[str, int]) -> PullRequest | None:
-    """The merged pull request that landed `sha` on this first-parent line (as the gate attributes)."""
-    if sha not in positions:
-        return None
-    landed = [
-        p
-        for p in pulls
-        if p.merged_at is not None
-        and p.merge_commit_sha is not None
-        and p.merge_commit_sha in positions
-        and positions[p.merge_commit_sha] >= positions[sha]
-    ]
-    landed.sort(key=lambda p: (p.merge_commit_sha != sha, positions[p.merge_commit_sha or ""]))
-    return landed[0] if landed else None
-
-
-async def pull_info(client: GitHubClient, pr: PullRequest) -> PullInfo:
-    """The pull request's approvals that count (latest verdict, final head, before the merge, a member,
-    not a bot, not the author)."""
-    reviews = await client.reviews(pr.number)
-    facts = PullFacts(
-        number=pr.number, author=pr.author, head_sha=pr.head_sha, merged_at=pr.merged_at,
-        reviews=tuple(ReviewFact(r.user, r.state, r.commit_id, r.submitted_at, r.association, r.bot)
-                      for r in reviews),
-    )  # fmt: skip
-    found = counted(facts)
-    approvals = tuple((a.login, _iso(a.at)) for a in found.valid)
-    return PullInfo(
-        pr.number, pr.html_url, pr.author, _iso(pr.merged_at), pr.head_sha, approvals, found.problems
-    )
-
-
-async def origins(
-    client: GitHubClient | None, history: History, commits: Iterable[CommitInfo], missing: str = ""
-) -> dict[str, Origin]:
-    """For each commit: the merged pull request that landed it and its counted approvals."""
-    unique = {c.sha: c for c in commits}
-    out: dict[str, Origin] = {}
-    for sha in [s for s in unique if s == UNCOMMITTED]:
-        out[sha] = Origin(unique.pop(sha), None, "not committed: an edit in the working tree")
-    if client is None:
-        note = missing or "GitHub not asked"
-        return out | {sha: Origin(c, None, note) for sha, c in unique.items()}
-    positions = history.positions()
-    shas = list(unique)
-    try:
-        found = await gather_bounded(_CONCURRENCY, (client.pulls_for_commit(s) for s in shas))
-    except GitHubError as exc:
-        raise AccessError(f"cannot read who landed the access/ lines: {exc.message}") from None
-    landing = {sha: landing_pull(sha, prs, positions) for sha, prs in zip(shas, found, strict=True)}
-    chosen = {p.number: p for p in landing.values() if p is not None}
-    infos = await gather_bounded(_CONCURRENCY, (pull_info(client, p) for p in chosen.values()))
-    by_number = {info.number: info for info in infos}
-    for sha, pr in landing.items():
-        if pr is None:
-            out[sha] = Origin(unique[sha], None, "no merged pull request landed it (pushed directly?)")
-        else:
-            out[sha] = Origin(unique[sha], by_number[pr.number])
-    return out

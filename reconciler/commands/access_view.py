@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from itertools import compress
-from operator import attrgetter
 from pathlib import Path
 
-from reconciler.access_rows import OriginOf, Row, build_rows, pick
+from reconciler.access_rows import Row, build_rows, pick
 from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
 from reconciler.canonical import Aliases, aliases_of, canonical_access
@@ -23,11 +21,10 @@ from reconciler.errors import ConfigError, ValidationErrors
 from reconciler.event_loop import run
 from reconciler.github_api import GitHubClient
 from reconciler.ledger_view import Answers, answers
-from reconciler.location import Location
-from reconciler.origin import CommitInfo, Origin
+from reconciler.origin import Origin
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
-from reconciler.provenance import History, origins
+from reconciler.provenance import History
 from reconciler.records import Grant
 
 
@@ -75,32 +72,7 @@ async def _actual(ctx: AppContext, desired: Desired, source: Source) -> dict[str
     return actual
 
 
-async def _origins(
-    ctx: AppContext, options: ViewOptions, history: History, locations: list[Location]
-) -> tuple[OriginOf, str]:
-    """Who wrote each of `locations` (git blame, then GitHub for each distinct commit)."""
-    files = list(map(attrgetter("file"), locations))
-    numbers = list(map(attrgetter("line"), locations))
-    blames = {file: history.blame(file) for file in set(files)}
-    commits: dict[int, CommitInfo | None] = {}  # by id: blame shares one CommitInfo per commit
-    for file, blame in blames.items():
-        found = list(map(blame.get, compress(numbers, map(file.__eq__, files))))
-        commits.update(zip(map(id, found), found, strict=True))
-    client, missing = github_client(ctx, options.source) if options.github else (None, "GitHub not asked")
-    try:
-        by_sha = await origins(client, history, filter(None, commits.values()), missing)
-    finally:
-        if client is not None:
-            await client.aclose()
-
-    def origin_of(location: Location) -> Origin | None:
-        commit = blames.get(location.file, {}).get(location.line)
-        return by_sha.get(commit.sha) if commit is not None else None
-
-    return origin_of, missing
-
-
-def _nobody(location: Location) -> Origin | None:
+def _nobody(grant: Grant) -> Origin | None:
     return None
 
 
@@ -146,8 +118,6 @@ def _build_view(
             notes.append(found.note)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
-        origin_of=_nobody, positions=history.positions() if history else {},
-        applied=reading.result(), picked=picked,
-        origin_of_grant=found.origin_of if found is not None else None,
+        origin_of=found.origin_of if found is not None else _nobody, applied=reading.result(), picked=picked,
     )  # fmt: skip
     return View(desired, policies, actual, rows, history, tuple(notes), found)
