@@ -240,11 +240,7 @@ class States:
             self.keys_of.setdefault(principal, set()).add(person.key)
             if person.github:
                 self.logins_of.setdefault(person.key, set()).add(person.github.casefold())
-        for rule in policies.approvers.values():
-            names = [*rule.approvers, *(n for owners in rule.owners.values() for n in owners)]
-            self.named.update(n[1:].casefold() for n in names if n.startswith("@"))
-        if policies.policy_owners is not None:
-            self.named.update(n[1:].casefold() for n in policies.policy_owners.approvers if n.startswith("@"))
+        self.named.update(named_logins(policies))
         state = DesiredState.of(access, governance(policies_tree, policies, access))
         return Loaded(state, access, policies)
 
@@ -323,9 +319,11 @@ def attribute(
     pulls: Sequence[PullRequest],
     position: Mapping[str, int],
     first_parent: Sequence[str],
+    commit_counts: Mapping[int, int],
 ) -> Attribution:
     """The merged pull request `sha` belongs to: its merge or squash commit (`merge_commit_sha`), or
-    one of its rebased commits (a single-parent run on the first-parent line ending at it, not in
+    one of its rebased commits (a single-parent run on the first-parent line ending at it, no longer
+    than the pull request's commits, not in
     the pull request's own history). Listing a commit is not landing it: a commit pushed directly
     and later contained in a pull request is still a direct push."""
     for pull in pulls:
@@ -338,7 +336,12 @@ def attribute(
         if end is None or start is None or end < start:
             continue
         run = first_parent[start : end + 1]
-        if all(len(repo.commit(s).parents) == 1 for s in run) and not _in_history(repo, sha, pull.head_sha):
+        if (
+            len(run) <= commit_counts.get(pull.number, 0)  # a rebase lands at most the PR's commits
+            and all(len(repo.commit(s).parents) == 1 for s in run)
+            and ensure_pull_head(repo, pull.number, pull.head_sha)
+            and not _in_history(repo, sha, pull.head_sha)
+        ):
             return Attribution(pull)
     others = [f"#{p.number} is {'merged, landing elsewhere' if p.merged else p.state}" for p in pulls]
     return Attribution(None, ", ".join(others), tuple(p.number for p in pulls if not p.merged))
@@ -488,13 +491,24 @@ def rules_of(loaded: Loaded, sha: str, ids: Mapping[str, int]) -> Rules:
         for p in access.people.values()
         if p.github and p.github.casefold() in ids
     }
+    # Only the logins this governance knows: its people's, and those its rules name with `@`.
+    known = {p.github.casefold() for p in access.people.values() if p.github} | named_logins(policies)
     return Rules(
         sha,
         lambda change: requirements.decide(change).requirements,
         policy_owner_requirements(policies, access),
         person_of,
-        dict(ids),
+        {login: ids[login] for login in known if login in ids},
     )
+
+
+def named_logins(policies: Policies) -> set[str]:
+    """The `@login`s the approver rules and the policy owners name."""
+    names = [n for rule in policies.approvers.values() for n in rule.approvers]
+    names += [n for rule in policies.approvers.values() for owners in rule.owners.values() for n in owners]
+    if policies.policy_owners is not None:
+        names += list(policies.policy_owners.approvers)
+    return {n[1:].casefold() for n in names if n.startswith("@")}
 
 
 # ---------------------------------------------------------------- the verdict
@@ -652,9 +666,21 @@ async def judge(
         if client is not None:
             position = {s: i for i, s in enumerate(first_parent)}
             found = await gather_bounded(_CONCURRENCY, (client.pulls_for_commit(s) for s, _ in changed))
+            # A landing that is not a pull request's merge_commit_sha may be one of its rebased
+            # commits: how many commits the pull request has bounds that.
+            maybe_rebased = {
+                p.number
+                for (sha, _), prs in zip(changed, found, strict=True)
+                for p in prs
+                if p.merged and p.merge_commit_sha not in (None, sha)
+            }
+            counts = await gather_bounded(
+                _CONCURRENCY, (client.pull_commits(n) for n in sorted(maybe_rebased))
+            )
+            commit_counts = {n: len(c) for n, c in zip(sorted(maybe_rebased), counts, strict=True)}
             chosen: dict[int, tuple[PullRequest, str]] = {}
             for (sha, edits), prs in zip(changed, found, strict=True):
-                who = attribute(repo, sha, prs, position, first_parent)
+                who = attribute(repo, sha, prs, position, first_parent, commit_counts)
                 if who.pull is not None:
                     chosen.setdefault(who.pull.number, (who.pull, sha))
                 landings.append(

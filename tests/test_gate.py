@@ -868,3 +868,22 @@ def test_why_and_report_agree_with_the_gate_on_one_list_line(world: World) -> No
     assert (rows["alice"]["pull_request"], rows["alice"]["reviewed"]) == ("", "no")
     trail = world.access("audit", "verify", "--sandbox")
     assert trail.code == 0 and "chain intact" in trail.out
+
+
+def test_a_person_added_without_the_policy_owners_cannot_approve(world: World) -> None:
+    """A writer pushes a new person with their second GitHub account into people.yaml, then that
+    account approves a grant: the approved state never learned the login, so it counts for nothing."""
+    world.direct_push(
+        add_line(
+            "access/people.yaml",
+            "people:",
+            "  zed: {email: zed@harborbuild.example, name: Zed, github: zed-alt}",
+        )
+    )
+    number = world.open_pull("dwhitfield", CAROL_VPN)
+    world.approve(number, "zed-alt")
+    world.merge(number)
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "reviewed")
+    assert "zed-alt (GitHub id" in result.out and "is nobody access/people.yaml knows" in result.out
+    assert "rule pull-request:" in result.out, "the new identity itself is a held governance edit"
