@@ -887,3 +887,16 @@ def test_a_person_added_without_the_policy_owners_cannot_approve(world: World) -
     held(world, result, "+ PingOne carol: group VPN", "reviewed")
     assert "zed-alt (GitHub id" in result.out and "is nobody access/people.yaml knows" in result.out
     assert "rule pull-request:" in result.out, "the new identity itself is a held governance edit"
+
+
+def test_an_audit_trail_moved_back_stops_apply_before_any_write(world: World) -> None:
+    number = world.open_pull("dwhitfield", CAROL_VPN)
+    world.approve(number, "hbrandt")
+    world.merge(number)
+    assert world.apply().code == 0
+    head = world.repo.git.rev_parse("refs/access/audit")
+    world.repo.git.update_ref("refs/access/audit", f"{head}~1")  # a writer drops the last record
+    world.direct_push(replace_text("access/pingone.yaml", ", carol]", "]"))  # something to apply
+    result = world.apply()
+    assert result.code == 1 and "the audit trail does not verify" in result.err
+    assert "- carol: group VPN" in world.pending() or "- PingOne carol" in world.pending()
