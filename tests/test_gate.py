@@ -113,6 +113,10 @@ class World:
         repo.index.add([".gitignore"])
         repo.index.commit("ignore local state")
         sim = GitHubSimulator("harborbuild/access")
+        for login in re.findall(
+            r"github: ([A-Za-z0-9-]+)", (path / "access/people.yaml").read_text(encoding="utf-8")
+        ):
+            sim.state.user(login)  # everyone the YAML names has a GitHub account
         for commit in reversed(list(repo.iter_commits())):
             sim.direct_push(commit.hexsha, author="hbrandt")
         file = sandbox.github_file(path)
@@ -900,3 +904,23 @@ def test_an_audit_trail_moved_back_stops_apply_before_any_write(world: World) ->
     result = world.apply()
     assert result.code == 1 and "the audit trail does not verify" in result.err
     assert "- carol: group VPN" in world.pending() or "- PingOne carol" in world.pending()
+
+
+def test_a_login_renamed_on_github_is_still_the_same_person(world: World) -> None:
+    """The ledger recorded cokafor's user id; Carol renames her GitHub account and someone else
+    takes the old login. Her approval of her own grant is still hers; the newcomer's is nobody's."""
+    first = world.open_pull("dwhitfield", DAN_VPN, branch="first")
+    world.approve(first, "hbrandt")
+    world.merge(first, branch="first")
+    assert world.apply().code == 0  # the point now records the ids of every login the YAML names
+    world.sim.rename_user("cokafor", "carol-okafor")
+    world.sim.state.user("cokafor")  # an impostor registers the freed login
+    world.save()
+    ask = world.open_pull("dwhitfield", CAROL_VPN, branch="ask")
+    world.approve(ask, "carol-okafor")
+    world.approve(ask, "cokafor")
+    world.merge(ask, branch="ask")
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "self-approval")
+    assert "carol-okafor approved access for themselves" in result.out
+    assert "cokafor (GitHub id" in result.out and "is nobody access/people.yaml knows" in result.out

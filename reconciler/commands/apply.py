@@ -286,9 +286,11 @@ async def _apply(
     )
     advanced = report is not None and gate.advance(ctx, report, key, repository, trail or report.audit)
     if report is not None and not advanced and report.since != report.head and not report.may_advance:
-        ctx.output.info(
-            f"apply point stays at {report.since[:12]}: {report.note or 'some facts could not be read'}"
+        unmerged = any(landing.unmerged for landing in report.landings)
+        why = report.note or (
+            "HEAD is on an unmerged pull request's branch" if unmerged else "some facts could not be read"
         )
+        ctx.output.info(f"apply point stays at {report.since[:12]}: {why}")
     elif advanced and report is not None:
         carried = len(report.carried)
         ctx.output.info(
