@@ -924,3 +924,43 @@ def test_a_login_renamed_on_github_is_still_the_same_person(world: World) -> Non
     held(world, result, "+ PingOne carol: group VPN", "self-approval")
     assert "carol-okafor approved access for themselves" in result.out
     assert "cokafor (GitHub id" in result.out and "is nobody access/people.yaml knows" in result.out
+
+
+TIGHTEN_VPN = replace_text(  # VPN now needs security
+    "policies/approvers.yaml",
+    "approvers:\n",
+    "approvers:\n  vpn:\n    description: Security approves the VPN\n"
+    "    match: {vendor: pingone, resource_type: group, resource: VPN}\n    approvers: [security]\n",
+)
+
+
+def test_a_replayed_older_point_judges_each_landing_under_the_rules_it_had(world: World) -> None:
+    """Security tightens the VPN rule; a writer then replays the older signed point, hoping the PR
+    after the tightening is judged under the looser rules of that point. The fold re-reads the
+    tightening where it landed and judges the later PR under it."""
+    old_tag = world.repo.git.rev_parse(gate.APPLIED_REF)
+    tighten = world.open_pull("dwhitfield", TIGHTEN_VPN, branch="tighten")
+    world.approve(tighten, "glin-sec")
+    world.merge(tighten, branch="tighten")
+    assert world.apply().code == 0
+    ask = world.open_pull("dwhitfield", CAROL_VPN, branch="ask")
+    world.approve(ask, "hbrandt")  # enough under the old rules, not under the tightened one
+    world.merge(ask, branch="ask")
+    world.repo.git.update_ref(gate.APPLIED_REF, old_tag)  # the replay
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "vpn")
+    assert "could approve: glin-sec" in result.out
+
+
+def test_a_held_change_does_not_keep_a_later_tightening_out_of_force(world: World) -> None:
+    world.direct_push(JUDY_HARBOR)  # held, and kept held by a writer who never reverts it
+    tighten = world.open_pull("dwhitfield", TIGHTEN_VPN, branch="tighten")
+    world.approve(tighten, "glin-sec")
+    world.merge(tighten, branch="tighten")
+    assert world.apply().code == 1  # the held change is named; the tightening is in force
+    ask = world.open_pull("dwhitfield", CAROL_VPN, branch="ask")
+    world.approve(ask, "hbrandt")
+    world.merge(ask, branch="ask")
+    result = world.apply()
+    held(world, result, "+ PingOne carol: group VPN", "vpn")
+    assert "rule pull-request:" in result.out
