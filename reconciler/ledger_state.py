@@ -131,10 +131,10 @@ def diff(old: DesiredState, new: DesiredState) -> list[Edit]:
         before, after = old.scope.get(key), new.scope.get(key)
         if before != after:
             edits.append(Edit(SCOPE, key, before, after))
-    for akey in sorted(old.accounts.keys() | new.accounts.keys()):
-        a, b = old.accounts.get(akey), new.accounts.get(akey)
-        if a != b:
-            edits.append(Edit(ACCOUNT_ITEM, tuple(akey), a, b))
+    if old.accounts != new.accounts:  # compared in C; only what differs is walked
+        differ = old.accounts.items() ^ new.accounts.items()
+        for akey in sorted({key for key, _ in differ}):
+            edits.append(Edit(ACCOUNT_ITEM, tuple(akey), old.accounts.get(akey), new.accounts.get(akey)))
     empty: frozenset[str] = frozenset()
     for head in sorted(old.groups.keys() | new.groups.keys()):
         was, now = old.groups.get(head, empty), new.groups.get(head, empty)
