@@ -73,7 +73,7 @@ from reconciler.ledger_state import (
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
-from reconciler.records import AccessSet, Account
+from reconciler.records import AccessSet, Account, Person
 from reconciler.rules import plan_options
 from reconciler.rules.aliases import canonical_policies
 from reconciler.rules.protected import drop_protected
@@ -171,6 +171,11 @@ def gated_trees(repo: git.Repo, sha: str) -> tuple[str, str]:
     return ids[0], ids[1]
 
 
+def clean(repo: git.Repo) -> bool:
+    """Whether access/ and policies/ in the working tree are exactly HEAD's (nothing uncommitted)."""
+    return not repo.git.status("--porcelain", "--untracked-files=all", "--", *GATED_PATHS).strip()
+
+
 def has_commit(repo: git.Repo, sha: str) -> bool:
     try:
         repo.git.cat_file("-e", f"{sha}^{{commit}}")
@@ -197,35 +202,68 @@ def ensure_pull_head(repo: git.Repo, number: int, sha: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """One commit's access/ and policies/, compiled (or why they do not load)."""
+    """One commit's access/ and policies/, compiled (or why they do not load). Only the items and
+    what the rules read (people, policies) are kept: a whole desired set is 300 MiB at 100,000
+    people, and the ledger reads dozens of states."""
 
     state: DesiredState | None
-    access: AccessSet | None = None
+    people: Mapping[str, Person] | None = None  # by principal
     policies: Policies | None = None
     problem: str = ""
+
+    @property
+    def directory(self) -> AccessSet:
+        """What the approver rules read of a desired set: its people."""
+        return AccessSet({}, grants=frozenset(), people=self.people or {})
+
+
+_RECENT = 2  # states kept beyond the pinned ones (a landing and its parent)
 
 
 @dataclass
 class States:
-    """Each commit's desired state, compiled once per (access/, policies/) tree pair. Besides the
-    states, it gathers who each person was in every state it read (beneficiaries, writers)."""
+    """Each commit's desired state, compiled on demand (a few recent ones kept, and those pinned:
+    the governance states the rules are read from). Besides the states, it gathers who each person
+    was in every state it read (beneficiaries, writers) and the governance of each tree pair."""
 
     ctx: AppContext
     repo: git.Repo
     aliases: Aliases = field(default_factory=Aliases)  # how the vendors spell resources
-    _cache: dict[tuple[str, str], Loaded] = field(default_factory=dict)
-    keys_of: dict[str, set[str]] = field(default_factory=dict)  # principal -> person keys
+    _recent: dict[tuple[str, str], Loaded] = field(default_factory=dict)
+    _pinned: dict[tuple[str, str], Loaded] = field(default_factory=dict)
+    governance_of: dict[tuple[str, str], str] = field(default_factory=dict)
+    keys_of: dict[str, str] = field(default_factory=dict)  # principal -> person key (first seen)
+    more_keys: dict[str, set[str]] = field(default_factory=dict)  # principal -> other keys it had
     logins_of: dict[str, set[str]] = field(default_factory=dict)  # person key -> GitHub logins
     named: set[str] = field(default_factory=set)  # `@login`s the policies name
 
-    def at(self, sha: str) -> Loaded:
+    def at(self, sha: str, *, pin: bool = False) -> Loaded:
         trees = gated_trees(self.repo, sha)
-        found = self._cache.get(trees)
+        found = self._pinned.get(trees) or self._recent.pop(trees, None)
         if found is None:
-            found = self._cache[trees] = self._compute(sha, trees[1])
+            found = self._compute(sha, trees[1])[1]
+            if found.state is not None:
+                self.governance_of[trees] = found.state.governance
+        if pin:
+            self._pinned[trees] = found
+        else:
+            self._recent[trees] = found
+            while len(self._recent) > _RECENT:
+                self._recent.pop(next(iter(self._recent)))
         return found
 
-    def _compute(self, sha: str, policies_tree: str) -> Loaded:
+    def access_at(self, sha: str) -> AccessSet:
+        """The whole desired set of a commit (HEAD's, for the approved plan)."""
+        access, loaded = self._compute(sha, gated_trees(self.repo, sha)[1])
+        if access is None:
+            raise AccessError(f"cannot read {sha[:12]}: {loaded.problem}")
+        return access
+
+    def keys(self, principal: str) -> frozenset[str]:
+        first = self.keys_of.get(principal)
+        return frozenset(({first} if first else set()) | self.more_keys.get(principal, set()))
+
+    def _compute(self, sha: str, policies_tree: str) -> tuple[AccessSet | None, Loaded]:
         with tempfile.TemporaryDirectory(prefix="access-state-") as tmp:
             root = Path(tmp)
             try:
@@ -235,14 +273,17 @@ class States:
                 policies = canonical_policies(load_policies(root), self.aliases)
             except AccessError as exc:
                 first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
-                return Loaded(None, problem=f"access/ at {sha[:7]}: {first}")
+                return None, Loaded(None, problem=f"access/ at {sha[:7]}: {first}")
+        keys_of = self.keys_of
         for principal, person in access.people.items():
-            self.keys_of.setdefault(principal, set()).add(person.key)
+            known = keys_of.setdefault(principal, person.key)
+            if known != person.key:
+                self.more_keys.setdefault(principal, set()).add(person.key)
             if person.github:
                 self.logins_of.setdefault(person.key, set()).add(person.github.casefold())
         self.named.update(named_logins(policies))
         state = DesiredState.of(access, governance(policies_tree, policies, access))
-        return Loaded(state, access, policies)
+        return access, Loaded(state, access.people, policies)
 
 
 def governance(policies_tree: str, policies: Policies, access: AccessSet) -> str:
@@ -411,6 +452,7 @@ async def pull_facts(
     resolver: Resolver,
     pr: PullRequest,
     first_landed: str,
+    requested: Requested,
 ) -> PullFacts:
     """What a merged pull request asked for, who wrote it, and its reviews."""
     reviews = await client.reviews(pr.number)
@@ -455,7 +497,7 @@ async def pull_facts(
             writers.setdefault(int(found.group(1)), f"is named by {email} in its commits")
         elif found:
             email_logins[found.group(2).casefold()] = f"is named by {email} in its commits"
-        for key in states.keys_of.get(email, ()):
+        for key in states.keys(email):
             for login in states.logins_of.get(key, ()):
                 email_logins.setdefault(login, f"is {key}, whose email {email} wrote its commits")
     for login in requested_by:
@@ -465,26 +507,28 @@ async def pull_facts(
         if login in resolver.ids:
             writers.setdefault(resolver.ids[login], why)
         writer_logins.setdefault(login, why)
-    head_state, base_state = states.at(pr.head_sha), states.at(base)
-    approving = {r.user for r in reviews if r.state == "APPROVED" and r.user}
-    roles = await gather_bounded(_CONCURRENCY, (client.permission(login) for login in sorted(approving)))
-    permissions = {login.casefold(): role for login, role in zip(sorted(approving), roles, strict=True)}
+    approving = sorted({r.user for r in reviews if r.state == "APPROVED" and r.user})
+    roles = await gather_bounded(_CONCURRENCY, (client.permission(login) for login in approving))
+    permissions = {login.casefold(): role for login, role in zip(approving, roles, strict=True)}
     facts = replace(facts, writers=writers, writer_logins=writer_logins, permissions=permissions)
-    if head_state.state is None or base_state.state is None:
-        return replace(facts, problem=head_state.problem or base_state.problem)
-    requested = {(e.kind, tuple(e.key)): e.after for e in diff(base_state.state, head_state.state)}
-    return replace(
-        facts, requested=requested, base_governance=base_state.state.governance,
-        head_governance=head_state.state.governance,
-    )  # fmt: skip
+    known = requested(pr, base)
+    if isinstance(known, str):
+        return replace(facts, problem=known)
+    edits, base_governance, head_governance = known
+    return replace(facts, requested=edits, base_governance=base_governance, head_governance=head_governance)
+
+
+# What a pull request asked for, given its merge base: (item -> value at its head, the governance
+# of its base, of its head), or why that cannot be read.
+Requested = Callable[[PullRequest, str], "tuple[dict[ItemId, object], str, str] | str"]
 
 
 # ---------------------------------------------------------------- rules of an approved governance
 
 
 def rules_of(loaded: Loaded, sha: str, ids: Mapping[str, int]) -> Rules:
-    assert loaded.access is not None and loaded.policies is not None
-    policies, access = loaded.policies, loaded.access
+    assert loaded.policies is not None
+    policies, access = loaded.policies, loaded.directory
     requirements = PlanRequirements(policies, access, directory(access))
     person_of = {
         ids[p.github.casefold()]: p.key
@@ -627,15 +671,18 @@ async def judge(
     since = point.sha
     first_parent = window(repo, since, head)
     states = States(ctx, repo, aliases)
+    states.at(point.approved_governance, pin=True)  # the rules in force at the point
     baseline = states.at(since)
     if baseline.state is None:
         raise AccessError(f"cannot read the apply point {since[:12]} ({APPLIED_REF}): {baseline.problem}")
     start, start_held, recorded_ids = read_ledger(point.ledger)
 
-    # The landings: first-parent commits whose desired state differs from the one before.
+    # The landings: first-parent commits whose desired state differs from the one before. Only the
+    # edits are kept (and, for the rules, the states whose governance changed).
     previous = baseline.state
-    trees = gated_trees(repo, since)
+    trees = before = gated_trees(repo, since)
     changed: list[tuple[str, list[Edit]]] = []
+    spans: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}  # landing -> (trees before, after)
     for sha in first_parent:
         now = gated_trees(repo, sha)
         if now == trees:
@@ -648,6 +695,11 @@ async def judge(
         previous = loaded.state
         if edits:
             changed.append((sha, edits))
+            spans[sha] = (before, now)
+            if any(e.kind == GOVERNANCE for e in edits):
+                states.at(sha, pin=True)
+        before = now
+    del previous
 
     client: GitHubClient | None = None
     note = ""
@@ -687,9 +739,38 @@ async def judge(
                     Landing(sha, tuple(edits), who.pull.number if who.pull else None, who.note, who.unmerged)
                 )
             await resolver.resolve(_all_logins(states))
+            owner = {landing.sha: landing.pull for landing in landings}
+            order = [sha for sha, _ in changed]
+            edits_of = dict(changed)
+
+            def requested(pr: PullRequest, base: str) -> tuple[dict[ItemId, object], str, str] | str:
+                mine = [i for i, sha in enumerate(order) if owner.get(sha) == pr.number]
+                base_trees, head_trees = gated_trees(repo, base), gated_trees(repo, pr.head_sha)
+                contiguous = bool(mine) and mine == list(range(mine[0], mine[-1] + 1))
+                if (
+                    contiguous
+                    and base_trees == spans[order[mine[0]]][0]
+                    and head_trees == spans[order[mine[-1]]][1]
+                    and base_trees in states.governance_of
+                    and head_trees in states.governance_of
+                ):  # up to date with main: what it asked for is what its landings brought
+                    return (
+                        composed([edits_of[order[i]] for i in mine]),
+                        states.governance_of[base_trees],
+                        states.governance_of[head_trees],
+                    )
+                base_state, head_state = states.at(base).state, states.at(pr.head_sha).state
+                if base_state is None or head_state is None:
+                    return states.at(pr.head_sha).problem or states.at(base).problem
+                asked = {(e.kind, tuple(e.key)): e.after for e in diff(base_state, head_state)}
+                return asked, base_state.governance, head_state.governance
+
             facts = await gather_bounded(
                 _CONCURRENCY,
-                (pull_facts(client, repo, states, resolver, pr, sha) for pr, sha in chosen.values()),
+                (
+                    pull_facts(client, repo, states, resolver, pr, sha, requested)
+                    for pr, sha in chosen.values()
+                ),
             )
             pulls = {f.number: f for f in facts}
             complete = complete and not any(f.problem for f in facts)
@@ -702,14 +783,14 @@ async def judge(
             await client.aclose()
 
     def rules_at(sha: str) -> Rules:
-        loaded = states.at(sha)
-        if loaded.access is None:
-            loaded = baseline
+        loaded = states.at(sha, pin=True)
+        if loaded.policies is None:
+            loaded = states.at(point.approved_governance, pin=True)
         return rules_of(loaded, sha, resolver.ids)
 
     def beneficiary(edit: Edit) -> Beneficiary:
         principal = edit.key[5] if edit.kind == GRANT else edit.key[2] if edit.kind == ACCOUNT_ITEM else ""
-        keys = frozenset(states.keys_of.get(principal, ()))
+        keys = states.keys(principal)
         logins = {login for k in keys for login in states.logins_of.get(k, ())}
         ids = frozenset(resolver.ids[x] for x in logins if x in resolver.ids)
         return Beneficiary(keys, ids, frozenset(logins))
@@ -729,7 +810,10 @@ async def evaluate(
     client_factory: ClientFactory,
     key: bytes,
     repository: str,
+    head_access: AccessSet | None = None,
 ) -> GateReport:
+    """The ledger's verdict on a plan. `head_access`: the desired set apply already loaded, used
+    for HEAD's when the working tree's access/ and policies/ are HEAD's (else HEAD is read)."""
     repo = open_repo(ctx.repo)
     head = head_sha(repo)
     point = apply_point.read(repo, key, repository)
@@ -741,14 +825,17 @@ async def evaluate(
             "approval. An administrator points it, once, at the commit whose access/ is already in force:\n"
             f"  {apply_point.KEY_ENV}=… access apply-point set <commit>   then   git push origin {APPLIED_REF}"
         )
-    judged = await judge(ctx, repo, point, aliases_of(actual), client_factory)
+    aliases = aliases_of(actual)
+    judged = await judge(ctx, repo, point, aliases, client_factory)
     states, ledger = judged.states, judged.ledger
-    head_loaded = states.at(head)
-    if head_loaded.state is None or head_loaded.access is None or head_loaded.policies is None:
-        raise AccessError(f"cannot read HEAD {head[:12]}: {head_loaded.problem}")
-    gov = states.at(ledger.governance)
-    policies = gov.policies if gov.policies is not None else head_loaded.policies
-    approved_access = overlay(head_loaded.access, ledger.overrides, ctx.today)
+    if head_access is None or not clean(repo):
+        head_access = states.access_at(head)  # the committed YAML, never an uncommitted edit
+    else:
+        head_access = canonical_access(head_access, aliases)
+    policies = states.at(ledger.governance, pin=True).policies or states.at(head).policies
+    assert policies is not None
+    approved_access = overlay(head_access, ledger.overrides, ctx.today)
+    del head_access
     plan = build_plan(
         approved_access, actual, today=ctx.today, options=plan_options(policies),
         desired_digest=live.desired_digest, git_commit=live.git_commit,
@@ -760,6 +847,19 @@ async def evaluate(
         point.sha, head, judged.landings, judged.pulls, decisions, approved_plan, ledger, judged.ids,
         judged.note, judged.complete, audit_head(point.ledger),
     )  # fmt: skip
+
+
+def composed(landings: Sequence[Sequence[Edit]]) -> dict[ItemId, object]:
+    """What consecutive landings changed together: each item's last value, where it differs from
+    its value before the first."""
+    first: dict[ItemId, object] = {}
+    last: dict[ItemId, object] = {}
+    for edits in landings:
+        for edit in edits:
+            key = (edit.kind, tuple(edit.key))
+            first.setdefault(key, edit.before)
+            last[key] = edit.after
+    return {key: after for key, after in last.items() if after != first[key]}
 
 
 def _all_logins(states: States) -> set[str]:

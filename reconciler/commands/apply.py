@@ -267,7 +267,7 @@ async def _apply(
         plan = with_live_accounts(saved, live) if saved is not None else live
         repository = gate.repository_identity(ctx, source) if factory is not None else ""
         if factory is not None:
-            report = await gate.evaluate(ctx, live, actual, factory, key, repository)
+            report = await gate.evaluate(ctx, live, actual, factory, key, repository, desired.access)
             plan = replace(live, changes=report.approved_plan.changes)
             _report_gate(ctx, report, verbose=options.dry_run)
         decisions = report.decision_of() if report is not None else {}
