@@ -236,6 +236,7 @@ class States:
     more_keys: dict[str, set[str]] = field(default_factory=dict)  # principal -> other keys it had
     logins_of: dict[str, set[str]] = field(default_factory=dict)  # person key -> GitHub logins
     named: set[str] = field(default_factory=set)  # `@login`s the policies name
+    known: dict[tuple[str, str], AccessSet] = field(default_factory=dict)  # sets already loaded, by trees
 
     def at(self, sha: str, *, pin: bool = False) -> Loaded:
         trees = gated_trees(self.repo, sha)
@@ -264,6 +265,9 @@ class States:
         return frozenset(({first} if first else set()) | self.more_keys.get(principal, set()))
 
     def _compute(self, sha: str, policies_tree: str) -> tuple[AccessSet | None, Loaded]:
+        loaded = self.known.get(gated_trees(self.repo, sha))
+        if loaded is not None:  # HEAD's, which apply already compiled
+            return loaded, self._loaded(loaded, load_policies_at(self.repo, sha, self.aliases), policies_tree)
         with tempfile.TemporaryDirectory(prefix="access-state-") as tmp:
             root = Path(tmp)
             try:
@@ -274,6 +278,9 @@ class States:
             except AccessError as exc:
                 first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
                 return None, Loaded(None, problem=f"access/ at {sha[:7]}: {first}")
+        return access, self._loaded(access, policies, policies_tree)
+
+    def _loaded(self, access: AccessSet, policies: Policies, policies_tree: str) -> Loaded:
         keys_of = self.keys_of
         for principal, person in access.people.items():
             known = keys_of.setdefault(principal, person.key)
@@ -283,7 +290,13 @@ class States:
                 self.logins_of.setdefault(person.key, set()).add(person.github.casefold())
         self.named.update(named_logins(policies))
         state = DesiredState.of(access, governance(policies_tree, policies, access))
-        return access, Loaded(state, access.people, policies)
+        return Loaded(state, access.people, policies)
+
+
+def load_policies_at(repo: git.Repo, sha: str, aliases: Aliases) -> Policies:
+    with tempfile.TemporaryDirectory(prefix="access-policies-") as tmp:
+        export_tree(repo, sha, Path(tmp), ("policies",))
+        return canonical_policies(load_policies(Path(tmp)), aliases)
 
 
 def governance(policies_tree: str, policies: Policies, access: AccessSet) -> str:
@@ -665,12 +678,16 @@ async def judge(
     point: apply_point.ApplyPoint,
     aliases: Aliases,
     client_factory: ClientFactory | None,
+    head_access: AccessSet | None = None,
 ) -> Judged:
-    """Fold `main`'s history since the apply point into the approved state (no vendor is read)."""
+    """Fold `main`'s history since the apply point into the approved state (no vendor is read).
+    `head_access`: HEAD's desired set, canonical, when the caller has it (not compiled again)."""
     head = head_sha(repo)
     since = point.sha
     first_parent = window(repo, since, head)
     states = States(ctx, repo, aliases)
+    if head_access is not None:
+        states.known[gated_trees(repo, head)] = head_access
     states.at(point.approved_governance, pin=True)  # the rules in force at the point
     baseline = states.at(since)
     if baseline.state is None:
@@ -826,20 +843,21 @@ async def evaluate(
             f"  {apply_point.KEY_ENV}=… access apply-point set <commit>   then   git push origin {APPLIED_REF}"
         )
     aliases = aliases_of(actual)
-    judged = await judge(ctx, repo, point, aliases, client_factory)
+    reuse = head_access is not None and clean(repo)
+    head_set = canonical_access(head_access, aliases) if head_access is not None and reuse else None
+    judged = await judge(ctx, repo, point, aliases, client_factory, head_set)
     states, ledger = judged.states, judged.ledger
-    if head_access is None or not clean(repo):
-        head_access = states.access_at(head)  # the committed YAML, never an uncommitted edit
-    else:
-        head_access = canonical_access(head_access, aliases)
     policies = states.at(ledger.governance, pin=True).policies or states.at(head).policies
     assert policies is not None
-    approved_access = overlay(head_access, ledger.overrides, ctx.today)
-    del head_access
-    plan = build_plan(
-        approved_access, actual, today=ctx.today, options=plan_options(policies),
-        desired_digest=live.desired_digest, git_commit=live.git_commit,
-    )  # fmt: skip
+    if head_set is not None and not ledger.overrides:
+        plan = live  # nothing held: the approved state is HEAD's YAML, which `live` planned
+    else:
+        approved_access = overlay(head_set or states.access_at(head), ledger.overrides, ctx.today)
+        plan = build_plan(
+            approved_access, actual, today=ctx.today, options=plan_options(policies),
+            desired_digest=live.desired_digest, git_commit=live.git_commit,
+        )  # fmt: skip
+        del approved_access
     kept, _ = drop_protected(plan, policies)
     approved_plan = replace(plan, changes=kept)
     decisions = decisions_for(approved_plan, live, ledger, ctx.today)

@@ -77,7 +77,7 @@ class DesiredState:
             groups[head] = groups.get(head, frozenset()) | {grant[5]}
             expiry[grant] = provenance.expires or "expired"
         expiry.update(_expiring(access))
-        accounts = {key: account._replace(native_id="") for key, account in access.accounts.items()}
+        accounts = access.accounts  # desired accounts carry no vendor id: compared as they are
         return cls(
             groups, expiry, accounts, scope_items(access.scope), governance,
             {principal: person.key for principal, person in access.people.items()},
