@@ -70,6 +70,7 @@ from reconciler.ledger_state import (
     expired_on,
     overlay,
 )
+from reconciler.loader import FileCache
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
@@ -237,6 +238,7 @@ class States:
     logins_of: dict[str, set[str]] = field(default_factory=dict)  # person key -> GitHub logins
     named: set[str] = field(default_factory=set)  # `@login`s the policies name
     known: dict[tuple[str, str], AccessSet] = field(default_factory=dict)  # sets already loaded, by trees
+    files: FileCache = field(default_factory=dict)  # each file version parsed once
 
     def at(self, sha: str, *, pin: bool = False) -> Loaded:
         trees = gated_trees(self.repo, sha)
@@ -272,7 +274,7 @@ class States:
             root = Path(tmp)
             try:
                 export_tree(self.repo, sha, root, GATED_PATHS)
-                access = load_desired(replace(self.ctx, repo=root), keep_files=False).access
+                access = load_desired(replace(self.ctx, repo=root), keep_files=False, cache=self.files).access
                 access = canonical_access(access, self.aliases)  # one spelling per resource
                 policies = canonical_policies(load_policies(root), self.aliases)
             except AccessError as exc:

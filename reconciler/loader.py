@@ -35,22 +35,31 @@ class DesiredFiles:
     digest: str  # sha256 over the files' names and bytes
 
 
-def read_files(repo: Path) -> DesiredFiles:
+# A parsed, valid file by (name, sha256 of its bytes): the approval ledger reads dozens of commits
+# whose files are mostly the same, and parses each version once.
+FileCache = dict[tuple[str, str], SourceFile]
+
+
+def read_files(repo: Path, cache: FileCache | None = None) -> DesiredFiles:
     """Load every YAML file under `repo/access/`; raise ValidationErrors with all problems."""
     root = repo / ACCESS_DIR
     if not root.is_dir():
         raise AccessError(f"{root}: no such directory (is --repo the repository root?)")
     with paused_gc():
-        return _read_files(repo)
+        return _read_files(repo, cache)
 
 
-def _read_files(repo: Path) -> DesiredFiles:
+def _read_files(repo: Path, cache: FileCache | None = None) -> DesiredFiles:
     found = read_folder(repo, ACCESS_DIR)
     errors = list(found.errors)
     files: list[SourceFile] = []
     digest = hashlib.sha256()
     for name, raw in found.files:
         digest.update(name.encode() + b"\0" + raw + b"\0")
+        key = (name, hashlib.sha256(raw).hexdigest()) if cache is not None else None
+        if cache is not None and key in cache:
+            files.append(cache[key])
+            continue
         document = load_yaml(raw, name)
         errors.extend(document.errors)
         if document.data is None:
@@ -58,6 +67,8 @@ def _read_files(repo: Path) -> DesiredFiles:
         model = validate_document(document, errors)
         if model is not None:
             files.append(SourceFile(document, model))
+            if cache is not None and key is not None and not document.errors:
+                cache[key] = files[-1]
     if errors:
         raise ValidationErrors(errors)
     return DesiredFiles(tuple(files), digest.hexdigest())

@@ -16,7 +16,7 @@ from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError, LocatedError, TenantError, ValidationErrors
 from reconciler.hosts import notices
-from reconciler.loader import DesiredFiles, read_files
+from reconciler.loader import DesiredFiles, FileCache, read_files
 from reconciler.normalize import normalize
 from reconciler.records import AccessSet
 from reconciler.snapshot import read_state
@@ -29,10 +29,10 @@ class Desired:
     access: AccessSet
 
 
-def load_desired(ctx: AppContext, *, keep_files: bool = True) -> Desired:
+def load_desired(ctx: AppContext, *, keep_files: bool = True, cache: FileCache | None = None) -> Desired:
     """The YAML, read and compiled. `keep_files=False` keeps only the files' digest: their parsed
     text (a quarter of a gigabyte at 100,000 people) is then free before the vendors are read."""
-    files = read_files(ctx.repo)
+    files = read_files(ctx.repo, cache)
     access = normalize(files, today=ctx.today, now=ctx.now, vendors=ctx.vendors)
     return Desired(files if keep_files else DesiredFiles((), files.digest), access)
 
