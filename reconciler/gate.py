@@ -801,11 +801,16 @@ async def judge(
         if client is not None:
             await client.aclose()
 
+    rules_cache: dict[str, Rules] = {}
+
     def rules_at(sha: str) -> Rules:
-        loaded = states.at(sha, pin=True)
-        if loaded.policies is None:
-            loaded = states.at(point.approved_governance, pin=True)
-        return rules_of(loaded, sha, resolver.ids)
+        found = rules_cache.get(sha)
+        if found is None:
+            loaded = states.at(sha, pin=True)
+            if loaded.policies is None:
+                loaded = states.at(point.approved_governance, pin=True)
+            found = rules_cache[sha] = rules_of(loaded, sha, resolver.ids)
+        return found
 
     def beneficiary(edit: Edit) -> Beneficiary:
         principal = edit.key[5] if edit.kind == GRANT else edit.key[2] if edit.kind == ACCOUNT_ITEM else ""

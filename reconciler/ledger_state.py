@@ -77,7 +77,7 @@ class DesiredState:
             groups[head] = groups.get(head, frozenset()) | {grant[5]}
             expiry[grant] = provenance.expires or "expired"
         expiry.update(_expiring(access))
-        accounts = access.accounts  # desired accounts carry no vendor id: compared as they are
+        accounts = dict(access.accounts)  # a plain dict: compared in C (desired accounts carry no vendor id)
         return cls(
             groups, expiry, accounts, scope_items(access.scope), governance,
             {principal: person.key for principal, person in access.people.items()},
