@@ -600,7 +600,10 @@ class GateReport:
     def may_advance(self) -> bool:
         """Every fact was read, and HEAD is not a pull request's unmerged branch (the point moves
         only along the history that merges land on)."""
-        return self.complete and not self.note and not any(landing.unmerged for landing in self.landings)
+        on_branch = (
+            bool(self.landings) and self.landings[-1].sha == self.head and bool(self.landings[-1].unmerged)
+        )
+        return self.complete and not self.note and not on_branch
 
     def decision_of(self) -> dict[str, Decision]:
         return {d.change.id: d for d in self.decisions}

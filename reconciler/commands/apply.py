@@ -286,7 +286,7 @@ async def _apply(
     )
     advanced = report is not None and gate.advance(ctx, report, key, repository, trail or report.audit)
     if report is not None and not advanced and report.since != report.head and not report.may_advance:
-        unmerged = any(landing.unmerged for landing in report.landings)
+        unmerged = bool(report.landings) and bool(report.landings[-1].unmerged)
         why = report.note or (
             "HEAD is on an unmerged pull request's branch" if unmerged else "some facts could not be read"
         )
