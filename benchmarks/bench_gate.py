@@ -41,8 +41,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +58,7 @@ from benchmarks.bench_cli import (
     access_command,
     generate,
     load_average,
+    workspace,
 )
 from reconciler import gate
 from reconciler.connectors.base import VendorState
@@ -350,16 +350,6 @@ def profile(kind: str, output: Path, argv: Sequence[str], env: dict[str, str], t
 
 
 # ---------------------------------------------------------------- main
-
-
-@contextmanager
-def workspace(path: Path | None) -> Iterator[Path]:
-    if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-gate-") as tmp:
-        yield Path(tmp)
 
 
 def child_env(github_url: str) -> dict[str, str]:

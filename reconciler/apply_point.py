@@ -6,7 +6,7 @@ commit and carrying an HMAC-SHA256 of it under `ACCESS_APPLY_POINT_KEY`, a secre
 a ref, but not sign one: a ref moved *forward* past an unapproved commit carries no valid MAC and
 apply refuses it. Moving it *back* to an older signed point (a replay) only makes the gate examine
 more history: a change counts as a restore only when it was in the approved plan at every commit
-since (see `approval.entry_index`).
+since, each landing under the governance it had (see `reconciler/ledger.py`).
 
 The apply job signs HEAD when nothing was held; the workflow's separate push job (the only one
 with `contents: write`) recreates the same tag object from its text (`git mktag`) and pushes the

@@ -244,7 +244,7 @@ class States:
         trees = gated_trees(self.repo, sha)
         found = self._pinned.get(trees) or self._recent.pop(trees, None)
         if found is None:
-            found = self._compute(sha, trees[1])[1]
+            found = self._compute(sha, trees)[1]
             if found.state is not None:
                 self.governance_of[trees] = found.state.governance
         if pin:
@@ -257,7 +257,7 @@ class States:
 
     def access_at(self, sha: str) -> AccessSet:
         """The whole desired set of a commit (HEAD's, for the approved plan)."""
-        access, loaded = self._compute(sha, gated_trees(self.repo, sha)[1])
+        access, loaded = self._compute(sha, gated_trees(self.repo, sha))
         if access is None:
             raise AccessError(f"cannot read {sha[:12]}: {loaded.problem}")
         return access
@@ -266,8 +266,9 @@ class States:
         first = self.keys_of.get(principal)
         return frozenset(({first} if first else set()) | self.more_keys.get(principal, set()))
 
-    def _compute(self, sha: str, policies_tree: str) -> tuple[AccessSet | None, Loaded]:
-        loaded = self.known.get(gated_trees(self.repo, sha))
+    def _compute(self, sha: str, trees: tuple[str, str]) -> tuple[AccessSet | None, Loaded]:
+        policies_tree = trees[1]
+        loaded = self.known.get(trees)
         if loaded is not None:  # HEAD's, which apply already compiled
             return loaded, self._loaded(loaded, load_policies_at(self.repo, sha, self.aliases), policies_tree)
         with tempfile.TemporaryDirectory(prefix="access-state-") as tmp:
@@ -649,17 +650,26 @@ def decisions_for(approved: Plan, live: Plan, ledger: Ledger, today: dt.date) ->
     return tuple(out)
 
 
+_COMMITTED = Record(
+    Verdict.HELD, rule="committed",
+    message="not in the desired state of any commit on the branch (an uncommitted edit?): only committed, "
+    "reviewed changes are applied",
+)  # fmt: skip
+
+
 def _held_scope(change: Change, ledger: Ledger) -> Record:
-    for (kind, key), record in ledger.held.items():
-        if kind == SCOPE and change.vendor in key and (change.resource in key or key[0] != "resource"):
-            return record
-        if kind == GOVERNANCE:
-            continue
-    return Record(
-        Verdict.HELD, rule="committed",
-        message="not in the desired state of any commit on the branch (an uncommitted edit?): only committed, "
-        "reviewed changes are applied",
-    )  # fmt: skip
+    """The held scope edit that keeps `change` out (its resource, type, tenant or vendor), else the
+    change is in no commit at all."""
+    for key in (
+        ("resource", change.vendor, change.tenant, change.resource_type, change.resource),
+        ("all", change.vendor, change.tenant, change.resource_type),
+        ("tenant", change.vendor, change.tenant),
+        ("vendor", change.vendor),
+    ):
+        found = ledger.held.get((SCOPE, key))
+        if found is not None:
+            return found
+    return _COMMITTED
 
 
 @dataclass

@@ -400,7 +400,8 @@ def _judge(
     excluded_names = who.logins
     if landing.pull is not None and landing.pull in pulls:
         pull_of = pulls[landing.pull]
-        excluded_names |= {x for x in (pull_of.author or "").casefold().split() if x}
+        if pull_of.author:
+            excluded_names |= {pull_of.author.casefold()}
         excluded_names |= frozenset(pull_of.writer_logins)
     could = who_could(reqs[0], excluded_names) if reqs else who_could(_ANY, excluded_names)
     if not governance and not giving and not reqs:
@@ -483,5 +484,3 @@ def _judge(
 
 
 _ANY = Requirement("default", 1, frozenset(), "1 reviewer other than the pull request's writers")
-
-__all__ = ["GRANT", "Ledger", "Record", "Verdict", "fold"]

@@ -37,8 +37,6 @@ GOVERNANCE = "governance"
 # A scope item: ("resource", vendor, tenant, type, resource) | ("all", vendor, tenant, type) |
 # ("tenant", vendor, tenant) | ("vendor", vendor); its value: True (authoritative) or False.
 ScopeKey = tuple[str, ...]
-ItemKey = Grant | AccountKey | ScopeKey
-ItemValue = str | Account | bool | None
 
 
 class Edit(NamedTuple):
