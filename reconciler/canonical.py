@@ -143,6 +143,7 @@ def canonical_access(access: AccessSet, aliases: Aliases) -> AccessSet:
         tenant_sources=access.tenant_sources,
         grant_groups=new_groups,
         accounts_of=access.accounts_of,
+        account_attributes=access.account_attributes,
     )
 
 

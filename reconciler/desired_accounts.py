@@ -16,7 +16,7 @@ from operator import attrgetter
 from typing import NamedTuple, TypeVar
 
 from reconciler.location import Location
-from reconciler.records import Account, AccountKey, Person, Provenance
+from reconciler.records import Account, AccountAttributes, AccountKey, Person, Provenance
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -90,6 +90,18 @@ class AccountBatches:
             accounts = by_vendor.setdefault(vendor, {})
             accounts.update(zip(keys, map(tuple.__new__, repeat(Account), rows), strict=True))
         return by_vendor, batch_keys
+
+    def attributes(self, logins: Mapping[str, Mapping[str, str]]) -> AccountAttributes:
+        """(vendor, tenant) -> principal -> managed attributes: what `records` says of each account
+        besides its person's email and name, without making the records."""
+        found: dict[tuple[str, str], dict[str, tuple[tuple[str, str], ...]]] = {}
+        for vendor, tenant, principals, _, attributes in self.batches:
+            found.setdefault((vendor, tenant), {}).update(zip(principals, repeat(attributes)))
+        for (vendor, _), held in found.items():
+            overrides = logins.get(vendor) or {}
+            for principal in overrides.keys() & held.keys():
+                held[principal] = tuple(sorted((("login", overrides[principal]), *held[principal])))
+        return found
 
     def sources(self, batch_keys: list[list[AccountKey]]) -> dict[AccountKey, Provenance]:
         """Each account's provenance: the line that first named it (only the line: a grant's

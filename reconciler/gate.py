@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,11 +41,11 @@ from reconciler.approvers import (
 from reconciler.canonical import Aliases, aliases_of, canonical_access
 from reconciler.changes import ACCOUNT, Action, Change, Plan, change_identity
 from reconciler.commands.context import AppContext
-from reconciler.commands.state import Source, load_desired
+from reconciler.commands.state import Source
 from reconciler.connectors.base import VendorState
 from reconciler.connectors.http import gather_bounded
 from reconciler.errors import AccessError, ConfigError, RefusedError
-from reconciler.git_tree import export_tree
+from reconciler.git_tree import export_tree, yaml_blobs
 from reconciler.github_api import GitHubClient, GitHubError, PullRequest
 from reconciler.ledger import (
     Beneficiary,
@@ -70,7 +71,8 @@ from reconciler.ledger_state import (
     expired_on,
     overlay,
 )
-from reconciler.loader import FileCache
+from reconciler.loader import ACCESS_DIR, FileCache, blob_key, read_blobs
+from reconciler.normalize import PeopleMemo, normalize
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
@@ -219,6 +221,7 @@ class Loaded:
 
 
 _RECENT = 2  # states kept beyond the pinned ones (a landing and its parent)
+_FILE_STATES = 4  # the states whose parsed files are kept (a landing, its parent, a head and its base)
 
 
 @dataclass
@@ -239,6 +242,11 @@ class States:
     named: set[str] = field(default_factory=set)  # `@login`s the policies name
     known: dict[tuple[str, str], AccessSet] = field(default_factory=dict)  # sets already loaded, by trees
     files: FileCache = field(default_factory=dict)  # each file version parsed once
+    _file_uses: deque[set[tuple[str, str]]] = field(default_factory=lambda: deque(maxlen=_FILE_STATES))
+    people: PeopleMemo = field(default_factory=PeopleMemo)  # people.yaml compiled once per version
+    # The last state's people (by identity: the memo shares them) and governance, by policies/ tree.
+    _seen_people: Mapping[str, Person] | None = None
+    _governance: tuple[str, Mapping[str, Person], str] | None = None
 
     def at(self, sha: str, *, pin: bool = False) -> Loaded:
         trees = gated_trees(self.repo, sha)
@@ -271,29 +279,49 @@ class States:
         loaded = self.known.get(trees)
         if loaded is not None:  # HEAD's, which apply already compiled
             return loaded, self._loaded(loaded, load_policies_at(self.repo, sha, self.aliases), policies_tree)
-        with tempfile.TemporaryDirectory(prefix="access-state-") as tmp:
-            root = Path(tmp)
-            try:
-                export_tree(self.repo, sha, root, GATED_PATHS)
-                access = load_desired(replace(self.ctx, repo=root), keep_files=False, cache=self.files).access
-                access = canonical_access(access, self.aliases)  # one spelling per resource
-                policies = canonical_policies(load_policies(root), self.aliases)
-            except AccessError as exc:
-                first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
-                return None, Loaded(None, problem=f"access/ at {sha[:7]}: {first}")
+        ctx = self.ctx
+        try:
+            blobs = yaml_blobs(self.repo, sha, ACCESS_DIR)
+            self._forget_files_but({blob_key(name, blob) for name, blob, _ in blobs})
+            files = read_blobs(blobs, self.files)  # each version parsed once
+            access = normalize(files, today=ctx.today, now=ctx.now, vendors=ctx.vendors, people=self.people)
+            access = canonical_access(access, self.aliases)  # one spelling per resource
+            policies = load_policies_at(self.repo, sha, self.aliases)
+        except AccessError as exc:
+            first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+            return None, Loaded(None, problem=f"access/ at {sha[:7]}: {first}")
         return access, self._loaded(access, policies, policies_tree)
 
+    def _forget_files_but(self, wanted: set[tuple[str, str]]) -> None:
+        """Keep the parsed file versions of the last few states read (a landing, its parent, a pull
+        request's head and base), not every version of the run: each is ~1 KiB per person."""
+        self._file_uses.append(wanted)
+        keep = set().union(*self._file_uses)
+        for key in [key for key in self.files if key not in keep]:
+            del self.files[key]
+
     def _loaded(self, access: AccessSet, policies: Policies, policies_tree: str) -> Loaded:
-        keys_of = self.keys_of
-        for principal, person in access.people.items():
-            known = keys_of.setdefault(principal, person.key)
-            if known != person.key:
-                self.more_keys.setdefault(principal, set()).add(person.key)
-            if person.github:
-                self.logins_of.setdefault(person.key, set()).add(person.github.casefold())
+        if access.people is not self._seen_people:  # the same people as the last state: known
+            keys_of = self.keys_of
+            for principal, person in access.people.items():
+                known = keys_of.setdefault(principal, person.key)
+                if known != person.key:
+                    self.more_keys.setdefault(principal, set()).add(person.key)
+                if person.github:
+                    self.logins_of.setdefault(person.key, set()).add(person.github.casefold())
+            self._seen_people = access.people
         self.named.update(named_logins(policies))
-        state = DesiredState.of(access, governance(policies_tree, policies, access))
-        return Loaded(state, access.people, policies)
+        return Loaded(DesiredState.of(access, self._governance_of(policies_tree, policies, access)),
+                      access.people, policies)  # fmt: skip
+
+    def _governance_of(self, policies_tree: str, policies: Policies, access: AccessSet) -> str:
+        """`governance`, once per policies/ tree and people (the policies are the tree's)."""
+        last = self._governance
+        if last is not None and last[0] == policies_tree and last[1] is access.people:
+            return last[2]
+        found = governance(policies_tree, policies, access)
+        self._governance = (policies_tree, access.people, found)
+        return found
 
 
 def load_policies_at(repo: git.Repo, sha: str, aliases: Aliases) -> Policies:

@@ -14,11 +14,13 @@ them: they hold no blob of this repository.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import AccessError
+from reconciler.yaml_files import SUFFIXES
 
 if TYPE_CHECKING:
     import git
@@ -34,6 +36,33 @@ def export_tree(repo: git.Repo, sha: str, dest: Path, tops: Sequence[str] = TOPS
     A missing top is left out (a repository without policies/). Raises `AccessError` for a commit
     that is not in the repository, a symbolic link, a top that is not a directory, or an unsafe path.
     """
+    for path, item in _blobs(repo, sha, tops):
+        target = dest.joinpath(*path.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(item.data_stream.read())
+
+
+def yaml_blobs(repo: git.Repo, sha: str, top: str) -> list[tuple[str, str, Callable[[], bytes]]]:
+    """The YAML files of `top` in commit `sha` as (path, blob id, their bytes when asked): what
+    `export_tree` would write and the loader read, for a reader that parses each blob once.
+    Raises `AccessError` as `export_tree` does, and for a commit without `top`."""
+    found: list[tuple[str, str, Callable[[], bytes]]] = [
+        (path, str(item.hexsha), functools.partial(_data, item))
+        for path, item in _blobs(repo, sha, (top,), missing_ok=False)
+        if path.endswith(SUFFIXES)
+    ]
+    return found
+
+
+def _data(blob: git.Blob) -> bytes:
+    data: bytes = blob.data_stream.read()  # a stream of git's one cat-file process: read it whole
+    return data
+
+
+def _blobs(
+    repo: git.Repo, sha: str, tops: Sequence[str], *, missing_ok: bool = True
+) -> Iterator[tuple[str, git.Blob]]:
+    """Every blob under `tops` in commit `sha` with its path, each checked as the docstring says."""
     import git
 
     try:
@@ -45,7 +74,9 @@ def export_tree(repo: git.Repo, sha: str, dest: Path, tops: Sequence[str] = TOPS
         try:
             sub = tree / top
         except KeyError:
-            continue
+            if missing_ok:
+                continue
+            raise AccessError(f"{top}/: no such directory at {short}") from None
         if sub.type != "tree" or not isinstance(sub, git.Tree):
             what = "a symbolic link" if getattr(sub, "mode", 0) == _SYMLINK else f"a {sub.type}"
             raise AccessError(f"{top}: {what} at {short}, not a directory: not allowed")
@@ -58,6 +89,4 @@ def export_tree(repo: git.Repo, sha: str, dest: Path, tops: Sequence[str] = TOPS
             parts = path.split("/")
             if any(part in _UNSAFE_PARTS or part.casefold() == ".git" for part in parts):
                 raise AccessError(f"{path!r}: an unsafe path in {top}/ at {short}: not allowed")
-            target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(item.data_stream.read())
+            yield path, item

@@ -22,12 +22,23 @@ approved values.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from reconciler.changes import ACCOUNT, Action, Change
-from reconciler.records import AccessSet, Account, AccountKey, Grant, Head, Provenance, ResourceKey, Scope
+from reconciler.records import (
+    AccessSet,
+    Account,
+    AccountAttributes,
+    AccountKey,
+    Grant,
+    Head,
+    Person,
+    Provenance,
+    ResourceKey,
+    Scope,
+)
 
 GRANT = "grant"
 ACCOUNT_ITEM = "account"
@@ -52,34 +63,35 @@ class Edit(NamedTuple):
 class DesiredState:
     """What one commit's access/ and policies/ ask for, as items."""
 
-    groups: Mapping[Head, frozenset[str]]  # every grant, expired included, by head
+    groups: Mapping[Head, Sequence[str]]  # every grant, expired included, by head (each distinct)
     expiry: Mapping[Grant, str]  # the grants that carry an expiry -> the date as written
-    accounts: Mapping[AccountKey, Account]
+    accounts: AccountItems
     scope: Mapping[ScopeKey, bool]
     governance: str
-    people: Mapping[str, str]  # principal -> person key (for naming the beneficiary)
 
     @classmethod
     def of(cls, access: AccessSet, governance: str) -> DesiredState:
-        groups: dict[Head, frozenset[str]] = {}
+        # The groups as normalize made them (lists in line order, the same for the same YAML), so a
+        # state costs no copy of a million principals; only the heads that differ become sets.
+        groups: Mapping[Head, Sequence[str]]
         if access.grant_groups is not None:
-            groups.update((head, frozenset(p)) for head, p in access.grant_groups.items() if p)
+            groups = access.grant_groups
         else:
-            grouped: dict[Head, set[str]] = {}
+            grouped: dict[Head, list[str]] = {}
             for grant in access.grants:
-                grouped.setdefault(grant[:5], set()).add(grant[5])
-            groups.update((head, frozenset(p)) for head, p in grouped.items())
+                grouped.setdefault(grant[:5], []).append(grant[5])
+            groups = grouped
         expiry: dict[Grant, str] = {}
-        for grant, provenance in access.expired.items():
-            head = grant[:5]
-            groups[head] = groups.get(head, frozenset()) | {grant[5]}
-            expiry[grant] = provenance.expires or "expired"
+        if access.expired:
+            groups = dict(groups)
+            for grant, provenance in access.expired.items():
+                head = grant[:5]
+                held = groups.get(head, ())
+                if grant[5] not in held:
+                    groups[head] = (*held, grant[5])
+                expiry[grant] = provenance.expires or "expired"
         expiry.update(_expiring(access))
-        accounts = dict(access.accounts)  # a plain dict: compared in C (desired accounts carry no vendor id)
-        return cls(
-            groups, expiry, accounts, scope_items(access.scope), governance,
-            {principal: person.key for principal, person in access.people.items()},
-        )  # fmt: skip
+        return cls(groups, expiry, AccountItems.of(access), scope_items(access.scope), governance)
 
     def value(self, kind: str, key: tuple[str, ...]) -> object:
         """The item's value here (None: absent)."""
@@ -93,6 +105,66 @@ class DesiredState:
         if kind == SCOPE:
             return self.scope.get(key)
         return self.governance
+
+
+@dataclass(frozen=True, slots=True)
+class AccountItems:
+    """A state's accounts without their records: an account is its (vendor, tenant) bucket's
+    managed attributes for the principal plus the person's email and name. Two commits' accounts
+    compare bucket by bucket in C, and a person whose email or name changed touches only theirs;
+    records are made for the accounts that differ. A set normalize did not make (so without
+    attributes to read) gives its records (`exact`), compared as they are."""
+
+    attributes: AccountAttributes
+    people: Mapping[str, Person]  # principal -> person: each account's email and name
+    exact: Mapping[AccountKey, Account]
+
+    @classmethod
+    def of(cls, access: AccessSet) -> AccountItems:
+        attributes = access.account_attributes()
+        if attributes is None:
+            return cls({}, {}, dict(access.accounts))
+        return cls(attributes, access.people, {})
+
+    def get(self, key: AccountKey) -> Account | None:
+        found = self.exact.get(key)
+        if found is not None:
+            return found
+        bucket = self.attributes.get((key[0], key[1]))
+        attributes = bucket.get(key[2]) if bucket is not None else None
+        if attributes is None:
+            return None
+        person = self.people.get(key[2])
+        email, name = (person.email, person.name) if person is not None else ("", "")
+        return Account(key[0], key[1], key[2], True, email, name, attributes, "")
+
+    def differing(self, other: AccountItems) -> set[AccountKey]:
+        """The keys whose account may differ between the two (a superset: compare their values)."""
+        keys: set[AccountKey] = set()
+        if self.exact != other.exact:
+            keys.update(key for key, _ in self.exact.items() ^ other.exact.items())
+        empty: Mapping[str, tuple[tuple[str, str], ...]] = {}
+        buckets = self.attributes.keys() | other.attributes.keys()
+        for bucket in buckets:
+            mine, theirs = self.attributes.get(bucket, empty), other.attributes.get(bucket, empty)
+            if mine is not theirs and mine != theirs:
+                keys.update(AccountKey(*bucket, principal) for principal, _ in mine.items() ^ theirs.items())
+        if self.people is not other.people and self.people != other.people:
+            moved = _contact_changed(self.people, other.people)
+            for bucket in buckets:
+                for held in (self.attributes.get(bucket, empty), other.attributes.get(bucket, empty)):
+                    keys.update(AccountKey(*bucket, principal) for principal in moved if principal in held)
+        return keys
+
+
+def _contact_changed(old: Mapping[str, Person], new: Mapping[str, Person]) -> set[str]:
+    """The principals whose email or name (what an account shows of its person) differ."""
+    moved = set(old.keys() ^ new.keys())
+    for principal, _person in old.items() ^ new.items():
+        was, now = old.get(principal), new.get(principal)
+        if was is None or now is None or (was.email, was.name) != (now.email, now.name):
+            moved.add(principal)
+    return moved
 
 
 def _expiring(access: AccessSet) -> Iterator[tuple[Grant, str]]:
@@ -129,15 +201,13 @@ def diff(old: DesiredState, new: DesiredState) -> list[Edit]:
         before, after = old.scope.get(key), new.scope.get(key)
         if before != after:
             edits.append(Edit(SCOPE, key, before, after))
-    if old.accounts != new.accounts:  # compared in C; only what differs is walked
-        differ = old.accounts.items() ^ new.accounts.items()
-        for akey in sorted({key for key, _ in differ}):
-            edits.append(Edit(ACCOUNT_ITEM, tuple(akey), old.accounts.get(akey), new.accounts.get(akey)))
-    empty: frozenset[str] = frozenset()
-    for head in sorted(old.groups.keys() | new.groups.keys()):
-        was, now = old.groups.get(head, empty), new.groups.get(head, empty)
-        if was is now or was == now:
-            continue
+    for akey in sorted(old.accounts.differing(new.accounts)):
+        was_account, now_account = old.accounts.get(akey), new.accounts.get(akey)
+        if was_account != now_account:
+            edits.append(Edit(ACCOUNT_ITEM, tuple(akey), was_account, now_account))
+    empty: Sequence[str] = ()
+    for head in sorted(_differing(old.groups, new.groups)):
+        was, now = frozenset(old.groups.get(head, empty)), frozenset(new.groups.get(head, empty))
         for principal in sorted(now - was):
             grant = Grant(*head, principal)
             edits.append(Edit(GRANT, grant, None, new.expiry.get(grant, "")))
@@ -153,6 +223,19 @@ def diff(old: DesiredState, new: DesiredState) -> list[Edit]:
         ):
             edits.append(Edit(GRANT, grant, before_e, after_e))
     return edits
+
+
+def _differing(old: Mapping[Head, Sequence[str]], new: Mapping[Head, Sequence[str]]) -> list[Head]:
+    """The heads whose principals differ (unsorted: only these are sorted, not every head)."""
+    if old is new:
+        return []
+    empty: Sequence[str] = ()
+    found = [head for head in old.keys() - new.keys()]
+    for head, now in new.items():
+        was = old.get(head, empty)
+        if was is not now and was != now and (len(was) != len(now) or set(was) != set(now)):
+            found.append(head)
+    return found
 
 
 # ---------------------------------------------------------------- what rules read of an edit

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,9 +36,13 @@ class DesiredFiles:
     digest: str  # sha256 over the files' names and bytes
 
 
-# A parsed, valid file by (name, sha256 of its bytes): the approval ledger reads dozens of commits
-# whose files are mostly the same, and parses each version once.
+# A parsed, valid file by (name, content id: the sha256 of its bytes, or "git:" and its blob id):
+# the approval ledger reads dozens of commits whose files are mostly the same, and parses each
+# version once.
 FileCache = dict[tuple[str, str], SourceFile]
+
+# A commit's file as the object database holds it: (name, blob id, its bytes when needed).
+Blob = tuple[str, str, Callable[[], bytes]]
 
 
 def read_files(repo: Path, cache: FileCache | None = None) -> DesiredFiles:
@@ -49,6 +54,26 @@ def read_files(repo: Path, cache: FileCache | None = None) -> DesiredFiles:
         return _read_files(repo, cache)
 
 
+def read_blobs(blobs: Iterable[Blob], cache: FileCache) -> DesiredFiles:
+    """Load a commit's access/ files from its blobs (`git_tree.yaml_blobs`), sorted by name: a
+    version seen before is not even read. The digest is over the names and blob ids."""
+    errors: list[LocatedError] = []
+    files: list[SourceFile] = []
+    digest = hashlib.sha256()
+    with paused_gc():
+        for name, blob, data in sorted(blobs, key=itemgetter(0)):
+            digest.update(f"{name}\0{blob}\0".encode())
+            _add(name, blob_key(name, blob)[1], data, cache, files, errors)
+    if errors:
+        raise ValidationErrors(errors)
+    return DesiredFiles(tuple(files), digest.hexdigest())
+
+
+def blob_key(name: str, blob: str) -> tuple[str, str]:
+    """The `FileCache` key of a file read from its blob."""
+    return name, f"git:{blob}"
+
+
 def _read_files(repo: Path, cache: FileCache | None = None) -> DesiredFiles:
     found = read_folder(repo, ACCESS_DIR)
     errors = list(found.errors)
@@ -56,22 +81,35 @@ def _read_files(repo: Path, cache: FileCache | None = None) -> DesiredFiles:
     digest = hashlib.sha256()
     for name, raw in found.files:
         digest.update(name.encode() + b"\0" + raw + b"\0")
-        key = (name, hashlib.sha256(raw).hexdigest()) if cache is not None else None
-        if cache is not None and key in cache:
-            files.append(cache[key])
-            continue
-        document = load_yaml(raw, name)
-        errors.extend(document.errors)
-        if document.data is None:
-            continue  # an empty file, or one that could not be read
-        model = validate_document(document, errors)
-        if model is not None:
-            files.append(SourceFile(document, model))
-            if cache is not None and key is not None and not document.errors:
-                cache[key] = files[-1]
+        key = hashlib.sha256(raw).hexdigest() if cache is not None else ""
+        _add(name, key, raw, cache, files, errors)
     if errors:
         raise ValidationErrors(errors)
     return DesiredFiles(tuple(files), digest.hexdigest())
+
+
+def _add(
+    name: str,
+    key: str,
+    data: bytes | Callable[[], bytes],
+    cache: FileCache | None,
+    files: list[SourceFile],
+    errors: list[LocatedError],
+) -> None:
+    """Parse and validate one file (or take it from `cache` by `key`) into `files`."""
+    found = cache.get((name, key)) if cache is not None else None
+    if found is not None:
+        files.append(found)
+        return
+    document = load_yaml(data if isinstance(data, bytes) else data(), name)
+    errors.extend(document.errors)
+    if document.data is None:
+        return  # an empty file, or one that could not be read
+    model = validate_document(document, errors)
+    if model is not None:
+        files.append(SourceFile(document, model))
+        if cache is not None and not document.errors:
+            cache[(name, key)] = files[-1]
 
 
 def validate_document(document: YamlDocument, errors: list[LocatedError]) -> AccessFile | None:

@@ -7,6 +7,7 @@ of them are raised together.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -94,6 +95,7 @@ class _Builder:
     logins: dict[str, dict[str, str]] = field(default_factory=dict)  # vendor -> principal -> login
     _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
     key_of: dict[str, str] = field(default_factory=dict)  # principal -> person key
+    _by_principal: dict[str, Person] | None = None
     # The chosen grants by head: principals in lists (a set per resource would cost 100 MB at a
     # million grants), kept distinct by the dicts above.
     groups: dict[Head, list[str]] = field(default_factory=dict)
@@ -407,6 +409,15 @@ class _Builder:
             self.key_of = dict(zip(principals, keys, strict=True))
         return self._principals
 
+    def by_principal(self) -> dict[str, Person]:
+        """Every person's record by principal (made once)."""
+        if self._by_principal is None:
+            persons = self.persons()
+            self._by_principal = dict(
+                zip(map(self._principal_of_all().__getitem__, persons), persons.values(), strict=True)
+            )
+        return self._by_principal
+
     def principal_of(self, person_key: str) -> str:
         return self._principal_of_all()[person_key]
 
@@ -620,16 +631,87 @@ def _entitlement_word(grant: Grant) -> str:
     return "permission template" if grant.vendor == "procore" else "entitlement"
 
 
+@dataclass
+class PeopleMemo:
+    """The people and teams of the last file set normalized, kept for the next (pure: a cache).
+
+    The approval ledger compiles dozens of commits of one repository, and people.yaml changes in
+    few of them: with the files from one `FileCache`, an unchanged file is the same object, so the
+    people and teams those files define (linked, expanded, made records) are reused as they are.
+    Only a set with no error in them is kept."""
+
+    _sources: tuple[SourceFile, ...] = ()
+    _kept: _People | None = None
+
+    def restore(self, builder: _Builder, files: tuple[SourceFile, ...]) -> bool:
+        sources = _people_files(files)
+        kept = self._kept
+        if kept is None or len(sources) != len(self._sources):
+            return False
+        if not all(map(operator.is_, sources, self._sources)):
+            return False
+        kept.into(builder)
+        return True
+
+    def keep(self, builder: _Builder, files: tuple[SourceFile, ...]) -> None:
+        if builder.errors:
+            return
+        self._sources = _people_files(files)
+        self._kept = _People.of(builder)
+
+
+def _people_files(files: tuple[SourceFile, ...]) -> tuple[SourceFile, ...]:
+    return tuple(f for f in files if f.model.people or f.model.teams)
+
+
+@dataclass(frozen=True)
+class _People:
+    """What the people phase of `_Builder` made: read-only once made (principals of teams are
+    a memo filled as lines name them, the same for every file set with these people)."""
+
+    people: dict[str, tuple[PersonModel, Location]]
+    teams: dict[str, tuple[TeamModel, Location]]
+    team_members: dict[str, list[tuple[str, Location]]]
+    expanded: dict[str, tuple[tuple[str, str], ...]]
+    persons: dict[str, Person]
+    principals: dict[str, str]
+    key_of: dict[str, str]
+    logins: dict[str, dict[str, str]]
+    team_principals: dict[str, tuple[str, ...]]
+    by_principal: dict[str, Person]
+
+    @classmethod
+    def of(cls, builder: _Builder) -> _People:
+        persons = builder.persons()
+        principal_of = builder._principal_of_all()
+        return cls(
+            builder.people, builder.teams, builder.team_members, builder.expanded, persons, principal_of,
+            builder.key_of, builder.logins, builder._team_principals, builder.by_principal(),
+        )  # fmt: skip
+
+    def into(self, builder: _Builder) -> None:
+        builder.people, builder.teams, builder.team_members = self.people, self.teams, self.team_members
+        builder.expanded, builder._persons, builder._principals = self.expanded, self.persons, self.principals
+        builder.key_of, builder.logins, builder._team_principals = (
+            self.key_of,
+            self.logins,
+            self.team_principals,
+        )
+        builder._by_principal = self.by_principal
+
+
 def normalize(
     desired: DesiredFiles,
     *,
     today: dt.date,
     now: dt.datetime | None = None,
     vendors: Iterable[str] | None = None,
+    people: PeopleMemo | None = None,
 ) -> AccessSet:
-    """Compile the files into an AccessSet; raise ValidationErrors with every problem found."""
+    """Compile the files into an AccessSet; raise ValidationErrors with every problem found.
+    `people`: the people and teams of the last file set, reused when their files are the same."""
     with paused_gc():
-        return _normalize(desired, today=today, now=now, vendors=vendors)
+        return _normalize(desired, today=today, now=now, vendors=vendors, memo=people)
 
 
 def _normalize(
@@ -638,12 +720,16 @@ def _normalize(
     today: dt.date,
     now: dt.datetime | None,
     vendors: Iterable[str] | None,
+    memo: PeopleMemo | None = None,
 ) -> AccessSet:
     moment = now or dt.datetime.combine(today, dt.time(0, 0), tzinfo=dt.UTC)
     builder = _Builder(today, moment, frozenset(vendors) if vendors is not None else None)
-    for source in desired.files:
-        builder.add_people(source)
-    builder.link_people()
+    if memo is None or not memo.restore(builder, desired.files):
+        for source in desired.files:
+            builder.add_people(source)
+        builder.link_people()
+        if memo is not None:
+            memo.keep(builder, desired.files)
     for source in desired.files:
         builder.procore(source)
         builder.concur(source)
@@ -655,8 +741,7 @@ def _normalize(
     builder.implicit_accounts(lines)
     if builder.errors:
         raise ValidationErrors(builder.errors)
-    persons = builder.persons()
-    people = dict(zip(map(builder._principal_of_all().__getitem__, persons), persons.values(), strict=True))
+    people = builder.by_principal()
     logins = builder.logins
 
     @cache
@@ -681,4 +766,5 @@ def _normalize(
         resource_sources=builder.resource_sources,
         tenant_sources=builder.tenant_sources,
         grant_groups=groups,
+        account_attributes=cache(lambda: made.attributes(logins)),
     )

@@ -38,6 +38,8 @@ class Grant(NamedTuple):
 
 # A grant without its principal: (vendor, tenant, resource type, resource, entitlement).
 Head = tuple[str, str, str, str, str]
+# (vendor, tenant) -> principal -> the account's managed attributes (login overrides included).
+AccountAttributes = Mapping[tuple[str, str], Mapping[str, tuple[tuple[str, str], ...]]]
 
 
 def ungroup(groups: Mapping[Head, Iterable[str]]) -> set[Grant]:
@@ -161,8 +163,8 @@ class AccessSet:
     grant tuples, and those that walk every grant (a report) build them once.
     """
 
-    __slots__ = ("_accounts_of", "_grants", "_held", "accounts", "expired", "grant_groups", "people", "provenance",
-                 "resource_sources", "scope", "tenant_sources")  # fmt: skip
+    __slots__ = ("_account_attributes", "_accounts_of", "_grants", "_held", "accounts", "expired", "grant_groups",
+                 "people", "provenance", "resource_sources", "scope", "tenant_sources")  # fmt: skip
 
     def __init__(
         self,
@@ -176,6 +178,7 @@ class AccessSet:
         tenant_sources: Mapping[tuple[str, str], Location] | None = None,
         grant_groups: Mapping[Head, Sequence[str]] | None = None,
         accounts_of: Callable[[str], Mapping[AccountKey, Account]] | None = None,
+        account_attributes: Callable[[], AccountAttributes | None] | None = None,
     ) -> None:
         if grants is None and grant_groups is None:
             grants = frozenset()
@@ -196,6 +199,15 @@ class AccessSet:
         # and the planner then work per resource, on sets of principals, not on a million tuples.
         self.grant_groups = grant_groups
         self._accounts_of = accounts_of
+        # Normalize's accounts without their records: (vendor, tenant) -> principal -> managed
+        # attributes; with `people` (email, name) they say every account. The approval ledger
+        # compares states so, never making 300,000 records per commit it reads.
+        self._account_attributes = account_attributes
+
+    def account_attributes(self) -> AccountAttributes | None:
+        """(vendor, tenant) -> principal -> managed attributes, when the set can say so without
+        making its account records (normalize's can); None otherwise."""
+        return self._account_attributes() if self._account_attributes is not None else None
 
     @property
     def grants(self) -> frozenset[Grant]:

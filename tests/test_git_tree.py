@@ -18,7 +18,8 @@ import git
 import pytest
 
 from reconciler.errors import AccessError
-from reconciler.git_tree import export_tree
+from reconciler.git_tree import export_tree, yaml_blobs
+from reconciler.loader import FileCache, read_blobs, read_files
 from tests.helpers import run_cli
 
 NEW = b"# granted by a file the archive leaves out\npingone:\n  groups:\n    VPN: [carol]\n"
@@ -162,3 +163,32 @@ def test_the_command_refuses_a_symlink_in_one_line(
         err.strip()
         == f"policies/approvers.local.yaml: a symbolic link in policies/ at {sha[:12]}: not allowed"
     )
+
+
+def test_the_gate_reads_a_commits_yaml_as_a_checkout_of_it_reads(
+    attributed: tuple[git.Repo, str], tmp_path: Path
+) -> None:
+    """`yaml_blobs` + `read_blobs` (what the gate compiles each landing from) give the files the
+    loader reads from the exported tree, and a blob seen before is not read again."""
+    repo, sha = attributed
+    export_tree(repo, sha, tmp_path / "tree")
+    checkout = read_files(tmp_path / "tree")
+    cache: FileCache = {}
+    found = yaml_blobs(repo, sha, "access")
+    yaml = sorted(f"access/{n}" for n in files(tmp_path / "tree/access") if n.endswith((".yaml", ".yml")))
+    assert [name for name, _, _ in found] == yaml
+    first = read_blobs(found, cache)
+    assert [(f.document.file, f.model) for f in first.files] == [
+        (f.document.file, f.model) for f in checkout.files
+    ]
+
+    def unread(name: str) -> Callable[[], bytes]:
+        def read() -> bytes:
+            raise AssertionError(f"{name} read again")
+
+        return read
+
+    again = read_blobs([(name, blob, unread(name)) for name, blob, _ in found], cache)
+    assert again.files == first.files and again.digest == first.digest
+    with pytest.raises(AccessError, match="no such directory"):
+        yaml_blobs(repo, sha, "nothing-here")

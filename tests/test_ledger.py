@@ -21,7 +21,16 @@ from reconciler.ledger import (
     counted,
     fold,
 )
-from reconciler.ledger_state import GOVERNANCE, GRANT, DesiredState, Edit, diff, expired_on, overlay
+from reconciler.ledger_state import (
+    GOVERNANCE,
+    GRANT,
+    AccountItems,
+    DesiredState,
+    Edit,
+    diff,
+    expired_on,
+    overlay,
+)
 from reconciler.records import AccessSet, Grant, ResourceKey, Scope
 
 HEAD = "h" * 40
@@ -39,7 +48,7 @@ def state(*grants: Grant, governance: str = "g0", expiry: Mapping[Grant, str] | 
     groups: dict[tuple[str, str, str, str, str], frozenset[str]] = {}
     for g in grants:
         groups[g[:5]] = groups.get(g[:5], frozenset()) | {g[5]}
-    return DesiredState(groups, dict(expiry or {}), {}, {}, governance, {})
+    return DesiredState(groups, dict(expiry or {}), AccountItems({}, {}, {}), {}, governance)
 
 
 def rules(sha: str = "point") -> Rules:

@@ -17,7 +17,7 @@ from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError, LocatedError, TenantError, ValidationErrors
 from reconciler.hosts import notices
 from reconciler.loader import DesiredFiles, FileCache, read_files
-from reconciler.normalize import normalize
+from reconciler.normalize import PeopleMemo, normalize
 from reconciler.records import AccessSet
 from reconciler.snapshot import read_state
 from reconciler.snapshot_reading import SnapshotReading
@@ -29,11 +29,18 @@ class Desired:
     access: AccessSet
 
 
-def load_desired(ctx: AppContext, *, keep_files: bool = True, cache: FileCache | None = None) -> Desired:
+def load_desired(
+    ctx: AppContext,
+    *,
+    keep_files: bool = True,
+    cache: FileCache | None = None,
+    people: PeopleMemo | None = None,
+) -> Desired:
     """The YAML, read and compiled. `keep_files=False` keeps only the files' digest: their parsed
-    text (a quarter of a gigabyte at 100,000 people) is then free before the vendors are read."""
+    text (a quarter of a gigabyte at 100,000 people) is then free before the vendors are read.
+    `cache` and `people`: what earlier reads of other commits parsed and compiled (the gate's)."""
     files = read_files(ctx.repo, cache)
-    access = normalize(files, today=ctx.today, now=ctx.now, vendors=ctx.vendors)
+    access = normalize(files, today=ctx.today, now=ctx.now, vendors=ctx.vendors, people=people)
     return Desired(files if keep_files else DesiredFiles((), files.digest), access)
 
 
