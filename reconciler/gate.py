@@ -71,8 +71,8 @@ from reconciler.ledger_state import (
     expired_on,
     overlay,
 )
-from reconciler.loader import ACCESS_DIR, FileCache, blob_key, read_blobs
-from reconciler.normalize import PeopleMemo, normalize
+from reconciler.loader import ACCESS_DIR, Blob, FileCache, blob_key, read_blobs
+from reconciler.normalize import PeopleMemo, PeopleNotKept, normalize
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
@@ -279,18 +279,28 @@ class States:
         loaded = self.known.get(trees)
         if loaded is not None:  # HEAD's, which apply already compiled
             return loaded, self._loaded(loaded, load_policies_at(self.repo, sha, self.aliases), policies_tree)
-        ctx = self.ctx
         try:
             blobs = yaml_blobs(self.repo, sha, ACCESS_DIR)
             self._forget_files_but({blob_key(name, blob) for name, blob, _ in blobs})
-            files = read_blobs(blobs, self.files)  # each version parsed once
-            access = normalize(files, today=ctx.today, now=ctx.now, vendors=ctx.vendors, people=self.people)
+            try:
+                access = self._compile(blobs)
+            except PeopleNotKept:  # people moved between files: read the lean copies again whole
+                for key in [key for key, source in self.files.items() if source.people_elsewhere]:
+                    del self.files[key]
+                self.people = PeopleMemo()
+                access = self._compile(blobs)
+            self.people.compact(self.files)
             access = canonical_access(access, self.aliases)  # one spelling per resource
             policies = load_policies_at(self.repo, sha, self.aliases)
         except AccessError as exc:
             first = exc.message.splitlines()[0] if exc.message else type(exc).__name__
             return None, Loaded(None, problem=f"access/ at {sha[:7]}: {first}")
         return access, self._loaded(access, policies, policies_tree)
+
+    def _compile(self, blobs: list[Blob]) -> AccessSet:
+        ctx = self.ctx
+        files = read_blobs(blobs, self.files)  # each version parsed once
+        return normalize(files, today=ctx.today, now=ctx.now, vendors=ctx.vendors, people=self.people)
 
     def _forget_files_but(self, wanted: set[tuple[str, str]]) -> None:
         """Keep the parsed file versions of the last few states read (a landing, its parent, a pull
@@ -722,13 +732,17 @@ async def judge(
     aliases: Aliases,
     client_factory: ClientFactory | None,
     head_access: AccessSet | None = None,
+    parsed: tuple[FileCache, PeopleMemo] | None = None,
 ) -> Judged:
     """Fold `main`'s history since the apply point into the approved state (no vendor is read).
-    `head_access`: HEAD's desired set, canonical, when the caller has it (not compiled again)."""
+    `head_access`: HEAD's desired set, canonical, when the caller has it (not compiled again);
+    `parsed`: the files and people the caller parsed, to start the states' caches with."""
     head = head_sha(repo)
     since = point.sha
     first_parent = window(repo, since, head)
     states = States(ctx, repo, aliases)
+    if parsed is not None:
+        states.files, states.people = parsed
     if head_access is not None:
         states.known[gated_trees(repo, head)] = head_access
     states.at(point.approved_governance, pin=True)  # the rules in force at the point
@@ -876,9 +890,11 @@ async def evaluate(
     key: bytes,
     repository: str,
     head_access: AccessSet | None = None,
+    parsed: tuple[FileCache, PeopleMemo] | None = None,
 ) -> GateReport:
     """The ledger's verdict on a plan. `head_access`: the desired set apply already loaded, used
-    for HEAD's when the working tree's access/ and policies/ are HEAD's (else HEAD is read)."""
+    for HEAD's when the working tree's access/ and policies/ are HEAD's (else HEAD is read);
+    `parsed`: the files and people it parsed (older commits share most of them)."""
     repo = open_repo(ctx.repo)
     head = head_sha(repo)
     point = apply_point.read(repo, key, repository)
@@ -893,7 +909,7 @@ async def evaluate(
     aliases = aliases_of(actual)
     reuse = head_access is not None and clean(repo)
     head_set = canonical_access(head_access, aliases) if head_access is not None and reuse else None
-    judged = await judge(ctx, repo, point, aliases, client_factory, head_set)
+    judged = await judge(ctx, repo, point, aliases, client_factory, head_set, parsed)
     states, ledger = judged.states, judged.ledger
     policies = states.at(ledger.governance, pin=True).policies or states.at(head).policies
     assert policies is not None

@@ -18,9 +18,10 @@ from reconciler.errors import AccessError, LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.location import Location
 from reconciler.yaml_files import read_folder
-from reconciler.yaml_source import YamlDocument, load_yaml
+from reconciler.yaml_source import LineDict, YamlDocument, load_yaml
 
 ACCESS_DIR = "access"
+_PEOPLE_KEYS = frozenset({"people", "teams"})
 _MODEL_NAMES = {m.__name__ for m in ALL_MODELS} | {"Resource", "LoginOverride", "str", "none"}
 
 
@@ -28,6 +29,25 @@ _MODEL_NAMES = {m.__name__ for m in ALL_MODELS} | {"Resource", "LoginOverride", 
 class SourceFile:
     document: YamlDocument
     model: AccessFile
+    # Its people and teams were compiled and are kept elsewhere (normalize's PeopleMemo); this copy
+    # holds the rest of the file.
+    people_elsewhere: bool = False
+
+
+def without_people(source: SourceFile) -> SourceFile:
+    """`source` without its people and teams (their records are kept by whoever asks)."""
+    data = source.document.data
+    if not isinstance(data, LineDict):
+        return SourceFile(source.document, source.model, people_elsewhere=True)
+    lean = LineDict(data.line)
+    for key, value in data.items():
+        if key not in _PEOPLE_KEYS:
+            lean[key] = value
+            if key in data.key_lines:
+                lean.key_lines[key] = data.key_lines[key]
+    document = YamlDocument(source.document.file, lean, list(source.document.errors))
+    model = source.model.model_copy(update={"people": {}, "teams": {}})
+    return SourceFile(document, model, people_elsewhere=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +56,7 @@ class DesiredFiles:
     digest: str  # sha256 over the files' names and bytes
 
 
-# A parsed, valid file by (name, content id: the sha256 of its bytes, or "git:" and its blob id):
+# A parsed, valid file by (name, "git:" and its blob id, `blob_key`):
 # the approval ledger reads dozens of commits whose files are mostly the same, and parses each
 # version once.
 FileCache = dict[tuple[str, str], SourceFile]
@@ -70,8 +90,16 @@ def read_blobs(blobs: Iterable[Blob], cache: FileCache) -> DesiredFiles:
 
 
 def blob_key(name: str, blob: str) -> tuple[str, str]:
-    """The `FileCache` key of a file read from its blob."""
+    """The `FileCache` key of a file whose git blob id is `blob` (read from a checkout or a tree:
+    one key, so what apply parsed of HEAD serves the gate's reading of older commits)."""
     return name, f"git:{blob}"
+
+
+def git_blob_id(raw: bytes) -> str:
+    """The id git gives a blob of these bytes."""
+    digest = hashlib.sha1(b"blob %d\0" % len(raw))
+    digest.update(raw)
+    return digest.hexdigest()
 
 
 def _read_files(repo: Path, cache: FileCache | None = None) -> DesiredFiles:
@@ -81,7 +109,7 @@ def _read_files(repo: Path, cache: FileCache | None = None) -> DesiredFiles:
     digest = hashlib.sha256()
     for name, raw in found.files:
         digest.update(name.encode() + b"\0" + raw + b"\0")
-        key = hashlib.sha256(raw).hexdigest() if cache is not None else ""
+        key = blob_key(name, git_blob_id(raw))[1] if cache is not None else ""
         _add(name, key, raw, cache, files, errors)
     if errors:
         raise ValidationErrors(errors)

@@ -30,7 +30,7 @@ from reconciler.desired_accounts import AccountBatches, Deferred, in_order
 from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.line_grants import LineGrants, Segment, Slot
-from reconciler.loader import DesiredFiles, SourceFile
+from reconciler.loader import DesiredFiles, FileCache, SourceFile, without_people
 from reconciler.location import Location
 from reconciler.records import (
     AccessSet,
@@ -631,6 +631,10 @@ def _entitlement_word(grant: Grant) -> str:
     return "permission template" if grant.vendor == "procore" else "entitlement"
 
 
+class PeopleNotKept(Exception):
+    """A file whose people a `PeopleMemo` took was read with other people: read it again whole."""
+
+
 @dataclass
 class PeopleMemo:
     """The people and teams of the last file set normalized, kept for the next (pure: a cache).
@@ -638,30 +642,49 @@ class PeopleMemo:
     The approval ledger compiles dozens of commits of one repository, and people.yaml changes in
     few of them: with the files from one `FileCache`, an unchanged file is the same object, so the
     people and teams those files define (linked, expanded, made records) are reused as they are.
-    Only a set with no error in them is kept."""
+    Only a set with no error in them is kept. `compact` then swaps the cached files for copies
+    without their people (`loader.without_people`): at 100,000 people that is 160 MiB of parsed
+    YAML the memo's records make redundant. Such a copy read with other people (people.yaml
+    changed in another file) raises `PeopleNotKept`: the caller reads those files again."""
 
-    _sources: tuple[SourceFile, ...] = ()
+    _sources: tuple[SourceFile, ...] = ()  # the files the kept people came from, as cached
     _kept: _People | None = None
+    _originals: tuple[SourceFile, ...] = ()  # until `compact`: the files as first parsed
 
     def restore(self, builder: _Builder, files: tuple[SourceFile, ...]) -> bool:
         sources = _people_files(files)
         kept = self._kept
-        if kept is None or len(sources) != len(self._sources):
-            return False
-        if not all(map(operator.is_, sources, self._sources)):
-            return False
-        kept.into(builder)
-        return True
+        if kept is not None and any(
+            len(sources) == len(known) and all(map(operator.is_, sources, known))
+            for known in (self._sources, self._originals)
+        ):
+            kept.into(builder)
+            return True
+        if any(f.people_elsewhere for f in sources):
+            raise PeopleNotKept
+        return False
 
     def keep(self, builder: _Builder, files: tuple[SourceFile, ...]) -> None:
         if builder.errors:
             return
-        self._sources = _people_files(files)
+        self._originals = _people_files(files)
+        self._sources = tuple(map(without_people, self._originals))
         self._kept = _People.of(builder)
+
+    def compact(self, cache: FileCache) -> None:
+        """Swap the kept files in `cache` for their copies without people."""
+        if not self._originals:
+            return
+        swap = {id(original): lean for original, lean in zip(self._originals, self._sources, strict=True)}
+        for key, source in cache.items():
+            found = swap.get(id(source))
+            if found is not None:
+                cache[key] = found
+        self._originals = ()
 
 
 def _people_files(files: tuple[SourceFile, ...]) -> tuple[SourceFile, ...]:
-    return tuple(f for f in files if f.model.people or f.model.teams)
+    return tuple(f for f in files if f.people_elsewhere or f.model.people or f.model.teams)
 
 
 @dataclass(frozen=True)
@@ -684,8 +707,11 @@ class _People:
     def of(cls, builder: _Builder) -> _People:
         persons = builder.persons()
         principal_of = builder._principal_of_all()
+        # After the people phase the builder asks only whether a name is a person (and how many
+        # there are); the parsed models are left behind, each name pointing at its record instead.
+        known = cast(dict[str, tuple[PersonModel, Location]], persons)
         return cls(
-            builder.people, builder.teams, builder.team_members, builder.expanded, persons, principal_of,
+            known, builder.teams, builder.team_members, builder.expanded, persons, principal_of,
             builder.key_of, builder.logins, builder._team_principals, builder.by_principal(),
         )  # fmt: skip
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
+import git
 import pytest
 
+from reconciler.commands.context import AppContext
 from reconciler.errors import ValidationErrors
+from reconciler.gate import States
 from reconciler.ledger_state import ACCOUNT_ITEM, AccountItems, DesiredState, Edit, diff
 from reconciler.loader import FileCache, read_files
 from reconciler.normalize import PeopleMemo, normalize
@@ -130,6 +134,13 @@ def test_each_commits_account_edits_are_those_of_the_records(tmp_path: Path) -> 
     assert dict(login.after.attributes)["login"] == "bob.ruiz"  # type: ignore[attr-defined]
 
 
+def same(quick: AccessSet, slow: AccessSet) -> None:
+    assert quick.grants == slow.grants
+    assert dict(quick.accounts) == dict(slow.accounts)
+    assert dict(quick.people) == dict(slow.people)
+    assert {g: quick.provenance[g] for g in quick.grants} == {g: slow.provenance[g] for g in slow.grants}
+
+
 def test_people_yaml_read_once_while_it_does_not_change(tmp_path: Path) -> None:
     cache: FileCache = {}
     memo = PeopleMemo()
@@ -137,15 +148,45 @@ def test_people_yaml_read_once_while_it_does_not_change(tmp_path: Path) -> None:
     last: AccessSet | None = None
     for index, repo in enumerate(repos):
         quick = compile_at(repo, cache, memo)
-        slow = compile_at(repo)
-        assert quick.grants == slow.grants
-        assert dict(quick.accounts) == dict(slow.accounts)
-        assert dict(quick.people) == dict(slow.people)
-        assert {g: quick.provenance[g] for g in quick.grants} == {g: slow.provenance[g] for g in slow.grants}
+        memo.compact(cache)  # as the gate does: the cached people.yaml keeps no people now
+        same(quick, compile_at(repo))
         if last is not None:
             people_changed = STEPS[index - 1][0] == "access/people.yaml"
             assert (quick.people is last.people) is not people_changed, STEPS[index - 1]
         last = quick
+    assert any(source.people_elsewhere for source in cache.values())
+
+
+def test_the_gate_reads_people_split_over_files_as_a_checkout_does(
+    git_repo: Callable[..., git.Repo],
+) -> None:
+    """People in two files, one of them edited: the lean copy of the other is read again whole."""
+    repo = git_repo(with_example=False)
+    root = Path(repo.working_dir)
+    alice, rest = PEOPLE.split("  bob:", 1)
+    versions = [
+        {
+            "access/people.yaml": alice,
+            "access/more-people.yaml": "people:\n  bob:" + rest,
+            "access/grants.yaml": GRANTS,
+        },
+        {"access/grants.yaml": GRANTS.replace("VPN: [carol]", "VPN: [carol, alice]")},
+        {"access/more-people.yaml": "people:\n  bob:" + rest.replace("Bob Ruiz", "Bob R. Ruiz")},
+        {"access/people.yaml": alice.replace("Alice Ng", "Alice N.")},
+        {"access/grants.yaml": GRANTS},
+    ]
+    shas = []
+    for files in versions:
+        for name, text in files.items():
+            write(root, name, text)
+        repo.git.add("--all")
+        shas.append(repo.index.commit("step").hexsha)
+    states = States(AppContext(root, env={"ACCESS_TODAY": TODAY.isoformat()}), repo)
+    for sha in shas:
+        repo.git.checkout(sha)
+        quick = states.access_at(sha)
+        same(quick, compile_at(root))
+        assert any(source.people_elsewhere for source in states.files.values())
 
 
 def test_a_people_yaml_with_an_error_is_never_kept(tmp_path: Path) -> None:

@@ -38,7 +38,9 @@ from reconciler.executor import execute
 from reconciler.gate import Decision
 from reconciler.journal import Journal, interrupted_run
 from reconciler.ledger import Record, Verdict
+from reconciler.loader import FileCache
 from reconciler.lock import apply_lock
+from reconciler.normalize import PeopleMemo
 from reconciler.policy_loader import load_policies
 from reconciler.render.words import SIGNS, target, who
 from reconciler.rules.limits import check_limits, suspicious_empty
@@ -245,7 +247,10 @@ def results_json(results: list[tuple[Change, ChangeResult]], held: int, apply_po
 async def _apply(
     ctx: AppContext, saved: Plan | None, source: Source, options: ApplyOptions, directory: Path
 ) -> int:
-    desired = load_desired(ctx)
+    parsed: FileCache = {}  # HEAD's files and people, for the gate's reading of older commits
+    people = PeopleMemo()
+    desired = load_desired(ctx, cache=parsed, people=people)
+    people.compact(parsed)
     vendors = tuple(sorted(desired.access.scope.vendors))
     factory = gate.github_client_factory(ctx, source)
     if factory is None:
@@ -267,7 +272,9 @@ async def _apply(
         plan = with_live_accounts(saved, live) if saved is not None else live
         repository = gate.repository_identity(ctx, source) if factory is not None else ""
         if factory is not None:
-            report = await gate.evaluate(ctx, live, actual, factory, key, repository, desired.access)
+            report = await gate.evaluate(
+                ctx, live, actual, factory, key, repository, desired.access, parsed=(parsed, people)
+            )
             plan = replace(live, changes=report.approved_plan.changes)
             _report_gate(ctx, report, verbose=options.dry_run)
         decisions = report.decision_of() if report is not None else {}
