@@ -44,6 +44,7 @@ from reconciler.commands.state import Source, load_desired
 from reconciler.connectors.base import VendorState
 from reconciler.connectors.http import gather_bounded
 from reconciler.errors import AccessError, ConfigError, RefusedError
+from reconciler.git_repo import check_readable
 from reconciler.git_tree import export_tree
 from reconciler.github_api import GitHubClient, GitHubError, PullRequest
 from reconciler.ledger import (
@@ -93,6 +94,7 @@ ClientFactory = Callable[[], GitHubClient]
 
 
 def open_repo(path: Path) -> git.Repo:
+    check_readable(path)
     try:
         return git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):

@@ -3,11 +3,14 @@ script in its own process, in the directory they ran it from."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import git
 import pytest
 
 from tests.conftest import ROOT
@@ -63,3 +66,31 @@ def test_concur_setup_on_a_terminal_still_asks(tmp_path: Path) -> None:
         process.kill()
         process.wait(timeout=30)
         os.close(leader)
+
+
+# ---------------------------------------------------------------- a repository git refuses to read
+
+
+def test_a_repository_of_another_user_is_named_with_its_fix(git_repo: Callable[..., git.Repo]) -> None:
+    """`docker run -v "$PWD:/repo"`: the mount belongs to another uid and git refuses it. Every
+    command that reads git says so in one line with the fix; plan writes no plan without its commit."""
+    root = Path(str(git_repo().working_tree_dir)).resolve()
+    refused = {"GIT_TEST_ASSUME_DIFFERENT_OWNER": "1"}  # git's own switch for "another user owns it"
+    expected = (
+        f"git refuses to read the repository at {root}: it belongs to another user (git's dubious ownership "
+        f"check); if you trust it, run: git config --global --add safe.directory {root}"
+    )
+    for args in (
+        ("plan", "--sandbox", "--out", "plan.json"),
+        ("apply", "--sandbox"),
+        ("why", "alice", "--no-sync"),
+        ("audit", "verify", "--sandbox"),
+    ):
+        result = access(*args, cwd=root, env=refused)
+        assert result.returncode == 1, args
+        assert result.stderr.strip().splitlines()[-1] == expected, args
+    assert not (root / "plan.json").exists()
+    assert access("validate", cwd=root, env=refused).returncode == 0  # no git needed: no refusal
+    trusted = access("plan", "--sandbox", "--out", "plan.json", cwd=root)
+    assert trusted.returncode == 0, trusted.stderr
+    assert json.loads((root / "plan.json").read_text())["git_commit"] is not None
