@@ -94,3 +94,46 @@ def test_a_repository_of_another_user_is_named_with_its_fix(git_repo: Callable[.
     trusted = access("plan", "--sandbox", "--out", "plan.json", cwd=root)
     assert trusted.returncode == 0, trusted.stderr
     assert json.loads((root / "plan.json").read_text())["git_commit"] is not None
+
+
+# ---------------------------------------------------------------- run from a subdirectory
+
+
+def test_every_command_finds_the_repository_upward_as_git_does(example_repo: Path) -> None:
+    """`cd access && access validate` reads the same repository as the root; paths given on the
+    command line stay relative to where the command was run."""
+    deeper = example_repo / "access" / "notes"
+    deeper.mkdir()
+    at_root = access("validate", cwd=example_repo)
+    assert at_root.returncode == 0 and at_root.stdout.startswith("valid: 4 files"), at_root.stderr
+    for where in (example_repo / "access", deeper):
+        assert access("validate", cwd=where).stdout == at_root.stdout
+        planned = access("plan", "--sandbox", "--out", "plan.json", "--format", "json", cwd=where)
+        assert planned.returncode == 0, planned.stderr
+        assert (where / "plan.json").read_text() == planned.stdout  # --out: where it was run
+        assert json.loads(planned.stdout)["summary"]
+    assert (example_repo / ".access-sandbox").is_dir()  # the sandbox of the repository, not of access/
+    assert not (example_repo / "access" / ".access-sandbox").exists()
+    assert access("--repo", "..", "validate", cwd=example_repo / "access").stdout == at_root.stdout
+
+
+def test_the_search_stops_at_the_git_work_tree_and_init_scaffolds_a_new_folder_where_it_is(
+    git_repo: Callable[..., git.Repo],
+) -> None:
+    """A folder named access/ above the repository is not taken for it. `access init` in a new folder
+    scaffolds that folder (not the repository around it); in an existing one's subdirectory, the
+    existing one, as from its root."""
+    root = Path(str(git_repo().working_tree_dir))
+    inner = root / "tools"  # a repository of its own inside the example's
+    git.Repo.init(inner)
+    (inner / "sub").mkdir()
+    result = access("validate", cwd=inner / "sub")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "../access: no such directory (is --repo the repository root?)"
+    assert access("init", "-q", cwd=inner / "sub").returncode == 0
+    assert (inner / "sub" / "policies" / "safety.yaml").is_file() and not (inner / "policies").exists()
+    (root / "policies" / "safety.yaml").unlink()
+    again = access("init", "-q", cwd=root / "access")
+    assert again.returncode == 0, again.stderr
+    assert (root / "policies" / "safety.yaml").is_file()
+    assert not (root / "access" / "policies").exists()
