@@ -743,7 +743,7 @@ async def judge(
                 raise ConfigError("no GitHub to ask")
             client = client_factory()
         except ConfigError as exc:
-            note = f"GitHub is not configured ({exc.message})"
+            note = f"GitHub is not configured, so no pull request was looked up: {exc.message}"
     resolver = Resolver(client, dict(recorded_ids))
     landings: list[Landing] = []
     pulls: dict[int, PullFacts] = {}

@@ -137,3 +137,39 @@ def test_the_search_stops_at_the_git_work_tree_and_init_scaffolds_a_new_folder_w
     assert again.returncode == 0, again.stderr
     assert (root / "policies" / "safety.yaml").is_file()
     assert not (root / "access" / "policies").exists()
+
+
+# ---------------------------------------------------------------- held back: one sentence per cause
+
+
+def paren_depth(line: str) -> int:
+    depth = deepest = 0
+    for char in line:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def test_a_change_held_without_github_says_why_without_nested_parentheses(
+    git_repo: Callable[..., git.Repo], tmp_path: Path
+) -> None:
+    repo = git_repo()
+    repo.create_remote("origin", "https://github.com/acme/access.git")
+    root = Path(str(repo.working_tree_dir))
+    env = {"ACCESS_APPLY_POINT_KEY": "ab" * 32}
+    assert access("apply-point", "set", "HEAD", cwd=root, env=env).returncode == 0
+    assert access("sync", "--sandbox", "--out", str(tmp_path / "snap"), cwd=root).returncode == 0
+    procore = root / "access" / "procore.yaml"
+    procore.write_text(procore.read_text().replace(": Project Engineer", ": Project Manager", 1))
+    repo.index.add(["access/procore.yaml"])
+    repo.index.commit("a direct push")
+    result = access("apply", "--dry-run", "--state", str(tmp_path / "snap"), cwd=root, env=env)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert "held" in result.stdout
+    assert (
+        "brought this change without a merged pull request; open a pull request so that someone approves "
+        "it. GitHub is not configured, so no pull request was looked up: GITHUB_REPOSITORY is not set; set "
+        "it to owner/name, as GitHub Actions does"
+    ) in result.stdout
+    assert [line for line in output.splitlines() if paren_depth(line) > 1] == []
