@@ -31,6 +31,7 @@ class Output:
     annotations: bool = False  # in GitHub Actions: problems also as ::error file=…,line=…:: commands
     out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
+    _warned: set[str] = field(default_factory=set, repr=False)
 
     """Every message passes the run's scrubber on its way out."""
 
@@ -46,8 +47,13 @@ class Output:
         if not self.quiet:
             self.err.print(scrub(markup))
 
-    def warn(self, message: str) -> None:
-        """A warning on stderr that --quiet does not hide (e.g. credentials going to an undocumented host)."""
+    def warn(self, message: str, *, once: bool = False) -> None:
+        """A warning on stderr that --quiet does not hide (e.g. credentials going to an undocumented
+        host); with `once`, not again in this run."""
+        if once:
+            if message in self._warned:
+                return
+            self._warned.add(message)
         self.err.print(f"warning: {message}", markup=False, style="yellow")
 
     def error(self, message: str) -> None:

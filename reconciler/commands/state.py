@@ -15,7 +15,7 @@ from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError, LocatedError, TenantError, ValidationErrors
-from reconciler.hosts import notices
+from reconciler.hosts import notice
 from reconciler.loader import DesiredFiles, FileCache, read_files
 from reconciler.normalize import normalize
 from reconciler.records import AccessSet
@@ -90,8 +90,9 @@ async def open_connectors(
                 stack.push_async_callback(connector.aclose)
                 connectors[vendor] = connector
         if not source.sandbox and source.state_dir is None:
-            for line in notices(ctx.env, tuple(connectors)):
-                ctx.output.warn(line)
+            line = notice(ctx.env, tuple(connectors))
+            if line:  # shown even with --quiet, once per run (apply opens the connectors again)
+                ctx.output.warn(line, once=True)
         if missing:  # every vendor's missing settings at once, not one per run
             raise ConfigError(
                 "\n".join(missing) + "\n(to try access without credentials, use --sandbox; "
