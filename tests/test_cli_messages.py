@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import git
@@ -24,6 +27,29 @@ def access(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproce
         cwd=cwd, env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip
+
+
+@contextmanager
+def sandbox_served(repo: Path) -> Iterator[dict[str, str]]:
+    """`access sandbox serve` in `repo`, as a user starts it; yields the variables it printed."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "sandbox", "serve"],
+        cwd=repo, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    ) as server:  # fmt: skip
+        try:
+            assert server.stdout is not None
+            exported: dict[str, str] = {}
+            while "ACCESS_ALLOW_HOSTS" not in exported:
+                line = server.stdout.readline()
+                assert line.startswith("export "), line
+                key, _, value = line.removeprefix("export ").rstrip("\n").partition("=")
+                exported[key] = shlex.split(value)[0]
+            yield exported
+        finally:
+            server.send_signal(signal.SIGINT)  # Ctrl-C: the state is saved
+            server.wait(timeout=30)
 
 
 # ---------------------------------------------------------------- concur setup without a terminal
@@ -173,3 +199,29 @@ def test_a_change_held_without_github_says_why_without_nested_parentheses(
         "it to owner/name, as GitHub Actions does"
     ) in result.stdout
     assert [line for line in output.splitlines() if paren_depth(line) > 1] == []
+
+
+# ---------------------------------------------------------------- the sandbox over loopback
+
+
+@pytest.mark.loopback
+def test_served_sandbox_paths_are_absolute_and_the_host_opt_in_is_one_line_even_with_q(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    """`access sandbox serve` prints variables that mean the same from any directory; a plan that
+    uses them names the opted-in hosts once, in one line, with --quiet too."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with sandbox_served(example_repo) as served:
+        token_file = Path(served["CONCUR_TOKEN_FILE"])
+        assert token_file.is_absolute() and token_file.parent == example_repo / ".access-sandbox"
+        result = access("--repo", str(example_repo), "plan", "-q", cwd=elsewhere, env=served)
+    assert result.returncode == 0, result.stderr
+    assert not (elsewhere / ".access-sandbox").exists()
+    hosts = {
+        served[name].removeprefix("http://").split("/")[0]
+        for name in ("PROCORE_API_URL", "CONCUR_GEOLOCATION", "PINGONE_API_URL")
+    }
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("warning: ACCESS_ALLOW_HOSTS: credentials go to ")
+    assert all(f"{host} (" in line for host in hosts) and line.endswith("no vendor documents these hosts")
