@@ -225,3 +225,25 @@ def test_served_sandbox_paths_are_absolute_and_the_host_opt_in_is_one_line_even_
     (line,) = result.stderr.splitlines()
     assert line.startswith("warning: ACCESS_ALLOW_HOSTS: credentials go to ")
     assert all(f"{host} (" in line for host in hosts) and line.endswith("no vendor documents these hosts")
+
+
+@pytest.mark.loopback
+def test_a_pingone_token_refusal_names_the_environment_setting_in_effect(example_repo: Path) -> None:
+    """Without PINGONE_AUTH_ENVIRONMENT_ID the worker app's environment is PINGONE_ENVIRONMENT_ID:
+    that is the setting to check, never one the user did not set."""
+    wrong = "00000000-0000-0000-0000-000000000000"
+    with sandbox_served(example_repo) as served:
+        environment = served["PINGONE_ENVIRONMENT_ID"]
+
+        def plan(**env: str) -> str:
+            result = access("--vendor", "pingone", "plan", "-q", cwd=example_repo, env={**served, **env})
+            assert result.returncode == 1
+            return result.stderr.strip().splitlines()[-1]
+
+        unknown = plan(PINGONE_ENVIRONMENT_ID=wrong)
+        refused = plan(PINGONE_CLIENT_SECRET="not-the-secret")
+        elsewhere = plan(PINGONE_CLIENT_SECRET="not-the-secret", PINGONE_AUTH_ENVIRONMENT_ID=environment)
+    assert f"knows no environment {wrong}" in unknown and "check PINGONE_ENVIRONMENT_ID " in unknown
+    assert "HTTP 401" in refused and f"PINGONE_ENVIRONMENT_ID={environment} (the environment" in refused
+    assert f"PINGONE_AUTH_ENVIRONMENT_ID={environment} (the environment" in elsewhere
+    assert all("PINGONE_AUTH_ENVIRONMENT_ID" not in line for line in (unknown, refused))
