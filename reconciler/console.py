@@ -73,6 +73,16 @@ class Output:
         sys.stderr.write(f"::{command}{where}::{_escape_data(message)}\n")
         sys.stderr.flush()
 
+    @property
+    def plain_progress(self) -> bool:
+        """Progress as plain lines instead of a spinner: stderr is no terminal (a CI log), no --quiet."""
+        return not self.quiet and not self.err.is_terminal
+
+    def progress_line(self, text: str) -> None:
+        """One plain progress line on stderr (never with --quiet)."""
+        if not self.quiet:
+            self.err.print(scrub(text), markup=False)
+
     @contextmanager
     def progress(self, description: str) -> Iterator[Progress | None]:
         """A transient spinner on stderr, only for a terminal and without --quiet."""

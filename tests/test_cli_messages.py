@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -247,3 +248,38 @@ def test_a_pingone_token_refusal_names_the_environment_setting_in_effect(example
     assert "HTTP 401" in refused and f"PINGONE_ENVIRONMENT_ID={environment} (the environment" in refused
     assert f"PINGONE_AUTH_ENVIRONMENT_ID={environment} (the environment" in elsewhere
     assert all("PINGONE_AUTH_ENVIRONMENT_ID" not in line for line in (unknown, refused))
+
+
+# ---------------------------------------------------------------- progress in a log
+
+
+@pytest.mark.loopback
+def test_without_a_terminal_a_long_sync_prints_plain_progress_lines_on_stderr(example_repo: Path) -> None:
+    """A CI log shows how far each vendor got while it is read; stdout stays the JSON; -q hides it."""
+    from urllib.parse import urlsplit
+
+    from reconciler.simulators.procore import ProcoreSimulator
+    from reconciler.simulators.procore_state import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, demo_state
+    from reconciler.simulators.serve import serve
+
+    simulator = ProcoreSimulator(demo_state())
+    with serve(simulator.handle, latency=0.25) as url:  # a slow vendor: the sync takes a second or two
+        env = {
+            "PROCORE_API_URL": url, "PROCORE_LOGIN_URL": url, "ACCESS_ALLOW_HOSTS": urlsplit(url).netloc,
+            "PROCORE_CLIENT_ID": SANDBOX_CLIENT_ID, "PROCORE_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+            "PROCORE_COMPANY_ID": ",".join(str(c) for c in simulator.state.companies),
+            "ACCESS_PROGRESS_INTERVAL": "0.2",
+        }  # fmt: skip
+        argv = ("--vendor", "procore", "plan", "--format", "json")
+        result = access(*argv, cwd=example_repo, env=env)
+        quiet = access(*argv, "-q", cwd=example_repo, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["format_version"] == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("syncing procore: ")]
+    assert lines, result.stderr
+    assert all(
+        re.fullmatch(r"syncing procore: \d+ requests, \d+ pages, \d+ resources after [\d.]+ s", x)
+        for x in lines
+    )
+    assert int(lines[-1].split()[2]) > 0  # requests counted as they were made
+    assert quiet.returncode == 0 and "syncing" not in quiet.stderr
