@@ -135,7 +135,7 @@ RepoOption = Annotated[
     typer.Option(
         "--repo",
         help="Repository root holding access/ and policies/.",
-        show_default="found upward from the current directory, as git does",
+        show_default="found upward from here, as git does",
     ),
 ]
 SandboxOption = Annotated[
