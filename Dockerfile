@@ -30,6 +30,12 @@ RUN python -m pip install --require-hashes --no-deps -r /tmp/requirements.lock \
 COPY --from=build /dist/ /tmp/dist/
 RUN python -m pip install --no-deps /tmp/dist/access_reconciler-*.whl && rm -rf /tmp/dist
 RUN useradd --create-home --uid 10001 --user-group access
+# A repository mounted at /repo belongs to the host's user, not to uid 10001, and git refuses to read
+# a repository another user owns ("dubious ownership": its .git/config could run that user's
+# commands, such as core.fsmonitor, as ours). Here that guard protects nothing: the container has no
+# other user to protect and reads only what whoever ran it chose to mount. Only the mount point is
+# trusted; a repository anywhere else still gets git's check (and access's message naming the fix).
+RUN git config --system --add safe.directory /repo
 USER 10001:10001
 WORKDIR /repo
 ENTRYPOINT ["access"]

@@ -25,6 +25,7 @@ from reconciler.commands.formats import PlanFormat, TextOrJson
 from reconciler.console import Output, configure_logging
 from reconciler.errors import AccessError, ValidationErrors
 from reconciler.gcpause import paused_gc
+from reconciler.repo_root import default_repo
 from reconciler.scrub import Scrubber, scrub, scrubbing
 from reconciler.settings import environment
 
@@ -130,9 +131,11 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 
 RepoOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
-        "--repo", help="Repository root holding access/ and policies/.", show_default="current directory"
+        "--repo",
+        help="Repository root holding access/ and policies/.",
+        show_default="found upward from here, as git does",
     ),
 ]
 SandboxOption = Annotated[
@@ -159,7 +162,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    repo: RepoOption = Path("."),
+    repo: RepoOption = None,
     vendor: Annotated[
         list[str] | None,
         typer.Option(
@@ -187,6 +190,8 @@ def main_options(
     # leaves only errors.
     configure_logging(output, env, verbose=verbose, scrub=scrub)
     retained = ctx.obj if isinstance(ctx.obj, list) else []  # from `entry`, through `_run`
+    if repo is None:
+        repo = default_repo(Path.cwd(), new=ctx.invoked_subcommand == "init")
     ctx.obj = AppContext(
         repo=repo, vendors=tuple(vendor) if vendor else None, output=output, env=env, retained=retained
     )

@@ -31,6 +31,7 @@ class Output:
     annotations: bool = False  # in GitHub Actions: problems also as ::error file=…,line=…:: commands
     out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
+    _warned: set[str] = field(default_factory=set, repr=False)
 
     """Every message passes the run's scrubber on its way out."""
 
@@ -46,8 +47,13 @@ class Output:
         if not self.quiet:
             self.err.print(scrub(markup))
 
-    def warn(self, message: str) -> None:
-        """A warning on stderr that --quiet does not hide (e.g. credentials going to an undocumented host)."""
+    def warn(self, message: str, *, once: bool = False) -> None:
+        """A warning on stderr that --quiet does not hide (e.g. credentials going to an undocumented
+        host); with `once`, not again in this run."""
+        if once:
+            if message in self._warned:
+                return
+            self._warned.add(message)
         self.err.print(f"warning: {message}", markup=False, style="yellow")
 
     def error(self, message: str) -> None:
@@ -66,6 +72,16 @@ class Output:
             where = f" file={_escape_property(source)}"
         sys.stderr.write(f"::{command}{where}::{_escape_data(message)}\n")
         sys.stderr.flush()
+
+    @property
+    def plain_progress(self) -> bool:
+        """Progress as plain lines instead of a spinner: stderr is no terminal (a CI log), no --quiet."""
+        return not self.quiet and not self.err.is_terminal
+
+    def progress_line(self, text: str) -> None:
+        """One plain progress line on stderr (never with --quiet)."""
+        if not self.quiet:
+            self.err.print(scrub(text), markup=False)
 
     @contextmanager
     def progress(self, description: str) -> Iterator[Progress | None]:

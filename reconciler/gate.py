@@ -45,6 +45,7 @@ from reconciler.commands.state import Source
 from reconciler.connectors.base import VendorState
 from reconciler.connectors.http import gather_bounded
 from reconciler.errors import AccessError, ConfigError, RefusedError
+from reconciler.git_repo import check_readable
 from reconciler.git_tree import export_tree, yaml_blobs
 from reconciler.github_api import GitHubClient, GitHubError, PullRequest
 from reconciler.ledger import (
@@ -95,6 +96,7 @@ ClientFactory = Callable[[], GitHubClient]
 
 
 def open_repo(path: Path) -> git.Repo:
+    check_readable(path)
     try:
         return git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -783,7 +785,7 @@ async def judge(
                 raise ConfigError("no GitHub to ask")
             client = client_factory()
         except ConfigError as exc:
-            note = f"GitHub is not configured ({exc.message})"
+            note = f"GitHub is not configured, so no pull request was looked up: {exc.message}"
     resolver = Resolver(client, dict(recorded_ids))
     landings: list[Landing] = []
     pulls: dict[int, PullFacts] = {}

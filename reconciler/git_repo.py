@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import re
+import shlex
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -10,29 +12,74 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.errors import AccessError
+
 if TYPE_CHECKING:
     import git
 
 
-def head_commit(path: Path) -> str | None:
-    """The commit checked out at `path`, or None outside a git repository (or before its first
-    commit). Asked of git itself: every plan records it, and gitpython's import alone costs more."""
+# What git says when the repository belongs to another user (since git 2.35.2): a repository mounted
+# into a container (`docker run -v "$PWD:/repo"`) or a clone shared between accounts. Every git
+# command then fails, and without this check that reads as "not a git repository".
+DUBIOUS_OWNERSHIP = "detected dubious ownership"
+_REFUSED_AT = re.compile(r"dubious ownership in repository at '(.*)'")
+
+
+def ownership_error(stderr: str, path: Path) -> AccessError | None:
+    """git's refusal to read a repository another user owns, as one line with its fix; else None."""
+    if DUBIOUS_OWNERSHIP not in stderr:
+        return None
+    found = _REFUSED_AT.search(stderr)
+    where = found.group(1) if found else str(path.resolve())
+    return AccessError(
+        f"git refuses to read the repository at {where}: it belongs to another user (git's dubious "
+        f"ownership check); if you trust it, run: git config --global --add safe.directory {shlex.quote(where)}"
+    )
+
+
+def _rev_parse(path: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
     try:
-        found = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+        return subprocess.run(
+            ["git", "-C", str(path), "rev-parse", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def check_readable(path: Path) -> None:
+    """Raise when git refuses the repository at `path` for its owner; anything else (no repository,
+    no git) is left to the caller, which knows what it means there."""
+    found = _rev_parse(path, "--git-dir")
+    if found is not None and found.returncode != 0:
+        refused = ownership_error(found.stderr, path)
+        if refused is not None:
+            raise refused
+
+
+def head_commit(path: Path) -> str | None:
+    """The commit checked out at `path`, or None outside a git repository (or before its first
+    commit). Asked of git itself: every plan records it, and gitpython's import alone costs more.
+    A repository git refuses to read is an error: its plan would say "no commit" of a commit."""
+    found = _rev_parse(path, "--verify", "--quiet", "HEAD^{commit}")
+    if found is None:
+        return None
     sha = found.stdout.strip()
-    return sha if found.returncode == 0 and sha else None
+    if found.returncode == 0 and sha:
+        return sha
+    refused = ownership_error(found.stderr, path)
+    if refused is not None:
+        raise refused
+    return None
 
 
 def open_repo(path: Path) -> git.Repo:
     import git
 
-    from reconciler.errors import AccessError
-
+    check_readable(path)
     try:
         return git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -47,8 +94,6 @@ def base_commit(repo: git.Repo, remote: str, base: str, *, fetch: bool) -> str:
     """The commit a new branch starts from: `remote/base` (fetched first) when the remote exists,
     else the local `base`."""
     import git
-
-    from reconciler.errors import AccessError
 
     if has_remote(repo, remote):
         if fetch:
@@ -91,8 +136,6 @@ def push_branch(repo: git.Repo, remote: str, branch: str, env: Mapping[str, str]
     """Push `branch` to `remote` (forced: the branch is ours). With GITHUB_TOKEN set and an https
     remote, the token goes in an HTTP header through git's environment, never on a command line."""
     import git
-
-    from reconciler.errors import AccessError
 
     extra: dict[str, str] = {}
     token = env.get("GITHUB_TOKEN", "").strip()

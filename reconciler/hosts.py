@@ -118,21 +118,22 @@ URL_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
-def notices(env: Mapping[str, str], vendors: tuple[str, ...]) -> list[str]:
-    """One line per configured URL of `vendors` whose host is undocumented but opted into: every run
-    that sends credentials to such a host says so."""
-    allowed = allowed_hosts(env)
-    out: list[str] = []
+def notice(env: Mapping[str, str], vendors: tuple[str, ...]) -> str | None:
+    """One line naming every undocumented host of `vendors` that credentials go to because
+    `ACCESS_ALLOW_HOSTS` lists it (every run that sends credentials to such a host says so), with
+    the vendors it serves; None when there is none."""
+    served: dict[str, list[str]] = {}
     for vendor in vendors:
         for setting in URL_SETTINGS.get(vendor, ()):
-            url = (env.get(setting) or "").strip()
-            parts = urlsplit(url)
-            if url and parts.hostname and not documented(vendor, parts.hostname):
-                out.append(
-                    f"{_NAMES.get(vendor, vendor)}: {setting}={url} is not a documented {_NAMES[vendor]} "
-                    f"host; credentials go there because {ALLOW_ENV}={','.join(sorted(allowed))}"
-                )
-    return out
+            parts = urlsplit((env.get(setting) or "").strip())
+            if parts.hostname and not documented(vendor, parts.hostname):
+                names = served.setdefault(parts.netloc.lower(), [])
+                if _NAMES.get(vendor, vendor) not in names:
+                    names.append(_NAMES.get(vendor, vendor))
+    if not served:
+        return None
+    hosts = ", ".join(f"{host} ({', '.join(names)})" for host, names in served.items())
+    return f"{ALLOW_ENV}: credentials go to {hosts}; no vendor documents {'these hosts' if len(served) > 1 else 'this host'}"
 
 
 _NAMES = {"procore": "Procore", "concur": "SAP Concur", "pingone": "PingOne"}

@@ -414,17 +414,16 @@ def _judge(
             message="a removal no approver rule covers", edit=describe(edit),
             merged_at=_iso(pull.merged_at) if pull else "",
         )  # fmt: skip
-    if landing.pull is None:
+    if landing.pull is None:  # the landing's note (what GitHub said, or why it was not asked) follows
+        note = f". {landing.note[:1].upper()}{landing.note[1:]}" if landing.note else ""
         if landing.unmerged:
             numbers = ", ".join(f"#{n}" for n in landing.unmerged)
             return _held(edit, landing, "merged",
                          f"commit {landing.sha[:7]} is in pull request {numbers}, which did not land it on this "
-                         f"branch{f' ({landing.note})' if landing.note else ''}; only what merged pull requests "
-                         "landed is applied", could)  # fmt: skip
-        note = f" ({landing.note})" if landing.note else ""
+                         f"branch; only what merged pull requests landed is applied{note}", could)  # fmt: skip
         return _held(edit, landing, "pull-request",
-                     f"commit {landing.sha[:7]} brought this change without a merged pull request{note}; open a "
-                     "pull request so that someone approves it", could)  # fmt: skip
+                     f"commit {landing.sha[:7]} brought this change without a merged pull request; open a "
+                     f"pull request so that someone approves it{note}", could)  # fmt: skip
     pull = pulls[landing.pull]
     if pull.requested is None:
         return _held(edit, landing, "requested",

@@ -41,4 +41,4 @@ class Origin:
 
     commit: CommitInfo
     pull: PullInfo | None = None
-    note: str = ""  # e.g. "pushed directly to main", "GitHub not configured"
+    note: str = ""  # e.g. "pushed directly to main", "GitHub is not configured: ..."

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import git
 
+from reconciler.git_repo import check_readable
 from reconciler.origin import CommitInfo
 
 _CONCURRENCY = 8
@@ -32,7 +33,9 @@ class History:
 
     @classmethod
     def open(cls, path: Path, rev: str = "HEAD") -> History | None:
-        """The history at `path`, or None outside a git repository (or before the first commit)."""
+        """The history at `path`, or None outside a git repository (or before the first commit).
+        A repository git refuses to read (another user's) is an error, not "no history"."""
+        check_readable(path)
         try:
             repo = git.Repo(path, search_parent_directories=True)
             repo.head.commit  # noqa: B018 - raises ValueError without commits

@@ -78,6 +78,15 @@ def test_dockerfile_is_slim_non_root_and_installs_only_the_hash_pinned_lock() ->
     ]
 
 
+def test_the_image_lets_git_read_the_repository_mounted_at_its_working_directory() -> None:
+    """`docker run -v "$PWD:/repo"` mounts a repository owned by another uid: without safe.directory
+    for the mount point, git refuses it and every command that reads git fails."""
+    final = (ROOT / "Dockerfile").read_text(encoding="utf-8").rsplit("\nFROM ", 1)[1]
+    (workdir,) = re.findall(r"^WORKDIR (\S+)", final, re.MULTILINE)
+    assert f"git config --system --add safe.directory {workdir}" in final
+    assert "safe.directory '*'" not in final and "safe.directory *" not in final
+
+
 def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
     lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
     pinned = {

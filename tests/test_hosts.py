@@ -13,7 +13,7 @@ from reconciler.connectors.concur_settings import ConcurSettings
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.connectors.procore_settings import settings_from_env
 from reconciler.errors import ConfigError
-from reconciler.hosts import check_url, documented, notices
+from reconciler.hosts import check_url, documented, notice
 from tests.helpers import run_cli
 
 PROCORE = {"PROCORE_CLIENT_ID": "id", "PROCORE_CLIENT_SECRET": "secret", "PROCORE_COMPANY_ID": "7"}
@@ -85,9 +85,15 @@ def test_plain_http_and_other_ports_need_the_opt_in() -> None:
 def test_an_opted_in_host_is_named_in_every_run() -> None:
     env = {**PROCORE, "PROCORE_API_URL": "http://127.0.0.1:5000", "ACCESS_ALLOW_HOSTS": "127.0.0.1:5000"}
     assert settings_from_env(env).api_url == "http://127.0.0.1:5000"
-    (line,) = notices(env, ("procore",))
-    assert "PROCORE_API_URL=http://127.0.0.1:5000 is not a documented Procore host" in line
-    assert "ACCESS_ALLOW_HOSTS=127.0.0.1:5000" in line
+    assert notice(env, ("procore",)) == (
+        "ACCESS_ALLOW_HOSTS: credentials go to 127.0.0.1:5000 (Procore); no vendor documents this host"
+    )
+    both = env | {"PINGONE_API_URL": "http://127.0.0.1:5001/v1", "PINGONE_AUTH_URL": "http://127.0.0.1:5001"}
+    assert notice(both, ("pingone", "procore")) == (
+        "ACCESS_ALLOW_HOSTS: credentials go to 127.0.0.1:5001 (PingOne), 127.0.0.1:5000 (Procore); no "
+        "vendor documents these hosts"
+    )
+    assert notice({**PROCORE, "ACCESS_ALLOW_HOSTS": "127.0.0.1:5000"}, ("procore",)) is None
 
 
 def test_a_geolocation_from_concurs_token_endpoint_pointing_elsewhere_gets_no_credentials() -> None:

@@ -59,7 +59,7 @@ def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None,
     try:
         return GitHubClient.from_env(ctx.env, writable=False), ""
     except ConfigError as exc:
-        return None, f"GitHub not configured ({exc.message})"
+        return None, f"GitHub is not configured: {exc.message}"
 
 
 async def _actual(ctx: AppContext, desired: Desired, source: Source) -> dict[str, VendorState]:

@@ -6,6 +6,7 @@ The commands import their work when they run (`access validate` loads none of th
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,26 @@ app = typer.Typer(
 )
 
 
+# Each input of `concur setup`: its prompt, and how to give it without a terminal. The secrets have
+# no option: a command line is visible to every user of the machine and kept in shell history.
+SETUP_INPUTS = {
+    "company_id": ("Company id", "pass --company-id or set CONCUR_COMPANY_ID"),
+    "client_id": ("Client id", "pass --client-id or set CONCUR_CLIENT_ID"),
+    "client_secret": ("Client secret", "set CONCUR_CLIENT_SECRET"),
+    "request_token": ("Company Request Token", "set CONCUR_REQUEST_TOKEN"),
+}
+_SECRET_INPUTS = ("client_secret", "request_token")
+
+
+def _interactive() -> bool:
+    """Whether there is someone to ask: a prompt on a closed or piped stdin reads nothing."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _ask(name: str) -> str:
+    return str(typer.prompt(SETUP_INPUTS[name][0], hide_input=name in _SECRET_INPUTS))
+
+
 @app.callback()
 def concur() -> None:
     """SAP Concur: first-time setup of the company refresh token."""
@@ -30,11 +51,17 @@ def concur() -> None:
 @app.command("setup")
 def setup(
     company_id: Annotated[
-        str, typer.Option("--company-id", envvar="CONCUR_COMPANY_ID", help="The company UUID.", prompt=True)
-    ],
+        str | None,
+        typer.Option(
+            "--company-id", envvar="CONCUR_COMPANY_ID", help="The company UUID.", show_default="asked for"
+        ),
+    ] = None,
     client_id: Annotated[
-        str, typer.Option("--client-id", envvar="CONCUR_CLIENT_ID", help="The app's client id.", prompt=True)
-    ],
+        str | None,
+        typer.Option(
+            "--client-id", envvar="CONCUR_CLIENT_ID", help="The app's client id.", show_default="asked for"
+        ),
+    ] = None,
     host: Annotated[
         str,
         typer.Option("--host", envvar="CONCUR_AUTH_HOST", help="Where the company grant goes (Concur: GLZ)."),
@@ -51,8 +78,21 @@ def setup(
     from reconciler.commands.concur_setup import run_setup
 
     env = environment()
-    client_secret = env.get("CONCUR_CLIENT_SECRET") or typer.prompt("Client secret", hide_input=True)
-    request_token = env.get("CONCUR_REQUEST_TOKEN") or typer.prompt("Company Request Token", hide_input=True)
+    given = {
+        "company_id": company_id or "",
+        "client_id": client_id or "",
+        "client_secret": env.get("CONCUR_CLIENT_SECRET", ""),
+        "request_token": env.get("CONCUR_REQUEST_TOKEN", ""),
+    }
+    missing = [name for name, value in given.items() if not value.strip()]
+    if missing and not _interactive():
+        raise ConfigError(
+            "concur setup: stdin is not a terminal, so nothing can be asked for; "
+            + "; ".join(SETUP_INPUTS[name][1] for name in missing)
+        )
+    answers = {name: value if value.strip() else _ask(name) for name, value in given.items()}
+    company_id, client_id = answers["company_id"], answers["client_id"]
+    client_secret, request_token = answers["client_secret"], answers["request_token"]
     if not request_token.strip() or not client_secret.strip():
         raise ConfigError("concur setup: the Company Request Token and the client secret must not be empty")
     token, store = asyncio.run(

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.commands.context import AppContext
+from reconciler.commands.progress import reading
 from reconciler.commands.state import Source, open_connectors
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.memory import MemoryConnector
@@ -124,13 +125,16 @@ async def _read(
                 raise AccessError(f"{source.state_dir}: no snapshot for {vendor} ({vendor}.json)")
             actual[vendor] = state
         return actual, names
-    async with open_connectors(ctx, source, vendors, writable=False) as connectors:
-        with ctx.output.progress(f"reading {', '.join(vendors)}"):
-            for vendor, connector in connectors.items():
-                tenants = _tenants(vendor, connector)
-                scope = import_scope(vendor, existing.scope, tenants)
-                actual[vendor] = await connector.sync(scope)
-                names.update(await _company_names(connector, tenants))
+    async with (
+        open_connectors(ctx, source, vendors, writable=False) as connectors,
+        reading(ctx.output, ctx.env, connectors, "reading") as finished,
+    ):
+        for vendor, connector in connectors.items():
+            tenants = _tenants(vendor, connector)
+            scope = import_scope(vendor, existing.scope, tenants)
+            actual[vendor] = await connector.sync(scope)
+            names.update(await _company_names(connector, tenants))
+            finished(vendor)
     return actual, names
 
 

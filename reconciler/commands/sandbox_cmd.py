@@ -1,4 +1,4 @@
-"""`access sandbox reset`: restore the built-in vendors to their seed state."""
+"""`access sandbox reset` (the built-in vendors back to their seed state) and `access sandbox serve`."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def serve(ctx: AppContext, *, stop: threading.Event | None = None) -> int:
     HTTP, against the simulators.
     """
     vendors = ctx.vendors or VENDORS
-    directory = sandbox.state_dir(ctx.repo)
+    # absolute: the printed variables (CONCUR_TOKEN_FILE) must mean the same file from any directory
+    directory = sandbox.state_dir(ctx.repo).absolute()
     directory.mkdir(parents=True, exist_ok=True)
     stop = stop or threading.Event()
     with resumed_gc(), ExitStack() as stack:  # serves until interrupted: collect cycles

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.commands.context import AppContext
+from reconciler.commands.progress import reading, summary
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.memory import MemoryConnector
 from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError, LocatedError, TenantError, ValidationErrors
-from reconciler.hosts import notices
+from reconciler.hosts import notice
 from reconciler.loader import DesiredFiles, FileCache, read_files
 from reconciler.normalize import PeopleMemo, normalize
 from reconciler.records import AccessSet
@@ -97,8 +98,9 @@ async def open_connectors(
                 stack.push_async_callback(connector.aclose)
                 connectors[vendor] = connector
         if not source.sandbox and source.state_dir is None:
-            for line in notices(ctx.env, tuple(connectors)):
-                ctx.output.warn(line)
+            line = notice(ctx.env, tuple(connectors))
+            if line:  # shown even with --quiet, once per run (apply opens the connectors again)
+                ctx.output.warn(line, once=True)
         if missing:  # every vendor's missing settings at once, not one per run
             raise ConfigError(
                 "\n".join(missing) + "\n(to try access without credentials, use --sandbox; "
@@ -109,21 +111,6 @@ async def open_connectors(
 
 
 log = logging.getLogger("reconciler.sync")
-
-
-def _counts(connectors: Mapping[str, Connector]) -> str:
-    """'procore 12 requests, 8 pages, 3,200 resources · concur …' from the connectors that count."""
-    from reconciler.connectors.http import RequestStats  # httpx: only once connectors ran
-
-    parts = []
-    for vendor, connector in sorted(connectors.items()):
-        stats = getattr(connector, "stats", None)
-        if isinstance(stats, RequestStats):
-            parts.append(
-                f"{vendor} {stats.requests:,} requests, {stats.pages:,} pages, {stats.resources:,} resources"
-                + (f", {stats.retries:,} retried" if stats.retries else "")
-            )
-    return " · ".join(parts)
 
 
 async def _cancel_stragglers() -> None:
@@ -142,34 +129,26 @@ async def _cancel_stragglers() -> None:
 async def sync_all(
     ctx: AppContext, connectors: Mapping[str, Connector], desired: AccessSet
 ) -> dict[str, VendorState]:
-    """Sync every vendor concurrently; each connector bounds its own concurrency. On a terminal the
-    progress line shows, per vendor, the requests made and the pages and resources read so far."""
+    """Sync every vendor concurrently; each connector bounds its own concurrency. Progress shows,
+    per vendor, the requests made and the pages and resources read so far (`progress.reading`)."""
     vendors = sorted(connectors)
     started = time.monotonic()
     try:
-        with ctx.output.progress(f"syncing {', '.join(vendors)}") as progress:
+        async with reading(ctx.output, ctx.env, connectors) as finished:
 
-            async def tick() -> None:
-                while progress is not None:
-                    await asyncio.sleep(0.25)
-                    counts = _counts(connectors)
-                    if counts:
-                        progress.update(progress.task_ids[0], description=f"syncing · {counts}")
+            async def sync(vendor: str) -> VendorState:
+                state = await connectors[vendor].sync(desired.scope.for_vendor(vendor))
+                finished(vendor)
+                return state
 
-            ticker = asyncio.ensure_future(tick())
-            try:
-                states = await asyncio.gather(
-                    *(connectors[v].sync(desired.scope.for_vendor(v)) for v in vendors)
-                )
-            finally:
-                ticker.cancel()
+            states = await asyncio.gather(*(sync(v) for v in vendors))
     except TenantError as exc:  # a company the credentials cannot reach: where the YAML names it
         raise ValidationErrors(
             LocatedError(desired.tenant_sources.get((exc.vendor, tenant)), exc.message_for(tenant))
             for tenant in exc.tenants
         ) from None
-    if log.isEnabledFor(logging.DEBUG) and _counts(connectors):
-        log.debug("synced in %.1f s: %s", time.monotonic() - started, _counts(connectors))
+    if log.isEnabledFor(logging.DEBUG) and summary(connectors):
+        log.debug("synced in %.1f s: %s", time.monotonic() - started, summary(connectors))
     return dict(zip(vendors, states, strict=True))
 
 

@@ -97,9 +97,10 @@ class PingOneApi:
             headers=headers,
             retry_statuses=RETRY_STATUSES,
         )
+        # The worker app's environment comes from the setting in effect: only the one the user set is named.
+        env = s.auth_environment_id or s.environment_id
+        setting = "PINGONE_AUTH_ENVIRONMENT_ID" if s.auth_environment_id else "PINGONE_ENVIRONMENT_ID"
         if response.status_code == 404:
-            env = s.auth_environment_id or s.environment_id
-            setting = "PINGONE_AUTH_ENVIRONMENT_ID" if s.auth_environment_id else "PINGONE_ENVIRONMENT_ID"
             raise ConfigError(
                 f"pingone: {host_of(s.auth_url)} knows no environment {env} (the token endpoint answered "
                 f"HTTP 404): check {setting} (the id of the environment the worker app lives in) and "
@@ -110,8 +111,8 @@ class PingOneApi:
             raise VendorError(
                 "pingone",
                 f"token request to {s.token_url} failed: HTTP {response.status_code} {text}; check "
-                "PINGONE_CLIENT_ID/PINGONE_CLIENT_SECRET, the environment the worker app lives in "
-                "(PINGONE_AUTH_ENVIRONMENT_ID) and PINGONE_TOKEN_AUTH_METHOD",
+                f"PINGONE_CLIENT_ID and PINGONE_CLIENT_SECRET, {setting}={env} (the environment the worker "
+                "app lives in) and PINGONE_TOKEN_AUTH_METHOD",
                 status=response.status_code,
             )
         body = response.json()
