@@ -1,12 +1,17 @@
 """The one scrubber: every secret, in every encoding a server or proxy might echo, becomes `***`.
 
-It knows the configured secrets (environment variables whose names say SECRET, TOKEN, PASSWORD,
-KEY or CREDENTIAL) and every token obtained at run time (`remember`, called where tokens arrive),
-and replaces each in the forms an echoed request shows it:
+It knows the configured secrets (the settings `reconciler.settings.SETTINGS` declares secret) and
+every token obtained at run time (`remember`, called where tokens arrive), and replaces each in the
+forms an echoed request shows it:
 
 - raw, URL-encoded (`%2F` or `%2f`, `+` for spaces, twice-encoded), JSON- and HTML-escaped, hex;
 - base64 (standard or URL-safe, padded or not) at any offset within a longer base64 string, which
   covers `Basic base64(client_id:secret)` whatever the client id: the whole base64 run is replaced.
+
+The values of the other declared settings (names, ids, paths, modes, URLs) are never masked: they
+are ordinary words (`CONCUR_TOKEN_STORE=file`). A variable access does not declare is masked when its
+name says SECRET, TOKEN, PASSWORD, KEY or CREDENTIAL, unless its value cannot be a secret (a number,
+true/false); a value under 6 characters only where it stands alone, never inside a word.
 
 Every message that reaches output, logs, plan files, journals and audit lines passes `scrub`; a
 vendor's body is quoted only through `quote_body` (scrub, then truncate, so a cut cannot leave half a
@@ -25,10 +30,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from urllib.parse import quote, quote_plus
 
-from reconciler.settings import environment
+from reconciler.settings import SECRET_SETTINGS, SETTINGS, environment
 
 SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSWORD|KEY|CREDENTIAL)", re.IGNORECASE)
 MIN_LENGTH = 4  # shorter values are not treated as secrets (they would match everywhere)
+WORD_LENGTH = 6  # an unknown variable's value shorter than this is masked only as a whole word
+_NOT_SECRET = re.compile(r"(true|false|yes|no|on|off|none|null|[-+]?[0-9]+(\.[0-9]+)?)", re.IGNORECASE)
 MASK = "***"
 _B64_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
 
@@ -91,13 +98,22 @@ class Scrubber:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
-        self._built: tuple[list[str], list[str]] | None = None
+        self._words: set[str] = set()  # short values masked only where they stand alone
+        self._built: tuple[list[str], list[str], re.Pattern[str] | None] | None = None
         for secret in secrets:
             self.remember(secret)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Scrubber:
-        return cls(v for k, v in env.items() if SECRET_NAME.search(k))
+        """The declared secret settings; of the variables access does not declare, those whose name
+        says they hold a secret (see the module's docstring)."""
+        scrubber = cls()
+        for name, value in env.items():
+            if name in SECRET_SETTINGS:
+                scrubber.remember(value)
+            elif name not in SETTINGS and SECRET_NAME.search(name):
+                scrubber.remember_unknown(value)
+        return scrubber
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -113,24 +129,37 @@ class Scrubber:
         self._secrets.add(secret)
         self._built = None
 
-    def _forms(self) -> tuple[list[str], list[str]]:
-        """(text forms, base64 cores), longest first; rebuilt when a secret is added."""
+    def remember_unknown(self, value: str) -> None:
+        """The value of a variable access does not declare, whose name suggests a secret."""
+        value = value.strip()
+        if len(value) < MIN_LENGTH or _NOT_SECRET.fullmatch(value) or value in self._words:
+            return
+        if len(value) >= WORD_LENGTH:
+            self.remember(value)
+            return
+        self._words.add(value)
+        self._built = None
+
+    def _forms(self) -> tuple[list[str], list[str], re.Pattern[str] | None]:
+        """(text forms, base64 cores, whole words), longest first; rebuilt when a secret is added."""
         if self._built is None:
             texts: set[str] = set()
             cores: set[str] = set()
             for secret in self._secrets:
                 texts |= _text_forms(secret)
                 cores |= _base64_cores(secret.encode())
+            words = "|".join(re.escape(w) for w in sorted(self._words, key=len, reverse=True))
             self._built = (
                 sorted(texts, key=len, reverse=True),
                 sorted(cores, key=len, reverse=True),
+                re.compile(rf"(?<![\w-])(?:{words})(?![\w-])") if words else None,
             )
         return self._built
 
     def __call__(self, text: str) -> str:
-        if not self._secrets or not text:
+        if not (self._secrets or self._words) or not text:
             return text
-        texts, cores = self._forms()
+        texts, cores, words = self._forms()
         # substring tests run in C at memory speed: a long clean text costs next to nothing
         for core in cores:
             if core in text:
@@ -138,6 +167,8 @@ class Scrubber:
         for form in texts:
             if form in text:
                 text = text.replace(form, MASK)
+        if words is not None:
+            text = words.sub(MASK, text)
         return text
 
     def quote_body(self, body: str | bytes, limit: int = 300) -> str:

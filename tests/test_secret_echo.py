@@ -161,6 +161,7 @@ def files_text(root: Path) -> str:
 def _no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries of the echoed 502s happen, but without waiting."""
     monkeypatch.setattr(vendor_http.RetryPolicy, "backoff", lambda self, attempt: 0.0)
+    monkeypatch.setattr(vendor_http.RetryPolicy, "failure_backoff", lambda self, attempt: 0.0)
     monkeypatch.setattr(vendor_http.RetryPolicy, "jitter", lambda self, seconds: 0.0)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -393,7 +394,12 @@ class ConcurConnector:
             return ChangeResult(change.id, Outcome.ALREADY, f"Concur has no account {user_id}", user_id)
         if response.status_code != 200:
             return _failed(change, api.scim_message(response))
-        return await self._finish(change, str((response.json().get("meta") or {}).get("provisionId", "")))
+        result = await self._finish(change, str((response.json().get("meta") or {}).get("provisionId", "")))
+        if result.outcome is Outcome.ALREADY and retried(
+            response
+        ):  # this request did it; its answer was lost
+            return replace(result, outcome=Outcome.APPLIED, message="done (Concur's first answer was lost)")
+        return result
 
     async def _grant(self, change: Change, code: str) -> ChangeResult:
         user_id = await self._target(change)

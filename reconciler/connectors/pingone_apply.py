@@ -214,7 +214,8 @@ class Applier:
             response = await self.api.request("DELETE", f"/users/{uid}")
             if response.status_code in (204, 404):
                 self.d.forget_user(uid)
-                return (Outcome.APPLIED if response.status_code == 204 else Outcome.ALREADY), "deleted", uid
+                done = response.status_code == 204 or retried(response)  # a 404: its answer was lost
+                return (Outcome.APPLIED if done else Outcome.ALREADY), "deleted", uid
             raise PingOneHttpError(response, f"delete user {uid}")
         return await self.set_enabled(uid, False)
 
@@ -274,6 +275,8 @@ class Applier:
         if response.status_code == 204:
             return Outcome.APPLIED, "", gid
         if response.status_code == 404:
+            if retried(response):  # this request removed them; its first answer was lost
+                return Outcome.APPLIED, "removed (PingOne's first answer was lost)", gid
             return Outcome.ALREADY, "not a direct member", gid
         raise PingOneHttpError(response, f"remove user {uid} from group {gid}")
 
@@ -327,7 +330,7 @@ class Applier:
             response = await self.api.request("DELETE", f"/users/{uid}/roleAssignments/{aid}")
             if response.status_code not in (204, 404):
                 raise PingOneHttpError(response, f"remove {role} ({scope_text}) from user {uid}")
-            deleted += response.status_code == 204
+            deleted += response.status_code == 204 or bool(retried(response))  # a 404: its answer was lost
             self.d.assignments[uid] = [a for a in self.d.assignments.get(uid, []) if a.get("id") != aid]
         refs = ", ".join(str(a.get("id", "")) for a in found)
         if not deleted:

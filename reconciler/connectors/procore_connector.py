@@ -528,6 +528,10 @@ class ProcoreConnector:
         response = await self.api.remove_from_project(company, project_id, ref_user.id)
         self._remember(company, project_id, ref_user.id, None)
         if response.status_code == 404:
+            if retried(response):  # this request removed them; its first answer was lost
+                return ChangeResult(
+                    change.id, Outcome.APPLIED, "removed (Procore's first answer was lost)", ref
+                )
             return ChangeResult(change.id, Outcome.ALREADY, vendor_ref=ref)
         _expect(response, 204)
         return ChangeResult(change.id, Outcome.APPLIED, vendor_ref=ref)

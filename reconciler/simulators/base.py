@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -31,20 +32,44 @@ class Fault:
 
 
 @dataclass(slots=True)
+class FaultRate:
+    kind: str
+    probability: float  # of each matching request
+    match: str = ""
+
+
+@dataclass(slots=True)
 class FaultPlan:
-    """Faults to inject into the next matching requests, consumed as they fire."""
+    """Faults to inject: into the next matching requests, consumed as they fire (`add`); or into a
+    share of all matching requests, for as long as the rate stands (`add_rate`; `rates.clear()`)."""
 
     faults: list[Fault] = field(default_factory=list)
+    rates: list[FaultRate] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    fired: Counter[str] = field(default_factory=Counter)  # kind -> how many were injected
 
     def add(self, kind: str, count: int = 1, match: str = "") -> None:
         self.faults.append(Fault(kind, count, match))
+
+    def add_rate(self, kind: str, probability: float, match: str = "") -> None:
+        """E.g. `add_rate("502", 0.2)` then `add_rate("drop", 0.05)`: a flaky vendor."""
+        self.rates.append(FaultRate(kind, probability, match))
 
     def take(self, request: httpx.Request) -> str | None:
         line = f"{request.method} {request.url.path}"
         for fault in self.faults:
             if fault.remaining > 0 and fault.match in line:
                 fault.remaining -= 1
+                self.fired[fault.kind] += 1
                 return fault.kind
+        if self.rates:
+            draw = self.rng.random()
+            for rate in self.rates:
+                if rate.match in line:
+                    if draw < rate.probability:
+                        self.fired[rate.kind] += 1
+                        return rate.kind
+                    draw -= rate.probability
         return None
 
 

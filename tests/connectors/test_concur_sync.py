@@ -144,7 +144,7 @@ def test_a_dropped_connection_is_retried() -> None:
 
 def test_persistent_errors_surface_as_a_readable_scim_message() -> None:
     simulator = ConcurSimulator(sandbox_state())
-    simulator.faults.add("500", 10, match="GET /profile/spend")
+    simulator.faults.add("500", 100, match="GET /profile/spend")
     with pytest.raises(VendorError) as caught:
         run(sync(simulated(simulator)))
     assert "HTTP 500 GET /profile/spend/v4.1/Users" in caught.value.message
