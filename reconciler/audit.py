@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from reconciler.changes import Change
 from reconciler.connectors.base import ChangeResult
 from reconciler.errors import AccessError
-from reconciler.ledger import Decision
+from reconciler.ledger import Decision, Verdict
 from reconciler.scrub import scrub
 
 AUDIT_FILE = "audit.jsonl"
@@ -61,6 +61,11 @@ def entry(
         "message": result.message,
         "vendor_ref": result.vendor_ref,
         "basis": str(record.verdict) if record is not None else "ungated",
+        # A decision by policy (lapsed, expired) names its rule and why; an approval names people.
+        "rule": (record.rule or None) if record is not None else None,
+        "why": (record.message or None)
+        if record is not None and record.verdict is not Verdict.APPROVED
+        else None,
         "pull_request": record.pull if record is not None else None,
         "pull_request_url": (record.url or None) if record is not None else None,
         "requested_by": record.author if record is not None else None,

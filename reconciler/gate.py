@@ -48,6 +48,7 @@ from reconciler.errors import AccessError, ConfigError, RefusedError
 from reconciler.git_repo import check_readable
 from reconciler.git_tree import export_tree, yaml_blobs
 from reconciler.github_api import GitHubClient, GitHubError, PullRequest
+from reconciler.lapse import lapsed
 from reconciler.ledger import (
     Beneficiary,
     Decision,
@@ -77,6 +78,7 @@ from reconciler.normalize import PeopleMemo, PeopleNotKept, normalize
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
+from reconciler.recertification import LAPSED_NOTE
 from reconciler.records import AccessSet, Account, Person
 from reconciler.rules import plan_options
 from reconciler.rules.aliases import canonical_policies
@@ -667,6 +669,9 @@ def item_of(change: Change) -> ItemId:
 
 
 def _restores(change: Change, today: dt.date) -> Record:
+    if change.action is Action.REVOKE and change.note.startswith(LAPSED_NOTE):
+        rule = change.note.removeprefix(LAPSED_NOTE).split(":", 1)[0].strip()
+        return Record(Verdict.LAPSED, rule=rule, message=change.note)
     if change.action is Action.REVOKE and change.expires and expired_on(change.expires, today):
         return Record(Verdict.EXPIRED, message=f"the approved expiry {change.expires} passed")
     return Record(Verdict.RESTORES, message="restores the approved state")
@@ -919,6 +924,7 @@ async def evaluate(
         plan = live  # nothing held: the approved state is HEAD's YAML, which `live` planned
     else:
         approved_access = overlay(head_set or states.access_at(head), ledger.overrides, ctx.today)
+        approved_access, _ = lapsed(ctx.repo, approved_access, policies, ctx.today)  # by policy, as plan does
         plan = build_plan(
             approved_access, actual, today=ctx.today, options=plan_options(policies),
             desired_digest=live.desired_digest, git_commit=live.git_commit,

@@ -206,6 +206,7 @@ class Verdict(StrEnum):
     RESTORES = "restores"  # in the approved state since the apply point: drift repair
     NOT_REQUIRED = "not-required"  # a removal no approver rule covers
     EXPIRED = "expired"  # the approved expiry passed
+    LAPSED = "lapsed"  # taken back by policy: nobody re-approved it by its recertification deadline
     HELD = "held"  # not applied
 
 

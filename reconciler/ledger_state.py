@@ -89,7 +89,7 @@ class DesiredState:
                 held = groups.get(head, ())
                 if grant[5] not in held:
                     groups[head] = (*held, grant[5])
-                expiry[grant] = provenance.expires or "expired"
+                expiry[grant] = grant_value(provenance.expires or "expired", provenance.certified)
         expiry.update(_expiring(access))
         return cls(groups, expiry, AccountItems.of(access), scope_items(access.scope), governance)
 
@@ -168,20 +168,38 @@ def _contact_changed(old: Mapping[str, Person], new: Mapping[str, Person]) -> se
 
 
 def _expiring(access: AccessSet) -> Iterator[tuple[Grant, str]]:
-    """The wanted grants that carry an expiry (a few among a million: only their lines expand)."""
+    """The wanted grants whose line carries an expiry or a `certified` day (a few among a
+    million: only their lines expand), with their value (`grant_value`)."""
     provenance = access.provenance
     where = getattr(provenance, "items_where", None)
     if where is not None:
-        for grant, p in where(_has_expiry):
-            yield grant, p.expires
+        for grant, p in where(_dated):
+            yield grant, grant_value(p.expires, p.certified)
         return
     for key, p in provenance.items():
-        if isinstance(key, Grant) and p.expires:
-            yield key, p.expires
+        if isinstance(key, Grant) and (p.expires or p.certified):
+            yield key, grant_value(p.expires, p.certified)
 
 
-def _has_expiry(provenance: Provenance) -> bool:
-    return bool(provenance.expires)
+def _dated(provenance: Provenance) -> bool:
+    return bool(provenance.expires or provenance.certified)
+
+
+# ---------------------------------------------------------------- a grant's value
+
+
+def grant_value(expires: str, certified: str = "") -> str:
+    """A grant's value in the ledger: its expiry as written ("" for none) and, when its line says
+    when its owner last re-approved it, that day: `2027-01-01|2026-12-07`. Both bound how long the
+    access lasts (a recertification rule with `on_no_response: revoke` lapses it after the
+    certified day), so moving either later is judged like a grant."""
+    return f"{expires}|{certified}" if certified else expires
+
+
+def value_parts(value: str) -> tuple[str, str]:
+    """(expires, certified) of a `grant_value`."""
+    expires, _, certified = value.partition("|")
+    return expires, certified
 
 
 def scope_items(scope: Scope) -> dict[ScopeKey, bool]:
@@ -262,8 +280,16 @@ def gives_access(edit: Edit) -> bool:
 
 
 def shortens(before: str, after: str) -> bool:
-    """Whether an expiry moving from `before` to `after` ends access sooner ("" is never)."""
-    return bool(after) and (not before or after < before)
+    """Whether a grant's value moving from `before` to `after` ends access sooner and never later:
+    neither its expiry nor its certified day moves later ("" is never / not certified: the latest)."""
+    (expires_was, certified_was), (expires_now, certified_now) = value_parts(before), value_parts(after)
+    return (
+        _not_later(expires_was, expires_now) and _not_later(certified_was, certified_now) and before != after
+    )
+
+
+def _not_later(before: str, after: str) -> bool:
+    return (bool(after) and (not before or after <= before)) or after == before
 
 
 def as_change(edit: Edit) -> Change:
@@ -304,7 +330,14 @@ def describe(edit: Edit) -> str:
             return f"+ {vendor} {principal}: {what}"
         if edit.after is None:
             return f"- {vendor} {principal}: {what}"
-        return f"~ {vendor} {principal}: {what} expires {edit.before or 'never'} → {edit.after or 'never'}"
+        (was, certified_was), (now, certified_now) = (
+            value_parts(str(edit.before)),
+            value_parts(str(edit.after)),
+        )
+        moved = [f"expires {was or 'never'} → {now or 'never'}"] if was != now else []
+        if certified_was != certified_now:
+            moved.append(f"certified {certified_was or 'never'} → {certified_now or 'never'}")
+        return f"~ {vendor} {principal}: {what} {', '.join(moved)}"
     if edit.kind == ACCOUNT_ITEM:
         vendor, _tenant, principal = edit.key
         sign = "+" if edit.before is None else "-" if edit.after is None else "~"
@@ -343,6 +376,7 @@ class _Provenance(Mapping[Grant | AccountKey, Provenance]):
 
 def expired_on(expires: str, today: dt.date) -> bool:
     """Whether an expiry as written ("2026-12-01", "2026-12-01T17:00:00Z") has passed by `today`."""
+    expires = value_parts(expires)[0]
     if not expires:
         return False
     try:
@@ -380,8 +414,8 @@ def overlay(
             expired.pop(grant, None)
             if value is None:
                 continue
-            expires = str(value)
-            provenance = Provenance(None, note, expires)
+            expires, certified = value_parts(str(value))
+            provenance = Provenance(None, note, expires, certified=certified)
             if expired_on(expires, today):
                 expired[grant] = provenance
             else:

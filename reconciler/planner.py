@@ -437,7 +437,10 @@ def _plan_vendor(
         if grant.principal in options.protected:
             continue
         expired = desired.expired.get(grant)
-        note = f"expired {expired.expires}" if expired else "not in the YAML"
+        note = (
+            f"lapsed: {expired.lapsed}" if expired and expired.lapsed
+            else f"expired {expired.expires}" if expired else "not in the YAML"
+        )  # fmt: skip
         rows.append(
             (Action.REVOKE, grant.tenant, grant.principal, grant.resource_type, grant.resource, grant.entitlement,
              "", expired, note, ())

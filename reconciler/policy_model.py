@@ -228,6 +228,15 @@ class RecertificationRule(Strict):
         ge=0,
         description="Days after falling due before the line gets an `expires` (through the same pull request).",
     )
+    on_no_response: Literal["revoke", "keep"] = Field(
+        default="keep",
+        description="What happens to a line nobody re-approved by its deadline (due + grace_days): `revoke` "
+        "takes its access back at the next apply, by policy, with no merge needed; `keep` (the default) "
+        "leaves it until someone merges the recertification pull request.",
+    )
+    notice_days: int = Field(
+        default=14, ge=0, description="With `revoke`: plans list the lines that lapse within this many days."
+    )
 
 
 class Protected(Strict):

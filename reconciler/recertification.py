@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.approvers import Directory, requirements_for
 from reconciler.changes import Action, Change
 from reconciler.loader import DesiredFiles
+from reconciler.location import Location
 from reconciler.policy_model import Policies, RecertificationRule
-from reconciler.records import AccessSet, Grant
+from reconciler.records import AccessSet, Grant, Head, Provenance
 from reconciler.rules.matching import grant_matches
 
 REVIEWERS = "reviewers"  # the owner of lines no approver rule covers, without policy owners
@@ -181,3 +182,110 @@ def branch_name(owner: str) -> str:
     """`access-recertify/<owner>`, with anything a git ref cannot hold replaced."""
     slug = re.sub(r"[^A-Za-z0-9._+-]+", "-", owner).strip(".-") or REVIEWERS
     return f"access-recertify/{slug}"
+
+
+# ---------------------------------------------------------------- lapse on no response
+
+
+# How a plan's revocation of a lapsed line begins (its note: "lapsed: " and `Lapse.why`).
+LAPSED_NOTE = "lapsed: recertification "
+
+
+@dataclass(frozen=True, slots=True)
+class Lapse:
+    """A line a `recertification` rule with `on_no_response: revoke` takes back (or soon will)."""
+
+    source: Location | None  # None: the approved value the ledger holds against the line's edit
+    grants: tuple[Grant, ...]
+    rule: str
+    reviewed: dt.date
+    due: dt.date
+    deadline: dt.date  # the last day the line's access lasts without a re-approval
+
+    def why(self) -> str:
+        return (
+            f"recertification {self.rule}: due {self.due.isoformat()}, not re-approved by "
+            f"{self.deadline.isoformat()} (on_no_response: revoke)"
+        )
+
+
+def lapses(
+    access: AccessSet,
+    policies: Policies,
+    today: dt.date,
+    written: Callable[[Location], dt.date | None],
+    *,
+    within_days: int = 0,
+) -> list[Lapse]:
+    """The lines whose access lapses by policy: past their deadline on `today` (or, with
+    `within_days`, due to lapse by then). A line was last reviewed on its `certified` day (as the
+    approved state has it: the ledger holds an unreviewed edit of it) and never later than the day
+    it was written on main (`written`: from committed history, never the clock); a line with
+    neither is not judged. Lines that expire by their deadline anyway are left to their expiry.
+    A line lapses the day after its deadline: `deadline < today`."""
+    revoking = {name for name, rule in policies.recertification.items() if rule.on_no_response == "revoke"}
+    if not revoking:
+        return []
+    by_line: dict[Provenance, list[Grant]] = {}
+    for grant, provenance in access.provenance.items():
+        if isinstance(grant, Grant) and (provenance.source or provenance.certified) and access.holds(grant):
+            by_line.setdefault(provenance, []).append(grant)  # a held value has no line, but its day
+    found: list[Lapse] = []
+    for provenance, grants in by_line.items():
+        matched = rule_for(policies, grants)
+        if matched is None or matched[0] not in revoking:
+            continue
+        name, rule = matched
+        day = written(provenance.source) if provenance.source is not None else None
+        certified = dt.date.fromisoformat(provenance.certified) if provenance.certified else None
+        if certified is not None:
+            reviewed = min(certified, day) if day is not None else certified
+        elif day is not None:
+            reviewed = day
+        else:
+            continue
+        due = reviewed + dt.timedelta(days=rule.every_days)
+        deadline = due + dt.timedelta(days=rule.grace_days)
+        if deadline >= today + dt.timedelta(days=within_days):
+            continue  # still within its deadline (and, with `within_days`, beyond that window)
+        if provenance.expires and _day(dt.date.fromisoformat(provenance.expires[:10])) <= deadline:
+            continue
+        found.append(Lapse(provenance.source, tuple(sorted(grants)), name, reviewed, due, deadline))
+    found.sort(key=lambda lapse: (lapse.deadline, str(lapse.source)))
+    return found
+
+
+def without_lapsed(access: AccessSet, found: Sequence[Lapse]) -> AccessSet:
+    """`access` with the grants of lapsed lines set aside as expired, each saying why (`lapsed`):
+    the plan revokes them where they are held, as it revokes access whose expiry passed."""
+    if not found:
+        return access
+    gone: dict[Grant, Provenance] = {}
+    for lapse in found:
+        for grant in lapse.grants:
+            gone[grant] = replace(access.provenance[grant], lapsed=lapse.why())
+    groups: dict[Head, tuple[str, ...]] | None = None
+    grants: frozenset[Grant] | None = None
+    if access.grant_groups is not None:
+        groups = {head: tuple(held) for head, held in access.grant_groups.items()}
+        for head in {grant[:5] for grant in gone}:
+            kept = tuple(p for p in groups.get(head, ()) if Grant(*head, p) not in gone)
+            if kept:
+                groups[head] = kept
+            else:
+                groups.pop(head, None)
+    else:
+        grants = access.grants - gone.keys()
+    return AccessSet(
+        access.accounts,
+        grants=grants,
+        provenance=access.provenance,
+        expired={**access.expired, **gone},
+        scope=access.scope,
+        people=access.people,
+        resource_sources=access.resource_sources,
+        tenant_sources=access.tenant_sources,
+        grant_groups=groups,
+        accounts_of=access.accounts_of,
+        account_attributes=access.account_attributes,
+    )

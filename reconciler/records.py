@@ -100,6 +100,9 @@ class Provenance:
     expires: str = ""  # ISO date or datetime, as written
     via: str = ""  # the team the grant came through, if any
     certified: str = ""  # ISO date the owner last re-approved the line (recertification)
+    # Why the line's access lapsed by policy ("recertification quarterly: due …, no answer by …"):
+    # set on the grants a `recertification` rule with `on_no_response: revoke` took back.
+    lapsed: str = ""
 
 
 @dataclass(frozen=True, slots=True)

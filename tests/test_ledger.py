@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+import pytest
+
 from reconciler.approvers import Requirement
 from reconciler.changes import Action, Change
 from reconciler.ledger import (
@@ -29,7 +31,9 @@ from reconciler.ledger_state import (
     Edit,
     diff,
     expired_on,
+    gives_access,
     overlay,
+    value_parts,
 )
 from reconciler.records import AccessSet, Grant, ResourceKey, Scope
 
@@ -180,6 +184,33 @@ def test_an_expiry_extension_pushed_directly_keeps_the_approved_expiry() -> None
     access = AccessSet({}, grant_groups={VPN[:5]: (VPN[5],)}, scope=Scope(frozenset({"pingone"})))
     approved = overlay(access, ledger.overrides, dt.date(2026, 12, 7))
     assert VPN in approved.expired and not approved.holds(VPN)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "needs_approval"),
+    [
+        ("|2026-06-01", "|2026-12-07", True),  # a later certified day: access lapses later
+        ("2027-01-01|2026-06-01", "2027-01-01", True),  # certified dropped: counted from the line's day
+        ("|2026-12-07", "|2026-06-01", False),  # an earlier certified day only shortens
+        ("2030-01-01|2026-12-07", "|2026-01-01", True),  # an expiry extended hides behind a sooner day
+        ("|2026-01-01", "2030-01-01|2026-12-07", True),  # ...and a certified day behind a new expiry
+        ("2027-01-01", "2026-12-31|2026-06-01", False),  # both sooner
+    ],
+)
+def test_a_certified_day_moved_later_is_judged_like_a_grant(
+    before: str, after: str, needs_approval: bool
+) -> None:
+    """`certified:` says the owner re-approved the line; under `on_no_response: revoke` it decides
+    when access lapses, so an unreviewed push that moves it later is held like an extension."""
+    edit = Edit(GRANT, tuple(VPN), before, after)
+    assert gives_access(edit) is needs_approval
+    if needs_approval:
+        ledger = run([Landing("p1", (edit,))], {})
+        assert ledger.overrides == {(GRANT, tuple(VPN)): before}
+        access = AccessSet({}, grant_groups={VPN[:5]: (VPN[5],)}, scope=Scope(frozenset({"pingone"})))
+        approved = overlay(access, ledger.overrides, dt.date(2026, 12, 7))
+        held = approved.provenance[VPN]
+        assert (held.expires, held.certified) == value_parts(before)
 
 
 def test_counted_reviews_the_latest_verdict_on_the_final_head_by_a_writer() -> None:

@@ -215,7 +215,7 @@ def _approval_note(decision: Decision | None) -> str:
         return f" [dim](removal{where}; no approver rule covers it)[/dim]"
     if record.verdict is Verdict.RESTORES:
         return " [dim](restores approved state)[/dim]"
-    if record.verdict is Verdict.EXPIRED:
+    if record.verdict in (Verdict.EXPIRED, Verdict.LAPSED):
         return f" [dim]({escape(record.message)})[/dim]"
     return ""
 

@@ -19,6 +19,7 @@ from reconciler.commands.state import Desired, Source, load_desired, open_connec
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.errors import ValidationErrors
 from reconciler.git_repo import head_commit
+from reconciler.lapse import lapse_findings, lapsed
 from reconciler.loader import ACCESS_DIR
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
@@ -88,8 +89,9 @@ def plan_from(ctx: AppContext, desired: Desired, actual: dict[str, VendorState])
         raise ValidationErrors(errors)
     written = load_policies(ctx.repo)
     policies = canonical_policies(written, aliases)
+    wanted, _ = lapsed(ctx.repo, access, policies, ctx.today)  # lines nobody re-approved in time
     plan = build_plan(
-        access,
+        wanted,
         actual,
         today=ctx.today,
         options=plan_options(policies),
@@ -97,9 +99,9 @@ def plan_from(ctx: AppContext, desired: Desired, actual: dict[str, VendorState])
         git_commit=head_commit(ctx.repo),
     )
     plan = check_plan(plan, access, policies, ctx.today)
-    twice = alias_findings(written, aliases)
-    if twice:
-        plan = replace(plan, findings=tuple(sort_findings([*plan.findings, *twice])))
+    more = [*alias_findings(written, aliases), *lapse_findings(ctx.repo, access, policies, ctx.today)]
+    if more:
+        plan = replace(plan, findings=tuple(sort_findings([*plan.findings, *more])))
     return Planned(desired, actual, plan)
 
 

@@ -66,13 +66,20 @@ def run(ctx: AppContext, *, target: Target) -> int:
         if not due:
             ctx.output.result("nothing due for recertification: no pull request needed")
             return 0
+        revoking = frozenset(n for n, r in policies.recertification.items() if r.on_no_response == "revoke")
         for owner, items in by_owner(due).items():
-            _one_owner(ctx, snapshot, target, owner, items, today)
+            _one_owner(ctx, snapshot, target, owner, items, today, revoking)
     return 0
 
 
 def _one_owner(
-    ctx: AppContext, snapshot: Snapshot, target: Target, owner: str, items: list[Due], today: dt.date
+    ctx: AppContext,
+    snapshot: Snapshot,
+    target: Target,
+    owner: str,
+    items: list[Due],
+    today: dt.date,
+    revoking: frozenset[str],
 ) -> None:
     branch = branch_name(owner)
     if _owner_pushed(snapshot.repo, target, branch) and asyncio.run(_is_open(ctx, target, branch)):
@@ -99,7 +106,7 @@ def _one_owner(
             f"{i.line.member}: {i.line.where}, {'expires ' + str(i.deadline) if i.overdue else 'certified'}"
             for i in items
         ),
-        title=title, body=_body(snapshot, texts, owner, items, today),
+        title=title, body=_body(snapshot, texts, owner, items, today, revoking),
     )  # fmt: skip
     ctx.output.result(
         f"{'opened' if created else 'updated'} pull request #{pull.number} for {owner} "
@@ -138,10 +145,29 @@ async def _is_open(ctx: AppContext, target: Target, branch: str) -> bool:
             return await client.open_pull_for(branch) is not None
 
 
-def _body(snapshot: Snapshot, texts: dict[str, str], owner: str, items: list[Due], today: dt.date) -> str:
+def _body(
+    snapshot: Snapshot,
+    texts: dict[str, str],
+    owner: str,
+    items: list[Due],
+    today: dt.date,
+    revoking: frozenset[str] = frozenset(),
+) -> str:
+    """The pull request's description; `revoking`: the rules whose lines lapse on no response."""
     logins = sorted({login for i in items for login in i.owner.logins}, key=str.casefold)
     asked = ", ".join(map(mention, logins)) or "any reviewer"  # the owners are asked: pinged on purpose
-    lines = [
+    lapsing = sorted((i for i in items if i.rule in revoking), key=lambda i: i.deadline)
+    lines = (
+        [
+            f"**Lapses without an answer:** {len(lapsing)} line(s) here lose their access after "
+            f"{lapsing[0].deadline} unless this is merged by then (each line's deadline is below; the "
+            "recertification policy says `on_no_response: revoke`, so apply takes it back without a merge).",
+            "",
+        ]
+        if lapsing
+        else []
+    )
+    lines += [
         f"Access that **{md_text(owner)}** ({asked}) approves is due for re-approval (as of {today}).",
         "",
         "- **Keep** a line: leave it; this pull request sets `certified` on it.",
