@@ -81,7 +81,7 @@ class AccountBatches:
                 ]
             rows = zip(
                 repeat(vendor), repeat(tenant), principals, repeat(True), map(_EMAIL, whom), map(_NAME, whom),
-                every, repeat(""),
+                every, repeat(""), repeat(""), repeat(""),
             )  # fmt: skip
             keys = list(
                 map(tuple.__new__, repeat(AccountKey), zip(repeat(vendor), repeat(tenant), principals))

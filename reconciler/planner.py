@@ -224,7 +224,7 @@ def _matched(
     C, and `rename` filled in: None when two accounts come to one key (then `_matched_one_by_one`)."""
     if not accounts:
         return {}
-    _, tenants, principals, *_, attributes, _ = zip(*accounts, strict=True)
+    _, tenants, principals, _, _, _, attributes, *_ = zip(*accounts, strict=True)
     renamed: dict[int, str] = {}
     if by_login:  # an account's login attribute names the person (each distinct attribute set read once)
         logins = {attrs: dict(attrs).get("login", "").casefold() for attrs in set(attributes)}
@@ -291,10 +291,7 @@ def _renamed_grants(grants: frozenset[Grant], rename: Mapping[str, str]) -> froz
 
 
 def _renamed(account: Account, principal: str) -> Account:
-    return Account(
-        account.vendor, account.tenant, principal, account.active, account.email, account.display_name,
-        account.attributes, account.native_id,
-    )  # fmt: skip
+    return account._replace(principal=principal)
 
 
 def _have_grants(vendor: str, scope: Scope, actual: _Resolved) -> set[Grant]:

@@ -78,6 +78,13 @@ class Account(NamedTuple):
     display_name: str = ""
     attributes: tuple[tuple[str, str], ...] = ()
     native_id: str = ""  # the vendor's id; actual state only
+    # When the account last signed in, as the vendor says (ISO 8601; PingOne `lastSignOn.at`, Procore
+    # `last_login_at`); "" when never, or where the vendor does not say (`vendors.SIGN_INS`). Actual
+    # state only, and never part of the fingerprint: a sign-in changes no access.
+    last_sign_in: str = ""
+    # When the vendor last changed the account (PingOne `updatedAt`): for a user the IdP disabled or
+    # moved to the leavers population, when it said they left (`reconciler.leavers`). Actual state only.
+    changed_at: str = ""
 
     @property
     def key(self) -> AccountKey:

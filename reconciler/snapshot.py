@@ -47,6 +47,8 @@ def state_to_json(state: VendorState) -> dict[str, Any]:
             "native_id": [a.native_id for a in accounts],
             "attributes": [attribute_sets[a.attributes] for a in accounts],
             "attribute_sets": [[list(pair) for pair in attrs] for attrs in attribute_sets],
+            # Optional columns (a snapshot without them reads as ""): written where the vendor says.
+            **{name: column for name, column in _optional_columns(accounts).items() if any(column)},
         },
         "grants": _grouped(state.grants),
         "indirect": _grouped(state.indirect),
@@ -62,6 +64,15 @@ def state_to_json(state: VendorState) -> dict[str, Any]:
     }
 
 
+# Account columns a snapshot may leave out: when each account last signed in, and when the vendor
+# last changed it (neither is part of the fingerprint).
+_OPTIONAL_COLUMNS = ("last_sign_in", "changed_at")
+
+
+def _optional_columns(accounts: list[Account]) -> dict[str, list[str]]:
+    return {name: [getattr(a, name) for a in accounts] for name in _OPTIONAL_COLUMNS}
+
+
 def _grouped(grants: Iterable[Grant]) -> list[list[Any]]:
     groups: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
     for grant in grants:
@@ -75,14 +86,23 @@ def state_from_json(data: Mapping[str, Any], *, origin: str = "snapshot") -> Ven
 
 
 # What a version 2 snapshot reads as, before its records are made: the vendor; the accounts'
-# tenant, principal, active, email, display name, attributes and native id columns; the grants',
+# tenant, principal, active, email, display name, attributes, native id, last sign-in and changed-at
+# columns; the grants',
 # indirect and read-only grants' groups; catalog; known resources; unreadable resources' rows;
 # aliases' rows.
 # Lists, dicts and strings only (marshal carries them from a second process: see snapshot_reading).
 Parts = tuple[
     str,
     tuple[
-        list[str], list[str], list[bool], list[str], list[str], list[tuple[tuple[str, str], ...]], list[str]
+        list[str],
+        list[str],
+        list[bool],
+        list[str],
+        list[str],
+        list[tuple[tuple[str, str], ...]],
+        list[str],
+        list[str],
+        list[str],
     ],
     dict[Head, list[str]],
     dict[Head, list[str]],
@@ -103,7 +123,7 @@ def _read_json(data: Mapping[str, Any], origin: str) -> VendorState | tuple[Part
                 return _state_from_v1(data)
             if version == SNAPSHOT_VERSION:
                 parts = _parts_v2(data)
-                (_, (tenants, principals, actives, _, _, attributes, _), groups, *_) = parts
+                (_, (tenants, principals, actives, _, _, attributes, *_), groups, *_) = parts
                 return parts, columns_fingerprint(
                     tenants, principals, actives, attributes, groups=groups, groups_sorted=True
                 )
@@ -124,6 +144,8 @@ def _state_from_v1(data: Mapping[str, Any]) -> VendorState:
             display_name=str(a.get("display_name", "")),
             attributes=tuple(sorted((str(k), str(v)) for k, v in dict(a.get("attributes", {})).items())),
             native_id=str(a.get("native_id", "")),
+            last_sign_in=str(a.get("last_sign_in", "")),
+            changed_at=str(a.get("changed_at", "")),
         )
         for a in data.get("accounts", [])
     )
@@ -151,14 +173,15 @@ def _parts_v2(data: Mapping[str, Any]) -> Parts:
     if not set(map(type, actives)) <= {bool}:
         raise ValueError("accounts.active holds a value that is not true or false")
     fields = [
-        _strings(columns.get(name, [""] * count)) for name in ("tenant", "email", "display_name", "native_id")
+        _strings(columns.get(name, [""] * count))
+        for name in ("tenant", "email", "display_name", "native_id", *_OPTIONAL_COLUMNS)
     ]
     if any(len(f) != count for f in (*fields, attributes, actives)):
         raise ValueError("the account columns differ in length")
-    tenants, emails, names, ids = fields
+    tenants, emails, names, ids, signed_in, changed = fields
     return (
         vendor,
-        (tenants, principals, actives, emails, names, attributes, ids),
+        (tenants, principals, actives, emails, names, attributes, ids, signed_in, changed),
         _grant_groups(vendor, data.get("grants", [])),
         _grant_groups(vendor, data.get("indirect", [])),
         _grant_groups(vendor, data.get("read_only", [])),
@@ -175,9 +198,11 @@ def _parts_v2(data: Mapping[str, Any]) -> Parts:
 def state_of(parts: Parts, fingerprint: str) -> VendorState:
     """The state of a version 2 snapshot's parts (made in C: no Python per account or grant)."""
     vendor, columns, groups, indirect, read_only, catalog, known_resources, unreadable, aliases = parts
-    tenants, principals, actives, emails, names, attributes, ids = columns
+    tenants, principals, actives, emails, names, attributes, ids, signed_in, changed = columns
     with paused_gc():
-        rows = zip(repeat(vendor), tenants, principals, actives, emails, names, attributes, ids)  # (checked)
+        rows = zip(  # (checked)
+            repeat(vendor), tenants, principals, actives, emails, names, attributes, ids, signed_in, changed
+        )
         state = VendorState(
             vendor, tuple(map(tuple.__new__, repeat(Account), rows)), catalog=catalog,
             known_resources=known_resources, indirect=frozenset(ungroup(indirect)),

@@ -54,6 +54,24 @@ def test_a_written_snapshot_reads_back_as_the_same_state_and_fingerprint(tmp_pat
     assert json.loads((tmp_path / "pingone.json").read_text())["fingerprint"] == state.fingerprint
 
 
+def test_sign_ins_and_changes_are_kept_optional_and_outside_the_fingerprint(tmp_path: Path) -> None:
+    state = _state()
+    plain = json.loads(write_state(tmp_path, state).read_text())["accounts"]
+    assert "last_sign_in" not in plain and "changed_at" not in plain  # none known: the columns are left out
+    signed = (
+        state.accounts[0]._replace(last_sign_in="2026-11-30T08:12:00Z", changed_at="2026-01-05T09:00:00Z"),
+        *state.accounts[1:],
+    )
+    used = state.replace(accounts=signed)
+    assert used.fingerprint == state.fingerprint  # a sign-in changes no access: a plan is not stale
+    columns = json.loads(write_state(tmp_path, used).read_text())["accounts"]
+    assert columns["last_sign_in"] == ["2026-11-30T08:12:00Z", "", ""]
+    back = read_state(tmp_path, "pingone")
+    assert back is not None and set(back.accounts) == set(signed)
+    assert back.accounts[0].last_sign_in == "2026-11-30T08:12:00Z"
+    assert back.accounts[1].last_sign_in == back.accounts[1].changed_at == ""
+
+
 def test_version_1_snapshots_still_read(tmp_path: Path) -> None:
     row = [CO, "project", "Harbor Tower", "Project Manager", "ann@x.example"]
     (tmp_path / "procore.json").write_text(

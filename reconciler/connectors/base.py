@@ -196,7 +196,7 @@ def fingerprint(
     caller knows each group's principals are sorted and distinct.
     """
     columns = list(zip(*accounts, strict=True)) or [()] * len(Account._fields)
-    _, tenant, principal, active, _, _, attributes, _ = columns
+    _, tenant, principal, active, _, _, attributes, *_ = columns
     return columns_fingerprint(
         tenant, principal, active, attributes, grants, groups=groups, groups_sorted=groups_sorted
     )
