@@ -16,6 +16,10 @@ It differs from the example in `access/` in instructive ways:
   group All Staff: both are indirect memberships, shown and never revoked. svc-backup is an account
   nobody manages; Bob's username (bruiz) differs from his email.
 
+Sign-ins (`SIGN_INS`): PingOne says when each user last signed on and Procore when each user last
+logged in; Ivan has not opened Procore since May, Oscar has never signed on to PingOne, and Concur
+does not say.
+
 Each vendor's simulator seeds itself from these records plus its own extras (ids, templates,
 indirect memberships); `reconciler.sandbox.<vendor>` does that in its `reset`.
 """
@@ -73,11 +77,27 @@ class VendorSeed:
     catalog: dict[str, tuple[str, ...]] = field(default_factory=dict)  # resource type -> entitlements
 
 
+# When each person last signed in, per vendor that says (PingOne `lastSignOn.at`, Procore
+# `last_login_at`); missing: never.
+SIGN_INS: dict[str, dict[str, str]] = {
+    "pingone": {
+        **{key: f"2026-11-{10 + n:02d}T08:{n:02d}:00.000Z" for n, key in enumerate(STAFF)},
+        "ivan": "2026-11-30T07:45:00.000Z",
+    },
+    "procore": {
+        **{key: f"2026-11-{12 + n:02d}T14:{n:02d}:11Z" for n, key in enumerate((*PM, *SITE, "grace"))},
+        "ivan": "2026-05-14T16:20:05Z",
+        "oscar": "2026-10-02T11:00:00Z",
+        "pat": "2025-12-01T09:30:00Z",
+    },
+}
+
+
 def _account(vendor: str, key: str, tenant: str = "", *, active: bool = True, **attrs: str) -> Account:
     name = {"oscar": "Oscar Reyes", "pat": "Pat Sullivan"}.get(key) or PEOPLE[key]
     return Account(
         vendor, tenant, email(key).casefold(), active=active, email=email(key), display_name=name,
-        attributes=tuple(sorted(attrs.items())),
+        attributes=tuple(sorted(attrs.items())), last_sign_in=SIGN_INS.get(vendor, {}).get(key, ""),
     )  # fmt: skip
 
 

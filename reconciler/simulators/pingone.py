@@ -176,6 +176,8 @@ class PingOneSimulator(PingOneAccessRoutes):
         )
         if name.get("formatted"):
             user["name"]["formatted"] = name["formatted"]
+        self.touched(user)
+        user["createdAt"] = user["updatedAt"]
         return json_response(201, self.render_user(user["id"]))
 
     def get_user(self, request: httpx.Request, user: str) -> httpx.Response:
@@ -228,6 +230,7 @@ class PingOneSimulator(PingOneAccessRoutes):
         for key in ("username", "email", "name", "title", "externalId"):
             if key in body:
                 record[key] = body[key]
+        self.touched(record)
         return json_response(200, self.render_user(user))
 
     def delete_user(self, request: httpx.Request, user: str) -> httpx.Response:
@@ -250,6 +253,8 @@ class PingOneSimulator(PingOneAccessRoutes):
             return p1_error(
                 400, details=[{"code": "INVALID_VALUE", "target": "enabled", "message": "must be boolean"}]
             )
+        if record["enabled"] != body["enabled"]:
+            self.touched(record)
         record["enabled"] = body["enabled"]
         return json_response(
             200, {"enabled": record["enabled"], "_links": self.links(request, f"/users/{user}/enabled")}
@@ -268,6 +273,8 @@ class PingOneSimulator(PingOneAccessRoutes):
                 details=[{"code": "INVALID_VALUE", "target": "id", "message": "population does not exist"}],
             )
         old = record["population"]["id"]
+        if old != pid:
+            self.touched(record)
         record["population"] = {"id": pid}
         for gid in list(self.state.user_groups.get(user, set())):  # population groups of the old population
             if self.state.groups[gid].get("population", {}).get("id") == old:

@@ -6,6 +6,7 @@ See `reconciler.simulators.pingone` for the simulator itself and what it is fait
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import math
 import time
@@ -104,6 +105,7 @@ class PingOneBase(SimulatorBase):
         burst: int = 100,
         clock: Clock = time.monotonic,
         token_lifetime: int = 3600,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         super().__init__()
         self.state = state
@@ -112,6 +114,7 @@ class PingOneBase(SimulatorBase):
         self.clock = clock
         self.budget = RateBudget(rate_limit, burst, clock) if rate_limit else None
         self.token_lifetime = token_lifetime
+        self.now = now  # the wall clock: `updatedAt` of a user the API changes
         self.tokens: dict[str, float] = {}  # access token -> expiry (clock time)
         self.version = 0  # bumped on every write; the sandbox saves only when it moved
         self.forbidden_once: set[str] = set()  # "METHOD /path" substrings answering 403 once (propagation)
@@ -123,6 +126,10 @@ class PingOneBase(SimulatorBase):
     def routes(self) -> dict[tuple[str, str], Callable[..., httpx.Response]]:
         """METHOD and path pattern -> handler; the simulator class lists them."""
         raise NotImplementedError
+
+    def touched(self, user: JSON) -> None:
+        """The user was changed through the API: PingOne moves its `updatedAt`."""
+        user["updatedAt"] = self.now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
 
     def route(self, request: httpx.Request) -> httpx.Response:
         if self.budget is not None:

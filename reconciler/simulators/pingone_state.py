@@ -131,6 +131,7 @@ class PingOneState:
         *,
         enabled: bool = True,
         user_id: str | None = None,
+        last_sign_on: str = "",
     ) -> dict[str, Any]:
         uid = user_id or stable_id("user", username)
         name: dict[str, str] = {"formatted": f"{given} {family}".strip()}
@@ -148,8 +149,16 @@ class PingOneState:
             "createdAt": TIMESTAMP,
             "updatedAt": TIMESTAMP,
         }
+        if last_sign_on:
+            self.signed_on(user, last_sign_on)
         self.users[uid] = user
         return user
+
+    @staticmethod
+    def signed_on(user: dict[str, Any], at: str, remote_ip: str = "203.0.113.10") -> None:
+        """The user signed on through a PingOne flow at `at` (ISO 8601, `...Z`): PingOne keeps the
+        time and address of the last successful sign-on (`lastSignOn`, read-only in the API)."""
+        user["lastSignOn"] = {"at": at, "remoteIp": remote_ip}
 
     def population_named(self, name: str) -> str:
         return next(pid for pid, p in self.populations.items() if p["name"] == name)
@@ -264,6 +273,7 @@ class PingOneState:
                 family,
                 state.population_named(account.attribute("population")),
                 enabled=account.active,
+                last_sign_on=account.last_sign_in,
             )
         by_email = {u["email"].casefold(): uid for uid, u in state.users.items()}
         for grant in seed.grants:

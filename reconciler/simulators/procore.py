@@ -441,6 +441,8 @@ def _user_json(user: SimUser) -> dict[str, Any]:
         "created_at": user.created_at,
         "updated_at": user.updated_at,
     }
+    if user.last_login_at is not None:
+        row["last_login_at"] = user.last_login_at
     if user.job_title is not None:
         row["job_title"] = user.job_title
     if user.employee_id is not None:

@@ -45,6 +45,7 @@ class SimUser:
     employee_id: str | None = None
     created_at: str = SEED_TIME
     updated_at: str = SEED_TIME
+    last_login_at: str | None = None  # when the user last logged in to Procore (never: None)
 
     @property
     def name(self) -> str:
@@ -127,6 +128,7 @@ class ProcoreState:
                             u.employee_id,
                             u.created_at,
                             u.updated_at,
+                            *([u.last_login_at] if u.last_login_at else []),
                         ]
                         for u in c.users.values()
                     ],
@@ -149,9 +151,11 @@ class ProcoreState:
             company = SimCompany(int(c["id"]), str(c["name"]), bool(c["installed"]))
             for tid, name, specific in c["templates"]:
                 company.templates[tid] = SimTemplate(tid, name, specific)
-            for uid, email, first, last, active, employee, title, emp_id, created, updated in c["users"]:
+            for uid, email, first, last, active, employee, title, emp_id, created, updated, *login in c[
+                "users"
+            ]:
                 company.users[uid] = SimUser(
-                    uid, email, first, last, active, employee, title, emp_id, created, updated
+                    uid, email, first, last, active, employee, title, emp_id, created, updated, *login
                 )
             for pid, name, active, members, *directory in c["projects"]:
                 company.projects[pid] = SimProject(
@@ -187,7 +191,15 @@ def demo_state() -> ProcoreState:
         first, last = split_name(account.display_name)
         uid = USER_ID_BASE + 1001 + n * 17
         employee = not account.email.casefold().endswith("@steelframe.example")
-        company.users[uid] = SimUser(uid, account.email, first, last, account.active, employee)
+        company.users[uid] = SimUser(
+            uid,
+            account.email,
+            first,
+            last,
+            account.active,
+            employee,
+            last_login_at=account.last_sign_in or None,
+        )
         ids[account.principal] = uid
     for n, name in enumerate(seed.resources.get("project", ())):
         pid = PROJECT_ID_BASE + 501 + n * 3
