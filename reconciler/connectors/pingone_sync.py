@@ -36,6 +36,16 @@ def principal_of(user: JSON) -> str:
     return email.casefold() if email else f"login:{user.get('username', '')}"
 
 
+def _text(value: object) -> str:
+    """A time PingOne sends as text (`lastSignOn.at`, `updatedAt`); anything else as unknown."""
+    return value if isinstance(value, str) else ""
+
+
+def _signed_on(value: object) -> str:
+    """`lastSignOn.at`: when the user last signed on through a PingOne flow ("" for never)."""
+    return _text(value.get("at")) if isinstance(value, dict) else ""
+
+
 def display_name(user: JSON) -> str:
     name = user.get("name") or {}
     formatted = str(name.get("formatted") or "")
@@ -243,6 +253,8 @@ class Syncer:
                 display_name=display_name(user),
                 attributes=attributes,
                 native_id=str(user["id"]),
+                last_sign_in=_signed_on(user.get("lastSignOn")),
+                changed_at=_text(user.get("updatedAt")),
             )
         )
 

@@ -72,9 +72,10 @@ def principal_of(user: Json) -> str:
 
 def account_of(company: str, user: Json, active: bool) -> Account:
     name = str(user.get("name") or f"{user.get('first_name') or ''} {user.get('last_name') or ''}").strip()
+    login = user.get("last_login_at")  # date-time, nullable: when the user last logged in to Procore
     return Account(
         VENDOR, company, principal_of(user), active=active, email=str(user.get("email_address") or ""),
-        display_name=name, native_id=str(user.get("id", "")),
+        display_name=name, native_id=str(user.get("id", "")), last_sign_in=login if isinstance(login, str) else "",
     )  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
 from collections.abc import Coroutine
 from pathlib import Path
@@ -106,6 +107,27 @@ def test_sync_reads_accounts_with_population_and_login() -> None:
     assert accounts[BOB].native_id == user_id(PingOneSimulator(seed_state()), BOB)
     assert state.known_resources["population"] == {"Employees", "Contractors"}
     assert "population/Contractors" in state.catalog["role"]
+
+
+def test_sync_reads_the_last_sign_on_and_when_the_user_was_last_changed() -> None:
+    at = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
+    sim = PingOneSimulator(seed_state(), now=lambda: at)
+    accounts = {a.principal: a for a in run(sync_once(sim)).accounts}
+    assert accounts[BOB].last_sign_in == "2026-11-19T08:09:00.000Z"  # lastSignOn.at
+    assert accounts[OSCAR].last_sign_in == ""  # never signed on: PingOne sends no lastSignOn
+    assert accounts[BOB].changed_at == "2026-01-05T09:00:00.000Z"  # updatedAt
+    response = sim.handle(
+        httpx.Request(
+            "PUT",
+            f"https://api.pingone.com/v1/environments/{SANDBOX_ENVIRONMENT}/users/{user_id(sim, BOB)}/enabled",
+            json={"enabled": False},
+            headers={"authorization": "Bearer " + next(iter(sim.tokens))},
+        )
+    )
+    assert response.status_code == 200
+    accounts = {a.principal: a for a in run(sync_once(sim)).accounts}
+    assert accounts[BOB].active is False and accounts[BOB].changed_at == "2026-12-01T09:30:00.000Z"
+    assert accounts[BOB].last_sign_in == "2026-11-19T08:09:00.000Z"  # disabling is not a sign-on
 
 
 def test_hand_granted_admin_role_shows_up_as_drift() -> None:

@@ -41,6 +41,14 @@ def test_sync_reads_active_and_inactive_users_templates_and_managed_projects_onl
     assert sim.calls["GET /rest/v1.0/companies/562949953421312/users/inactive"] == 1
 
 
+def test_sync_reads_when_each_user_last_logged_in() -> None:
+    _, connector, _ = make()
+    accounts = {a.principal: a for a in asyncio.run(connector.sync(scope())).accounts}
+    assert accounts[email("ivan")].last_sign_in == "2026-05-14T16:20:05Z"  # last_login_at
+    assert accounts[email("erin")].last_sign_in == ""  # never logged in: Procore sends none
+    assert accounts["former.foreman@harborbuild.example"].last_sign_in == ""  # (the inactive list too)
+
+
 def test_a_project_named_by_id_is_keyed_by_its_name_and_the_id_is_an_alias() -> None:
     sim, connector, _ = make()
     projects = sim.state.companies[int(COMPANY)].projects.values()
