@@ -21,6 +21,7 @@ from reconciler.origin import Origin
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet, Grant, Person, Provenance
 from reconciler.rules.matching import grant_matches
+from reconciler.usage import AccountIndex, sign_in_text
 
 
 class Status(StrEnum):
@@ -57,6 +58,9 @@ class Row(NamedTuple):
     origin: Origin | None  # who wrote the granting line (the later of grant line and membership)
     applied_at: str  # when apply last applied it (audit log), "" if never seen
     certified: str = ""  # the day the owner last re-approved the line (`certified:`), "" if never
+    # When the holder's account at the vendor last signed in (`usage.sign_in_text`: a time, "never",
+    # "not available" where the vendor does not say, "no account"); "" when the vendors were not read.
+    last_sign_in: str = ""
 
     @property
     def commit(self) -> str:
@@ -173,10 +177,12 @@ def build_rows(
             )
             drift = sorted(held - desired.grants) + sorted(indirect - desired.grants - held)
     applied_at = list(map(applied.get, grants, repeat("")))
+    sign_in_of = _sign_ins(actual, people)
+    signed_in = list(map(sign_in_of, map(_ACCOUNT, grants))) if actual is not None else [""] * len(grants)
     rows: list[Row] = list(
         map(tuple.__new__, repeat(Row), zip(
             *columns, key, name, github, status, source, via, membership, reason, expires, privileged,
-            expiring, origin, applied_at, certified, strict=True,
+            expiring, origin, applied_at, certified, signed_in, strict=True,
         ))
     )  # fmt: skip
     keys = list(map(_KEY.join, zip(columns[0], sort_name, columns[1], columns[2], columns[3], strict=True)))
@@ -188,7 +194,7 @@ def build_rows(
         person = people.get(grant.principal)
         state_of = Status.INDIRECT if grant in indirect and grant not in held else Status.NOT_IN_YAML
         row = _row(grant, empty, person, state_of, None, None, privileged_of, expiring_of, applied)
-        rows.append(row)
+        rows.append(row._replace(last_sign_in=sign_in_of(_ACCOUNT(grant))))
         keys.append(
             _KEY.join((row.vendor, row.person or row.principal, row.tenant, row.resource_type, row.resource))
         )
@@ -223,6 +229,28 @@ def _people_columns(person_of: Mapping[str, Person | None]) -> dict[str, tuple[s
 
 
 _HEAD = itemgetter(0, 1, 2, 3, 4)  # a grant less its principal: what privileged rules match
+_ACCOUNT = itemgetter(0, 1, 5)  # a grant's (vendor, tenant, principal): whose account holds it
+
+
+def _sign_ins(
+    actual: Mapping[str, VendorState] | None, people: Mapping[str, Person]
+) -> Callable[[tuple[str, str, str]], str]:
+    """(vendor, tenant, principal) -> when that account last signed in (`usage.sign_in_text`),
+    worked out once per account; the account is found as the plan finds it (login, else email)."""
+    index = AccountIndex((actual or {}).values())
+    cache: dict[tuple[str, str, str], str] = {}
+
+    def lookup(key: tuple[str, str, str]) -> str:
+        found = cache.get(key)
+        if found is None:
+            vendor, tenant, principal = key
+            found = cache[key] = sign_in_text(
+                vendor, index.find(vendor, tenant, principal, people.get(principal))
+            )
+        return found
+
+    return lookup
+
 
 # What a row takes from its source line alone: source, via, reason, expires, expiring, certified.
 _Line = tuple[str, str, str, str, bool, str]

@@ -524,12 +524,20 @@ def recertify(
     base: Annotated[str, typer.Option("--base", help="The branch to recertify.")] = "main",
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state", help="Read last sign-ins from a snapshot (`access sync --out`), not the vendors."
+        ),
+    ] = None,
 ) -> int:
     """Per owner, open or update ONE pull request re-approving the access due (policies/ recertification)."""
     from reconciler.commands import recertify as recertify_cmd
     from reconciler.commands.branch_pr import Target
 
-    return recertify_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
+    return recertify_cmd.run(
+        _ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox), source=_source(sandbox, state)
+    )
 
 
 @app.command("export-tree", hidden=True, epilog=EXAMPLES["export-tree"])

@@ -237,6 +237,13 @@ class RecertificationRule(Strict):
     notice_days: int = Field(
         default=14, ge=0, description="With `revoke`: plans list the lines that lapse within this many days."
     )
+    unused_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Lines whose people have not signed in to the vendor for this many days (or never) are "
+        "removed in the recertification pull request, listed as unused with their last sign-in: the owner "
+        "keeps one by putting it back before merging. Only where the vendor says when (PingOne, Procore).",
+    )
 
 
 class Protected(Strict):

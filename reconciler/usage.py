@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
+from reconciler.connectors.base import VendorState
 from reconciler.records import Account, Person
 
 # Vendors whose API says when an account last signed in, and the field it comes from.
@@ -65,32 +65,68 @@ def days_unused(account: Account | None, today: dt.date) -> int | None:
 NEVER_DAYS = 1_000_000  # "never signed in", for comparisons with a number of days
 
 
-@dataclass(frozen=True, slots=True)
 class AccountIndex:
-    """The vendors' accounts by (vendor, tenant, principal) and by (vendor, login): a person's account
-    is found as the plan matches it (their login override, else their email)."""
+    """The vendors' accounts by (vendor, tenant, principal), and by (vendor, login) for the few people
+    with a login override: a person's account is found as the plan matches it (their login, else
+    their email). Each vendor's maps are made on first use."""
 
-    by_principal: Mapping[tuple[str, str, str], Account]
-    by_login: Mapping[tuple[str, str], Account]
-
-    @classmethod
-    def of(cls, accounts: Iterable[Account]) -> AccountIndex:
-        by_principal: dict[tuple[str, str, str], Account] = {}
-        by_login: dict[tuple[str, str], Account] = {}
-        for account in accounts:
-            key = (account.vendor, account.tenant, account.principal)
-            previous = by_principal.get(key)
-            if previous is None or (account.active and not previous.active):  # the active one wins
-                by_principal[key] = account
-            login = account.attribute("login").casefold() if account.attributes else ""
-            if login:
-                by_login.setdefault((account.vendor, login), account)
-        return cls(by_principal, by_login)
+    def __init__(self, states: Iterable[VendorState]) -> None:
+        self._accounts = {state.vendor: state.accounts for state in states}
+        self._by_principal: dict[str, dict[tuple[str, str], Account]] = {}
+        self._by_login: dict[str, dict[str, Account]] = {}
 
     def find(self, vendor: str, tenant: str, principal: str, person: Person | None = None) -> Account | None:
-        login = person.login(vendor).casefold() if person is not None else ""
+        login = person.login(vendor).casefold() if person is not None and person.logins else ""
         if login:
-            found = self.by_login.get((vendor, login))
+            found = self._logins(vendor).get(login)
             if found is not None and found.tenant == tenant:
                 return found
-        return self.by_principal.get((vendor, tenant, principal))
+        return self._principals(vendor).get((tenant, principal))
+
+    def _principals(self, vendor: str) -> dict[tuple[str, str], Account]:
+        found = self._by_principal.get(vendor)
+        if found is None:
+            accounts = self._accounts.get(vendor, ())
+            found = {(a.tenant, a.principal): a for a in accounts}
+            if len(found) < len(accounts):  # one person, two accounts: the active one
+                for account in accounts:
+                    if account.active:
+                        found[(account.tenant, account.principal)] = account
+            self._by_principal[vendor] = found
+        return found
+
+    def _logins(self, vendor: str) -> dict[str, Account]:
+        found = self._by_login.get(vendor)
+        if found is None:
+            found = {}
+            for account in self._accounts.get(vendor, ()):
+                login = account.attribute("login").casefold() if account.attributes else ""
+                if login:
+                    found.setdefault(login, account)
+            self._by_login[vendor] = found
+        return found
+
+
+DEFAULT_UNUSED_DAYS = 90  # the report's "unused" count when no recertification rule sets `unused_days`
+
+
+def unused_threshold(rule_days: Iterable[int | None]) -> int:
+    """The report's "unused" threshold: the smallest `unused_days` of the recertification rules."""
+    return min((d for d in rule_days if d), default=DEFAULT_UNUSED_DAYS)
+
+
+def unused_accounts(
+    keys: Iterable[tuple[str, str, str]],
+    index: AccountIndex,
+    people: Mapping[str, Person],
+    today: dt.date,
+    days: int,
+) -> int:
+    """How many of these accounts ((vendor, tenant, principal), each once) have not signed in for
+    `days` days or more (or never), where the vendor says."""
+    count = 0
+    for vendor, tenant, principal in set(keys):
+        unused = days_unused(index.find(vendor, tenant, principal, people.get(principal)), today)
+        if unused is not None and unused >= days:
+            count += 1
+    return count

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import git
 
+from reconciler import event_loop
 from reconciler.commands.branch_pr import Snapshot, Target, base_snapshot, github, load_at, publish
 from reconciler.commands.context import AppContext
-from reconciler.errors import AccessError
+from reconciler.commands.state import Desired, Source, open_connectors, sync_all
+from reconciler.connectors.base import VendorState
+from reconciler.errors import AccessError, ConfigError
 from reconciler.location import Location
 from reconciler.policy_loader import load_policies
 from reconciler.provenance import History
@@ -31,14 +36,89 @@ from reconciler.recertification import (
     grants_by_line,
     member_lines,
 )
+from reconciler.records import Account, Grant, Person
 from reconciler.render.escape import md_code, md_text, mention
 from reconciler.rules.matching import describe_grant
-from reconciler.yaml_edit import diff_sections, set_member_option
+from reconciler.usage import (
+    NOT_AVAILABLE,
+    AccountIndex,
+    days_unused,
+    moment,
+    reports_sign_ins,
+    sign_in_text,
+)
+from reconciler.yaml_edit import diff_sections, remove_member, set_member_option
 
 TITLE = "Recertify access owned by"
 
 
-def run(ctx: AppContext, *, target: Target) -> int:
+@dataclass(frozen=True, slots=True)
+class SignIns:
+    """When the people of the lines due last signed in, per vendor (the vendors read for it), or why
+    not known."""
+
+    index: AccountIndex | None
+    people: Mapping[str, Person]
+    today: dt.date
+    note: str = ""  # why the vendors were not read
+
+    def of(self, grant: Grant) -> Account | None:
+        if self.index is None:
+            return None
+        return self.index.find(grant.vendor, grant.tenant, grant.principal, self.people.get(grant.principal))
+
+    def cell(self, grants: Sequence[Grant]) -> str:
+        """The table's cell: one person's last sign-in; for several, the latest and how many never."""
+        vendor = grants[0].vendor
+        if not reports_sign_ins(vendor):
+            return NOT_AVAILABLE
+        if self.index is None:
+            return "not read"
+        by = {g.principal: g for g in grants}
+        if len(by) == 1:
+            return sign_in_text(vendor, self.of(grants[0]))
+        accounts = [self.of(g) for g in by.values()]
+        signed = [a for a in accounts if a is not None and moment(a.last_sign_in) is not None]
+        parts = [f"latest {sign_in_text(vendor, max(signed, key=_signed_at))}"] if signed else []
+        if len(signed) < len(accounts):
+            parts.append(f"{len(accounts) - len(signed)} never")
+        return f"{len(by)} people: " + ", ".join(parts)
+
+    def unused(self, grants: Sequence[Grant], days: int | None) -> bool:
+        """Whether everyone the line grants has not signed in to the vendor for `days` days (or
+        never): False when unknown (no rule, the vendor does not say, not read, no account)."""
+        if days is None or self.index is None or not reports_sign_ins(grants[0].vendor):
+            return False
+        found = [days_unused(self.of(g), self.today) for g in grants]
+        return all(d is not None and d >= days for d in found)
+
+
+def _signed_at(account: Account) -> dt.datetime:
+    return moment(account.last_sign_in) or dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def sign_ins(ctx: AppContext, desired: Desired, source: Source) -> SignIns:
+    """Read the vendors that say when accounts last signed in (PingOne, Procore) for the table's
+    "last sign-in" column and the rules' `unused_days`; without their settings, say so and go on."""
+    people = desired.access.people
+    vendors = tuple(v for v in sorted(desired.access.scope.vendors) if reports_sign_ins(v))
+    if not vendors:
+        return SignIns(None, people, ctx.today)
+    try:
+        actual = event_loop.run(_read(replace(ctx, vendors=vendors), desired, source, vendors))
+    except ConfigError as exc:
+        return SignIns(None, people, ctx.today, note=exc.message.splitlines()[0])
+    return SignIns(AccountIndex(actual.values()), people, ctx.today)
+
+
+async def _read(
+    ctx: AppContext, desired: Desired, source: Source, vendors: tuple[str, ...]
+) -> dict[str, VendorState]:
+    async with open_connectors(ctx, source, vendors, writable=False) as connectors:
+        return await sync_all(ctx, connectors, desired.access)
+
+
+def run(ctx: AppContext, *, target: Target, source: Source | None = None) -> int:
     today = ctx.today
     with base_snapshot(ctx, target) as snapshot:
         desired = load_at(ctx, snapshot.root)
@@ -67,8 +147,14 @@ def run(ctx: AppContext, *, target: Target) -> int:
             ctx.output.result("nothing due for recertification: no pull request needed")
             return 0
         revoking = frozenset(n for n, r in policies.recertification.items() if r.on_no_response == "revoke")
+        used = sign_ins(ctx, desired, source or Source(sandbox=target.sandbox))
+        if used.note:
+            ctx.output.info(f"last sign-ins not shown: {used.note}")
         for owner, items in by_owner(due).items():
-            _one_owner(ctx, snapshot, target, owner, items, today, revoking)
+            unused = {
+                id(i) for i in items if used.unused(i.grants, policies.recertification[i.rule].unused_days)
+            }
+            _one_owner(ctx, snapshot, target, owner, items, today, revoking, used, unused)
     return 0
 
 
@@ -80,7 +166,11 @@ def _one_owner(
     items: list[Due],
     today: dt.date,
     revoking: frozenset[str],
+    used: SignIns,
+    unused: set[int],
 ) -> None:
+    """`unused`: the items (by id) whose people have not signed in for their rule's `unused_days`:
+    their lines are removed here, not certified."""
     branch = branch_name(owner)
     if _owner_pushed(snapshot.repo, target, branch) and asyncio.run(_is_open(ctx, target, branch)):
         ctx.output.result(
@@ -92,7 +182,9 @@ def _one_owner(
     for item in items:
         line = item.line
         text = texts.get(line.file) or (snapshot.root / line.file).read_text(encoding="utf-8")
-        if item.overdue:
+        if id(item) in unused:
+            texts[line.file] = remove_member(text, line.file, line.path, line.member)
+        elif item.overdue:
             texts[line.file] = set_member_option(
                 text, line.file, line.path, line.member, "expires", item.deadline
             )
@@ -103,10 +195,11 @@ def _one_owner(
     pull, created = publish(
         ctx, snapshot, target, branch=branch, files=texts,
         message=f"{title}\n\n" + "\n".join(
-            f"{i.line.member}: {i.line.where}, {'expires ' + str(i.deadline) if i.overdue else 'certified'}"
+            f"{i.line.member}: {i.line.where}, "
+            + ("removed as unused" if id(i) in unused else f"expires {i.deadline}" if i.overdue else "certified")
             for i in items
         ),
-        title=title, body=_body(snapshot, texts, owner, items, today, revoking),
+        title=title, body=_body(snapshot, texts, owner, items, today, revoking, used, unused),
     )  # fmt: skip
     ctx.output.result(
         f"{'opened' if created else 'updated'} pull request #{pull.number} for {owner} "
@@ -152,8 +245,11 @@ def _body(
     items: list[Due],
     today: dt.date,
     revoking: frozenset[str] = frozenset(),
+    used: SignIns | None = None,
+    unused: set[int] | frozenset[int] = frozenset(),
 ) -> str:
-    """The pull request's description; `revoking`: the rules whose lines lapse on no response."""
+    """The pull request's description; `revoking`: the rules whose lines lapse on no response;
+    `used`: when the lines' people last signed in; `unused`: the items removed as unused."""
     logins = sorted({login for i in items for login in i.owner.logins}, key=str.casefold)
     asked = ", ".join(map(mention, logins)) or "any reviewer"  # the owners are asked: pinged on purpose
     lapsing = sorted((i for i in items if i.rule in revoking), key=lambda i: i.deadline)
@@ -174,8 +270,8 @@ def _body(
         "- **Remove** access: delete the line in this pull request (push to this branch).",
         "- Then approve. The merge and your approval are the evidence; apply revokes the deleted lines.",
         "",
-        "| line | who | access | last reviewed | due | deadline | rule |",
-        "|---|---|---|---|---|---|---|",
+        "| line | who | access | last reviewed | last sign-in | due | deadline | rule |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for i in sorted(items, key=lambda x: Location.parse(x.line.where).sort_key()):
         reviewed = "never" if i.reviewed == dt.date.min else f"{i.reviewed} ({i.basis})"
@@ -184,9 +280,28 @@ def _body(
             access = f"{access} ({len({g.principal for g in i.grants})} people)"
         lines.append(
             f"| {md_code(i.line.where, in_table=True)} | {md_text(i.line.member)} | {md_text(access)} "
-            f"| {md_text(reviewed)} | {i.due} | {i.deadline} | {md_text(i.rule)} |"
+            f"| {md_text(reviewed)} | {md_text(used.cell(i.grants) if used else 'not read')} | {i.due} "
+            f"| {i.deadline} | {md_text(i.rule)} |"
         )
-    overdue = [i for i in items if i.overdue]
+    removed = [i for i in items if id(i) in unused]
+    if removed:
+        lines += [
+            "",
+            "### Removed as unused",
+            "",
+            "Nobody these lines grant has signed in to the vendor for the rule's `unused_days` (or ever): "
+            "this pull request deletes them, so merging it revokes their access. To keep one, put its "
+            "line back (push to this branch) before approving.",
+            "",
+        ]
+        lines += [
+            f"- {md_code(i.line.where)} {md_text(i.line.member)}: last sign-in "
+            f"{md_text(used.cell(i.grants) if used else 'not read')}"
+            for i in removed
+        ]
+    if used is not None and used.note:
+        lines += ["", f"Last sign-ins were not read: {md_text(used.note)}."]
+    overdue = [i for i in items if i.overdue and id(i) not in unused]
     if overdue:
         lines += [
             "",

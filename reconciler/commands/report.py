@@ -10,10 +10,12 @@ from __future__ import annotations
 from operator import attrgetter
 from pathlib import Path
 
-from reconciler.commands.access_view import ViewOptions, build_view
+from reconciler.access_rows import Status
+from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.errors import AccessError
 from reconciler.render.report import render_csv, render_html
+from reconciler.usage import AccountIndex, unused_accounts, unused_threshold
 
 FORMATS = ("csv", "html")
 
@@ -31,12 +33,16 @@ def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) ->
     chosen = pick_format(fmt, out)
     view = build_view(ctx, options)
     ctx.retain(view)
+    unused = _unused(ctx, view)
+    if unused is not None:
+        ctx.output.info(f"{unused[1]:,} account(s) unused for {unused[0]}+ days (no sign-in since)")
     if chosen == "html":
         text = render_html(
             view.rows,
             title="Access report",
             generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
             notes=view.notes,
+            unused=unused,
         )
     else:
         text = render_csv(view.rows)
@@ -50,3 +56,15 @@ def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) ->
         people = len(set(map(attrgetter("principal"), view.rows)))
         ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
     return 0
+
+
+def _unused(ctx: AppContext, view: View) -> tuple[int, int] | None:
+    """(days, the accounts holding access that have not signed in for that long), where the vendors
+    were read; the days are the smallest `unused_days` of the recertification rules, else 90."""
+    if view.actual is None:
+        return None
+    days = unused_threshold(rule.unused_days for rule in view.policies.recertification.values())
+    held = (r for r in view.rows if r.status in (Status.IN_FORCE, Status.NOT_IN_YAML))
+    keys = map(attrgetter("vendor", "tenant", "principal"), held)
+    index = AccountIndex(view.actual.values())
+    return days, unused_accounts(keys, index, view.desired.access.people, ctx.today, days)

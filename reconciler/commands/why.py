@@ -7,7 +7,9 @@ approved it and when (judged like the gate), the reason, the expiry, and when ap
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +22,9 @@ from reconciler.errors import AccessError
 from reconciler.ledger_state import GRANT
 from reconciler.ledger_view import origin
 from reconciler.origin import Origin
-from reconciler.records import Grant, Person
+from reconciler.records import Account, Grant, Person
 from reconciler.rules.matching import describe_grant
+from reconciler.usage import days_unused, sign_in_text
 from reconciler.vendors import vendor_label
 
 
@@ -105,6 +108,30 @@ def _histories(view: View, rows: list[Row]) -> dict[Grant, list[Origin]]:
     return out
 
 
+def accounts_of(view: View, who: Who) -> list[Account]:
+    """The person's accounts at the vendors read, as the plan matches them (login, else email)."""
+    found: list[Account] = []
+    for vendor, state in sorted((view.actual or {}).items()):
+        login = who.person.login(vendor).casefold() if who.person is not None else ""
+        found += [
+            a
+            for a in state.accounts
+            if a.principal == who.principal or (login and a.attribute("login").casefold() == login)
+        ]
+    return found
+
+
+def account_json(account: Account, today: dt.date) -> dict[str, Any]:
+    return {
+        "vendor": account.vendor,
+        "tenant": account.tenant,
+        "active": account.active,
+        "last_sign_in": account.last_sign_in or None,
+        "last_sign_in_shown": sign_in_text(account.vendor, account),
+        "days_unused": days_unused(account, today),
+    }
+
+
 def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOptions, fmt: Format) -> int:
     from reconciler.commands.state import load_desired
 
@@ -118,6 +145,7 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
     view = build_view(ctx, options, wanted, desired=desired)
     rows = [r for r in view.rows if wanted(r.grant)]
     histories = _histories(view, rows)
+    accounts = accounts_of(view, who)
     if fmt == "json":
         ctx.output.raw(
             json.dumps(
@@ -126,6 +154,9 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
                     "principal": who.principal,
                     "github": who.person.github if who.person else None,
                     "notes": list(view.notes),
+                    "accounts": [account_json(a, ctx.today) for a in accounts]
+                    if view.actual is not None
+                    else None,
                     "grants": [row_json(r, histories.get(r.grant, [])) for r in rows],
                 },
                 indent=2,
@@ -133,7 +164,7 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
             + "\n"
         )
         return 0
-    ctx.output.result(render_text(who, rows, histories, view.notes))
+    ctx.output.result(render_text(who, rows, histories, view.notes, accounts))
     return 0
 
 
@@ -161,7 +192,11 @@ def _origin_line(origin: Origin | None, beneficiary: str) -> list[str]:
 
 
 def render_text(
-    who: Who, rows: list[Row], histories: dict[Grant, list[Origin]], notes: tuple[str, ...]
+    who: Who,
+    rows: list[Row],
+    histories: dict[Grant, list[Origin]],
+    notes: tuple[str, ...],
+    accounts: Sequence[Account] = (),
 ) -> str:
     person = who.person
     title = (
@@ -171,6 +206,15 @@ def render_text(
     )
     out = [title]
     out += [f"note: {n}" for n in notes]
+    if accounts:
+        out += ["", "accounts"]
+        for account in accounts:
+            where = f" {account.tenant}" if account.tenant else ""
+            state = "active" if account.active else "deactivated"
+            out.append(
+                f"  {vendor_label(account.vendor) + where:<26} {state} · last sign-in "
+                f"{sign_in_text(account.vendor, account)}"
+            )
     if not rows:
         out.append("holds nothing and is granted nothing in the YAML")
     for row in rows:

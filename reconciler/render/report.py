@@ -26,7 +26,7 @@ COLUMNS: tuple[str, ...] = (
     "vendor", "tenant", "person", "name", "principal", "resource_type", "resource", "entitlement",
     "status", "source", "via", "reason", "expires", "privileged", "expiring", "commit", "committed_at",
     "pull_request", "requested_by", "merged_at", "approved_by", "approved_at", "reviewed", "applied_at",
-    "last_certified",
+    "last_certified", "last_sign_in",
 )  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def table(rows: Sequence[Row]) -> Iterator[tuple[str, ...]]:
             if github and github.casefold() in approvers[id(origins[i])]:
                 tails[i] = _tails(origins[i], github)
     expiring = map(getitem, tails, map(itemgetter(16), rows))
-    return map(add, map(add, map(_HEAD, rows), expiring), map(itemgetter(18, 19), rows))
+    return map(add, map(add, map(_HEAD, rows), expiring), map(itemgetter(18, 19, 20), rows))
 
 
 def _tails(origin: Origin | None, beneficiary: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -180,7 +180,17 @@ def _summary_table(summaries: Sequence[Summary]) -> tuple[str, list[int]]:
     )
 
 
-def render_html(rows: Sequence[Row], *, title: str, generated: str, notes: Sequence[str] = ()) -> str:
+def render_html(
+    rows: Sequence[Row],
+    *,
+    title: str,
+    generated: str,
+    notes: Sequence[str] = (),
+    unused: tuple[int, int] | None = None,
+    sections: str = "",
+) -> str:
+    """The page; `unused`: (days, accounts not signed in for that long), a card; `sections`: more
+    HTML after the access table (the deprovisioning SLA view), made by its own renderer."""
     cells_of = list(table(rows))
     summary_html, totals = _summary_table(summarize(cells_of))
     grants, privileged, expiring, unreviewed, drift, pending = totals
@@ -195,6 +205,7 @@ def render_html(rows: Sequence[Row], *, title: str, generated: str, notes: Seque
             ("bad", unreviewed, "unreviewed"),
             ("bad", drift, "not in the YAML"),
             ("", pending, "pending"),
+            *((("warn", unused[1], f"accounts unused {unused[0]}+ days"),) if unused is not None else ()),
         )
     )
     return (
@@ -204,6 +215,7 @@ def render_html(rows: Sequence[Row], *, title: str, generated: str, notes: Seque
         .replace("__CARDS__", cards)
         .replace("__SUMMARY__", summary_html)
         .replace("__DATA__", data)
+        .replace("__SECTIONS__", sections)
     )
 
 
@@ -240,6 +252,7 @@ tr.s-drift td{background:#fff1f0}tr.s-pending td{background:#fff8e5}td.no{color:
 <button id="prev">&larr;</button><button id="next">&rarr;</button>
 </div>
 <div class="wrap"><table id="grid"><thead><tr id="head"></tr></thead><tbody id="body"></tbody></table></div>
+__SECTIONS__
 <script type="application/json" id="data">__DATA__</script>
 <script>
 (function(){
@@ -248,7 +261,7 @@ var D=JSON.parse(document.getElementById("data").textContent),S=D.strings,C=D.co
 var col={};C.forEach(function(c,i){col[c]=i;});
 var PAGE=200,page=0,sortCol=-1,sortDir=1,view=R;
 var show=["vendor","person","name","resource_type","resource","entitlement","status","source","via","reason",
-"expires","privileged","pull_request","requested_by","approved_by","approved_at","reviewed","last_certified","applied_at","commit"];
+"expires","privileged","pull_request","requested_by","approved_by","approved_at","reviewed","last_certified","applied_at","last_sign_in","commit"];
 var head=document.getElementById("head"),body=document.getElementById("body");
 show.forEach(function(c){var th=document.createElement("th");th.textContent=c.replace(/_/g," ");
 th.dataset.col=col[c];th.addEventListener("click",function(){var i=+th.dataset.col;
