@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from reconciler.changes import Change
+from reconciler.changes import Action, Change
 from reconciler.connectors.base import ChangeResult
 from reconciler.errors import AccessError
 from reconciler.ledger import Decision, Verdict
@@ -48,9 +48,14 @@ def entry(
     run: str,
     commit: str | None,
     at: dt.datetime,
+    left: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
+    """`left`: principal -> (when, why) for the people the IdP (or HR) says have left in this run:
+    a revocation of theirs records it (`left`), whatever its basis, for the deprovisioning SLA."""
     record = decision.record if decision is not None else None
+    gone = left.get(change.principal) if left and change.action in _TAKES else None
     return {
+        **({"left": {"at": gone[0] or None, "why": gone[1]}} if gone else {}),
         "time": at.isoformat(timespec="seconds"),
         "run": run,
         "commit": commit,
@@ -81,6 +86,9 @@ def entry(
     }
 
 
+_TAKES = (Action.REVOKE, Action.DEACTIVATE_ACCOUNT)
+
+
 @dataclass
 class AuditLog:
     path: Path
@@ -89,6 +97,7 @@ class AuditLog:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     count: int = 0
     _handle: TextIO | None = None
+    left: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # who has left: see `entry`
 
     def write(
         self, change: Change, result: ChangeResult, decision: Decision | None, *, sync: bool = True
@@ -99,7 +108,9 @@ class AuditLog:
                 self._handle = self.path.open("a", encoding="utf-8")
             except OSError as exc:
                 raise AccessError(f"{self.path}: cannot open the audit log ({exc.strerror})") from None
-        line = entry(change, result, decision, run=self.run, commit=self.commit, at=self.clock())
+        line = entry(
+            change, result, decision, run=self.run, commit=self.commit, at=self.clock(), left=self.left
+        )
         self._handle.write(scrub(json.dumps(line, sort_keys=True)) + "\n")
         self._handle.flush()
         if sync:

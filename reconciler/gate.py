@@ -49,6 +49,9 @@ from reconciler.git_repo import check_readable
 from reconciler.git_tree import export_tree, yaml_blobs
 from reconciler.github_api import GitHubClient, GitHubError, PullRequest
 from reconciler.lapse import lapsed
+from reconciler.leavers import LEFT_NOTE, settle
+from reconciler.leavers import RULE as LEAVERS_RULE
+from reconciler.leaving import leaving
 from reconciler.ledger import (
     Beneficiary,
     Decision,
@@ -669,6 +672,8 @@ def item_of(change: Change) -> ItemId:
 
 
 def _restores(change: Change, today: dt.date) -> Record:
+    if change.action in (Action.REVOKE, Action.DEACTIVATE_ACCOUNT) and change.note.startswith(LEFT_NOTE):
+        return Record(Verdict.LEFT, rule=LEAVERS_RULE, message=change.note)  # the IdP says they left
     if change.action is Action.REVOKE and change.note.startswith(LAPSED_NOTE):
         rule = change.note.removeprefix(LAPSED_NOTE).split(":", 1)[0].strip()
         return Record(Verdict.LAPSED, rule=rule, message=change.note)
@@ -684,7 +689,11 @@ def decisions_for(approved: Plan, live: Plan, ledger: Ledger, today: dt.date) ->
     planned = {change_identity(c) for c in approved.changes}
     for change in approved.changes:
         record = ledger.records.get(item_of(change))
-        if record is None or (record.verdict is Verdict.APPROVED and change.action is Action.REVOKE):
+        if (
+            record is None
+            or (record.verdict is Verdict.APPROVED and change.action is Action.REVOKE)
+            or change.note.startswith(LEFT_NOTE)
+        ):
             record = _restores(change, today)
         out.append(Decision(change, record))
     for change in live.changes:
@@ -925,10 +934,12 @@ async def evaluate(
     else:
         approved_access = overlay(head_set or states.access_at(head), ledger.overrides, ctx.today)
         approved_access, _ = lapsed(ctx.repo, approved_access, policies, ctx.today)  # by policy, as plan does
+        approved_access, left = leaving(ctx.repo, approved_access, actual, policies, ctx.today)
         plan = build_plan(
             approved_access, actual, today=ctx.today, options=plan_options(policies),
             desired_digest=live.desired_digest, git_commit=live.git_commit,
         )  # fmt: skip
+        plan = settle(plan, left, policies.leavers)
         del approved_access
     kept, _ = drop_protected(plan, policies)
     approved_plan = replace(plan, changes=kept)

@@ -207,6 +207,7 @@ class Verdict(StrEnum):
     NOT_REQUIRED = "not-required"  # a removal no approver rule covers
     EXPIRED = "expired"  # the approved expiry passed
     LAPSED = "lapsed"  # taken back by policy: nobody re-approved it by its recertification deadline
+    LEFT = "left"  # taken back by policy: the IdP says the person has left (policies/ `leavers: revoke`)
     HELD = "held"  # not applied
 
 

@@ -2,8 +2,8 @@
 
 Any file under `policies/` may hold any section. Sections that are named rules (`approvers`,
 `separation_of_duties`, `privileged`, `recertification`) merge across files, a rule name being
-unique; the other sections (`protected`, `unmanaged_accounts`, `limits`, `expiry_warnings`, `default_approval`) may be
-set in one file only. `Policies()` (no `policies/` directory) is the default: one approval by anyone
+unique; the other sections (`protected`, `unmanaged_accounts`, `limits`, `expiry_warnings`, `default_approval`,
+`leavers`) may be set in one file only. `Policies()` (no `policies/` directory) is the default: one approval by anyone
 but the author, unmanaged accounts reported, the default safety limits, expiry warnings at 14 days.
 """
 
@@ -246,6 +246,40 @@ class RecertificationRule(Strict):
     )
 
 
+class Leavers(Strict):
+    """Who has left, as the IdP (PingOne) and HR say (`access leavers`), and what apply does about it."""
+
+    population: str | None = Field(
+        default=None,
+        description="A PingOne population people are moved to when they leave: its members have left.",
+    )
+    hr_export: str | None = Field(
+        default=None,
+        description="A CSV from HR (columns `person` or `email`, and `end_date`), relative to the repository "
+        "(`access leavers --hr-export` overrides it). It feeds the leavers pull request and the SLA view; "
+        "it never takes access back without review.",
+    )
+    revoke: bool = Field(
+        default=False,
+        description="true: apply takes a leaver's access back at every vendor at once, before the leavers "
+        "pull request merges, as this policy's decision (revocations only, audited). false (the default): "
+        "apply only stops giving them anything until the pull request is merged.",
+    )
+    sla_hours: int = Field(
+        default=24,
+        ge=1,
+        description="Deprovisioning SLA: every vendor's access revoked within this many hours of leaving "
+        "(the report's SLA view).",
+    )
+    deleted_after_days: int = Field(
+        default=7,
+        ge=0,
+        description="A person the YAML gives a PingOne account but who has no PingOne user counts as deleted "
+        "at the IdP once their line in people.yaml has been on main this many days (a newcomer's account "
+        "is created by apply meanwhile).",
+    )
+
+
 class Protected(Strict):
     principals: Names = Field(
         default_factory=list,
@@ -348,6 +382,11 @@ class Policies(Strict):
     unmanaged_accounts: UnmanagedAccounts = Field(default_factory=UnmanagedAccounts)
     limits: Limits = Field(default_factory=Limits)
     expiry_warnings: ExpiryWarnings = Field(default_factory=ExpiryWarnings)
+    leavers: Leavers | None = Field(
+        default=None,
+        description="People who have left (`access leavers`): the leavers pull request, and whether apply "
+        "revokes their access before it merges. Unset: apply does nothing about leavers.",
+    )
 
     _lines: dict[Path, Location] = PrivateAttr(default_factory=dict)
 
@@ -372,11 +411,12 @@ SINGLE_SECTIONS = (
     "unmanaged_accounts",
     "limits",
     "expiry_warnings",
+    "leavers",
 )
 
 POLICY_MODELS: tuple[type[BaseModel], ...] = (
     Policies, Match, ApproverRule, PolicyOwners, DefaultApproval, SeparationRule, PrivilegedRule, RecertificationRule, Protected, UnmanagedRule,
-    UnmanagedAccounts, Limits, ExpiryWarnings,
+    UnmanagedAccounts, Limits, ExpiryWarnings, Leavers,
 )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ from reconciler.errors import AccessError, RefusedError, StalePlanError
 from reconciler.executor import execute
 from reconciler.gate import Decision
 from reconciler.journal import Journal, interrupted_run
+from reconciler.leaving import departures
 from reconciler.ledger import Record, Verdict
 from reconciler.loader import FileCache
 from reconciler.lock import apply_lock
@@ -215,7 +216,7 @@ def _approval_note(decision: Decision | None) -> str:
         return f" [dim](removal{where}; no approver rule covers it)[/dim]"
     if record.verdict is Verdict.RESTORES:
         return " [dim](restores approved state)[/dim]"
-    if record.verdict in (Verdict.EXPIRED, Verdict.LAPSED):
+    if record.verdict in (Verdict.EXPIRED, Verdict.LAPSED, Verdict.LEFT):
         return f" [dim]({escape(record.message)})[/dim]"
     return ""
 
@@ -261,6 +262,7 @@ async def _apply(
     async with open_connectors(ctx, source, vendors, writable=not options.dry_run) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
         live = plan_from(ctx, desired, actual).plan
+        left = departures(actual, load_policies(ctx.repo), ctx.today)  # who the IdP says has left
         if saved is not None:
             check_fresh(saved, live)
         if live.errors:
@@ -286,10 +288,12 @@ async def _apply(
         _record_counts(directory, actual)
         allowed = [c for c in plan.changes if c.id not in decisions or decisions[c.id].allowed]
         held = len(report.held) if report is not None else 0
-        results = await _execute(ctx, plan, allowed, decisions, connectors, directory, options)
+        results = await _execute(ctx, plan, allowed, decisions, connectors, directory, options, left)
 
     trail = (
-        _append_trail(ctx, report, results, decisions, key, repository, plan) if report is not None else ""
+        _append_trail(ctx, report, results, decisions, key, repository, plan, left)
+        if report is not None
+        else ""
     )
     advanced = report is not None and gate.advance(ctx, report, key, repository, trail or report.audit)
     if report is not None and not advanced and report.since != report.head and not report.may_advance:
@@ -350,6 +354,7 @@ def _append_trail(
     key: bytes,
     repository: str,
     plan: Plan,
+    left: Mapping[str, tuple[str, str]],
 ) -> str:
     """This run's decisions, appended to `refs/access/audit`: every outcome with its approval,
     every held change, and every item the ledger approved since the apply point."""
@@ -358,7 +363,15 @@ def _append_trail(
     entries: list[dict[str, object]] = [
         {
             "kind": "outcome",
-            **entry(change, result, decisions.get(change.id), run=run_id, commit=plan.git_commit, at=now),
+            **entry(
+                change,
+                result,
+                decisions.get(change.id),
+                run=run_id,
+                commit=plan.git_commit,
+                at=now,
+                left=left,
+            ),
         }
         for change, result in results
     ]
@@ -401,6 +414,7 @@ async def _execute(
     connectors: Mapping[str, Connector],
     directory: Path,
     options: ApplyOptions,
+    left: Mapping[str, tuple[str, str]],
 ) -> list[tuple[Change, ChangeResult]]:
     if not allowed:
         return []
@@ -411,7 +425,7 @@ async def _execute(
         changes_hash=plan.changes_hash,
         resumes=interrupted.run if interrupted else None,
     )
-    audit = AuditLog(options.audit_log or directory / AUDIT_FILE, journal.run, plan.git_commit)
+    audit = AuditLog(options.audit_log or directory / AUDIT_FILE, journal.run, plan.git_commit, left=left)
     hang_after = int(ctx.env.get(HANG_AFTER_ENV, "0") or 0)
     todo: list[Change] = []
     results: list[tuple[Change, ChangeResult]] = []

@@ -20,6 +20,8 @@ from reconciler.connectors.base import Connector, VendorState
 from reconciler.errors import ValidationErrors
 from reconciler.git_repo import head_commit
 from reconciler.lapse import lapse_findings, lapsed
+from reconciler.leavers import settle
+from reconciler.leaving import leaving
 from reconciler.loader import ACCESS_DIR
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
@@ -90,6 +92,7 @@ def plan_from(ctx: AppContext, desired: Desired, actual: dict[str, VendorState])
     written = load_policies(ctx.repo)
     policies = canonical_policies(written, aliases)
     wanted, _ = lapsed(ctx.repo, access, policies, ctx.today)  # lines nobody re-approved in time
+    wanted, left = leaving(ctx.repo, wanted, actual, policies, ctx.today)  # as the IdP says in this run
     plan = build_plan(
         wanted,
         actual,
@@ -98,7 +101,7 @@ def plan_from(ctx: AppContext, desired: Desired, actual: dict[str, VendorState])
         desired_digest=desired.files.digest,
         git_commit=head_commit(ctx.repo),
     )
-    plan = check_plan(plan, access, policies, ctx.today)
+    plan = settle(check_plan(plan, access, policies, ctx.today), left, policies.leavers)
     more = [*alias_findings(written, aliases), *lapse_findings(ctx.repo, access, policies, ctx.today)]
     if more:
         plan = replace(plan, findings=tuple(sort_findings([*plan.findings, *more])))

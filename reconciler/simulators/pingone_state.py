@@ -207,14 +207,19 @@ class PingOneState:
 
     # ----- construction ----------------------------------------------------------------------------
 
+    def add_population(self, name: str, *, default: bool = False) -> str:
+        """A population (its id: stable for its name in this environment)."""
+        pid = stable_id("population", self.environment_id, name)
+        self.populations[pid] = {"id": pid, "name": name, "default": default, "createdAt": TIMESTAMP}
+        return pid
+
     @classmethod
     def empty(
         cls, environment_id: str, organization_id: str, populations: Iterable[str] = ("Default",)
     ) -> PingOneState:
         state = cls(environment_id=environment_id, organization_id=organization_id)
         for rank, name in enumerate(populations):
-            pid = stable_id("population", environment_id, name)
-            state.populations[pid] = {"id": pid, "name": name, "default": rank == 0, "createdAt": TIMESTAMP}
+            state.add_population(name, default=rank == 0)
         for name, applicable in BUILT_IN_ROLES.items():
             rid = stable_id("role", name)
             state.roles[rid] = {
