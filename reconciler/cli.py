@@ -540,6 +540,43 @@ def recertify(
     )
 
 
+@app.command(
+    epilog=_examples(
+        "access leavers",
+        "access leavers --hr-export hr/leavers.csv",
+        "access leavers --sandbox",
+    )
+)
+def leavers(
+    ctx: typer.Context,
+    base: Annotated[str, typer.Option("--base", help="The branch to remove them from.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="Read PingOne from a snapshot (`access sync --out`), not live."),
+    ] = None,
+    hr_export: Annotated[
+        Path | None,
+        typer.Option(
+            "--hr-export",
+            help="A CSV from HR: person (or email) and end_date.",
+            show_default="policies/ leavers.hr_export",
+        ),
+    ] = None,
+) -> int:
+    """Open or update ONE pull request removing the people who have left (PingOne, HR) from access/."""
+    from reconciler.commands import leavers as leavers_cmd
+    from reconciler.commands.branch_pr import Target
+
+    return leavers_cmd.run(
+        _ctx(ctx),
+        target=Target(base=base, remote=remote, sandbox=sandbox),
+        source=_source(sandbox, state),
+        hr_export=hr_export,
+    )
+
+
 @app.command("export-tree", hidden=True, epilog=EXAMPLES["export-tree"])
 def export_tree(
     ctx: typer.Context,

@@ -164,6 +164,31 @@ def remove_member(text: str, file: str, path: Path, name: str) -> str:
     return splice(text, dump(yaml, data), start, end)
 
 
+def remove_entry(text: str, file: str, path: Path, name: str) -> str:
+    """`text` without the entry `name` of the mapping at `path` (a person in `people`, a member of a
+    resource): when the mapping is written in block style, exactly the entry's own lines go (its key
+    line and what is nested under it), every other byte stays (an aligned `bob:   {...}` beside it
+    too); otherwise as `remove_member` does."""
+    yaml = _yaml()
+    data = yaml.load(text)
+    _, node, _ = _node(data, path, file)
+    members = _members(node)
+    if not isinstance(members, CommentedMap) or members.fa.flow_style() or len(members) < 2:
+        return remove_member(text, file, path, name)  # (the last one leaves `Resource:` empty: one line)
+    match = _listed_key(members, name, file, path)
+    start, column = members.lc.key(match)
+    lines = text.splitlines(keepends=True)
+    end = start + 1
+    while end < len(lines):
+        stripped = lines[end].lstrip()
+        if stripped and not stripped.startswith("#") and len(lines[end]) - len(stripped) <= column:
+            break
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1  # blank lines after the entry belong to what follows
+    return "".join(lines[:start] + lines[end:])
+
+
 def set_member_option(text: str, file: str, path: Path, name: str, option: str, value: Any) -> str:
     """Set `option` (expires, certified, ...) on member `name`: its line becomes the long form."""
     yaml = _yaml()

@@ -18,7 +18,9 @@ import pytest
 
 from reconciler import sandbox
 from reconciler.sandbox import pingone
+from reconciler.simulators.github import GitHubSimulator
 from reconciler.simulators.pingone_state import PingOneState
+from reconciler.yaml_edit import changed_lines
 from tests.test_gate import ROOT, World
 
 BOB = "bob.ruiz@harborbuild.example"
@@ -174,3 +176,110 @@ def test_without_revoke_a_leaver_keeps_what_they_hold_but_is_given_nothing(
     assert "bob has left (PingOne user disabled (2026-12-01 09:30 UTC)): nothing more is given" in plan.out
     result = world.apply()
     assert result.code == 0 and not applied_lines(result.out), result.out
+
+
+# ---------------------------------------------------------------- the pull request
+
+BRANCH = "access-leavers/remove"
+
+
+def pulls(world: World) -> GitHubSimulator:
+    world.sim = GitHubSimulator.from_json(sandbox.github_file(world.path).read_text(encoding="utf-8"))
+    return world.sim
+
+
+def removed_lines(world: World, file: str) -> list[str]:
+    return list(changed_lines(world.repo.git.show(f"main:{file}"), world.repo.git.show(f"{BRANCH}:{file}")))
+
+
+def test_one_pull_request_removes_the_leaver_everywhere_and_a_second_run_updates_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "no leavers: no pull request needed" in world.access("leavers", "--sandbox").out
+    at_pingone(world, disable(BOB))
+    result = world.access("leavers", "--sandbox")
+    assert result.code == 0, result.out + result.err
+    assert "opened pull request #1 removing 1 leaver(s) (bob)" in result.out, result.out
+    pull = pulls(world).repo().pulls[1]
+    assert pull.head_ref == BRANCH and pull.title == "Remove leavers from access/"
+    body = pull.body or ""
+    assert r"| bob | PingOne user disabled \(2026-12-01 09:30 UTC\) | 2026-12-01 09:30 UTC | 1 |" in body, (
+        body
+    )
+    assert "2026-11-19 08:09 UTC" in body  # his last PingOne sign-in
+    assert "`revoke: true`" in body
+    people = removed_lines(world, "access/people.yaml")
+    assert len(people) == 1 and people[0].startswith("-  bob:   {email: bob.ruiz@harborbuild.example"), people
+    # bob is named only in people.yaml (his team lines stay: they name the team, not him)
+    assert world.repo.git.diff("--stat", f"main..{BRANCH}").count("|") == 1
+
+    # A second run, a day later, rebuilds the same pull request from main: never a second one.
+    monkeypatch.setenv("ACCESS_TODAY", (dt.date.today() + dt.timedelta(days=1)).isoformat())
+    again = world.access("leavers", "--sandbox")
+    assert "updated pull request #1 removing 1 leaver(s) (bob)" in again.out, again.out
+    assert list(pulls(world).repo().pulls) == [1]
+
+    # Someone pushes to it (say, keeping a line): later runs leave it alone.
+    world.repo.git.checkout(BRANCH)
+    actor = git.Actor("Grace Lin", "grace@example.com")
+    tip = str(world.repo.index.commit("reviewing", author=actor, committer=actor).hexsha)
+    world.repo.git.checkout("main")
+    third = world.access("leavers", "--sandbox")
+    assert f"{BRANCH}: left as it is (pull request #1 is open" in third.out, third.out
+    assert world.repo.commit(BRANCH).hexsha == tip and list(pulls(world).repo().pulls) == [1]
+
+
+def test_every_line_naming_a_leaver_goes_and_merging_the_pull_request_finishes_the_offboarding(
+    adopted_keep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = copy(adopted_keep, tmp_path, capsys)
+    oscar = "oscar.reyes@steelframe.example"  # named in people.yaml, a population, two groups, a project
+    at_pingone(world, disable(oscar, "2026-12-03T08:00:00.000Z"))
+    result = world.access("leavers", "--sandbox")
+    assert result.code == 0, result.out + result.err
+    assert removed_lines(world, "access/pingone.yaml") == [
+        "-    Contractors: [oscar]",
+        "+    Contractors: []",
+        "-    Procore Users: [staff, oscar]",
+        "+    Procore Users: [staff]",
+    ]
+    assert removed_lines(world, "access/procore.yaml") == [
+        "-          oscar: {template: Subcontractor, expires: 2027-03-31, reason: PROC-311}"
+    ]
+    body = pulls(world).repo().pulls[1].body or ""
+    assert (
+        r"| oscar | PingOne user disabled \(2026-12-03 08:00 UTC\) | 2026-12-03 08:00 UTC | 4 | never |"
+        in body
+    )
+    assert "Until this is merged, apply gives them nothing more" in body
+
+    # The policy owners (security: grace) approve the removal of a person; merged, apply revokes.
+    world.approve(1, "glin-sec")
+    world.merge(1, branch=BRANCH)
+    applied = world.apply()
+    assert applied.code == 0, applied.out + applied.err
+    assert f"applied - Procore {oscar}: project Harbor Tower as Subcontractor" in applied.out, applied.out
+    record = next(r for r in world.audit() if r["principal"] == oscar and r["resource"] == "Harbor Tower")
+    assert record["basis"] != "left" and record["pull_request"] == 1  # merged: approved, not by policy
+    assert record["left"] == {"at": "2026-12-03T08:00:00.000Z", "why": "PingOne user disabled"}
+
+
+def test_an_hr_export_adds_those_whose_end_date_passed_and_a_bad_one_is_located(
+    world: World, tmp_path: Path
+) -> None:
+    hr = tmp_path / "hr.csv"
+    hr.write_text(
+        "Email,Person,End_Date,Department\n"
+        "carol.okafor@harborbuild.example,,2026-11-10,PM\n"
+        ",judy,2999-01-01,PM\n",  # still working
+        encoding="utf-8",
+    )
+    result = world.access("leavers", "--sandbox", "--hr-export", str(hr))
+    assert "opened pull request #1 removing 1 leaver(s) (carol)" in result.out, result.out + result.err
+    body = pulls(world).repo().pulls[1].body or ""
+    assert "| carol | HR end date 2026-11-10" in body and "| 2026-11-11 00:00 UTC |" in body, body
+    assert "### Still named in policies/" in body and "`policies/approvers.yaml:" in body  # an owner
+    hr.write_text("email,end_date\ncarol.okafor@harborbuild.example,30/11/2026\n", encoding="utf-8")
+    bad = world.access("leavers", "--sandbox", "--hr-export", str(hr))
+    assert bad.code == 1
+    assert f"{hr}:2: end_date '30/11/2026' is not a date (YYYY-MM-DD)" in bad.err, bad.err

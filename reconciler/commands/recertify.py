@@ -11,19 +11,24 @@ has already pushed to: that one is left as it is.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import git
-
 from reconciler import event_loop
-from reconciler.commands.branch_pr import Snapshot, Target, base_snapshot, github, load_at, publish
+from reconciler.commands.branch_pr import (
+    Snapshot,
+    Target,
+    base_snapshot,
+    load_at,
+    open_pull,
+    publish,
+    pushed_by_others,
+)
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
-from reconciler.errors import AccessError, ConfigError
+from reconciler.errors import ConfigError
 from reconciler.location import Location
 from reconciler.policy_loader import load_policies
 from reconciler.provenance import History
@@ -172,7 +177,7 @@ def _one_owner(
     """`unused`: the items (by id) whose people have not signed in for their rule's `unused_days`:
     their lines are removed here, not certified."""
     branch = branch_name(owner)
-    if _owner_pushed(snapshot.repo, target, branch) and asyncio.run(_is_open(ctx, target, branch)):
+    if pushed_by_others(snapshot.repo, target, branch, TITLE) and open_pull(ctx, target, branch) is not None:
         ctx.output.result(
             f"{branch}: left as it is (its pull request is open and someone has pushed to it); "
             f"{len(items)} line(s) due"
@@ -205,37 +210,6 @@ def _one_owner(
         f"{'opened' if created else 'updated'} pull request #{pull.number} for {owner} "
         f"({len(items)} line(s)): {pull.html_url}"
     )
-
-
-def _owner_pushed(repo: git.Repo, target: Target, branch: str) -> bool:
-    """Whether the branch's tip was written by someone other than this command."""
-    ref = branch if target.sandbox else f"{target.remote}/{branch}"
-    if not target.sandbox:
-        try:
-            repo.git.fetch(
-                "--quiet",
-                "--no-tags",
-                target.remote,
-                f"+refs/heads/{branch}:refs/remotes/{target.remote}/{branch}",
-            )
-        except git.GitCommandError as exc:
-            if "couldn't find remote ref" in str(exc.stderr or ""):
-                return False  # no such branch yet
-            # Unknown: better to stop than to overwrite an owner's review in progress.
-            raise AccessError(
-                f"git fetch {target.remote} {branch} failed: {str(exc.stderr or exc).strip()}"
-            ) from None
-    try:
-        message = str(repo.commit(ref).message)
-    except (git.BadName, ValueError):
-        return False
-    return not message.startswith(TITLE)
-
-
-async def _is_open(ctx: AppContext, target: Target, branch: str) -> bool:
-    with github(ctx, target) as factory:
-        async with factory() as client:
-            return await client.open_pull_for(branch) is not None
 
 
 def _body(
