@@ -441,11 +441,17 @@ def report(
     state: StateOption = None,
     no_sync: NoSyncOption = False,
     audit_log: AuditLogOption = None,
+    sla: Annotated[
+        bool,
+        typer.Option("--sla", help="Only the deprovisioning SLA view (policies/ leavers), as CSV."),
+    ] = False,
 ) -> int:
     """Everyone's access with its provenance, as CSV or one self-contained HTML page."""
     from reconciler.commands import report as report_cmd
 
-    return report_cmd.run(_ctx(ctx), out=out, fmt=fmt, options=_view(sandbox, state, no_sync, audit_log))
+    return report_cmd.run(
+        _ctx(ctx), out=out, fmt=fmt, options=_view(sandbox, state, no_sync, audit_log), sla=sla
+    )
 
 
 @app.command(epilog=EXAMPLES["request"])

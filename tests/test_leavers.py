@@ -8,7 +8,9 @@ world of tests/test_gate.py). policies/leavers.yaml says `revoke: true`; Bob is 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -283,3 +285,32 @@ def test_an_hr_export_adds_those_whose_end_date_passed_and_a_bad_one_is_located(
     bad = world.access("leavers", "--sandbox", "--hr-export", str(hr))
     assert bad.code == 1
     assert f"{hr}:2: end_date '30/11/2026' is not a date (YYYY-MM-DD)" in bad.err, bad.err
+
+
+# ---------------------------------------------------------------- the deprovisioning SLA view
+
+
+def test_the_sla_view_shows_when_each_leaver_left_when_each_vendor_revoked_and_whether_in_time(
+    world: World,
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    recently = (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    at_pingone(world, disable(BOB, recently))
+    at_pingone(world, disable("erin.walsh@harborbuild.example", DISABLED_AT))  # a week ago: too late
+    assert world.apply().code == 0
+    at_pingone(world, disable("mike.chen@harborbuild.example", recently))  # not applied yet
+    result = world.access("report", "--sandbox", "--sla")
+    assert result.code == 0, result.err
+    rows = {r["person"]: r for r in csv.DictReader(io.StringIO(result.out))}
+    assert set(rows) == {"bob", "erin", "mike"}, result.out
+    bob, erin, mike = rows["bob"], rows["erin"], rows["mike"]
+    assert bob["left_at"] == recently and bob["said_by"] == "PingOne user disabled"
+    for vendor in ("procore", "concur", "pingone"):
+        assert dt.datetime.fromisoformat(bob[f"{vendor}_revoked_at"]) >= now - dt.timedelta(minutes=5)
+    assert 1.9 <= float(bob["hours"]) <= 2.5 and bob["sla"] == "within"
+    assert erin["left_at"] == DISABLED_AT and erin["sla"] == "breached" and erin["procore_revoked_at"] == ""
+    assert mike["procore_revoked_at"] == mike["concur_revoked_at"] == "still held" and mike["sla"] == "open"
+    page = world.path / "report.html"
+    assert world.access("report", "--sandbox", "--out", str(page)).code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>Deprovisioning SLA (24 h)</h2>" in html and '<td class="no">breached</td>' in html

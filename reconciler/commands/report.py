@@ -13,8 +13,10 @@ from pathlib import Path
 from reconciler.access_rows import Status
 from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
+from reconciler.commands.sla_view import SlaView, sla_view
 from reconciler.errors import AccessError
 from reconciler.render.report import render_csv, render_html
+from reconciler.render.sla import sla_csv, sla_html
 from reconciler.usage import AccountIndex, unused_accounts, unused_threshold
 
 FORMATS = ("csv", "html")
@@ -29,10 +31,13 @@ def pick_format(fmt: str, out: Path | None) -> str:
     return chosen
 
 
-def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) -> int:
+def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions, sla: bool = False) -> int:
     chosen = pick_format(fmt, out)
     view = build_view(ctx, options)
     ctx.retain(view)
+    leavers = sla_view(ctx, view, options)
+    if sla:
+        return _sla_only(ctx, leavers, out)
     unused = _unused(ctx, view)
     if unused is not None:
         ctx.output.info(f"{unused[1]:,} account(s) unused for {unused[0]}+ days (no sign-in since)")
@@ -43,6 +48,7 @@ def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) ->
             generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
             notes=view.notes,
             unused=unused,
+            sections=sla_html(leavers.rows, ctx.now, leavers.sla_hours) if leavers is not None else "",
         )
     else:
         text = render_csv(view.rows)
@@ -68,3 +74,19 @@ def _unused(ctx: AppContext, view: View) -> tuple[int, int] | None:
     keys = map(attrgetter("vendor", "tenant", "principal"), held)
     index = AccountIndex(view.actual.values())
     return days, unused_accounts(keys, index, view.desired.access.people, ctx.today, days)
+
+
+def _sla_only(ctx: AppContext, leavers: SlaView | None, out: Path | None) -> int:
+    """`--sla`: the deprovisioning SLA view alone, as CSV."""
+    if leavers is None:
+        raise AccessError(
+            "--sla: no `leavers` policy in policies/ (it sets sla_hours); see docs/lifecycle.md"
+        )
+    text = sla_csv(leavers.rows, ctx.now, leavers.sla_hours)
+    if out is None:
+        ctx.output.raw(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        ctx.output.info(f"SLA view written to {out} ({len(leavers.rows):,} leaver(s))")
+    return 0

@@ -1,0 +1,73 @@
+"""The report's deprovisioning SLA view, put together: the audit log's revocations of leavers, who
+the IdP read in this run (and the HR export) say has left, and what they still hold now."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.access_rows import Status
+from reconciler.audit import AUDIT_FILE
+from reconciler.commands.access_view import View, ViewOptions
+from reconciler.commands.apply import state_dir
+from reconciler.commands.context import AppContext
+from reconciler.errors import AccessError
+from reconciler.leavers import IDP, departed, find_leavers
+from reconciler.leaving import expected_at_idp, hr_export_path, people_written, read_hr_export
+from reconciler.sla import SlaRow, sla_rows
+
+_HELD = (Status.IN_FORCE, Status.NOT_IN_YAML, Status.INDIRECT)
+
+
+@dataclass(frozen=True, slots=True)
+class SlaView:
+    rows: list[SlaRow]
+    sla_hours: int
+
+
+def sla_view(ctx: AppContext, view: View, options: ViewOptions) -> SlaView | None:
+    """None without a `leavers` policy (nothing says what the SLA is)."""
+    policy = view.policies.leavers
+    if policy is None:
+        return None
+    hr_path = hr_export_path(ctx.repo, policy, None)
+    hr = read_hr_export(hr_path) if hr_path is not None and hr_path.is_file() else []
+    idp = view.actual.get(IDP) if view.actual is not None else None
+    current = departed(idp, policy, hr, ctx.today)
+    access = view.desired.access
+    if idp is not None:  # the YAML's people the IdP no longer has (deleted): no time to count from
+        for leaver in find_leavers(
+            access.people.values(), idp, expected_at_idp(access), policy, ctx.today,
+            written=people_written(ctx.repo),
+        ):  # fmt: skip
+            current.setdefault(leaver.principal, (leaver.left_at, leaver.why()))
+    held: dict[str, set[str]] = {}
+    if view.actual is not None:
+        for row in view.rows:
+            if row.status in _HELD:
+                held.setdefault(row.principal, set()).add(row.vendor)
+    people = {principal: person.key for principal, person in access.people.items()}
+    audit = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
+    return SlaView(sla_rows(_leaver_entries(audit), current, held, people), policy.sla_hours)
+
+
+def _leaver_entries(path: Path) -> Iterator[dict[str, object]]:
+    """The audit log's entries that record a leaver (a line is parsed only when it could be one)."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise AccessError(f"{path}: cannot read the audit log ({exc.strerror})") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if '"left"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                raise AccessError(f"{path}:{number}: not a JSON line of the audit log") from None
+            if isinstance(entry, dict) and entry.get("left"):
+                yield entry
