@@ -15,7 +15,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -23,6 +23,8 @@ from reconciler.catalogs import static_catalog
 from reconciler.catalogs.concur import ENTITLEMENT_ROLES
 from reconciler.changes import Action, Change
 from reconciler.connectors import concur_api as api
+from reconciler.connectors import concur_shapes as shapes
+from reconciler.connectors.answers import Expected, read
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.concur_auth import TOKEN_PATH, ConcurAuth, ConcurAuthError
 from reconciler.connectors.concur_settings import ConcurSettings
@@ -44,6 +46,7 @@ VENDOR = "concur"
 IDENTITY_PAGE = 1000  # Identity v4.1 `count` maximum
 SPEND_PAGE = 100  # Spend v4.1 `count` maximum
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 def concur_endpoint() -> Endpoint:
@@ -119,12 +122,11 @@ class ConcurConnector:
             await stale()
         raise AssertionError("unreachable")
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _json(self, method: str, path: str, expected: Expected[T], **kwargs: Any) -> T:
         response = await self._send(method, path, **kwargs)
         if response.status_code != 200:
             raise VendorError(VENDOR, api.scim_message(response), status=response.status_code)
-        data: dict[str, Any] = response.json()
-        return data
+        return read(response, expected)
 
     # --- sync ------------------------------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class ConcurConnector:
             params = {"count": str(IDENTITY_PAGE), "attributes": api.IDENTITY_ATTRIBUTES}
             if cursor:
                 params["cursor"] = cursor
-            page = await self._json("GET", api.IDENTITY_USERS, params=params)
+            page = await self._json("GET", api.IDENTITY_USERS, shapes.IDENTITIES, params=params)
             users += [api.read_identity(u) for u in page.get("Resources") or []]
             self._counted(page)
             cursor = page.get("nextCursor")
@@ -208,7 +210,7 @@ class ConcurConnector:
 
     async def _spend_roles(self) -> dict[str, frozenset[str]]:
         first = await self._spend_page(1)
-        total = int(first.get("totalResults") or 0)
+        total = first.get("totalResults") or 0
         starts = range(1 + SPEND_PAGE, total + 1, SPEND_PAGE)
         pages = [
             first,
@@ -217,17 +219,18 @@ class ConcurConnector:
         roles: dict[str, frozenset[str]] = {}
         for page in pages:
             for user in page.get("Resources") or []:
-                roles[str(user["id"])] = frozenset(api.read_roles(user))
+                roles[user["id"]] = frozenset(api.read_roles(user))
         return roles
 
-    async def _spend_page(self, start: int) -> dict[str, Any]:
+    async def _spend_page(self, start: int) -> shapes.ListResponse[shapes.SpendUser]:
         page = await self._json(
-            "GET", api.SPEND_USERS, params={"startIndex": str(start), "count": str(SPEND_PAGE)}
-        )
+            "GET", api.SPEND_USERS, shapes.SPEND_USERS,
+            params={"startIndex": str(start), "count": str(SPEND_PAGE)},
+        )  # fmt: skip
         self._counted(page)
         return page
 
-    def _counted(self, page: dict[str, Any]) -> None:
+    def _counted(self, page: shapes.ListResponse[Any]) -> None:
         self.stats.pages += 1
         self.stats.resources += len(page.get("Resources") or [])
 
@@ -285,7 +288,9 @@ class ConcurConnector:
             ]
         )
         for text in filters:
-            page = await self._json("POST", f"{api.IDENTITY_USERS}/.search", json=api.search(text))
+            page = await self._json(
+                "POST", f"{api.IDENTITY_USERS}/.search", shapes.IDENTITIES, json=api.search(text)
+            )
             users = [api.read_identity(u) for u in page.get("Resources") or []]
             if users:
                 for user in users:
@@ -318,12 +323,12 @@ class ConcurConnector:
             )
         if response.status_code not in (200, 201):
             return _failed(change, api.scim_message(response))
-        data = response.json()
-        user_id = str(data.get("id", ""))
+        data = read(response, shapes.CREATED)
+        user_id = data["id"]
         self._ids[change.principal] = user_id
         self._ids[f"login:{login.casefold()}"] = user_id
         self._roles[user_id] = frozenset()
-        provision_id = str((data.get("meta") or {}).get("provisionId", ""))
+        provision_id = (data.get("meta") or {}).get("provisionId") or ""
         status = await self._await_provision(provision_id) if provision_id else None
         if status is not None and not status.success and status.failed == (api.SPEND_USER,):
             # Identity succeeded, the Spend part did not: the docs say to retry just that part.
@@ -394,10 +399,9 @@ class ConcurConnector:
             return ChangeResult(change.id, Outcome.ALREADY, f"Concur has no account {user_id}", user_id)
         if response.status_code != 200:
             return _failed(change, api.scim_message(response))
-        result = await self._finish(change, str((response.json().get("meta") or {}).get("provisionId", "")))
-        if result.outcome is Outcome.ALREADY and retried(
-            response
-        ):  # this request did it; its answer was lost
+        answer = read(response, shapes.PROVISIONED)
+        result = await self._finish(change, (answer.get("meta") or {}).get("provisionId") or "")
+        if result.outcome is Outcome.ALREADY and retried(response):  # this request did it; its answer was lost
             return replace(result, outcome=Outcome.APPLIED, message="done (Concur's first answer was lost)")
         return result
 
@@ -439,7 +443,7 @@ class ConcurConnector:
         held = self._roles.get(user_id)
         if not held:
             return
-        now = set(api.read_roles(await self._json("GET", f"{api.SPEND_USERS}/{user_id}")))
+        now = set(api.read_roles(await self._json("GET", f"{api.SPEND_USERS}/{user_id}", shapes.SPEND_USER)))
         lost = sorted(held - now)
         if lost:
             raise VendorError(
@@ -481,8 +485,9 @@ class ConcurConnector:
             await self._poll_sleep(delay)
             waited += delay
             data = await self._json(
-                "GET", f"/profile/v4/provisions/{provision_id}/status", params={"attributes": "operations"}
-            )
+                "GET", f"/profile/v4/provisions/{provision_id}/status", shapes.STATUS,
+                params={"attributes": "operations"},
+            )  # fmt: skip
             status = api.read_status(data)
             if status.completed:
                 return status
