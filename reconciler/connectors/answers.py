@@ -85,6 +85,14 @@ def read(response: httpx.Response, expected: Expected[T], *, endpoint: Endpoint 
         ) from None
 
 
+def acknowledged(response: httpx.Response, what: str) -> None:
+    """A write's answer whose content the code does not use: none at all, or a JSON object. A page,
+    text or JSON cut short means something other than the vendor answered (a proxy, a portal) or the
+    answer broke off: the write may not have been made, so it is an `UnexpectedAnswer` too."""
+    if response.content.strip():
+        read(response, Expected(dict[str, object], what))
+
+
 def conform(response: httpx.Response, data: object, expected: Expected[T]) -> T:
     """`data`, part of `response`'s JSON already read, as `expected` declares it (items of a list the
     caller reads one by one), or an `UnexpectedAnswer`."""

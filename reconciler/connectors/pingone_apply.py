@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from reconciler.changes import Action, Change
 from reconciler.connectors import pingone_shapes as shapes
-from reconciler.connectors.answers import read
+from reconciler.connectors.answers import acknowledged, read
 from reconciler.connectors.base import ChangeResult, Outcome
 from reconciler.connectors.http import retried
 from reconciler.connectors.pingone_api import JSON, PingOneApi, PingOneHttpError
@@ -238,6 +238,7 @@ class Applier:
             return Outcome.ALREADY, f"PingOne has no user {uid}", uid
         if response.status_code != 200:
             raise PingOneHttpError(response, f"{'enable' if enabled else 'disable'} user {uid}")
+        acknowledged(response, "the user's enabled state")
         self.d.users.setdefault(uid, {"id": uid})["enabled"] = enabled
         return Outcome.APPLIED, "", uid
 
@@ -253,6 +254,7 @@ class Applier:
             response = await self.api.request("PUT", f"/users/{uid}/population", json={"id": pid})
             if response.status_code != 200:
                 raise PingOneHttpError(response, f"move user {uid} to population {change.entitlement}")
+            acknowledged(response, "the user's population")
             self.d.users.setdefault(uid, {"id": uid})["population"] = {"id": pid}
             return Outcome.APPLIED, "", uid
         if change.resource == "login":
@@ -272,6 +274,7 @@ class Applier:
     async def add_member(self, uid: str, gid: str) -> tuple[Outcome, str, str]:
         response = await self.api.request("POST", f"/users/{uid}/memberOfGroups", json={"id": gid})
         if response.status_code == 201:
+            acknowledged(response, "the group membership")
             return Outcome.APPLIED, "", gid
         error = PingOneHttpError(response, f"add user {uid} to group {gid}")
         if response.status_code in (400, 409):  # PingOne does not document the "already a member" status

@@ -23,7 +23,7 @@ import httpx
 
 from reconciler.changes import Action, Change
 from reconciler.connectors import procore_shapes as shapes
-from reconciler.connectors.answers import read
+from reconciler.connectors.answers import acknowledged, read
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.http import RequestStats, error_summary, retried
 from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
@@ -545,6 +545,7 @@ class _Failed(Exception):
 
 def _expect(response: httpx.Response, status: int) -> None:
     if response.status_code == status:
+        acknowledged(response, "a JSON object or no body")
         return
     if response.status_code == 401:
         raise VendorError(
