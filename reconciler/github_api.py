@@ -605,7 +605,9 @@ class GitHubClient:
         if response.status_code == 404:
             return None
         data = self._check(response, "a file")
-        if not isinstance(data, dict) or data.get("type") != "file":
+        if not isinstance(data, dict | list):
+            raise unexpected(response, shape_problem("the body should be an object"), "a file")
+        if isinstance(data, list) or data.get("type") != "file":  # a directory's listing, a submodule
             raise GitHubError(f"{path} is not a file in {self.settings.repository}")
         try:
             raw = base64.b64decode(data.get("content") or "")

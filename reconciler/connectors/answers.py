@@ -22,10 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import httpx
-from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError, with_config
 
 from reconciler.connectors.http import Endpoint, answered_by, host_of
 from reconciler.errors import VendorHalt
@@ -35,6 +35,12 @@ T = TypeVar("T")
 
 # A TypedDict of a vendor's answer: fields it does not name are kept as they came, unchecked.
 answer = with_config(ConfigDict(extra="allow"))
+
+# Values an answer hands back that a later request puts in a header or a URL: anything else there
+# would crash the request, or (an id of "../x") send it somewhere else.
+BearerToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._~+/-]+=*$")]  # RFC 6750 b64token
+PathId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,199}$")]  # one segment
+LinkUrl = Annotated[str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$")]
 
 EXCERPT = 80  # characters of the body quoted in a message
 _SCANNED = 16_384  # characters of the body scrubbed for the excerpt (far more than it shows)
@@ -160,6 +166,8 @@ def _what(loc: Sequence[int | str], kind: str, message: str) -> str:
     ).lstrip(".")
     if kind == "missing":
         return f"{path} is missing" if path else "the body is missing"
+    if kind == "string_pattern_mismatch":
+        return f"{path} holds characters it cannot"
     said = message.split(",")[0]
     said = said.removeprefix("Input ") if said.startswith("Input should") else said[:1].lower() + said[1:]
     return f"{path or 'the body'} {said}" if said.startswith("should") else f"{path or 'the body'}: {said}"

@@ -9,17 +9,17 @@ from typing import Any, Generic, NotRequired, TypeVar
 
 from typing_extensions import TypedDict
 
-from reconciler.connectors.answers import Expected, answer
+from reconciler.connectors.answers import BearerToken, Expected, LinkUrl, PathId, answer
 
 T = TypeVar("T")
 
 
 @answer
 class Token(TypedDict):
-    access_token: str
+    access_token: BearerToken
     expires_in: NotRequired[float | None]  # Concur sends "3600", a string
     refresh_token: NotRequired[str | None]
-    geolocation: NotRequired[str | None]
+    geolocation: NotRequired[LinkUrl | None]
     scope: NotRequired[str | None]
 
 
@@ -57,7 +57,7 @@ _IdentityExtensions = TypedDict(
 
 @answer
 class Identity(_IdentityExtensions):
-    id: str
+    id: PathId
     userName: NotRequired[str | None]
     displayName: NotRequired[str | None]
     name: NotRequired[Name | None]
@@ -83,12 +83,12 @@ _SpendExtensions = TypedDict(
 
 @answer
 class SpendUser(_SpendExtensions):
-    id: str
+    id: PathId
 
 
 @answer
 class Meta(TypedDict):
-    provisionId: NotRequired[str | None]
+    provisionId: NotRequired[PathId | None]
 
 
 @answer
@@ -100,7 +100,7 @@ class Provisioned(TypedDict):
 
 @answer
 class Created(Provisioned):
-    id: str
+    id: PathId
 
 
 @answer

@@ -9,20 +9,20 @@ from typing import Generic, NotRequired, TypeVar
 
 from typing_extensions import TypedDict
 
-from reconciler.connectors.answers import Expected, answer
+from reconciler.connectors.answers import BearerToken, Expected, LinkUrl, PathId, answer
 
 T = TypeVar("T")
 
 
 @answer
 class Token(TypedDict):
-    access_token: str
+    access_token: BearerToken
     expires_in: NotRequired[float | None]
 
 
 @answer
 class Href(TypedDict):
-    href: NotRequired[str | None]
+    href: NotRequired[LinkUrl | None]
 
 
 @answer
@@ -38,14 +38,14 @@ class Page(TypedDict, Generic[T]):
 
 @answer
 class IdRef(TypedDict):
-    id: str
+    id: PathId
 
 
 @answer
 class Named(TypedDict):
     """A population, role or application."""
 
-    id: str
+    id: PathId
     name: NotRequired[str | None]
 
 
@@ -68,7 +68,7 @@ class UserName(TypedDict):
 
 @answer
 class User(TypedDict):
-    id: str
+    id: PathId
     username: NotRequired[str | None]
     email: NotRequired[str | None]
     name: NotRequired[UserName | None]
@@ -80,7 +80,7 @@ class User(TypedDict):
 class Membership(TypedDict):
     """One of a user's groups (`users/{id}/memberOfGroups`): DIRECT or INDIRECT."""
 
-    id: str
+    id: PathId
     type: NotRequired[str | None]
 
 
@@ -92,7 +92,7 @@ class Scope(TypedDict):
 
 @answer
 class RoleAssignment(TypedDict):
-    id: str
+    id: PathId
     role: IdRef
     scope: Scope
     readOnly: NotRequired[bool | None]

@@ -121,8 +121,6 @@ class ProcoreAPI:
                 "procore", f"token request failed: HTTP {response.status_code}", status=response.status_code
             )
         data = read(response, shapes.TOKEN)
-        if not data["access_token"]:
-            raise VendorError("procore", "the token endpoint answered without an access_token")
         expires_in = data.get("expires_in")
         return data["access_token"], 3600.0 if expires_in is None else expires_in
 

@@ -7,12 +7,12 @@ from typing import NotRequired
 
 from typing_extensions import TypedDict
 
-from reconciler.connectors.answers import Expected, answer
+from reconciler.connectors.answers import BearerToken, Expected, answer
 
 
 @answer
 class Token(TypedDict):
-    access_token: str
+    access_token: BearerToken
     expires_in: NotRequired[float | None]
 
 
