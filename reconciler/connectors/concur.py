@@ -27,18 +27,20 @@ from reconciler.connectors import concur_shapes as shapes
 from reconciler.connectors.answers import Expected, read
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.concur_auth import TOKEN_PATH, ConcurAuth, ConcurAuthError
+from reconciler.connectors.concur_company import FirstCreate, check_listed, refused
 from reconciler.connectors.concur_settings import ConcurSettings
 from reconciler.connectors.http import (
     CachedToken,
     Endpoint,
     RequestStats,
     RetryPolicy,
+    VendorClient,
     build_client,
     gather_bounded,
     retried,
     send_with_retries,
 )
-from reconciler.errors import ConfigError, VendorError
+from reconciler.errors import VendorError, VendorHalt
 from reconciler.records import Account, Grant, Scope
 from reconciler.token_store import TokenStore, token_store_from_env
 
@@ -93,6 +95,7 @@ class ConcurConnector:
         self._ids: dict[str, str] = {}  # principal or "login:<casefolded userName>" -> user id
         self._roles: dict[str, frozenset[str]] = {}  # user id -> role codes, as synced
         self._spend_synced = False  # the sync read Spend profiles: a user missing from them has none
+        self._first_create = FirstCreate()
 
     def __repr__(self) -> str:
         return f"ConcurConnector({self.auth!r})"
@@ -141,7 +144,7 @@ class ConcurConnector:
         identities, spend = await asyncio.gather(
             self._identity_users(), self._spend_roles() if want_roles else _nothing()
         )
-        self._check_company(identities)
+        check_listed(self.settings.company_id, (u.company_id for u in identities))
         accounts: list[Account] = []
         principal_of: dict[str, str] = {}
         self._ids.clear()
@@ -181,18 +184,6 @@ class ConcurConnector:
             known_resources={"role": known},
             requests=self.stats.requests - before,
         )
-
-    def _check_company(self, users: list[api.IdentityUser]) -> None:
-        """The company token reads one company's users: a CONCUR_COMPANY_ID that is not theirs would
-        make every account creation fail at apply, so plan says so now."""
-        companies = {u.company_id for u in users if u.company_id}
-        if companies and self.settings.company_id.casefold() not in {c.casefold() for c in companies}:
-            theirs = ", ".join(sorted(companies))
-            raise ConfigError(
-                f"concur: CONCUR_COMPANY_ID is {self.settings.company_id}, but the refresh token belongs "
-                f"to company {theirs} (the company of every account Concur lists): set CONCUR_COMPANY_ID "
-                "to the UUID of the company the token was set up for"
-            )
 
     async def _identity_users(self) -> list[api.IdentityUser]:
         users: list[api.IdentityUser] = []
@@ -258,8 +249,8 @@ class ConcurConnector:
             if change.action is Action.REVOKE:
                 return await self._revoke(change, code)
             return _failed(change, "a Concur role has one entitlement (member); there is nothing to update")
-        except ConcurAuthError:
-            raise  # no token: every other change would fail the same way
+        except (ConcurAuthError, VendorHalt):
+            raise  # no token, a wrong company id, an answer not understood: the others would fail too
         except VendorError as exc:
             if exc.status is None:
                 raise  # not an HTTP answer about this change (see _check_kept): stop the run
@@ -299,6 +290,16 @@ class ConcurConnector:
         return None
 
     async def _create(self, change: Change) -> ChangeResult:
+        return await self._first_create.create(lambda: self._create_account(change))
+
+    def _wrong_company(self, detail: str) -> VendorHalt:
+        """Concur refused CONCUR_COMPANY_ID: no Concur write goes out after this one."""
+        error = refused(self.settings.company_id, detail)
+        if isinstance(self._client, VendorClient):
+            self._client.halt(error)
+        return error
+
+    async def _create_account(self, change: Change) -> ChangeResult:
         attrs = dict(change.attributes)
         email = attrs.get("email") or change.principal
         login = attrs.get("login") or email
@@ -321,6 +322,8 @@ class ConcurConnector:
                 change,
                 f"{api.scim_message(response)} (a Concur userName is unique across every Concur company)",
             )
+        if api.refuses_company(response):
+            raise self._wrong_company(api.scim_message(response))
         if response.status_code not in (200, 201):
             return _failed(change, api.scim_message(response))
         data = read(response, shapes.CREATED)
@@ -330,6 +333,9 @@ class ConcurConnector:
         self._roles[user_id] = frozenset()
         provision_id = (data.get("meta") or {}).get("provisionId") or ""
         status = await self._await_provision(provision_id) if provision_id else None
+        if status is not None and not status.success and status.company:
+            self._roles.pop(user_id, None)
+            raise self._wrong_company(f"provision {provision_id}: {'; '.join(status.messages)}")
         if status is not None and not status.success and status.failed == (api.SPEND_USER,):
             # Identity succeeded, the Spend part did not: the docs say to retry just that part.
             repaired = await self._patch(change, user_id, api.spend_profile(**spend))

@@ -7,6 +7,7 @@ entitlements (Expense User, Request User, Invoice User) change through `entitlem
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -163,6 +164,20 @@ def scim_message(response: httpx.Response) -> str:
     )
 
 
+def about_company(value: object) -> bool:
+    """Whether Concur's error (an error body, a failed extension's messages) is about the companyId."""
+    return "companyid" in json.dumps(value, default=str).casefold()
+
+
+def refuses_company(response: httpx.Response) -> bool:
+    """A 400 to a create that is about the companyId it carried."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return response.status_code == 400 and about_company(body)
+
+
 def messages_of(holder: Mapping[str, Any]) -> list[str]:
     """Concur `messages`: documented as an array of {code, message, ...}; the UPS spec says an object."""
     raw = holder.get("messages")
@@ -182,6 +197,7 @@ class ProvisionStatus:
     results: tuple[str, ...]  # the extensions' results: success, no-op, error, not-processed
     messages: tuple[str, ...]
     failed: tuple[str, ...] = ()  # the names (URNs) of the extensions that failed
+    company: bool = False  # a failure is about the companyId (the identity failed: nothing else ran)
 
     @property
     def changed_nothing(self) -> bool:
@@ -193,6 +209,7 @@ def read_status(data: shapes.Status) -> ProvisionStatus:
     results: list[str] = []
     messages: list[str] = []
     failed: list[str] = []
+    company = False
     for operation in data.get("operations") or []:
         for extension in operation.get("extensions") or []:
             state: Mapping[str, Any] = extension.get("status") or {}
@@ -202,10 +219,12 @@ def read_status(data: shapes.Status) -> ProvisionStatus:
                 name = (extension.get("name") or "").rsplit(":", 1)[-1] or "extension"
                 found = messages_of(extension) or [f"HTTP {state.get('code', '?')}"]
                 messages += [f"{name}: {m}" for m in found]
+                company = company or about_company(extension.get("messages"))
     return ProvisionStatus(
         bool(status.get("completed")),
         bool(status.get("success")),
         tuple(results),
         tuple(messages),
         tuple(failed),
+        company,
     )
