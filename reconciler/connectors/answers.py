@@ -62,11 +62,13 @@ class Expected(Generic[T]):
         self.shape = shape
         self.description = description
         self._key: Any = shape  # types and generic aliases are hashable: the adapter's cache key
+        self._adapter: TypeAdapter[T] | None = None
 
     @property
     def adapter(self) -> TypeAdapter[T]:
-        adapter: TypeAdapter[T] = _adapter(self._key)
-        return adapter
+        if self._adapter is None:
+            self._adapter = _adapter(self._key)
+        return self._adapter
 
     def __repr__(self) -> str:
         return f"Expected({self.description!r})"
