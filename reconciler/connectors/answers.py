@@ -38,7 +38,7 @@ answer = with_config(ConfigDict(extra="allow"))
 
 # Values an answer hands back that a later request puts in a header or a URL: anything else there
 # would crash the request, or (an id of "../x") send it somewhere else.
-BearerToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._~+/-]+=*$")]  # RFC 6750 b64token
+BearerToken = Annotated[str, StringConstraints(pattern=r"^[!-~]+$")]  # visible ASCII: fit for a header
 PathId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,199}$")]  # one segment
 LinkUrl = Annotated[str, StringConstraints(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$")]
 
