@@ -407,7 +407,9 @@ class ConcurConnector:
             return _failed(change, api.scim_message(response))
         answer = read(response, shapes.PROVISIONED)
         result = await self._finish(change, (answer.get("meta") or {}).get("provisionId") or "")
-        if result.outcome is Outcome.ALREADY and retried(response):  # this request did it; its answer was lost
+        if result.outcome is Outcome.ALREADY and retried(
+            response
+        ):  # this request did it; its answer was lost
             return replace(result, outcome=Outcome.APPLIED, message="done (Concur's first answer was lost)")
         return result
 
