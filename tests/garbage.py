@@ -77,8 +77,9 @@ class Seen:
 
 @dataclass
 class Garbling(httpx.AsyncBaseTransport):
-    """Serves `inner`; the first answer to `target` gets its body replaced by `garble`. Records
-    every request, and every token it sees (so a test can look for them in the output)."""
+    """Serves `inner`; the first `times` answers to `target` get their body replaced by `garble`
+    (`served`: the first of them). Records every request, and every token it sees (so a test can
+    look for them in the output)."""
 
     inner: httpx.AsyncBaseTransport
     vendor: str
@@ -87,6 +88,7 @@ class Garbling(httpx.AsyncBaseTransport):
     seen: list[Seen] = field(default_factory=list)
     served: httpx.Request | None = None
     tokens: set[str] = field(default_factory=set)
+    times: int = 1
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         auth = request.headers.get("authorization", "")
@@ -102,8 +104,9 @@ class Garbling(httpx.AsyncBaseTransport):
                 self.served is not None and is_write(self.vendor, request),
             )
         )
-        if self.served is None and self.garble is not None and endpoint(request) == self.target:
-            self.served = request
+        if self.times > 0 and self.garble is not None and endpoint(request) == self.target:
+            self.times -= 1
+            self.served = self.served or request
             body, content_type = self.garble(response.content)
             return httpx.Response(
                 response.status_code, content=body, headers={"content-type": content_type}, request=request
@@ -269,12 +272,12 @@ def _github(wrap: Wrap) -> tuple[Garbling, Awaitable[list[str]]]:
 SCENARIOS = {"procore": _procore, "concur": _concur, "pingone": _pingone, "github": _github}
 
 
-def run(vendor: str, target: str | None = None, garble: Garble | None = None) -> Run:
+def run(vendor: str, target: str | None = None, garble: Garble | None = None, *, times: int = 1) -> Run:
     """Drive `vendor` through its scenario, `target`'s first answer garbled. An AccessError ends the
     run as it ends a command (its message is the one error); anything else propagates: a crash."""
 
     def wrap(inner: httpx.AsyncBaseTransport) -> Garbling:
-        return Garbling(inner, vendor, target, garble)
+        return Garbling(inner, vendor, target, garble, times=times)
 
     transport, scenario = SCENARIOS[vendor](wrap)
 

@@ -7,6 +7,7 @@ of the sandbox's changes and more, one change at a time so that "after" is well 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -100,7 +101,7 @@ def _not_json(raw: bytes) -> bool:
 
 def _mutated(body: bytes, replacement: Any) -> bytes:
     """The real answer with every id-like field (and a token's access_token) replaced."""
-    keys = {"id", "access_token", "number", "status", "role", "scope"}
+    keys = {"id", "access_token", "number", "status", "role", "scope", "totalResults", "href"}
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict):
@@ -182,7 +183,7 @@ def test_a_truncated_token_answer_never_shows_the_token() -> None:
         (
             "concur",
             "GET /profile/identity/v4.1/Users",
-            "(Resources[0].id should be a valid string, and 11 more; ",
+            "(Resources[0].id should be a valid string, and 12 more; ",
         ),
         (
             "pingone",
@@ -199,3 +200,34 @@ def test_an_answer_whose_ids_are_not_ids_names_the_field(vendor: str, target: st
     assert message.endswith("points at the vendor's API, not a proxy or another service, then try again "
                             "(report it if it persists)")  # fmt: skip
     assert not [s.endpoint for s in run.transport.seen if s.written_after_garbage]
+
+
+def _edited(edit: Callable[[dict[str, Any]], None]) -> Garble:
+    def garble(body: bytes) -> tuple[bytes, str]:
+        data = json.loads(body)
+        edit(data)
+        return json.dumps(data).encode(), "application/json"
+
+    return garble
+
+
+def test_a_next_link_back_to_the_same_page_ends_instead_of_paging_forever() -> None:
+    def loop(page: dict[str, Any]) -> None:
+        page["_links"]["next"] = {"href": page["_links"]["self"]["href"]}
+
+    run = garbage.run("pingone", "GET /v1/environments/{id}/populations", _edited(loop), times=100)
+    assert run.errors == ["pingone: the populations pages link back to a page already read"]
+    assert len([s for s in run.transport.seen if s.endpoint.endswith("/populations")]) == 2
+
+
+def test_a_total_no_company_has_is_not_taken_as_pages_to_fetch() -> None:
+    def inflate(page: dict[str, Any]) -> None:
+        page["totalResults"] = 10**12
+
+    run = garbage.run("concur", "GET /profile/spend/v4.1/Users", _edited(inflate))
+    [message] = run.errors
+    assert (
+        " with JSON of another shape (totalResults should be less than or equal to 10000000; body: "
+        in message
+    )
+    assert len(run.transport.seen) < 10

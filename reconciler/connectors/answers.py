@@ -9,8 +9,10 @@ Anything else (not JSON: a proxy's or captive portal's HTML page, a body cut sho
 JSON of another type; a field missing or of the wrong type) is an `UnexpectedAnswer`, one line:
 
     procore: api.procore.com (PROCORE_API_URL) answered HTTP 200 GET /rest/v1.0/companies with an
-    HTML page (body: <html><title>Guest Wi-Fi</title>…), not a list of companies; check
-    PROCORE_API_URL and any proxy, firewall or captive portal between here and api.procore.com
+    HTML page (<html><title>Guest Wi-Fi</title>…), not a list of companies; check PROCORE_API_URL
+    and any proxy, firewall or captive portal between here and api.procore.com, then try again
+
+(JSON of another shape says where: `JSON of another shape ([1].id is missing; body: […])`.)
 
 It is a `VendorHalt`: the client that received it sends no more writes (`VendorClient.halt`) and
 apply attempts no other change at that vendor. The excerpt is scrubbed (`quote_body`), and

@@ -5,13 +5,15 @@ literal); `concur_api` names the same URNs."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, NotRequired, TypeVar
+from typing import Annotated, Any, Generic, NotRequired, TypeVar
 
+from pydantic import Field
 from typing_extensions import TypedDict
 
 from reconciler.connectors.answers import BearerToken, Expected, LinkUrl, PathId, answer
 
 T = TypeVar("T")
+MOST_USERS = 10_000_000  # a larger totalResults is garbage: it would be read as that many pages to fetch
 
 
 @answer
@@ -27,7 +29,7 @@ class Token(TypedDict):
 class ListResponse(TypedDict, Generic[T]):
     Resources: NotRequired[list[T] | None]  # RFC 7644: may be left out when there is none
     nextCursor: NotRequired[str | None]
-    totalResults: NotRequired[int | None]
+    totalResults: NotRequired[Annotated[int, Field(ge=0, le=MOST_USERS)] | None]
 
 
 @answer

@@ -185,6 +185,7 @@ class PingOneApi:
         """Each page's `_embedded.<kind>`, following `_links.next.href` (never assuming a page size)."""
         url: str | None = path
         query: Mapping[str, str] | None = params
+        followed: set[str] = set()
         while url is not None:
             body = await self.get_json(
                 url, listing.page, params=query, action=action or f"list {listing.kind}"
@@ -194,6 +195,10 @@ class PingOneApi:
             self.stats.resources += len(items)
             yield items
             next_link = ((body.get("_links") or {}).get("next") or {}).get("href")
+            if next_link in followed:  # a cursor that does not move would page forever
+                raise VendorError("pingone", f"the {listing.kind} pages link back to a page already read")
+            if next_link:
+                followed.add(next_link)
             url, query = (next_link, None) if next_link else (None, None)
 
     async def collect(
