@@ -244,11 +244,11 @@ def test_secrets_only_in_the_jobs_that_need_them() -> None:
     validate, plan, apply, drift, request, recertify = (load(n)["jobs"] for n in NAMES)
     for job in (
         validate["validate"], plan["comment"], drift["report"], apply["record"], request["request"],
-        recertify["recertify"],
+        recertify["recertify"], drift["leavers"],
     ):  # fmt: skip
         assert _secrets(job) == set()
     # Reading jobs get the READ-only credentials, from the access-read environment.
-    for job in (plan["plan"], drift["detect"]):
+    for job in (plan["plan"], drift["detect"], drift["idp"]):
         assert job["environment"] == "access-read"
         assert _secrets(job) and all("_READ_" in s for s in _secrets(job))
         assert all(v != "write" for v in job["permissions"].values())
@@ -289,11 +289,15 @@ def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
     ]
     # drift's calls apply.yml; the access request pushes its branch (default-branch code, no secret,
     # the issue's fields as data: `access request --from-issue` reads the event file); recertify pushes
-    # its access-recertify/* branches (default-branch code on a schedule, no secret)
+    # its access-recertify/* branches (default-branch code on a schedule, no secret); leavers pushes
+    # access-leavers/remove (default-branch code on a schedule, no secret: PingOne was read by `idp`)
     assert writers == [
-        ("apply.yml", "record"), ("drift.yml", "apply"), ("access-request.yml", "request"),
-        ("recertify.yml", "recertify"),
+        ("apply.yml", "record"), ("drift.yml", "apply"), ("drift.yml", "leavers"),
+        ("access-request.yml", "request"), ("recertify.yml", "recertify"),
     ]  # fmt: skip
+    leavers = load("drift.yml")["jobs"]["leavers"]
+    assert leavers["needs"] == "idp" and not _secrets(leavers)
+    assert leavers["steps"][0]["with"]["ref"] == "${{ github.event.repository.default_branch }}"
     recertify = load("recertify.yml")
     assert set(recertify["on"]) == {"schedule", "workflow_dispatch"}
     steps = recertify["jobs"]["recertify"]["steps"]
@@ -352,7 +356,7 @@ def test_the_workflows_run_access_commands_in_this_order() -> None:
     assert subcommands("validate.yml") == ["validate"]
     assert subcommands("plan.yml") == ["export-tree", "plan", "comment"]
     assert subcommands("apply.yml") == ["apply"]
-    assert subcommands("drift.yml") == ["plan", "drift", "apply"]
+    assert subcommands("drift.yml") == ["plan", "drift", "apply", "sync", "leavers"]
     assert subcommands("recertify.yml") == ["recertify", "cleanup"]  # weekly: reviews and expiry cleanup
     assert subcommands("access-request.yml") == ["request"]
     assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
@@ -641,7 +645,10 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
     # apply (apply.yml, called) repairs it, with the audit log written where the artifact expects it.
     runner.set_event({"schedule": "17 5 * * *"})
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0), ("apply", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("plan", 0), ("drift", 0), ("apply", 0), ("sync", 0), ("leavers", 0)], [
+        r.output for r in runs
+    ]
+    assert "no leavers: no pull request needed" in runs[-1].output
     assert runner.outputs["detect"] == {"changes": "true"}
     open_issues = [
         i for i in sim.repo().issues.values() if i.state == "open" and i.title == comment_cmd.DRIFT_TITLE
@@ -652,7 +659,7 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
 
     # The next scheduled run: no drift, the issue is closed, apply is not run.
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("plan", 0), ("drift", 0), ("sync", 0), ("leavers", 0)], [r.output for r in runs]
     assert runner.outputs["detect"] == {"changes": "false"}
     assert sim.repo().issues[open_issues[0].number].state == "closed"
 
