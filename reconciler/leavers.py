@@ -207,7 +207,7 @@ def find_leavers(
                     signals.append(Signal(IDP, DELETED, "", "no PingOne user (deleted)"))
         row = ended.get(person.key.casefold()) or ended.get(person.principal)
         if row is not None:
-            signals.append(Signal("hr", END_DATE, row.left_at(), f"HR end date {row.end_date} ({row.where})"))
+            signals.append(Signal("hr", END_DATE, row.left_at(), f"HR end date {row.end_date}"))
         if signals:
             found.append(Leaver(person.key, person.principal, tuple(signals)))
     return found

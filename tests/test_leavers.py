@@ -19,6 +19,11 @@ import git
 import pytest
 
 from reconciler import sandbox
+from reconciler.connectors.base import VendorState
+from reconciler.leavers import HrRow, find_leavers, parse_hr_export
+from reconciler.location import Location
+from reconciler.policy_model import Leavers
+from reconciler.records import Account, Person
 from reconciler.sandbox import pingone
 from reconciler.simulators.github import GitHubSimulator
 from reconciler.simulators.pingone_state import PingOneState
@@ -314,3 +319,43 @@ def test_the_sla_view_shows_when_each_leaver_left_when_each_vendor_revoked_and_w
     assert world.access("report", "--sandbox", "--out", str(page)).code == 0
     html = page.read_text(encoding="utf-8")
     assert "<h2>Deprovisioning SLA (24 h)</h2>" in html and '<td class="no">breached</td>' in html
+
+
+# ---------------------------------------------------------------- the pure parts
+
+
+def test_the_hr_export_is_read_by_its_header_and_every_bad_row_is_located() -> None:
+    rows, errors = parse_hr_export("\ufeffKey,END_DATE\nbob,2026-11-30\n\n,2026-11-30\n", "hr.csv")
+    assert [(r.person, r.end_date, str(r.where)) for r in rows] == [
+        ("bob", dt.date(2026, 11, 30), "hr.csv:2")
+    ]
+    assert [str(e) for e in errors] == ["hr.csv:4: no person and no email"]
+    _, errors = parse_hr_export("name,left\nbob,2026-11-30\n", "hr.csv")
+    assert [str(e) for e in errors] == [
+        "hr.csv:1: the header 'name, left' needs a person (or email) column and an end_date column"
+    ]
+    assert rows[0].left_at() == "2026-12-01T00:00:00Z"  # the end date is the last day worked
+
+
+def test_only_the_idp_makes_a_leaver_for_apply_and_an_empty_or_unread_idp_deletes_nobody() -> None:
+    bob = Person("bob", BOB, "Bob Ruiz", source=Location("access/people.yaml", 7))
+    ann = Person("ann", "ann@harborbuild.example", "Ann")
+    idp = VendorState("pingone", (Account("pingone", "", "ann@harborbuild.example"),), frozenset())
+    policy = Leavers(deleted_after_days=7)
+    today = dt.date(2027, 1, 10)
+
+    def found(state: VendorState | None, written: dt.date | None, hr: tuple[HrRow, ...] = ()) -> list[str]:
+        leavers = find_leavers(
+            [bob, ann], state, lambda _: True, policy, today, written=lambda _: written, hr=hr
+        )
+        return [f"{x.person}:{','.join(s.kind for s in x.signals)}:{x.idp}" for x in leavers]
+
+    assert found(idp, dt.date(2027, 1, 1)) == ["bob:deleted:True"]  # 9 days on main, no PingOne user
+    assert found(idp, dt.date(2027, 1, 5)) == []  # 5 days: a newcomer, created by the next apply
+    assert found(idp, None) == []  # not committed: never judged deleted
+    assert (
+        found(VendorState("pingone", (), frozenset()), dt.date(2026, 1, 1)) == []
+    )  # an empty IdP says nothing
+    assert found(None, dt.date(2026, 1, 1)) == []  # PingOne not read
+    row = HrRow("", "ann@harborbuild.example", dt.date(2027, 1, 2), Location("hr.csv", 2))
+    assert found(None, None, (row,)) == ["ann:end-date:False"]  # HR alone: the pull request, never apply
