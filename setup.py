@@ -1,7 +1,8 @@
-"""Build step: copy the example repository and the workflows into the wheel as package data.
+"""Build step: copy the example repository, the workflows, the issue template and the lock into the
+wheel as package data.
 
-They live at the repository root (`access/`, `policies/`, `.github/workflows/`) where people read
-and edit them; an installed `access` needs them for `access demo` and `access init`.
+They live at the repository root (`access/`, `policies/`, `.github/`, `requirements.lock`) where
+people read and edit them; an installed `access` needs them for `access demo` and `access init`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ DATA = {  # destination under reconciler/data -> (source directory, file pattern
     "example/access": ("access", ("*.yaml",)),
     "example/policies": ("policies", ("*.yaml",)),
     "workflows": (".github/workflows", ("*.yml",)),
+    "issue_templates": (".github/ISSUE_TEMPLATE", ("*.yml",)),
+    "lock": (".", ("requirements.lock",)),  # `access init` pins the dependencies as this release does
 }
 
 
