@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from reconciler.release import LOCK_NAME, SOURCE_URL
 
 MANIFEST = ".github/access-init.json"
+# Workflows of this repository alone (setup.py leaves them out of the wheel too).
+NOT_SHIPPED = frozenset({"release.yml"})
 FORMAT = 1
 
 # The workflows in this repository install the checkout they run in; an adopter's install the release.

@@ -390,6 +390,15 @@ def test_a_company_adopts_a_release_and_its_first_pull_request_is_validated_plan
         with repo.config_writer() as config:
             config.set_value("user", "name", "Hana Admin").set_value("user", "email", "hana@acme.example")
         _run(["access", "init"], cwd=company, env=admin_env)
+        written = sorted(p.name for p in (company / ".github" / "workflows").glob("*.yml"))
+        assert written == [
+            "access-request.yml",
+            "apply.yml",
+            "drift.yml",
+            "plan.yml",
+            "recertify.yml",
+            "validate.yml",
+        ]
         lock = (company / "requirements-access.lock").read_text(encoding="utf-8")
         wheel_hash = hashlib.sha256(release.wheel.read_bytes()).hexdigest()
         assert f"access-reconciler=={__version__} \\\n    --hash=sha256:{wheel_hash}" in lock

@@ -154,6 +154,8 @@ def managed_files(lock: str | None) -> dict[str, str]:
     """path -> text of each file the release manages in an adopter's repository."""
     files: dict[str, str] = {}
     for source in sorted(require_dir("workflows").glob("*.yml")):
+        if source.name in init_files.NOT_SHIPPED:
+            continue
         text = source.read_text(encoding="utf-8")
         files[f".github/workflows/{source.name}"] = init_files.adopter_workflow(source.name, text)
     for source in sorted(require_dir("issue_templates").glob("*.yml")):
