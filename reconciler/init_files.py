@@ -82,7 +82,7 @@ updates:
 CODEOWNERS = """\
 # Who must review what (Settings -> Rules: require review from Code Owners on main). Replace
 # @your-org/security with the team that owns access policy: approver rules, the workflows and the
-# lock that decides which access runs with the vendors' credentials (docs/adopting.md, section 3).
+# lock that decides which access runs with the vendors' credentials (docs/adopting.md, section 4).
 /policies/ @your-org/security
 /.github/ @your-org/security
 /requirements-access.lock @your-org/security
