@@ -14,6 +14,7 @@ ones the company changed; `.github/access-init.json` records what it wrote.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,13 +118,8 @@ class _Report:
 
 
 def _release_number(version: str) -> tuple[int, ...]:
-    numbers: list[int] = []
-    for part in version.split("."):
-        digits = "".join(ch for ch in part if ch.isdigit())
-        if not digits:
-            break
-        numbers.append(int(digits))
-    return tuple(numbers)
+    """`0.10.2` -> (0, 10, 2): enough to tell an older release from a newer one."""
+    return tuple(int(part) for part in re.findall(r"(?:^|\.)(\d+)", version.split("+")[0]))
 
 
 def _lock(ctx: AppContext, index_url: str | None, *, upgrade: bool) -> tuple[str | None, str]:
