@@ -28,7 +28,7 @@ from reconciler.commands.branch_pr import (
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
-from reconciler.errors import ConfigError
+from reconciler.errors import AccessError
 from reconciler.location import Location
 from reconciler.policy_loader import load_policies
 from reconciler.provenance import History
@@ -104,14 +104,15 @@ def _signed_at(account: Account) -> dt.datetime:
 
 def sign_ins(ctx: AppContext, desired: Desired, source: Source) -> SignIns:
     """Read the vendors that say when accounts last signed in (PingOne, Procore) for the table's
-    "last sign-in" column and the rules' `unused_days`; without their settings, say so and go on."""
+    "last sign-in" column and the rules' `unused_days`; without their settings, or when they cannot
+    be read, say so and go on (nothing is then removed as unused)."""
     people = desired.access.people
     vendors = tuple(v for v in sorted(desired.access.scope.vendors) if reports_sign_ins(v))
     if not vendors:
         return SignIns(None, people, ctx.today)
     try:
         actual = event_loop.run(_read(replace(ctx, vendors=vendors), desired, source, vendors))
-    except ConfigError as exc:
+    except AccessError as exc:  # not configured, or not answering: the review goes on without them
         return SignIns(None, people, ctx.today, note=exc.message.splitlines()[0])
     return SignIns(AccountIndex(actual.values()), people, ctx.today)
 
