@@ -226,20 +226,27 @@ def _hr_index(rows: Sequence[HrRow], today: dt.date) -> dict[str, HrRow]:
 
 
 def departed(
-    idp: VendorState | None, policy: Leavers, hr: Sequence[HrRow], today: dt.date
+    idp: VendorState | None,
+    policy: Leavers,
+    hr: Sequence[HrRow],
+    today: dt.date,
+    people: Iterable[Person] = (),
 ) -> dict[str, tuple[str, str]]:
     """principal -> (when they left, why), for every account the IdP says has left (disabled, or in
     the leavers population) and every HR row whose end date passed, whether or not the YAML still
-    names them: what the audit log records beside each revocation, for the SLA view."""
+    names them: what the audit log records beside each revocation, for the SLA view. An account
+    matched to one of `people` by their PingOne login is theirs (keyed by the YAML's principal)."""
+    by_login = {login.casefold(): p.principal for p in people if (login := p.login(IDP))}
     found: dict[str, tuple[str, str]] = {}
     for account in idp.accounts if idp is not None else ():
         if not account.active:
-            found[account.principal] = (account.changed_at, "PingOne user disabled")
+            why = "PingOne user disabled"
         elif policy.population and account.attribute("population") == policy.population:
-            found[account.principal] = (
-                account.changed_at,
-                f"moved to the PingOne population {policy.population}",
-            )
+            why = f"moved to the PingOne population {policy.population}"
+        else:
+            continue
+        login = account.attribute("login").casefold() if by_login else ""
+        found[by_login.get(login, account.principal)] = (account.changed_at, why)
     for row in _hr_index(hr, today).values():
         if row.email and row.email not in found:
             found[row.email] = (row.left_at(), f"HR end date {row.end_date}")

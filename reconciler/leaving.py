@@ -7,7 +7,7 @@ left, and the `leavers` policy says what the plan does about it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from reconciler.connectors.base import VendorState
@@ -46,14 +46,14 @@ def leaving(
 
 
 def departures(
-    actual: Mapping[str, VendorState], policies: Policies, today: dt.date
+    actual: Mapping[str, VendorState], policies: Policies, today: dt.date, people: Iterable[Person] = ()
 ) -> dict[str, tuple[str, str]]:
     """principal -> (when, why) for every account the IdP read in this run says has left (disabled,
     or in the leavers population), in the YAML or not: apply's audit records it beside each of their
     revocations, for the deprovisioning SLA. Nothing without a `leavers` policy."""
     if policies.leavers is None:
         return {}
-    return departed(actual.get(IDP), policies.leavers, (), today)
+    return departed(actual.get(IDP), policies.leavers, (), today, people)
 
 
 def expected_at_idp(access: AccessSet) -> Callable[[Person], bool]:

@@ -262,7 +262,7 @@ async def _apply(
     async with open_connectors(ctx, source, vendors, writable=not options.dry_run) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
         live = plan_from(ctx, desired, actual).plan
-        left = departures(actual, load_policies(ctx.repo), ctx.today)  # who the IdP says has left
+        left = departures(actual, load_policies(ctx.repo), ctx.today, desired.access.people.values())
         if saved is not None:
             check_fresh(saved, live)
         if live.errors:

@@ -35,8 +35,8 @@ def sla_view(ctx: AppContext, view: View, options: ViewOptions) -> SlaView | Non
     hr_path = hr_export_path(ctx.repo, policy, None)
     hr = read_hr_export(hr_path) if hr_path is not None and hr_path.is_file() else []
     idp = view.actual.get(IDP) if view.actual is not None else None
-    current = departed(idp, policy, hr, ctx.today)
     access = view.desired.access
+    current = departed(idp, policy, hr, ctx.today, access.people.values())
     if idp is not None:  # the YAML's people the IdP no longer has (deleted): no time to count from
         for leaver in find_leavers(
             access.people.values(), idp, expected_at_idp(access), policy, ctx.today,
