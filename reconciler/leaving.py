@@ -12,15 +12,8 @@ from pathlib import Path
 
 from reconciler.connectors.base import VendorState
 from reconciler.errors import AccessError, ValidationErrors
-from reconciler.leavers import (
-    IDP,
-    HrRow,
-    Leaver,
-    departed,
-    find_leavers,
-    parse_hr_export,
-    without_leavers,
-)
+from reconciler.hr_export import HrRow, parse_hr_export
+from reconciler.leavers import IDP, Leaver, departed, find_leavers, without_leavers
 from reconciler.policy_model import Leavers, Policies
 from reconciler.provenance import History
 from reconciler.records import AccessSet, AccountKey, Person

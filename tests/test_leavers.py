@@ -20,7 +20,8 @@ import pytest
 
 from reconciler import sandbox
 from reconciler.connectors.base import VendorState
-from reconciler.leavers import HrRow, find_leavers, parse_hr_export
+from reconciler.hr_export import HrRow, parse_hr_export
+from reconciler.leavers import find_leavers
 from reconciler.location import Location
 from reconciler.policy_model import Leavers
 from reconciler.records import Account, Person
