@@ -554,6 +554,28 @@ def recertify(
     return recertify_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
 
 
+@app.command(
+    epilog=_examples("access undo 20261123T051703-4f0a9c1e2b3d", "access undo RUN --dry-run --sandbox")
+)
+def undo(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The apply run to undo (its id in `access audit show`).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; open no pull request.")] = False,
+    audit_log: Annotated[
+        Path | None, typer.Option("--audit-log", help="The audit log holding the run (default: the state's).")
+    ] = None,
+    base: Annotated[str, typer.Option("--base", help="The branch to undo on.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+) -> int:
+    """Open or update ONE pull request reversing the YAML edits one apply run applied."""
+    from reconciler.commands import undo as undo_cmd
+    from reconciler.commands.branch_pr import Target
+
+    target = Target(base=base, remote=remote, sandbox=sandbox)
+    return undo_cmd.run(_ctx(ctx), run, target=target, audit_log=audit_log, dry_run=dry_run)
+
+
 @app.command("export-tree", hidden=True, epilog=EXAMPLES["export-tree"])
 def export_tree(
     ctx: typer.Context,
