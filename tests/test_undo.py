@@ -7,6 +7,8 @@ pull request removing the line, which the gate judges like any other once merged
 
 from __future__ import annotations
 
+import json
+
 from reconciler import sandbox
 from reconciler.simulators.github import GitHubSimulator
 from reconciler.yaml_edit import changed_lines
@@ -64,7 +66,8 @@ def test_undo_opens_one_pull_request_that_once_merged_revokes_the_grant(world: W
 def test_dry_run_prints_the_diff_and_opens_nothing(world: World) -> None:
     run, _merge = granted(world)
     out = undo(world, run, "--dry-run")
-    assert "--- a/access/pingone.yaml" in out and "carol" in out, out
+    assert "--- a/access/pingone.yaml" in out, out
+    assert "-    VPN: [site-engineering, it-admins, carol]\n+    VPN: [site-engineering, it-admins]" in out
     assert sorted(world.sim.repo().pulls) == [1]
 
 
@@ -80,3 +83,12 @@ def test_a_later_edit_to_the_same_lines_is_refused_naming_the_file(world: World)
 def test_an_unknown_run_is_refused(world: World) -> None:
     result = world.access("undo", "--sandbox", "no-such-run")
     assert result.code == 1 and "no apply run no-such-run" in result.err, result.err
+
+
+def test_the_trails_run_id_names_the_same_run(world: World) -> None:
+    _run, merge = granted(world)
+    shown = json.loads(world.access("audit", "show", "--sandbox", "--format", "json").out)
+    (record,) = [r for r in shown["records"] if any(e.get("pull_request") == 1 for e in r["entries"])]
+    out = undo(world, record["run"], "--dry-run")
+    assert "-    VPN: [site-engineering, it-admins, carol]\n+    VPN: [site-engineering, it-admins]" in out
+    assert merge[:12] not in out  # a dry run prints only the diff
