@@ -1,0 +1,213 @@
+"""The `notifications` section of policies/ (by convention policies/notifications.yaml): which
+reminders `access notify` sends, on which days, and where (pure pydantic models).
+
+- `channels`: named receivers. A Slack or Microsoft Teams incoming webhook names the environment
+  variable that holds its URL (`url_from`): the URL is a credential, so it never sits in the YAML.
+  An email channel lists addresses; the SMTP server comes from the ACCESS_SMTP_* settings.
+- `events`: per kind of reminder, its `schedule`: days relative to the event's day (the day a
+  recertification is due, the last day of expiring access, the day a held change landed). `[7, 1, 0,
+  -3]` is 7 days before, 1 day before, on the day, then every 3 days after; only the last entry may
+  be negative.
+- `routes`: which reminders go to which channels, filtered by event, owner (the approver names the
+  rules in policies/ give, as written), team and vendor. `holder` is a built-in channel: an email to
+  the people the reminder is about (their address in access/people.yaml).
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+EventName = Literal["recertification_due", "held", "expiring", "leaver_pending"]
+EVENT_NAMES: tuple[EventName, ...] = ("recertification_due", "held", "expiring", "leaver_pending")
+NotifiedVendor = Literal["procore", "concur", "pingone"]
+HOLDER = "holder"  # the built-in channel: email to the people a reminder is about
+ChannelKind = Literal["slack", "teams", "email"]
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# Settings access reads for itself (reconciler/settings.py): never a webhook's URL. Kept here as
+# prefixes and names so that this module stays free of the environment.
+_OWN_PREFIXES = ("ACCESS_", "GITHUB_", "PROCORE_", "CONCUR_", "PINGONE_")
+_WEBHOOK_PREFIXES = ("ACCESS_SLACK_", "ACCESS_TEAMS_")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _schedule(days: list[int]) -> list[int]:
+    if any(a <= b for a, b in pairwise(days)):
+        raise ValueError(
+            f"{days}: list the days from the earliest reminder to the latest (e.g. [7, 1, 0, -3])"
+        )
+    if any(day < 0 for day in days[:-1]):
+        raise ValueError(f"{days}: only the last entry may be negative (-N: then every N days after)")
+    return days
+
+
+Schedule = Annotated[
+    list[StrictInt],
+    Field(
+        min_length=1,
+        description="Days relative to the event's day: 7 is 7 days before, 0 the day itself, and a last "
+        "negative entry -N repeats every N days after it.",
+    ),
+    AfterValidator(_schedule),
+]
+
+
+class Webhook(Strict):
+    url_from: str = Field(
+        description="The environment variable holding the webhook URL (a secret; never the URL itself)."
+    )
+
+    @field_validator("url_from")
+    @classmethod
+    def _variable(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an environment variable name (e.g. ACCESS_SLACK_WEBHOOK_URL)")
+        if value.startswith(_OWN_PREFIXES) and not value.startswith(_WEBHOOK_PREFIXES):
+            raise ValueError(
+                f"{value} is named like a setting of access or a vendor; name the webhook's own variable, "
+                "e.g. ACCESS_SLACK_WEBHOOK_URL or ACCESS_TEAMS_FINANCE_WEBHOOK_URL"
+            )
+        return value
+
+
+class Email(Strict):
+    to: Annotated[list[Annotated[str, Field(min_length=3)]], Field(min_length=1)] = Field(
+        description="Addresses to send to (the SMTP server is set by ACCESS_SMTP_HOST and friends)."
+    )
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if address.count("@") != 1 or any(c.isspace() or c in '<>,;"' for c in address):
+                raise ValueError(f"{address!r} is not an email address")
+        return value
+
+
+class Channel(Strict):
+    """One receiver: exactly one of `slack`, `teams` or `email`."""
+
+    description: str = ""
+    slack: Webhook | None = Field(default=None, description="A Slack incoming webhook.")
+    teams: Webhook | None = Field(
+        default=None,
+        description="A Microsoft Teams incoming webhook (Workflows); messages are Adaptive Cards.",
+    )
+    email: Email | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Channel:
+        kinds = [k for k in ("slack", "teams", "email") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a channel is exactly one of `slack`, `teams` or `email`")
+        return self
+
+    @property
+    def kind(self) -> ChannelKind:
+        return "slack" if self.slack is not None else "teams" if self.teams is not None else "email"
+
+    @property
+    def webhook(self) -> Webhook | None:
+        return self.slack or self.teams
+
+
+def _schedule_of(*days: int) -> Any:
+    return lambda: EventSettings(schedule=list(days))
+
+
+class EventSettings(Strict):
+    schedule: Schedule
+
+
+class Events(Strict):
+    """When each kind of reminder is sent (the defaults: as written below)."""
+
+    recertification_due: EventSettings = Field(
+        default_factory=_schedule_of(7, 1, 0, -3),
+        description="Lines due for re-approval, to their owner; counted from the due day.",
+    )
+    held: EventSettings = Field(
+        default_factory=_schedule_of(0, -2),
+        description="Merged pull requests whose change is held waiting for an approver; counted from the day "
+        "it landed.",
+    )
+    expiring: EventSettings = Field(
+        default_factory=_schedule_of(7, 1),
+        description="Access about to expire, counted from its last day (`expires`).",
+    )
+    leaver_pending: EventSettings = Field(
+        default_factory=_schedule_of(0, -1),
+        description="People who left but still hold access; counted from the day they were found.",
+    )
+
+    def schedule(self, event: str) -> tuple[int, ...]:
+        settings = getattr(self, event)
+        assert isinstance(settings, EventSettings)
+        return tuple(settings.schedule)
+
+
+Names = list[Annotated[str, Field(min_length=1)]]
+
+
+def _all_events() -> list[EventName]:
+    return list(EVENT_NAMES)
+
+
+class Route(Strict):
+    """Reminders that match go to `to`. Every filter given must match; an unset filter matches all."""
+
+    description: str = ""
+    events: list[EventName] = Field(default_factory=_all_events, description="Which events (default: all).")
+    owners: Names = Field(
+        default_factory=list,
+        description="Owners, as the approver rules name them (people or teams of access/, or `@login`).",
+    )
+    teams: Names = Field(
+        default_factory=list, description="Teams of access/: the reminder is about someone in one of them."
+    )
+    vendors: list[NotifiedVendor] = Field(default_factory=list)
+    to: Annotated[Names, Field(min_length=1)] = Field(
+        description="Channel names, or `holder` (an email to the people the reminder is about)."
+    )
+
+
+class Notifications(Strict):
+    """Reminders (`access notify`): channels, schedules and routes."""
+
+    channels: dict[str, Channel] = Field(default_factory=dict, description="Receivers by name.")
+    events: Events = Field(default_factory=Events)
+    routes: list[Route] = Field(default_factory=list, description="Which reminders go where.")
+
+    @field_validator("channels")
+    @classmethod
+    def _reserved(cls, value: dict[str, Channel]) -> dict[str, Channel]:
+        if HOLDER in value:
+            raise ValueError(
+                f"{HOLDER!r} is the built-in channel (email to the people concerned): choose another name"
+            )
+        return value
+
+    def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """What the models cannot check alone, each with its path under `notifications`: a route
+        sending to a channel that is not defined."""
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        known = sorted(self.channels)
+        for i, route in enumerate(self.routes):
+            for j, name in enumerate(route.to):
+                if name != HOLDER and name not in self.channels:
+                    defined = (
+                        f"defined: {', '.join(known)}, or {HOLDER}" if known else f"none is defined; {HOLDER}"
+                    )
+                    found.append((("routes", i, "to", j), f"no channel {name!r} ({defined})"))
+        return found
+
+
+NOTIFICATION_MODELS: tuple[type[BaseModel], ...] = (
+    Notifications, Channel, Webhook, Email, Events, EventSettings, Route,
+)  # fmt: skip
