@@ -73,6 +73,14 @@ SETTINGS: dict[str, str] = {
     "ACCESS_TODAY": "date",
     "ACCESS_PLAN_COMMENT_AUTHORS": "names",
     "ACCESS_TEST_HANG_AFTER": "number",
+    # email reminders (`access notify`, notifier.py); webhook URLs come from variables that
+    # policies/notifications.yaml names, and are scrubbed once read
+    "ACCESS_SMTP_HOST": "name",
+    "ACCESS_SMTP_PORT": "number",
+    "ACCESS_SMTP_FROM": "email",
+    "ACCESS_SMTP_USERNAME": "name",
+    "ACCESS_SMTP_PASSWORD": "secret",
+    "ACCESS_SMTP_SECURITY": "mode",
 }
 SECRET_SETTINGS = frozenset(name for name, kind in SETTINGS.items() if kind == "secret")
 
