@@ -192,11 +192,13 @@ def agenda_json(
     agenda: Agenda,
     notes: Iterable[str] = (),
     results: Sequence[tuple[str, str]] = (),
+    *,
+    dry_run: bool = True,
 ) -> str:
     """The run as JSON: each message (with its outcome once sent), then what was not sent and why."""
     shown = [message_json(m, *(results[i] if i < len(results) else ("", ""))) for i, m in enumerate(messages)]
     data = {
-        "dry_run": not results,
+        "dry_run": dry_run,
         "messages": shown,
         "already_sent": [pending_json(p) for p in agenda.already],
         "unrouted": [
