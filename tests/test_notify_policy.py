@@ -121,3 +121,17 @@ def test_holder_is_reserved_and_the_section_lives_in_one_file(tmp_path: Path) ->
     assert errors_of(tmp_path) == [
         "policies/b.yaml:1: notifications is set here and at policies/a.yaml:1; set it in one file"
     ]
+
+
+def test_the_example_in_the_docs_loads(tmp_path: Path) -> None:
+    docs = (ROOT / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+    section = docs.split("## Reminders", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "notifications.yaml").write_text(example, encoding="utf-8")
+    documented, shipped = load_policies(tmp_path).notifications, load_policies(ROOT).notifications
+    assert documented is not None and shipped is not None
+    assert (documented.channels, documented.events) == (shipped.channels, shipped.events)
+    assert [(r.events, r.owners, r.to) for r in documented.routes] == [
+        (r.events, r.owners, r.to) for r in shipped.routes
+    ]
