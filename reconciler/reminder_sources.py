@@ -149,13 +149,13 @@ def recertification_reminders(
         if rule.on_no_response == "revoke":
             if where in lapsed:
                 details.append(
-                    f"not re-approved by {item.deadline}: its access was taken back (on_no_response: revoke); "
-                    "re-approving the line grants it again"
+                    f"not re-approved by {item.deadline}: its access was taken back "
+                    "(on_no_response: revoke); re-approving the line grants it again"
                 )
             else:
                 details.append(
-                    f"re-approve it by {item.deadline} ({when(item.deadline, today)}), or its access is taken "
-                    "back the day after (on_no_response: revoke)"
+                    f"re-approve it by {item.deadline} ({when(item.deadline, today)}), or its access "
+                    "is taken back the day after (on_no_response: revoke)"
                 )
         elif item.deadline < today:
             details.append(
@@ -169,8 +169,8 @@ def recertification_reminders(
                 Event.RECERTIFICATION_DUE,
                 subject=f"{line.file} {'/'.join(line.path)} {'+'.join(sorted(members))}",
                 anchor=item.due,
-                headline=f"{', '.join(members)}: {what} ({where}) is due for re-approval "
-                f"{'today' if item.due == today else when(item.due, today)} ({item.due})",
+                headline=f"{', '.join(members)}: {what} ({where}) {'was' if item.due < today else 'is'} due "
+                f"for re-approval {when(item.due, today)} ({item.due})",
                 details=tuple(details),
                 link=link,
                 link_text="recertification pull request" if link else "",
@@ -229,8 +229,8 @@ def expiring_reminders(access: AccessSet, policies: Policies, today: dt.date, ah
                 Event.EXPIRING,
                 subject=f"{principal} {vendor}/{tenant}/{rtype}/{resource}",
                 anchor=last,
-                headline=f"{who}: {'; '.join(sorted({describe_grant(g) for g, _ in items}))} expires {expires} "
-                f"({when(last, today)})",
+                headline=f"{who}: {'; '.join(sorted({describe_grant(g) for g, _ in items}))} "
+                f"expires {expires} ({when(last, today)})",
                 details=tuple(details),
                 owners=_owners(owner.key),
                 holders=((who, person.email),) if person is not None else (),

@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ from tests.notify_helpers import (
 from tests.test_gate import MIKE_ADMIN, Run, World, adopted, world
 
 __all__ = ["adopted", "world"]
+
+pytestmark = pytest.mark.loopback
 
 SLACK_CANARY = "sekrit-canary-slack"
 TEAMS_CANARY = "sekrit-canary-teams"
@@ -144,7 +147,7 @@ def test_recertification_reminders_arrive_once_per_schedule_step(
     texts = [sections(p.body)[0] for p in slack.posted]
     assert "due for re-approval tomorrow" in texts[1]
     assert "due for re-approval today" in texts[2]
-    assert "due for re-approval 3 days ago" in texts[3] and "deadline" in texts[3]
+    assert "was due for re-approval 3 days ago" in texts[3] and "deadline" in texts[3]
     assert receivers.teams.posted == [], "finance's lines are due at 180 days"
     steps = sorted({key.split("|")[3] for key in sent_log(world)})
     assert steps == ["d+3", "d+6", "d-0", "d-1", "d-7"]
@@ -308,6 +311,22 @@ def test_a_missing_or_refusing_channel_fails_the_run_after_the_others_were_sent(
         "Microsoft Teams webhook host" in result.out
     ), result.out
     assert len(receivers.slack.posted) == 1 and receivers.teams.posted == []
+
+
+def test_a_crash_after_the_url_was_read_leaves_no_secret_in_its_log(
+    world: World, receivers: Receivers, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The webhook URL's variable is not named like a secret: it is masked because notify read it."""
+
+    async def explode(client: object, url: str, body: bytes) -> object:
+        raise RuntimeError(f"unexpected bug posting to {url}")
+
+    monkeypatch.setattr(notifier, "_post", explode)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = notify(world, monkeypatch, written(world) + dt.timedelta(days=90))
+    assert result.code == 1 and "access crashed unexpectedly (RuntimeError); details in" in result.err
+    log = Path(result.err.rsplit("details in ", 1)[1].strip()).read_text(encoding="utf-8")
+    assert "unexpected bug posting to ***" in log and SLACK_CANARY not in log
 
 
 def test_the_dry_run_sends_nothing_and_says_what_it_would_send(

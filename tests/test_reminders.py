@@ -37,7 +37,7 @@ from reconciler.render.reminders import (
     teams_payload,
 )
 from reconciler.scrub import Scrubber, scrubbing
-from tests.notify_helpers import Answer, smtp_receiver, webhook_receiver
+from tests.notify_helpers import Answer, closed_port, smtp_receiver, webhook_receiver
 
 DAY = dt.date(2027, 3, 1)
 
@@ -214,6 +214,7 @@ def two_messages() -> list[Message]:
     ]
 
 
+@pytest.mark.loopback
 def test_one_message_a_second_per_webhook_and_429_waits_as_retry_after_says() -> None:
     with webhook_receiver() as hook:
         env = {"ACCESS_SLACK_WEBHOOK_URL": hook.url(), "ACCESS_ALLOW_HOSTS": hook.host}
@@ -282,6 +283,7 @@ def test_smtp_settings_refuse_a_password_in_the_clear_unless_the_host_is_opted_i
         Smtp.from_env({})
 
 
+@pytest.mark.loopback
 def test_an_smtp_server_that_is_down_waits_for_the_next_run_and_one_up_takes_the_mail() -> None:
     target = Destination("admins", "email", ("admins@harbor.example",))
     mail = [Message(target, Event.HELD, (Pending(reminder(Event.HELD, "e"), "d-0", target),))]
@@ -293,8 +295,6 @@ def test_an_smtp_server_that_is_down_waits_for_the_next_run_and_one_up_takes_the
         "ACCESS_SMTP_FROM": "access@harbor.example",
         "ACCESS_SMTP_SECURITY": "none",
     }
-    from tests.notify_helpers import closed_port
-
     done, _ = asyncio.run(deliver(mail, policy, {**env, "ACCESS_SMTP_PORT": str(closed_port())}))
     assert [d.outcome for d in done] == [Outcome.DOWN] and done[0].detail.startswith(
         "cannot connect to the SMTP server"

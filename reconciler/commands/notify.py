@@ -50,7 +50,8 @@ def run(ctx: AppContext, *, source: Source, dry_run: bool = False, fmt: TextOrJs
     notifications = policies.notifications
     if notifications is None or not notifications.routes:
         ctx.output.raw(
-            "no routes under `notifications` in policies/: nothing to send (see docs/lifecycle.md, Reminders)\n"
+            "no routes under `notifications` in policies/: nothing to send "
+            "(see docs/lifecycle.md, Reminders)\n"
         )
         return 0
     desired = load_desired(ctx)

@@ -94,10 +94,8 @@ def teams_payload(message: Message) -> dict[str, Any]:
             )
         url = safe_url(item.link)
         if url:
-            body.append(
-                {"type": "ActionSet",
-                 "actions": [{"type": "Action.OpenUrl", "title": inert(item.link_text or "Open"), "url": url}]}
-            )  # fmt: skip
+            button = {"type": "Action.OpenUrl", "title": inert(item.link_text or "Open"), "url": url}
+            body.append({"type": "ActionSet", "actions": [button]})
     body.append({"type": "TextBlock", "text": FOOTER, "isSubtle": True, "size": "Small", "wrap": True})
     card = {"$schema": ADAPTIVE_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body}
     return {
