@@ -30,7 +30,7 @@ from tests.notify_helpers import (
     smtp_receiver,
     webhook_receiver,
 )
-from tests.test_gate import MIKE_ADMIN, Run, World, adopted, world
+from tests.test_gate import MIKE_ADMIN, Run, World, adopted, replace_text, world
 
 __all__ = ["adopted", "world"]
 
@@ -151,6 +151,36 @@ def test_recertification_reminders_arrive_once_per_schedule_step(
     assert receivers.teams.posted == [], "finance's lines are due at 180 days"
     steps = sorted({key.split("|")[3] for key in sent_log(world)})
     assert steps == ["d+3", "d+6", "d-0", "d-1", "d-7"]
+
+
+def test_under_on_no_response_revoke_the_reminder_says_when_access_is_taken_back(
+    world: World, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replace_text(
+        "policies/recertification.yaml",
+        "    grace_days: 14\n",
+        "    grace_days: 14\n    on_no_response: revoke\n",
+    )(world.path)
+    due = written(world) + dt.timedelta(days=90)
+    deadline = due + dt.timedelta(days=14)
+    assert notify(world, monkeypatch, due - dt.timedelta(days=7)).code == 0
+    heidi = sections(receivers.slack.posted[-1].body)[0]
+    assert f"re-approve it by {deadline} (in 21 days), or its access is taken back the day after" in heidi
+    assert notify(world, monkeypatch, deadline + dt.timedelta(days=1)).code == 0
+    heidi = sections(receivers.slack.posted[-1].body)[0]
+    assert f"not re-approved by {deadline}: its access was taken back (on_no_response: revoke)" in heidi
+
+
+def test_a_recertification_reminder_links_the_owners_pull_request(
+    world: World, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    due = written(world) + dt.timedelta(days=90)
+    monkeypatch.setenv("ACCESS_TODAY", due.isoformat())
+    assert world.access("recertify", "--sandbox").code == 0  # opens access-recertify/security: #1
+    result = notify(world, monkeypatch, due)
+    assert result.code == 0, result.out + result.err
+    link = "<https://github.com/harborbuild/access/pull/1|recertification pull request>"
+    assert [s.endswith(link) for s in sections(receivers.slack.posted[0].body)] == [True, True]
 
 
 def test_a_held_pull_request_reminds_who_could_approve_with_its_link(
