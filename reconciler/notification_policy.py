@@ -1,14 +1,14 @@
 """The `notifications` section of policies/ (by convention policies/notifications.yaml): which
 reminders `access notify` sends, on which days, and where (pure pydantic models).
 
-- `channels`: named receivers. A Slack or Microsoft Teams incoming webhook names the environment
-  variable that holds its URL (`url_from`): the URL is a credential, so it never sits in the YAML.
-  An email channel lists addresses; the SMTP server comes from the ACCESS_SMTP_* settings.
+- `channels`: named receivers, each of a `type`. A `slack` or `teams` incoming webhook names the
+  environment variable that holds its URL (`url_from`): the URL is a credential, so it never sits in
+  the YAML. An `email` channel lists addresses (`to`); the SMTP server comes from ACCESS_SMTP_*.
 - `events`: per kind of reminder, its `schedule`: days relative to the event's day (the day a
   recertification is due, the last day of expiring access, the day a held change landed). `[7, 1, 0,
   -3]` is 7 days before, 1 day before, on the day, then every 3 days after; only the last entry may
   be negative.
-- `routes`: which reminders go to which channels, filtered by event, owner (the approver names the
+- `routes`: named; which reminders go to which channels, filtered by event, owner (the approver names the
   rules in policies/ give, as written), team and vendor. `holder` is a built-in channel: an email to
   the people the reminder is about (their address in access/people.yaml).
 """
@@ -58,63 +58,49 @@ Schedule = Annotated[
 ]
 
 
-class Webhook(Strict):
-    url_from: str = Field(
-        description="The environment variable holding the webhook URL (a secret; never the URL itself)."
-    )
-
-    @field_validator("url_from")
-    @classmethod
-    def _variable(cls, value: str) -> str:
-        if not _ENV_NAME.fullmatch(value):
-            raise ValueError(f"{value!r} is not an environment variable name (e.g. ACCESS_SLACK_WEBHOOK_URL)")
-        if value.startswith(_OWN_PREFIXES) and not value.startswith(_WEBHOOK_PREFIXES):
-            raise ValueError(
-                f"{value} is named like a setting of access or a vendor; name the webhook's own variable, "
-                "e.g. ACCESS_SLACK_WEBHOOK_URL or ACCESS_TEAMS_FINANCE_WEBHOOK_URL"
-            )
-        return value
+def _variable(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an environment variable name (e.g. ACCESS_SLACK_WEBHOOK_URL)")
+    if value.startswith(_OWN_PREFIXES) and not value.startswith(_WEBHOOK_PREFIXES):
+        raise ValueError(
+            f"{value} is named like a setting of access or a vendor; name the webhook's own variable, "
+            "e.g. ACCESS_SLACK_WEBHOOK_URL or ACCESS_TEAMS_FINANCE_WEBHOOK_URL"
+        )
+    return value
 
 
-class Email(Strict):
-    to: Annotated[list[Annotated[str, Field(min_length=3)]], Field(min_length=1)] = Field(
-        description="Addresses to send to (the SMTP server is set by ACCESS_SMTP_HOST and friends)."
-    )
-
-    @field_validator("to")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if address.count("@") != 1 or any(c.isspace() or c in '<>,;"' for c in address):
-                raise ValueError(f"{address!r} is not an email address")
-        return value
+def _address(value: str) -> str:
+    if value.count("@") != 1 or any(c.isspace() or c in '<>,;"' for c in value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
 
 
 class Channel(Strict):
-    """One receiver: exactly one of `slack`, `teams` or `email`."""
+    """One receiver: a Slack or Microsoft Teams incoming webhook (`url_from`), or email (`to`)."""
 
-    description: str = ""
-    slack: Webhook | None = Field(default=None, description="A Slack incoming webhook.")
-    teams: Webhook | None = Field(
-        default=None,
-        description="A Microsoft Teams incoming webhook (Workflows); messages are Adaptive Cards.",
+    type: ChannelKind = Field(
+        description="`slack`, `teams` (a Workflows webhook: Adaptive Cards) or `email`."
     )
-    email: Email | None = None
+    url_from: Annotated[str, AfterValidator(_variable)] | None = Field(
+        default=None,
+        description="slack, teams: the environment variable holding the webhook URL (a secret; never the URL).",
+    )
+    to: list[Annotated[str, AfterValidator(_address)]] = Field(
+        default_factory=list,
+        description="email: the addresses (the SMTP server is set by ACCESS_SMTP_HOST and friends).",
+    )
+    description: str = ""
 
     @model_validator(mode="after")
-    def _one_kind(self) -> Channel:
-        kinds = [k for k in ("slack", "teams", "email") if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            raise ValueError("a channel is exactly one of `slack`, `teams` or `email`")
+    def _fields_of_its_type(self) -> Channel:
+        if self.type == "email":
+            if self.url_from is not None or not self.to:
+                raise ValueError("an email channel has `to` (a list of addresses) and no `url_from`")
+        elif self.url_from is None or self.to:
+            raise ValueError(
+                f"a {self.type} channel has `url_from` (the variable holding its webhook URL) and no `to`"
+            )
         return self
-
-    @property
-    def kind(self) -> ChannelKind:
-        return "slack" if self.slack is not None else "teams" if self.teams is not None else "email"
-
-    @property
-    def webhook(self) -> Webhook | None:
-        return self.slack or self.teams
 
 
 def _schedule_of(*days: int) -> Any:
@@ -182,7 +168,7 @@ class Notifications(Strict):
 
     channels: dict[str, Channel] = Field(default_factory=dict, description="Receivers by name.")
     events: Events = Field(default_factory=Events)
-    routes: list[Route] = Field(default_factory=list, description="Which reminders go where.")
+    routes: dict[str, Route] = Field(default_factory=dict, description="Which reminders go where, by name.")
 
     @field_validator("channels")
     @classmethod
@@ -198,16 +184,14 @@ class Notifications(Strict):
         sending to a channel that is not defined."""
         found: list[tuple[tuple[str | int, ...], str]] = []
         known = sorted(self.channels)
-        for i, route in enumerate(self.routes):
+        for route_name, route in self.routes.items():
             for j, name in enumerate(route.to):
                 if name != HOLDER and name not in self.channels:
                     defined = (
                         f"defined: {', '.join(known)}, or {HOLDER}" if known else f"none is defined; {HOLDER}"
                     )
-                    found.append((("routes", i, "to", j), f"no channel {name!r} ({defined})"))
+                    found.append((("routes", route_name, "to", j), f"no channel {name!r} ({defined})"))
         return found
 
 
-NOTIFICATION_MODELS: tuple[type[BaseModel], ...] = (
-    Notifications, Channel, Webhook, Email, Events, EventSettings, Route,
-)  # fmt: skip
+NOTIFICATION_MODELS: tuple[type[BaseModel], ...] = (Notifications, Channel, Events, EventSettings, Route)

@@ -115,9 +115,8 @@ def remember_url(url: str) -> None:
 def webhook(name: str, channel: Channel, env: Mapping[str, str]) -> Hook:
     """The channel's webhook URL from its variable, checked; ConfigError naming the channel and the
     variable (never the value) when it is missing or points elsewhere."""
-    hook = channel.webhook
-    assert hook is not None
-    kind, variable = channel.kind, hook.url_from
+    kind, variable = channel.type, channel.url_from
+    assert variable is not None
     raw = (env.get(variable) or "").strip()
     if not raw:
         raise ConfigError(

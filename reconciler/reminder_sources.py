@@ -27,8 +27,7 @@ from reconciler.approvers import Directory
 from reconciler.canonical import Aliases
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source
-from reconciler.errors import AccessError, ConfigError, RefusedError
-from reconciler.github_api import GitHubError
+from reconciler.errors import AccessError
 from reconciler.ledger import Record
 from reconciler.ledger_state import GOVERNANCE, GRANT
 from reconciler.line_grants import LineGrants
@@ -261,7 +260,7 @@ async def held_reminders(
     factory = gate.github_client_factory(ctx, source)
     try:
         judged = await gate.judge(ctx, repo, point, Aliases(), factory)
-    except (GitHubError, ConfigError, RefusedError) as exc:
+    except AccessError as exc:  # GitHub not answering, a rewritten history: apply says it loudly
         return [], [f"held pull requests were not looked up: {_first(exc.message)}"]
     notes = [f"held pull requests: {judged.note}"] if judged.note else []
     by_pull: dict[int, list[tuple[tuple[str, tuple[str, ...]], Record]]] = {}

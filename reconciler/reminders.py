@@ -101,7 +101,7 @@ def _matches(route: Route, reminder: Reminder) -> bool:
 def destinations(reminder: Reminder, notifications: Notifications) -> list[Destination]:
     """Every destination the routes send `reminder` to, once each, in the routes' order."""
     found: dict[str, Destination] = {}
-    for route in notifications.routes:
+    for route in notifications.routes.values():
         if not _matches(route, reminder):
             continue
         for name in route.to:
@@ -112,8 +112,7 @@ def destinations(reminder: Reminder, notifications: Notifications) -> list[Desti
                         found.setdefault(holder.key, holder)
                 continue
             channel: Channel = notifications.channels[name]
-            recipients = tuple(channel.email.to) if channel.email is not None else ()
-            found.setdefault(name, Destination(name, channel.kind, recipients))
+            found.setdefault(name, Destination(name, channel.type, tuple(channel.to)))
     return list(found.values())
 
 

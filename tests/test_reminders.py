@@ -85,16 +85,16 @@ def reminder(event: Event = Event.RECERTIFICATION_DUE, subject: str = "s", **kw:
 NOTIFICATIONS = Notifications.model_validate(
     {
         "channels": {
-            "sec": {"slack": {"url_from": "ACCESS_SLACK_WEBHOOK_URL"}},
-            "fin": {"teams": {"url_from": "ACCESS_TEAMS_FINANCE_WEBHOOK_URL"}},
-            "admins": {"email": {"to": ["admins@harbor.example"]}},
+            "sec": {"type": "slack", "url_from": "ACCESS_SLACK_WEBHOOK_URL"},
+            "fin": {"type": "teams", "url_from": "ACCESS_TEAMS_FINANCE_WEBHOOK_URL"},
+            "admins": {"type": "email", "to": ["admins@harbor.example"]},
         },
-        "routes": [
-            {"events": ["recertification_due", "held"], "owners": ["security"], "to": ["sec"]},
-            {"owners": ["Finance"], "vendors": ["concur"], "to": ["fin"]},
-            {"teams": ["site"], "to": ["holder", "sec"]},
-            {"events": ["held"], "to": ["admins"]},
-        ],
+        "routes": {
+            "security": {"events": ["recertification_due", "held"], "owners": ["security"], "to": ["sec"]},
+            "finance": {"owners": ["Finance"], "vendors": ["concur"], "to": ["fin"]},
+            "site": {"teams": ["site"], "to": ["holder", "sec"]},
+            "held": {"events": ["held"], "to": ["admins"]},
+        },
     }
 )
 
@@ -202,7 +202,7 @@ def test_an_email_is_plain_text_with_the_link_on_its_line() -> None:
 
 def slack_only(url_var: str = "ACCESS_SLACK_WEBHOOK_URL") -> Notifications:
     return Notifications.model_validate(
-        {"channels": {"sec": {"slack": {"url_from": url_var}}}, "routes": [{"to": ["sec"]}]}
+        {"channels": {"sec": {"type": "slack", "url_from": url_var}}, "routes": {"all": {"to": ["sec"]}}}
     )
 
 
@@ -288,7 +288,10 @@ def test_an_smtp_server_that_is_down_waits_for_the_next_run_and_one_up_takes_the
     target = Destination("admins", "email", ("admins@harbor.example",))
     mail = [Message(target, Event.HELD, (Pending(reminder(Event.HELD, "e"), "d-0", target),))]
     policy = Notifications.model_validate(
-        {"channels": {"admins": {"email": {"to": ["admins@harbor.example"]}}}, "routes": [{"to": ["admins"]}]}
+        {
+            "channels": {"admins": {"type": "email", "to": ["admins@harbor.example"]}},
+            "routes": {"all": {"to": ["admins"]}},
+        }
     )
     env = {
         "ACCESS_SMTP_HOST": "127.0.0.1",

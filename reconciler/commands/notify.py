@@ -19,9 +19,8 @@ from reconciler.commands.apply import state_dir
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import TextOrJson
 from reconciler.commands.state import Desired, Source, load_desired
-from reconciler.errors import ConfigError
+from reconciler.errors import AccessError, ConfigError
 from reconciler.gate import github_client_factory
-from reconciler.github_api import GitHubError
 from reconciler.notification_policy import Notifications
 from reconciler.notifier import Delivery, Outcome, deliver, read_sent, write_sent
 from reconciler.policy_loader import load_policies
@@ -60,11 +59,14 @@ def run(ctx: AppContext, *, source: Source, dry_run: bool = False, fmt: TextOrJs
     sent = read_sent(directory)
     plan = agenda(gathered.reminders, notifications, ctx.today, sent)
     outgoing = messages(plan.due)
+    if fmt != "json":  # what was left out and why: diagnostics, on stderr (in the JSON with --format json)
+        for note in gathered.notes:
+            ctx.output.warn(note)
     if dry_run:
         if fmt == "json":
             ctx.output.raw(agenda_json(outgoing, plan, gathered.notes))
         else:
-            ctx.output.raw(agenda_text(outgoing, plan, gathered.notes))
+            ctx.output.raw(agenda_text(outgoing, plan))
         return 0
     deliveries, notes = asyncio.run(deliver(outgoing, notifications, ctx.env)) if outgoing else ([], [])
     for note in notes:
@@ -78,14 +80,14 @@ def run(ctx: AppContext, *, source: Source, dry_run: bool = False, fmt: TextOrJs
         shown = [d.message for d in deliveries]
         ctx.output.raw(agenda_json(shown, plan, gathered.notes, results, dry_run=False))
     else:
-        ctx.output.raw(_report(deliveries, plan, gathered.notes))
+        ctx.output.raw(_report(deliveries, plan))
     return 1 if any(d.outcome is Outcome.FAILED for d in deliveries) else 0
 
 
 async def _gather(
     ctx: AppContext, source: Source, desired: Desired, policies: Policies, notifications: Notifications
 ) -> Gathered:
-    routed = {event for route in notifications.routes for event in route.events}
+    routed = {event for route in notifications.routes.values() for event in route.events}
     found = Gathered()
     today = ctx.today
     if Event.RECERTIFICATION_DUE in routed:
@@ -127,12 +129,12 @@ async def _recertification_links(
                 pull = await client.open_pull_for(branch_name(owner))
                 if pull is not None:
                     links[owner] = pull.html_url
-    except GitHubError as exc:
+    except AccessError as exc:  # GitHub not answering: the reminders go without their link
         return links, [f"recertification pull requests were not looked up: {exc.message.splitlines()[0]}"]
     return links, []
 
 
-def _report(deliveries: list[Delivery], plan: Agenda, notes: list[str]) -> str:
+def _report(deliveries: list[Delivery], plan: Agenda) -> str:
     """A line per message sent or refused, one per receiver that was down, then the totals."""
     lines: list[str] = []
     down: dict[str, tuple[str, int]] = {}
@@ -159,5 +161,4 @@ def _report(deliveries: list[Delivery], plan: Agenda, notes: list[str]) -> str:
     if plan.unrouted:
         total.append(f"{len(plan.unrouted)} no route takes")
     lines.append("notify: " + ", ".join(total))
-    lines += [f"note: {note}" for note in notes]
     return "\n".join(lines) + "\n"

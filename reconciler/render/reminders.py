@@ -129,7 +129,7 @@ def _item_lines(item: Reminder, indent: str = "") -> list[str]:
 # ---------------------------------------------------------------- access notify's own output
 
 
-def agenda_text(messages: Sequence[Message], agenda: Agenda, notes: Iterable[str] = ()) -> str:
+def agenda_text(messages: Sequence[Message], agenda: Agenda) -> str:
     """`access notify --dry-run`: what would be sent, where, and what is not sent and why."""
     lines: list[str] = []
     for message in messages:
@@ -139,7 +139,6 @@ def agenda_text(messages: Sequence[Message], agenda: Agenda, notes: Iterable[str
         for pending in message.items:
             lines += _item_lines(pending.reminder, "  ")
     lines.append(summary(agenda))
-    lines += [f"note: {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
