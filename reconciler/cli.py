@@ -576,6 +576,29 @@ def undo(
     return undo_cmd.run(_ctx(ctx), run, target=target, audit_log=audit_log, dry_run=dry_run)
 
 
+@app.command(
+    epilog=_examples(
+        "access notify --dry-run",
+        "access notify --dry-run --format json",
+        "access notify   # daily, in the drift workflow",
+    )
+)
+def notify(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the reminders that would be sent, and where; send nothing."),
+    ] = False,
+    sandbox: SandboxOption = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
+    """Send the reminders policies/notifications.yaml routes (recertification due, held pull requests,
+    expiring access, leavers) to Slack, Microsoft Teams and email, once per schedule step."""
+    from reconciler.commands import notify as notify_cmd
+
+    return notify_cmd.run(_ctx(ctx), source=_source(sandbox, None), dry_run=dry_run, fmt=fmt)
+
+
 @app.command("export-tree", hidden=True, epilog=EXAMPLES["export-tree"])
 def export_tree(
     ctx: typer.Context,
