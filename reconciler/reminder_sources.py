@@ -9,7 +9,8 @@
   naming who could approve (`Record.could_approve`). It needs the apply point's key and GitHub, as
   apply does; without them, the run says so and sends the rest.
 - **expiring**: each holder's grants whose `expires` falls within the schedule's first step.
-- **leaver pending**: `leaver_reminders`, a hook for the leavers work (see there); none yet.
+- **leaver pending**: `leaver_reminders`: the people the open leavers pull request removes (what
+  `access leavers` wrote into its branch), while access/ still names them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from reconciler.recertification import (
 from reconciler.records import AccessSet, Grant, Person, Provenance
 from reconciler.reminders import Event, Reminder, when
 from reconciler.rules.matching import describe_grant
+from reconciler.usage import moment
 
 
 def lead(schedule: Sequence[int]) -> int:
@@ -337,15 +339,65 @@ def _landed(repo: git.Repo, commits: Iterable[str]) -> dt.date | None:
 # ---------------------------------------------------------------- leavers pending
 
 
-def leaver_reminders(ctx: AppContext, desired: Desired, policies: Policies) -> list[Reminder]:
-    """People who have left but still hold access: `Event.LEAVER_PENDING` reminders. The hook for
-    the leavers work (issue #24, `access leavers`), which finds them from the identity provider
-    (an account disabled at PingOne, no sign-in for long at Procore); none until it lands.
+async def leaver_reminders(
+    ctx: AppContext, source: Source, desired: Desired, policies: Policies
+) -> tuple[list[Reminder], list[str]]:
+    """People who have left but access/ still names them: one `Event.LEAVER_PENDING` reminder each,
+    until the leavers pull request that removes them is merged. Who they are, why and since when
+    comes from that pull request's branch (`access leavers` writes it into its commit: no vendor is
+    read here), and its link from GitHub. Removing a person changes people.yaml, so the policy
+    owners are who it concerns; it is never sent to the leaver (`holders` is empty: they have left)."""
+    from reconciler.commands.leavers import BRANCH, pending  # (leavers imports the branch helpers)
 
-    Each reminder should carry: `subject` the person's key (stable), `anchor` the day they were found
-    to have left (the schedule, `[0, -1]` by default, counts from it: that day, then daily),
-    `holders` the leaver, `owners` who approves their removal (`owner_of` their grants), `teams`
-    their teams, and a `link` to the pull request removing them, when there is one.
-    """
-    del ctx, desired, policies
-    return []
+    try:
+        found = pending(gate.open_repo(ctx.repo))
+    except AccessError as exc:
+        return [], [f"leavers were not looked up: {_first(exc.message)}"]
+    people = {p.key: p for p in desired.access.people.values()}
+    found = [x for x in found if x.person in people]  # merged (or removed some other way): done
+    if not found:
+        return [], []
+    link, notes = await _open_pull_link(ctx, source, BRANCH)
+    owners = tuple(policies.policy_owners.approvers) if policies.policy_owners else (REVIEWERS,)
+    out: list[Reminder] = []
+    for leaver in found:
+        left = moment(leaver.left_at)
+        anchor = left.date() if left is not None else leaver.found
+        person = people[leaver.person]
+        out.append(
+            Reminder(
+                Event.LEAVER_PENDING,
+                subject=f"leaver {leaver.person}",
+                anchor=anchor,
+                headline=f"{leaver.person} left {when(anchor, ctx.today)} ({leaver.why or 'see the pull request'}), "
+                "but access/ still names them",
+                details=(
+                    "merge the leavers pull request to remove them (the policy owners approve: it changes "
+                    "people.yaml); "
+                    + (
+                        "the leavers policy has already revoked their access"
+                        if policies.leavers is not None and policies.leavers.revoke
+                        else "until then they keep what they hold"
+                    ),
+                ),
+                link=link,
+                link_text="leavers pull request" if link else "",
+                owners=owners,
+                teams=_teams([person]),
+                vendor="pingone",
+            )
+        )
+    return out, notes
+
+
+async def _open_pull_link(ctx: AppContext, source: Source, branch: str) -> tuple[str, list[str]]:
+    """The URL of `branch`'s open pull request ("" without one, or without GitHub: then a note)."""
+    factory = gate.github_client_factory(ctx, source)
+    if factory is None:
+        return "", []
+    try:
+        async with factory() as client:
+            pull = await client.open_pull_for(branch)
+    except AccessError as exc:  # not configured, not answering: the reminder goes without its link
+        return "", [f"the leavers pull request was not looked up: {_first(exc.message)}"]
+    return (pull.html_url if pull is not None else ""), []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -360,3 +361,25 @@ def test_only_the_idp_makes_a_leaver_for_apply_and_an_empty_or_unread_idp_delete
     assert found(None, dt.date(2026, 1, 1)) == []  # PingOne not read
     row = HrRow("", "ann@harborbuild.example", dt.date(2027, 1, 2), Location("hr.csv", 2))
     assert found(None, None, (row,)) == ["ann:end-date:False"]  # HR alone: the pull request, never apply
+
+
+def test_a_reminder_goes_to_the_policy_owners_while_the_leavers_pull_request_is_open(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at_pingone(world, disable(BOB))
+    assert world.access("leavers", "--sandbox").code == 0
+    monkeypatch.setenv("ACCESS_TODAY", "2026-12-01")
+    result = world.access("notify", "--sandbox", "--dry-run", "--format", "json")
+    assert result.code == 0, result.out + result.err
+    messages = [m for m in json.loads(result.out)["messages"] if m["event"] == "leaver_pending"]
+    assert [m["channel"] for m in messages] == ["access-admins"], result.out
+    [item] = messages[0]["items"]
+    assert item["step"] == "d-0"  # the day PingOne says he left
+    assert item["headline"].startswith("bob left today (PingOne user disabled (2026-12-01 09:30 UTC))")
+    assert item["link"] == "https://github.com/harborbuild/access/pull/1"
+
+    pulls(world)  # (the pull request `access leavers` opened)
+    world.approve(1, "glin-sec")
+    world.merge(1, branch=BRANCH)  # merged: bob is no longer in access/, nothing to remind of
+    after = json.loads(world.access("notify", "--sandbox", "--dry-run", "--format", "json").out)
+    assert not [m for m in after["messages"] if m["event"] == "leaver_pending"]

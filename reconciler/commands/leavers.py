@@ -15,9 +15,12 @@ has already taken it back, by policy (`reconciler.leavers`): the pull request ma
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import git
 
 from reconciler import event_loop
 from reconciler.commands.branch_pr import (
@@ -76,8 +79,7 @@ def run(ctx: AppContext, *, target: Target, source: Source, hr_export: Path | No
         index = AccountIndex([idp]) if idp is not None else None
         body = _body(snapshot, texts, found, named, policy, index, ctx, hr_path)
         pull, created = publish(
-            ctx, snapshot, target, branch=BRANCH, files=texts,
-            message=f"{TITLE}\n\n" + "\n".join(f"{x.person}: {x.why()}" for x in found),
+            ctx, snapshot, target, branch=BRANCH, files=texts, message=commit_message(found),
             title=TITLE, body=body,
         )  # fmt: skip
     names = ", ".join(x.person for x in found)
@@ -86,6 +88,50 @@ def run(ctx: AppContext, *, target: Target, source: Source, hr_export: Path | No
         f"({names}): {pull.html_url}"
     )
     return 0
+
+
+TRAILER = "Left:"  # `Left: <person> <when, or "unknown">`: who left and since when, for `pending`
+
+
+def commit_message(found: list[Leaver]) -> str:
+    """The branch's commit: who left and why, for people, and one trailer per leaver for `pending`."""
+    lines = [TITLE, "", *(f"{x.person}: {x.why()}" for x in found), ""]
+    lines += [f"{TRAILER} {x.person} {x.left_at or 'unknown'}" for x in found]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A leaver the open leavers pull request removes (read back from its branch's commit)."""
+
+    person: str
+    left_at: str  # ISO 8601, "" when not said
+    why: str
+    found: dt.date  # the day the commit was made: when access last said they left
+
+
+def pending(repo: git.Repo) -> list[Pending]:
+    """The leavers the leavers branch removes, from the last commit this command made on it
+    (`origin/access-leavers/remove` in a clone, else the local branch); none without one. Data this
+    command wrote, for reminders: nothing decides on it."""
+    for ref in (f"refs/remotes/origin/{BRANCH}", f"refs/heads/{BRANCH}"):
+        try:
+            commits = list(repo.iter_commits(ref, max_count=50))
+        except (git.GitCommandError, ValueError):
+            continue
+        ours = next((c for c in commits if str(c.message).startswith(TITLE)), None)
+        if ours is None:
+            return []
+        message = str(ours.message)
+        why = dict(line.split(": ", 1) for line in message.splitlines()[2:] if ": " in line)
+        found = ours.committed_datetime.astimezone(dt.UTC).date()
+        out = []
+        for line in message.splitlines():
+            if line.startswith(TRAILER) and len(parts := line.split()) == 3:
+                person, when = parts[1], parts[2]
+                out.append(Pending(person, "" if when == "unknown" else when, why.get(person, ""), found))
+        return out
+    return []
 
 
 def _read_idp(ctx: AppContext, source: Source, *, none_ok: bool) -> VendorState | None:

@@ -105,7 +105,9 @@ async def _gather(
         ahead = lead(notifications.events.schedule(Event.EXPIRING))
         found.reminders += expiring_reminders(desired.access, policies, today, ahead)
     if Event.LEAVER_PENDING in routed:
-        found.reminders += leaver_reminders(ctx, desired, policies)
+        leavers, notes = await leaver_reminders(ctx, source, desired, policies)
+        found.reminders += leavers
+        found.notes += notes
     return found
 
 
