@@ -4,11 +4,11 @@ of each granting line (git + GitHub) and the audit log, joined into rows (`recon
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler.access_rows import Row, build_rows, pick
+from reconciler.access_rows import Rows, build_rows
 from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
 from reconciler.canonical import Aliases, aliases_of, canonical_access
@@ -25,7 +25,7 @@ from reconciler.origin import Origin
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.provenance import History
-from reconciler.records import Grant
+from reconciler.records import Grant, Head
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class View:
     desired: Desired
     policies: Policies
     actual: dict[str, VendorState] | None
-    rows: list[Row]
+    rows: Rows
     history: History | None
     notes: tuple[str, ...]
     answers: Answers | None = None
@@ -72,8 +72,8 @@ async def _actual(ctx: AppContext, desired: Desired, source: Source) -> dict[str
     return actual
 
 
-def _nobody(grant: Grant) -> Origin | None:
-    return None
+def _nobody(head: Head) -> tuple[Origin | None, Mapping[str, Origin]]:
+    return None, {}
 
 
 def build_view(
@@ -106,7 +106,6 @@ def _build_view(
         notes.append("the vendors were not read (--no-sync): the YAML only")
     else:  # keyed as the vendors spell resources (a Procore project named by id: its name)
         desired = replace(desired, access=canonical_access(desired.access, aliases_of(actual)))
-    picked = pick(desired.access, wanted)
     history = History.open(ctx.repo)
     found: Answers | None = None
     if history is None:
@@ -118,6 +117,6 @@ def _build_view(
             notes.append(found.note)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
-        origin_of=found.origin_of if found is not None else _nobody, applied=reading.result(), picked=picked,
+        origins_of=found.origins if found is not None else _nobody, applied=reading.result(), wanted=wanted,
     )  # fmt: skip
     return View(desired, policies, actual, rows, history, tuple(notes), found)
