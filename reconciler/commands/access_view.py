@@ -87,7 +87,7 @@ def build_view(
     audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
     reading = Reading.start(audit_path)  # the audit log is read by a second process meanwhile
     try:
-        return _build_view(ctx, options, wanted, reading, desired or load_desired(ctx))
+        return _build_view(ctx, options, wanted, reading, desired or load_desired(ctx, keep_files=False))
     finally:
         reading.stop()
 
