@@ -21,6 +21,8 @@ from operator import add, and_, itemgetter, le, mul
 from pathlib import Path
 from typing import cast
 
+import orjson
+
 from reconciler.errors import AccessError
 from reconciler.records import Head
 
@@ -108,10 +110,14 @@ def _serve() -> None:
 
 
 def _parse(path: Path, before: int, lines: list[bytes]) -> list[Mapping[str, object]]:
-    """The JSON objects of `lines` (which follow line number `before`), blank lines skipped."""
-    try:  # most lines are one JSON object and nothing else
-        parsed = list(map(json.loads, lines))
-    except ValueError:
+    """The JSON objects of `lines` (which follow line number `before`), blank lines skipped.
+
+    orjson reads a batch of what apply writes in half the time json takes, to the same values; a
+    batch it refuses (a blank line, a line that is not JSON, or JSON it does not take: NaN, an
+    integer past 64 bits) is read a line at a time by json, which says where a line is not JSON."""
+    try:
+        parsed = list(map(orjson.loads, lines))
+    except orjson.JSONDecodeError:
         parsed = []
         for number, line in enumerate(lines, before + 1):  # blank lines, or not JSON: say where
             if not line.strip():

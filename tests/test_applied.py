@@ -109,3 +109,16 @@ def test_a_line_that_is_not_utf8_is_one_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(AccessError) as caught:
         read_applied(log)
     assert caught.value.message.startswith(f"{log}:2: not a JSON line of the audit log (")
+
+
+def test_json_that_python_reads_is_read_whatever_its_numbers(tmp_path: Path) -> None:
+    """NaN and an integer past 64 bits are JSON as Python writes and reads it: the lines count."""
+    log = write(
+        tmp_path / "audit.jsonl",
+        [
+            line(HARBOR, "2026-11-20T06:00:00+00:00", pull_request=10**30),
+            line(VPN, "2026-11-19T06:00:00+00:00", score=float("nan")),
+        ],
+    )
+    for found in both(log):
+        assert found == by_head({HARBOR: "2026-11-20T06:00:00+00:00", VPN: "2026-11-19T06:00:00+00:00"})
