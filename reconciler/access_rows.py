@@ -360,17 +360,16 @@ def _order(
     vendors = {v: i for i, v in enumerate(sorted({line.head[0] for line in lines}))}
     places = {p: i for i, p in enumerate(sorted({line.head[1:4] for line in lines}))}
     names = {p: who.key or p for p, who in people.items()}
-    name_rank = {n: i for i, n in enumerate(sorted(set(names.values())))}
+    ranked = sorted(set(names.values()))
     width = 1 << max(total, 1).bit_length()  # room for a row's index
-    per_place = width
-    per_name = per_place * max(len(places), 1)
-    per_vendor = per_name * max(len(name_rank), 1)
-    scaled = {p: name_rank[n] * per_name for p, n in names.items()}
-    keys: list[int] = []
-    for number, line in enumerate(lines):
-        start, end = starts[number], starts[number + 1]
-        base = vendors[line.head[0]] * per_vendor + places[line.head[1:4]] * per_place
-        keys += map(add, map(scaled.__getitem__, principals[start:end]), range(base + start, base + end))
+    per_name = width * max(len(places), 1)
+    per_vendor = per_name * max(len(ranked), 1)
+    rank = dict(zip(ranked, range(0, len(ranked) * per_name, per_name), strict=True))
+    scaled = dict(zip(names, map(rank.__getitem__, names.values()), strict=True))
+    # A run's rows: its vendor's and place's part, plus each row's index; plus each person's part.
+    runs = [vendors[line.head[0]] * per_vendor + places[line.head[1:4]] * width for line in lines]
+    indexes = chain.from_iterable(map(range, map(add, runs, starts), map(add, runs, starts[1:])))
+    keys = list(map(add, map(scaled.__getitem__, principals), indexes))
     keys.sort()
     return array("q", map(and_, keys, repeat(width - 1)))
 
