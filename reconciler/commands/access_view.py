@@ -26,6 +26,8 @@ from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.provenance import History
 from reconciler.records import Grant, Head
+from reconciler.snapshot_reading import SnapshotReading
+from reconciler.vendors import VENDORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,11 @@ def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None,
         return None, f"GitHub not configured ({exc.message})"
 
 
-async def _actual(ctx: AppContext, desired: Desired, source: Source) -> dict[str, VendorState]:
+async def _actual(
+    ctx: AppContext, desired: Desired, source: Source, snapshots: SnapshotReading | None
+) -> dict[str, VendorState]:
     vendors = tuple(sorted(desired.access.scope.vendors))
-    async with open_connectors(ctx, source, vendors, writable=False) as connectors:
+    async with open_connectors(ctx, source, vendors, writable=False, snapshots=snapshots) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
     errors = check_names(desired.access, actual)  # unknown names in the YAML: errors, as in plan
     if errors:
@@ -85,11 +89,18 @@ def build_view(
 ) -> View:
     """The rows of `wanted` grants (all by default); `desired`, if the caller already loaded it."""
     audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
-    reading = Reading.start(audit_path)  # the audit log is read by a second process meanwhile
+    # The audit log, and a snapshot, are read by second processes while the YAML loads (as in plan).
+    reading = Reading.start(audit_path)
+    snapshots = None
+    if options.sync and options.source.state_dir is not None:
+        snapshots = SnapshotReading.start(options.source.state_dir, ctx.vendors or VENDORS)
     try:
-        return _build_view(ctx, options, wanted, reading, desired or load_desired(ctx, keep_files=False))
+        desired = desired or load_desired(ctx, keep_files=False)
+        return _build_view(ctx, options, wanted, reading, snapshots, desired)
     finally:
         reading.stop()
+        if snapshots is not None:
+            snapshots.stop()
 
 
 def _build_view(
@@ -97,11 +108,12 @@ def _build_view(
     options: ViewOptions,
     wanted: Callable[[Grant], bool] | None,
     reading: Reading,
+    snapshots: SnapshotReading | None,
     desired: Desired,
 ) -> View:
     policies = load_policies(ctx.repo)
     notes: list[str] = []
-    actual = run(_actual(ctx, desired, options.source)) if options.sync else None
+    actual = run(_actual(ctx, desired, options.source, snapshots)) if options.sync else None
     if actual is None:
         notes.append("the vendors were not read (--no-sync): the YAML only")
     else:  # keyed as the vendors spell resources (a Procore project named by id: its name)
