@@ -14,7 +14,7 @@ The rare line that changes what an earlier line decided is kept beside the segme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import NamedTuple
 
@@ -169,6 +169,18 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
                     if wanted(provenance):
                         yield grant, provenance
 
+    def runs(self) -> Iterator[tuple[Head, Sequence[str], Provenance]]:
+        """The grants in iteration order, as runs of one head and one provenance: a line's grants
+        are one run (its principals as kept, not copied) unless a person's own line re-explains
+        some of them or takes their slot."""
+        changed = {slot[:4] for slot in self._replaced}
+        for segment in self._segments:
+            head, principals, provenance, exclusive = segment
+            if (head[:4] in changed) if exclusive else (head in self._overridden):
+                yield from runs_of(self._items_of(segment))
+            else:
+                yield head, principals, provenance
+
     def _grant_items(self) -> Iterator[tuple[Grant, Provenance]]:
         for segment in self._segments:
             yield from self._items_of(segment)
@@ -186,6 +198,21 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
                 yield grant, overrides.get(grant, provenance)
         else:
             yield from zip(grants, repeat(provenance))
+
+
+def runs_of(items: Iterable[tuple[Grant, Provenance]]) -> Iterator[tuple[Head, list[str], Provenance]]:
+    """Consecutive grants of one head explained by one provenance (the same object), as runs."""
+    head: Head | None = None
+    explained: Provenance | None = None
+    principals: list[str] = []
+    for grant, provenance in items:
+        if provenance is not explained or grant[:5] != head:
+            if head is not None and explained is not None:
+                yield head, principals, explained
+            head, explained, principals = grant[:5], provenance, []
+        principals.append(grant[5])
+    if head is not None and explained is not None:
+        yield head, principals, explained
 
 
 def _EXCLUSIVE_LAST(segment: Segment) -> bool:

@@ -7,13 +7,13 @@ apply applied it; and the counts of privileged, expiring and unreviewed access.
 
 from __future__ import annotations
 
-from operator import attrgetter
+import tempfile
 from pathlib import Path
 
-from reconciler.commands.access_view import ViewOptions, build_view
+from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.errors import AccessError
-from reconciler.render.report import render_csv, render_html
+from reconciler.render.report import HtmlPage, Write, write_csv
 
 FORMATS = ("csv", "html")
 
@@ -31,22 +31,37 @@ def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) ->
     chosen = pick_format(fmt, out)
     view = build_view(ctx, options)
     ctx.retain(view)
-    if chosen == "html":
-        text = render_html(
-            view.rows,
-            title="Access report",
-            generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
-            notes=view.notes,
-        )
-    else:
-        text = render_csv(view.rows)
     for note in view.notes:
         ctx.output.info(f"note: {note}")
     if out is None:
-        ctx.output.raw(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        people = len(set(map(attrgetter("principal"), view.rows)))
-        ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
+        _write(ctx, view, chosen, ctx.output.raw)
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        _write(ctx, view, chosen, handle.write)
+    people = len(set(view.rows.principals))
+    ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
     return 0
+
+
+def _write(ctx: AppContext, view: View, chosen: str, write: Write) -> None:
+    """The report, written a chunk of rows at a time as they are made."""
+    if chosen == "csv":
+        write_csv(view.rows, write)
+        return
+    page = HtmlPage(
+        view.rows,
+        title="Access report",
+        generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
+        notes=view.notes,
+    )
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # the rows, until the strings are known
+        page.write_rows(spool.write)
+        write(page.head())
+        spool.seek(0)
+        while block := spool.read(_BLOCK):
+            write(block)
+    write(page.tail())
+
+
+_BLOCK = 1 << 22  # characters copied at a time

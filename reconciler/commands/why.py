@@ -108,7 +108,7 @@ def _histories(view: View, rows: list[Row]) -> dict[Grant, list[Origin]]:
 def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOptions, fmt: Format) -> int:
     from reconciler.commands.state import load_desired
 
-    desired = load_desired(ctx)
+    desired = load_desired(ctx, keep_files=False)  # the people and grants only
     people = {p.key: p for p in desired.access.people.values()}
     who = resolve_person(people, person)
 
