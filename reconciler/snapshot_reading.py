@@ -83,7 +83,7 @@ class SnapshotReading:
             return state_of(parts, answer[2])
         if answer is not None and answer[0] == "error":
             raise AccessError(answer[1])
-        return read_state(self.directory, vendor)  # not read there: no file, version 1, or no answer
+        return read_state(self.directory, vendor)  # not read there: no file, or no answer
 
     def stop(self) -> None:
         """Stop the second process if it still runs (the command ended before it needed the states)."""
@@ -154,7 +154,7 @@ def _serve() -> None:
         except AccessError as exc:
             reply: tuple[Any, ...] = ("error", exc.message)
         else:
-            if read is None or isinstance(read, VendorState):  # no file, or version 1: read there
+            if read is None:  # no file: said there
                 continue
             parts, fingerprint = read
             reply = ("parts", parts, fingerprint)

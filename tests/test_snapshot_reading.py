@@ -49,7 +49,7 @@ def _states() -> list[VendorState]:
 def snapshot(tmp_path: Path) -> Path:
     for state in _states():
         write_state(tmp_path, state)
-    # a version 1 file: the second process leaves it to this one
+    # a version 1 file: read into the same parts as version 2
     (tmp_path / "concur.json").write_text(json.dumps({
         "snapshot_version": 1, "vendor": "concur", "indirect": [],
         "grants": [["", "role", "EXP_APPROVER", "member", "p00001@x.example"]],
@@ -78,7 +78,7 @@ def test_the_second_process_reads_what_this_one_would(snapshot: Path) -> None:
     reading = _finished(snapshot, (*VENDORS, "nobody"))
     for vendor in ("procore", "pingone"):  # what it answered is what is used
         (snapshot / f"{vendor}.json").unlink()
-    for vendor in (*VENDORS, "nobody"):  # (version 1, and no file: read here)
+    for vendor in (*VENDORS, "nobody"):  # (concur's is version 1; no file: read here)
         _same(reading.read(vendor), expected[vendor])
 
 
