@@ -9,7 +9,7 @@ order the lines gave them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
+from collections.abc import Callable, Container, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import attrgetter
@@ -33,13 +33,35 @@ class _Batch(NamedTuple):
     attributes: tuple[tuple[str, str], ...]
 
 
+class AccountLines(NamedTuple):
+    """A vendor's accounts as the YAML asks for them, line by line in order (what `records` makes
+    of them, as columns: the planner compares them with the vendor's without making a record each),
+    and, per tenant, whom it gives one."""
+
+    lines: list[WantedAccounts]
+    held: Mapping[str, Container[str]]  # tenant -> principals
+
+
+class WantedAccounts(NamedTuple):
+    """One line's accounts at a vendor: each principal's display name, email and attributes."""
+
+    tenant: str
+    principals: Sequence[str]
+    names: Sequence[str]
+    emails: Sequence[str]
+    attributes: Sequence[tuple[tuple[str, str], ...]]
+
+
 @dataclass
 class AccountBatches:
     """The accounts lines give, deduplicated as they come (the first line wins)."""
 
     batches: list[_Batch] = field(default_factory=list)
-    principals: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (vendor, tenant) -> held
+    # (vendor, tenant) -> principal -> the batch that gives it
+    principals: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     count: int = 0
+    _wheres: dict[int, dict[str, Location | None]] = field(default_factory=dict)  # (batches with one each)
+    _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
 
     def add(
         self,
@@ -49,17 +71,61 @@ class AccountBatches:
         where: Location | list[Location | None] | None,
         attributes: tuple[tuple[str, str], ...],
     ) -> None:
-        held = self.principals.setdefault((vendor, tenant), set())
-        if not held.isdisjoint(principals):
+        held = self.principals.setdefault((vendor, tenant), {})
+        if not held.keys().isdisjoint(principals):
             fresh = [principal not in held for principal in principals]
             principals = list(compress(principals, fresh))
             if isinstance(where, list):
                 where = list(compress(where, fresh))
         if not principals:
             return
-        held.update(principals)
+        held.update(zip(principals, repeat(len(self.batches))))
         self.count += len(principals)
         self.batches.append(_Batch(vendor, tenant, principals, where, attributes))
+
+    def lines(
+        self, vendor: str, people: Mapping[str, Person], logins: Mapping[str, Mapping[str, str]]
+    ) -> AccountLines:
+        """`vendor`'s accounts as `records` would make them, a line at a time, as columns."""
+        lines = []
+        overrides = logins.get(vendor)
+        for batch_vendor, tenant, principals, _, attributes in self.batches:
+            if batch_vendor != vendor:
+                continue
+            whom = list(map(people.__getitem__, principals))
+            every: Sequence[tuple[tuple[str, str], ...]] = [attributes] * len(principals)
+            if overrides and not overrides.keys().isdisjoint(principals):
+                every = [
+                    tuple(sorted((("login", overrides[p]), *attributes))) if p in overrides else attributes
+                    for p in principals
+                ]
+            lines.append(
+                WantedAccounts(tenant, principals, list(map(_NAME, whom)), list(map(_EMAIL, whom)), every)
+            )
+        held = {tenant: found for (v, tenant), found in self.principals.items() if v == vendor}
+        return AccountLines(lines, held)
+
+    def source(self, key: AccountKey) -> Provenance | None:
+        """The provenance of one account (`sources()[key]`), found without making them all."""
+        held = self.principals.get((key[0], key[1]))
+        number = held.get(key[2]) if held is not None else None
+        if number is None:
+            return None
+        where = self.batches[number].where
+        if isinstance(where, list):
+            wheres = self._wheres.get(number)
+            if wheres is None:
+                batch = self.batches[number]
+                wheres = self._wheres[number] = dict(zip(batch.principals, where, strict=True))
+            where = wheres[key[2]]
+        return self._source_only(where)
+
+    def _source_only(self, where: Location | None) -> Provenance:
+        where = where or Location("", 0)
+        found = self._line_provenance.get(where)
+        if found is None:
+            found = self._line_provenance[where] = Provenance(where)
+        return found
 
     def records(
         self, people: Mapping[str, Person], logins: Mapping[str, Mapping[str, str]]
@@ -103,26 +169,18 @@ class AccountBatches:
                 held[principal] = tuple(sorted((("login", overrides[principal]), *held[principal])))
         return found
 
-    def sources(self, batch_keys: list[list[AccountKey]]) -> dict[AccountKey, Provenance]:
+    def sources(self) -> dict[AccountKey, Provenance]:
         """Each account's provenance: the line that first named it (only the line: a grant's
         reason and expiry are the grant's)."""
         sources: dict[AccountKey, Provenance] = {}
-        line_provenance: dict[Location, Provenance] = {}
-
-        def source_only(where: Location | None) -> Provenance:
-            where = where or Location("", 0)
-            found = line_provenance.get(where)
-            if found is None:
-                found = line_provenance[where] = Provenance(where)
-            return found
-
-        for batch, keys in zip(self.batches, batch_keys, strict=True):
-            where = batch.where
+        source_only = self._source_only
+        for vendor, tenant, principals, where, _ in self.batches:
+            keys = map(tuple.__new__, repeat(AccountKey), zip(repeat(vendor), repeat(tenant), principals))
             if isinstance(where, list):
                 lines = {w: source_only(w) for w in set(where)}  # a few hundred lines
                 sources.update(zip(keys, map(lines.__getitem__, where), strict=True))
             else:
-                sources.update(zip(keys, repeat(source_only(where), len(keys)), strict=True))
+                sources.update(zip(keys, repeat(source_only(where), len(principals)), strict=True))
         return sources
 
 
@@ -175,3 +233,30 @@ class Deferred(Mapping[K, V]):
 
     def keys(self) -> KeysView[K]:
         return self._mapping().keys()
+
+
+class AccountSources(Deferred[AccountKey, Provenance]):
+    """`AccountBatches.sources()`, made on first iteration; one account's looked up without it."""
+
+    __slots__ = ("_batches",)
+
+    def __init__(self, batches: AccountBatches) -> None:
+        super().__init__(batches.sources, batches.count)
+        self._batches = batches
+
+    def __getitem__(self, key: AccountKey) -> Provenance:
+        if self._made is not None:
+            return self._made[key]
+        found = self._batches.source(key) if isinstance(key, tuple) and len(key) == 3 else None
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key: AccountKey, default: Provenance | None = None) -> Provenance | None:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from reconciler.desired import (
     TeamModel,
     VendorSection,
 )
-from reconciler.desired_accounts import AccountBatches, Deferred, in_order
+from reconciler.desired_accounts import AccountBatches, AccountSources, Deferred, in_order
 from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.line_grants import LineGrants, Segment, Slot
@@ -758,8 +758,7 @@ def _normalize(
         builder.pingone(source)
     groups = {head: held for head, held in builder.groups.items() if held}
     made = builder.accounts
-    account_sources = Deferred(lambda: made.sources(records()[1]), made.count)
-    lines = LineGrants(builder.segments, groups, builder.overrides, builder.replaced, account_sources)
+    lines = LineGrants(builder.segments, groups, builder.overrides, builder.replaced, AccountSources(made))
     builder.implicit_accounts(lines)
     if builder.errors:
         raise ValidationErrors(builder.errors)
@@ -789,4 +788,5 @@ def _normalize(
         tenant_sources=builder.tenant_sources,
         grant_groups=groups,
         account_attributes=cache(lambda: made.attributes(logins)),
+        account_lines=lambda vendor: made.lines(vendor, people, logins),
     )
