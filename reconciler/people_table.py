@@ -115,7 +115,9 @@ def _columns(tokens: list[list[str]]) -> dict[str, list[Any]] | None:
     if len(shapes) == 1:  # every line names the same fields in the same order
         (shape,) = shapes
         return dict(zip(shape, map(list, islice(zip(*tokens, strict=True), 1, None, 2)), strict=False))
-    _exhaust(map(list.append, tokens, repeat(cast(str, None))))  # (index -1 of each line: a field it leaves out)
+    _exhaust(
+        map(list.append, tokens, repeat(cast(str, None)))
+    )  # (index -1 of each line: a field it leaves out)
     numbered = list(shapes)
     shape_number = list(map({shape: i for i, shape in enumerate(numbered)}.__getitem__, shape_of))
     columns = {}
