@@ -13,7 +13,7 @@ from collections.abc import Callable, Container, ItemsView, Iterator, KeysView, 
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import attrgetter
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, overload
 
 from reconciler.location import Location
 from reconciler.records import Account, AccountAttributes, AccountKey, Person, Provenance
@@ -70,13 +70,17 @@ class AccountBatches:
         principals: Sequence[str],
         where: Location | list[Location | None] | None,
         attributes: tuple[tuple[str, str], ...],
+        *,
+        fresh: bool = False,
     ) -> None:
+        """`principals`' accounts, but those an earlier line gave (`fresh`: the caller knows there
+        are none such, and no principal twice)."""
         held = self.principals.setdefault((vendor, tenant), {})
-        if not held.keys().isdisjoint(principals):
-            fresh = [principal not in held for principal in principals]
-            principals = list(compress(principals, fresh))
+        if not fresh and not held.keys().isdisjoint(principals):
+            kept = [principal not in held for principal in principals]
+            principals = list(compress(principals, kept))
             if isinstance(where, list):
-                where = list(compress(where, fresh))
+                where = list(compress(where, kept))
         if not principals:
             return
         held.update(zip(principals, repeat(len(self.batches))))
@@ -89,18 +93,19 @@ class AccountBatches:
         """`vendor`'s accounts as `records` would make them, a line at a time, as columns."""
         lines = []
         overrides = logins.get(vendor)
+        names = _names_of(people)
         for batch_vendor, tenant, principals, _, attributes in self.batches:
             if batch_vendor != vendor:
                 continue
-            whom = list(map(people.__getitem__, principals))
             every: Sequence[tuple[tuple[str, str], ...]] = [attributes] * len(principals)
             if overrides and not overrides.keys().isdisjoint(principals):
                 every = [
                     tuple(sorted((("login", overrides[p]), *attributes))) if p in overrides else attributes
                     for p in principals
                 ]
+            emails = _Emails(principals, people)  # (read of the few accounts that change)
             lines.append(
-                WantedAccounts(tenant, principals, list(map(_NAME, whom)), list(map(_EMAIL, whom)), every)
+                WantedAccounts(tenant, principals, list(map(names.__getitem__, principals)), emails, every)
             )
         held = {tenant: found for (v, tenant), found in self.principals.items() if v == vendor}
         return AccountLines(lines, held)
@@ -260,3 +265,35 @@ class AccountSources(Deferred[AccountKey, Provenance]):
 
     def __contains__(self, key: object) -> bool:
         return self.get(key) is not None  # type: ignore[arg-type]
+
+
+_NAMES: list[tuple[Mapping[str, Person], dict[str, str]]] = []  # (the last people's names, by principal)
+
+
+def _names_of(people: Mapping[str, Person]) -> dict[str, str]:
+    """Each person's name by principal, made once for a set of people (the vendors' lines share it)."""
+    if not _NAMES or _NAMES[0][0] is not people:
+        _NAMES[:] = [(people, dict(zip(people.keys(), map(_NAME, people.values()), strict=True)))]
+    return _NAMES[0][1]
+
+
+class _Emails(Sequence[str]):
+    """The email of each of `principals`' people, looked up when asked."""
+
+    __slots__ = ("_people", "_principals")
+
+    def __init__(self, principals: Sequence[str], people: Mapping[str, Person]) -> None:
+        self._principals = principals
+        self._people = people
+
+    def __len__(self) -> int:
+        return len(self._principals)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self._people[p].email for p in self._principals[index]]
+        return self._people[self._principals[index]].email

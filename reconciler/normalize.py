@@ -568,15 +568,13 @@ class _Builder:
         Found line by line, not grant by grant: the first grant of a person at a vendor comes from
         the first line that names them there, and is that line's grant (or, for an exclusive
         type, the grant now holding that line's slot)."""
-        seen: dict[tuple[str, str], set[str]] = {}
+        held = self.accounts.principals  # (vendor, tenant) -> whom an earlier line gave an account
         for exclusive, account_lines in enumerate(self.account_lines):
             for vendor, tenant, prefix, principals in account_lines:
-                done = seen.setdefault((vendor, tenant), set())
-                new = list(filterfalse(done.__contains__, principals))
-                if not new:
-                    continue
-                done.update(new)
-                self.accounts.add(vendor, tenant, new, self._first_sources(lines, exclusive, prefix, new), ())
+                new = list(filterfalse(held.get((vendor, tenant), {}).__contains__, principals))
+                if new:
+                    where = self._first_sources(lines, exclusive, prefix, new)
+                    self.accounts.add(vendor, tenant, new, where, (), fresh=True)
 
     def _first_sources(
         self, lines: LineGrants, exclusive: int, prefix: tuple[str, ...], principals: list[str]

@@ -16,10 +16,9 @@ pattern, teams a list of text, login overrides as text.
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import compress, islice, repeat
+from itertools import compress
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
@@ -60,28 +59,31 @@ EMPTY = PeopleTable()
 
 def of_rows(rows: FlowRows) -> PeopleTable | None:
     """The table of a block of one-line people (None: read them as models instead)."""
-    columns = _columns(rows.tokens)
-    if columns is None:
-        return None
-    typed = rows.typed
+    columns, typed, marked = rows.columns, rows.typed, rows.marked
+    if (
+        not columns.keys() <= _FIELDS
+        or None in columns.get("email", [None])
+        or None in columns.get("name", [None])
+    ):
+        return None  # an unknown field, or a missing one: the model says which
     count = len(rows.keys)
     texts: dict[str, list[Any]] = {}
     for name in _TEXT_FIELDS:
-        column = columns.get(name)
+        column: list[Any] | None = columns.get(name)
         if column is None:
             texts[name] = [None] * count
             continue
-        given = list(filter(None, column))
-        if "[" in map(itemgetter(0), given):
-            return None  # a list where text belongs
-        if typed:
+        given = list(filter(None, column)) if name not in _REQUIRED else column
+        if name in marked:  # a list where text belongs, or a value YAML types (a number, null)
+            if "[" in map(itemgetter(0), given):
+                return None
             column = list(map(typed.get, column, column))
             values = list(filter(None, column))
             if len(values) < len(given) or not set(map(type, values)) <= {str}:
-                return None  # a number, true, false or null
+                return None
             given = values
-        if not all(map(str.__eq__, map(str.strip, given), given)):
-            return None  # (the model strips it)
+        if not "".join(given).isascii() and not all(map(str.__eq__, map(str.strip, given), given)):
+            return None  # (the model strips it; plain YAML text has no ASCII space at either end)
         texts[name] = column
     emails: list[str] = texts["email"]
     if not _EMAILS.fullmatch("\n".join(emails) + "\n"):
@@ -104,34 +106,9 @@ def of_rows(rows: FlowRows) -> PeopleTable | None:
     )  # fmt: skip
 
 
-def _columns(tokens: list[list[str]]) -> dict[str, list[Any]] | None:
-    """Each field's values in the order of the lines (None where a line leaves it out): None for a
-    field the model does not know, or a line without email or name."""
-    shape_of = list(map(tuple, map(_EVEN, tokens)))  # the fields each line names, in its order
-    shapes = set(shape_of)
-    fields = set().union(*shapes)
-    if not fields <= _FIELDS or not all(map(_REQUIRED.issubset, shapes)):
-        return None  # an unknown field, or a missing one: the model says which
-    if len(shapes) == 1:  # every line names the same fields in the same order
-        (shape,) = shapes
-        return dict(zip(shape, map(list, islice(zip(*tokens, strict=True), 1, None, 2)), strict=False))
-    _exhaust(
-        map(list.append, tokens, repeat(cast(str, None)))
-    )  # (index -1 of each line: a field it leaves out)
-    numbered = list(shapes)
-    shape_number = list(map({shape: i for i, shape in enumerate(numbered)}.__getitem__, shape_of))
-    columns = {}
-    for name in fields:  # where each shape has the field's value, then each line's, in C
-        at = [2 * shape.index(name) + 1 if name in shape else -1 for shape in numbered]
-        columns[name] = list(map(list.__getitem__, tokens, map(at.__getitem__, shape_number)))
-    _exhaust(map(list.pop, tokens))
-    return columns
-
-
-def _teams(written: list[str], typed: dict[str, Any]) -> list[tuple[str, ...]] | None:
+def _teams(column: list[str | None], typed: dict[str, Any]) -> list[tuple[str, ...]] | None:
     """`[team]` or `[]` tokens (None: not written) -> each person's teams (None: anything else)."""
-    if None in written:
-        written = [token or "[]" for token in written]
+    written = [token or "[]" for token in column] if None in column else cast("list[str]", column)
     if set(map(itemgetter(0, -1), set(written))) != {("[", "]")}:
         return None
     items = list(map(itemgetter(slice(1, -1)), written))
@@ -166,5 +143,4 @@ def of_models(people: Mapping[str, PersonModel], document: YamlDocument) -> Peop
 
 
 _EVEN = itemgetter(slice(0, None, 2))
-_exhaust = deque[object](maxlen=0).extend  # (runs an iterator through)
 _OVERRIDES = attrgetter(*LOGIN_VENDORS)

@@ -33,6 +33,7 @@ from reconciler.changes import (
 from reconciler.connectors.base import VendorState
 from reconciler.desired_accounts import AccountLines
 from reconciler.gcpause import paused_gc
+from reconciler.line_grants import LineGrants
 from reconciler.records import (
     AccessSet,
     Account,
@@ -393,7 +394,10 @@ def _plan_vendor(
     exclusive_types = {rt for (v, rt), t in RESOURCE_TYPES.items() if v == vendor and t.exclusive}
     exclusive_have: dict[tuple[str, ...], Grant] = {_HOLDER(g): g for g in extra if g[2] in exclusive_types}
     placed = _with_account(to_grant, actual.accounts, wanted_accounts.held)
-    provenances = list(map(desired.provenance.get, to_grant))
+    lines = desired.provenance
+    provenances = (
+        lines.of_wanted(to_grant) if isinstance(lines, LineGrants) else list(map(lines.get, to_grant))
+    )
     if not all(placed):
         for grant, provenance, has_account in zip(to_grant, provenances, placed, strict=True):
             if has_account:

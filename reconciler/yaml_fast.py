@@ -26,9 +26,10 @@ file with no content (the builder's None).
 from __future__ import annotations
 
 import re
-from itertools import chain, compress, repeat
+from collections import deque
+from itertools import chain, compress, islice, repeat
 from operator import itemgetter
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 from reconciler.yaml_source import _MAYBE_TYPED, LineDict, LineList, YamlProblem, _plain
 
@@ -102,14 +103,16 @@ def read_subset(text: str) -> Any:
 class FlowRows(NamedTuple):
     """A top-level key's block mapping written as one-line flow mappings (`people:`, a person a
     line), left as columns for a caller that reads them so (`people_table`): the entries' keys (text,
-    distinct), their lines, each entry's tokens (`key, value, key, value, ...` as written: a value is
-    a plain scalar or `[item]`/`[]`), and what each value or item that YAML types resolves to (the
-    others are text as written)."""
+    distinct) and lines, and a column per field name as written (`email`), each entry's value as
+    written or None where it leaves the field out. A value is a plain scalar or `[item]`/`[]`;
+    `typed` gives what the values and items that YAML types resolve to (the others are text as
+    written), and `marked` the fields where a value is a list or typed (the others hold text)."""
 
     keys: list[str]
     lines: list[int]
-    tokens: list[list[str]]
-    typed: dict[str, Any]  # token or item -> its value, for those YAML types (`typed.get(t, t)`)
+    columns: dict[str, list[str | None]]
+    typed: dict[str, Any]  # value or item -> what it means, for those YAML types (`typed.get(t, t)`)
+    marked: frozenset[str]
 
 
 def read_deferring(text: str, key: str | None) -> tuple[Any, FlowRows | None]:
@@ -136,7 +139,7 @@ def read_deferring(text: str, key: str | None) -> tuple[Any, FlowRows | None]:
 
 
 _KEY, _DASH, _USUAL, _TEXT = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
-_EVEN, _ODD = itemgetter(slice(0, None, 2)), itemgetter(slice(1, None, 2))
+_EVEN = itemgetter(slice(0, None, 2))
 _TYPED_OR_ITEMS = _MAYBE_TYPED | {"["}
 
 
@@ -184,17 +187,47 @@ def _flow_rows(rows: list[tuple[str, str, str, str, str]], key: str) -> FlowRows
         tokens = list(
             map(str.split, map(str.replace, map(_USUAL, block), repeat(", "), repeat(": ")), repeat(": "))
         )
-        for shape in set(map(tuple, map(_EVEN, tokens))):
+        shape_of = list(map(tuple, map(_EVEN, tokens)))  # the fields each line names, in its order
+        shapes = list(dict.fromkeys(shape_of))
+        for shape in shapes:
             _resolved_keys(shape, 0)  # (a key too long or given twice: _Outside)
-        values = list(chain.from_iterable(map(_ODD, tokens)))
-        for token in set(compress(values, map(_TYPED_OR_ITEMS.__contains__, map(itemgetter(0), values)))):
-            token = token[1:-1] if token[0] == "[" else token
-            if token and token[0] in _MAYBE_TYPED:
-                resolved[token] = _plain(token, 0)
+        columns = _columns(tokens, shape_of, shapes)
+        marked = set()
+        for field, column in columns.items():  # values YAML types (numbers, true, null), and lists
+            given = list(filter(None, column))
+            if _TYPED_OR_ITEMS.isdisjoint(map(itemgetter(0), given)):
+                continue
+            marked.add(field)
+            for token in set(compress(given, map(_TYPED_OR_ITEMS.__contains__, map(itemgetter(0), given)))):
+                token = token[1:-1] if token[0] == "[" else token
+                if token and token[0] in _MAYBE_TYPED:
+                    resolved[token] = _plain(token, 0)
     except (YamlProblem, _Outside):
         return None
     rows[start:end] = repeat(("", "", "", "", ""), end - start)
-    return FlowRows(keys, numbers, tokens, resolved)
+    return FlowRows(keys, numbers, columns, resolved, frozenset(marked))
+
+
+def _columns(
+    tokens: list[list[str]], shape_of: list[tuple[str, ...]], shapes: list[tuple[str, ...]]
+) -> dict[str, list[str | None]]:
+    """Each field's values in the order of the lines, None where a line leaves it out (a field
+    named twice in one line never gets here)."""
+    if len(shapes) == 1:  # every line names the same fields in the same order
+        return dict(zip(shapes[0], map(list, islice(zip(*tokens, strict=True), 1, None, 2)), strict=False))
+    _exhaust(
+        map(list.append, tokens, repeat(cast(str, None)))
+    )  # (index -1 of each line: a field it leaves out)
+    shape_number = list(map({shape: i for i, shape in enumerate(shapes)}.__getitem__, shape_of))
+    columns: dict[str, list[str | None]] = {}
+    for field in dict.fromkeys(chain.from_iterable(shapes)):  # each line's value, where its shape has it
+        at = [2 * shape.index(field) + 1 if field in shape else -1 for shape in shapes]
+        columns[field] = list(map(list.__getitem__, tokens, map(at.__getitem__, shape_number)))
+    _exhaust(map(list.pop, tokens))
+    return columns
+
+
+_exhaust = deque[object](maxlen=0).extend  # (runs an iterator through)
 
 
 def _mapping(line: int) -> LineDict:
