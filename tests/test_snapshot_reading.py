@@ -87,10 +87,23 @@ def test_what_a_stopped_second_process_did_not_answer_is_read_here(snapshot: Pat
     reading = _finished(snapshot)
     assert reading.answer is not None
     reading.answer.seek(0, os.SEEK_END)
-    reading.answer.truncate(reading.answer.tell() - 1000)  # pingone's answer, cut short
-    (snapshot / "procore.json").unlink()  # answered
+    reading.answer.truncate(reading.answer.tell() - 1000)  # the last answer (procore's: sorted), cut short
+    (snapshot / "pingone.json").unlink()  # answered
     for vendor in VENDORS:
         _same(reading.read(vendor), expected[vendor])
+
+
+def test_a_vendor_not_answered_yet_is_read_here_from_the_end_while_the_second_process_goes_on(
+    snapshot: Path,
+) -> None:
+    """Asked for concur before the second process has answered anything, this one reads the vendor
+    it would read last (procore) here, and takes the others from it once answered; never waiting."""
+    expected = {vendor: read_state(snapshot, vendor) for vendor in VENDORS}
+    reading = SnapshotReading.start(snapshot, VENDORS, background_from=0)
+    assert reading.vendors == sorted(VENDORS)
+    for vendor in sorted(VENDORS):
+        _same(reading.read(vendor), expected[vendor])
+    assert reading.process is None and reading.answer is None  # stopped and closed once all were read
 
 
 def test_a_small_snapshot_is_read_here(snapshot: Path) -> None:
