@@ -90,6 +90,7 @@ class _Builder:
     tenants: set[tuple[str, str]] = field(default_factory=set)
     tenant_sources: dict[tuple[str, str], Location] = field(default_factory=dict)
     settings: dict[tuple[str, str], tuple[object, Location]] = field(default_factory=dict)
+    # principal -> (population, line) where a line repeats a person another line put in a population
     populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
     _persons: dict[str, Person] = field(default_factory=dict)
     _principals: dict[str, str] = field(default_factory=dict)
@@ -198,8 +199,8 @@ class _Builder:
             self.expanded[team] = ()
             return ()
         names = list(map(itemgetter(0), self.team_members.get(team, [])))
-        if set(names) <= self.people.keys():  # people only: the first listing of each, in C
-            self.expanded[team] = tuple(sorted(dict.fromkeys(names, team).items()))
+        if set(names) <= self.people.keys():  # people only: each once, sorted, in C
+            self.expanded[team] = tuple(zip(sorted(set(names)), repeat(team)))
             return self.expanded[team]
         found: dict[str, str] = {}
         for member, _ in self.team_members.get(team, []):
@@ -510,25 +511,31 @@ class _Builder:
                 ResourceKey("pingone", "", "population", population),
                 doc.location(("pingone", "populations", population)),
             )
+            attributes = (("population", population),)
             for member in members:
                 where = doc.location(("pingone", "populations", population, member))
                 principals, _ = self.principals(member, where, f"pingone.populations.{population}")
-                person_keys = list(map(self.key_of.__getitem__, principals))
-                if self.populations.keys().isdisjoint(person_keys):  # the usual case, in bulk
-                    self.populations.update(zip(person_keys, repeat((population, where))))
-                    self.accounts.add("pingone", "", principals, where, (("population", population),))
+                # Whom an earlier line put in a population: its batch of accounts says which.
+                held = self.accounts.principals.get(("pingone", ""), {})
+                if held.keys().isdisjoint(principals):  # the usual case, in bulk
+                    self.accounts.add("pingone", "", principals, where, attributes, fresh=True)
                     continue
-                for person_key in person_keys:
-                    previous = self.populations.get(person_key)
+                for principal in principals:
+                    previous = self.populations.get(principal)  # (a later line of the same population)
+                    number = held.get(principal)
+                    if previous is None and number is not None:
+                        batch = self.accounts.batches[number]
+                        previous = (dict(batch.attributes)["population"], cast(Location, batch.where))
                     if previous is not None and previous[0] != population:
                         self.error(
                             where,
-                            f"{person_key} is in population {population!r} here and {previous[0]!r} at"
-                            f" {previous[1]}; a PingOne account is in exactly one population",
+                            f"{self.key_of[principal]} is in population {population!r} here and"
+                            f" {previous[0]!r} at {previous[1]}; a PingOne account is in exactly one population",
                         )
                         continue
-                    self.populations[person_key] = (population, where)
-                    self.account("pingone", "", person_key, where, population=population)
+                    self.populations[principal] = (population, where)
+                    if number is None:
+                        self.accounts.add("pingone", "", (principal,), where, attributes, fresh=True)
         for group, group_resource in section.groups.items():
             key = ResourceKey("pingone", "", "group", group)
             self.resource_block(
