@@ -102,7 +102,7 @@ def _read_json(data: Mapping[str, Any], origin: str) -> tuple[Parts, str]:
         try:
             version = data.get("snapshot_version", 1)
             if version in (1, SNAPSHOT_VERSION):
-                parts = _parts_v1(data) if version == 1 else _parts_v2(data)
+                parts = _shared(_parts_v1(data) if version == 1 else _parts_v2(data))
                 (_, (tenants, principals, actives, _, _, attributes, _), groups, *_) = parts
                 return parts, columns_fingerprint(
                     tenants, principals, actives, attributes, groups=groups, groups_sorted=True
@@ -142,6 +142,22 @@ def _parts_v1(data: Mapping[str, Any]) -> Parts:
         ],
         _alias_rows(data),
     )
+
+
+def _shared(parts: Parts) -> Parts:
+    """`parts` with each principal (and email) one string, however many groups hold it: a JSON
+    decoder makes a string of each occurrence (ten a person, a million in all), and `marshal`
+    carries one object once (the second process's answer: a fraction of the size and of the
+    memory it takes here)."""
+    share: dict[str, str] = {}
+    one = share.setdefault
+    _, (_, principals, _, emails, *_), grants, indirect, read_only, *_ = parts
+    principals[:] = map(one, principals, principals)
+    emails[:] = map(one, emails, emails)
+    for groups in (grants, indirect, read_only):
+        for held in groups.values():
+            held[:] = map(one, held, held)
+    return parts
 
 
 def _as_text(values: list[Any]) -> list[str]:
