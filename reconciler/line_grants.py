@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from reconciler.records import AccountKey, Grant, Head, Provenance
 
@@ -130,6 +130,26 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
                 raise KeyError(key)  # the slot is another entitlement's now
         return self._index(grant[:5])[grant[5]]
 
+    def of_wanted(self, grants: Iterable[Grant]) -> list[Provenance | None]:
+        """`[self.get(g) for g in grants]`, for grants the YAML wants (each in its head's group, as
+        the planner's missing grants are): a head that one line grants alone, no other line
+        re-explaining it, gives that line's provenance without indexing its principals."""
+        heads = self._heads()
+        changed = {slot[:4] for slot in self._replaced}
+        alone: dict[Head, Provenance | None] = {}
+        found: list[Provenance | None] = []
+        for grant in grants:
+            head = grant[:5]
+            provenance = alone.get(head, _UNKNOWN)
+            if provenance is _UNKNOWN:
+                segments = heads.get(head, [])
+                one = len(segments) == 1 and head not in self._overridden
+                if one and segments[0].exclusive and head[:4] in changed:
+                    one = False
+                provenance = alone[head] = segments[0].provenance if one else None
+            found.append(provenance if provenance is not None else self.get(grant))
+        return found
+
     def get(self, key: Grant | AccountKey, default: Provenance | None = None) -> Provenance | None:  # type: ignore[override]
         try:
             return self[key]
@@ -213,6 +233,9 @@ def runs_of(items: Iterable[tuple[Grant, Provenance]]) -> Iterator[tuple[Head, l
         principals.append(grant[5])
     if head is not None and explained is not None:
         yield head, principals, explained
+
+
+_UNKNOWN: Any = object()
 
 
 def _EXCLUSIVE_LAST(segment: Segment) -> bool:
