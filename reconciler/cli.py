@@ -490,7 +490,12 @@ def request(
         bool,
         typer.Option("--from-issue", help="Read the request from the issue form event (GITHUB_EVENT_PATH)."),
     ] = False,
-    base: Annotated[str, typer.Option("--base", help="The branch to request into.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", help="The branch to request into.", show_default="the remote's default branch"
+        ),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
     state: StateOption = None,
@@ -525,7 +530,10 @@ def request(
 @app.command(epilog=_examples("access cleanup", "access cleanup --sandbox"))
 def cleanup(
     ctx: typer.Context,
-    base: Annotated[str, typer.Option("--base", help="The branch to clean.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="The branch to clean.", show_default="the remote's default branch"),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
 ) -> int:
@@ -543,7 +551,10 @@ def cleanup(
 )
 def recertify(
     ctx: typer.Context,
-    base: Annotated[str, typer.Option("--base", help="The branch to recertify.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="The branch to recertify.", show_default="the remote's default branch"),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
 ) -> int:
