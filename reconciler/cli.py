@@ -59,7 +59,9 @@ EXAMPLES = {
         "access import --state snapshot/ --infer-teams",
     ),
     "init": _examples("access init", "access init --upgrade", "access init --upgrade --dry-run"),
-    "doctor": _examples("access doctor", "access doctor --vendor procore", "access --repo ../company doctor"),
+    "doctor": _examples(
+        "access doctor", "access doctor --vendor procore --format json", "access doctor --github"
+    ),
     "sync": _examples(
         "access sync --sandbox --out snapshot/", "access sync --vendor pingone --out snapshot/"
     ),
@@ -345,11 +347,22 @@ def import_(
 
 
 @app.command(epilog=EXAMPLES["doctor"])
-def doctor(ctx: typer.Context) -> int:
+def doctor(
+    ctx: typer.Context,
+    github: Annotated[
+        bool,
+        typer.Option(
+            "--github",
+            help="Check what the approval gate needs on GitHub instead (environments, secrets, the default "
+            "branch's rules, CODEOWNERS, the apply point); vendors too when --vendor names them.",
+        ),
+    ] = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
     """Check each configured vendor's setup in one read-only run (credentials, companies, scopes)."""
     from reconciler.commands import doctor as doctor_cmd
 
-    return doctor_cmd.run(_ctx(ctx))
+    return doctor_cmd.run(_ctx(ctx), github=github, fmt=fmt)
 
 
 @app.command(epilog=EXAMPLES["sync"])

@@ -132,6 +132,39 @@ def default_branch(path: Path, remote: str = REMOTE, *, ask_remote: bool = True)
     return None
 
 
+def ls_remote(path: Path, remote: str, *refs: str) -> dict[str, str] | None:
+    """ref -> object id of `refs` on the remote (those it has); None when the remote cannot be asked."""
+    listed = _git(path, "ls-remote", remote, *refs, timeout=60)
+    if listed is None:
+        return None
+    found: dict[str, str] = {}
+    for line in listed.splitlines():
+        sha, _, ref = line.partition("\t")
+        found[ref.strip()] = sha.strip()
+    return found
+
+
+def fetch_objects(path: Path, remote: str, *refs: str) -> str:
+    """Fetch the objects of `refs` without writing any ref (not even FETCH_HEAD); "" when done, else
+    git's last line of complaint."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(path), "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *refs],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            env={**environment(), "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if done.returncode == 0:
+        return ""
+    lines = done.stderr.strip().splitlines()
+    return lines[-1] if lines else f"git fetch exited {done.returncode}"
+
+
 def gh_token(host: str) -> str | None:
     """`gh auth token --hostname HOST`, or None when gh is not installed or not logged in there."""
     gh = shutil.which("gh")
