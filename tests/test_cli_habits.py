@@ -12,6 +12,7 @@ import git
 import pytest
 
 from reconciler.cli import app, hoist_global_options
+from tests.conftest import ROOT
 from tests.helpers import run_cli
 
 COMMANDS = (
@@ -210,3 +211,40 @@ def test_cleanup_format_json(
         ],
     }  # fmt: skip
     assert err.startswith("nothing expired; expiring soon: ivan (access/procore.yaml:22)")
+
+
+# ---------------------------------------------------------------- the README a newcomer reads
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_readme_opens_with_what_to_run_then_how_to_adopt_then_the_reference() -> None:
+    blocks = re.findall(r"```sh\n(.*?)```", README, re.DOTALL)
+    assert blocks[0].strip() == (
+        "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/access plan --sandbox"
+    )
+    assert blocks[1].strip() == (
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[dev]' && .venv/bin/python -m pytest"
+    )
+    headings = re.findall(r"^## (.+)$", README, re.MULTILINE)
+    assert headings[:4] == ["Try it", "Adopting it", "Commands", "The YAML"]
+    assert "Python 3.11 or newer" in README.split("## Try it")[0]
+
+
+def test_the_readme_command_table_is_the_cli() -> None:
+    table = README[README.index("## Commands") : README.index("## The YAML")]
+    rows = re.findall(r"^\| `access ([a-z-]+)(?: ([a-z-]+))?", table, re.MULTILINE)
+    documented = {name for name, _ in rows}
+    visible = {
+        c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands if not c.hidden
+    }
+    visible |= {g.name for g in app.registered_groups if g.name}
+    assert documented == visible
+
+
+def test_every_file_the_readme_links_to_exists() -> None:
+    links = re.findall(r"\]\(([^)#]+)\)", README)
+    assert (
+        links and [link for link in links if not link.startswith("http") and not (ROOT / link).exists()] == []
+    )
+    assert not [link for link in links if link.startswith("http")]  # the README points into the repository
