@@ -18,6 +18,7 @@ from typing import Any
 import git
 
 from reconciler import apply_point
+from reconciler.branch_rules import BranchFacts, Ruleset, branch_checks, code_owner_review
 from reconciler.commands.context import AppContext
 from reconciler.errors import AccessError, ConfigError, RefusedError
 from reconciler.github_admin import GitHubAdminReader
@@ -26,11 +27,7 @@ from reconciler.github_local import fetch_objects, ls_remote, remote_url
 from reconciler.resources import data_dir
 from reconciler.setup_checks import (
     ENVIRONMENTS,
-    BranchFacts,
     Check,
-    Ruleset,
-    branch_checks,
-    code_owner_review,
     codeowners_check,
     environment_check,
     environment_secrets,
