@@ -204,6 +204,16 @@ def test_a_wrong_token_fails_the_repository_check(setup: Setup, monkeypatch: pyt
     assert "ghp_wrong" not in lines[0]
 
 
+def test_an_answer_that_is_not_githubs_fails_one_line_and_the_rest_still_runs(setup: Setup) -> None:
+    setup.sim.faults.add("garbage", match="GET /repos/harborbuild/access/environments")
+    code, lines, _ = setup.doctor()
+    assert code == 1
+    (failed,) = [line for line in lines if line.startswith("✗")]
+    assert failed.startswith("✗ github: reachable: github: 127.0.0.1:") and "with an HTML page" in failed
+    assert "not a list of environments" in failed
+    assert lines[-1].startswith("✓ github: apply point: ")  # git, not the API: still checked
+
+
 # ---------------------------------------------------------------- environments
 
 

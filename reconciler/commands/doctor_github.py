@@ -11,7 +11,7 @@ the origin remote and `gh auth token` (`reconciler/github_local.py`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import git
 from reconciler import apply_point
 from reconciler.branch_rules import BranchFacts, Ruleset, branch_checks, code_owner_review
 from reconciler.commands.context import AppContext
-from reconciler.errors import AccessError, ConfigError, RefusedError
+from reconciler.errors import AccessError, ConfigError, RefusedError, VendorError
 from reconciler.github_admin import GitHubAdminReader
 from reconciler.github_api import GitHubError, GitHubPermissionError, GitHubSettings
 from reconciler.github_local import fetch_objects, ls_remote, remote_url
@@ -82,8 +82,9 @@ async def _environments(client: GitHubAdminReader, branch: str, report: Report) 
         return set()
     for name in ENVIRONMENTS:
         environment = listed.get(name)
-        policy = (environment or {}).get("deployment_branch_policy") or {}
-        rules = await client.branch_policies(name) if policy.get("custom_branch_policies") else []
+        policy = environment.get("deployment_branch_policy") if environment else None
+        custom = policy is not None and policy["custom_branch_policies"]
+        rules = await client.branch_policies(name) if custom else []
         report(environment_check(name, environment, rules, branch))
     return {name for name in ENVIRONMENTS if name in listed}
 
@@ -112,20 +113,23 @@ async def _secrets(
 
 
 async def _branch(client: GitHubAdminReader, branch: str) -> BranchFacts:
-    rules = await client.branch_rules(branch)
+    enforced = await client.branch_rules(branch)
     rulesets: dict[int, Ruleset] = {}
     for summary in await client.rulesets():
-        ident = summary.get("id")
-        if not isinstance(ident, int) or summary.get("target", "branch") != "branch":
+        ident = summary["id"]
+        if summary.get("target", "branch") != "branch":
             continue
-        details: dict[str, Any] = {}
-        if summary.get("enforcement") != "active":  # for a hint: would it do what is missing?
+        rules: tuple[Mapping[str, Any], ...] = ()
+        include: tuple[str, ...] = ()
+        exclude: tuple[str, ...] = ()
+        if summary["enforcement"] != "active":  # for a hint: would it do what is missing?
             details = await client.ruleset(ident)
-        condition = (details.get("conditions") or {}).get("ref_name") or {}
+            condition = (details.get("conditions") or {}).get("ref_name") or {}
+            rules = tuple(details.get("rules") or ())
+            include, exclude = tuple(condition.get("include") or ()), tuple(condition.get("exclude") or ())
         rulesets[ident] = Ruleset(
-            ident, str(summary.get("name", ident)), str(summary.get("enforcement", "")),
-            str(summary.get("source_type", "Repository")), tuple(details.get("rules") or ()),
-            tuple(condition.get("include") or ()), tuple(condition.get("exclude") or ()),
+            ident, summary["name"], summary["enforcement"], summary.get("source_type", "Repository"),
+            rules, include, exclude,
         )  # fmt: skip
     note = ""
     try:
@@ -135,7 +139,7 @@ async def _branch(client: GitHubAdminReader, branch: str) -> BranchFacts:
             None,
             f"its classic branch protection could not be read: {exc.message.split(' for ')[0]}",
         )
-    return BranchFacts(branch, tuple(rules), protection, rulesets, note)
+    return BranchFacts(branch, tuple(enforced), protection, rulesets, note)
 
 
 def apply_point_check(ctx: AppContext, repository: str, branch: str) -> Check:
@@ -203,10 +207,10 @@ async def check_github(ctx: AppContext, vendors: Iterable[str], report: Report, 
     async with GitHubAdminReader(settings, writable=False) as client:
         try:
             repository = await client.repository()
-        except GitHubError as exc:
+        except VendorError as exc:  # GitHubError, or an answer that is not GitHub's
             report(Check("github", "repository", False, exc.message))
             return
-        branch = str(repository.get("default_branch") or "main")
+        branch = repository["default_branch"]
         where = f" (from {found.repository_from})" if found.repository_from else ""
         token = f"token from {found.token_from}" if found.token_from else "token"
         report(
@@ -217,17 +221,16 @@ async def check_github(ctx: AppContext, vendors: Iterable[str], report: Report, 
                 f"{settings.repository}{where}, {token}; default branch {branch}",
             )
         )
-        existing = await _environments(client, branch, report)
-        await _secrets(client, ctx.repo, vendors, existing, report)
-        facts = await _branch(client, branch)
-        for check in branch_checks(facts, branch):
-            report(check)
         try:
+            existing = await _environments(client, branch, report)
+            await _secrets(client, ctx.repo, vendors, existing, report)
+            facts = await _branch(client, branch)
+            for check in branch_checks(facts, branch):
+                report(check)
             codeowners = await client.codeowners(branch)
-        except GitHubError as exc:
-            report(Check("github", "CODEOWNERS", False, exc.message))
-        else:
             report(codeowners_check(codeowners, _policy_paths(ctx.repo), code_owner_review(facts), branch))
+        except VendorError as exc:  # GitHub failing, or an answer that is not GitHub's: the rest is unknown
+            report(Check("github", "reachable", False, exc.message))
     try:
         report(apply_point_check(ctx, settings.repository, branch))
     except (AccessError, git.GitError) as exc:
