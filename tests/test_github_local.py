@@ -3,6 +3,7 @@ from `gh auth token`, the default branch from the remote (a `master` repository 
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,8 +35,6 @@ def fake_gh(directory: Path, monkeypatch: pytest.MonkeyPatch, token: str | None)
         encoding="utf-8",
     )
     script.chmod(0o755)
-    import os
-
     monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ['PATH']}")
     return directory / "asked"
 
