@@ -24,6 +24,7 @@ _SECRET_REF = re.compile(
     r"""secrets(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\])"""
 )
 AUTOMATIC = frozenset({"GITHUB_TOKEN"})  # GitHub provides it to every job
+PLACEHOLDER = "@your-org/"  # the owner `access init` writes into CODEOWNERS, to be replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,13 @@ def codeowners_check(
             "`/policies/ @your-org/security` after the others (the last matching line wins)",
         )  # fmt: skip
     named = "; ".join(f"{' '.join(o)} ({where}:{line})" for o, line in owners.items())
+    placeholders = sorted({o for found in owners for o in found if o.casefold().startswith(PLACEHOLDER)})
+    if placeholders:
+        return Check(
+            "github", "CODEOWNERS", False,
+            f"policies/ is owned by {', '.join(placeholders)}, the placeholder `access init` wrote: replace it "
+            f"in {where} with the team that owns access policy",
+        )  # fmt: skip
     if not review_required:
         return Check(
             "github", "CODEOWNERS", False,

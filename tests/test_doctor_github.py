@@ -440,6 +440,20 @@ def test_codeowners_that_do_not_cover_policies_fail(
     assert setup.line("CODEOWNERS").startswith(f"✗ github: CODEOWNERS: {expected}")
 
 
+def test_the_codeowners_access_init_writes_fails_until_its_placeholder_is_replaced(setup: Setup) -> None:
+    from reconciler.init_files import CODEOWNERS as WRITTEN
+
+    setup.sim.put_file(".github/CODEOWNERS", WRITTEN)
+    assert setup.line("CODEOWNERS") == (
+        "✗ github: CODEOWNERS: policies/ is owned by @your-org/security, the placeholder `access init` wrote: "
+        "replace it in .github/CODEOWNERS with the team that owns access policy"
+    )
+    setup.sim.put_file(".github/CODEOWNERS", WRITTEN.replace("@your-org/security", "@harborbuild/security"))
+    assert setup.line("CODEOWNERS").startswith(
+        "✓ github: CODEOWNERS: policies/ is owned by @harborbuild/security"
+    )
+
+
 def test_codeowners_is_read_from_docs_too(setup: Setup) -> None:
     setup.sim.repo().files.pop(".github/CODEOWNERS")
     setup.sim.put_file("docs/CODEOWNERS", "/policies/ @harborbuild/security\n")
