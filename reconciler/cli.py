@@ -605,7 +605,10 @@ def undo(
     audit_log: Annotated[
         Path | None, typer.Option("--audit-log", help="The audit log holding the run (default: the state's).")
     ] = None,
-    base: Annotated[str, typer.Option("--base", help="The branch to undo on.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="The branch to undo on.", show_default="the remote's default branch"),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
 ) -> int:
