@@ -59,7 +59,7 @@ def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None,
             return None, "the sandbox has no simulated GitHub (run `access demo --keep DIR`)"
         return factory(), ""
     try:
-        return GitHubClient.from_env(ctx.env, writable=False), ""
+        return GitHubClient.from_env(ctx.github().env, writable=False), ""
     except ConfigError as exc:
         return None, f"GitHub is not configured: {exc.message}"
 

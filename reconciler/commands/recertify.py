@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+from dataclasses import replace
+from typing import Any
 
 import git
 
 from reconciler.commands.branch_pr import Snapshot, Target, base_snapshot, github, load_at, publish
 from reconciler.commands.context import AppContext
+from reconciler.commands.formats import TextOrJson
 from reconciler.errors import AccessError
 from reconciler.location import Location
 from reconciler.policy_loader import load_policies
@@ -38,7 +42,18 @@ from reconciler.yaml_edit import diff_sections, set_member_option
 TITLE = "Recertify access owned by"
 
 
-def run(ctx: AppContext, *, target: Target) -> int:
+def run(ctx: AppContext, *, target: Target, fmt: TextOrJson = "text") -> int:
+    """With `fmt` json, stdout is one document: per owner, the pull request and the lines due."""
+    if fmt == "json":
+        ctx = replace(ctx, output=replace(ctx.output, out=ctx.output.err))
+    found: list[dict[str, Any]] = []
+    code = _run(ctx, target, found)
+    if fmt == "json":
+        ctx.output.raw(json.dumps({"owners": found}, indent=2, ensure_ascii=False) + "\n")
+    return code
+
+
+def _run(ctx: AppContext, target: Target, found: list[dict[str, Any]]) -> int:
     today = ctx.today
     with base_snapshot(ctx, target) as snapshot:
         desired = load_at(ctx, snapshot.root)
@@ -68,7 +83,7 @@ def run(ctx: AppContext, *, target: Target) -> int:
             return 0
         revoking = frozenset(n for n, r in policies.recertification.items() if r.on_no_response == "revoke")
         for owner, items in by_owner(due).items():
-            _one_owner(ctx, snapshot, target, owner, items, today, revoking)
+            found.append(_one_owner(ctx, snapshot, target, owner, items, today, revoking))
     return 0
 
 
@@ -80,14 +95,27 @@ def _one_owner(
     items: list[Due],
     today: dt.date,
     revoking: frozenset[str],
-) -> None:
+) -> dict[str, Any]:
+    """Open or update the owner's pull request; what was done, for --format json."""
     branch = branch_name(owner)
+    done: dict[str, Any] = {
+        "owner": owner,
+        "branch": branch,
+        "lines": [
+            {"line": i.line.where, "member": i.line.member, "due": str(i.due), "deadline": str(i.deadline),
+             "overdue": i.overdue, "rule": i.rule}
+            for i in items
+        ],
+        "pull_request": None,
+        "left_as_is": False,
+    }  # fmt: skip
     if _owner_pushed(snapshot.repo, target, branch) and asyncio.run(_is_open(ctx, target, branch)):
         ctx.output.result(
             f"{branch}: left as it is (its pull request is open and someone has pushed to it); "
             f"{len(items)} line(s) due"
         )
-        return
+        done["left_as_is"] = True
+        return done
     texts: dict[str, str] = {}
     for item in items:
         line = item.line
@@ -112,6 +140,8 @@ def _one_owner(
         f"{'opened' if created else 'updated'} pull request #{pull.number} for {owner} "
         f"({len(items)} line(s)): {pull.html_url}"
     )
+    done["pull_request"] = {"number": pull.number, "url": pull.html_url, "created": created}
+    return done
 
 
 def _owner_pushed(repo: git.Repo, target: Target, branch: str) -> bool:
