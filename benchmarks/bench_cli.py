@@ -11,11 +11,15 @@ Generates two repositories (access/ YAML plus an actual-state snapshot written w
   grants, out-of-band grants held by strangers, template changes, renamed logins, deactivated and
   unmanaged accounts, expired and expiring assignments.
 - onboard: M people nobody has onboarded yet (every account and grant is to create).
-Then runs `access validate` and `access plan --state DIR --format json --out plan.json` (and the plan
-for the onboarding repository) as subprocesses, `--runs` times each, and prints the min and median
-wall time and peak RSS (the child's own `ru_maxrss`, from `os.wait4`). Not part of the test suite;
-`tests/test_plan_identity.py` plans a small generated repository and compares the output byte for
-byte with a file written by an earlier version.
+The large snapshot is also written in the format 1 layout (accounts as objects, a grant per row:
+what `access sync --out` wrote before format 2) to `snapshot-v1/`, which `plan --state` still reads.
+Then runs `access validate` and `access plan --state DIR --format json --out plan.json` (the large
+repository against each snapshot, whose plans must be the same bytes, and the onboarding repository)
+as subprocesses, `--runs` times each, and prints the min and median wall time, CPU time (user +
+system, its children's included) and peak RSS (the child's own `ru_maxrss`, from `os.wait4`; the
+repositories are generated in a process of their own, so that figure is the command's). Not part
+of the test suite; `tests/test_plan_identity.py` plans small generated repositories and compares
+the output byte for byte with files written by an earlier version.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -38,6 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler.connectors.base import VendorState
+from reconciler.jsonfile import write_json
 from reconciler.records import Account, Grant
 from reconciler.snapshot import write_state
 
@@ -229,6 +235,36 @@ def write_snapshot(directory: Path, people: range, onboarded: bool) -> None:
     for vendor in accounts:
         state = VendorState(vendor, tuple(accounts[vendor]), frozenset(grants[vendor]))
         write_state(directory, state)
+        if onboarded:
+            write_state_v1(directory.with_name(directory.name + "-v1"), state)
+
+
+def write_state_v1(directory: Path, state: VendorState) -> Path:
+    """`state` as `access sync --out` wrote it before format 2: accounts as objects, a grant a row."""
+    return write_json(
+        directory / f"{state.vendor}.json",
+        {
+            "snapshot_version": 1,
+            "vendor": state.vendor,
+            "fingerprint": state.fingerprint,
+            "accounts": [
+                {
+                    "tenant": a.tenant,
+                    "principal": a.principal,
+                    "active": a.active,
+                    "email": a.email,
+                    "display_name": a.display_name,
+                    "attributes": dict(a.attributes),
+                    "native_id": a.native_id,
+                }
+                for a in sorted(state.accounts, key=lambda a: (a.tenant, a.principal, a.native_id))
+            ],
+            "grants": [list(g[1:]) for g in sorted(state.grants)],
+            "indirect": [list(g[1:]) for g in sorted(state.indirect)],
+            "catalog": {k: sorted(v) for k, v in state.catalog.items()},
+            "known_resources": {k: sorted(v) for k, v in state.known_resources.items()},
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -245,7 +281,7 @@ def generate(workdir: Path, people: int, onboard: int, policies: bool) -> list[S
         if count <= 0:
             continue
         root = workdir / f"{name}-{count}{'-policies' if policies else ''}"
-        marker = root / "generated"
+        marker = root / "generated-2"  # (2: with snapshot-v1/)
         if not marker.exists():
             shutil.rmtree(root, ignore_errors=True)
             started = time.perf_counter()
@@ -342,6 +378,15 @@ def main() -> None:
     access = access_command()
     figures: dict[str, dict[str, float]] = {}
     with workspace(args.workdir) as workdir:
+        # Generated in a process of its own: a child's peak RSS counts the memory of the process it
+        # was started from (the kernel keeps the larger), so this one stays small.
+        maker = multiprocessing.get_context("spawn").Process(
+            target=generate, args=(workdir, args.people, args.onboard, args.policies)
+        )
+        maker.start()
+        maker.join()
+        if maker.exitcode:
+            sys.exit(f"generating the repositories failed (exit {maker.exitcode})")
         scenarios = generate(workdir, args.people, args.onboard, args.policies)
         print(
             f"\n{os.cpu_count()} CPUs, load average {load_average()}; {args.runs} run(s) each; {' '.join(access)}"
@@ -350,15 +395,26 @@ def main() -> None:
         print(f"{'command':<36} {'min':>9} {'median':>9} {'min':>9} {'median':>9} {'min':>11} {'median':>11}")
         for s in scenarios:
             out = s.root / "plan.json"
-            plan = [*access, "--repo", str(s.root), "plan", "--state", str(s.root / "snapshot"),
-                    "--format", "json", "--out", str(out)]  # fmt: skip
+            plans = (
+                {"snapshot": out}
+                if s.name != "large"
+                else {"snapshot": out, "snapshot-v1": s.root / "plan-v1.json"}
+            )
             if s.name == "large":
                 label = f"validate ({s.people:,} people)"
                 figures[label] = measure(label, [*access, "--repo", str(s.root), "validate"], env, args.runs)
-                label = f"plan ({s.people:,} people, ~{s.grants:,} grants)"
-            else:
-                label = f"plan, onboarding {s.people:,} people"
-            figures[label] = measure(label, plan, env, args.runs)
+            for snapshot, written in plans.items():
+                plan = [*access, "--repo", str(s.root), "plan", "--state", str(s.root / snapshot),
+                        "--format", "json", "--out", str(written)]  # fmt: skip
+                if s.name != "large":
+                    label = f"plan, onboarding {s.people:,} people"
+                elif snapshot == "snapshot":
+                    label = f"plan ({s.people:,} people, ~{s.grants:,} grants)"
+                else:
+                    label = "plan, the same, format 1 snapshot"
+                figures[label] = measure(label, plan, env, args.runs)
+                if written.read_bytes() != out.read_bytes():
+                    sys.exit(f"{written} differs from {out}: the snapshot's format changed the plan")
             summary = json.loads(out.read_text())["summary"]
             print(f"{'':<36} {', '.join(f'{v:,} {k}' for k, v in summary.items() if v)}")
     print(f"load average after: {load_average()}  ({dt.datetime.now():%Y-%m-%d %H:%M})")

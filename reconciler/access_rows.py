@@ -2,25 +2,34 @@
 
 A row joins the YAML line that grants the access (or none: drift or unmanaged access), the
 approval ledger's record for the grant (the landing, pull request and approvers the gate counted,
-looked up by the caller and passed in as `origin_of`: per grant, never per line), the reason and expiry, and when apply last applied it (the audit log). The same
-rows feed `access why` (one person) and `access report` (everyone).
+looked up by the caller and passed in as `origins_of`: per grant, never per line), the reason and
+expiry, and when apply last applied it (the audit log). The same rows feed `access why` (one
+person) and `access report` (everyone).
+
+A report has a row per grant, a million at 100,000 people, and they share a few hundred lines: so
+the rows are kept as columns (`Rows`), each line's cells once (`Line`), each person's once, and per
+grant only its principal, status, approval record and applied time, in the order they were made
+(the YAML's lines, then drift). The order they are shown in is worked out once, as integers; `Row`
+objects are made only for whoever iterates (`why`), and the report takes the columns a chunk at a
+time (`Rows.chunks`) and writes each before it makes the next.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from itertools import compress, repeat
-from operator import attrgetter, is_, itemgetter, methodcaller
-from typing import NamedTuple, cast
+from itertools import chain, repeat
+from operator import add, and_, sub
+from typing import NamedTuple
 
 from reconciler.connectors.base import VendorState
-from reconciler.location import Location
+from reconciler.line_grants import LineGrants, runs_of
 from reconciler.origin import Origin
 from reconciler.policy_model import Policies
-from reconciler.records import AccessSet, Grant, Person, Provenance
-from reconciler.rules.matching import grant_matches
+from reconciler.records import AccessSet, Grant, Head, Person, Provenance
+from reconciler.rules.matching import matches
 from reconciler.usage import AccountIndex, sign_in_text
 
 
@@ -32,11 +41,15 @@ class Status(StrEnum):
     DESIRED = "desired"  # in the YAML; the vendors were not read
 
 
-OriginOf = Callable[[Grant], Origin | None]  # the approval ledger's answer for a grant
+# The approval ledger's answer for the grants of one head: the origin of a grant it holds no record
+# of, and the origins of those it does, by principal (`ledger_view.Answers.origins`).
+OriginsOf = Callable[[Head], tuple[Origin | None, Mapping[str, Origin]]]
+# When apply last applied each grant, by head, then principal (`reconciler.applied`).
+Applied = Mapping[Head, Mapping[str, str]]
 
 
 class Row(NamedTuple):
-    """One grant and its provenance (a NamedTuple: a report builds a million of them)."""
+    """One grant and its provenance."""
 
     vendor: str
     tenant: str
@@ -55,7 +68,7 @@ class Row(NamedTuple):
     expires: str
     privileged: str  # the privileged rules that match, comma-separated
     expiring: bool  # expires within the expiry-warning window
-    origin: Origin | None  # who wrote the granting line (the later of grant line and membership)
+    origin: Origin | None  # the approval ledger's record for the grant
     applied_at: str  # when apply last applied it (audit log), "" if never seen
     certified: str = ""  # the day the owner last re-approved the line (`certified:`), "" if never
     # When the holder's account at the vendor last signed in (`usage.sign_in_text`: a time, "never",
@@ -88,28 +101,108 @@ class Row(NamedTuple):
         )
 
 
-class Picked(NamedTuple):
-    """The grants a view shows (all of the YAML's, or those `wanted` picks), worked out once for
-    the lines to blame and the rows."""
+class Line(NamedTuple):
+    """What every row of a run shares: the grant less its principal, and what its line says."""
 
-    grants: list[Grant]
-    sources: list[Provenance]  # each grant's (shared) provenance
-    person_of: dict[str, Person | None]  # by the grants' own principal strings (found by identity)
-    wanted: Callable[[Grant], bool] | None
+    head: Head
+    source: str  # file:line; "" for drift
+    via: str
+    reason: str
+    expires: str
+    expiring: bool
+    certified: str
+    privileged: str  # the privileged rules the head matches, comma-separated
 
 
-def pick(desired: AccessSet, wanted: Callable[[Grant], bool] | None = None) -> Picked:
-    provenance = desired.provenance
-    is_grant = list(map(isinstance, provenance, repeat(Grant)))
-    grants = cast(list[Grant], list(compress(provenance, is_grant)))
-    sources: list[Provenance] = list(compress(provenance.values(), is_grant))
-    if wanted is not None:
-        chosen = list(map(wanted, grants))
-        grants, sources = list(compress(grants, chosen)), list(compress(sources, chosen))
-    distinct = list(set(map(itemgetter(5), grants)))
-    return Picked(
-        grants, sources, dict(zip(distinct, map(desired.people.get, distinct), strict=True)), wanted
-    )
+class Who(NamedTuple):
+    """A principal's cells: their key in people.yaml, name and GitHub login ("" for nobody listed)."""
+
+    key: str
+    name: str
+    github: str
+
+
+class Chunk(NamedTuple):
+    """Consecutive rows, in order, as columns: each row's run (an index into `Rows.lines`),
+    principal, status, approval record and applied time."""
+
+    lines: list[int]
+    principals: list[str]
+    statuses: list[Status]
+    origins: list[Origin | None]
+    applied: list[str]
+
+
+CHUNK = 1 << 15  # rows made into text (or `Row` objects) at a time
+
+
+class Rows:
+    """Every row of a view, kept as columns (see the module's docstring). Iterating yields `Row`s
+    in order; `chunks` gives the same rows as columns, a chunk at a time."""
+
+    __slots__ = ("_order", "applied", "line_of", "lines", "origins", "people", "persons", "principals", "sign_in",
+                 "starts", "statuses")  # fmt: skip
+
+    def __init__(
+        self,
+        lines: list[Line],
+        starts: list[int],
+        principals: list[str],
+        statuses: list[Status],
+        origins: list[Origin | None],
+        applied: list[str],
+        people: dict[str, Who],
+        persons: Mapping[str, Person],
+        order: array[int],
+        sign_in: SignInOf | None = None,
+    ) -> None:
+        self.lines = lines  # per run
+        self.starts = starts  # where each run's rows start (and, last, how many rows there are)
+        self.line_of = list(chain.from_iterable(map(repeat, range(len(lines)), map(sub, starts[1:], starts))))
+        self.principals = principals  # per row, in the order made
+        self.statuses = statuses
+        self.origins = origins
+        self.applied = applied
+        self.people = people  # principal -> their cells
+        self.persons = persons  # principal -> their line in people.yaml (desired.people)
+        self._order = order  # the rows' indexes in the order shown
+        # (vendor, tenant, principal) -> when that account last signed in (`usage.sign_in_text`)
+        self.sign_in: SignInOf = sign_in or _not_read
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def chunks(self, size: int = CHUNK) -> Iterator[Chunk]:
+        for start in range(0, len(self._order), size):
+            at = self._order[start : start + size].tolist()
+            yield Chunk(
+                list(map(self.line_of.__getitem__, at)),
+                list(map(self.principals.__getitem__, at)),
+                list(map(self.statuses.__getitem__, at)),
+                list(map(self.origins.__getitem__, at)),
+                list(map(self.applied.__getitem__, at)),
+            )
+
+    def __iter__(self) -> Iterator[Row]:
+        for chunk in self.chunks():
+            yield from map(self._row, *chunk)
+
+    def _row(self, line: int, principal: str, status: Status, origin: Origin | None, applied: str) -> Row:
+        found = self.lines[line]
+        who = self.people[principal]
+        membership = ""
+        if found.via:
+            person = self.persons.get(principal)
+            membership = str(person.source) if person is not None and person.source is not None else ""
+        return Row(
+            *found.head, principal, *who, status, found.source, found.via, membership, found.reason,
+            found.expires, found.privileged, found.expiring, origin, applied, found.certified,
+            self.sign_in((found.head[0], found.head[1], principal)),
+        )  # fmt: skip
+
+    def run_rows(self, run: int) -> slice:
+        """The rows of one run, as a slice of the columns in the order made."""
+        return slice(self.starts[run], self.starts[run + 1])
 
 
 def build_rows(
@@ -118,126 +211,80 @@ def build_rows(
     policies: Policies,
     today: dt.date,
     *,
-    origin_of: OriginOf,
-    applied: Mapping[Grant, str],
-    picked: Picked | None = None,
-) -> list[Row]:
-    """Every grant of the YAML and of the vendors (those `picked`, all by default), with provenance.
+    origins_of: OriginsOf,
+    applied: Applied,
+    wanted: Callable[[Grant], bool] | None = None,
+) -> Rows:
+    """Every grant of the YAML and of the vendors (those `wanted`, all by default), with provenance.
 
     Sorted by vendor, person (or principal), tenant, resource type and resource; grants that tie
-    keep the order of the YAML. A report makes hundreds of thousands of rows, so they are made a
-    column at a time, in C: what depends only on the source line (shared by every grant it makes),
-    the person or the entitlement is worked out once for each, then looked up per grant.
+    keep the order of the YAML, then drift's (sorted). Each line's grants are one run: what depends
+    on the line, the head or the person is worked out once for each; per grant, only lookups in C.
     """
     privileged_of = _privileged_lookup(policies)
     expiring_of = _expiring_lookup(today, policies.expiry_warnings.within_days)
-    grants, sources, person_of, wanted = picked or pick(desired)
-    columns = [list(map(itemgetter(i), grants)) for i in range(6)]  # vendor, tenant, .., principal
-    principals = columns[5]
-    people = desired.people
-
-    # What comes from the line: source, via, reason, expires, expiring, certified, who wrote it.
-    per_line = {key: _line(p, expiring_of) for key, p in _distinct(sources).items()}
-    lines = list(map(per_line.__getitem__, map(id, sources)))
-    source, via, reason, expires, expiring, certified = (list(map(itemgetter(i), lines)) for i in range(6))
-    # What comes from the person: key, name, GitHub login, and the name rows sort by.
-    who = list(map(_people_columns(person_of).__getitem__, principals))
-    key, name, github, sort_name = (list(map(itemgetter(i), who)) for i in range(4))
-    # Through a team: the person's line in people.yaml (their membership) may be the later writer.
-    per_member = _memberships(set(compress(principals, via)), person_of)
-    membership = [per_member[p] if v else "" for p, v in zip(principals, via, strict=True)]
-    origin = list(map(origin_of, grants))  # the approval ledger's answer, per grant
-    heads = list(map(_HEAD, grants))
-    per_entitlement = {head: privileged_of(g) for head, g in dict(zip(heads, grants, strict=True)).items()}
-    privileged = list(map(per_entitlement.__getitem__, heads))
-
-    held: set[Grant] = set()
-    indirect: set[Grant] = set()
-    drift: list[Grant] = []
+    runs: list[tuple[Head, Sequence[str], Provenance | None]] = []
+    for head, principals, provenance in _desired_runs(desired):
+        if wanted is not None:
+            principals = [p for p in principals if wanted(Grant(*head, p))]
+        if principals:
+            runs.append((head, principals, provenance))
     if actual is None:
-        status = [Status.DESIRED] * len(grants)
+        run_statuses: list[Iterable[Status]] = [repeat(Status.DESIRED, len(run[1])) for run in runs]
     else:
-        for state in actual.values():
-            held.update(state.grants)
-            indirect.update(state.indirect)
-        present = held | indirect if indirect else held
-        if wanted is None and len(grants) == len(desired.grants):  # all the grants (each has a line)
-            # One pass over both sides finds what only one of them holds: the grants the next apply
-            # makes (pending), and what the vendors hold that the YAML does not (drift).
-            differ = present ^ desired.grants
-            pending = differ & desired.grants
-            status = list(
-                map((Status.IN_FORCE, Status.PENDING).__getitem__, map(pending.__contains__, grants))
-            )
-            extra = differ - pending
-            drift = sorted(extra & held) + sorted(extra - held)
+        run_statuses, drift = _against(desired, actual, runs)
+        for status, head, principals in drift:
+            if wanted is not None:
+                principals = [p for p in principals if wanted(Grant(*head, p))]
+            if principals:
+                runs.append((head, principals, None))
+                run_statuses.append(repeat(status, len(principals)))
+
+    lines: list[Line] = []
+    starts = [0]
+    principals_of: list[str] = []
+    statuses: list[Status] = []
+    origins: list[Origin | None] = []
+    applied_at: list[str] = []
+    per_line: dict[int, tuple[str, str, str, str, bool, str]] = {}
+    for (head, principals, line), run_status in zip(runs, run_statuses, strict=True):
+        said = per_line.get(id(line))
+        if said is None:
+            said = per_line[id(line)] = _line(line or _NOTHING, expiring_of)
+        lines.append(Line(head, *said, privileged_of(head)))
+        starts.append(starts[-1] + len(principals))
+        principals_of += principals
+        statuses += run_status
+        if line is None:  # drift: no line, no approval
+            origins += repeat(None, len(principals))
         else:
-            status = list(
-                map((Status.PENDING, Status.IN_FORCE).__getitem__, map(present.__contains__, grants))
+            default, known = origins_of(head)
+            origins += (
+                map(known.get, principals, repeat(default)) if known else repeat(default, len(principals))
             )
-            drift = sorted(held - desired.grants) + sorted(indirect - desired.grants - held)
-    applied_at = list(map(applied.get, grants, repeat("")))
-    sign_in_of = _sign_ins(actual, people)
-    signed_in = list(map(sign_in_of, map(_ACCOUNT, grants))) if actual is not None else [""] * len(grants)
-    rows: list[Row] = list(
-        map(tuple.__new__, repeat(Row), zip(
-            *columns, key, name, github, status, source, via, membership, reason, expires, privileged,
-            expiring, origin, applied_at, certified, signed_in, strict=True,
-        ))
-    )  # fmt: skip
-    keys = list(map(_KEY.join, zip(columns[0], sort_name, columns[1], columns[2], columns[3], strict=True)))
+        times = applied.get(head)
+        applied_at += map(times.get, principals, repeat("")) if times else repeat("", len(principals))
 
-    empty = Provenance(None)
-    for grant in drift:
-        if wanted is not None and not wanted(grant):
-            continue
-        person = people.get(grant.principal)
-        state_of = Status.INDIRECT if grant in indirect and grant not in held else Status.NOT_IN_YAML
-        row = _row(grant, empty, person, state_of, None, None, privileged_of, expiring_of, applied)
-        rows.append(row._replace(last_sign_in=sign_in_of(_ACCOUNT(grant))))
-        keys.append(
-            _KEY.join((row.vendor, row.person or row.principal, row.tenant, row.resource_type, row.resource))
-        )
-    return _in_order(rows, keys)
+    people = _people(list(set(principals_of)), desired.people)
+    order = _order(lines, starts, principals_of, people)
+    sign_in = _sign_ins(actual, desired.people) if actual is not None else None
+    return Rows(
+        lines, starts, principals_of, statuses, origins, applied_at, people, desired.people, order, sign_in
+    )
 
 
-# Rows sort by vendor, person (or principal), tenant, resource type and resource. Joined by NUL,
-# the lowest character, the five compare as one string exactly as they would field by field.
-_KEY = "\0"
+_NOTHING = Provenance(None)  # what explains drift: no line
+SignInOf = Callable[[tuple[str, str, str]], str]
 
 
-def _in_order(rows: list[Row], keys: list[str]) -> list[Row]:
-    """`rows` sorted by their keys; a stable sort: rows that tie keep the order they were made in."""
-    if sum(map(methodcaller("count", _KEY), keys)) != 4 * len(keys):  # a name with a NUL in it
-        fields = [(r.vendor, r.person or r.principal, r.tenant, r.resource_type, r.resource) for r in rows]
-        return list(map(rows.__getitem__, sorted(range(len(rows)), key=fields.__getitem__)))
-    return list(map(rows.__getitem__, sorted(range(len(rows)), key=keys.__getitem__)))
+def _not_read(account: tuple[str, str, str]) -> str:
+    return ""
 
 
-def _distinct(objects: list[Provenance]) -> dict[int, Provenance]:
-    return dict(zip(map(id, objects), objects, strict=True))
-
-
-def _people_columns(person_of: Mapping[str, Person | None]) -> dict[str, tuple[str, str, str, str]]:
-    """principal -> key, name, GitHub login, and the name to sort by (the key, else the principal)."""
-    persons = list(person_of.values())
-    if any(map(is_, persons, repeat(None))) or not all(map(attrgetter("key"), persons)):  # someone unlisted
-        return {
-            p: (w.key, w.name, w.github, w.key or p) if w else ("", "", "", p) for p, w in person_of.items()
-        }
-    return dict(zip(person_of, map(attrgetter("key", "name", "github", "key"), persons), strict=True))
-
-
-_HEAD = itemgetter(0, 1, 2, 3, 4)  # a grant less its principal: what privileged rules match
-_ACCOUNT = itemgetter(0, 1, 5)  # a grant's (vendor, tenant, principal): whose account holds it
-
-
-def _sign_ins(
-    actual: Mapping[str, VendorState] | None, people: Mapping[str, Person]
-) -> Callable[[tuple[str, str, str]], str]:
+def _sign_ins(actual: Mapping[str, VendorState], people: Mapping[str, Person]) -> SignInOf:
     """(vendor, tenant, principal) -> when that account last signed in (`usage.sign_in_text`),
     worked out once per account; the account is found as the plan finds it (login, else email)."""
-    index = AccountIndex((actual or {}).values())
+    index = AccountIndex(actual.values())
     cache: dict[tuple[str, str, str], str] = {}
 
     def lookup(key: tuple[str, str, str]) -> str:
@@ -252,11 +299,74 @@ def _sign_ins(
     return lookup
 
 
-# What a row takes from its source line alone: source, via, reason, expires, expiring, certified.
-_Line = tuple[str, str, str, str, bool, str]
+def _desired_runs(desired: AccessSet) -> Iterator[tuple[Head, Sequence[str], Provenance]]:
+    """The YAML's grants in the order of its provenance, as runs of one head and one line."""
+    provenance = desired.provenance
+    if isinstance(provenance, LineGrants):
+        return provenance.runs()
+    return runs_of((key, p) for key, p in provenance.items() if isinstance(key, Grant))
 
 
-def _line(provenance: Provenance, expiring_of: Callable[[str], bool]) -> _Line:
+def _against(
+    desired: AccessSet,
+    actual: Mapping[str, VendorState],
+    runs: list[tuple[Head, Sequence[str], Provenance | None]],
+) -> tuple[list[Iterable[Status]], list[tuple[Status, Head, list[str]]]]:
+    """Each desired run's statuses (in force where a vendor holds the grant, else pending), and
+    drift: what the vendors hold that the YAML does not, directly (sorted), then only indirectly
+    (sorted). Worked out a head at a time, on sets of its principals."""
+    held = _by_head(actual, direct=True)
+    indirect = _by_head(actual, direct=False)
+    listed = desired.grant_groups
+    if listed is None:
+        listed = _grouped(desired.grants)
+    runs_of_head: dict[Head, list[int]] = {}
+    for number, (head, _, _) in enumerate(runs):
+        runs_of_head.setdefault(head, []).append(number)
+    statuses: list[Iterable[Status]] = [()] * len(runs)
+    not_in_yaml: list[tuple[Status, Head, list[str]]] = []
+    only_indirect: list[tuple[Status, Head, list[str]]] = []
+    nobody: Sequence[str] = ()
+    for head in sorted(held.keys() | indirect.keys() | runs_of_head.keys()):
+        direct = set(held.get(head, nobody))
+        more = indirect.get(head)
+        present = direct | set(more) if more else direct
+        for number in runs_of_head.get(head, ()):
+            statuses[number] = list(map(_STATUS.__getitem__, map(present.__contains__, runs[number][1])))
+        wanted = listed.get(head, nobody)
+        extra = direct.difference(wanted)
+        if extra:
+            not_in_yaml.append((Status.NOT_IN_YAML, head, sorted(extra)))
+        if more:
+            extra = set(more).difference(wanted, direct)
+            if extra:
+                only_indirect.append((Status.INDIRECT, head, sorted(extra)))
+    return statuses, not_in_yaml + only_indirect
+
+
+_STATUS = (Status.PENDING, Status.IN_FORCE)  # by whether a vendor holds it
+
+
+def _by_head(actual: Mapping[str, VendorState], *, direct: bool) -> dict[Head, Sequence[str]]:
+    """The vendors' grants (held directly, or only indirectly), by head."""
+    found: dict[Head, Sequence[str]] = {}
+    for state in actual.values():
+        if direct and state.grant_groups is not None:
+            found.update(state.grant_groups)
+        else:
+            found.update(_grouped(state.grants if direct else state.indirect))
+    return found
+
+
+def _grouped(grants: Iterable[Grant]) -> dict[Head, list[str]]:
+    groups: dict[Head, list[str]] = {}
+    for grant in grants:
+        groups.setdefault(grant[:5], []).append(grant[5])
+    return groups
+
+
+def _line(provenance: Provenance, expiring_of: Callable[[str], bool]) -> tuple[str, str, str, str, bool, str]:
+    """What a row takes from its source line: source, via, reason, expires, expiring, certified."""
     source, expires = provenance.source, provenance.expires
     return (
         str(source) if source else "", provenance.via, provenance.reason, expires,
@@ -264,36 +374,38 @@ def _line(provenance: Provenance, expiring_of: Callable[[str], bool]) -> _Line:
     )  # fmt: skip
 
 
-def _memberships(principals: Iterable[str], person_of: Mapping[str, Person | None]) -> dict[str, str]:
-    """Each person's line in people.yaml (their team memberships)."""
-    found: dict[str, str] = {}
-    for principal in principals:
-        person = person_of[principal]
-        found[principal] = str(person.source) if person is not None and person.source is not None else ""
-    return found
+def _people(principals: list[str], people: Mapping[str, Person]) -> dict[str, Who]:
+    """principal -> key, name and GitHub login (empty for an account nobody listed)."""
+    nobody = Who("", "", "")
+    return {
+        p: nobody if w is None else Who(w.key, w.name, w.github)
+        for p, w in zip(principals, map(people.get, principals), strict=True)
+    }
 
 
-def _row(
-    grant: Grant,
-    provenance: Provenance,
-    person: Person | None,
-    status: Status,
-    membership: Location | None,
-    origin: Origin | None,
-    privileged_of: Callable[[Grant], str],
-    expiring_of: Callable[[str], bool],
-    applied: Mapping[Grant, str],
-) -> Row:
-    expires = provenance.expires
-    expiring = expiring_of(expires) if expires else False
-    return Row(
-        grant.vendor, grant.tenant, grant.resource_type, grant.resource, grant.entitlement, grant.principal,
-        person.key if person else "", person.name if person else "",
-        person.github if person else "", status,
-        str(provenance.source) if provenance.source else "", provenance.via,
-        str(membership) if membership else "", provenance.reason, expires, privileged_of(grant), expiring,
-        origin, applied.get(grant, ""), provenance.certified,
-    )  # fmt: skip
+def _order(
+    lines: list[Line], starts: list[int], principals: list[str], people: Mapping[str, Who]
+) -> array[int]:
+    """The rows' indexes sorted by vendor, person (their key, else the principal), tenant, resource
+    type and resource, ties in the order made: each row's key is one integer, those fields' ranks
+    and the row's index packed, so the sort compares integers (runs of rows already in order, a
+    line's members as people.yaml lists them, merge in near-linear time)."""
+    total = len(principals)
+    vendors = {v: i for i, v in enumerate(sorted({line.head[0] for line in lines}))}
+    places = {p: i for i, p in enumerate(sorted({line.head[1:4] for line in lines}))}
+    names = {p: who.key or p for p, who in people.items()}
+    ranked = sorted(set(names.values()))
+    width = 1 << max(total, 1).bit_length()  # room for a row's index
+    per_name = width * max(len(places), 1)
+    per_vendor = per_name * max(len(ranked), 1)
+    rank = dict(zip(ranked, range(0, len(ranked) * per_name, per_name), strict=True))
+    scaled = dict(zip(names, map(rank.__getitem__, names.values()), strict=True))
+    # A run's rows: its vendor's and place's part, plus each row's index; plus each person's part.
+    runs = [vendors[line.head[0]] * per_vendor + places[line.head[1:4]] * width for line in lines]
+    indexes = chain.from_iterable(map(range, map(add, runs, starts), map(add, runs, starts[1:])))
+    keys = list(map(add, map(scaled.__getitem__, principals), indexes))
+    keys.sort()
+    return array("q", map(and_, keys, repeat(width - 1)))
 
 
 def _expiring_lookup(today: dt.date, window: int) -> Callable[[str], bool]:
@@ -309,17 +421,16 @@ def _expiring_lookup(today: dt.date, window: int) -> Callable[[str], bool]:
     return lookup
 
 
-def _privileged_lookup(policies: Policies) -> Callable[[Grant], str]:
-    """Which privileged rules a grant matches, cached per entitlement (not per person)."""
-    cache: dict[tuple[str, ...], str] = {}
+def _privileged_lookup(policies: Policies) -> Callable[[Head], str]:
+    """Which privileged rules a head (vendor .. entitlement) matches, worked out once per head."""
+    cache: dict[Head, str] = {}
     rules = list(policies.privileged.items())
 
-    def lookup(grant: Grant) -> str:
-        key = grant[:5]
-        found = cache.get(key)
+    def lookup(head: Head) -> str:
+        found = cache.get(head)
         if found is None:
-            found = cache[key] = ", ".join(
-                name for name, rule in rules if any(grant_matches(m, grant) for m in rule.entitlements)
+            found = cache[head] = ", ".join(
+                name for name, rule in rules if any(matches(m, *head) for m in rule.entitlements)
             )
         return found
 

@@ -109,6 +109,12 @@ def read(repo: git.Repo, key: bytes, repository: str) -> ApplyPoint | None:
         return None
     if not target:
         return None
+    return verify(repo, target, key, repository)
+
+
+def verify(repo: git.Repo, target: str, key: bytes, repository: str) -> ApplyPoint:
+    """The apply point whose tag object is `target` (the ref's, or one fetched from a remote), once
+    its MAC is checked; RefusedError when it is not signed by us for this repository."""
     kind = str(repo.git.cat_file("-t", target))
     if kind != "tag":
         raise RefusedError(
@@ -138,6 +144,25 @@ def read(repo: git.Repo, key: bytes, repository: str) -> ApplyPoint | None:
             "administrator who has checked the history re-signs it with `access apply-point set <commit>`"
         )
     return ApplyPoint(sha, target, governance, ledger)
+
+
+def unverified(repo: git.Repo, target: str) -> tuple[str, str]:
+    """(commit, repository it names) of the tag object `target`, for a look without the key
+    (`access doctor`); RefusedError when it is no apply point at all."""
+    kind = str(repo.git.cat_file("-t", target))
+    if kind != "tag":
+        raise RefusedError(
+            f"{REF} points at a {kind}, not at a signed apply point: an administrator who has checked the "
+            "history re-signs it with `access apply-point set <commit>`"
+        )
+    body = str(repo.git.cat_file("tag", target))
+    sha = body.split("\n", 1)[0].removeprefix("object ").strip()
+    if _MAC.search(body) is None or not _field(body, "repository"):
+        raise RefusedError(
+            f"{REF} ({target[:12]}) carries no signature for a repository: an administrator who has checked "
+            "the history re-signs it with `access apply-point set <commit>`"
+        )
+    return sha, _field(body, "repository")
 
 
 def write(

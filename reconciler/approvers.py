@@ -96,7 +96,13 @@ _TEAMS = attrgetter("teams")
 
 
 def directory(desired: AccessSet) -> Directory:
-    return Directory(desired.people)
+    """The directory of `desired`'s people (made once for them: a plan's checks ask more than once)."""
+    if not _LAST or _LAST[0][0] is not desired.people:
+        _LAST[:] = [(desired.people, Directory(desired.people))]
+    return _LAST[0][1]
+
+
+_LAST: list[tuple[Mapping[str, Person], Directory]] = []
 
 
 def beneficiary_login(change: Change, desired: AccessSet) -> str | None:

@@ -144,6 +144,7 @@ def canonical_access(access: AccessSet, aliases: Aliases) -> AccessSet:
         grant_groups=new_groups,
         accounts_of=access.accounts_of,
         account_attributes=access.account_attributes,
+        account_lines=access.account_lines,
     )
 
 

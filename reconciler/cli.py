@@ -22,7 +22,7 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import PlanFormat, TextOrJson
-from reconciler.console import Output, configure_logging
+from reconciler.console import Output, configure_logging, no_color_wanted
 from reconciler.errors import AccessError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.repo_root import default_repo
@@ -53,13 +53,16 @@ EXAMPLES = {
     ),
     "apply": _examples("access apply --sandbox", "access apply plan.json", "access apply --format json"),
     "demo": _examples("access demo", "access demo --keep /tmp/access-demo"),
+    "show": _examples("access show plan.json", "access show plan.json --format markdown"),
     "import": _examples(
         "access import --sandbox",
         "access import --vendor procore",
         "access import --state snapshot/ --infer-teams",
     ),
     "init": _examples("access init", "access init --upgrade", "access init --upgrade --dry-run"),
-    "doctor": _examples("access doctor", "access doctor --vendor procore", "access --repo ../company doctor"),
+    "doctor": _examples(
+        "access doctor", "access doctor --vendor procore --format json", "access doctor --github"
+    ),
     "sync": _examples(
         "access sync --sandbox --out snapshot/", "access sync --vendor pingone --out snapshot/"
     ),
@@ -178,14 +181,17 @@ def main_options(
         bool,
         typer.Option("--verbose", "-v", help="Log every vendor request on stderr (also: ACCESS_LOG=debug)."),
     ] = False,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours or styles in the output (also: NO_COLOR=1).")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
     """Global options go before or after the command: `access plan --vendor procore` works too."""
-    output = Output(quiet=quiet, annotations=in_github_actions())
     env = environment()
+    output = Output(quiet=quiet, annotations=in_github_actions(), no_color=no_color_wanted(env, no_color))
     # Connectors log through `logging` (a rate-limit wait; with --verbose every request): --quiet
     # leaves only errors.
     configure_logging(output, env, verbose=verbose, scrub=scrub)
@@ -287,6 +293,18 @@ def apply(
     return apply_cmd.run(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, state), options=options)
 
 
+@app.command(epilog=EXAMPLES["show"])
+def show(
+    ctx: typer.Context,
+    plan_file: Annotated[Path, typer.Argument(help="A plan file from `access plan --out`.")],
+    fmt: Annotated[PlanFormat, typer.Option("--format", help="text, markdown or json.")] = "text",
+) -> int:
+    """Show a saved plan file as `access plan` shows a plan (no vendor is asked)."""
+    from reconciler.commands import show as show_cmd
+
+    return show_cmd.run(_ctx(ctx), plan_file, fmt=fmt)
+
+
 @app.command(epilog=EXAMPLES["demo"])
 def demo(
     ctx: typer.Context,
@@ -337,19 +355,31 @@ def import_(
         bool,
         typer.Option("--infer-teams", help="Make a team of the people who share exactly the same access."),
     ] = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
 ) -> int:
     """Read what the vendors have and write it as YAML under access/ (merged into existing files)."""
     from reconciler.commands import import_cmd
 
-    return import_cmd.run(_ctx(ctx), source=_source(sandbox, state), infer_teams=infer_teams)
+    return import_cmd.run(_ctx(ctx), source=_source(sandbox, state), infer_teams=infer_teams, fmt=fmt)
 
 
 @app.command(epilog=EXAMPLES["doctor"])
-def doctor(ctx: typer.Context) -> int:
+def doctor(
+    ctx: typer.Context,
+    github: Annotated[
+        bool,
+        typer.Option(
+            "--github",
+            help="Check what the approval gate needs on GitHub instead (environments, secrets, the default "
+            "branch's rules, CODEOWNERS, the apply point); vendors too when --vendor names them.",
+        ),
+    ] = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
     """Check each configured vendor's setup in one read-only run (credentials, companies, scopes)."""
     from reconciler.commands import doctor as doctor_cmd
 
-    return doctor_cmd.run(_ctx(ctx))
+    return doctor_cmd.run(_ctx(ctx), github=github, fmt=fmt)
 
 
 @app.command(epilog=EXAMPLES["sync"])
@@ -496,7 +526,12 @@ def request(
         bool,
         typer.Option("--from-issue", help="Read the request from the issue form event (GITHUB_EVENT_PATH)."),
     ] = False,
-    base: Annotated[str, typer.Option("--base", help="The branch to request into.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", help="The branch to request into.", show_default="the remote's default branch"
+        ),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
     state: StateOption = None,
@@ -531,27 +566,33 @@ def request(
 @app.command(epilog=_examples("access cleanup", "access cleanup --sandbox"))
 def cleanup(
     ctx: typer.Context,
-    base: Annotated[str, typer.Option("--base", help="The branch to clean.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="The branch to clean.", show_default="the remote's default branch"),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
 ) -> int:
     """Open or update ONE pull request deleting expired assignments; warn about those expiring soon."""
     from reconciler.commands import cleanup as cleanup_cmd
     from reconciler.commands.branch_pr import Target
 
-    return cleanup_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
+    return cleanup_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox), fmt=fmt)
 
 
 @app.command(
-    epilog=_examples(
-        "access recertify", "access recertify --sandbox", "ACCESS_TODAY=2027-03-01 access recertify --sandbox"
-    )
+    epilog=_examples("access recertify", "access recertify --sandbox", "access recertify --format json")
 )
 def recertify(
     ctx: typer.Context,
-    base: Annotated[str, typer.Option("--base", help="The branch to recertify.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="The branch to recertify.", show_default="the remote's default branch"),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
     state: Annotated[
         Path | None,
         typer.Option(
@@ -564,7 +605,10 @@ def recertify(
     from reconciler.commands.branch_pr import Target
 
     return recertify_cmd.run(
-        _ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox), source=_source(sandbox, state)
+        _ctx(ctx),
+        target=Target(base=base, remote=remote, sandbox=sandbox),
+        fmt=fmt,
+        source=_source(sandbox, state),
     )
 
 
@@ -577,7 +621,12 @@ def recertify(
 )
 def leavers(
     ctx: typer.Context,
-    base: Annotated[str, typer.Option("--base", help="The branch to remove them from.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", help="The branch to remove them from.", show_default="the remote's default branch"
+        ),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
     state: Annotated[
@@ -615,7 +664,10 @@ def undo(
     audit_log: Annotated[
         Path | None, typer.Option("--audit-log", help="The audit log holding the run (default: the state's).")
     ] = None,
-    base: Annotated[str, typer.Option("--base", help="The branch to undo on.")] = "main",
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="The branch to undo on.", show_default="the remote's default branch"),
+    ] = None,
     remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
     sandbox: SandboxOption = False,
 ) -> int:
@@ -761,7 +813,7 @@ _mount_optional("reconciler.commands.concur", "concur")
 
 
 GLOBAL_VALUE_OPTIONS = ("--repo", "--vendor")
-GLOBAL_FLAGS = ("--quiet", "-q", "--verbose", "-v")
+GLOBAL_FLAGS = ("--quiet", "-q", "--verbose", "-v", "--no-color")
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
@@ -820,8 +872,10 @@ def main(argv: list[str] | None = None, *, retained: list[object] | None = None)
 
 
 def _run(argv: list[str] | None, scrubber: Scrubber, retained: list[object] | None = None) -> int:
-    output = Output(annotations=in_github_actions())
     args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
+    output = Output(
+        annotations=in_github_actions(), no_color=no_color_wanted(environment(), "--no-color" in args)
+    )
     try:
         with paused_gc():  # one command, one process: see reconciler.gcpause
             code = app(args=args, prog_name="access", standalone_mode=False, obj=retained)

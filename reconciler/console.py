@@ -27,16 +27,30 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def no_color_wanted(env: Mapping[str, str], flag: bool = False) -> bool:
+    """`--no-color`, or `NO_COLOR` set to anything but the empty string (https://no-color.org)."""
+    return flag or bool(env.get("NO_COLOR", ""))
+
+
 @dataclass
 class Output:
+    """Every message passes the run's scrubber on its way out. With `no_color`, nothing is coloured
+    or styled, on a terminal or not."""
+
     quiet: bool = False
     annotations: bool = False  # in GitHub Actions: problems also as ::error file=…,line=…:: commands
-    out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
+    out: Console = None  # type: ignore[assignment]  # made in __post_init__ unless given
+    err: Console = None  # type: ignore[assignment]
+    no_color: bool = False
     _warned: set[str] = field(default_factory=set, repr=False)
     _plain_out: bool | None = field(default=None, repr=False)  # stdout takes no styles: asked once
 
-    """Every message passes the run's scrubber on its way out."""
+    def __post_init__(self) -> None:
+        plain = {"no_color": True, "color_system": None} if self.no_color else {}
+        if self.out is None:
+            self.out = Console(soft_wrap=True, highlight=False, **plain)
+        if self.err is None:
+            self.err = Console(stderr=True, soft_wrap=True, highlight=False, **plain)
 
     def result(self, markup: str) -> None:
         text = scrub(markup)

@@ -9,11 +9,11 @@ order the lines gave them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
+from collections.abc import Callable, Container, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import attrgetter
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar, overload
 
 from reconciler.location import Location
 from reconciler.records import Account, AccountAttributes, AccountKey, Person, Provenance
@@ -33,13 +33,35 @@ class _Batch(NamedTuple):
     attributes: tuple[tuple[str, str], ...]
 
 
+class AccountLines(NamedTuple):
+    """A vendor's accounts as the YAML asks for them, line by line in order (what `records` makes
+    of them, as columns: the planner compares them with the vendor's without making a record each),
+    and, per tenant, whom it gives one."""
+
+    lines: list[WantedAccounts]
+    held: Mapping[str, Container[str]]  # tenant -> principals
+
+
+class WantedAccounts(NamedTuple):
+    """One line's accounts at a vendor: each principal's display name, email and attributes."""
+
+    tenant: str
+    principals: Sequence[str]
+    names: Sequence[str]
+    emails: Sequence[str]
+    attributes: Sequence[tuple[tuple[str, str], ...]]
+
+
 @dataclass
 class AccountBatches:
     """The accounts lines give, deduplicated as they come (the first line wins)."""
 
     batches: list[_Batch] = field(default_factory=list)
-    principals: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (vendor, tenant) -> held
+    # (vendor, tenant) -> principal -> the batch that gives it
+    principals: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     count: int = 0
+    _wheres: dict[int, dict[str, Location | None]] = field(default_factory=dict)  # (batches with one each)
+    _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
 
     def add(
         self,
@@ -48,18 +70,67 @@ class AccountBatches:
         principals: Sequence[str],
         where: Location | list[Location | None] | None,
         attributes: tuple[tuple[str, str], ...],
+        *,
+        fresh: bool = False,
     ) -> None:
-        held = self.principals.setdefault((vendor, tenant), set())
-        if not held.isdisjoint(principals):
-            fresh = [principal not in held for principal in principals]
-            principals = list(compress(principals, fresh))
+        """`principals`' accounts, but those an earlier line gave (`fresh`: the caller knows there
+        are none such, and no principal twice)."""
+        held = self.principals.setdefault((vendor, tenant), {})
+        if not fresh and not held.keys().isdisjoint(principals):
+            kept = [principal not in held for principal in principals]
+            principals = list(compress(principals, kept))
             if isinstance(where, list):
-                where = list(compress(where, fresh))
+                where = list(compress(where, kept))
         if not principals:
             return
-        held.update(principals)
+        held.update(zip(principals, repeat(len(self.batches))))
         self.count += len(principals)
         self.batches.append(_Batch(vendor, tenant, principals, where, attributes))
+
+    def lines(
+        self, vendor: str, people: Mapping[str, Person], logins: Mapping[str, Mapping[str, str]]
+    ) -> AccountLines:
+        """`vendor`'s accounts as `records` would make them, a line at a time, as columns."""
+        lines = []
+        overrides = logins.get(vendor)
+        names = _names_of(people)
+        for batch_vendor, tenant, principals, _, attributes in self.batches:
+            if batch_vendor != vendor:
+                continue
+            every: Sequence[tuple[tuple[str, str], ...]] = [attributes] * len(principals)
+            if overrides and not overrides.keys().isdisjoint(principals):
+                every = [
+                    tuple(sorted((("login", overrides[p]), *attributes))) if p in overrides else attributes
+                    for p in principals
+                ]
+            emails = _Emails(principals, people)  # (read of the few accounts that change)
+            lines.append(
+                WantedAccounts(tenant, principals, list(map(names.__getitem__, principals)), emails, every)
+            )
+        held = {tenant: found for (v, tenant), found in self.principals.items() if v == vendor}
+        return AccountLines(lines, held)
+
+    def source(self, key: AccountKey) -> Provenance | None:
+        """The provenance of one account (`sources()[key]`), found without making them all."""
+        held = self.principals.get((key[0], key[1]))
+        number = held.get(key[2]) if held is not None else None
+        if number is None:
+            return None
+        where = self.batches[number].where
+        if isinstance(where, list):
+            wheres = self._wheres.get(number)
+            if wheres is None:
+                batch = self.batches[number]
+                wheres = self._wheres[number] = dict(zip(batch.principals, where, strict=True))
+            where = wheres[key[2]]
+        return self._source_only(where)
+
+    def _source_only(self, where: Location | None) -> Provenance:
+        where = where or Location("", 0)
+        found = self._line_provenance.get(where)
+        if found is None:
+            found = self._line_provenance[where] = Provenance(where)
+        return found
 
     def records(
         self, people: Mapping[str, Person], logins: Mapping[str, Mapping[str, str]]
@@ -103,26 +174,18 @@ class AccountBatches:
                 held[principal] = tuple(sorted((("login", overrides[principal]), *held[principal])))
         return found
 
-    def sources(self, batch_keys: list[list[AccountKey]]) -> dict[AccountKey, Provenance]:
+    def sources(self) -> dict[AccountKey, Provenance]:
         """Each account's provenance: the line that first named it (only the line: a grant's
         reason and expiry are the grant's)."""
         sources: dict[AccountKey, Provenance] = {}
-        line_provenance: dict[Location, Provenance] = {}
-
-        def source_only(where: Location | None) -> Provenance:
-            where = where or Location("", 0)
-            found = line_provenance.get(where)
-            if found is None:
-                found = line_provenance[where] = Provenance(where)
-            return found
-
-        for batch, keys in zip(self.batches, batch_keys, strict=True):
-            where = batch.where
+        source_only = self._source_only
+        for vendor, tenant, principals, where, _ in self.batches:
+            keys = map(tuple.__new__, repeat(AccountKey), zip(repeat(vendor), repeat(tenant), principals))
             if isinstance(where, list):
                 lines = {w: source_only(w) for w in set(where)}  # a few hundred lines
                 sources.update(zip(keys, map(lines.__getitem__, where), strict=True))
             else:
-                sources.update(zip(keys, repeat(source_only(where), len(keys)), strict=True))
+                sources.update(zip(keys, repeat(source_only(where), len(principals)), strict=True))
         return sources
 
 
@@ -175,3 +238,62 @@ class Deferred(Mapping[K, V]):
 
     def keys(self) -> KeysView[K]:
         return self._mapping().keys()
+
+
+class AccountSources(Deferred[AccountKey, Provenance]):
+    """`AccountBatches.sources()`, made on first iteration; one account's looked up without it."""
+
+    __slots__ = ("_batches",)
+
+    def __init__(self, batches: AccountBatches) -> None:
+        super().__init__(batches.sources, batches.count)
+        self._batches = batches
+
+    def __getitem__(self, key: AccountKey) -> Provenance:
+        if self._made is not None:
+            return self._made[key]
+        found = self._batches.source(key) if isinstance(key, tuple) and len(key) == 3 else None
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def get(self, key: AccountKey, default: Provenance | None = None) -> Provenance | None:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None  # type: ignore[arg-type]
+
+
+_NAMES: list[tuple[Mapping[str, Person], dict[str, str]]] = []  # (the last people's names, by principal)
+
+
+def _names_of(people: Mapping[str, Person]) -> dict[str, str]:
+    """Each person's name by principal, made once for a set of people (the vendors' lines share it)."""
+    if not _NAMES or _NAMES[0][0] is not people:
+        _NAMES[:] = [(people, dict(zip(people.keys(), map(_NAME, people.values()), strict=True)))]
+    return _NAMES[0][1]
+
+
+class _Emails(Sequence[str]):
+    """The email of each of `principals`' people, looked up when asked."""
+
+    __slots__ = ("_people", "_principals")
+
+    def __init__(self, principals: Sequence[str], people: Mapping[str, Person]) -> None:
+        self._principals = principals
+        self._people = people
+
+    def __len__(self) -> int:
+        return len(self._principals)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self._people[p].email for p in self._principals[index]]
+        return self._people[self._principals[index]].email

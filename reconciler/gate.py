@@ -31,7 +31,7 @@ from pathlib import Path
 
 import git
 
-from reconciler import apply_point, sandbox
+from reconciler import apply_point, github_local, sandbox
 from reconciler.approvers import (
     PlanRequirements,
     directory,
@@ -123,28 +123,18 @@ def signing_key(ctx: AppContext, source: Source) -> bytes:
     return apply_point.key_from_env(ctx.env)
 
 
-_REMOTE = re.compile(r"github\.com[:/]([^/\s]+/[^/\s]+?)(?:\.git)?/?$")
-
-
 def repository_identity(ctx: AppContext, source: Source) -> str:
     """Which repository the apply point belongs to: `GITHUB_REPOSITORY` (Actions sets it), the
     sandbox's simulated repository, or the `origin` remote on github.com."""
     if source.sandbox:
         return sandbox.github_repository(ctx.repo)
-    named = ctx.env.get(REPOSITORY_ENV, "").strip()
-    if named:
-        return named
-    try:
-        url = str(open_repo(ctx.repo).remote("origin").url)
-    except (ValueError, AccessError):
-        url = ""
-    found = _REMOTE.search(url)
-    if found is None:
+    found = github_local.with_repository(ctx.env, ctx.repo).repository.strip()
+    if not found:
         raise ConfigError(
             f"{REPOSITORY_ENV} is not set and the origin remote is not on github.com: the apply point is "
             "signed for one repository (owner/name); set GITHUB_REPOSITORY"
         )
-    return found.group(1)
+    return found
 
 
 def record_apply_point(
@@ -992,4 +982,4 @@ def github_client_factory(ctx: AppContext, source: Source) -> ClientFactory | No
     """How the gate reaches GitHub; None in a sandbox without a GitHub simulator (ungated)."""
     if source.sandbox:
         return sandbox.github_client_factory(ctx.repo)
-    return lambda: GitHubClient.from_env(ctx.env, writable=False)
+    return lambda: GitHubClient.from_env(ctx.github().env, writable=False)

@@ -90,9 +90,10 @@ def has_remote(repo: git.Repo, remote: str) -> bool:
     return any(r.name == remote for r in repo.remotes)
 
 
-def base_commit(repo: git.Repo, remote: str, base: str, *, fetch: bool) -> str:
+def base_commit(repo: git.Repo, remote: str, base: str, *, fetch: bool, named: bool = True) -> str:
     """The commit a new branch starts from: `remote/base` (fetched first) when the remote exists,
-    else the local `base`."""
+    else the local `base`. `named`: the user gave `base` (else it is a guess, and a missing branch
+    says how to name one)."""
     import git
 
     if has_remote(repo, remote):
@@ -102,14 +103,22 @@ def base_commit(repo: git.Repo, remote: str, base: str, *, fetch: bool) -> str:
                     "--quiet", "--no-tags", remote, f"+refs/heads/{base}:refs/remotes/{remote}/{base}"
                 )
             except git.GitCommandError as exc:
-                raise AccessError(f"git fetch {remote} {base} failed: {_git_message(exc)}") from None
+                hint = "" if named else _BASE_HINT
+                raise AccessError(f"git fetch {remote} {base} failed: {_git_message(exc)}{hint}") from None
         ref = f"refs/remotes/{remote}/{base}"
     else:
         ref = f"refs/heads/{base}"
     try:
         return str(repo.git.rev_parse("--verify", f"{ref}^{{commit}}"))
     except git.GitCommandError:
-        raise AccessError(f"no branch {base!r} to start from ({ref})") from None
+        hint = "" if named else _BASE_HINT
+        raise AccessError(f"no branch {base!r} to start from ({ref}){hint}") from None
+
+
+_BASE_HINT = (
+    "; the remote's default branch could not be told (no refs/remotes/origin/HEAD, and the remote did "
+    "not say): name it with --base BRANCH, or run `git remote set-head origin --auto`"
+)
 
 
 @contextmanager

@@ -101,13 +101,17 @@ class GitHubSettings:
             raise ConfigError(f"GITHUB_API_URL must be an http(s) URL, got {api_url!r}")
         repository = env.get("GITHUB_REPOSITORY", "").strip()
         if not repository:
-            raise ConfigError("GITHUB_REPOSITORY is not set; set it to owner/name, as GitHub Actions does")
+            raise ConfigError(
+                "GITHUB_REPOSITORY is not set; set it to owner/name, as GitHub Actions does; locally, an "
+                "origin remote on GitHub is enough"
+            )
         if not _REPOSITORY.match(repository):
             raise ConfigError(f"GITHUB_REPOSITORY must look like owner/name, got {repository!r}")
         token = env.get("GITHUB_TOKEN", "").strip()
         if not token:
             raise ConfigError(
                 "GITHUB_TOKEN is not set; in a workflow, give it with `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}`"
+                "; locally, `gh auth login` is enough: access asks `gh auth token`"
             )
         owner, name = repository.split("/")
         return cls(api_url=api_url, owner=owner, repo=name, token=SecretStr(token))

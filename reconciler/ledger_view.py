@@ -26,7 +26,7 @@ from reconciler.errors import AccessError, ConfigError
 from reconciler.ledger import ItemId, Record, Verdict
 from reconciler.ledger_state import GRANT
 from reconciler.origin import CommitInfo, Origin, PullInfo
-from reconciler.records import Grant
+from reconciler.records import Head
 
 
 @dataclass
@@ -40,19 +40,23 @@ class Answers:
     dates: Mapping[str, str] = field(default_factory=dict)  # commit -> ISO date
     note: str = ""
     _origins: dict[int, Origin] = field(default_factory=dict)
+    _by_head: dict[tuple[str, ...], dict[str, Origin]] | None = None
 
-    def record_of(self, grant: Grant) -> Record | None:
-        item = (GRANT, tuple(grant))
-        return self.held.get(item) or self.records.get(item)
-
-    def origin_of(self, grant: Grant) -> Origin | None:
-        """The grant's answer as an `Origin` (one per record, shared by the rows it explains)."""
-        record = self.record_of(grant)
-        if record is None:
-            if not self.point:
-                return None
-            return self._origin(_BEFORE, self.point)
-        return self._origin(record, record.commit)
+    def origins(self, head: Head) -> tuple[Origin | None, Mapping[str, Origin]]:
+        """The answers for the grants of `head` as `Origin`s (one per record, shared by the rows it
+        explains): that of a grant the ledger holds no record of (in force at the apply point, or
+        unknown without one), and those of the grants it has a record of, by principal (what is
+        held, else what was approved)."""
+        if self._by_head is None:
+            self._by_head = {}
+            for found in (self.records, self.held):  # held last: it wins
+                for (kind, key), record in found.items():
+                    if kind == GRANT and len(key) == 6:
+                        self._by_head.setdefault(tuple(key[:5]), {})[key[5]] = self._origin(
+                            record, record.commit
+                        )
+        default = self._origin(_BEFORE, self.point) if self.point else None
+        return default, self._by_head.get(tuple(head), {})
 
     def _origin(self, record: Record, commit: str) -> Origin:
         found = self._origins.get(id(record))

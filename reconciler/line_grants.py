@@ -14,9 +14,9 @@ The rare line that changes what an earlier line decided is kept beside the segme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from reconciler.records import AccountKey, Grant, Head, Provenance
 
@@ -130,6 +130,26 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
                 raise KeyError(key)  # the slot is another entitlement's now
         return self._index(grant[:5])[grant[5]]
 
+    def of_wanted(self, grants: Iterable[Grant]) -> list[Provenance | None]:
+        """`[self.get(g) for g in grants]`, for grants the YAML wants (each in its head's group, as
+        the planner's missing grants are): a head that one line grants alone, no other line
+        re-explaining it, gives that line's provenance without indexing its principals."""
+        heads = self._heads()
+        changed = {slot[:4] for slot in self._replaced}
+        alone: dict[Head, Provenance | None] = {}
+        found: list[Provenance | None] = []
+        for grant in grants:
+            head = grant[:5]
+            provenance = alone.get(head, _UNKNOWN)
+            if provenance is _UNKNOWN:
+                segments = heads.get(head, [])
+                one = len(segments) == 1 and head not in self._overridden
+                if one and segments[0].exclusive and head[:4] in changed:
+                    one = False
+                provenance = alone[head] = segments[0].provenance if one else None
+            found.append(provenance if provenance is not None else self.get(grant))
+        return found
+
     def get(self, key: Grant | AccountKey, default: Provenance | None = None) -> Provenance | None:  # type: ignore[override]
         try:
             return self[key]
@@ -169,6 +189,18 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
                     if wanted(provenance):
                         yield grant, provenance
 
+    def runs(self) -> Iterator[tuple[Head, Sequence[str], Provenance]]:
+        """The grants in iteration order, as runs of one head and one provenance: a line's grants
+        are one run (its principals as kept, not copied) unless a person's own line re-explains
+        some of them or takes their slot."""
+        changed = {slot[:4] for slot in self._replaced}
+        for segment in self._segments:
+            head, principals, provenance, exclusive = segment
+            if (head[:4] in changed) if exclusive else (head in self._overridden):
+                yield from runs_of(self._items_of(segment))
+            else:
+                yield head, principals, provenance
+
     def _grant_items(self) -> Iterator[tuple[Grant, Provenance]]:
         for segment in self._segments:
             yield from self._items_of(segment)
@@ -186,6 +218,24 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
                 yield grant, overrides.get(grant, provenance)
         else:
             yield from zip(grants, repeat(provenance))
+
+
+def runs_of(items: Iterable[tuple[Grant, Provenance]]) -> Iterator[tuple[Head, list[str], Provenance]]:
+    """Consecutive grants of one head explained by one provenance (the same object), as runs."""
+    head: Head | None = None
+    explained: Provenance | None = None
+    principals: list[str] = []
+    for grant, provenance in items:
+        if provenance is not explained or grant[:5] != head:
+            if head is not None and explained is not None:
+                yield head, principals, explained
+            head, explained, principals = grant[:5], provenance, []
+        principals.append(grant[5])
+    if head is not None and explained is not None:
+        yield head, principals, explained
+
+
+_UNKNOWN: Any = object()
 
 
 def _EXCLUSIVE_LAST(segment: Segment) -> bool:

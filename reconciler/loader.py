@@ -12,11 +12,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from reconciler import people_table
 from reconciler.catalogs import closest
 from reconciler.desired import ALL_MODELS, AccessFile, field_names
 from reconciler.errors import AccessError, LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.location import Location
+from reconciler.people_table import EMPTY as EMPTY_PEOPLE
+from reconciler.people_table import PeopleTable
 from reconciler.yaml_files import read_folder
 from reconciler.yaml_source import LineDict, YamlDocument, load_yaml
 
@@ -28,15 +31,16 @@ _MODEL_NAMES = {m.__name__ for m in ALL_MODELS} | {"Resource", "LoginOverride", 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     document: YamlDocument
-    model: AccessFile
+    model: AccessFile  # (its `people` empty: they are `people`)
     # Its people and teams were compiled and are kept elsewhere (normalize's PeopleMemo); this copy
     # holds the rest of the file.
     people_elsewhere: bool = False
+    people: PeopleTable = EMPTY_PEOPLE
 
 
 def without_people(source: SourceFile) -> SourceFile:
     """`source` without its people and teams (their records are kept by whoever asks)."""
-    data = source.document.data
+    data = source.document.tree
     if not isinstance(data, LineDict):
         return SourceFile(source.document, source.model, people_elsewhere=True)
     lean = LineDict(data.line)
@@ -129,18 +133,28 @@ def _add(
     if found is not None:
         files.append(found)
         return
-    document = load_yaml(data if isinstance(data, bytes) else data(), name)
+    document = load_yaml(data if isinstance(data, bytes) else data(), name, defer="people")
     errors.extend(document.errors)
-    if document.data is None:
+    if document.tree is None:
         return  # an empty file, or one that could not be read
+    deferred = document.deferred  # people written a person a line: read as columns if plainly valid
+    people = people_table.of_rows(deferred.rows) if deferred is not None else None
+    if deferred is not None and people is not None:
+        document.deferred = deferred._replace(rows=None)  # (its text is kept, should anyone ask)
+    elif deferred is not None:
+        document.data  # noqa: B018 (read whole: the model validates every person, errors located)
     model = validate_document(document, errors)
     if model is not None:
-        files.append(SourceFile(document, model))
+        if people is None:
+            people = people_table.of_models(model.people, document)
+            model = model.model_copy(update={"people": {}})  # (the table has them)
+        files.append(SourceFile(document, model, people=people))
         if cache is not None and not document.errors:
             cache[(name, key)] = files[-1]
 
 
 def validate_document(document: YamlDocument, errors: list[LocatedError]) -> AccessFile | None:
+    """The file's model; its people left out when the document read them as columns."""
     return validate_model(document, errors, AccessFile, field_names(), "access/")
 
 
@@ -158,13 +172,14 @@ def validate_model(
 
     `names` are the field names "did you mean" draws from for an unknown field.
     """
-    if not isinstance(document.data, dict):
+    data = document.tree  # (without a deferred key's value: its reader validates it)
+    if not isinstance(data, dict):
         errors.append(
             LocatedError(document.location(()), f"a file in {folder} must be a mapping of sections")
         )
         return None
     try:
-        return model.model_validate(document.data)
+        return model.model_validate(data)
     except ValidationError as exc:
         found = exc.errors()
         # A misspelt field is reported as unknown; its "missing" twin would only repeat it.

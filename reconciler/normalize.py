@@ -13,20 +13,19 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain, compress, filterfalse, groupby, repeat
 from operator import attrgetter, itemgetter
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from reconciler.catalogs import closest, static_catalog
 from reconciler.desired import (
     Expiring,
     Membership,
-    PersonModel,
     ProjectMember,
     Resource,
     RoleMember,
     TeamModel,
     VendorSection,
 )
-from reconciler.desired_accounts import AccountBatches, Deferred, in_order
+from reconciler.desired_accounts import AccountBatches, AccountSources, Deferred, in_order
 from reconciler.errors import LocatedError, ValidationErrors
 from reconciler.gcpause import paused_gc
 from reconciler.line_grants import LineGrants, Segment, Slot
@@ -66,7 +65,9 @@ class _Builder:
     now: dt.datetime
     vendors: frozenset[str] | None
     errors: list[LocatedError] = field(default_factory=list)
-    people: dict[str, tuple[PersonModel, Location]] = field(default_factory=dict)
+    # Every person's key -> where it is written; their fields as columns in the same order.
+    people: dict[str, Location] = field(default_factory=dict)
+    columns: _Columns = field(default_factory=lambda: _Columns([], [], [], [], []))
     teams: dict[str, tuple[TeamModel, Location]] = field(default_factory=dict)
     team_members: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)
     expanded: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
@@ -89,6 +90,7 @@ class _Builder:
     tenants: set[tuple[str, str]] = field(default_factory=set)
     tenant_sources: dict[tuple[str, str], Location] = field(default_factory=dict)
     settings: dict[tuple[str, str], tuple[object, Location]] = field(default_factory=dict)
+    # principal -> (population, line) where a line repeats a person another line put in a population
     populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
     _persons: dict[str, Person] = field(default_factory=dict)
     _principals: dict[str, str] = field(default_factory=dict)
@@ -112,21 +114,22 @@ class _Builder:
 
     def add_people(self, source: SourceFile) -> None:
         doc = source.document
-        lines = doc.child_lines(("people",))  # one walk for every person, not one per person
-        people = source.model.people
-        numbers = list(map(lines.get, people))
-        if None not in numbers and self.people.keys().isdisjoint(people):  # the usual case, in bulk
-            places = map(tuple.__new__, repeat(Location), zip(repeat(doc.file), numbers))
-            self.people.update(zip(people, zip(people.values(), places, strict=True), strict=True))
-            people = {}
-        at = doc.at
-        for key, person in people.items():
-            line = lines.get(key)
-            here = at(line) if line is not None else doc.location(("people", key))
-            if key in self.people:
-                self.error(here, f"person {key!r} is defined twice (first at {self.people[key][1]})")
-                continue
-            self.people[key] = (person, here)
+        table = source.people
+        places = list(map(tuple.__new__, repeat(Location), zip(repeat(doc.file), table.lines)))
+        rows: tuple[list[Any], ...] = (table.emails, table.names, table.teams, table.github, table.logins)
+        columns: tuple[list[Any], ...] = self.columns
+        if self.people.keys().isdisjoint(table.keys):  # the usual case, in bulk
+            self.people.update(zip(table.keys, places, strict=True))
+            for column, more in zip(columns, rows, strict=True):
+                column.extend(more)
+        else:
+            for key, here, *fields in zip(table.keys, places, *rows, strict=True):
+                if key in self.people:
+                    self.error(here, f"person {key!r} is defined twice (first at {self.people[key]})")
+                    continue
+                self.people[key] = here
+                for column, value in zip(columns, fields, strict=True):
+                    column.append(value)
         for name, team in source.model.teams.items():
             here = doc.location(("teams", name))
             if name in self.teams:
@@ -140,31 +143,32 @@ class _Builder:
     def link_people(self) -> None:
         people, teams = self.people, self.teams
         for key in filter(teams.__contains__, people):
-            self.error(people[key][1], f"{key!r} is both a person and a team (team at {teams[key][1]})")
-        models = list(map(itemgetter(0), people.values()))
-        folded = list(map(str.casefold, map(_EMAIL, models)))
+            self.error(people[key], f"{key!r} is both a person and a team (team at {teams[key][1]})")
+        folded = list(map(str.casefold, self.columns.emails))
         if len(set(folded)) < len(folded):  # two people with one email: name each
             emails: dict[str, str] = {}
-            for key, (person, here), email in zip(people, people.values(), folded, strict=True):
+            for key, here, written, email in zip(
+                people, people.values(), self.columns.emails, folded, strict=True
+            ):
                 if email in emails:
                     other = emails[email]
-                    self.error(here, f"email {person.email} is also {other!r}'s ({people[other][1]})")
+                    self.error(here, f"email {written} is also {other!r}'s ({people[other]})")
                 emails[email] = key
         team_members = self.team_members
-        named = list(map(_TEAMS, models))
+        named = self.columns.teams
         flat = list(chain.from_iterable(named))
         if set(flat) <= teams.keys():  # the usual case: each team's people found in C, in order
             counts = list(map(len, named))
             keys = list(chain.from_iterable(map(repeat, people, counts)))
-            places = list(chain.from_iterable(map(repeat, map(itemgetter(1), people.values()), counts)))
+            places = list(chain.from_iterable(map(repeat, people.values(), counts)))
             order = sorted(range(len(flat)), key=flat.__getitem__)  # stable: people keep their order
             for team, indexes in groupby(order, key=flat.__getitem__):
                 chosen = list(indexes)
                 found = zip(map(keys.__getitem__, chosen), map(places.__getitem__, chosen), strict=True)
                 team_members[team].extend(found)
         else:
-            for key, (person, here) in people.items():
-                for team in person.teams:
+            for (key, here), listed in zip(people.items(), named, strict=True):
+                for team in listed:
                     if team in teams:
                         team_members.setdefault(team, []).append((key, here))
                     else:
@@ -195,8 +199,8 @@ class _Builder:
             self.expanded[team] = ()
             return ()
         names = list(map(itemgetter(0), self.team_members.get(team, [])))
-        if set(names) <= self.people.keys():  # people only: the first listing of each, in C
-            self.expanded[team] = tuple(sorted(dict.fromkeys(names, team).items()))
+        if set(names) <= self.people.keys():  # people only: each once, sorted, in C
+            self.expanded[team] = tuple(zip(sorted(set(names)), repeat(team)))
             return self.expanded[team]
         found: dict[str, str] = {}
         for member, _ in self.team_members.get(team, []):
@@ -222,7 +226,7 @@ class _Builder:
         if self._persons or not self.people:
             return self._persons
         keys = list(self.people)
-        models = list(map(itemgetter(0), self.people.values()))
+        emails, names, _, github, logins = self.columns
         # Each person's teams, sorted: teams visited in order, so each list comes out sorted.
         teams_of: dict[str, tuple[str, ...]] = {}
         for team in sorted(self.expanded):
@@ -232,19 +236,11 @@ class _Builder:
             else:
                 for member in members:
                     teams_of[member] = (*teams_of.get(member, ()), team)
-        logins: list[tuple[tuple[str, str], ...]] = [()] * len(keys)
-        for i in compress(range(len(keys)), map(any, map(_OVERRIDES, models))):  # the few with a login
-            model = models[i]
-            logins[i] = tuple(
-                (vendor, override.login)
-                for vendor, override in zip(_VENDOR_ORDER, _OVERRIDES(model), strict=True)
-                if override is not None
-            )
+        for i in compress(range(len(keys)), logins):  # the few with a login override
             for vendor, login in logins[i]:
-                self.logins.setdefault(vendor, {})[model.email.casefold()] = login
+                self.logins.setdefault(vendor, {})[emails[i].casefold()] = login
         rows = zip(
-            keys, map(_EMAIL, models), map(_NAME, models), logins, map(itemgetter(1), self.people.values()),
-            [github or "" for github in map(_GITHUB, models)], map(teams_of.get, keys, repeat(())),
+            keys, emails, names, logins, self.people.values(), github, map(teams_of.get, keys, repeat(())),
             strict=True,
         )  # fmt: skip
         self._persons = dict(zip(keys, map(tuple.__new__, repeat(Person), rows), strict=True))
@@ -399,10 +395,7 @@ class _Builder:
     def _principal_of_all(self) -> dict[str, str]:
         """Every person's principal (casefolded email), made in one pass."""
         if len(self._principals) < len(self.people):
-            models = map(itemgetter(0), self.people.values())
-            self._principals = dict(
-                zip(self.people, map(str.casefold, map(attrgetter("email"), models)), strict=True)
-            )
+            self._principals = dict(zip(self.people, map(str.casefold, self.columns.emails), strict=True))
             # principal -> person key, the first person with it winning (two people with one email
             # are an error of their own).
             principals, keys = reversed(self._principals.values()), reversed(self._principals.keys())
@@ -518,25 +511,31 @@ class _Builder:
                 ResourceKey("pingone", "", "population", population),
                 doc.location(("pingone", "populations", population)),
             )
+            attributes = (("population", population),)
             for member in members:
                 where = doc.location(("pingone", "populations", population, member))
                 principals, _ = self.principals(member, where, f"pingone.populations.{population}")
-                person_keys = list(map(self.key_of.__getitem__, principals))
-                if self.populations.keys().isdisjoint(person_keys):  # the usual case, in bulk
-                    self.populations.update(zip(person_keys, repeat((population, where))))
-                    self.accounts.add("pingone", "", principals, where, (("population", population),))
+                # Whom an earlier line put in a population: its batch of accounts says which.
+                held = self.accounts.principals.get(("pingone", ""), {})
+                if held.keys().isdisjoint(principals):  # the usual case, in bulk
+                    self.accounts.add("pingone", "", principals, where, attributes, fresh=True)
                     continue
-                for person_key in person_keys:
-                    previous = self.populations.get(person_key)
+                for principal in principals:
+                    previous = self.populations.get(principal)  # (a later line of the same population)
+                    number = held.get(principal)
+                    if previous is None and number is not None:
+                        batch = self.accounts.batches[number]
+                        previous = (dict(batch.attributes)["population"], cast(Location, batch.where))
                     if previous is not None and previous[0] != population:
                         self.error(
                             where,
-                            f"{person_key} is in population {population!r} here and {previous[0]!r} at"
-                            f" {previous[1]}; a PingOne account is in exactly one population",
+                            f"{self.key_of[principal]} is in population {population!r} here and"
+                            f" {previous[0]!r} at {previous[1]}; a PingOne account is in exactly one population",
                         )
                         continue
-                    self.populations[person_key] = (population, where)
-                    self.account("pingone", "", person_key, where, population=population)
+                    self.populations[principal] = (population, where)
+                    if number is None:
+                        self.accounts.add("pingone", "", (principal,), where, attributes, fresh=True)
         for group, group_resource in section.groups.items():
             key = ResourceKey("pingone", "", "group", group)
             self.resource_block(
@@ -576,15 +575,13 @@ class _Builder:
         Found line by line, not grant by grant: the first grant of a person at a vendor comes from
         the first line that names them there, and is that line's grant (or, for an exclusive
         type, the grant now holding that line's slot)."""
-        seen: dict[tuple[str, str], set[str]] = {}
+        held = self.accounts.principals  # (vendor, tenant) -> whom an earlier line gave an account
         for exclusive, account_lines in enumerate(self.account_lines):
             for vendor, tenant, prefix, principals in account_lines:
-                done = seen.setdefault((vendor, tenant), set())
-                new = list(filterfalse(done.__contains__, principals))
-                if not new:
-                    continue
-                done.update(new)
-                self.accounts.add(vendor, tenant, new, self._first_sources(lines, exclusive, prefix, new), ())
+                new = list(filterfalse(held.get((vendor, tenant), {}).__contains__, principals))
+                if new:
+                    where = self._first_sources(lines, exclusive, prefix, new)
+                    self.accounts.add(vendor, tenant, new, where, (), fresh=True)
 
     def _first_sources(
         self, lines: LineGrants, exclusive: int, prefix: tuple[str, ...], principals: list[str]
@@ -603,12 +600,16 @@ class _Builder:
 
 
 _NEEDS_ACCOUNT = frozenset({"procore", "concur"})
-_VENDOR_ORDER = ("procore", "concur", "pingone")  # a person's login overrides, in this order
-_OVERRIDES = attrgetter(*_VENDOR_ORDER)
-_EMAIL = attrgetter("email")
-_NAME = attrgetter("name")
-_GITHUB = attrgetter("github")
-_TEAMS = attrgetter("teams")
+
+
+class _Columns(NamedTuple):
+    """The people's fields, a list each, in the order of `_Builder.people` (see PeopleTable)."""
+
+    emails: list[str]
+    names: list[str]
+    teams: list[tuple[str, ...]]
+    github: list[str]
+    logins: list[tuple[tuple[str, str], ...]]
 
 
 def _template(options: ProjectMember) -> str:
@@ -684,7 +685,7 @@ class PeopleMemo:
 
 
 def _people_files(files: tuple[SourceFile, ...]) -> tuple[SourceFile, ...]:
-    return tuple(f for f in files if f.people_elsewhere or f.model.people or f.model.teams)
+    return tuple(f for f in files if f.people_elsewhere or f.people or f.model.teams)
 
 
 @dataclass(frozen=True)
@@ -692,7 +693,7 @@ class _People:
     """What the people phase of `_Builder` made: read-only once made (principals of teams are
     a memo filled as lines name them, the same for every file set with these people)."""
 
-    people: dict[str, tuple[PersonModel, Location]]
+    people: dict[str, Location]
     teams: dict[str, tuple[TeamModel, Location]]
     team_members: dict[str, list[tuple[str, Location]]]
     expanded: dict[str, tuple[tuple[str, str], ...]]
@@ -708,8 +709,8 @@ class _People:
         persons = builder.persons()
         principal_of = builder._principal_of_all()
         # After the people phase the builder asks only whether a name is a person (and how many
-        # there are); the parsed models are left behind, each name pointing at its record instead.
-        known = cast(dict[str, tuple[PersonModel, Location]], persons)
+        # there are); the columns are left behind, each name pointing at its record instead.
+        known = cast(dict[str, Location], persons)
         return cls(
             known, builder.teams, builder.team_members, builder.expanded, persons, principal_of,
             builder.key_of, builder.logins, builder._team_principals, builder.by_principal(),
@@ -762,8 +763,7 @@ def _normalize(
         builder.pingone(source)
     groups = {head: held for head, held in builder.groups.items() if held}
     made = builder.accounts
-    account_sources = Deferred(lambda: made.sources(records()[1]), made.count)
-    lines = LineGrants(builder.segments, groups, builder.overrides, builder.replaced, account_sources)
+    lines = LineGrants(builder.segments, groups, builder.overrides, builder.replaced, AccountSources(made))
     builder.implicit_accounts(lines)
     if builder.errors:
         raise ValidationErrors(builder.errors)
@@ -793,4 +793,5 @@ def _normalize(
         tenant_sources=builder.tenant_sources,
         grant_groups=groups,
         account_attributes=cache(lambda: made.attributes(logins)),
+        account_lines=lambda vendor: made.lines(vendor, people, logins),
     )

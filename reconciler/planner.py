@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
 from operator import itemgetter, ne, not_, or_
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from reconciler.canonical import aliases_of, canonical_access
 from reconciler.changes import (
@@ -31,7 +31,9 @@ from reconciler.changes import (
     changes_from_rows,
 )
 from reconciler.connectors.base import VendorState
+from reconciler.desired_accounts import AccountLines
 from reconciler.gcpause import paused_gc
+from reconciler.line_grants import LineGrants
 from reconciler.records import (
     AccessSet,
     Account,
@@ -91,7 +93,7 @@ def _build_plan(
     for vendor in vendors:
         planned: list[Change] = []
         _plan_vendor(
-            vendor, desired, missing[vendor], extra[vendor], desired.accounts_of(vendor), states[vendor], options,
+            vendor, desired, missing[vendor], extra[vendor], desired.account_lines(vendor), states[vendor], options,
             planned, findings,
         )  # fmt: skip
         changes += _outside(actual[vendor].unreadable, planned, findings)
@@ -163,9 +165,13 @@ def _managed_groups(
     return {head: held for head, held in groups.items() if head[1:4] in listed or head[1:3] in whole}
 
 
+# A vendor's accounts matched to people: tenant -> principal (the person's) -> account.
+ByTenant = dict[str, dict[str, Account]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Resolved:
-    accounts: dict[AccountKey, Account]
+    accounts: ByTenant
     grants: frozenset[Grant]
     indirect: frozenset[Grant]
     ambiguous: frozenset[AccountKey] = frozenset()  # matched more than one active account
@@ -175,7 +181,7 @@ class _Resolved:
 
     def account_id(self, key: AccountKey) -> str:
         """The vendor id of the account matched for `key` (empty when none, or not one)."""
-        account = self.accounts.get(key)
+        account = self.accounts.get(key.tenant, _NOBODY).get(key.principal)
         return account.native_id if account is not None and key not in self.ambiguous else ""
 
 
@@ -219,9 +225,9 @@ def _resolve_identities(
 
 def _matched(
     accounts: Sequence[Account], vendor: str, by_login: Mapping[str, str], rename: dict[str, str]
-) -> dict[AccountKey, Account] | None:
-    """The accounts by (vendor, tenant, person's principal), their keys made column by column in
-    C, and `rename` filled in: None when two accounts come to one key (then `_matched_one_by_one`)."""
+) -> ByTenant | None:
+    """The accounts by tenant and person's principal, made column by column in C, and `rename`
+    filled in: None when two accounts come to one principal (then `_matched_one_by_one`)."""
     if not accounts:
         return {}
     _, tenants, principals, _, _, _, attributes, *_ = zip(*accounts, strict=True)
@@ -236,12 +242,17 @@ def _matched(
     keyed = list(principals)
     for i, principal in renamed.items():
         keyed[i] = principal
-    keys = map(tuple.__new__, repeat(AccountKey), zip(repeat(vendor), tenants, keyed))
-    matched = dict(zip(keys, accounts, strict=True))
-    if len(matched) < len(accounts):
+    matched: ByTenant = {}
+    for tenant in dict.fromkeys(tenants):  # (one, but for Procore with several companies)
+        if len(matched) == 0 and tenants.count(tenant) == len(tenants):
+            matched[tenant] = dict(zip(keyed, accounts, strict=True))
+            continue
+        chosen = list(map(tenant.__eq__, tenants))
+        matched[tenant] = dict(zip(compress(keyed, chosen), compress(accounts, chosen), strict=True))
+    if sum(map(len, matched.values())) < len(accounts):
         return None
     for i, principal in renamed.items():
-        matched[AccountKey(vendor, tenants[i], principal)] = _renamed(accounts[i], principal)
+        matched[tenants[i]][principal] = _renamed(accounts[i], principal)
     return matched
 
 
@@ -251,7 +262,7 @@ def _matched_one_by_one(
     rename: dict[str, str],
     ambiguous: set[AccountKey],
     findings: list[Finding],
-) -> dict[AccountKey, Account]:
+) -> ByTenant:
     """`_matched`, where two active accounts that match one person are a finding (the first is kept)."""
     vendor = state.vendor
     accounts: dict[AccountKey, Account] = {}
@@ -279,7 +290,10 @@ def _matched_one_by_one(
             if previous.active or not account.active:
                 continue
         accounts[key] = account if principal == account.principal else _renamed(account, principal)
-    return accounts
+    by_tenant: ByTenant = {}
+    for key, account in accounts.items():
+        by_tenant.setdefault(key.tenant, {})[key.principal] = account
+    return by_tenant
 
 
 def _renamed_grants(grants: frozenset[Grant], rename: Mapping[str, str]) -> frozenset[Grant]:
@@ -310,7 +324,7 @@ def _plan_vendor(
     desired: AccessSet,
     missing: set[Grant],
     extra: set[Grant],
-    wanted_accounts: Mapping[AccountKey, Account],
+    wanted_accounts: AccountLines,
     actual: _Resolved,
     options: PlanOptions,
     changes: list[Change],
@@ -330,47 +344,26 @@ def _plan_vendor(
     # Accounts ------------------------------------------------------------------------------------
     managed = MANAGED_ATTRIBUTES.get(vendor, ())
     # The usual case, nothing to change or to tell (the account is there, active, named as in the
-    # YAML, its managed attributes as listed), is found in C passes; the others are looked at here.
-    haves = list(map(actual.accounts.get, wanted_accounts, repeat(_ABSENT)))
-    listed = wanted_accounts.values()
-    changed = map(or_, map(not_, map(_ACTIVE, haves)), map(ne, map(_NAME, haves), map(_NAME, listed)))
-    if managed:
-        changed = map(or_, changed, map(ne, map(_ATTRIBUTES, haves), map(_ATTRIBUTES, listed)))
-    for (key, account), have_or_absent in compress(zip(wanted_accounts.items(), haves, strict=True), changed):
-        have = None if have_or_absent is _ABSENT else have_or_absent
-        provenance = desired.provenance.get(key)
-        if have is None:
-            attributes = (("email", account.email), ("name", account.display_name), *account.attributes)
-            rows.append(
-                (Action.CREATE_ACCOUNT, key.tenant, key.principal, ACCOUNT, "", "", "", provenance, "",
-                 tuple(sorted(attributes)))
-            )  # fmt: skip
-            continue
-        if not have.active:
-            rows.append(
-                (Action.UPDATE, key.tenant, key.principal, ACCOUNT, "active", "true", "false", provenance,
-                 "reactivate", ())
-            )  # fmt: skip
-        if have.display_name and _folded(have.display_name) != _folded(account.display_name):
-            findings.append(_details_differ(label, account, have, provenance, person_of(key.principal)))
-        if not managed or account.attributes == have.attributes:
-            continue
-        want = {k: v for k, v in account.attributes if k in managed}
-        got = {k: v for k, v in have.attributes if k in managed}
-        for attribute in sorted(want):
-            if got.get(attribute) != want[attribute]:
-                rows.append(
-                    (Action.UPDATE, key.tenant, key.principal, ACCOUNT, attribute, want[attribute],
-                     got.get(attribute, ""), provenance, "", ())
-                )  # fmt: skip
+    # YAML, its managed attributes as listed), is found in C passes over the YAML's lines of accounts
+    # (no record made of each); the others are looked at here, a record made of each.
+    for tenant, principals, names, emails, listed in wanted_accounts.lines:
+        there = actual.accounts.get(tenant, _NOBODY)
+        haves = list(map(there.get, principals, repeat(_ABSENT)))
+        changed = map(or_, map(not_, map(_ACTIVE, haves)), map(ne, map(_NAME, haves), names))
+        if managed:
+            changed = map(or_, changed, map(ne, map(_ATTRIBUTES, haves), listed))
+        for i in compress(range(len(principals)), changed):
+            key = AccountKey(vendor, tenant, principals[i])
+            account = Account(vendor, tenant, principals[i], True, emails[i], names[i], listed[i])
+            rows += _account_changes(label, key, account, haves[i], managed, desired, findings, person_of)
     mode = options.unmanaged.get(vendor, "report")
     tenants = {t for v, t in scope.tenants if v == vendor}
-    not_wanted = compress(
-        actual.accounts.values(), map(not_, map(wanted_accounts.__contains__, actual.accounts))
-    )
-    unmanaged = sorted(
-        (a for a in not_wanted if a.active and a.tenant in tenants), key=lambda a: (a.tenant, a.principal)
-    )
+    unmanaged: list[Account] = []
+    for tenant, there in actual.accounts.items():
+        if tenant in tenants:
+            mine = wanted_accounts.held.get(tenant, ())
+            unmanaged += filter(_ACTIVE, compress(there.values(), map(not_, map(mine.__contains__, there))))
+    unmanaged.sort(key=lambda a: (a.tenant, a.principal))
     for account in unmanaged:
         if account.principal in options.protected or mode == "ignore":
             continue
@@ -397,11 +390,11 @@ def _plan_vendor(
     # An update pairs a wanted grant with the holder's old entitlement, which is always in `extra`.
     exclusive_types = {rt for (v, rt), t in RESOURCE_TYPES.items() if v == vendor and t.exclusive}
     exclusive_have: dict[tuple[str, ...], Grant] = {_HOLDER(g): g for g in extra if g[2] in exclusive_types}
-    holders = list(map(_ACCOUNT, to_grant))  # (vendor, tenant, principal): the key of its account
-    placed = list(
-        map(or_, map(actual.accounts.__contains__, holders), map(wanted_accounts.__contains__, holders))
+    placed = _with_account(to_grant, actual.accounts, wanted_accounts.held)
+    lines = desired.provenance
+    provenances = (
+        lines.of_wanted(to_grant) if isinstance(lines, LineGrants) else list(map(lines.get, to_grant))
     )
-    provenances = list(map(desired.provenance.get, to_grant))
     if not all(placed):
         for grant, provenance, has_account in zip(to_grant, provenances, placed, strict=True):
             if has_account:
@@ -445,6 +438,68 @@ def _plan_vendor(
     changes += _changes(vendor, rows, to_grant, provenances, people, actual)
     _indirect_findings(vendor, desired, actual, findings)
     _read_only_findings(vendor, desired, actual, findings)
+
+
+def _account_changes(
+    label: str,
+    key: AccountKey,
+    account: Account,
+    have_or_absent: Account,
+    managed: tuple[str, ...],
+    desired: AccessSet,
+    findings: list[Finding],
+    person_of: Callable[[str], str],
+) -> list[_Row]:
+    """What to do about one account the YAML lists that the vendor lacks or shows otherwise."""
+    rows: list[_Row] = []
+    have = None if have_or_absent is _ABSENT else have_or_absent
+    provenance = desired.provenance.get(key)
+    if have is None:
+        attributes = (("email", account.email), ("name", account.display_name), *account.attributes)
+        rows.append(
+            (Action.CREATE_ACCOUNT, key.tenant, key.principal, ACCOUNT, "", "", "", provenance, "",
+             tuple(sorted(attributes)))
+        )  # fmt: skip
+        return rows
+    if not have.active:
+        rows.append(
+            (Action.UPDATE, key.tenant, key.principal, ACCOUNT, "active", "true", "false", provenance,
+             "reactivate", ())
+        )  # fmt: skip
+    if have.display_name and _folded(have.display_name) != _folded(account.display_name):
+        findings.append(_details_differ(label, account, have, provenance, person_of(key.principal)))
+    if not managed or account.attributes == have.attributes:
+        return rows
+    want = {k: v for k, v in account.attributes if k in managed}
+    got = {k: v for k, v in have.attributes if k in managed}
+    for attribute in sorted(want):
+        if got.get(attribute) != want[attribute]:
+            rows.append(
+                (Action.UPDATE, key.tenant, key.principal, ACCOUNT, attribute, want[attribute],
+                 got.get(attribute, ""), provenance, "", ())
+            )  # fmt: skip
+    return rows
+
+
+def _accounts_of(
+    tenants: Sequence[str], principals: Sequence[str], accounts: ByTenant
+) -> Iterable[Account | None]:
+    """The account (or None) of each (tenant, principal), looked up in C when there is one tenant."""
+    distinct = set(tenants)
+    if len(distinct) == 1:
+        return map(accounts.get(next(iter(distinct)), _NOBODY).get, principals)
+    return [accounts.get(t, _NOBODY).get(p) for t, p in zip(tenants, principals, strict=True)]
+
+
+def _with_account(grants: Sequence[Grant], have: ByTenant, want: Mapping[str, Container[str]]) -> list[bool]:
+    """Whether the holder of each grant has an account at the vendor or is to get one."""
+    distinct = set(map(_TENANT, grants))
+    if len(distinct) > 1:
+        return [g[5] in have.get(g[1], _NOBODY) or g[5] in want.get(g[1], ()) for g in grants]
+    tenant = next(iter(distinct), "")
+    principals = list(map(_PRINCIPAL, grants))
+    there, listed = have.get(tenant, _NOBODY), want.get(tenant, ())
+    return list(map(or_, map(there.__contains__, principals), map(listed.__contains__, principals)))
 
 
 # A change before its id, person, explanations and account id:
@@ -503,12 +558,14 @@ def _changes_of(
     distinct = dict(zip(map(id, provenance), provenance, strict=True))
     explained = {key: _explain(p) for key, p in distinct.items()}
     source, reason, expires = zip(*map(explained.__getitem__, map(id, provenance)), strict=True)
-    holders = zip(repeat(vendor), tenant, principal, strict=False)
     if actual.ambiguous:
-        account_id = [actual.account_id(AccountKey(*key)) for key in holders]
+        account_id = [
+            actual.account_id(AccountKey(vendor, t, p)) for t, p in zip(tenant, principal, strict=True)
+        ]
     else:
-        accounts = cast("dict[tuple[str, str, str], Account]", actual.accounts)  # an AccountKey is a tuple
-        account_id = [a.native_id if a is not None else "" for a in map(accounts.get, holders)]
+        account_id = [
+            a.native_id if a is not None else "" for a in _accounts_of(tenant, principal, actual.accounts)
+        ]
     built = changes_from_rows(
         zip(
             ids, repeat(vendor), action, tenant, principal, rtype, resource, entitlement, before, person, source,
@@ -612,7 +669,7 @@ _TENANT_TYPE = itemgetter(1, 2)
 _VENDOR = itemgetter(0)
 _HOLDER = itemgetter(0, 1, 2, 3, 5)
 _PRINCIPAL = itemgetter(5)
-_ACCOUNT = itemgetter(0, 1, 5)  # a grant's (vendor, tenant, principal): the key of its account
+_TENANT = itemgetter(1)
 _LOGINS = itemgetter(3)  # a Person's login overrides
 # What `_plan_vendor` compares of an account there with the YAML's: active, display name, and the
 # attributes where the YAML manages some. An account that is not there: _ABSENT (never active).
@@ -620,6 +677,7 @@ _ACTIVE = itemgetter(3)
 _NAME = itemgetter(5)
 _ATTRIBUTES = itemgetter(6)
 _ABSENT = Account("", "", "", active=False)
+_NOBODY: dict[str, Account] = {}
 
 
 def _select(grants: frozenset[Grant] | set[Grant], key: itemgetter[Any], allowed: set[Any]) -> set[Grant]:

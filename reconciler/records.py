@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import NamedTuple
+from itertools import groupby, repeat
+from operator import itemgetter
+from typing import TYPE_CHECKING, NamedTuple
 
 from reconciler.location import Location
+
+if TYPE_CHECKING:
+    from reconciler.desired_accounts import AccountLines
 
 
 class Grant(NamedTuple):
@@ -173,8 +177,8 @@ class AccessSet:
     grant tuples, and those that walk every grant (a report) build them once.
     """
 
-    __slots__ = ("_account_attributes", "_accounts_of", "_grants", "_held", "accounts", "expired", "grant_groups",
-                 "people", "provenance", "resource_sources", "scope", "tenant_sources")  # fmt: skip
+    __slots__ = ("_account_attributes", "_account_lines", "_accounts_of", "_grants", "_held", "accounts", "expired",
+                 "grant_groups", "people", "provenance", "resource_sources", "scope", "tenant_sources")  # fmt: skip
 
     def __init__(
         self,
@@ -189,6 +193,7 @@ class AccessSet:
         grant_groups: Mapping[Head, Sequence[str]] | None = None,
         accounts_of: Callable[[str], Mapping[AccountKey, Account]] | None = None,
         account_attributes: Callable[[], AccountAttributes | None] | None = None,
+        account_lines: Callable[[str], AccountLines] | None = None,
     ) -> None:
         if grants is None and grant_groups is None:
             grants = frozenset()
@@ -213,6 +218,8 @@ class AccessSet:
         # attributes; with `people` (email, name) they say every account. The approval ledger
         # compares states so, never making 300,000 records per commit it reads.
         self._account_attributes = account_attributes
+        # Normalize's accounts per vendor as the lines that ask for them, in columns (the planner's).
+        self._account_lines = account_lines
 
     def account_attributes(self) -> AccountAttributes | None:
         """(vendor, tenant) -> principal -> managed attributes, when the set can say so without
@@ -231,6 +238,20 @@ class AccessSet:
         if self._accounts_of is not None:
             return self._accounts_of(vendor)
         return {key: account for key, account in self.accounts.items() if key.vendor == vendor}
+
+    def account_lines(self, vendor: str) -> AccountLines:
+        """`accounts_of(vendor)` as `AccountLines` (made from the records when not given)."""
+        if self._account_lines is not None:
+            return self._account_lines(vendor)
+        from reconciler.desired_accounts import AccountLines, WantedAccounts
+
+        held: dict[str, set[str]] = {}
+        lines = []
+        for tenant, run in groupby(self.accounts_of(vendor).values(), key=itemgetter(1)):  # (in order)
+            _, _, principals, _, emails, names, attributes, _ = zip(*run, strict=True)
+            held.setdefault(tenant, set()).update(principals)
+            lines.append(WantedAccounts(tenant, principals, names, emails, attributes))
+        return AccountLines(lines, held)
 
     def holds(self, grant: Grant) -> bool:
         """Whether `grant` is wanted, without making every grant: its head's principals are

@@ -85,6 +85,8 @@ SETTINGS: dict[str, str] = {
     "ACCESS_SMTP_USERNAME": "name",
     "ACCESS_SMTP_PASSWORD": "secret",
     "ACCESS_SMTP_SECURITY": "mode",
+    # the terminal
+    "NO_COLOR": "flag",  # https://no-color.org: no colours (console.py)
 }
 SECRET_SETTINGS = frozenset(name for name, kind in SETTINGS.items() if kind == "secret")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from itertools import islice, repeat
-from operator import lt
+from itertools import groupby, islice, repeat
+from operator import itemgetter, lt, methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ SNAPSHOT_VERSION = 2  # 1: accounts as objects, grants as 5-string rows (still r
 # group; the flat set of grants is built only if something asks for it), and the fingerprint hashes
 # a group's sorted lines at a time. `aliases` (other spellings of a resource and the one its grants
 # use: `[tenant, type, spelling, canonical]` rows) came later; a snapshot without them reads as none.
+# A version 1 file (accounts as objects, a grant per row) reads into the same parts as version 2:
+# its accounts made columns and its rows grouped by head (in C: a million rows in a few tenths of a
+# second), so the second process reads it too and the planner works on its groups.
 
 
 def state_to_json(state: VendorState) -> dict[str, Any]:
@@ -81,8 +84,7 @@ def _grouped(grants: Iterable[Grant]) -> list[list[Any]]:
 
 
 def state_from_json(data: Mapping[str, Any], *, origin: str = "snapshot") -> VendorState:
-    read = _read_json(data, origin)
-    return read if isinstance(read, VendorState) else state_of(*read)
+    return state_of(*_read_json(data, origin))
 
 
 # What a version 2 snapshot reads as, before its records are made: the vendor; the accounts'
@@ -114,15 +116,13 @@ Parts = tuple[
 ]
 
 
-def _read_json(data: Mapping[str, Any], origin: str) -> VendorState | tuple[Parts, str]:
-    """A version 1 snapshot's state; a version 2 snapshot's parts and fingerprint."""
+def _read_json(data: Mapping[str, Any], origin: str) -> tuple[Parts, str]:
+    """A snapshot's parts and fingerprint (a version 1 snapshot's made the parts of version 2)."""
     with paused_gc():
         try:
             version = data.get("snapshot_version", 1)
-            if version == 1:
-                return _state_from_v1(data)
-            if version == SNAPSHOT_VERSION:
-                parts = _parts_v2(data)
+            if version in (1, SNAPSHOT_VERSION):
+                parts = _shared(_parts_v1(data) if version == 1 else _parts_v2(data))
                 (_, (tenants, principals, actives, _, _, attributes, *_), groups, *_) = parts
                 return parts, columns_fingerprint(
                     tenants, principals, actives, attributes, groups=groups, groups_sorted=True
@@ -132,31 +132,89 @@ def _read_json(data: Mapping[str, Any], origin: str) -> VendorState | tuple[Part
     raise AccessError(f"{origin}: snapshot_version {version!r}; this access reads versions 1 and 2")
 
 
-def _state_from_v1(data: Mapping[str, Any]) -> VendorState:
+def _parts_v1(data: Mapping[str, Any]) -> Parts:
+    """A version 1 snapshot's parts: each account object's fields made columns (text as `str`
+    makes it, as this version always read them), and the grant rows grouped by head."""
     vendor = str(data["vendor"])
-    accounts = tuple(
-        Account(
-            vendor,
-            str(a.get("tenant", "")),
-            str(a["principal"]),
-            active=bool(a.get("active", True)),
-            email=str(a.get("email", "")),
-            display_name=str(a.get("display_name", "")),
-            attributes=tuple(sorted((str(k), str(v)) for k, v in dict(a.get("attributes", {})).items())),
-            native_id=str(a.get("native_id", "")),
-            last_sign_in=str(a.get("last_sign_in", "")),
-            changed_at=str(a.get("changed_at", "")),
-        )
-        for a in data.get("accounts", [])
+    accounts = data.get("accounts", [])
+    if not isinstance(accounts, list) or not set(map(type, accounts)) <= {dict}:
+        raise ValueError("accounts: expected a list of objects")
+    principals = _as_text(list(map(itemgetter("principal"), accounts)))
+    tenants, emails, names, ids, signed_in, changed = (
+        _as_text(list(map(methodcaller("get", name, ""), accounts)))
+        for name in ("tenant", "email", "display_name", "native_id", *_OPTIONAL_COLUMNS)
     )
-    grants = frozenset(_grants(vendor, data.get("grants", [])))
-    indirect = frozenset(_grants(vendor, data.get("indirect", [])))
-    read_only = frozenset(_grants(vendor, data.get("read_only", [])))
-    return VendorState(
-        vendor, accounts, grants, catalog=_sets(data, "catalog"), known_resources=_sets(data, "known_resources"),
-        indirect=indirect, read_only=read_only, unreadable=_unreadable(vendor, data),
-        aliases=_aliases(_alias_rows(data)),
-    )  # fmt: skip
+    actives = list(map(methodcaller("get", "active", True), accounts))
+    if not set(map(type, actives)) <= {bool}:
+        actives = list(map(bool, actives))
+    attributes = _v1_attributes(list(map(methodcaller("get", "attributes", {}), accounts)))
+    return (
+        vendor,
+        (tenants, principals, actives, emails, names, attributes, ids, signed_in, changed),
+        _rows_grouped(vendor, data.get("grants", [])),
+        _rows_grouped(vendor, data.get("indirect", [])),
+        _rows_grouped(vendor, data.get("read_only", [])),
+        _sets(data, "catalog"),
+        _sets(data, "known_resources"),
+        [
+            (str(tenant), str(rtype), str(resource), str(why))
+            for tenant, rtype, resource, why in data.get("unreadable", [])
+        ],
+        _alias_rows(data),
+    )
+
+
+def _shared(parts: Parts) -> Parts:
+    """`parts` with each principal (and email) one string, however many groups hold it: a JSON
+    decoder makes a string of each occurrence (ten a person, a million in all), and `marshal`
+    carries one object once (the second process's answer: a fraction of the size and of the
+    memory it takes here)."""
+    share: dict[str, str] = {}
+    one = share.setdefault
+    _, (_, principals, _, emails, *_), grants, indirect, read_only, *_ = parts
+    principals[:] = map(one, principals, principals)
+    emails[:] = map(one, emails, emails)
+    for groups in (grants, indirect, read_only):
+        for held in groups.values():
+            held[:] = map(one, held, held)
+    return parts
+
+
+def _as_text(values: list[Any]) -> list[str]:
+    return values if set(map(type, values)) <= {str} else list(map(str, values))
+
+
+def _v1_attributes(written: list[Any]) -> list[tuple[tuple[str, str], ...]]:
+    """Each account's attributes as sorted (name, value) text pairs; each distinct set made once."""
+    made: dict[Any, tuple[tuple[str, str], ...]] = {}
+    try:
+        if not set(map(type, written)) <= {dict}:
+            raise TypeError
+        pairs = list(map(tuple, map(sorted, map(dict.items, written))))
+        for one in set(pairs):
+            made[one] = tuple(sorted((str(k), str(v)) for k, v in one))
+        return list(map(made.__getitem__, pairs))
+    except TypeError:  # (not objects, or values that do not sort or hash): each made on its own
+        return [tuple(sorted((str(k), str(v)) for k, v in dict(one).items())) for one in written]
+
+
+def _rows_grouped(vendor: str, rows: Any) -> dict[Head, list[str]]:
+    """Version 1's `[tenant, type, resource, entitlement, principal]` rows as version 2's groups:
+    runs of rows with one head (a written file holds one run per head, sorted) taken in C."""
+    if not isinstance(rows, list):
+        raise ValueError("expected a list of grant rows")
+    if not rows:
+        return {}
+    if set(map(len, rows)) != {5}:
+        raise ValueError("a grant row is [tenant, type, resource, entitlement, principal]")
+    groups: list[list[Any]] = []
+    for head, run in groupby(rows, _ROW_HEAD):
+        groups.append([*head, list(map(_ROW_PRINCIPAL, run))])
+    return _grant_groups(vendor, groups)
+
+
+_ROW_HEAD = itemgetter(0, 1, 2, 3)
+_ROW_PRINCIPAL = itemgetter(4)
 
 
 def _parts_v2(data: Mapping[str, Any]) -> Parts:
@@ -239,13 +297,6 @@ def _strings(values: list[Any]) -> list[str]:
     return values
 
 
-def _unreadable(vendor: str, data: Mapping[str, Any]) -> dict[ResourceKey, str]:
-    return {
-        ResourceKey(vendor, str(tenant), str(rtype), str(resource)): str(why)
-        for tenant, rtype, resource, why in data.get("unreadable", [])
-    }
-
-
 def _alias_rows(data: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = []
     for row in data.get("aliases", []):
@@ -265,23 +316,17 @@ def _sets(data: Mapping[str, Any], key: str) -> dict[str, frozenset[str]]:
     return {str(k): frozenset(v) for k, v in dict(data.get(key, {})).items()}
 
 
-def _grants(vendor: str, rows: Iterable[list[str]]) -> Iterable[Grant]:
-    for row in rows:
-        tenant, rtype, resource, entitlement, principal = row
-        yield Grant(vendor, tenant, rtype, resource, entitlement, principal)
-
-
 def write_state(directory: Path, state: VendorState) -> Path:
     return write_json(directory / f"{state.vendor}.json", state_to_json(state))
 
 
 def read_state(directory: Path, vendor: str) -> VendorState | None:
     read = read_snapshot(directory, vendor)
-    return read if read is None or isinstance(read, VendorState) else state_of(*read)
+    return None if read is None else state_of(*read)
 
 
-def read_snapshot(directory: Path, vendor: str) -> VendorState | tuple[Parts, str] | None:
-    """`read_state`, a version 2 snapshot's state left as its parts and fingerprint; None: no file."""
+def read_snapshot(directory: Path, vendor: str) -> tuple[Parts, str] | None:
+    """`read_state`, the state left as its parts and fingerprint; None: no file."""
     path = directory / f"{vendor}.json"
     if not path.exists():
         return None

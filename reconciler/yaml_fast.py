@@ -26,7 +26,10 @@ file with no content (the builder's None).
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from collections import deque
+from itertools import chain, compress, islice, repeat
+from operator import itemgetter
+from typing import Any, Final, NamedTuple, cast
 
 from reconciler.yaml_source import _MAYBE_TYPED, LineDict, LineList, YamlProblem, _plain
 
@@ -94,18 +97,137 @@ def read_subset(text: str) -> Any:
 
     `text` is what the builder would read: it passed `yaml_source`'s check for control characters.
     """
+    return read_deferring(text, None)[0]
+
+
+class FlowRows(NamedTuple):
+    """A top-level key's block mapping written as one-line flow mappings (`people:`, a person a
+    line), left as columns for a caller that reads them so (`people_table`): the entries' keys (text,
+    distinct) and lines, and a column per field name as written (`email`), each entry's value as
+    written or None where it leaves the field out. A value is a plain scalar or `[item]`/`[]`;
+    `typed` gives what the values and items that YAML types resolve to (the others are text as
+    written), and `marked` the fields where a value is a list or typed (the others hold text)."""
+
+    keys: list[str]
+    lines: list[int]
+    columns: dict[str, list[str | None]]
+    typed: dict[str, Any]  # value or item -> what it means, for those YAML types (`typed.get(t, t)`)
+    marked: frozenset[str]
+
+
+def read_deferring(text: str, key: str | None) -> tuple[Any, FlowRows | None]:
+    """`read_subset`, with the value of the top-level `key`, when it is a block of one-line flow
+    mappings, left out of the data and returned as FlowRows (None: read as any other value; the
+    data is then all of it). Left out or not, the rest of the data is the same, and so is whether
+    the file is in the subset."""
     for char in _OUTSIDE:
         if char in text:
-            return DECLINED
+            return DECLINED, None
     if not text.endswith("\n"):
         text += "\n"
     rows = _LINE.findall(text)
     if len(rows) != text.count("\n"):
-        return DECLINED  # a line the subset does not cover
+        return DECLINED, None  # a line the subset does not cover
+    flow = _flow_rows(rows, key) if key is not None else None
     try:
-        return _Reader().build(rows)
+        data = _Reader().build(rows)
     except (YamlProblem, _Outside):  # a number too long for an int, a key given twice
-        return DECLINED
+        return DECLINED, None
+    if flow is not None and data is not DECLINED:
+        del data[key], data.key_lines[key]  # (read as null: its rows were taken out)
+    return data, flow if data is not DECLINED else None
+
+
+_KEY, _DASH, _USUAL, _TEXT = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
+_EVEN = itemgetter(slice(0, None, 2))
+_TYPED_OR_ITEMS = _MAYBE_TYPED | {"["}
+
+
+def _flow_rows(rows: list[tuple[str, str, str, str, str]], key: str) -> FlowRows | None:
+    """The block of one-line flow mappings under the top-level `key`, taken out of `rows` (each
+    left a blank line), when the builder would read every one of them as it is written; None, and
+    `rows` untouched, otherwise (then the builder reads them, whatever it makes of them).
+
+    Checked a column at a time (100,000 lines): the checks `_Reader.build` makes of each line."""
+    try:
+        start = rows.index(("", key, "", "", "")) + 1  # `key:` alone, at the top
+    except ValueError:
+        return None
+    indents = list(map(itemgetter(0), rows))
+    end = start
+    while True:  # the next line at the top that is not blank or a comment ends the block
+        try:
+            end = indents.index("", end)
+        except ValueError:
+            end = len(rows)
+            break
+        if rows[end][1] or rows[end][2]:
+            break
+        end += 1
+    span = rows[start:end]
+    block = list(filter(_KEY, span))
+    if not block or any(map(_DASH, span)) or len(set(map(itemgetter(0), block))) != 1:
+        return None  # (a dash, or lines at several indentations: a nested block)
+    if not all(map(_USUAL, block)) or any(map(_TEXT, block)):
+        return None  # (a value that is not a usual flow mapping)
+    numbers = list(compress(range(start + 1, end + 1), map(_KEY, span)))
+    keys = list(map(_KEY, block))
+    if max(map(len, keys)) > MAX_KEY or not _QUOTES.isdisjoint(map(itemgetter(0), keys)):
+        return None
+    resolved: dict[str, Any] = {}
+    try:
+        for typed in set(compress(keys, map(_MAYBE_TYPED.__contains__, map(itemgetter(0), keys)))):
+            resolved[typed] = _plain(typed, 0)
+        if not all(isinstance(resolved[typed], str) for typed in resolved) or len(
+            set(map(resolved.get, keys, keys))
+        ) < len(keys):
+            return None  # (a key YAML reads as a number, or one written twice: the builder's to read)
+        if resolved:
+            keys = list(map(resolved.get, keys, keys))
+        tokens = list(
+            map(str.split, map(str.replace, map(_USUAL, block), repeat(", "), repeat(": ")), repeat(": "))
+        )
+        shape_of = list(map(tuple, map(_EVEN, tokens)))  # the fields each line names, in its order
+        shapes = list(dict.fromkeys(shape_of))
+        for shape in shapes:
+            _resolved_keys(shape, 0)  # (a key too long or given twice: _Outside)
+        columns = _columns(tokens, shape_of, shapes)
+        marked = set()
+        for field, column in columns.items():  # values YAML types (numbers, true, null), and lists
+            given = list(filter(None, column))
+            if _TYPED_OR_ITEMS.isdisjoint(map(itemgetter(0), given)):
+                continue
+            marked.add(field)
+            for token in set(compress(given, map(_TYPED_OR_ITEMS.__contains__, map(itemgetter(0), given)))):
+                token = token[1:-1] if token[0] == "[" else token
+                if token and token[0] in _MAYBE_TYPED:
+                    resolved[token] = _plain(token, 0)
+    except (YamlProblem, _Outside):
+        return None
+    rows[start:end] = repeat(("", "", "", "", ""), end - start)
+    return FlowRows(keys, numbers, columns, resolved, frozenset(marked))
+
+
+def _columns(
+    tokens: list[list[str]], shape_of: list[tuple[str, ...]], shapes: list[tuple[str, ...]]
+) -> dict[str, list[str | None]]:
+    """Each field's values in the order of the lines, None where a line leaves it out (a field
+    named twice in one line never gets here)."""
+    if len(shapes) == 1:  # every line names the same fields in the same order
+        return dict(zip(shapes[0], map(list, islice(zip(*tokens, strict=True), 1, None, 2)), strict=False))
+    _exhaust(
+        map(list.append, tokens, repeat(cast(str, None)))
+    )  # (index -1 of each line: a field it leaves out)
+    shape_number = list(map({shape: i for i, shape in enumerate(shapes)}.__getitem__, shape_of))
+    columns: dict[str, list[str | None]] = {}
+    for field in dict.fromkeys(chain.from_iterable(shapes)):  # each line's value, where its shape has it
+        at = [2 * shape.index(field) + 1 if field in shape else -1 for shape in shapes]
+        columns[field] = list(map(list.__getitem__, tokens, map(at.__getitem__, shape_number)))
+    _exhaust(map(list.pop, tokens))
+    return columns
+
+
+_exhaust = deque[object](maxlen=0).extend  # (runs an iterator through)
 
 
 def _mapping(line: int) -> LineDict:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml import events as ev
@@ -109,15 +109,46 @@ class LineList(list[Any]):
         return self._by_name.get(str(key))
 
 
+class Deferred(NamedTuple):
+    """A top-level key whose value `load_yaml(defer=key)` left for the caller to read from `rows`
+    (`yaml_fast.FlowRows`); the document reads it from `text` if anyone asks for it."""
+
+    key: str
+    text: str
+    rows: Any = None  # (the caller's to take: then None)
+
+
 @dataclass(slots=True)
 class YamlDocument:
-    """A loaded file: its data, where each value is, and what went wrong."""
+    """A loaded file: its data, where each value is, and what went wrong.
+
+    `tree` is the data less a `deferred` key's value (see `load_yaml`); `data` is all of it, the
+    deferred value read on first use, and walking a path that goes through it reads it too.
+    """
 
     file: str
-    data: Any
+    tree: Any
     errors: list[LocatedError] = field(default_factory=list)
     _locations: dict[int, Location] = field(default_factory=dict, repr=False)
     _lines: dict[Path, int] | None = field(default=None, repr=False)
+    deferred: Deferred | None = field(default=None, repr=False)
+
+    @property
+    def data(self) -> Any:
+        if self.deferred is not None:
+            from reconciler.yaml_fast import DECLINED, read_subset  # it builds on this module
+
+            whole = read_subset(self.deferred.text)  # (the same lines, so in the subset as before)
+            if whole is DECLINED:  # pragma: no cover - read_deferring read the rest so
+                raise AssertionError(f"{self.file}: read in part, but not whole")
+            self.tree, self.deferred = whole, None
+        return self.tree
+
+    def _walked(self, path: Path) -> Any:
+        """The data to walk `path` in: the tree unless the path goes through a deferred value."""
+        if self.deferred is not None and path and path[0] == self.deferred.key:
+            return self.data
+        return self.tree
 
     def at(self, line: int) -> Location:
         """One shared Location per line: a line that explains 10,000 grants is one object."""
@@ -133,7 +164,7 @@ class YamlDocument:
 
     def line_of(self, path: Path) -> int:
         """The line of `path`, or of its longest prefix that has one; 0 when none has."""
-        node = self.data
+        node = self._walked(path)
         best: int = getattr(node, "line", 0)
         for key in path:
             kind = type(node)
@@ -158,7 +189,7 @@ class YamlDocument:
 
     def child_lines(self, path: Path) -> dict[Any, int]:
         """The line of each key of the mapping at `path` ({} when it is not a written mapping)."""
-        node = self.data
+        node = self._walked(path)
         for key in path:
             if type(node) is not LineDict or key not in node:
                 return {}
@@ -167,7 +198,7 @@ class YamlDocument:
 
     def has(self, path: Path) -> bool:
         """Whether every step of `path` is written in the file."""
-        node = self.data
+        node = self._walked(path)
         for key in path:
             if not isinstance(node, LineDict | LineList) or node.line_of(key) is None:
                 return False
@@ -495,12 +526,16 @@ class _Builder:
             dispose()
 
 
-def load_yaml(source: str | bytes, file: str, *, subset: bool = True) -> YamlDocument:
+def load_yaml(
+    source: str | bytes, file: str, *, subset: bool = True, defer: str | None = None
+) -> YamlDocument:
     """Read one file's text or bytes; problems are in `YamlDocument.errors`, never raised.
 
     A file written in the plain subset of YAML that access files use is read by `yaml_fast`
     (several times faster, to the same values and lines); anything else, and every error, by
     libyaml's events. `subset=False` reads with libyaml alone (the tests compare the two).
+    `defer`: a top-level key whose value, when written as one-line flow mappings (a person a line),
+    is left as `yaml_fast.FlowRows` in `YamlDocument.deferred` for the caller to read as columns.
     """
     if isinstance(source, bytes):
         text, error = decode(source, file)
@@ -512,11 +547,12 @@ def load_yaml(source: str | bytes, file: str, *, subset: bool = True) -> YamlDoc
     if problem is not None:
         return YamlDocument(file, None, errors=[LocatedError(Location(file, problem.line), problem.message)])
     if subset:
-        from reconciler.yaml_fast import DECLINED, read_subset  # it builds on this module
+        from reconciler.yaml_fast import DECLINED, read_deferring  # it builds on this module
 
-        data = read_subset(text)
+        data, rows = read_deferring(text, defer)
         if data is not DECLINED:
-            return YamlDocument(file, data)
+            deferred = Deferred(defer, text, rows) if defer is not None and rows is not None else None
+            return YamlDocument(file, data, deferred=deferred)
     builder = _Builder(text)
     try:
         data = builder.build()

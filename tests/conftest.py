@@ -40,6 +40,27 @@ def _no_outbound_http(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(httpx.HTTPTransport, "handle_request", sync_guarded)
 
 
+YOU_FORGOT_TO_FAKE_GH = """#!/bin/sh
+echo "gh: tests never ask the real gh (write a fake gh on PATH, see tests/test_github_local.py)" >&2
+exit 1
+"""
+
+
+@pytest.fixture(autouse=True)
+def _no_real_gh(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's logged-in `gh` would hand tests a real token: put a `gh` that knows nothing first
+    on PATH (a test that needs one puts its own fake in front)."""
+    import os
+
+    fence = tmp_path_factory.getbasetemp() / "no-real-gh"
+    gh = fence / "gh"
+    if not gh.exists():
+        fence.mkdir(exist_ok=True)
+        gh.write_text(YOU_FORGOT_TO_FAKE_GH, encoding="utf-8")
+        gh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fence}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import os

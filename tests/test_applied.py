@@ -29,7 +29,15 @@ def write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def both(path: Path) -> list[dict[Grant, str]]:
+def by_head(times: dict[Grant, str]) -> dict[tuple[str, ...], dict[str, str]]:
+    """The answer's shape: grant -> time, by head (vendor .. entitlement), then principal."""
+    found: dict[tuple[str, ...], dict[str, str]] = {}
+    for grant, at in times.items():
+        found.setdefault(grant[:5], {})[grant.principal] = at
+    return found
+
+
+def both(path: Path) -> list[dict[tuple[str, ...], dict[str, str]]]:
     """The answer read here and by a second process (however small the log)."""
     return [read_applied(path), Reading.start(path, background_from=0).result()]
 
@@ -49,7 +57,7 @@ def test_the_latest_grant_counts_and_revokes_failures_and_accounts_do_not(tmp_pa
         ],
     )
     for found in both(log):
-        assert found == {HARBOR: "2026-11-20T06:00:00+00:00", VPN: "2026-11-19T06:00:00+00:00"}
+        assert found == by_head({HARBOR: "2026-11-20T06:00:00+00:00", VPN: "2026-11-19T06:00:00+00:00"})
 
 
 def test_fields_written_otherwise_are_taken_as_written(tmp_path: Path) -> None:
@@ -59,7 +67,7 @@ def test_fields_written_otherwise_are_taken_as_written(tmp_path: Path) -> None:
     del no_time["time"]
     log = write(tmp_path / "audit.jsonl", [json.dumps(entry), " " + json.dumps(no_time) + " "])
     for found in both(log):
-        assert found == {HARBOR: "2026-11-20T06:00:00+00:00", VPN: ""}
+        assert found == by_head({HARBOR: "2026-11-20T06:00:00+00:00", VPN: ""})
 
 
 @pytest.mark.parametrize("bad", ['{"time": "2026-11-20", "action": "grant"', '{"a": 1} {"b": 2}'])
@@ -81,3 +89,36 @@ def test_a_line_that_is_not_json_is_one_error_naming_it(tmp_path: Path, bad: str
 
 def test_no_log_is_no_applied_grants(tmp_path: Path) -> None:
     assert both(tmp_path / "missing.jsonl") == [{}, {}]
+
+
+def test_a_log_with_windows_line_ends_reads_the_same(tmp_path: Path) -> None:
+    lines = [line(HARBOR, "2026-11-20T06:00:00+00:00"), line(VPN, "2026-11-19T06:00:00+00:00")]
+    unix = write(tmp_path / "unix.jsonl", lines)
+    windows = tmp_path / "windows.jsonl"
+    windows.write_bytes(unix.read_bytes().replace(b"\n", b"\r\n"))
+    assert (
+        both(windows)
+        == both(unix)
+        == [by_head({HARBOR: "2026-11-20T06:00:00+00:00", VPN: "2026-11-19T06:00:00+00:00"})] * 2
+    )
+
+
+def test_a_line_that_is_not_utf8_is_one_error_naming_it(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(line(HARBOR, "2026-11-20T06:00:00+00:00").encode() + b'\n{"reason": "caf\xe9"}\n')
+    with pytest.raises(AccessError) as caught:
+        read_applied(log)
+    assert caught.value.message.startswith(f"{log}:2: not a JSON line of the audit log (")
+
+
+def test_json_that_python_reads_is_read_whatever_its_numbers(tmp_path: Path) -> None:
+    """NaN and an integer past 64 bits are JSON as Python writes and reads it: the lines count."""
+    log = write(
+        tmp_path / "audit.jsonl",
+        [
+            line(HARBOR, "2026-11-20T06:00:00+00:00", pull_request=10**30),
+            line(VPN, "2026-11-19T06:00:00+00:00", score=float("nan")),
+        ],
+    )
+    for found in both(log):
+        assert found == by_head({HARBOR: "2026-11-20T06:00:00+00:00", VPN: "2026-11-19T06:00:00+00:00"})

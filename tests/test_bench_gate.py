@@ -1,4 +1,4 @@
-"""The gate benchmark runs as the README says: the CLI as a process, the pull requests approved."""
+"""The gate benchmark runs as docs/performance.md says: the CLI as a process, the pull requests approved."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sync benchmark runs as the README says: each vendor synced over real loopback HTTP."""
+"""The sync benchmark runs as docs/performance.md says: each vendor synced over real loopback HTTP."""
 
 from __future__ import annotations
 

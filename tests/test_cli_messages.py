@@ -196,9 +196,10 @@ def test_a_change_held_without_github_says_why_without_nested_parentheses(
     assert "held" in result.stdout
     assert (
         "brought this change without a merged pull request; open a pull request so that someone approves "
-        "it. GitHub is not configured, so no pull request was looked up: GITHUB_REPOSITORY is not set; set "
-        "it to owner/name, as GitHub Actions does"
-    ) in result.stdout
+        "it. GitHub is not configured, so no pull request was looked up: GITHUB_TOKEN is not set; in a "
+        "workflow, give it with `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}`; locally, `gh auth login` is "
+        "enough: access asks `gh auth token`"
+    ) in result.stdout  # the repository came from the origin remote
     assert [line for line in output.splitlines() if paren_depth(line) > 1] == []
 
 

@@ -215,3 +215,25 @@ def test_a_pingone_role_that_does_not_exist_fails(
         "✗ pingone: roles: no such role: Identity Data Admn (closest: Identity Data Admin, Identity Data Read Only)"
         in lines
     )
+
+
+def test_doctor_format_json_is_one_document_of_every_check(
+    example_repo: Path, served: Serve, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served("procore", PROCORE_COMPANY_ID="562949953421312,7")
+    code, out, err = run_cli(
+        capsys, "--repo", str(example_repo), "--vendor", "procore", "doctor", "--format", "json"
+    )
+    assert code == 1
+    document = json.loads(out)
+    assert (
+        document["ok"] is False
+        and document["failed"] == 1
+        and document["passed"] == len(document["checks"]) - 1
+    )
+    assert {
+        "area": "procore", "check": "company 7", "ok": False,
+        "detail": "not visible to the app: install it there (Company Admin > App Management), or remove the id "
+        "from PROCORE_COMPANY_ID",
+    } in document["checks"]  # fmt: skip
+    assert "✗" not in out and err.rstrip().endswith("passed, 1 failed")

@@ -224,20 +224,26 @@ class World:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.fixture(scope="module")
-def adopted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Built once: copying it is much faster than repairing the seed's drift in every test."""
-    root = tmp_path_factory.mktemp("adopted")
+def adopt_example(root: Path, prepare: Callable[[Path], None] | None = None) -> Path:
+    """The example committed in a new repository under `root` (after `prepare` edits it), adopted."""
     repo = git.Repo.init(root / "repo", initial_branch="main")
     with repo.config_writer() as config:
         config.set_value("user", "name", "Test User")
         config.set_value("user", "email", "test@example.com")
     for part in ("access", "policies"):
         shutil.copytree(ROOT / part, root / "repo" / part)
+    if prepare is not None:
+        prepare(root / "repo")
     repo.index.add(["access", "policies"])
     repo.index.commit("example access")
     World.adopt(repo)
     return root / "repo"
+
+
+@pytest.fixture(scope="module")
+def adopted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once: copying it is much faster than repairing the seed's drift in every test."""
+    return adopt_example(tmp_path_factory.mktemp("adopted"))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from reconciler.policy_model import Policies, RecertificationRule
 from reconciler.recertification import lapses
 from reconciler.records import AccessSet, Grant, Provenance
 from reconciler.simulators.github import GitHubSimulator
-from tests.test_gate import ROOT, World, replace_text
+from tests.test_gate import World, adopt_example, replace_text
 
 HEIDI = "      heidi: environment"
 CERTIFIED = "      heidi: {scope: environment, certified: 2026-11-01}"
@@ -30,27 +30,21 @@ REVOKE = "    grace_days: 14\n"
 LINE = "- heidi: role Identity Data Admin (environment)  (access/pingone.yaml:18; lapsed: "
 
 
-@pytest.fixture(scope="module")
-def adopted(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("lapse")
-    repo = git.Repo.init(root / "repo", initial_branch="main")
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "Test User")
-        config.set_value("user", "email", "test@example.com")
-    for part in ("access", "policies"):
-        shutil.copytree(ROOT / part, root / "repo" / part)
-    pingone = root / "repo/access/pingone.yaml"
+def lapsing(repo: Path) -> None:
+    """heidi's admin role certified on 2026-11-01, and admin roles lapsing on no response."""
+    pingone = repo / "access/pingone.yaml"
     pingone.write_text(pingone.read_text(encoding="utf-8").replace(HEIDI, CERTIFIED), encoding="utf-8")
-    rules = root / "repo/policies/recertification.yaml"
+    rules = repo / "policies/recertification.yaml"
     text = rules.read_text(encoding="utf-8")
     assert text.count(REVOKE) == 1
     rules.write_text(
         text.replace(REVOKE, REVOKE + "    on_no_response: revoke\n    notice_days: 14\n"), encoding="utf-8"
     )
-    repo.index.add(["access", "policies"])
-    repo.index.commit("example access, admin roles lapse on no response")
-    World.adopt(repo)
-    return root / "repo"
+
+
+@pytest.fixture(scope="module")
+def adopted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return adopt_example(tmp_path_factory.mktemp("lapse"), lapsing)
 
 
 @pytest.fixture

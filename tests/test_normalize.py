@@ -89,6 +89,22 @@ def test_a_person_in_two_populations_is_an_error(tmp_path: Path) -> None:
     )
 
 
+def test_a_person_listed_again_in_a_population_is_named_at_the_line_that_listed_them_last(
+    tmp_path: Path,
+) -> None:
+    yaml = "pingone:\n  populations:\n    Employees:\n      - site\n      - bob\n    Contractors: [bob]\n"
+    with pytest.raises(ValidationErrors) as info:
+        compile_(tmp_path, yaml)
+    assert str(info.value) == (
+        "access/v.yaml:6: bob is in population 'Contractors' here and 'Employees' at access/v.yaml:5;"
+        " a PingOne account is in exactly one population"
+    )
+    accounts = compile_(tmp_path, "pingone:\n  populations:\n    Employees: [site, bob]\n").accounts
+    assert [(k.principal, a.attribute("population")) for k, a in accounts.items()] == [
+        ("alice@harbor.example", "Employees"), ("bob@harbor.example", "Employees")
+    ]  # fmt: skip
+
+
 def test_a_role_scope_must_be_one_pingone_knows(tmp_path: Path) -> None:
     with pytest.raises(ValidationErrors) as info:
         compile_(

@@ -291,3 +291,18 @@ def test_certified_must_be_a_date(tmp_path: Path) -> None:
     with pytest.raises(ValidationErrors) as info:
         load(tmp_path)
     assert "a.yaml:6" in str(info.value) and "expected a date like 2026-11-29" in str(info.value)
+
+
+def test_recertify_format_json_lists_each_owners_pull_request_and_lines(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = written(world) + dt.timedelta(days=100)
+    lapse(world, monkeypatch, today)
+    monkeypatch.setenv("ACCESS_TODAY", today.isoformat())
+    result = world.access("recertify", "--sandbox", "--format", "json")
+    assert result.code == 0, result.err
+    (owner,) = json.loads(result.out)["owners"]
+    assert owner["owner"] == "security" and owner["branch"] == BRANCH and owner["left_as_is"] is False
+    assert owner["pull_request"]["number"] == 1 and owner["pull_request"]["created"] is True
+    assert sorted(line["member"] for line in owner["lines"]) == ["heidi", "security"]
+    assert "opened pull request #1 for security" in result.err

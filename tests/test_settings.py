@@ -16,7 +16,7 @@ from reconciler.settings import SECRET_SETTINGS, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1] / "reconciler"
 NAME = re.compile(
-    r"(ACCESS|GITHUB|PROCORE|CONCUR|PINGONE)_[A-Z0-9_]*[A-Z0-9]|XDG_CONFIG_HOME|HOME|PIP_INDEX_URL"
+    r"(ACCESS|GITHUB|PROCORE|CONCUR|PINGONE)_[A-Z0-9_]*[A-Z0-9]|XDG_CONFIG_HOME|HOME|PIP_INDEX_URL|NO_COLOR"
 )
 # `token_store_from_env(env, vendor=...)` builds `f"{prefix}_TOKEN_STORE"`; only Concur has a token store
 PREFIXES = {"prefix": ("CONCUR",)}

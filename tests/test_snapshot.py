@@ -88,6 +88,53 @@ def test_version_1_snapshots_still_read(tmp_path: Path) -> None:
     assert state.accounts == (Account("procore", CO, "ann@x.example"),)
 
 
+def _as_version_1(state: VendorState) -> dict[str, object]:
+    """`state` as `sync --out` wrote it before format 2 (accounts as objects, a grant a row)."""
+    return {
+        "snapshot_version": 1, "vendor": state.vendor, "fingerprint": state.fingerprint,
+        "accounts": [
+            {"tenant": a.tenant, "principal": a.principal, "active": a.active, "email": a.email,
+             "display_name": a.display_name, "attributes": dict(a.attributes), "native_id": a.native_id}
+            for a in state.accounts
+        ],
+        "grants": [list(g[1:]) for g in sorted(state.grants)],
+        "indirect": [list(g[1:]) for g in sorted(state.indirect)],
+        "catalog": {k: sorted(v) for k, v in state.catalog.items()},
+        "known_resources": {k: sorted(v) for k, v in state.known_resources.items()},
+    }  # fmt: skip
+
+
+def test_a_version_1_snapshot_reads_as_the_same_state_as_version_2(tmp_path: Path) -> None:
+    """Whatever order its rows come in, repeated or not: the same records, groups and fingerprint."""
+    state = _state()
+    data = _as_version_1(state)
+    rows = data["grants"]
+    assert isinstance(rows, list)
+    data["grants"] = [*reversed(rows), rows[0], rows[2]]  # out of order, and two rows twice
+    (tmp_path / "pingone.json").write_text(json.dumps(data))
+    back = read_state(tmp_path, "pingone")
+    assert back is not None and back.grant_groups is not None
+    assert back.accounts == state.accounts
+    assert back.grants == state.grants and back.grant_count == len(state.grants)
+    assert back.indirect == state.indirect and back.catalog == state.catalog
+    assert back.fingerprint == state.fingerprint
+
+
+def test_a_version_1_snapshot_reads_its_values_as_text_as_it_always_did(tmp_path: Path) -> None:
+    data = {
+        "snapshot_version": 1, "vendor": "procore", "grants": [[CO, "project", "Harbor Tower", "Superintendent", "a@x"]],
+        "accounts": [{"tenant": int(CO), "principal": "a@x", "active": 1, "attributes": {"login": 7}},
+                     {"principal": "b@x", "attributes": [["login", "b"]]}],
+    }  # fmt: skip
+    (tmp_path / "procore.json").write_text(json.dumps(data))
+    back = read_state(tmp_path, "procore")
+    assert back is not None
+    assert back.accounts == (
+        Account("procore", CO, "a@x", attributes=(("login", "7"),)),
+        Account("procore", "", "b@x", attributes=(("login", "b"),)),
+    )
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -104,6 +151,24 @@ def test_a_damaged_snapshot_is_one_clear_error(tmp_path: Path, damage) -> None: 
     damage(data)
     path.write_text(json.dumps(data))
     with pytest.raises(AccessError, match=r"pingone\.json: (not a valid state snapshot|snapshot_version 9)"):
+        read_state(tmp_path, "pingone")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d["grants"][0].append("one too many"),
+        lambda d: d["grants"][1].__setitem__(4, 7),
+        lambda d: d["accounts"][0].pop("principal"),
+        lambda d: d.__setitem__("accounts", {"principal": []}),
+        lambda d: d.__setitem__("grants", "none"),
+    ],
+)
+def test_a_damaged_version_1_snapshot_is_one_clear_error(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
+    data = _as_version_1(_state())
+    damage(data)
+    (tmp_path / "pingone.json").write_text(json.dumps(data))
+    with pytest.raises(AccessError, match=r"pingone\.json: not a valid state snapshot"):
         read_state(tmp_path, "pingone")
 
 

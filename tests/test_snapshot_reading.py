@@ -49,7 +49,7 @@ def _states() -> list[VendorState]:
 def snapshot(tmp_path: Path) -> Path:
     for state in _states():
         write_state(tmp_path, state)
-    # a version 1 file: the second process leaves it to this one
+    # a version 1 file: read into the same parts as version 2
     (tmp_path / "concur.json").write_text(json.dumps({
         "snapshot_version": 1, "vendor": "concur", "indirect": [],
         "grants": [["", "role", "EXP_APPROVER", "member", "p00001@x.example"]],
@@ -78,7 +78,7 @@ def test_the_second_process_reads_what_this_one_would(snapshot: Path) -> None:
     reading = _finished(snapshot, (*VENDORS, "nobody"))
     for vendor in ("procore", "pingone"):  # what it answered is what is used
         (snapshot / f"{vendor}.json").unlink()
-    for vendor in (*VENDORS, "nobody"):  # (version 1, and no file: read here)
+    for vendor in (*VENDORS, "nobody"):  # (concur's is version 1; no file: read here)
         _same(reading.read(vendor), expected[vendor])
 
 
@@ -87,10 +87,23 @@ def test_what_a_stopped_second_process_did_not_answer_is_read_here(snapshot: Pat
     reading = _finished(snapshot)
     assert reading.answer is not None
     reading.answer.seek(0, os.SEEK_END)
-    reading.answer.truncate(reading.answer.tell() - 1000)  # pingone's answer, cut short
-    (snapshot / "procore.json").unlink()  # answered
+    reading.answer.truncate(reading.answer.tell() - 1000)  # the last answer (procore's: sorted), cut short
+    (snapshot / "pingone.json").unlink()  # answered
     for vendor in VENDORS:
         _same(reading.read(vendor), expected[vendor])
+
+
+def test_a_vendor_not_answered_yet_is_read_here_from_the_end_while_the_second_process_goes_on(
+    snapshot: Path,
+) -> None:
+    """Asked for concur before the second process has answered anything, this one reads the vendor
+    it would read last (procore) here, and takes the others from it once answered; never waiting."""
+    expected = {vendor: read_state(snapshot, vendor) for vendor in VENDORS}
+    reading = SnapshotReading.start(snapshot, VENDORS, background_from=0)
+    assert reading.vendors == sorted(VENDORS)
+    for vendor in sorted(VENDORS):
+        _same(reading.read(vendor), expected[vendor])
+    assert reading.process is None and reading.answer is None  # stopped and closed once all were read
 
 
 def test_a_small_snapshot_is_read_here(snapshot: Path) -> None:

@@ -4,11 +4,11 @@ of each granting line (git + GitHub) and the audit log, joined into rows (`recon
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler.access_rows import Row, build_rows, pick
+from reconciler.access_rows import Rows, build_rows
 from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
 from reconciler.canonical import Aliases, aliases_of, canonical_access
@@ -25,7 +25,9 @@ from reconciler.origin import Origin
 from reconciler.policy_loader import load_policies
 from reconciler.policy_model import Policies
 from reconciler.provenance import History
-from reconciler.records import Grant
+from reconciler.records import Grant, Head
+from reconciler.snapshot_reading import SnapshotReading
+from reconciler.vendors import VENDORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class View:
     desired: Desired
     policies: Policies
     actual: dict[str, VendorState] | None
-    rows: list[Row]
+    rows: Rows
     history: History | None
     notes: tuple[str, ...]
     answers: Answers | None = None
@@ -57,14 +59,16 @@ def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None,
             return None, "the sandbox has no simulated GitHub (run `access demo --keep DIR`)"
         return factory(), ""
     try:
-        return GitHubClient.from_env(ctx.env, writable=False), ""
+        return GitHubClient.from_env(ctx.github().env, writable=False), ""
     except ConfigError as exc:
         return None, f"GitHub is not configured: {exc.message}"
 
 
-async def _actual(ctx: AppContext, desired: Desired, source: Source) -> dict[str, VendorState]:
+async def _actual(
+    ctx: AppContext, desired: Desired, source: Source, snapshots: SnapshotReading | None
+) -> dict[str, VendorState]:
     vendors = tuple(sorted(desired.access.scope.vendors))
-    async with open_connectors(ctx, source, vendors, writable=False) as connectors:
+    async with open_connectors(ctx, source, vendors, writable=False, snapshots=snapshots) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
     errors = check_names(desired.access, actual)  # unknown names in the YAML: errors, as in plan
     if errors:
@@ -72,8 +76,8 @@ async def _actual(ctx: AppContext, desired: Desired, source: Source) -> dict[str
     return actual
 
 
-def _nobody(grant: Grant) -> Origin | None:
-    return None
+def _nobody(head: Head) -> tuple[Origin | None, Mapping[str, Origin]]:
+    return None, {}
 
 
 def build_view(
@@ -85,11 +89,18 @@ def build_view(
 ) -> View:
     """The rows of `wanted` grants (all by default); `desired`, if the caller already loaded it."""
     audit_path = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
-    reading = Reading.start(audit_path)  # the audit log is read by a second process meanwhile
+    # The audit log, and a snapshot, are read by second processes while the YAML loads (as in plan).
+    reading = Reading.start(audit_path)
+    snapshots = None
+    if options.sync and options.source.state_dir is not None:
+        snapshots = SnapshotReading.start(options.source.state_dir, ctx.vendors or VENDORS)
     try:
-        return _build_view(ctx, options, wanted, reading, desired or load_desired(ctx))
+        desired = desired or load_desired(ctx, keep_files=False)
+        return _build_view(ctx, options, wanted, reading, snapshots, desired)
     finally:
         reading.stop()
+        if snapshots is not None:
+            snapshots.stop()
 
 
 def _build_view(
@@ -97,16 +108,16 @@ def _build_view(
     options: ViewOptions,
     wanted: Callable[[Grant], bool] | None,
     reading: Reading,
+    snapshots: SnapshotReading | None,
     desired: Desired,
 ) -> View:
     policies = load_policies(ctx.repo)
     notes: list[str] = []
-    actual = run(_actual(ctx, desired, options.source)) if options.sync else None
+    actual = run(_actual(ctx, desired, options.source, snapshots)) if options.sync else None
     if actual is None:
         notes.append("the vendors were not read (--no-sync): the YAML only")
     else:  # keyed as the vendors spell resources (a Procore project named by id: its name)
         desired = replace(desired, access=canonical_access(desired.access, aliases_of(actual)))
-    picked = pick(desired.access, wanted)
     history = History.open(ctx.repo)
     found: Answers | None = None
     if history is None:
@@ -118,6 +129,6 @@ def _build_view(
             notes.append(found.note)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
-        origin_of=found.origin_of if found is not None else _nobody, applied=reading.result(), picked=picked,
+        origins_of=found.origins if found is not None else _nobody, applied=reading.result(), wanted=wanted,
     )  # fmt: skip
     return View(desired, policies, actual, rows, history, tuple(notes), found)

@@ -19,6 +19,7 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.formats import TextOrJson
 from reconciler.commands.state import Source
 from reconciler.git_repo import open_repo
+from reconciler.github_local import with_repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,8 @@ def trail_settings(ctx: AppContext, source: Source, repository: str | None = Non
     if repository is not None:
         return Trail(key, audit_trail.normal_repository(repository))
     github = sandbox.github_file(ctx.repo) if source.sandbox else None
-    return Trail(key, audit_trail.repository_identity(ctx.env, github))
+    env = ctx.env if github is not None else with_repository(ctx.env, ctx.repo).env
+    return Trail(key, audit_trail.repository_identity(env, github))
 
 
 def _no_trail(source: Source) -> str:

@@ -23,6 +23,7 @@ from reconciler.errors import AccessError, ConfigError
 from reconciler.git_repo import base_commit, commit_all, has_remote, open_repo, push_branch, worktree
 from reconciler.git_tree import export_tree
 from reconciler.github_api import GitHubClient, PullRequest
+from reconciler.github_local import default_branch
 from reconciler.planner import build_plan
 from reconciler.policy_loader import load_policies
 from reconciler.render.markdown import render_markdown
@@ -34,9 +35,10 @@ ClientFactory = Callable[[], GitHubClient]
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where the branch goes: the base branch, the remote, and whether to use the sandbox GitHub."""
+    """Where the branch goes: the base branch (None: the remote's default branch), the remote, and
+    whether to use the sandbox GitHub."""
 
-    base: str = "main"
+    base: str | None = None
     remote: str = "origin"
     sandbox: bool = False
 
@@ -48,16 +50,25 @@ class Snapshot:
     repo: git.Repo
     start: str
     root: Path
+    base: str  # the branch it was taken from, which the pull request targets
 
 
 @contextmanager
 def base_snapshot(ctx: AppContext, target: Target) -> Iterator[Snapshot]:
     repo = open_repo(ctx.repo)
-    start = base_commit(repo, target.remote, target.base, fetch=not target.sandbox)
+    base = target.base or base_branch(Path(str(repo.working_tree_dir or ctx.repo)), target)
+    start = base_commit(repo, target.remote, base, fetch=not target.sandbox, named=target.base is not None)
     with tempfile.TemporaryDirectory(prefix="access-base-") as tmp:
         root = Path(tmp)
         export_tree(repo, start, root)
-        yield Snapshot(repo, start, root)
+        yield Snapshot(repo, start, root, base)
+
+
+def base_branch(path: Path, target: Target) -> str:
+    """The remote's default branch (`master` as well as `main`); `main` when it cannot be told."""
+    if target.sandbox:
+        return "main"
+    return default_branch(path, target.remote) or "main"
 
 
 def load_at(ctx: AppContext, root: Path, files: Mapping[str, str] | None = None) -> Desired:
@@ -136,8 +147,9 @@ def github(ctx: AppContext, target: Target) -> Iterator[ClientFactory]:
                 )
             yield factory
         return
-    GitHubClient.from_env(ctx.env, writable=True)  # fail early, before anything is pushed
-    yield lambda: GitHubClient.from_env(ctx.env, writable=True)
+    env = ctx.github().env
+    GitHubClient.from_env(env, writable=True)  # fail early, before anything is pushed
+    yield lambda: GitHubClient.from_env(env, writable=True)
 
 
 async def _upsert(
@@ -174,12 +186,12 @@ def publish(
             push_branch(snapshot.repo, target.remote, branch, ctx.env)
         elif not target.sandbox:
             raise ConfigError(f"no git remote {target.remote!r} to push the branch {branch} to")
-        return asyncio.run(_upsert(factory, branch, target.base, title, body))
+        return asyncio.run(_upsert(factory, branch, snapshot.base, title, body))
 
 
 def pushed_by_others(repo: git.Repo, target: Target, branch: str, title: str) -> bool:
     """Whether the branch's tip was written by someone other than the command whose commits begin
-    with `title` (an owner reviewing: later runs leave the branch alone)."""
+    with `title` (a reviewer's push: later runs leave the branch alone)."""
     ref = branch if target.sandbox else f"{target.remote}/{branch}"
     if not target.sandbox:
         try:
@@ -192,7 +204,7 @@ def pushed_by_others(repo: git.Repo, target: Target, branch: str, title: str) ->
         except git.GitCommandError as exc:
             if "couldn't find remote ref" in str(exc.stderr or ""):
                 return False  # no such branch yet
-            # Unknown: better to stop than to overwrite an owner's review in progress.
+            # Unknown: better to stop than to overwrite a review in progress.
             raise AccessError(
                 f"git fetch {target.remote} {branch} failed: {str(exc.stderr or exc).strip()}"
             ) from None

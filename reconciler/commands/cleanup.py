@@ -8,11 +8,13 @@ Apply already revokes expired access without approval (a restore); this only tid
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.commands.branch_pr import Target, base_snapshot, load_at, publish
 from reconciler.commands.context import AppContext
+from reconciler.commands.formats import TextOrJson
 from reconciler.loader import DesiredFiles
 from reconciler.normalize import is_expired
 from reconciler.policy_loader import load_policies
@@ -62,7 +64,27 @@ def assignments(files: DesiredFiles) -> list[Assignment]:
     return found
 
 
-def run(ctx: AppContext, *, target: Target) -> int:
+def _json(a: Assignment) -> dict[str, Any]:
+    return {
+        "line": a.line,
+        "member": a.member,
+        "resource": list(a.path[1:]),
+        "expires": a.expires.isoformat(),
+    }
+
+
+def run(ctx: AppContext, *, target: Target, fmt: TextOrJson = "text") -> int:
+    """With `fmt` json, stdout is one document: the pull request (or null), what expired, what expires soon."""
+    if fmt == "json":
+        ctx = replace(ctx, output=replace(ctx.output, out=ctx.output.err))
+    outcome: dict[str, Any] = {"pull_request": None, "expired": [], "expiring": []}
+    code = _run(ctx, target, outcome)
+    if fmt == "json":
+        ctx.output.raw(json.dumps(outcome, indent=2, ensure_ascii=False) + "\n")
+    return code
+
+
+def _run(ctx: AppContext, target: Target, outcome: dict[str, Any]) -> int:
     now = ctx.now
     with base_snapshot(ctx, target) as snapshot:
         before = load_at(ctx, snapshot.root)
@@ -73,6 +95,7 @@ def run(ctx: AppContext, *, target: Target) -> int:
             a for a in found
             if a not in expired and (_day(a.expires) - ctx.today).days <= window
         ]  # fmt: skip
+        outcome["expired"], outcome["expiring"] = [_json(a) for a in expired], [_json(a) for a in soon]
         if not expired and not soon:
             ctx.output.result("nothing expired or expiring: no pull request needed")
             return 0
@@ -94,6 +117,12 @@ def run(ctx: AppContext, *, target: Target) -> int:
             title=TITLE, body=body,
         )  # fmt: skip
     ctx.output.result(f"{'opened' if created else 'updated'} pull request #{pull.number}: {pull.html_url}")
+    outcome["pull_request"] = {
+        "number": pull.number,
+        "url": pull.html_url,
+        "created": created,
+        "branch": BRANCH,
+    }
     return 0
 
 

@@ -5,7 +5,6 @@ The commands import their work when they run (`access validate` loads none of th
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -95,6 +94,8 @@ def setup(
     client_secret, request_token = answers["client_secret"], answers["request_token"]
     if not request_token.strip() or not client_secret.strip():
         raise ConfigError("concur setup: the Company Request Token and the client secret must not be empty")
+    import asyncio  # (not at import: the CLI mounts this app on every run)
+
     token, store = asyncio.run(
         run_setup(
             env=env,
@@ -129,5 +130,7 @@ def recover(
         raise ConfigError(
             "concur recover: the pending file goes to GitHub secrets (CONCUR_TOKEN_STORE=github)"
         )
+    import asyncio
+
     names = asyncio.run(recover_pending(pending, store.client))
     typer.echo(f"Wrote {', '.join(names)} to {store.client.target} from {pending}.")

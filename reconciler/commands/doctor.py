@@ -1,20 +1,23 @@
-"""`access doctor`: check in one read-only run that each configured vendor is set up right.
+"""`access doctor`: check in one read-only run that each configured vendor is set up right, and
+with `--github` what the approval gate needs on GitHub (`reconciler/commands/doctor_github.py`).
 
-One line per check, ✓ or ✗; a ✗ says what to do. Exit 1 when any check fails. Nothing is written
-at a vendor: the clients are read-only, as for `plan` (Concur's token refresh is the one POST, and
-a rotated refresh token is saved as `plan` would).
+One line per check, ✓ or ✗; a ✗ says what to do. `--format json` prints them as one JSON document.
+Exit 1 when any check fails. Nothing is written at a vendor: the clients are read-only, as for
+`plan` (Concur's token refresh is the one POST, and a rotated refresh token is saved as `plan`
+would); GitHub is only read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import httpx
 
 from reconciler.commands.context import AppContext
+from reconciler.commands.formats import TextOrJson
 from reconciler.connectors import concur_shapes, pingone_shapes
 from reconciler.connectors.answers import read
 from reconciler.connectors.base import Connector
@@ -26,6 +29,7 @@ from reconciler.errors import AccessError, ConfigError, VendorError
 from reconciler.loader import ACCESS_DIR, read_files
 from reconciler.normalize import normalize
 from reconciler.records import AccessSet
+from reconciler.setup_checks import Check
 from reconciler.vendors import VENDORS
 
 # What the Concur connector calls: Identity and Spend reads for sync, User Provisioning for apply.
@@ -37,17 +41,6 @@ CONCUR_SCOPES = (
     "user.provision.read",
     "user.provision.write",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    vendor: str
-    name: str
-    ok: bool
-    detail: str  # what was found (✓) or what to do (✗)
-
-    def line(self) -> str:
-        return f"{'✓' if self.ok else '✗'} {self.vendor}: {self.name}: {self.detail}"
 
 
 Report = Callable[[Check], None]
@@ -234,7 +227,7 @@ def _desired(ctx: AppContext) -> AccessSet:
     return normalize(read_files(ctx.repo), today=ctx.today, now=ctx.now)
 
 
-async def _run(ctx: AppContext, desired: AccessSet, report: Report) -> None:
+async def _run(ctx: AppContext, desired: AccessSet, report: Report, note: Callable[[str], None]) -> None:
     vendors = ctx.vendors or VENDORS
     for vendor in vendors:
         recorder = _TokenRecorder(httpx.AsyncHTTPTransport())
@@ -247,7 +240,7 @@ async def _run(ctx: AppContext, desired: AccessSet, report: Report) -> None:
             if vendor in desired.scope.vendors or ctx.vendors:
                 report(Check(vendor, "settings", False, exc.message))
             else:
-                ctx.output.info(f"- {vendor}: not configured and not in access/, skipped")
+                note(f"{vendor}: not configured and not in access/, skipped")
             continue
         report(Check(vendor, "settings", True, "every required variable is set"))
         try:
@@ -266,17 +259,45 @@ async def _run(ctx: AppContext, desired: AccessSet, report: Report) -> None:
             await connector.aclose()
 
 
-def run(ctx: AppContext) -> int:
+def run(ctx: AppContext, *, github: bool = False, fmt: TextOrJson = "text") -> int:
+    """Vendors (those `--vendor` names, else all); with `github`, GitHub, and vendors only when named."""
     desired = _desired(ctx)
     results: list[Check] = []
+    notes: list[str] = []
 
     def report(check: Check) -> None:
         results.append(check)
-        ctx.output.raw(check.line() + "\n")
+        if fmt == "text":
+            ctx.output.raw(check.line() + "\n")
 
-    asyncio.run(_run(ctx, desired, report))
+    def note(text: str) -> None:
+        notes.append(text)
+        ctx.output.info(f"- {text}")
+
+    async def checks() -> None:
+        if github:
+            from reconciler.commands.doctor_github import check_github
+
+            managed = ctx.vendors or tuple(sorted(desired.scope.vendors)) or VENDORS
+            await check_github(ctx, managed, report, note)
+        if ctx.vendors or not github:
+            await _run(ctx, desired, report, note)
+
+    asyncio.run(checks())
     failed = sum(1 for c in results if not c.ok)
     if not results:
-        raise AccessError("no vendor is configured: set a vendor's variables (see docs/adopting.md)")
+        raise AccessError(
+            "no vendor is configured: set a vendor's variables (see docs/adopting.md), or check GitHub with"
+            " `access doctor --github`"
+        )
+    if fmt == "json":
+        document = {
+            "ok": not failed,
+            "passed": len(results) - failed,
+            "failed": failed,
+            "checks": [c.as_json() for c in results],
+            "notes": notes,
+        }
+        ctx.output.raw(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     ctx.output.info(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0

@@ -8,10 +8,12 @@ vendors, like `plan`.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from pathlib import Path
 
 from reconciler.commands.context import AppContext
+from reconciler.commands.formats import TextOrJson
 from reconciler.commands.progress import reading
 from reconciler.commands.state import Source, open_connectors
 from reconciler.connectors.base import Connector, VendorState
@@ -138,7 +140,9 @@ async def _read(
     return actual, names
 
 
-def run(ctx: AppContext, *, source: Source, infer_teams: bool) -> int:
+def run(ctx: AppContext, *, source: Source, infer_teams: bool, fmt: TextOrJson = "text") -> int:
+    if fmt == "json":  # stdout is the JSON document alone; the lines people read go to stderr
+        ctx = replace(ctx, output=replace(ctx.output, out=ctx.output.err))
     files, existing = _existing(ctx)
     vendors = _configured(ctx, source)
     actual, company_names = run_coroutine(_read(ctx, source, vendors, existing))  # no repr of the states
@@ -175,6 +179,16 @@ def run(ctx: AppContext, *, source: Source, infer_teams: bool) -> int:
     which = f" --vendor {' --vendor '.join(vendors)}" if ctx.vendors else ""
     how = " --sandbox" if source.sandbox else f" --state {source.state_dir}" if source.state_dir else ""
     ctx.output.info(f"next: `access validate`, then `access plan{which}{how}` should show no changes")
+    if fmt == "json":
+        document = {
+            "vendors": list(vendors),
+            "written": [
+                {"file": _relative(path, ctx.repo), "counts": dict(tree.counts.get(path, {}))}
+                for path in written
+            ],
+            "notes": [*draft.notes, *tree.notes],
+        }
+        ctx.output.raw(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return 0
 
 

@@ -11,21 +11,19 @@ has already pushed to: that one is left as it is.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
+
+import git
 
 from reconciler import event_loop
-from reconciler.commands.branch_pr import (
-    Snapshot,
-    Target,
-    base_snapshot,
-    load_at,
-    open_pull,
-    publish,
-    pushed_by_others,
-)
+from reconciler.commands.branch_pr import Snapshot, Target, base_snapshot, github, load_at, publish
 from reconciler.commands.context import AppContext
+from reconciler.commands.formats import TextOrJson
 from reconciler.commands.state import Desired, Source, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
 from reconciler.errors import AccessError
@@ -124,7 +122,19 @@ async def _read(
         return await sync_all(ctx, connectors, desired.access)
 
 
-def run(ctx: AppContext, *, target: Target, source: Source | None = None) -> int:
+def run(ctx: AppContext, *, target: Target, fmt: TextOrJson = "text", source: Source | None = None) -> int:
+    """With `fmt` json, stdout is one document: per owner, the pull request and the lines due.
+    `source`: where the last sign-ins come from (the sandbox with a sandbox target, else live)."""
+    if fmt == "json":
+        ctx = replace(ctx, output=replace(ctx.output, out=ctx.output.err))
+    found: list[dict[str, Any]] = []
+    code = _run(ctx, target, found, source or Source(sandbox=target.sandbox))
+    if fmt == "json":
+        ctx.output.raw(json.dumps({"owners": found}, indent=2, ensure_ascii=False) + "\n")
+    return code
+
+
+def _run(ctx: AppContext, target: Target, found: list[dict[str, Any]], source: Source) -> int:
     today = ctx.today
     with base_snapshot(ctx, target) as snapshot:
         desired = load_at(ctx, snapshot.root)
@@ -153,14 +163,14 @@ def run(ctx: AppContext, *, target: Target, source: Source | None = None) -> int
             ctx.output.result("nothing due for recertification: no pull request needed")
             return 0
         revoking = frozenset(n for n, r in policies.recertification.items() if r.on_no_response == "revoke")
-        used = sign_ins(ctx, desired, source or Source(sandbox=target.sandbox))
+        used = sign_ins(ctx, desired, source)
         if used.note:
             ctx.output.info(f"last sign-ins not shown: {used.note}")
         for owner, items in by_owner(due).items():
             unused = {
                 id(i) for i in items if used.unused(i.grants, policies.recertification[i.rule].unused_days)
             }
-            _one_owner(ctx, snapshot, target, owner, items, today, revoking, used, unused)
+            found.append(_one_owner(ctx, snapshot, target, owner, items, today, revoking, used, unused))
     return 0
 
 
@@ -174,16 +184,30 @@ def _one_owner(
     revoking: frozenset[str],
     used: SignIns,
     unused: set[int],
-) -> None:
-    """`unused`: the items (by id) whose people have not signed in for their rule's `unused_days`:
-    their lines are removed here, not certified."""
+) -> dict[str, Any]:
+    """Open or update the owner's pull request; what was done, for --format json. `unused`: the
+    items (by id) whose people have not signed in for their rule's `unused_days`: their lines are
+    removed here, not certified."""
     branch = branch_name(owner)
-    if pushed_by_others(snapshot.repo, target, branch, TITLE) and open_pull(ctx, target, branch) is not None:
+    done: dict[str, Any] = {
+        "owner": owner,
+        "branch": branch,
+        "lines": [
+            {"line": i.line.where, "member": i.line.member, "due": str(i.due), "deadline": str(i.deadline),
+             "overdue": i.overdue, "rule": i.rule, "last_sign_in": used.cell(i.grants),
+             "removed_as_unused": id(i) in unused}
+            for i in items
+        ],
+        "pull_request": None,
+        "left_as_is": False,
+    }  # fmt: skip
+    if _owner_pushed(snapshot.repo, target, branch) and asyncio.run(_is_open(ctx, target, branch)):
         ctx.output.result(
             f"{branch}: left as it is (its pull request is open and someone has pushed to it); "
             f"{len(items)} line(s) due"
         )
-        return
+        done["left_as_is"] = True
+        return done
     texts: dict[str, str] = {}
     for item in items:
         line = item.line
@@ -211,6 +235,39 @@ def _one_owner(
         f"{'opened' if created else 'updated'} pull request #{pull.number} for {owner} "
         f"({len(items)} line(s)): {pull.html_url}"
     )
+    done["pull_request"] = {"number": pull.number, "url": pull.html_url, "created": created}
+    return done
+
+
+def _owner_pushed(repo: git.Repo, target: Target, branch: str) -> bool:
+    """Whether the branch's tip was written by someone other than this command."""
+    ref = branch if target.sandbox else f"{target.remote}/{branch}"
+    if not target.sandbox:
+        try:
+            repo.git.fetch(
+                "--quiet",
+                "--no-tags",
+                target.remote,
+                f"+refs/heads/{branch}:refs/remotes/{target.remote}/{branch}",
+            )
+        except git.GitCommandError as exc:
+            if "couldn't find remote ref" in str(exc.stderr or ""):
+                return False  # no such branch yet
+            # Unknown: better to stop than to overwrite an owner's review in progress.
+            raise AccessError(
+                f"git fetch {target.remote} {branch} failed: {str(exc.stderr or exc).strip()}"
+            ) from None
+    try:
+        message = str(repo.commit(ref).message)
+    except (git.BadName, ValueError):
+        return False
+    return not message.startswith(TITLE)
+
+
+async def _is_open(ctx: AppContext, target: Target, branch: str) -> bool:
+    with github(ctx, target) as factory:
+        async with factory() as client:
+            return await client.open_pull_for(branch) is not None
 
 
 def _body(

@@ -7,15 +7,15 @@ apply applied it; and the counts of privileged, expiring and unreviewed access.
 
 from __future__ import annotations
 
-from operator import attrgetter
+import tempfile
 from pathlib import Path
 
-from reconciler.access_rows import Status
+from reconciler.access_rows import Rows, Status
 from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.commands.sla_view import SlaView, sla_view
 from reconciler.errors import AccessError
-from reconciler.render.report import render_csv, render_html
+from reconciler.render.report import HtmlPage, Write, write_csv
 from reconciler.render.sla import sla_csv, sla_html
 from reconciler.usage import AccountIndex, unused_accounts, unused_threshold
 
@@ -38,30 +38,56 @@ def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions, sl
     leavers = sla_view(ctx, view, options)
     if sla:
         return _sla_only(ctx, leavers, out)
+    for note in view.notes:
+        ctx.output.info(f"note: {note}")
     unused = _unused(ctx, view)
     if unused is not None:
         ctx.output.info(f"{unused[1]:,} account(s) unused for {unused[0]}+ days (no sign-in since)")
-    if chosen == "html":
-        text = render_html(
-            view.rows,
-            title="Access report",
-            generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
-            notes=view.notes,
-            unused=unused,
-            sections=sla_html(leavers.rows, ctx.now, leavers.sla_hours) if leavers is not None else "",
-        )
-    else:
-        text = render_csv(view.rows)
-    for note in view.notes:
-        ctx.output.info(f"note: {note}")
+    sections = sla_html(leavers.rows, ctx.now, leavers.sla_hours) if leavers is not None else ""
     if out is None:
-        ctx.output.raw(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        people = len(set(map(attrgetter("principal"), view.rows)))
-        ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
+        _write(ctx, view, chosen, ctx.output.raw, unused, sections)
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        _write(ctx, view, chosen, handle.write, unused, sections)
+    people = len(set(view.rows.principals))
+    ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
     return 0
+
+
+def _write(
+    ctx: AppContext,
+    view: View,
+    chosen: str,
+    write: Write,
+    unused: tuple[int, int] | None = None,
+    sections: str = "",
+) -> None:
+    """The report, written a chunk of rows at a time as they are made."""
+    if chosen == "csv":
+        write_csv(view.rows, write)
+        return
+    page = HtmlPage(
+        view.rows,
+        title="Access report",
+        generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
+        notes=view.notes,
+        unused=unused,
+        sections=sections,
+    )
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # the rows, until the strings are known
+        page.write_rows(spool.write)
+        write(page.head())
+        spool.seek(0)
+        while block := spool.read(_BLOCK):
+            write(block)
+    write(page.tail())
+
+
+_BLOCK = 1 << 22  # characters copied at a time
+
+
+_HELD = (Status.IN_FORCE, Status.NOT_IN_YAML)
 
 
 def _unused(ctx: AppContext, view: View) -> tuple[int, int] | None:
@@ -70,10 +96,24 @@ def _unused(ctx: AppContext, view: View) -> tuple[int, int] | None:
     if view.actual is None:
         return None
     days = unused_threshold(rule.unused_days for rule in view.policies.recertification.values())
-    held = (r for r in view.rows if r.status in (Status.IN_FORCE, Status.NOT_IN_YAML))
-    keys = map(attrgetter("vendor", "tenant", "principal"), held)
     index = AccountIndex(view.actual.values())
-    return days, unused_accounts(keys, index, view.desired.access.people, ctx.today, days)
+    return days, unused_accounts(
+        _held_accounts(view.rows), index, view.desired.access.people, ctx.today, days
+    )
+
+
+def _held_accounts(rows: Rows) -> set[tuple[str, str, str]]:
+    """(vendor, tenant, principal) of every account that holds access, a line's run at a time."""
+    found: set[tuple[str, str, str]] = set()
+    for number, line in enumerate(rows.lines):
+        run = rows.run_rows(number)
+        vendor, tenant = line.head[:2]
+        found.update(
+            (vendor, tenant, p)
+            for p, s in zip(rows.principals[run], rows.statuses[run], strict=True)
+            if s in _HELD
+        )
+    return found
 
 
 def _sla_only(ctx: AppContext, leavers: SlaView | None, out: Path | None) -> int:

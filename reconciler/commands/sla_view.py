@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.access_rows import Status
+from reconciler.access_rows import Rows, Status
 from reconciler.audit import AUDIT_FILE
 from reconciler.commands.access_view import View, ViewOptions
 from reconciler.commands.apply import state_dir
@@ -43,14 +43,26 @@ def sla_view(ctx: AppContext, view: View, options: ViewOptions) -> SlaView | Non
             written=people_written(ctx.repo),
         ):  # fmt: skip
             current.setdefault(leaver.principal, (leaver.left_at, leaver.why()))
-    held: dict[str, set[str]] = {}
-    if view.actual is not None:
-        for row in view.rows:
-            if row.status in _HELD:
-                held.setdefault(row.principal, set()).add(row.vendor)
+    audit = list(_leaver_entries(options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE))
+    wanted = set(current) | {str(entry.get("principal", "")) for entry in audit}
+    held = _held(view.rows, wanted) if view.actual is not None else {}
     people = {principal: person.key for principal, person in access.people.items()}
-    audit = options.audit_log or state_dir(ctx, options.source) / AUDIT_FILE
-    return SlaView(sla_rows(_leaver_entries(audit), current, held, people), policy.sla_hours)
+    return SlaView(sla_rows(audit, current, held, people), policy.sla_hours)
+
+
+def _held(rows: Rows, wanted: set[str]) -> dict[str, set[str]]:
+    """principal -> the vendors where they hold access now, for the `wanted` principals (a line's
+    run at a time: a few leavers among a million rows)."""
+    held: dict[str, set[str]] = {}
+    for number, line in enumerate(rows.lines):
+        run = rows.run_rows(number)
+        principals = rows.principals[run]
+        if wanted.isdisjoint(principals):
+            continue
+        for principal, status in zip(principals, rows.statuses[run], strict=True):
+            if principal in wanted and status in _HELD:
+                held.setdefault(principal, set()).add(line.head[0])
+    return held
 
 
 def _leaver_entries(path: Path) -> Iterator[dict[str, object]]:

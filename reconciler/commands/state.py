@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.commands.context import AppContext
-from reconciler.commands.progress import reading, summary
-from reconciler.connectors.base import Connector, VendorState
-from reconciler.connectors.memory import MemoryConnector
-from reconciler.connectors.registry import plugin
 from reconciler.errors import AccessError, ConfigError, LocatedError, TenantError, ValidationErrors
-from reconciler.hosts import notice
 from reconciler.loader import DesiredFiles, FileCache, read_files
 from reconciler.normalize import PeopleMemo, normalize
 from reconciler.records import AccessSet
-from reconciler.snapshot import read_state
-from reconciler.snapshot_reading import SnapshotReading
+
+if TYPE_CHECKING:  # (imported where used: `access validate` loads the YAML and none of the vendors)
+    from reconciler.connectors.base import Connector, VendorState
+    from reconciler.snapshot_reading import SnapshotReading
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +66,11 @@ async def open_connectors(
 ) -> AsyncIterator[dict[str, Connector]]:
     """The vendors' connectors; a snapshot's (`source.state_dir`) from `snapshots` when the caller
     started reading them early."""
+    from reconciler.connectors.memory import MemoryConnector
+    from reconciler.connectors.registry import plugin
+    from reconciler.hosts import notice
+    from reconciler.snapshot import read_state
+
     async with AsyncExitStack() as stack:
         connectors: dict[str, Connector] = {}
         missing: list[str] = []
@@ -119,6 +121,8 @@ async def _cancel_stragglers() -> None:
     `asyncio.gather` leaves siblings of a failed request running; closing the clients under them
     would leak their connections (and their never-started coroutines would warn).
     """
+    import asyncio
+
     current = asyncio.current_task()
     others = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
     for task in others:
@@ -131,6 +135,10 @@ async def sync_all(
 ) -> dict[str, VendorState]:
     """Sync every vendor concurrently; each connector bounds its own concurrency. Progress shows,
     per vendor, the requests made and the pages and resources read so far (`progress.reading`)."""
+    import asyncio
+
+    from reconciler.commands.progress import reading, summary
+
     vendors = sorted(connectors)
     started = time.monotonic()
     try:

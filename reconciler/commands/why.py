@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.access_rows import Row, Status
-from reconciler.catalogs import static_catalog
+from reconciler.catalogs import closest, static_catalog
 from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import TextOrJson as Format
@@ -44,9 +44,12 @@ def resolve_person(view_people: dict[str, Person], name: str) -> Who:
             return Who(person.principal, person)
     if "@" in name:
         return Who(folded, None)
+    names = [p.key for p in view_people.values()] + [p.github for p in view_people.values() if p.github]
+    found = closest(name, names, 3)
+    hint = f" (did you mean {' or '.join(repr(f) for f in found)}?)" if found else ""
     raise AccessError(
-        f"no person {name!r} in access/people.yaml (give their key, email or GitHub login; an account "
-        "nobody listed is found by its email)"
+        f"no person {name!r} in access/people.yaml{hint}; give their key, email or GitHub login, or the "
+        "email of an account nobody listed"
     )
 
 
@@ -135,7 +138,7 @@ def account_json(account: Account, today: dt.date) -> dict[str, Any]:
 def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOptions, fmt: Format) -> int:
     from reconciler.commands.state import load_desired
 
-    desired = load_desired(ctx)
+    desired = load_desired(ctx, keep_files=False)  # the people and grants only
     people = {p.key: p for p in desired.access.people.values()}
     who = resolve_person(people, person)
 

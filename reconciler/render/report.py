@@ -1,10 +1,17 @@
-"""`access report` as CSV, and as one self-contained HTML page (pure: rows in, text out).
+"""`access report` as CSV, and as one self-contained HTML page (pure: rows in, text out a chunk at a
+time, to whatever `write` the caller gives: the report is never whole in memory).
 
 The HTML page carries no external asset: inline CSS and script, the rows as JSON in the page with
 each distinct string stored once (a column of a million grants repeats a few thousand names), a
 per-vendor summary, counts of privileged, expiring and unreviewed access, and a table that sorts
 by any column, filters by text and by those counts, and pages through the rows. A view can be
 linked: `report.html#q=judy&vendor=procore&unrev=1&sort=resource&dir=desc`.
+
+A row's cells come in parts, each shared by many rows: its line's (vendor, tenant), its person's
+(person, name, principal), its line's and status's (resource type .. expiring), its approval
+record's (commit .. reviewed, for the receiver), its applied time, its line's last certification,
+its account's last sign-in. Each part is written out (as CSV, or as the page's string numbers)
+once, when first met; a row is then seven lookups, and a chunk of rows one join.
 """
 
 from __future__ import annotations
@@ -12,13 +19,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import chain, compress
-from operator import add, getitem, itemgetter
+from itertools import compress, repeat
+from operator import add, itemgetter, mul
+from typing import Any
 
-from reconciler.access_rows import Row, Status
+from reconciler.access_rows import Chunk, Rows, Status
 from reconciler.origin import Origin
 from reconciler.render.escape import html_text, script_json
 
@@ -29,10 +37,9 @@ COLUMNS: tuple[str, ...] = (
     "last_certified", "last_sign_in",
 )  # fmt: skip
 
-
-# The cells a row takes as they are, in COLUMNS order: vendor .. privileged (status is a StrEnum: a
-# str, written as its value).
-_HEAD = itemgetter(0, 1, 6, 7, 5, 2, 3, 4, 9, 10, 11, 13, 14, 15)
+Write = Callable[[str], object]
+_STATUSES = {status: number for number, status in enumerate(Status)}
+_NOBODY: frozenset[str] = frozenset()
 
 
 def _origin_cells(origin: Origin | None, beneficiary: str) -> tuple[str, ...]:
@@ -55,62 +62,152 @@ def _origin_cells(origin: Origin | None, beneficiary: str) -> tuple[str, ...]:
     )
 
 
-def table(rows: Sequence[Row]) -> Iterator[tuple[str, ...]]:
-    """Each row's cells, in COLUMNS order, made in C: the cells that come from who wrote the line are
-    worked out once per origin (a million rows share a few hundred commits); only a person who
-    approved their own pull request gets cells of their own (their approval never counts)."""
-    origins = list(map(itemgetter(17), rows))
-    distinct = dict(zip(map(id, origins), origins, strict=True))
-    shared = {key: _tails(origin, "") for key, origin in distinct.items()}
-    tails = list(map(shared.__getitem__, map(id, origins)))
-    approvers = {
-        key: frozenset(login.casefold() for login, _ in origin.pull.approvals)
-        for key, origin in distinct.items()
-        if origin is not None and origin.pull is not None and origin.pull.approvals
-    }
-    if approvers:
-        for i in compress(range(len(rows)), map(approvers.__contains__, map(id, origins))):
-            github = rows[i].github
-            if github and github.casefold() in approvers[id(origins[i])]:
-                tails[i] = _tails(origins[i], github)
-    expiring = map(getitem, tails, map(itemgetter(16), rows))
-    return map(add, map(add, map(_HEAD, rows), expiring), map(itemgetter(18, 19, 20), rows))
+# A part's key: a line's number (parts 0 and 5), a principal (1), a line's number and a status's
+# packed (2), a record's id, or its id and the receiver's login (3), a time (4), an account: its
+# line's (vendor, tenant) number and its principal (6).
+Key = Any
+LAST = 6  # the last part: its text ends the row
 
 
-def _tails(origin: Origin | None, beneficiary: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """expiring .. reviewed, for a grant not expiring soon and for one that is."""
-    cells = _origin_cells(origin, beneficiary)
-    return ("", *cells), ("yes", *cells)
+class _Parts:
+    """Each row's parts (see the module's docstring) as keys, a chunk at a time, and each part's
+    cells. A record's cells are the same for every row it explains, except for a person who
+    approved their own pull request: their approval never counts, so their rows get cells of their
+    own (keyed by the record and their login)."""
+
+    def __init__(self, rows: Rows) -> None:
+        self.rows = rows
+        self.origins: dict[int, Origin | None] = {}
+        self.approvers: dict[int, frozenset[str]] = {}  # record -> its approvers, folded
+        self.folded = {p: who.github.casefold() for p, who in rows.people.items() if who.github}
+        places: dict[tuple[str, str], int] = {}
+        self.place_of = [places.setdefault(line.head[:2], len(places)) for line in rows.lines]
+        self.places = list(places)  # (vendor, tenant) by number
+
+    def tails(self, origins: Sequence[Origin | None], principals: Sequence[str]) -> list[Key]:
+        """Each row's record, as the key of its cells."""
+        ids = list(map(id, origins))
+        new = set(ids).difference(self.origins)
+        if new:
+            objects = dict(zip(ids, origins, strict=True))
+            for key in new:
+                origin = self.origins[key] = objects[key]
+                if origin is not None and origin.pull is not None and origin.pull.approvals:
+                    self.approvers[key] = frozenset(login.casefold() for login, _ in origin.pull.approvals)
+        keys: list[Key] = ids
+        if self.approvers:
+            approvers = map(self.approvers.get, ids, repeat(_NOBODY))
+            mine = list(map(_contains, approvers, map(self.folded.get, principals, repeat(""))))
+            people = self.rows.people
+            for i in compress(range(len(keys)), mine):
+                keys[i] = (ids[i], people[principals[i]].github)
+        return keys
+
+    def tail_cells(self, key: Key) -> tuple[str, ...]:
+        if isinstance(key, tuple):
+            return _origin_cells(self.origins[key[0]], key[1])
+        return _origin_cells(self.origins[key], "")
+
+    def keys(self, chunk: Chunk) -> list[list[Key]]:
+        """The chunk's rows' parts, as keys: line, principal, line and status, record, time, line,
+        account."""
+        lines = chunk.lines
+        statuses = map(_STATUSES.__getitem__, chunk.statuses)
+        with_status = list(map(add, map(mul, lines, repeat(len(_STATUSES))), statuses))
+        return [
+            lines,
+            chunk.principals,
+            with_status,
+            self.tails(chunk.origins, chunk.principals),
+            chunk.applied,
+            lines,
+            list(zip(map(self.place_of.__getitem__, lines), chunk.principals, strict=True)),
+        ]
+
+    def cells(self, part: int, key: Key) -> Sequence[str]:
+        """The cells of one part, in COLUMNS order."""
+        if part == 0:
+            return self.rows.lines[key].head[:2]
+        if part == 1:
+            who = self.rows.people[key]
+            return (who.key, who.name, key)
+        if part == 2:
+            line = self.rows.lines[key // len(_STATUSES)]
+            status = _STATUS_OF[key % len(_STATUSES)]
+            return (*line.head[2:], status, line.source, line.via, line.reason, line.expires, line.privileged,
+                    "yes" if line.expiring else "")  # fmt: skip
+        if part == 3:
+            return self.tail_cells(key)
+        if part == 4:
+            return (key,)
+        if part == 5:
+            return (self.rows.lines[key].certified,)
+        vendor, tenant = self.places[key[0]]
+        return (self.rows.sign_in((vendor, tenant, key[1])),)
 
 
-def render_csv(rows: Sequence[Row]) -> str:
-    """CSV as Python's csv module writes it, lines ending in a newline. Its writer quotes a field
-    that holds a comma, a quote or a line break; few ever do, so the lines are joined as they are,
-    and the csv module writes them whenever the text shows one (or a carriage return) anywhere."""
-    header = ",".join(COLUMNS) + "\n"
-    body = "\n".join(map(",".join, table(rows)))  # each row's cells made and dropped in turn
-    if (
-        '"' in body
-        or "\r" in body
-        or body.count(",") != (len(COLUMNS) - 1) * len(rows)
-        or body.count("\n") != max(len(rows) - 1, 0)
-    ):
+def _contains(within: frozenset[str], login: str) -> bool:
+    return login in within
+
+
+_STATUS_OF = list(Status)
+
+
+class _Text:
+    """Rows as text, a chunk at a time: each part's text for every row, laid out row by row, and
+    joined. A part's text (`cells_text` of its cells) is made when the part is first met, in the
+    order of the rows and columns it is first met in (the page numbers its strings so)."""
+
+    def __init__(self, parts: _Parts, cells_text: Callable[[int, Sequence[str]], str]) -> None:
+        self.parts = parts
+        self.cells_text = cells_text
+        self.made: tuple[dict[Key, str], ...] = tuple({} for _ in range(LAST + 1))
+
+    def rows(self, chunk: Chunk) -> str:
+        parts = self.parts.keys(chunk)
+        texts: list[list[str] | None] = []
+        first: list[tuple[int, int, Key]] = []  # (row, part, key) of each part met first here
+        for part, (keys, made) in enumerate(zip(parts, self.made, strict=True)):
+            try:
+                texts.append(list(map(made.__getitem__, keys)))
+            except KeyError:
+                texts.append(None)
+                new = set(keys).difference(made)
+                at = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))  # first rows
+                first += zip(map(at.__getitem__, new), repeat(part), new)
+        first.sort(key=_ROW_AND_PART)
+        for _, part, key in first:
+            self.made[part][key] = self.cells_text(part, self.parts.cells(part, key))
+        text = [""] * (len(parts) * len(chunk.lines))
+        for part, (keys, made, done) in enumerate(zip(parts, self.made, texts, strict=True)):
+            text[part :: len(parts)] = done if done is not None else list(map(made.__getitem__, keys))
+        return "".join(text)
+
+
+_ROW_AND_PART = itemgetter(0, 1)
+
+
+_QUOTED = re.compile('[,"\r\n]')  # a cell holding one of these is written by the csv module
+
+
+def _csv_cells(part: int, cells: Sequence[str]) -> str:
+    """Cells as Python's csv module writes them, each followed by a comma (the last part by the
+    line's end). Few cells need quoting: those are written by the csv module itself."""
+    if any(map(_QUOTED.search, cells)):
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(table(rows))
-        return header + buffer.getvalue()
-    return "".join((header, body, "\n")) if rows else header  # one copy of the text, not two
+        csv.writer(buffer, lineterminator="\n").writerow(["", *cells])
+        text = buffer.getvalue()[1:-1]
+    else:
+        text = ",".join(cells)
+    return text + ("\n" if part == LAST else ",")
 
 
-def _data(cells_of: Sequence[tuple[str, ...]]) -> str:
-    """The page's rows as JSON: each distinct string once (numbered in order of first appearance),
-    each row a list of those numbers: `{"columns":[..],"strings":[..],"rows":[[..],..]}`."""
-    number: defaultdict[str, str] = defaultdict()
-    number.default_factory = lambda: str(len(number))  # a new string gets the next number
-    numbers = map(number.__getitem__, chain.from_iterable(cells_of))
-    rows = "],[".join(map(",".join, zip(*[numbers] * len(COLUMNS), strict=True)))
-    head = json.dumps({"columns": list(COLUMNS), "strings": list(number)}, separators=(",", ":"))
-    listed = ("[", rows, "]") if cells_of else ()
-    return "".join((script_json(head[:-1]), ',"rows":[', *listed, "]}"))
+def write_csv(rows: Rows, write: Write) -> None:
+    """The rows as CSV, a header line and a line per row, each ending in a newline."""
+    write(",".join(COLUMNS) + "\n")
+    text = _Text(_Parts(rows), _csv_cells)
+    for chunk in rows.chunks():
+        write(text.rows(chunk))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,30 +222,31 @@ class Summary:
     pending: int
 
 
-def summarize(cells_of: Sequence[tuple[str, ...]]) -> list[Summary]:
-    """Per vendor: grants, people, privileged, expiring, unreviewed, not in the YAML, pending.
-
-    Counted a vendor's run of rows at a time (rows come sorted by vendor; sorting them again by
-    vendor keeps that order and costs one pass)."""
-    rows = sorted(cells_of, key=itemgetter(0))
-
-    def column(name: str) -> list[str]:
-        return list(map(itemgetter(COLUMNS.index(name)), rows))
-
-    principal, privileged, expiring = column("principal"), column("privileged"), column("expiring")
-    reviewed, status = column("reviewed"), column("status")
-    found = []
-    start = 0
-    for vendor, n in sorted(Counter(map(itemgetter(0), rows)).items()):
-        run = slice(start, start + n)
-        start += n
-        found.append(
-            Summary(
-                vendor, n, len(set(principal[run])), n - privileged[run].count(""), expiring[run].count("yes"),
-                reviewed[run].count("no"), status[run].count(Status.NOT_IN_YAML), status[run].count(Status.PENDING),
-            )
-        )  # fmt: skip
-    return found
+def summarize(rows: Rows) -> list[Summary]:
+    """Per vendor: grants, people, privileged, expiring, unreviewed, not in the YAML, pending;
+    counted a line's run of rows at a time."""
+    parts = _Parts(rows)
+    unreviewed: dict[Key, bool] = {}
+    counts: dict[str, list[int]] = {}
+    people: dict[str, set[str]] = {}
+    for number, line in enumerate(rows.lines):
+        run = rows.run_rows(number)
+        principals, statuses = rows.principals[run], rows.statuses[run]
+        tails = parts.tails(rows.origins[run], principals)
+        for key in set(tails).difference(unreviewed):
+            unreviewed[key] = parts.tail_cells(key)[-1] == "no"
+        n = len(principals)
+        found = counts.setdefault(line.head[0], [0] * 6)
+        for i, value in enumerate((
+            n, n if line.privileged else 0, n if line.expiring else 0, sum(map(unreviewed.__getitem__, tails)),
+            statuses.count(Status.NOT_IN_YAML), statuses.count(Status.PENDING),
+        )):  # fmt: skip
+            found[i] += value
+        people.setdefault(line.head[0], set()).update(principals)
+    return [
+        Summary(vendor, grants, len(people[vendor]), privileged, expiring, unreviewed_, drift, pending)
+        for vendor, (grants, privileged, expiring, unreviewed_, drift, pending) in sorted(counts.items())
+    ]
 
 
 def _summary_table(summaries: Sequence[Summary]) -> tuple[str, list[int]]:
@@ -180,43 +278,70 @@ def _summary_table(summaries: Sequence[Summary]) -> tuple[str, list[int]]:
     )
 
 
-def render_html(
-    rows: Sequence[Row],
-    *,
-    title: str,
-    generated: str,
-    notes: Sequence[str] = (),
-    unused: tuple[int, int] | None = None,
-    sections: str = "",
-) -> str:
-    """The page; `unused`: (days, accounts not signed in for that long), a card; `sections`: more
-    HTML after the access table (the deprovisioning SLA view), made by its own renderer."""
-    cells_of = list(table(rows))
-    summary_html, totals = _summary_table(summarize(cells_of))
-    grants, privileged, expiring, unreviewed, drift, pending = totals
-    data = _data(cells_of)
-    note_html = "".join(f"<p class=note>{html_text(n)}</p>" for n in notes)
-    cards = "".join(
-        f'<div class="card {cls}"><b>{value:,}</b><span>{label}</span></div>'
-        for cls, value, label in (
-            ("", grants, "grants"),
-            ("warn", privileged, "privileged"),
-            ("warn", expiring, "expiring soon"),
-            ("bad", unreviewed, "unreviewed"),
-            ("bad", drift, "not in the YAML"),
-            ("", pending, "pending"),
-            *((("warn", unused[1], f"accounts unused {unused[0]}+ days"),) if unused is not None else ()),
+class HtmlPage:
+    """The page, for a caller that writes it a chunk at a time. Its data lists each distinct string
+    before the rows that number them, and a string is numbered when first met: so the caller takes
+    the rows first (`write_rows`, to a file of its own), then writes `head`, those rows, and `tail`."""
+
+    def __init__(
+        self,
+        rows: Rows,
+        *,
+        title: str,
+        generated: str,
+        notes: Sequence[str] = (),
+        unused: tuple[int, int] | None = None,
+        sections: str = "",
+    ) -> None:
+        """`unused`: (days, accounts not signed in for that long), a card; `sections`: more HTML after
+        the access table (the deprovisioning SLA view), made by its own renderer."""
+        self.rows = rows
+        summary_html, totals = _summary_table(summarize(rows))
+        grants, privileged, expiring, unreviewed, drift, pending = totals
+        note_html = "".join(f"<p class=note>{html_text(n)}</p>" for n in notes)
+        cards = "".join(
+            f'<div class="card {cls}"><b>{value:,}</b><span>{label}</span></div>'
+            for cls, value, label in (
+                ("", grants, "grants"),
+                ("warn", privileged, "privileged"),
+                ("warn", expiring, "expiring soon"),
+                ("bad", unreviewed, "unreviewed"),
+                ("bad", drift, "not in the YAML"),
+                ("", pending, "pending"),
+                *((("warn", unused[1], f"accounts unused {unused[0]}+ days"),) if unused is not None else ()),
+            )
         )
-    )
-    return (
-        _PAGE.replace("__TITLE__", html_text(title))
-        .replace("__GENERATED__", html_text(generated))
-        .replace("__NOTES__", note_html)
-        .replace("__CARDS__", cards)
-        .replace("__SUMMARY__", summary_html)
-        .replace("__DATA__", data)
-        .replace("__SECTIONS__", sections)
-    )
+        self.before, self.after = (
+            page.replace("__TITLE__", html_text(title))
+            .replace("__GENERATED__", html_text(generated))
+            .replace("__NOTES__", note_html)
+            .replace("__CARDS__", cards)
+            .replace("__SUMMARY__", summary_html)
+            .replace("__SECTIONS__", sections)
+            for page in _PAGE.split("__DATA__", 1)
+        )
+        self.number: dict[str, int] = {}  # each distinct string, numbered in order of first appearance
+
+    def write_rows(self, write: Write) -> None:
+        """The rows, as lists of their strings' numbers, separated by commas."""
+        number = self.number
+
+        def cells_text(part: int, cells: Sequence[str]) -> str:
+            text = ",".join([str(number.setdefault(cell, len(number))) for cell in cells])
+            return (",[" + text + ",") if part == 0 else text + ("]" if part == LAST else ",")
+
+        text = _Text(_Parts(self.rows), cells_text)
+        for i, chunk in enumerate(self.rows.chunks()):
+            made = text.rows(chunk)
+            write(made[1:] if i == 0 else made)  # (the first row follows no other)
+
+    def head(self) -> str:
+        """The page up to its rows (after `write_rows`: the strings they number)."""
+        data = json.dumps({"columns": list(COLUMNS), "strings": list(self.number)}, separators=(",", ":"))
+        return self.before + script_json(data[:-1]) + ',"rows":['
+
+    def tail(self) -> str:
+        return "]}" + self.after
 
 
 _PAGE = """<!doctype html>

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from itertools import chain
+from operator import attrgetter
+
 from reconciler.catalogs import closest
 from reconciler.changes import Finding, Severity
 from reconciler.policy_model import Policies
@@ -11,8 +14,9 @@ CODE = "approvers"
 
 
 def check(desired: AccessSet, policies: Policies) -> list[Finding]:
-    people = {p.key: p for p in desired.people.values()}
-    teams = {team for p in people.values() for team in p.teams}
+    records = list(desired.people.values())
+    people = dict(zip(map(attrgetter("key"), records), records, strict=True))  # (in C: 100,000 people)
+    teams = set(chain.from_iterable(map(attrgetter("teams"), records)))
     findings: list[Finding] = []
     for rule_name, rule in policies.approvers.items():
         named: list[tuple[tuple[str | int, ...], str]] = [(("approvers", n), n) for n in rule.approvers]

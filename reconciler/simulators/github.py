@@ -20,7 +20,8 @@ Faithful to `api.github.com` as the OpenAPI description and the REST docs have i
 Tests and the sandbox drive it through `create_pull`, `push`, `push_branch`, `delete_branch`,
 `review`, `merge`, `direct_push`, `open_issue`, `put_file`, `rename_user`, `add_email`,
 `set_permission` and `record_commit`/`record_git_commits`, and persist it with `to_json`/`from_json`.
-Request handlers for other endpoints (Actions secrets) compose in through `extensions`: each is
+Request handlers for other endpoints (Actions secrets; environments, rulesets and branch protection)
+compose in through `extensions`: each is
 consulted for a path this simulator does not route, after authentication and rate limiting.
 """
 
@@ -39,6 +40,7 @@ from reconciler.simulators.github_git import CommitReader
 from reconciler.simulators.github_http import error, not_found
 from reconciler.simulators.github_payloads import API, fake_sha
 from reconciler.simulators.github_secrets import GitHubSecretsSimulator
+from reconciler.simulators.github_settings import GitHubSettingsSimulator
 from reconciler.simulators.github_state import (
     ZERO_SHA,
     CommentState,
@@ -87,7 +89,10 @@ class GitHubSimulator(GitHubFacts):
         self.default_repository = repository
         # Actions secrets (another module); kept in memory only, like GitHub never showing a value.
         self.secrets = GitHubSecretsSimulator(repositories=(repository,))
-        self.extensions: list[Extension] = [self.secrets]
+        # Environments, rulesets and branch protection (another module), in memory too.
+        self.settings = GitHubSettingsSimulator(self._default_branch_of)
+        self.secrets.environment_exists = self.settings.has_environment
+        self.extensions: list[Extension] = [self.secrets, self.settings]
         # Where pushed branches come from (not persisted): (branch, default branch) -> the branch's
         # commits not on the default branch, or None. `github_git.git_branches` reads a real repository,
         # so that a `git push` by the code under test is what the simulated GitHub sees.
@@ -97,6 +102,10 @@ class GitHubSimulator(GitHubFacts):
             state.user(token_user)  # the token's account exists, as on GitHub
         else:
             self.secrets.repositories.update(state.repos)
+
+    def _default_branch_of(self, repository: str) -> str | None:
+        found = self.state.repos.get(repository.casefold())
+        return found.default_branch if found is not None else None
 
     # ------------------------------------------------------------ persistence
 

@@ -20,6 +20,7 @@ from reconciler.simulators.github_payloads import (
     permission_json,
     public_user_json,
     pull_json,
+    repo_json,
     review_json,
 )
 from reconciler.simulators.github_state import (
@@ -51,6 +52,7 @@ class GitHubEndpoints(SimulatorBase):
     def _routes(self) -> dict[tuple[str, str], Route]:
         base = "/repos/{owner}/{repo}"
         return {
+            ("GET", base): self._get_repo,
             ("GET", f"{base}/pulls"): self._list_pulls,
             ("POST", f"{base}/pulls"): self._post_pull,
             ("GET", f"{base}/pulls/{{number}}"): self._get_pull,
@@ -71,6 +73,10 @@ class GitHubEndpoints(SimulatorBase):
             ("GET", f"{base}/issues/{{number}}/comments"): self._list_comments,
             ("POST", f"{base}/issues/{{number}}/comments"): self._post_comment,
         }
+
+    def _get_repo(self, request: httpx.Request, repo: RepoState, login: str) -> httpx.Response:
+        """`GET /repos/{owner}/{repo}`: the repository, its `default_branch` among the rest."""
+        return json_response(200, repo_json(self.state, repo))
 
     # ------------------------------------------------------------ pulls
 

@@ -5,6 +5,11 @@ Repository secrets:
 - `PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}` with `{encrypted_value, key_id}` ->
   201 when the secret is created, 204 when it is updated.
 
+Listing names (never values), `{total_count, secrets: [{name, created_at, updated_at}]}`, paginated:
+- `GET /repos/{owner}/{repo}/actions/secrets`, `GET /repos/{owner}/{repo}/actions/organization-secrets`
+  (the organization's secrets shared with the repository), and
+  `GET /repos/{owner}/{repo}/environments/{environment_name}/secrets`.
+
 Environment secrets (readable only by jobs that run in that deployment environment):
 - `GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key` -> 200 `{key_id, key}`,
   the environment's own key pair;
@@ -26,14 +31,16 @@ import re
 import threading
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 
 from reconciler.simulators.base import json_response
+from reconciler.simulators.github_http import page
 
 DOCS = "https://docs.github.com/rest/actions/secrets"
 _PUBLIC_KEY = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/secrets/public-key$")
@@ -41,6 +48,9 @@ _SECRET = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/secrets/([^/]+)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_PUBLIC_KEY = re.compile(r"^/repos/([^/]+)/([^/]+)/environments/([^/]+)/secrets/public-key$")
 _ENV_SECRET = re.compile(r"^/repos/([^/]+)/([^/]+)/environments/([^/]+)/secrets/([^/]+)$")
+_LIST = re.compile(r"^/repos/([^/]+)/([^/]+)/actions/(secrets|organization-secrets)$")
+_ENV_LIST = re.compile(r"^/repos/([^/]+)/([^/]+)/environments/([^/]+)/secrets$")
+STAMP = "2026-01-05T09:00:00Z"
 DEFAULT_ENVIRONMENTS = ("access-read", "access-apply")
 _K = TypeVar("_K", tuple[str, str], tuple[str, str, str])
 
@@ -86,6 +96,11 @@ class GitHubSecretsSimulator:
         self._environment_keys: dict[tuple[str, str], _KeyPair] = {}
         self._next_key_id = 3380204578043523366
         self.calls: Counter[str] = Counter()
+        # (repository, NAME) -> value: the organization's secrets shared with a repository
+        self.organization_secrets: dict[tuple[str, str], StoredSecret] = {}
+        # Whether an environment exists, when a fuller simulator knows (per repository); else `environments`.
+        self.environment_exists: Callable[[str, str], bool] | None = None
+        self.listing_denied = False  # listing answers 403, as to a token without Secrets: read
 
     @property
     def public_key(self) -> str:
@@ -118,6 +133,33 @@ class GitHubSecretsSimulator:
             )
         return found.value if found else None
 
+    def put(self, repository: str, name: str, value: str = "x", *, environment: str | None = None) -> None:
+        """Store a secret as if written through the API (tests set up a repository with it)."""
+        with self.lock:
+            if environment is None:
+                self._store(self.secrets, (repository.casefold(), name.upper()), value)
+            else:
+                key = (repository.casefold(), environment.casefold(), name.upper())
+                self._store(self.environment_secrets, key, value)
+
+    def share_organization_secret(self, repository: str, name: str, value: str = "x") -> None:
+        with self.lock:
+            self._store(self.organization_secrets, (repository.casefold(), name.upper()), value)
+
+    def remove(self, repository: str, name: str, *, environment: str | None = None) -> None:
+        with self.lock:
+            if environment is None:
+                self.secrets.pop((repository.casefold(), name.upper()), None)
+            else:
+                self.environment_secrets.pop(
+                    (repository.casefold(), environment.casefold(), name.upper()), None
+                )
+
+    def _exists(self, repository: str, environment: str) -> bool:
+        if self.environment_exists is not None:
+            return self.environment_exists(repository, environment)
+        return repository in self.repositories and environment in self.environments
+
     def _environment_key(self, repository: str, environment: str) -> _KeyPair:
         pair = self._environment_keys.get((repository, environment))
         if pair is None:
@@ -127,6 +169,9 @@ class GitHubSecretsSimulator:
         return pair
 
     def handle(self, request: httpx.Request) -> httpx.Response | None:
+        listed = self._handle_list(request)
+        if listed is not None:
+            return listed
         path = request.url.path
         key_match = _PUBLIC_KEY.match(path)
         secret_match = None if key_match else _SECRET.match(path)
@@ -154,6 +199,45 @@ class GitHubSecretsSimulator:
                 return value
             return self._store(self.secrets, (repository, secret_match.group(3).upper()), value)
 
+    def _handle_list(self, request: httpx.Request) -> httpx.Response | None:
+        raw = request.url.raw_path.decode("ascii").partition("?")[0]
+        repo_list, env_list = _LIST.match(raw), _ENV_LIST.match(raw)
+        if repo_list is None and env_list is None:
+            return None
+        with self.lock:
+            self.calls[f"{request.method} {raw}"] += 1
+            denied = self._authenticate(request)
+            if denied is not None:
+                return denied
+            if request.method != "GET":
+                return _error(404, "Not Found")
+            if self.listing_denied:
+                return _error(403, "Resource not accessible by personal access token")
+            match = repo_list or env_list
+            assert match is not None
+            owner, repo, which = (urllib.parse.unquote(g) for g in match.groups())
+            repository = f"{owner}/{repo}".casefold()
+            if repository not in self.repositories:
+                return _error(404, "Not Found")
+            if env_list is not None:
+                if not self._exists(repository, which):
+                    return _error(404, "Not Found")
+                names = sorted(
+                    n for (r, e, n) in self.environment_secrets if (r, e) == (repository, which.casefold())
+                )
+            else:
+                table = self.secrets if which == "secrets" else self.organization_secrets
+                names = sorted(n for (r, n) in table if r == repository)
+            items: list[dict[str, Any]] = [
+                {"name": n, "created_at": STAMP, "updated_at": STAMP} for n in names
+            ]
+            if repo_list is not None and which == "organization-secrets":
+                items = [item | {"visibility": "selected"} for item in items]
+            listed = page(request, items)
+            body = {"total_count": len(items), "secrets": listed.json()}
+            link = {"link": listed.headers["link"]} if "link" in listed.headers else None
+            return json_response(200, body, link)
+
     def _handle_environment(self, request: httpx.Request) -> httpx.Response | None:
         # The raw path: the environment name is URL-encoded and may itself contain "%2F".
         raw = request.url.raw_path.decode("ascii").partition("?")[0]
@@ -170,7 +254,7 @@ class GitHubSecretsSimulator:
                 return denied
             repository = f"{owner}/{repo}".casefold()
             environment = environment.casefold()
-            if repository not in self.repositories or environment not in self.environments:
+            if repository not in self.repositories or not self._exists(repository, environment):
                 return _error(404, "Not Found")
             pair = self._environment_key(repository, environment)
             if key_match is not None:
