@@ -28,6 +28,7 @@ from reconciler.changes import Action, Change, Finding, Plan, Severity
 from reconciler.connectors.base import VendorState
 from reconciler.hr_export import HrRow
 from reconciler.loader import DesiredFiles
+from reconciler.location import Location
 from reconciler.policy_model import Leavers
 from reconciler.records import AccessSet, Account, AccountKey, Head, Person
 from reconciler.usage import AccountIndex, moment
@@ -308,8 +309,9 @@ def lines_naming(files: DesiredFiles, key: str) -> list[NamedIn]:
             if key in members:
                 found.append(NamedIn(doc.file, path, str(doc.location((*path, key)))))
 
-        if key in model.people:
-            add(("people",), model.people)
+        if key in source.people.keys:  # (a file's people are kept as a table: `people_table`)
+            line = source.people.lines[source.people.keys.index(key)]
+            found.append(NamedIn(doc.file, ("people",), str(Location(doc.file, line))))
         for team, spec in model.teams.items():
             add(("teams", team, "members"), spec.members)
         if model.procore is not None:

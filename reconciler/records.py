@@ -248,7 +248,7 @@ class AccessSet:
         held: dict[str, set[str]] = {}
         lines = []
         for tenant, run in groupby(self.accounts_of(vendor).values(), key=itemgetter(1)):  # (in order)
-            _, _, principals, _, emails, names, attributes, _ = zip(*run, strict=True)
+            _, _, principals, _, emails, names, attributes, *_ = zip(*run, strict=True)
             held.setdefault(tenant, set()).update(principals)
             lines.append(WantedAccounts(tenant, principals, names, emails, attributes))
         return AccountLines(lines, held)
