@@ -183,6 +183,53 @@ class Finding:
 _FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
+class CauseKind(StrEnum):
+    OUT_OF_BAND = "out-of-band"  # the vendor records someone other than access making it
+    ACCESS = "access"  # access's own worker made it (the YAML has since stopped asking for it)
+    UNKNOWN = "unknown"  # nobody can be named: `note` says why
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Who made a difference the plan found (a grant or an account the YAML does not want), as the
+    vendor's own audit records name them. Shown to people; never an input to apply or the gate.
+
+    The first six fields name the access (as a `Grant` does; an account: resource_type "account",
+    resource and entitlement empty); `change` is the id of the plan's change that undoes it, if any.
+    """
+
+    vendor: str
+    tenant: str
+    resource_type: str
+    resource: str
+    entitlement: str
+    principal: str
+    kind: CauseKind
+    actor: str = ""  # a person's name at the vendor, or an application's
+    actor_id: str = ""
+    actor_type: str = ""  # "user" (an administrator) or "client" (an application on its own)
+    client: str = ""  # the application the administrator acted through (an admin console)
+    at: str = ""  # when the vendor recorded it (ISO 8601, UTC)
+    action: str = ""  # the vendor's name for what was done (ROLE_ASSIGNMENT.CREATED)
+    note: str = ""  # why nobody is named, or what else to know
+    change: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in _CAUSE_FIELDS}
+        data["kind"] = str(self.kind)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Cause:
+        known = {f.name for f in fields(cls)}
+        values = {k: str(v) for k, v in data.items() if k in known}
+        values["kind"] = CauseKind(values["kind"])
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_CAUSE_FIELDS = tuple(f.name for f in fields(Cause))
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     changes: tuple[Change, ...]
@@ -193,6 +240,9 @@ class Plan:
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     today: str = ""
     approvers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # change id -> who may approve
+    # Who made each difference the plan found, where the vendors record it; None: nobody was asked
+    # (a plan from a snapshot). Written to the plan file only when asked.
+    causes: tuple[Cause, ...] | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -234,6 +284,7 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
             "findings": [f.to_json() for f in self.findings],
             "approvers": {k: list(v) for k, v in self.approvers.items()},
+            **({} if self.causes is None else {"causes": [c.to_json() for c in self.causes]}),
         }
 
     def dumps(self) -> str:
@@ -258,9 +309,15 @@ class Plan:
                 iter_records(self.findings, _FINDING_FIELDS, level=1),
                 (',\n  "approvers": ',),
                 iter_string_lists(self.approvers, level=1),
+                self._causes_tail(),
                 ("\n}\n",),
             )
         )
+
+    def _causes_tail(self) -> tuple[str, ...]:
+        if self.causes is None:
+            return ()
+        return (',\n  "causes": ', *iter_records(self.causes, _CAUSE_FIELDS, level=1))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -278,6 +335,9 @@ class Plan:
             fingerprints=dict(data.get("fingerprints", {})),
             today=str(data.get("today", "")),
             approvers={k: tuple(v) for k, v in dict(data.get("approvers", {})).items()},
+            causes=(
+                None if data.get("causes") is None else tuple(Cause.from_json(c) for c in data["causes"])
+            ),
         )
         recorded = data.get("changes_hash")
         if recorded and recorded != plan.changes_hash:
