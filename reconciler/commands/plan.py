@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections import Counter
@@ -9,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler import event_loop
+from reconciler import drift, event_loop
 from reconciler.canonical import aliases_of, canonical_access
 from reconciler.catalog_check import check_names
-from reconciler.changes import Plan
+from reconciler.changes import Cause, Plan
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import PlanFormat as Format
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
@@ -56,11 +57,33 @@ async def make_plan(ctx: AppContext, source: Source) -> Planned:
         async with open_connectors(ctx, source, vendors, writable=False, snapshots=snapshots) as connectors:
             actual = await sync_all(ctx, connectors, desired.access)
             planned = plan_from(ctx, desired, actual)
+            if source.state_dir is None:  # a snapshot cannot say who made anything
+                planned = replace(planned, plan=await with_causes(connectors, planned.plan))
             warn_budget(ctx, connectors, planned.plan)
     finally:
         if snapshots is not None:
             snapshots.stop()
     return planned
+
+
+async def with_causes(connectors: Mapping[str, Connector], plan: Plan) -> Plan:
+    """`plan` with who made each drifted grant or account (`reconciler.drift`): asked of each
+    vendor's connector that can say (`attribute`), "not attributable at this vendor" elsewhere."""
+    items: dict[str, list[drift.Item]] = {}
+    for item in drift.items(plan):
+        items.setdefault(item.grant.vendor, []).append(item)
+
+    async def one(vendor: str, found: list[drift.Item]) -> list[Cause]:
+        attribute = getattr(connectors.get(vendor), "attribute", None)
+        if attribute is None:
+            return [drift.unknown(i, drift.NOT_AT_THIS_VENDOR) for i in found]
+        causes: list[Cause] = await attribute(found)
+        return causes
+
+    answered = await asyncio.gather(*(one(v, found) for v, found in sorted(items.items())))
+    causes = sorted((c for part in answered for c in part), key=lambda c: drift.grant_of(c))
+    more = drift.findings(causes, drift.people_of(plan))
+    return replace(plan, causes=tuple(causes), findings=tuple(sort_findings([*plan.findings, *more])))
 
 
 def warn_budget(ctx: AppContext, connectors: Mapping[str, Connector], plan: Plan) -> None:
