@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tempfile
 from collections import Counter
@@ -13,7 +12,8 @@ from pathlib import Path
 from reconciler import drift, event_loop
 from reconciler.canonical import aliases_of, canonical_access
 from reconciler.catalog_check import check_names
-from reconciler.changes import Cause, Plan
+from reconciler.changes import Plan
+from reconciler.commands.causes import causes_of
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import PlanFormat as Format
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
@@ -67,21 +67,9 @@ async def make_plan(ctx: AppContext, source: Source) -> Planned:
 
 
 async def with_causes(connectors: Mapping[str, Connector], plan: Plan) -> Plan:
-    """`plan` with who made each drifted grant or account (`reconciler.drift`): asked of each
-    vendor's connector that can say (`attribute`), "not attributable at this vendor" elsewhere."""
-    items: dict[str, list[drift.Item]] = {}
-    for item in drift.items(plan):
-        items.setdefault(item.grant.vendor, []).append(item)
-
-    async def one(vendor: str, found: list[drift.Item]) -> list[Cause]:
-        attribute = getattr(connectors.get(vendor), "attribute", None)
-        if attribute is None:
-            return [drift.unknown(i, drift.NOT_AT_THIS_VENDOR) for i in found]
-        causes: list[Cause] = await attribute(found)
-        return causes
-
-    answered = await asyncio.gather(*(one(v, found) for v, found in sorted(items.items())))
-    causes = sorted((c for part in answered for c in part), key=lambda c: drift.grant_of(c))
+    """`plan` with who made each drifted grant or account (`reconciler.drift`), and findings
+    saying so."""
+    causes = await causes_of(connectors, drift.items(plan))
     more = drift.findings(causes, drift.people_of(plan))
     return replace(plan, causes=tuple(causes), findings=tuple(sort_findings([*plan.findings, *more])))
 
