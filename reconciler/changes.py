@@ -231,6 +231,85 @@ _CAUSE_FIELDS = tuple(f.name for f in fields(Cause))
 
 
 @dataclass(frozen=True, slots=True)
+class Seats:
+    """A vendor's accounts before and after the plan: what its seats and licence are counted in.
+
+    `active`: accounts active now in what the YAML manages (Procore's companies, the Concur company,
+    the PingOne environment); `held`: every account there, active or not (what a licence of
+    identities counts: PingOne's `users.max`). `budget` comes from `seats:` in policies/, `licensed`
+    from the vendor where its credentials may read it (`licence_note` says why not).
+    """
+
+    vendor: str
+    active: int
+    held: int
+    create: int = 0
+    reactivate: int = 0
+    deactivate: int = 0
+    delete: int = 0  # of `deactivate`, those that delete the account (free an identity)
+    budget: int | None = None
+    licensed: int | None = None
+    licence_note: str = ""
+
+    @property
+    def after(self) -> int:
+        """Active accounts once the plan is applied."""
+        return self.active + self.create + self.reactivate - self.deactivate
+
+    @property
+    def held_after(self) -> int:
+        """Accounts of any state once the plan is applied."""
+        return self.held + self.create - self.delete
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.create or self.reactivate or self.deactivate)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "active": self.active, "create": self.create, "reactivate": self.reactivate,
+            "deactivate": self.deactivate, "after": self.after, "held": self.held, "delete": self.delete,
+            "held_after": self.held_after, "budget": self.budget, "licensed": self.licensed,
+        }  # fmt: skip
+        if self.licence_note:
+            data["licence_note"] = self.licence_note
+        return data
+
+    @classmethod
+    def from_json(cls, vendor: str, data: Mapping[str, Any]) -> Seats:
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return int(value) if value is not None else None
+
+        return cls(
+            vendor, number("active") or 0, number("held") or 0, number("create") or 0,
+            number("reactivate") or 0, number("deactivate") or 0, number("delete") or 0,
+            number("budget"), number("licensed"), str(data.get("licence_note") or ""),
+        )  # fmt: skip
+
+
+def count_seats(changes: Iterable[Change], now: Mapping[str, tuple[int, int]]) -> tuple[Seats, ...]:
+    """Per vendor of `now` (vendor -> (active, held) accounts today), the seats after `changes`."""
+    created: Counter[str] = Counter()
+    reactivated: Counter[str] = Counter()
+    deactivated: Counter[str] = Counter()
+    deleted: Counter[str] = Counter()
+    for change in changes:
+        if change.action is Action.CREATE_ACCOUNT:
+            created[change.vendor] += 1
+        elif change.action is Action.DEACTIVATE_ACCOUNT:
+            deactivated[change.vendor] += 1
+            if dict(change.attributes).get("deprovision") == "delete":
+                deleted[change.vendor] += 1
+        elif change.action is Action.UPDATE and change.is_account_change and change.resource == "active":
+            reactivated[change.vendor] += change.entitlement == "true"
+    return tuple(
+        Seats(v, active, held, created[v], reactivated[v], deactivated[v], deleted[v])
+        for v, (active, held) in sorted(now.items())
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     changes: tuple[Change, ...]
     findings: tuple[Finding, ...] = ()
@@ -243,6 +322,10 @@ class Plan:
     # Who made each difference the plan found, where the vendors record it; None: nobody was asked
     # (a plan from a snapshot). Written to the plan file only when asked.
     causes: tuple[Cause, ...] | None = None
+    seats: tuple[Seats, ...] = ()  # per vendor planned: accounts now and after the plan
+
+    def seats_of(self, vendor: str) -> Seats | None:
+        return next((s for s in self.seats if s.vendor == vendor), None)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -276,6 +359,7 @@ class Plan:
             "fingerprints": dict(self.fingerprints),
             "changes_hash": self.changes_hash,
             "summary": self.summary,
+            "seats": {s.vendor: s.to_json() for s in self.seats},
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -338,6 +422,7 @@ class Plan:
             causes=(
                 None if data.get("causes") is None else tuple(Cause.from_json(c) for c in data["causes"])
             ),
+            seats=tuple(Seats.from_json(v, s) for v, s in dict(data.get("seats") or {}).items()),
         )
         recorded = data.get("changes_hash")
         if recorded and recorded != plan.changes_hash:

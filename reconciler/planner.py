@@ -29,6 +29,7 @@ from reconciler.changes import (
     Severity,
     change_ids,
     changes_from_rows,
+    count_seats,
 )
 from reconciler.connectors.base import VendorState
 from reconciler.gcpause import paused_gc
@@ -97,9 +98,11 @@ def _build_plan(
         changes += _outside(actual[vendor].unreadable, planned, findings)
     # Each vendor's changes come sorted by Change.sort_key, and the vendors in order.
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.vendor, f.code, f.principal, f.message))
+    now = {vendor: _accounts_now(vendor, desired.scope, states[vendor]) for vendor in vendors}
     return Plan(
         changes=tuple(changes),
         findings=tuple(findings),
+        seats=count_seats(changes, now),
         vendors=tuple(vendors),
         desired_digest=desired_digest,
         git_commit=git_commit,
@@ -109,6 +112,17 @@ def _build_plan(
 
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def _accounts_now(vendor: str, scope: Scope, actual: _Resolved) -> tuple[int, int]:
+    """(active, every) account at `vendor` in the tenants the YAML manages: its seats today."""
+    tenants = {t for v, t in scope.tenants if v == vendor}
+    accounts = actual.accounts.values()
+    inside = list(map(tenants.__contains__, map(_TENANT, accounts)))
+    held = (
+        [a for a, keep in zip(accounts, inside, strict=True) if keep] if not all(inside) else list(accounts)
+    )
+    return sum(map(_ACTIVE, held)), len(held)
 
 
 def _differences(
@@ -620,6 +634,7 @@ _LOGINS = itemgetter(3)  # a Person's login overrides
 # What `_plan_vendor` compares of an account there with the YAML's: active, display name, and the
 # attributes where the YAML manages some. An account that is not there: _ABSENT (never active).
 _ACTIVE = itemgetter(3)
+_TENANT = itemgetter(1)
 _NAME = itemgetter(5)
 _ATTRIBUTES = itemgetter(6)
 _ABSENT = Account("", "", "", active=False)
