@@ -58,7 +58,7 @@ EXAMPLES = {
         "access import --vendor procore",
         "access import --state snapshot/ --infer-teams",
     ),
-    "init": _examples("access init", "access --repo new-access-repo init"),
+    "init": _examples("access init", "access init --upgrade", "access init --upgrade --dry-run"),
     "doctor": _examples("access doctor", "access doctor --vendor procore", "access --repo ../company doctor"),
     "sync": _examples(
         "access sync --sandbox --out snapshot/", "access sync --vendor pingone --out snapshot/"
@@ -158,7 +158,7 @@ def in_github_actions() -> bool:
 
 def _version(value: bool) -> None:
     if value:
-        from reconciler.version import package_version  # importlib.metadata: only when asked
+        from reconciler.version import package_version
 
         sys.stdout.write(f"access {package_version()}\n")
         raise typer.Exit(0)
@@ -304,11 +304,33 @@ def demo(
 
 
 @app.command(epilog=EXAMPLES["init"])
-def init(ctx: typer.Context) -> int:
-    """Scaffold a repository: access/, policies/ with safe defaults, workflows, schema, .gitignore."""
+def init(
+    ctx: typer.Context,
+    upgrade: Annotated[
+        bool,
+        typer.Option(
+            "--upgrade",
+            help="Rewrite the files init manages (workflows, lock, ...) for this release and show their "
+            "diff; files changed here are kept.",
+        ),
+    ] = False,
+    index_url: Annotated[
+        str | None,
+        typer.Option(
+            "--index-url",
+            metavar="URL",
+            help="The package index whose copy of this release the lock pins "
+            "(default: PIP_INDEX_URL, else PyPI).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written and the diffs; write nothing.")
+    ] = False,
+) -> int:
+    """Scaffold a repository that installs this release: access/, policies/, workflows, hash-pinned lock."""
     from reconciler.commands import init as init_cmd
 
-    return init_cmd.run(_ctx(ctx))
+    return init_cmd.run(_ctx(ctx), upgrade=upgrade, index_url=index_url, dry_run=dry_run)
 
 
 @app.command("import", epilog=EXAMPLES["import"])
@@ -563,6 +585,51 @@ def recertify(
     from reconciler.commands.branch_pr import Target
 
     return recertify_cmd.run(_ctx(ctx), target=Target(base=base, remote=remote, sandbox=sandbox))
+
+
+@app.command(
+    epilog=_examples("access undo 20261123T051703-4f0a9c1e2b3d", "access undo RUN --dry-run --sandbox")
+)
+def undo(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="The apply run to undo (its id in `access audit show`).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; open no pull request.")] = False,
+    audit_log: Annotated[
+        Path | None, typer.Option("--audit-log", help="The audit log holding the run (default: the state's).")
+    ] = None,
+    base: Annotated[str, typer.Option("--base", help="The branch to undo on.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+) -> int:
+    """Open or update ONE pull request reversing the YAML edits one apply run applied."""
+    from reconciler.commands import undo as undo_cmd
+    from reconciler.commands.branch_pr import Target
+
+    target = Target(base=base, remote=remote, sandbox=sandbox)
+    return undo_cmd.run(_ctx(ctx), run, target=target, audit_log=audit_log, dry_run=dry_run)
+
+
+@app.command(
+    epilog=_examples(
+        "access notify --dry-run",
+        "access notify --dry-run --format json",
+        "access notify   # daily, in the drift workflow",
+    )
+)
+def notify(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the reminders that would be sent, and where; send nothing."),
+    ] = False,
+    sandbox: SandboxOption = False,
+    fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
+) -> int:
+    """Send the reminders policies/notifications.yaml routes (recertification due, held pull requests,
+    expiring access, leavers) to Slack, Microsoft Teams and email, once per schedule step."""
+    from reconciler.commands import notify as notify_cmd
+
+    return notify_cmd.run(_ctx(ctx), source=_source(sandbox, None), dry_run=dry_run, fmt=fmt)
 
 
 @app.command("export-tree", hidden=True, epilog=EXAMPLES["export-tree"])

@@ -43,7 +43,12 @@ def load_policies(repo: Path) -> Policies:
 
 
 def validate_policy_document(document: YamlDocument, errors: list[LocatedError]) -> Policies | None:
-    return validate_model(document, errors, Policies, field_names(), "policies/")
+    model = validate_model(document, errors, Policies, field_names(), "policies/")
+    if model is not None and model.notifications is not None:  # names that refer within the section
+        for path, message in model.notifications.problems():
+            dotted = ".".join(str(p) for p in ("notifications", *path))
+            errors.append(LocatedError(document.location(("notifications", *path)), f"{dotted}: {message}"))
+    return model
 
 
 def merge(parsed: list[tuple[YamlDocument, Policies]], errors: list[LocatedError]) -> Policies:

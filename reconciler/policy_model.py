@@ -3,7 +3,7 @@
 Any file under `policies/` may hold any section. Sections that are named rules (`approvers`,
 `separation_of_duties`, `privileged`, `recertification`) merge across files, a rule name being
 unique; the other sections (`protected`, `unmanaged_accounts`, `limits`, `expiry_warnings`, `default_approval`,
-`seats`) may be set in one file only. `Policies()` (no `policies/` directory) is the default: one approval by anyone
+`notifications`, `seats`) may be set in one file only. `Policies()` (no `policies/` directory) is the default: one approval by anyone
 but the author, unmanaged accounts reported, the default safety limits, expiry warnings at 14 days.
 """
 
@@ -24,6 +24,7 @@ from pydantic import (
 
 from reconciler.catalogs import static_catalog
 from reconciler.location import Location
+from reconciler.notification_policy import NOTIFICATION_MODELS, Notifications
 from reconciler.vendors import RESOURCE_TYPES, VENDORS
 from reconciler.yaml_source import Path
 
@@ -376,6 +377,9 @@ class Policies(Strict):
     unmanaged_accounts: UnmanagedAccounts = Field(default_factory=UnmanagedAccounts)
     limits: Limits = Field(default_factory=Limits)
     expiry_warnings: ExpiryWarnings = Field(default_factory=ExpiryWarnings)
+    notifications: Notifications | None = Field(
+        default=None, description="Reminders `access notify` sends: channels, schedules and routes."
+    )
     seats: SeatBudgets = Field(
         default_factory=SeatBudgets,
         description="Per vendor, the most active accounts after a plan (`pingone: 250`, or `{max: 250, "
@@ -405,12 +409,13 @@ SINGLE_SECTIONS = (
     "unmanaged_accounts",
     "limits",
     "expiry_warnings",
+    "notifications",
     "seats",
 )
 
 POLICY_MODELS: tuple[type[BaseModel], ...] = (
     Policies, Match, ApproverRule, PolicyOwners, DefaultApproval, SeparationRule, PrivilegedRule, RecertificationRule, Protected, UnmanagedRule,
-    UnmanagedAccounts, Limits, ExpiryWarnings, SeatBudget, SeatBudgets,
+    UnmanagedAccounts, Limits, ExpiryWarnings, SeatBudget, SeatBudgets, *NOTIFICATION_MODELS,
 )  # fmt: skip
 
 

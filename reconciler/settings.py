@@ -76,6 +76,17 @@ SETTINGS: dict[str, str] = {
     "ACCESS_PROGRESS_INTERVAL": "number",
     "ACCESS_PLAN_COMMENT_AUTHORS": "names",
     "ACCESS_TEST_HANG_AFTER": "number",
+    # pip's own: the package index `access init` asks for this release's hashes (a URL's user and
+    # password are never shown: package_index.shown)
+    "PIP_INDEX_URL": "url",
+    # email reminders (`access notify`, notifier.py); webhook URLs come from variables that
+    # policies/notifications.yaml names, and are scrubbed once read
+    "ACCESS_SMTP_HOST": "name",
+    "ACCESS_SMTP_PORT": "number",
+    "ACCESS_SMTP_FROM": "email",
+    "ACCESS_SMTP_USERNAME": "name",
+    "ACCESS_SMTP_PASSWORD": "secret",
+    "ACCESS_SMTP_SECURITY": "mode",
 }
 SECRET_SETTINGS = frozenset(name for name, kind in SETTINGS.items() if kind == "secret")
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from reconciler.settings import SECRET_SETTINGS, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1] / "reconciler"
-NAME = re.compile(r"(ACCESS|GITHUB|PROCORE|CONCUR|PINGONE)_[A-Z0-9_]*[A-Z0-9]|XDG_CONFIG_HOME|HOME")
+NAME = re.compile(
+    r"(ACCESS|GITHUB|PROCORE|CONCUR|PINGONE)_[A-Z0-9_]*[A-Z0-9]|XDG_CONFIG_HOME|HOME|PIP_INDEX_URL"
+)
 # `token_store_from_env(env, vendor=...)` builds `f"{prefix}_TOKEN_STORE"`; only Concur has a token store
 PREFIXES = {"prefix": ("CONCUR",)}
 SIMULATED = ("simulators",)  # test doubles: what they name is read, if at all, by the code elsewhere
@@ -68,5 +70,5 @@ def test_the_credentials_are_secrets_and_the_names_around_them_are_not() -> None
     assert {
         "PROCORE_CLIENT_SECRET", "CONCUR_CLIENT_SECRET", "CONCUR_REFRESH_TOKEN", "PINGONE_CLIENT_SECRET",
         "GITHUB_TOKEN", "ACCESS_APPLY_POINT_KEY", "CONCUR_SECRETS_TOKEN", "ACCESS_SECRETS_TOKEN",
-        "CONCUR_REQUEST_TOKEN",
+        "CONCUR_REQUEST_TOKEN", "ACCESS_SMTP_PASSWORD",
     } == SECRET_SETTINGS  # fmt: skip

