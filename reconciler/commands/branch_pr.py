@@ -19,7 +19,7 @@ from reconciler.changes import Plan, change_identity
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
-from reconciler.errors import ConfigError
+from reconciler.errors import AccessError, ConfigError
 from reconciler.git_repo import base_commit, commit_all, has_remote, open_repo, push_branch, worktree
 from reconciler.git_tree import export_tree
 from reconciler.github_api import GitHubClient, PullRequest
@@ -187,3 +187,29 @@ def publish(
         elif not target.sandbox:
             raise ConfigError(f"no git remote {target.remote!r} to push the branch {branch} to")
         return asyncio.run(_upsert(factory, branch, snapshot.base, title, body))
+
+
+def pushed_by_others(repo: git.Repo, target: Target, branch: str, ours: Callable[[str], bool]) -> bool:
+    """Whether the branch's tip was written by someone other than the command (`ours` tells its
+    commit messages): then an open pull request on it is theirs to finish, never overwritten."""
+    ref = branch if target.sandbox else f"{target.remote}/{branch}"
+    if not target.sandbox:
+        try:
+            repo.git.fetch(
+                "--quiet",
+                "--no-tags",
+                target.remote,
+                f"+refs/heads/{branch}:refs/remotes/{target.remote}/{branch}",
+            )
+        except git.GitCommandError as exc:
+            if "couldn't find remote ref" in str(exc.stderr or ""):
+                return False  # no such branch yet
+            # Unknown: better to stop than to overwrite someone's work in progress.
+            raise AccessError(
+                f"git fetch {target.remote} {branch} failed: {str(exc.stderr or exc).strip()}"
+            ) from None
+    try:
+        message = str(repo.commit(ref).message)
+    except (git.BadName, ValueError):
+        return False
+    return not ours(message)
