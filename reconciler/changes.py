@@ -8,7 +8,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, make_dataclass
 from enum import StrEnum
-from itertools import chain, repeat, starmap
+from itertools import chain, compress, repeat, starmap
 from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
@@ -183,6 +183,151 @@ class Finding:
 _FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
+class CauseKind(StrEnum):
+    OUT_OF_BAND = "out-of-band"  # the vendor records someone other than access making it
+    ACCESS = "access"  # access's own worker made it (the YAML has since stopped asking for it)
+    UNKNOWN = "unknown"  # nobody can be named: `note` says why
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Who made a difference the plan found (a grant or an account the YAML does not want), as the
+    vendor's own audit records name them. Shown to people; never an input to apply or the gate.
+
+    The first six fields name the access (as a `Grant` does; an account: resource_type "account",
+    resource and entitlement empty); `change` is the id of the plan's change that undoes it, if any.
+    """
+
+    vendor: str
+    tenant: str
+    resource_type: str
+    resource: str
+    entitlement: str
+    principal: str
+    kind: CauseKind
+    actor: str = ""  # a person's name at the vendor, or an application's
+    actor_id: str = ""
+    actor_type: str = ""  # "user" (an administrator) or "client" (an application on its own)
+    client: str = ""  # the application the administrator acted through (an admin console)
+    at: str = ""  # when the vendor recorded it (ISO 8601, UTC)
+    action: str = ""  # the vendor's name for what was done (ROLE_ASSIGNMENT.CREATED)
+    note: str = ""  # why nobody is named, or what else to know
+    change: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in _CAUSE_FIELDS}
+        data["kind"] = str(self.kind)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Cause:
+        known = {f.name for f in fields(cls)}
+        values = {k: str(v) for k, v in data.items() if k in known}
+        values["kind"] = CauseKind(values["kind"])
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_CAUSE_FIELDS = tuple(f.name for f in fields(Cause))
+
+
+@dataclass(frozen=True, slots=True)
+class Seats:
+    """A vendor's accounts before and after the plan: what its seats and licence are counted in.
+
+    `active`: accounts active now in what the YAML manages (Procore's companies, the Concur company,
+    the PingOne environment); `held`: every account there, active or not (what a licence of
+    identities counts: PingOne's `users.max`). `budget` comes from `seats:` in policies/, `licensed`
+    from the vendor where its credentials may read it (`licence_note` says why not).
+    """
+
+    vendor: str
+    active: int
+    held: int
+    create: int = 0
+    reactivate: int = 0
+    deactivate: int = 0
+    delete: int = 0  # of `deactivate`, those that delete the account (free an identity)
+    budget: int | None = None
+    licensed: int | None = None
+    licence_note: str = ""
+
+    @property
+    def after(self) -> int:
+        """Active accounts once the plan is applied."""
+        return self.active + self.create + self.reactivate - self.deactivate
+
+    @property
+    def held_after(self) -> int:
+        """Accounts of any state once the plan is applied."""
+        return self.held + self.create - self.delete
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.create or self.reactivate or self.deactivate)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "active": self.active, "create": self.create, "reactivate": self.reactivate,
+            "deactivate": self.deactivate, "after": self.after, "held": self.held, "delete": self.delete,
+            "held_after": self.held_after, "budget": self.budget, "licensed": self.licensed,
+        }  # fmt: skip
+        if self.licence_note:
+            data["licence_note"] = self.licence_note
+        return data
+
+    @classmethod
+    def from_json(cls, vendor: str, data: Mapping[str, Any]) -> Seats:
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return int(value) if value is not None else None
+
+        return cls(
+            vendor,
+            number("active") or 0,
+            number("held") or 0,
+            number("create") or 0,
+            number("reactivate") or 0,
+            number("deactivate") or 0,
+            number("delete") or 0,
+            number("budget"),
+            number("licensed"),
+            str(data.get("licence_note") or ""),
+        )
+
+
+def count_seats(changes: Iterable[Change], now: Mapping[str, tuple[int, int]]) -> tuple[Seats, ...]:
+    """Per vendor of `now` (vendor -> (active, held) accounts today), the seats after `changes`.
+
+    Only account changes count; they are picked out in a C-level pass (a plan that onboards people
+    holds a hundred thousand grants and a few thousand accounts)."""
+    every = list(changes)
+    accounts = list(compress(every, map(ACCOUNT.__eq__, map(_RESOURCE_TYPE, every))))
+    kinds = Counter(zip(map(_VENDOR, accounts), map(_ACTION, accounts), strict=True))
+    reactivated: Counter[str] = Counter()
+    deleted: Counter[str] = Counter()
+    for change in accounts:  # (a Python loop only for the few that are not creations)
+        if change.action is Action.DEACTIVATE_ACCOUNT:
+            deleted[change.vendor] += dict(change.attributes).get("deprovision") == "delete"
+        elif change.action is Action.UPDATE and change.resource == "active":
+            reactivated[change.vendor] += change.entitlement == "true"
+    return tuple(
+        Seats(
+            v,
+            active,
+            held,
+            kinds[(v, Action.CREATE_ACCOUNT)],
+            reactivated[v],
+            kinds[(v, Action.DEACTIVATE_ACCOUNT)],
+            deleted[v],
+        )
+        for v, (active, held) in sorted(now.items())
+    )
+
+
+_RESOURCE_TYPE = attrgetter("resource_type")
+_VENDOR = attrgetter("vendor")
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     changes: tuple[Change, ...]
@@ -193,6 +338,13 @@ class Plan:
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     today: str = ""
     approvers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # change id -> who may approve
+    # Who made each difference the plan found, where the vendors record it; None: nobody was asked
+    # (a plan from a snapshot). Written to the plan file only when asked.
+    causes: tuple[Cause, ...] | None = None
+    seats: tuple[Seats, ...] = ()  # per vendor planned: accounts now and after the plan
+
+    def seats_of(self, vendor: str) -> Seats | None:
+        return next((s for s in self.seats if s.vendor == vendor), None)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -226,6 +378,7 @@ class Plan:
             "fingerprints": dict(self.fingerprints),
             "changes_hash": self.changes_hash,
             "summary": self.summary,
+            "seats": {s.vendor: s.to_json() for s in self.seats},
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -234,6 +387,7 @@ class Plan:
             "changes": [c.to_json() for c in self.changes],
             "findings": [f.to_json() for f in self.findings],
             "approvers": {k: list(v) for k, v in self.approvers.items()},
+            **({} if self.causes is None else {"causes": [c.to_json() for c in self.causes]}),
         }
 
     def dumps(self) -> str:
@@ -258,9 +412,15 @@ class Plan:
                 iter_records(self.findings, _FINDING_FIELDS, level=1),
                 (',\n  "approvers": ',),
                 iter_string_lists(self.approvers, level=1),
+                self._causes_tail(),
                 ("\n}\n",),
             )
         )
+
+    def _causes_tail(self) -> tuple[str, ...]:
+        if self.causes is None:
+            return ()
+        return (',\n  "causes": ', *iter_records(self.causes, _CAUSE_FIELDS, level=1))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -278,6 +438,10 @@ class Plan:
             fingerprints=dict(data.get("fingerprints", {})),
             today=str(data.get("today", "")),
             approvers={k: tuple(v) for k, v in dict(data.get("approvers", {})).items()},
+            causes=(
+                None if data.get("causes") is None else tuple(Cause.from_json(c) for c in data["causes"])
+            ),
+            seats=tuple(Seats.from_json(v, s) for v, s in dict(data.get("seats") or {}).items()),
         )
         recorded = data.get("changes_hash")
         if recorded and recorded != plan.changes_hash:

@@ -70,6 +70,11 @@ EXAMPLES = {
         "access comment --plan plan.json", "access comment --sandbox --pr 42 --head HEAD_SHA"
     ),
     "drift": _examples("access drift", "access drift --plan plan.json"),
+    "adopt": _examples(
+        "access adopt --plan plan.json   # in the drift workflow",
+        "access adopt --sandbox",
+        "access adopt --plan plan.json --unattributed   # also drift no vendor record names",
+    ),
     "schema": _examples("access schema", "access schema --check"),
     "why": _examples(
         "access why bob --sandbox",
@@ -430,6 +435,34 @@ def drift(
     from reconciler.commands import comment as comment_cmd
 
     return comment_cmd.run_drift(_ctx(ctx), plan_file=plan_file, source=_source(sandbox, state))
+
+
+@app.command(epilog=EXAMPLES["adopt"])
+def adopt(
+    ctx: typer.Context,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="A plan file from `access plan --out` (else plan now).")
+    ] = None,
+    unattributed: Annotated[
+        bool,
+        typer.Option(
+            "--unattributed",
+            help="Also offer drift no vendor record attributes (Procore, Concur): it may be a line deleted on purpose.",
+        ),
+    ] = False,
+    base: Annotated[str, typer.Option("--base", help="The branch the pull requests go to.")] = "main",
+    remote: Annotated[str, typer.Option("--remote", help="The git remote to push to.")] = "origin",
+    sandbox: SandboxOption = False,
+    state: StateOption = None,
+) -> int:
+    """ONE pull request per out-of-band grant (drift someone made by hand), adding its YAML line to keep it."""
+    from reconciler.commands import adopt as adopt_cmd
+    from reconciler.commands.branch_pr import Target
+
+    return adopt_cmd.run(
+        _ctx(ctx), plan_file=plan_file, source=_source(sandbox, state),
+        target=Target(base=base, remote=remote, sandbox=sandbox), unattributed=unattributed,
+    )  # fmt: skip
 
 
 @app.command(epilog=EXAMPLES["schema"])

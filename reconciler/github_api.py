@@ -495,10 +495,15 @@ class GitHubClient:
 
     async def open_pull_for(self, branch: str) -> PullRequest | None:
         """The open pull request whose head is `branch` of this repository, if any."""
-        params = {"state": "open", "head": f"{self.settings.owner}:{branch}"}
-        path = f"{self._repo_path}/pulls"
-        items = await self._paginate(path, params, parse=_reader(PullRequest, shapes.PULL))
+        items = await self.pulls_for(branch, state="open")
         return items[0] if items else None
+
+    async def pulls_for(self, branch: str, *, state: str = "all") -> list[PullRequest]:
+        """The pull requests whose head is `branch` of this repository (`state`: open, closed, all),
+        newest first."""
+        params = {"state": state, "head": f"{self.settings.owner}:{branch}"}
+        path = f"{self._repo_path}/pulls"
+        return list(await self._paginate(path, params, parse=_reader(PullRequest, shapes.PULL)))
 
     # ------------------------------------------------------------ issue comments
 

@@ -29,6 +29,7 @@ from reconciler.changes import (
     Severity,
     change_ids,
     changes_from_rows,
+    count_seats,
 )
 from reconciler.connectors.base import VendorState
 from reconciler.desired_accounts import AccountLines
@@ -99,9 +100,11 @@ def _build_plan(
         changes += _outside(actual[vendor].unreadable, planned, findings)
     # Each vendor's changes come sorted by Change.sort_key, and the vendors in order.
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.vendor, f.code, f.principal, f.message))
+    now = {vendor: _accounts_now(vendor, desired.scope, states[vendor]) for vendor in vendors}
     return Plan(
         changes=tuple(changes),
         findings=tuple(findings),
+        seats=count_seats(changes, now),
         vendors=tuple(vendors),
         desired_digest=desired_digest,
         git_commit=git_commit,
@@ -111,6 +114,13 @@ def _build_plan(
 
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def _accounts_now(vendor: str, scope: Scope, actual: _Resolved) -> tuple[int, int]:
+    """(active, every) account at `vendor` in the tenants the YAML manages: its seats today."""
+    tenants = {t for v, t in scope.tenants if v == vendor}
+    held = [a for tenant, there in actual.accounts.items() if tenant in tenants for a in there.values()]
+    return sum(map(_ACTIVE, held)), len(held)
 
 
 def _differences(

@@ -3,7 +3,7 @@
 Any file under `policies/` may hold any section. Sections that are named rules (`approvers`,
 `separation_of_duties`, `privileged`, `recertification`) merge across files, a rule name being
 unique; the other sections (`protected`, `unmanaged_accounts`, `limits`, `expiry_warnings`, `default_approval`,
-`notifications`, `leavers`) may be set in one file only. `Policies()` (no `policies/` directory) is the default: one approval by anyone
+`notifications`, `seats`, `leavers`) may be set in one file only. `Policies()` (no `policies/` directory) is the default: one approval by anyone
 but the author, unmanaged accounts reported, the default safety limits, expiry warnings at 14 days.
 """
 
@@ -354,6 +354,41 @@ class Limits(Strict):
     )
 
 
+class SeatBudget(Strict):
+    """The most active accounts a vendor may have once a plan is applied."""
+
+    max: int = Field(ge=0, description="Active accounts allowed (seats paid for).")
+    severity: Severity = Field(
+        default="warning", description="`warning`, or `error` (the plan fails: nothing is applied over it)."
+    )
+
+
+def _max_short_form(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"max": value}
+    if value is not None and not isinstance(value, dict):
+        raise ValueError("a number of seats (`pingone: 250`), or `{max: 250, severity: error}`")
+    return value
+
+
+Budget = Annotated[
+    SeatBudget | None,
+    BeforeValidator(_max_short_form, json_schema_input_type=int | SeatBudget | None),
+]
+
+
+class SeatBudgets(Strict):
+    """Per vendor: a budget of seats (active accounts); a plan that would exceed it is a finding."""
+
+    procore: Budget = None
+    concur: Budget = None
+    pingone: Budget = None
+
+    def of(self, vendor: str) -> SeatBudget | None:
+        found = getattr(self, vendor, None) if vendor in VENDORS else None
+        return found if isinstance(found, SeatBudget) else None
+
+
 class ExpiryWarnings(Strict):
     within_days: int = Field(
         default=14, ge=0, description="Warn about assignments expiring within this many days."
@@ -386,6 +421,11 @@ class Policies(Strict):
     notifications: Notifications | None = Field(
         default=None, description="Reminders `access notify` sends: channels, schedules and routes."
     )
+    seats: SeatBudgets = Field(
+        default_factory=SeatBudgets,
+        description="Per vendor, the most active accounts after a plan (`pingone: 250`, or `{max: 250, "
+        "severity: error}`).",
+    )
     leavers: Leavers | None = Field(
         default=None,
         description="People who have left (`access leavers`): the leavers pull request, and whether apply "
@@ -416,12 +456,13 @@ SINGLE_SECTIONS = (
     "limits",
     "expiry_warnings",
     "notifications",
+    "seats",
     "leavers",
 )
 
 POLICY_MODELS: tuple[type[BaseModel], ...] = (
     Policies, Match, ApproverRule, PolicyOwners, DefaultApproval, SeparationRule, PrivilegedRule, RecertificationRule, Protected, UnmanagedRule,
-    UnmanagedAccounts, Limits, ExpiryWarnings, Leavers, *NOTIFICATION_MODELS,
+    UnmanagedAccounts, Limits, ExpiryWarnings, SeatBudget, SeatBudgets, Leavers, *NOTIFICATION_MODELS,
 )  # fmt: skip
 
 

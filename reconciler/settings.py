@@ -59,6 +59,8 @@ SETTINGS: dict[str, str] = {
     "PINGONE_API_URL": "url",
     "PINGONE_AUTH_URL": "url",
     "PINGONE_MAX_CONCURRENCY": "number",
+    "PINGONE_WORKER_CLIENT_IDS": "ids",  # the worker apps whose changes are access's own (drift causes)
+    "PINGONE_ACTIVITY_DAYS": "number",  # how far back drift causes are looked for
     # GitHub (github_api.py, git_repo.py, gate.py, cli.py, commands/comment.py)
     "GITHUB_TOKEN": "secret",
     "GITHUB_API_URL": "url",

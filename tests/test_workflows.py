@@ -27,6 +27,7 @@ import yaml
 from reconciler.commands import comment as comment_cmd
 from reconciler.render.markdown import COMMENT_MARKER
 from reconciler.simulators.github import DEFAULT_TOKEN, GitHubSimulator
+from reconciler.simulators.github_git import GitBranches
 from reconciler.simulators.serve import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -253,8 +254,8 @@ def test_every_install_is_hash_pinned() -> None:
 def test_secrets_only_in_the_jobs_that_need_them() -> None:
     validate, plan, apply, drift, request, recertify = (load(n)["jobs"] for n in NAMES)
     for job in (
-        validate["validate"], plan["comment"], drift["report"], apply["record"], request["request"],
-        recertify["recertify"], drift["leavers"],
+        validate["validate"], plan["comment"], drift["report"], drift["adopt"], apply["record"],
+        request["request"], recertify["recertify"], drift["leavers"],
     ):  # fmt: skip
         assert _secrets(job) == set()
     # Reading jobs get the READ-only credentials, from the access-read environment.
@@ -272,7 +273,7 @@ def test_secrets_only_in_the_jobs_that_need_them() -> None:
             if "uses" in step:
                 assert "secrets." not in yaml.safe_dump(step), step
         assert "secrets." not in yaml.safe_dump(job.get("env", {}))
-    for job in (*plan.values(), *validate.values(), *request.values(), *recertify.values()):
+    for job in (*plan.values(), *validate.values(), *request.values(), *recertify.values(), drift["adopt"]):
         for step in job["steps"]:
             assert step.get("with", {}).get("persist-credentials", False) is False
 
@@ -297,14 +298,19 @@ def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
         for job_id, job in load(name)["jobs"].items()
         if job.get("permissions", {}).get("contents") == "write"
     ]
-    # drift's calls apply.yml; the access request pushes its branch (default-branch code, no secret,
-    # the issue's fields as data: `access request --from-issue` reads the event file); recertify pushes
-    # its access-recertify/* branches (default-branch code on a schedule, no secret); leavers pushes
-    # access-leavers/remove (default-branch code on a schedule, no secret: PingOne was read by `idp`)
+    # drift's calls apply.yml, and its adopt job pushes access-adopt/* branches (default-branch code on
+    # a schedule, no secret, the plan file as data); the access request pushes its branch (default-branch
+    # code, no secret, the issue's fields as data: `access request --from-issue` reads the event file);
+    # recertify pushes its access-recertify/* branches (default-branch code on a schedule, no secret);
+    # leavers pushes access-leavers/remove (default-branch code on a schedule, no secret: PingOne was
+    # read by `idp`)
     assert writers == [
-        ("apply.yml", "record"), ("drift.yml", "apply"), ("drift.yml", "leavers"),
+        ("apply.yml", "record"), ("drift.yml", "adopt"), ("drift.yml", "apply"), ("drift.yml", "leavers"),
         ("access-request.yml", "request"), ("recertify.yml", "recertify"),
     ]  # fmt: skip
+    adopt = load("drift.yml")["jobs"]["adopt"]
+    assert adopt["steps"][0]["with"]["ref"] == "${{ github.event.repository.default_branch }}"
+    assert adopt["permissions"] == {"contents": "write", "pull-requests": "write"}
     leavers = load("drift.yml")["jobs"]["leavers"]
     assert leavers["needs"] == "idp" and not _secrets(leavers)
     assert leavers["steps"][0]["with"]["ref"] == "${{ github.event.repository.default_branch }}"
@@ -388,6 +394,7 @@ def test_the_workflows_run_access_commands_in_this_order() -> None:
     assert subcommands("drift.yml") == [
         "plan",
         "drift",
+        "adopt",
         "apply",
         "notify",
         "sync",
@@ -700,12 +707,17 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
 
     # drift.yml on its schedule: the sandbox seed differs from the YAML, so an issue opens and
     # apply (apply.yml, called) repairs it, with the audit log written where the artifact expects it.
+    # The seed's hand-granted admin role (Heidi, in the admin console) gets ONE adoption pull request.
     runner.set_event({"schedule": "17 5 * * *"})
+    sim.branch_source = GitBranches(origin)  # what `git push origin` made of each branch
     runs = runner.run_workflow("drift.yml")
     assert _codes(runs) == [
-        ("plan", 0), ("drift", 0), ("apply", 0), ("notify", 0), ("sync", 0), ("leavers", 0)
+        ("plan", 0), ("drift", 0), ("adopt", 0), ("apply", 0), ("notify", 0), ("sync", 0), ("leavers", 0)
     ], [r.output for r in runs]  # fmt: skip
     assert "no leavers: no pull request needed" in runs[-1].output
+    adoptions = [p for p in sim.repo().pulls.values() if p.head_ref.startswith("access-adopt/")]
+    assert [p.head_ref for p in adoptions] == ["access-adopt/bob-pingone-environment-admin-environment"]
+    assert "heidi.brandt@harborbuild.example" in (adoptions[0].body or "")
     assert runner.outputs["detect"] == {"changes": "true"}
     open_issues = [
         i for i in sim.repo().issues.values() if i.state == "open" and i.title == comment_cmd.DRIFT_TITLE

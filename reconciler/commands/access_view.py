@@ -5,7 +5,7 @@ of each granting line (git + GitHub) and the audit log, joined into rows (`recon
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler.access_rows import Rows, build_rows
@@ -13,10 +13,13 @@ from reconciler.applied import Reading
 from reconciler.audit import AUDIT_FILE
 from reconciler.canonical import Aliases, aliases_of, canonical_access
 from reconciler.catalog_check import check_names
+from reconciler.changes import Cause
 from reconciler.commands.apply import state_dir
+from reconciler.commands.causes import causes_of
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import VendorState
+from reconciler.drift import Item, by_grant
 from reconciler.errors import ConfigError, ValidationErrors
 from reconciler.event_loop import run
 from reconciler.github_api import GitHubClient
@@ -36,6 +39,7 @@ class ViewOptions:
     sync: bool = True  # read the vendors (else: the YAML only)
     audit_log: Path | None = None
     github: bool = True  # ask GitHub who landed each line and who approved it
+    causes: bool = False  # ask the vendors who made what they hold that the YAML does not list
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class View:
     history: History | None
     notes: tuple[str, ...]
     answers: Answers | None = None
+    causes: Mapping[Grant, Cause] = field(default_factory=dict)  # for grants not in the YAML (`causes`)
 
 
 def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None, str]:
@@ -65,15 +70,31 @@ def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None,
 
 
 async def _actual(
-    ctx: AppContext, desired: Desired, source: Source, snapshots: SnapshotReading | None
-) -> dict[str, VendorState]:
+    ctx: AppContext,
+    desired: Desired,
+    source: Source,
+    snapshots: SnapshotReading | None,
+    explain: Callable[[Grant], bool] | None = None,
+) -> tuple[dict[str, VendorState], dict[Grant, Cause]]:
+    """The vendors' state, and who made the grants `explain` picks that the YAML does not list (when
+    the vendors are read live or in the sandbox: a snapshot cannot say)."""
     vendors = tuple(sorted(desired.access.scope.vendors))
+    causes: dict[Grant, Cause] = {}
     async with open_connectors(ctx, source, vendors, writable=False, snapshots=snapshots) as connectors:
         actual = await sync_all(ctx, connectors, desired.access)
-    errors = check_names(desired.access, actual)  # unknown names in the YAML: errors, as in plan
-    if errors:
-        raise ValidationErrors(errors)
-    return actual
+        errors = check_names(desired.access, actual)  # unknown names in the YAML: errors, as in plan
+        if errors:
+            raise ValidationErrors(errors)
+        if explain is not None and source.state_dir is None:
+            access = canonical_access(desired.access, aliases_of(actual))
+            items = [
+                Item(g)
+                for state in actual.values()
+                for g in state.grants
+                if explain(g) and not access.holds(g)
+            ]
+            causes = by_grant(await causes_of(connectors, items)) if items else {}
+    return actual, causes
 
 
 def _nobody(head: Head) -> tuple[Origin | None, Mapping[str, Origin]]:
@@ -113,7 +134,11 @@ def _build_view(
 ) -> View:
     policies = load_policies(ctx.repo)
     notes: list[str] = []
-    actual = run(_actual(ctx, desired, options.source, snapshots)) if options.sync else None
+    actual, causes = (
+        run(_actual(ctx, desired, options.source, snapshots, wanted if options.causes else None))
+        if options.sync
+        else (None, {})
+    )
     if actual is None:
         notes.append("the vendors were not read (--no-sync): the YAML only")
     else:  # keyed as the vendors spell resources (a Procore project named by id: its name)
@@ -131,4 +156,4 @@ def _build_view(
         desired.access, actual, policies, ctx.today,
         origins_of=found.origins if found is not None else _nobody, applied=reading.result(), wanted=wanted,
     )  # fmt: skip
-    return View(desired, policies, actual, rows, history, tuple(notes), found)
+    return View(desired, policies, actual, rows, history, tuple(notes), found, causes)

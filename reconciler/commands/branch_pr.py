@@ -189,9 +189,9 @@ def publish(
         return asyncio.run(_upsert(factory, branch, snapshot.base, title, body))
 
 
-def pushed_by_others(repo: git.Repo, target: Target, branch: str, title: str) -> bool:
-    """Whether the branch's tip was written by someone other than the command whose commits begin
-    with `title` (a reviewer's push: later runs leave the branch alone)."""
+def pushed_by_others(repo: git.Repo, target: Target, branch: str, ours: Callable[[str], bool]) -> bool:
+    """Whether the branch's tip was written by someone other than the command (`ours` tells its
+    commit messages): then an open pull request on it is theirs to finish, never overwritten."""
     ref = branch if target.sandbox else f"{target.remote}/{branch}"
     if not target.sandbox:
         try:
@@ -204,7 +204,7 @@ def pushed_by_others(repo: git.Repo, target: Target, branch: str, title: str) ->
         except git.GitCommandError as exc:
             if "couldn't find remote ref" in str(exc.stderr or ""):
                 return False  # no such branch yet
-            # Unknown: better to stop than to overwrite a review in progress.
+            # Unknown: better to stop than to overwrite someone's work in progress.
             raise AccessError(
                 f"git fetch {target.remote} {branch} failed: {str(exc.stderr or exc).strip()}"
             ) from None
@@ -212,7 +212,7 @@ def pushed_by_others(repo: git.Repo, target: Target, branch: str, title: str) ->
         message = str(repo.commit(ref).message)
     except (git.BadName, ValueError):
         return False
-    return not message.startswith(title)
+    return not ours(message)
 
 
 def open_pull(ctx: AppContext, target: Target, branch: str) -> PullRequest | None:

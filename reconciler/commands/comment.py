@@ -28,12 +28,14 @@ from typing import Any
 import httpx
 from rich.markup import escape
 
-from reconciler.changes import Plan
+from reconciler import drift
+from reconciler.changes import CauseKind, Plan
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import make_plan
 from reconciler.commands.state import Source
 from reconciler.errors import AccessError, ConfigError
 from reconciler.github_api import GitHubClient, GitHubSettings, Issue, IssueComment, Upsert
+from reconciler.render.escape import md_text
 from reconciler.render.markdown import COMMENT_MARKER, render_markdown
 
 GITHUB_COMMENT_LIMIT = 65_536  # characters GitHub accepts in a comment or an issue body
@@ -210,13 +212,56 @@ def drift_body(plan: Plan) -> str:
     intro = (
         "The vendors differ from `access/` on the default branch: access was changed in a vendor's own "
         "admin UI, or assignments expired. The scheduled `access apply` restores what the YAML says "
-        "(revocations and expiries need no approval); to keep access that was granted by hand, add it "
-        "to `access/` in a pull request. This issue is updated by the drift workflow and closed when "
-        "the vendors match again.\n\n"
+        "(revocations and expiries need no approval); to keep access that was granted by hand, merge "
+        "the pull request `access adopt` opens for it (or add it to `access/` in a pull request). This "
+        "issue is updated by the drift workflow and closed when the vendors match again.\n\n"
     )
-    return intro + render_markdown(
-        plan, title="access drift", max_chars=GITHUB_COMMENT_LIMIT - len(intro) - 500
+    causes = causes_section(plan)
+    return (
+        intro
+        + causes
+        + render_markdown(
+            plan, title="access drift", max_chars=GITHUB_COMMENT_LIMIT - len(intro) - len(causes) - 500
+        )
     )
+
+
+MAX_CAUSE_ROWS = 200
+
+
+def causes_section(plan: Plan) -> str:
+    """Who made each difference, where the vendor records it: a table of the drift (markdown)."""
+    if plan.causes is None:
+        if not drift.items(plan):
+            return ""
+        return "_Who made these differences was not asked (the plan was made from a snapshot)._\n\n"
+    if not plan.causes:
+        return ""
+    people = drift.people_of(plan)
+    order = {CauseKind.OUT_OF_BAND: 0, CauseKind.ACCESS: 1, CauseKind.UNKNOWN: 2}
+    rows = sorted(plan.causes, key=lambda c: (order[c.kind], c.vendor, c.principal, c.resource))
+    out_of_band = sum(1 for c in rows if c.kind is CauseKind.OUT_OF_BAND)
+    lines = [
+        "#### Who made it",
+        "",
+        f"{out_of_band} of {len(rows)} difference(s) were made outside access/ by someone the vendor names.",
+        "",
+        "| who holds it | what | made by | when | how |",
+        "|---|---|---|---|---|",
+    ]
+    for c in rows[:MAX_CAUSE_ROWS]:
+        who = people.get(c.principal) or c.principal
+        if c.kind is CauseKind.UNKNOWN:
+            made, at, how = c.note, "", ""
+        else:
+            made = drift.actor_text(c) if c.kind is CauseKind.OUT_OF_BAND else f"access ({c.actor})"
+            at, how = drift.when(c.at), c.action
+        lines.append(
+            f"| {md_text(who)} | {md_text(drift.what(c))} | {md_text(made)} | {md_text(at)} | {md_text(how)} |"
+        )
+    if len(rows) > MAX_CAUSE_ROWS:
+        lines.append(f"\n_{len(rows) - MAX_CAUSE_ROWS} more are in the plan file (`causes`)._")
+    return "\n".join(lines) + "\n\n"
 
 
 async def report_drift(client: GitHubClient, plan: Plan, *, closing_note: str) -> DriftOutcome:

@@ -65,7 +65,7 @@ def run(ctx: AppContext, *, target: Target, source: Source, hr_export: Path | No
         if not found:
             ctx.output.result("no leavers: no pull request needed")
             return 0
-        if pushed_by_others(snapshot.repo, target, BRANCH, TITLE):
+        if pushed_by_others(snapshot.repo, target, BRANCH, lambda message: message.startswith(TITLE)):
             pull = open_pull(ctx, target, BRANCH)
             if pull is not None:
                 ctx.output.result(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from collections import Counter
@@ -9,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler import event_loop
+from reconciler import drift, event_loop
 from reconciler.canonical import aliases_of, canonical_access
 from reconciler.catalog_check import check_names
 from reconciler.changes import Plan
+from reconciler.commands.causes import causes_of
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import PlanFormat as Format
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
@@ -30,6 +32,7 @@ from reconciler.render.markdown import render_markdown
 from reconciler.render.text import render_text
 from reconciler.resources import data_dir
 from reconciler.rules import check_plan, plan_options, sort_findings
+from reconciler.rules import seats as seat_rules
 from reconciler.rules.aliases import alias_findings, canonical_policies
 from reconciler.scrub import scrub
 from reconciler.snapshot_reading import SnapshotReading
@@ -58,11 +61,39 @@ async def make_plan(ctx: AppContext, source: Source) -> Planned:
         async with open_connectors(ctx, source, vendors, writable=False, snapshots=snapshots) as connectors:
             actual = await sync_all(ctx, connectors, desired.access)
             planned = plan_from(ctx, desired, actual)
+            if source.state_dir is None:  # a snapshot cannot say who made anything, nor read a licence
+                planned = replace(
+                    planned, plan=await with_licences(connectors, await with_causes(connectors, planned.plan))
+                )
             warn_budget(ctx, connectors, planned.plan)
     finally:
         if snapshots is not None:
             snapshots.stop()
     return planned
+
+
+async def with_causes(connectors: Mapping[str, Connector], plan: Plan) -> Plan:
+    """`plan` with who made each drifted grant or account (`reconciler.drift`), and findings
+    saying so."""
+    causes = await causes_of(connectors, drift.items(plan))
+    more = drift.findings(causes, drift.people_of(plan))
+    return replace(plan, causes=tuple(causes), findings=tuple(sort_findings([*plan.findings, *more])))
+
+
+async def with_licences(connectors: Mapping[str, Connector], plan: Plan) -> Plan:
+    """`plan` with the identities each vendor's licence allows, where its connector can read it."""
+    readers = {
+        vendor: reader
+        for vendor, connector in connectors.items()
+        if vendor in plan.vendors and (reader := getattr(connector, "licence", None)) is not None
+    }
+    if not readers:
+        return plan
+    found = await asyncio.gather(*(reader() for reader in readers.values()))
+    licensed = seat_rules.with_licences(
+        plan, {v: (f.users, f.note) for v, f in zip(readers, found, strict=True)}
+    )
+    return replace(licensed, findings=tuple(sort_findings(licensed.findings)))
 
 
 def warn_budget(ctx: AppContext, connectors: Mapping[str, Connector], plan: Plan) -> None:

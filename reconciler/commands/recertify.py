@@ -21,7 +21,15 @@ from typing import Any
 import git
 
 from reconciler import event_loop
-from reconciler.commands.branch_pr import Snapshot, Target, base_snapshot, github, load_at, publish
+from reconciler.commands.branch_pr import (
+    Snapshot,
+    Target,
+    base_snapshot,
+    github,
+    load_at,
+    publish,
+    pushed_by_others,
+)
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import TextOrJson
 from reconciler.commands.state import Desired, Source, open_connectors, sync_all
@@ -241,27 +249,7 @@ def _one_owner(
 
 def _owner_pushed(repo: git.Repo, target: Target, branch: str) -> bool:
     """Whether the branch's tip was written by someone other than this command."""
-    ref = branch if target.sandbox else f"{target.remote}/{branch}"
-    if not target.sandbox:
-        try:
-            repo.git.fetch(
-                "--quiet",
-                "--no-tags",
-                target.remote,
-                f"+refs/heads/{branch}:refs/remotes/{target.remote}/{branch}",
-            )
-        except git.GitCommandError as exc:
-            if "couldn't find remote ref" in str(exc.stderr or ""):
-                return False  # no such branch yet
-            # Unknown: better to stop than to overwrite an owner's review in progress.
-            raise AccessError(
-                f"git fetch {target.remote} {branch} failed: {str(exc.stderr or exc).strip()}"
-            ) from None
-    try:
-        message = str(repo.commit(ref).message)
-    except (git.BadName, ValueError):
-        return False
-    return not message.startswith(TITLE)
+    return pushed_by_others(repo, target, branch, lambda message: message.startswith(TITLE))
 
 
 async def _is_open(ctx: AppContext, target: Target, branch: str) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from reconciler import drift
 from reconciler.access_rows import Row, Status
 from reconciler.catalogs import closest, static_catalog
+from reconciler.changes import Cause
 from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import TextOrJson as Format
@@ -82,7 +84,7 @@ def origin_json(origin: Origin | None, beneficiary: str) -> dict[str, Any] | Non
     }
 
 
-def row_json(row: Row, history: list[Origin] | None = None) -> dict[str, Any]:
+def row_json(row: Row, history: list[Origin] | None = None, cause: Cause | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "vendor": row.vendor, "tenant": row.tenant, "resource_type": row.resource_type,
         "resource": row.resource, "entitlement": row.entitlement, "principal": row.principal,
@@ -95,7 +97,20 @@ def row_json(row: Row, history: list[Origin] | None = None) -> dict[str, Any]:
     }  # fmt: skip
     if history is not None:
         data["history"] = [origin_json(o, row.github) for o in history]
+    if row.status is Status.NOT_IN_YAML:
+        data["made_by"] = _made_by_json(cause)
     return data
+
+
+def _made_by_json(cause: Cause | None) -> dict[str, Any] | None:
+    """Who made access the YAML does not list, as the vendor records it (None: not asked)."""
+    if cause is None:
+        return None
+    return {
+        "kind": str(cause.kind), "actor": cause.actor or None, "actor_id": cause.actor_id or None,
+        "actor_type": cause.actor_type or None, "client": cause.client or None, "at": cause.at or None,
+        "action": cause.action or None, "note": cause.note or None, "text": drift.text(cause),
+    }  # fmt: skip
 
 
 def _histories(view: View, rows: list[Row]) -> dict[Grant, list[Origin]]:
@@ -145,7 +160,7 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
     def wanted(grant: Grant) -> bool:
         return grant.principal == who.principal and (resource is None or _resource_matches(grant, resource))
 
-    view = build_view(ctx, options, wanted, desired=desired)
+    view = build_view(ctx, replace(options, causes=True), wanted, desired=desired)
     rows = [r for r in view.rows if wanted(r.grant)]
     histories = _histories(view, rows)
     accounts = accounts_of(view, who)
@@ -160,14 +175,16 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
                     "accounts": [account_json(a, ctx.today) for a in accounts]
                     if view.actual is not None
                     else None,
-                    "grants": [row_json(r, histories.get(r.grant, [])) for r in rows],
+                    "grants": [
+                        row_json(r, histories.get(r.grant, []), view.causes.get(r.grant)) for r in rows
+                    ],
                 },
                 indent=2,
             )
             + "\n"
         )
         return 0
-    ctx.output.result(render_text(who, rows, histories, view.notes, accounts))
+    ctx.output.result(render_text(who, rows, histories, view.notes, view.causes, accounts))
     return 0
 
 
@@ -199,6 +216,7 @@ def render_text(
     rows: list[Row],
     histories: dict[Grant, list[Origin]],
     notes: tuple[str, ...],
+    causes: Mapping[Grant, Cause] | None = None,
     accounts: Sequence[Account] = (),
 ) -> str:
     person = who.person
@@ -230,6 +248,9 @@ def render_text(
                 + ("held through nesting or a rule at the vendor" if row.status is Status.INDIRECT
                    else "drift on a managed resource, or access this repository does not manage")
             )  # fmt: skip
+            cause = (causes or {}).get(row.grant)
+            if cause is not None:
+                out.append(f"  cause        {drift.text(cause)}")
         else:
             via = f" (via team {row.via}; membership {row.membership})" if row.via else ""
             out.append(f"  granted by   {row.source}{via}")

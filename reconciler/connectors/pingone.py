@@ -9,15 +9,17 @@ See docs/pingone.md for what is synced and what it costs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import httpx
 
-from reconciler.changes import Change
+from reconciler import drift
+from reconciler.changes import Cause, Change
 from reconciler.connectors.base import ChangeResult, VendorState
 from reconciler.connectors.http import RequestStats, RetryPolicy, build_client, host_of
 from reconciler.connectors.pingone_api import PingOneApi, PingOneHttpError
 from reconciler.connectors.pingone_apply import Applier
+from reconciler.connectors.pingone_audit import Auditor, Licence
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.connectors.pingone_sync import Directory, Syncer
 from reconciler.errors import ConfigError
@@ -61,6 +63,14 @@ class PingOneConnector:
 
     async def apply(self, change: Change) -> ChangeResult:
         return await self._applier.apply(change)
+
+    async def attribute(self, items: Sequence[drift.Item]) -> list[Cause]:
+        """Who made each drifted grant or account (after `sync`): PingOne's audit activities."""
+        return await Auditor(self.api, self.directory).causes(items)
+
+    async def licence(self) -> Licence:
+        """How many identities the environment's licence allows, where the credentials may read it."""
+        return await Auditor(self.api, self.directory).licence()
 
     @property
     def stats(self) -> RequestStats:

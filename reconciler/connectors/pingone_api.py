@@ -134,11 +134,19 @@ class PingOneApi:
         return self.settings.environment_url + path
 
     async def request(
-        self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        forbidden_retries: int | None = None,
     ) -> httpx.Response:
         """One request with retries (429/408/5xx, dropped connections), token renewal on 401, and a
-        few spaced retries of a 403 (PingOne propagates role changes with a delay). Any final status
-        is returned; callers decide what it means."""
+        few spaced retries of a 403 (PingOne propagates role changes with a delay; `forbidden_retries`
+        0 for a read whose 403 is an answer: a permission the worker app does not have). Any final
+        status is returned; callers decide what it means."""
+        retries = self.forbidden_retries if forbidden_retries is None else forbidden_retries
         forbidden = 0
         while True:
             auth, stale = self.token.for_request()
@@ -155,16 +163,22 @@ class PingOneApi:
                     json=json,
                     params=params,
                 )
-            if response.status_code == 403 and forbidden < self.forbidden_retries:
+            if response.status_code == 403 and forbidden < retries:
                 forbidden += 1
                 await self.policy.sleep(self.policy.backoff(forbidden) + 1.0)
                 continue
             return response
 
     async def get_json(
-        self, path: str, expected: Expected[T], *, params: Mapping[str, str] | None = None, action: str = ""
+        self,
+        path: str,
+        expected: Expected[T],
+        *,
+        params: Mapping[str, str] | None = None,
+        action: str = "",
+        forbidden_retries: int | None = None,
     ) -> T:
-        response = await self.request("GET", path, params=params)
+        response = await self.request("GET", path, params=params, forbidden_retries=forbidden_retries)
         if response.status_code != 200:
             raise PingOneHttpError(response, action or f"GET {path}")
         return read(response, expected)
@@ -181,6 +195,7 @@ class PingOneApi:
         *,
         params: Mapping[str, str] | None = None,
         action: str = "",
+        forbidden_retries: int | None = None,
     ) -> AsyncIterator[list[T]]:
         """Each page's `_embedded.<kind>`, following `_links.next.href` (never assuming a page size)."""
         url: str | None = path
@@ -188,8 +203,9 @@ class PingOneApi:
         followed: set[str] = set()
         while url is not None:
             body = await self.get_json(
-                url, listing.page, params=query, action=action or f"list {listing.kind}"
-            )
+                url, listing.page, params=query, action=action or f"list {listing.kind}",
+                forbidden_retries=forbidden_retries,
+            )  # fmt: skip
             items = (body.get("_embedded") or {}).get(listing.kind) or []
             self.stats.pages += 1
             self.stats.resources += len(items)

@@ -32,6 +32,14 @@ class PingOneSettings:
     token_auth_method: TokenAuthMethod = "client_secret_basic"
     organization_id: str = ""  # learned from the environment when empty
     max_concurrency: int = 16
+    # The worker apps whose changes are access's own (its apply credentials may differ from the
+    # read-only ones a plan runs with); empty: `client_id` alone.
+    worker_client_ids: frozenset[str] = frozenset()
+    activity_days: int = 30  # how far back the audit activities are read for a drift's cause
+
+    @property
+    def workers(self) -> frozenset[str]:
+        return self.worker_client_ids or frozenset({self.client_id})
 
     @property
     def token_url(self) -> str:
@@ -76,6 +84,14 @@ class PingOneSettings:
             raise ConfigError(
                 f"pingone: PINGONE_MAX_CONCURRENCY={concurrency!r} must be a number from 1 to 256"
             )
+        days = env.get("PINGONE_ACTIVITY_DAYS", "30").strip()
+        if not days.isdigit() or not 1 <= int(days) <= 730:
+            raise ConfigError(
+                f"pingone: PINGONE_ACTIVITY_DAYS={days!r} must be a number of days from 1 to 730"
+            )
+        workers = frozenset(
+            i.strip() for i in env.get("PINGONE_WORKER_CLIENT_IDS", "").split(",") if i.strip()
+        )
         allowed = allowed_hosts(env)
         return cls(
             environment_id=env["PINGONE_ENVIRONMENT_ID"].strip(),
@@ -91,4 +107,6 @@ class PingOneSettings:
             else "client_secret_basic",
             organization_id=env.get("PINGONE_ORGANIZATION_ID", "").strip(),
             max_concurrency=int(concurrency),
+            worker_client_ids=workers,
+            activity_days=int(days),
         )

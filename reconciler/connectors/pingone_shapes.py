@@ -108,6 +108,64 @@ class Environment(TypedDict):
     name: NotRequired[str | None]
     type: NotRequired[str | None]
     organization: NotRequired[IdRef | None]
+    license: NotRequired[IdRef | None]
+
+
+@answer
+class Actor(TypedDict):
+    """`actors.client` or `actors.user` of an audit activity."""
+
+    id: NotRequired[str | None]
+    name: NotRequired[str | None]
+    type: NotRequired[str | None]
+
+
+@answer
+class Actors(TypedDict):
+    client: NotRequired[Actor | None]
+    user: NotRequired[Actor | None]
+
+
+@answer
+class Action(TypedDict):
+    type: NotRequired[str | None]
+    description: NotRequired[str | None]
+
+
+@answer
+class ActivityResource(TypedDict):
+    id: NotRequired[str | None]
+    name: NotRequired[str | None]
+    type: NotRequired[str | None]
+
+
+@answer
+class Result(TypedDict):
+    status: NotRequired[str | None]
+
+
+@answer
+class Activity(TypedDict):
+    """An audit activity (Audit Activities: the audit reporting data model)."""
+
+    recordedAt: str
+    action: NotRequired[Action | None]
+    actors: NotRequired[Actors | None]
+    resources: NotRequired[list[ActivityResource] | None]
+    result: NotRequired[Result | None]
+
+
+@answer
+class LicenseUsers(TypedDict):
+    max: NotRequired[int | None]
+
+
+@answer
+class License(TypedDict):
+    id: NotRequired[str | None]
+    name: NotRequired[str | None]
+    status: NotRequired[str | None]
+    users: NotRequired[LicenseUsers | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +193,5 @@ USER = Expected(User, "a user")
 MEMBERSHIP = Expected(Membership, "a group membership")
 ROLE_ASSIGNMENT = Expected(RoleAssignment, "a role assignment")
 ENVIRONMENT = Expected(Environment, "an environment")
+ACTIVITIES = listing("activities", Activity, "audit activities")
+LICENSE = Expected(License, "a licence")

@@ -13,7 +13,7 @@ from operator import attrgetter
 
 from reconciler.changes import Plan, Severity
 from reconciler.render.escape import html_text, md_code, md_text
-from reconciler.render.words import SIGNS, explain, per_person, person_line, target, who
+from reconciler.render.words import SIGNS, explain, per_person, person_line, shown_seats, target, who
 from reconciler.vendors import vendor_label
 
 COMMENT_MARKER = "<!-- access-plan -->"
@@ -67,6 +67,22 @@ def render_markdown(plan: Plan, *, title: str = "access plan", max_chars: int = 
 
 def _body(plan: Plan) -> Iterator[str]:
     """The body's lines, one at a time (`_body_lines` counts them without rendering them)."""
+    seats = shown_seats(plan)
+    if seats:
+        yield from [
+            "#### Seats",
+            "",
+            "| | active now | create | re-enable | deactivate | after | budget | licence (identities) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for s in seats:
+            budget = "" if s.budget is None else f"{s.budget}" + (" ⚠️" if s.after > s.budget else "")
+            licence = "" if s.licensed is None else f"{s.licensed} ({s.held_after} after)"
+            yield (
+                f"| {md_text(vendor_label(s.vendor))} | {s.active} | {s.create} | {s.reactivate} | {s.deactivate} "
+                f"| {s.after} | {budget} | {licence} |"
+            )
+        yield ""
     errors = [f for f in plan.findings if f.severity is not Severity.INFO]
     if errors:
         yield from ["#### Findings", ""]
@@ -110,10 +126,12 @@ def _body_lines(plan: Plan) -> int:
     """How many lines `_body` yields."""
     errors = sum(1 for f in plan.findings if f.severity is not Severity.INFO)
     infos = len(plan.findings) - errors
+    seats = len(shown_seats(plan))
     vendors = sum(1 for _ in groupby(plan.changes, key=_VENDOR))
     people = len(set(map(who, plan.changes)))
     return (
         (errors + 3 if errors else 0)
+        + (seats + 5 if seats else 0)
         + 7 * vendors
         + len(plan.changes)
         + (people + 5 if plan.changes else 0)

@@ -7,7 +7,16 @@ from itertools import groupby
 from rich.markup import escape
 
 from reconciler.changes import Action, Plan, Severity
-from reconciler.render.words import SIGNS, explain, per_person, person_line, target, who
+from reconciler.render.words import (
+    SIGNS,
+    explain,
+    per_person,
+    person_line,
+    seats_line,
+    shown_seats,
+    target,
+    who,
+)
 from reconciler.vendors import vendor_label
 
 _STYLE = {"+": "green", "-": "red", "~": "yellow"}
@@ -36,6 +45,11 @@ def render_text(plan: Plan, *, people: bool = True) -> str:
             if approvers:
                 line += f"  [dim]approve: {escape(', '.join(approvers))}[/dim]"
             lines.append(line)
+        lines.append("")
+    seats = shown_seats(plan)
+    if seats:
+        lines.append("[bold]Seats[/bold] (active accounts)")
+        lines += [f"  {escape(seats_line(s))}" for s in seats]
         lines.append("")
     if plan.findings:
         lines.append("[bold]Findings[/bold]")

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from reconciler.catalogs import static_catalog
-from reconciler.changes import Action, Change
+from reconciler.changes import Action, Change, Plan, Seats
 from reconciler.vendors import resource_type, vendor_label
 
 SIGNS: dict[Action, str] = {
@@ -83,3 +83,28 @@ def person_line(person: str, changes: list[Change]) -> str:
     """'alice: + Procore project Harbor Tower as Project Engineer, - SAP Concur role Expense Approver'."""
     parts = [f"{SIGNS[c.action]} {vendor_label(c.vendor)} {target(c)}" for c in changes]
     return f"{person}: " + ", ".join(parts)
+
+
+def shown_seats(plan: Plan) -> list[Seats]:
+    """The vendors whose seats a plan shows: those it creates, re-enables or deactivates accounts at,
+    or that have a budget or a licence figure."""
+    return [s for s in plan.seats if s.changes or s.budget is not None or s.licensed is not None]
+
+
+def seats_line(seats: Seats) -> str:
+    """'SAP Concur: 12 now, 1 to create → 13 (budget 20; licence 50 identities)'."""
+    parts = [f"{seats.active} now"]
+    if seats.create:
+        parts.append(f"{seats.create} to create")
+    if seats.reactivate:
+        parts.append(f"{seats.reactivate} to re-enable")
+    if seats.deactivate:
+        parts.append(f"{seats.deactivate} to deactivate")
+    extra = []
+    if seats.budget is not None:
+        over = seats.after - seats.budget
+        extra.append(f"budget {seats.budget}" + (f", {over} over" if over > 0 else ""))
+    if seats.licensed is not None:
+        extra.append(f"licence {seats.licensed} identities, {seats.held_after} after this plan")
+    tail = f" ({'; '.join(extra)})" if extra else ""
+    return f"{vendor_label(seats.vendor)}: {', '.join(parts)} → {seats.after}{tail}"

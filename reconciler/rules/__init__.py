@@ -19,7 +19,16 @@ from reconciler.changes import Finding, Plan, Severity
 from reconciler.planner import PlanOptions, UnmanagedMode
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet
-from reconciler.rules import approval, expiry, limits, privileged, protected, references, separation_of_duties
+from reconciler.rules import (
+    approval,
+    expiry,
+    limits,
+    privileged,
+    protected,
+    references,
+    seats,
+    separation_of_duties,
+)
 from reconciler.vendors import VENDORS
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -50,7 +59,7 @@ def check_desired(desired: AccessSet, policies: Policies, today: dt.date) -> lis
 
 def check_plan(plan: Plan, desired: AccessSet, policies: Policies, today: dt.date) -> Plan:
     changes, dropped = protected.drop_protected(plan, policies)
-    plan = dataclasses.replace(plan, changes=changes)
+    plan = seats.recount(dataclasses.replace(plan, changes=changes), policies.seats)
     requirements = approval.plan_requirements(desired, policies)
     findings = [
         *plan.findings,
@@ -58,6 +67,7 @@ def check_plan(plan: Plan, desired: AccessSet, policies: Policies, today: dt.dat
         *check_desired(desired, policies, today),
         *approval.check_plan(plan, desired, policies, requirements),
         *limits.plan_findings(plan, policies.limits),
+        *seats.budget_findings(plan, policies.seats, {v: policies.where("seats", v) for v in VENDORS}),
     ]
     return dataclasses.replace(
         plan,

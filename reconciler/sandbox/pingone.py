@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -23,6 +24,8 @@ SANDBOX_ENVIRONMENT = "7a3c9e52-5b1d-4f0e-9a61-5a4db0c1e001"
 SANDBOX_ORGANIZATION = "7a3c9e52-5b1d-4f0e-9a61-5a4db0c1e000"
 SANDBOX_CLIENT_ID = "sandbox-worker-app"
 SANDBOX_SECRET = "sandbox-not-a-secret"  # a fixed fake for the in-process simulator
+SANDBOX_CLIENT_NAME = "access worker (sandbox)"
+SANDBOX_LICENSED_USERS = 50  # the sandbox environment's licence: users.max
 
 
 def sandbox_settings(**overrides: str) -> PingOneSettings:
@@ -35,12 +38,30 @@ def sandbox_settings(**overrides: str) -> PingOneSettings:
     return PingOneSettings.from_env(env)
 
 
-def seed_state() -> PingOneState:
+def seed_state(now: dt.datetime | None = None) -> PingOneState:
     state = PingOneState.from_seed(
         pingone_seed(), environment_id=SANDBOX_ENVIRONMENT, organization_id=SANDBOX_ORGANIZATION
     )
     state.clients[SANDBOX_CLIENT_ID] = SANDBOX_SECRET
+    state.client_names[SANDBOX_CLIENT_ID] = SANDBOX_CLIENT_NAME
+    state.add_license(SANDBOX_LICENSED_USERS)
+    _seed_history(state, now or dt.datetime.now(dt.UTC))
     return state
+
+
+def _seed_history(state: PingOneState, now: dt.datetime) -> None:
+    """The audit trail behind the seed's hand-made drift: Heidi granted Bob Environment Admin in the
+    admin console two days ago (what `access plan --sandbox` names as its cause)."""
+    simulator = PingOneSimulator(state, wall=lambda: now - dt.timedelta(days=2))
+    users = {u["email"].split("@")[0]: uid for uid, u in state.users.items()}
+    heidi, bob = users["heidi.brandt"], users["bob.ruiz"]
+    role = state.role_named("Environment Admin")
+    assignment = next(a for a in state.user_assignments.get(bob, {}) if state.assignments[a]["role"] == role)
+    simulator.actor = simulator.actors[simulator.console_token(heidi)]
+    simulator.record(
+        "ROLE_ASSIGNMENT.CREATED", "Role Assignment Created",
+        [simulator.user_resource(bob), simulator.role_resource(assignment)],
+    )  # fmt: skip
 
 
 def write_state(path: Path, state: PingOneState) -> None:
@@ -54,6 +75,7 @@ def load_simulator(state_dir: Path) -> tuple[Path, PingOneSimulator]:
         write_state(path, seed_state())
     state = PingOneState.from_json(read_json(path))
     state.clients[SANDBOX_CLIENT_ID] = SANDBOX_SECRET
+    state.client_names.setdefault(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_NAME)
     return path, PingOneSimulator(state)
 
 

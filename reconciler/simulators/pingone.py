@@ -4,7 +4,8 @@ Serves `POST /{envId}/as/token` (client_credentials, basic or post) and, under `
 (paged with `limit`/`cursor`, SCIM `filter` incl. `memberOfGroups[id eq ".."]`), a user's enabled
 flag, population (moves only through `PUT …/population`), group memberships (DIRECT and INDIRECT:
 nested groups and dynamic `userFilter` groups), role assignments (`readOnly` honoured),
-populations, groups, built-in roles (`/v1/roles`), custom roles and the environment itself.
+populations, groups, built-in roles (`/v1/roles`), custom roles and the environment itself; the
+audit activities every write leaves and the organization's licences (`pingone_audit`).
 
 Faithful details worth knowing: the users page is capped below the `limit` asked for
 (`users_page_cap`, 200 by default, as PingOne's paging docs warn); `_links.next.href` carries an
@@ -16,7 +17,6 @@ budget (`rate_limit` requests per second, bucket of `burst`) runs out.
 from __future__ import annotations
 
 import base64
-import secrets
 import uuid
 from collections.abc import Callable
 from urllib.parse import parse_qs
@@ -25,13 +25,14 @@ import httpx
 
 from reconciler.simulators.base import json_response
 from reconciler.simulators.pingone_access import PingOneAccessRoutes
+from reconciler.simulators.pingone_audit import PingOneAuditRoutes
 from reconciler.simulators.pingone_base import RateBudget, p1_error
 from reconciler.simulators.pingone_filter import FilterError, compile_filter, member_filter_group
 
 __all__ = ["PingOneSimulator", "RateBudget"]
 
 
-class PingOneSimulator(PingOneAccessRoutes):
+class PingOneSimulator(PingOneAuditRoutes, PingOneAccessRoutes):
     def routes(self) -> dict[tuple[str, str], Callable[..., httpx.Response]]:
         e = "/v1/environments/{env}"
         return {
@@ -65,6 +66,10 @@ class PingOneSimulator(PingOneAccessRoutes):
             ("GET", e + "/groups/{group}/roleAssignments"): self.list_group_assignments,
             ("GET", e + "/roles"): self.list_custom_roles,
             ("GET", e + "/applications"): self.list_applications,
+            ("GET", e + "/activities"): self.list_activities,
+            ("GET", e + "/activities/{activity}"): self.get_activity,
+            ("GET", "/v1/organizations/{organization}/licenses"): self.list_licenses,
+            ("GET", "/v1/organizations/{organization}/licenses/{license}"): self.get_license,
         }
 
     def token(self, request: httpx.Request) -> httpx.Response:
@@ -88,22 +93,21 @@ class PingOneSimulator(PingOneAccessRoutes):
             return json_response(
                 401, {"error": "invalid_client", "error_description": "Client authentication failed."}
             )
-        token = secrets.token_urlsafe(24)
-        self.tokens[token] = self.clock() + self.token_lifetime
+        token = self.issue_token(self.client_actor(client_id))
         return json_response(
             200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime}
         )
 
     def get_environment(self, request: httpx.Request) -> httpx.Response:
-        return json_response(
-            200,
-            {
-                "id": self.state.environment_id,
-                "name": "Sandbox",
-                "type": "SANDBOX",
-                "organization": {"id": self.state.organization_id},
-            },
-        )
+        body: dict[str, object] = {
+            "id": self.state.environment_id,
+            "name": "Sandbox",
+            "type": "SANDBOX",
+            "organization": {"id": self.state.organization_id},
+        }
+        if self.state.license_id:
+            body["license"] = {"id": self.state.license_id}
+        return json_response(200, body)
 
     def list_roles(self, request: httpx.Request) -> httpx.Response:
         return self.collection(request, "roles", list(self.state.roles.values()), self.render_role)
@@ -178,6 +182,7 @@ class PingOneSimulator(PingOneAccessRoutes):
             user["name"]["formatted"] = name["formatted"]
         self.touched(user)
         user["createdAt"] = user["updatedAt"]
+        self.record("USER.CREATED", "User Created", [self.user_resource(user["id"])])
         return json_response(201, self.render_user(user["id"]))
 
     def get_user(self, request: httpx.Request, user: str) -> httpx.Response:
@@ -231,10 +236,13 @@ class PingOneSimulator(PingOneAccessRoutes):
             if key in body:
                 record[key] = body[key]
         self.touched(record)
+        self.record("USER.UPDATED", "User Updated", [self.user_resource(user)])
         return json_response(200, self.render_user(user))
 
     def delete_user(self, request: httpx.Request, user: str) -> httpx.Response:
+        gone = self.user_resource(user)
         self.state.delete_user(user)
+        self.record("USER.DELETED", "User Deleted", [gone])
         return httpx.Response(204)
 
     def get_enabled(self, request: httpx.Request, user: str) -> httpx.Response:
@@ -256,6 +264,9 @@ class PingOneSimulator(PingOneAccessRoutes):
         if record["enabled"] != body["enabled"]:
             self.touched(record)
         record["enabled"] = body["enabled"]
+        self.record(
+            "USER.UPDATED", "User Enabled" if body["enabled"] else "User Disabled", [self.user_resource(user)]
+        )
         return json_response(
             200, {"enabled": record["enabled"], "_links": self.links(request, f"/users/{user}/enabled")}
         )
@@ -279,6 +290,7 @@ class PingOneSimulator(PingOneAccessRoutes):
         for gid in list(self.state.user_groups.get(user, set())):  # population groups of the old population
             if self.state.groups[gid].get("population", {}).get("id") == old:
                 self.state.remove_member(user, gid)
+        self.record("USER.UPDATED", "User Population Updated", [self.user_resource(user)])
         return json_response(200, {"id": pid, "_links": self.links(request, f"/users/{user}/population")})
 
     def list_populations(self, request: httpx.Request) -> httpx.Response:

@@ -79,6 +79,10 @@ class PingOneAccessRoutes(PingOneBase):
                 ],
             )
         self.state.add_member(user, str(gid))
+        self.record(
+            "GROUP_MEMBERSHIP.CREATED", "User Added to Group",
+            [self.user_resource(user), self.group_resource(str(gid))],
+        )  # fmt: skip
         return json_response(201, self.render_membership(user, str(gid), False))
 
     def remove_membership(self, request: httpx.Request, user: str, group: str) -> httpx.Response:
@@ -86,6 +90,10 @@ class PingOneAccessRoutes(PingOneBase):
         if user not in self.state.direct.get(group, {}):
             return p1_error(404)
         self.state.remove_member(user, group)
+        self.record(
+            "GROUP_MEMBERSHIP.DELETED", "User Removed from Group",
+            [self.user_resource(user), self.group_resource(group)],
+        )  # fmt: skip
         return httpx.Response(204)
 
     def list_user_assignments(self, request: httpx.Request, user: str) -> httpx.Response:
@@ -147,6 +155,11 @@ class PingOneAccessRoutes(PingOneBase):
         aid = self.state.add_assignment(
             ("user", user), str(role_id), str(scope_type), str(scope_id), assignment_id=str(uuid.uuid4())
         )
+        self.record(
+            "ROLE_ASSIGNMENT.CREATED",
+            "Role Assignment Created",
+            [self.user_resource(user), self.role_resource(aid)],
+        )
         return json_response(201, self.render_assignment(aid))
 
     def delete_user_assignment(self, request: httpx.Request, user: str, assignment: str) -> httpx.Response:
@@ -154,7 +167,9 @@ class PingOneAccessRoutes(PingOneBase):
             return p1_error(404)
         if self.state.assignments[assignment].get("readOnly"):
             return p1_error(403, "The actor attempting to perform the request is not authorized.")
+        gone = self.role_resource(assignment)
         self.state.remove_assignment(assignment)
+        self.record("ROLE_ASSIGNMENT.DELETED", "Role Assignment Deleted", [self.user_resource(user), gone])
         return httpx.Response(204)
 
     def list_group_assignments(self, request: httpx.Request, group: str) -> httpx.Response:

@@ -22,6 +22,7 @@ from reconciler.simulators.pingone_filter import FilterError, compile_filter
 from reconciler.simulators.pingone_state import PingOneState
 
 Clock = Callable[[], float]
+WallClock = Callable[[], dt.datetime]
 JSON = dict[str, Any]
 
 MESSAGES = {
@@ -105,19 +106,24 @@ class PingOneBase(SimulatorBase):
         burst: int = 100,
         clock: Clock = time.monotonic,
         token_lifetime: int = 3600,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        wall: WallClock = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         super().__init__()
         self.state = state
+        self.wall = wall  # the time activities are recorded at
         self.users_page_cap = users_page_cap
         self.page_cap = page_cap
         self.clock = clock
         self.budget = RateBudget(rate_limit, burst, clock) if rate_limit else None
         self.token_lifetime = token_lifetime
-        self.now = now  # the wall clock: `updatedAt` of a user the API changes
         self.tokens: dict[str, float] = {}  # access token -> expiry (clock time)
+        self.actors: dict[str, JSON] = {}  # access token -> who acts with it (an activity's `actors`)
+        self.actor: JSON = {}  # the actors of the request being served
         self.version = 0  # bumped on every write; the sandbox saves only when it moved
         self.forbidden_once: set[str] = set()  # "METHOD /path" substrings answering 403 once (propagation)
+        # "METHOD /path" substrings answering 403 every time: a permission the worker app's roles lack
+        # (e.g. "/activities": it may not read the audit trail).
+        self.forbidden: set[str] = set()
         self._cache: dict[tuple[str, int], list[str]] = {}
         self._index: tuple[int, dict[str, int]] = (-1, {})
         self.origin = "https://api.pingone.com"  # scheme://host of the request being served
@@ -129,7 +135,9 @@ class PingOneBase(SimulatorBase):
 
     def touched(self, user: JSON) -> None:
         """The user was changed through the API: PingOne moves its `updatedAt`."""
-        user["updatedAt"] = self.now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
+        user["updatedAt"] = (
+            self.wall().astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
 
     def route(self, request: httpx.Request) -> httpx.Response:
         if self.budget is not None:
@@ -152,6 +160,8 @@ class PingOneBase(SimulatorBase):
             hit = next((m for m in self.forbidden_once if m in line), None)
             if hit is not None:
                 self.forbidden_once.discard(hit)
+                return p1_error(403, "The actor attempting to perform the request is not authorized.")
+            if any(m in line for m in self.forbidden):
                 return p1_error(403, "The actor attempting to perform the request is not authorized.")
             env = params.pop("env", None)
             if env is not None and env != self.state.environment_id:
@@ -185,7 +195,63 @@ class PingOneBase(SimulatorBase):
         expiry = self.tokens.get(token)
         if expiry is None or self.clock() >= expiry:
             return p1_error(401)
+        self.actor = self.actors.get(token, {})
         return None
+
+    def issue_token(self, actors: JSON) -> str:
+        """A new access token, acting as `actors` (`{"client": {...}}`, plus `"user"` for an administrator)."""
+        token = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
+        self.tokens[token] = self.clock() + self.token_lifetime
+        self.actors[token] = actors
+        return token
+
+    def client_actor(self, client_id: str) -> JSON:
+        name = self.state.client_names.get(client_id) or client_id
+        return {"client": {"id": client_id, "name": name, "type": "CLIENT", "environment": self.env()}}
+
+    def record(self, action: str, description: str, resources: Iterable[JSON]) -> None:
+        """An audit activity for a write that succeeded, by whoever the request's token acts for."""
+        at = self.wall().astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        aid = str(uuid.uuid4())
+        self.state.activities.append(
+            {
+                "id": aid,
+                "recordedAt": at,
+                "createdAt": at,
+                "correlationId": str(uuid.uuid4()),
+                "action": {"type": action, "description": description},
+                "actors": self.actor,
+                "resources": list(resources),
+                "result": {"status": "SUCCESS", "description": description},
+                "_links": self.self_link(f"/activities/{aid}"),
+            }
+        )
+
+    def user_resource(self, uid: str) -> JSON:
+        user = self.state.users[uid]
+        return {
+            "type": "USER",
+            "id": uid,
+            "name": user["username"],
+            "environment": self.env(),
+            "population": {"id": user["population"]["id"]},
+            "href": self.self_link(f"/users/{uid}")["self"]["href"],
+        }
+
+    def group_resource(self, gid: str) -> JSON:
+        return {
+            "type": "GROUP",
+            "id": gid,
+            "name": self.state.groups[gid]["name"],
+            "environment": self.env(),
+            "href": self.self_link(f"/groups/{gid}")["self"]["href"],
+        }
+
+    def role_resource(self, aid: str) -> JSON:
+        a = self.state.assignments[aid]
+        roles = {**self.state.roles, **self.state.custom_roles}
+        return {"type": "ROLE_ASSIGNMENT", "id": aid, "name": roles.get(a["role"], {}).get("name", a["role"]),
+                "environment": self.env()}  # fmt: skip
 
     def body(self, request: httpx.Request) -> JSON:
         try:
@@ -210,11 +276,19 @@ class PingOneBase(SimulatorBase):
         return {"id": self.state.environment_id}
 
     def page(
-        self, request: httpx.Request, kind: str, items: list[Any], render: Callable[[Any], JSON], cap: int
+        self,
+        request: httpx.Request,
+        kind: str,
+        items: list[Any],
+        render: Callable[[Any], JSON],
+        cap: int,
+        *,
+        default: int | None = None,
     ) -> httpx.Response:
+        """A page of `items`: `limit` of them (else `default`, else `cap`), at most `cap`."""
         query = {k: v[-1] for k, v in parse_qs(request.url.query.decode(), keep_blank_values=True).items()}
         try:
-            limit = int(query.get("limit", cap))
+            limit = int(query.get("limit", default or cap))
             offset = _cursor_offset(query["cursor"]) if "cursor" in query else 0
         except ValueError:
             return p1_error(

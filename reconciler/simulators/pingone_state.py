@@ -56,6 +56,12 @@ class PingOneState:
     nested: dict[str, set[str]] = field(default_factory=dict)  # child group id -> parent group ids
     assignments: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {user|group, role, scope..}
     clients: dict[str, str] = field(default_factory=dict)  # worker app client id -> secret
+    client_names: dict[str, str] = field(default_factory=dict)  # client id -> application name
+    # The audit trail (`GET /environments/{id}/activities`): one record per write, oldest first.
+    activities: list[dict[str, Any]] = field(default_factory=list)
+    # The organization's licences (`GET /organizations/{id}/licenses`); the environment's is `license_id`.
+    licenses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    license_id: str = ""
     # indexes, rebuilt from the above
     user_groups: dict[str, set[str]] = field(default_factory=dict)
     user_assignments: dict[str, dict[str, None]] = field(default_factory=dict)
@@ -160,6 +166,26 @@ class PingOneState:
         time and address of the last successful sign-on (`lastSignOn`, read-only in the API)."""
         user["lastSignOn"] = {"at": at, "remoteIp": remote_ip}
 
+    def add_license(
+        self, max_users: int | None, *, name: str = "Workforce", package: str = "WORKFORCE"
+    ) -> str:
+        """The environment's licence: `users.max` identities (None: the licence sets no maximum)."""
+        lid = stable_id("license", self.organization_id, name)
+        users: dict[str, Any] = {"allowProvisioning": True, "allowRoleAssignment": True}
+        if max_users is not None:
+            users["max"] = max_users
+        self.licenses[lid] = {
+            "id": lid,
+            "name": name,
+            "package": package,
+            "status": "ACTIVE",
+            "organization": {"id": self.organization_id},
+            "beginsAt": TIMESTAMP,
+            "users": users,
+        }
+        self.license_id = lid
+        return lid
+
     def population_named(self, name: str) -> str:
         return next(pid for pid, p in self.populations.items() if p["name"] == name)
 
@@ -184,6 +210,10 @@ class PingOneState:
             "nested": {child: sorted(parents) for child, parents in self.nested.items()},
             "assignments": self.assignments,
             "clients": self.clients,
+            "client_names": self.client_names,
+            "activities": self.activities,
+            "licenses": self.licenses,
+            "license_id": self.license_id,
         }
 
     @classmethod
@@ -201,6 +231,10 @@ class PingOneState:
             nested={child: set(parents) for child, parents in data.get("nested", {}).items()},
             assignments=dict(data["assignments"]),
             clients=dict(data.get("clients", {})),
+            client_names=dict(data.get("client_names", {})),
+            activities=list(data.get("activities", [])),
+            licenses=dict(data.get("licenses", {})),
+            license_id=str(data.get("license_id", "")),
         )
         state.reindex()
         return state

@@ -111,7 +111,7 @@ def test_sync_reads_accounts_with_population_and_login() -> None:
 
 def test_sync_reads_the_last_sign_on_and_when_the_user_was_last_changed() -> None:
     at = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
-    sim = PingOneSimulator(seed_state(), now=lambda: at)
+    sim = PingOneSimulator(seed_state(), wall=lambda: at)
     accounts = {a.principal: a for a in run(sync_once(sim)).accounts}
     assert accounts[BOB].last_sign_in == "2026-11-19T08:09:00.000Z"  # lastSignOn.at
     assert accounts[OSCAR].last_sign_in == ""  # never signed on: PingOne sends no lastSignOn

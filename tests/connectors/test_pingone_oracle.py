@@ -257,3 +257,24 @@ def test_the_oracle_catches_a_malformed_response() -> None:
 
     asyncio.run(scenario())
     assert [e[0] for e in oracle.errors] == ["response"]
+
+
+def test_the_simulators_licence_is_a_license_of_the_document() -> None:
+    """The licence endpoint is not among the document's paths, but its `License` schema is: the
+    simulator's answer (what the connector reads `users.max` from) must be one."""
+    from openapi_schema_validator import OAS30Validator
+
+    _, data = load_spec()
+    sim = PingOneSimulator(seed_state())
+    token = sim.console_token(next(iter(sim.state.users)))
+    response = sim.handle(
+        httpx.Request(
+            "GET",
+            f"https://api.pingone.com/v1/organizations/{sim.state.organization_id}/licenses/{sim.state.license_id}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    )
+    assert response.status_code == 200
+    schema = {**data["components"]["schemas"]["License"], "components": data["components"]}
+    OAS30Validator(schema).validate(response.json())
+    assert response.json()["users"]["max"] > 0
