@@ -30,7 +30,7 @@ from reconciler.origin import Origin
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet, Grant, Head, Person, Provenance
 from reconciler.rules.matching import matches
-from reconciler.usage import AccountIndex, sign_in_text
+from reconciler.usage import AccountIndex
 
 
 class Status(StrEnum):
@@ -291,7 +291,7 @@ def _sign_ins(actual: Mapping[str, VendorState], people: Mapping[str, Person]) -
         found = cache.get(key)
         if found is None:
             vendor, tenant, principal = key
-            found = cache[key] = sign_in_text(
+            found = cache[key] = index.text(
                 vendor, index.find(vendor, tenant, principal, people.get(principal))
             )
         return found

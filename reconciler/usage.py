@@ -20,6 +20,7 @@ SIGN_INS: dict[str, str] = {"pingone": "lastSignOn.at", "procore": "last_login_a
 NOT_AVAILABLE = "not available"
 NEVER = "never"
 NO_ACCOUNT = "no account"
+UNKNOWN = "unknown"  # the vendor says, but the state read does not (a snapshot written before it was kept)
 
 
 def reports_sign_ins(vendor: str) -> bool:
@@ -74,6 +75,30 @@ class AccountIndex:
         self._accounts = {state.vendor: state.accounts for state in states}
         self._by_principal: dict[str, dict[tuple[str, str], Account]] = {}
         self._by_login: dict[str, dict[str, Account]] = {}
+        self._known: dict[str, bool] = {}
+
+    def knows(self, vendor: str) -> bool:
+        """Whether the state read says when its accounts signed in: the vendor does, and some account
+        has a time (no account with one is a snapshot written before sign-ins were kept, not a vendor
+        where nobody ever signed in)."""
+        found = self._known.get(vendor)
+        if found is None:
+            found = self._known[vendor] = reports_sign_ins(vendor) and any(
+                a.last_sign_in for a in self._accounts.get(vendor, ())
+            )
+        return found
+
+    def text(self, vendor: str, account: Account | None) -> str:
+        """`sign_in_text`, "unknown" where the state read does not say (`knows`)."""
+        if reports_sign_ins(vendor) and not self.knows(vendor):
+            return UNKNOWN
+        return sign_in_text(vendor, account)
+
+    def days_unused(self, account: Account | None, today: dt.date) -> int | None:
+        """`days_unused`, None where the state read does not say (`knows`)."""
+        if account is None or not self.knows(account.vendor):
+            return None
+        return days_unused(account, today)
 
     def find(self, vendor: str, tenant: str, principal: str, person: Person | None = None) -> Account | None:
         login = person.login(vendor).casefold() if person is not None and person.logins else ""
@@ -126,7 +151,7 @@ def unused_accounts(
     `days` days or more (or never), where the vendor says."""
     count = 0
     for vendor, tenant, principal in set(keys):
-        unused = days_unused(index.find(vendor, tenant, principal, people.get(principal)), today)
+        unused = index.days_unused(index.find(vendor, tenant, principal, people.get(principal)), today)
         if unused is not None and unused >= days:
             count += 1
     return count

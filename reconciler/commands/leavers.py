@@ -43,7 +43,7 @@ from reconciler.policy_loader import POLICIES_DIR, load_policies
 from reconciler.policy_model import Leavers
 from reconciler.records import Scope
 from reconciler.render.escape import md_code, md_text
-from reconciler.usage import AccountIndex, moment, sign_in_text
+from reconciler.usage import AccountIndex, moment
 from reconciler.yaml_edit import diff_sections, remove_entry
 
 BRANCH = "access-leavers/remove"
@@ -217,7 +217,7 @@ def _body(
         when = moment(leaver.left_at)
         since = f"{when:%Y-%m-%d %H:%M} UTC" if when else "not said"
         account = index.find(IDP, "", leaver.principal) if index is not None else None
-        signed = sign_in_text(IDP, account) if index is not None else "not read"
+        signed = index.text(IDP, account) if index is not None else "not read"
         lines.append(
             f"| {md_text(leaver.person)} | {md_text(leaver.why())} | {since} | {len(named[leaver.person])} "
             f"| {md_text(signed)} |"

@@ -52,8 +52,8 @@ from reconciler.render.escape import md_code, md_text, mention
 from reconciler.rules.matching import describe_grant
 from reconciler.usage import (
     NOT_AVAILABLE,
+    UNKNOWN,
     AccountIndex,
-    days_unused,
     moment,
     reports_sign_ins,
     sign_in_text,
@@ -87,9 +87,11 @@ class SignIns:
             return "not read"
         by = {g.principal: g for g in grants}
         if len(by) == 1:
-            return sign_in_text(vendor, self.of(grants[0]))
+            return self.index.text(vendor, self.of(grants[0]))
         accounts = [self.of(g) for g in by.values()]
         signed = [a for a in accounts if a is not None and moment(a.last_sign_in) is not None]
+        if not self.index.knows(vendor):
+            return UNKNOWN
         parts = [f"latest {sign_in_text(vendor, max(signed, key=_signed_at))}"] if signed else []
         if len(signed) < len(accounts):
             parts.append(f"{len(accounts) - len(signed)} never")
@@ -100,7 +102,7 @@ class SignIns:
         never): False when unknown (no rule, the vendor does not say, not read, no account)."""
         if days is None or self.index is None or not reports_sign_ins(grants[0].vendor):
             return False
-        found = [days_unused(self.of(g), self.today) for g in grants]
+        found = [self.index.days_unused(self.of(g), self.today) for g in grants]
         return all(d is not None and d >= days for d in found)
 
 

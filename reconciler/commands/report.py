@@ -95,8 +95,10 @@ def _unused(ctx: AppContext, view: View) -> tuple[int, int] | None:
     were read; the days are the smallest `unused_days` of the recertification rules, else 90."""
     if view.actual is None:
         return None
-    days = unused_threshold(rule.unused_days for rule in view.policies.recertification.values())
     index = AccountIndex(view.actual.values())
+    if not any(map(index.knows, view.actual)):
+        return None  # no vendor read says when its accounts signed in (Concur; an older snapshot)
+    days = unused_threshold(rule.unused_days for rule in view.policies.recertification.values())
     return days, unused_accounts(
         _held_accounts(view.rows), index, view.desired.access.people, ctx.today, days
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,13 +20,14 @@ from reconciler.changes import Cause
 from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import TextOrJson as Format
+from reconciler.connectors.base import VendorState
 from reconciler.errors import AccessError
 from reconciler.ledger_state import GRANT
 from reconciler.ledger_view import origin
 from reconciler.origin import Origin
 from reconciler.records import Account, Grant, Person
 from reconciler.rules.matching import describe_grant
-from reconciler.usage import days_unused, sign_in_text
+from reconciler.usage import AccountIndex
 from reconciler.vendors import vendor_label
 
 
@@ -139,14 +140,14 @@ def accounts_of(view: View, who: Who) -> list[Account]:
     return found
 
 
-def account_json(account: Account, today: dt.date) -> dict[str, Any]:
+def account_json(account: Account, today: dt.date, index: AccountIndex) -> dict[str, Any]:
     return {
         "vendor": account.vendor,
         "tenant": account.tenant,
         "active": account.active,
         "last_sign_in": account.last_sign_in or None,
-        "last_sign_in_shown": sign_in_text(account.vendor, account),
-        "days_unused": days_unused(account, today),
+        "last_sign_in_shown": index.text(account.vendor, account),
+        "days_unused": index.days_unused(account, today),
     }
 
 
@@ -172,7 +173,10 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
                     "principal": who.principal,
                     "github": who.person.github if who.person else None,
                     "notes": list(view.notes),
-                    "accounts": [account_json(a, ctx.today) for a in accounts]
+                    "accounts": [
+                        account_json(a, ctx.today, AccountIndex((view.actual or {}).values()))
+                        for a in accounts
+                    ]
                     if view.actual is not None
                     else None,
                     "grants": [
@@ -184,7 +188,9 @@ def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOpti
             + "\n"
         )
         return 0
-    ctx.output.result(render_text(who, rows, histories, view.notes, view.causes, accounts))
+    ctx.output.result(
+        render_text(who, rows, histories, view.notes, view.causes, accounts, (view.actual or {}).values())
+    )
     return 0
 
 
@@ -218,6 +224,7 @@ def render_text(
     notes: tuple[str, ...],
     causes: Mapping[Grant, Cause] | None = None,
     accounts: Sequence[Account] = (),
+    states: Iterable[VendorState] | None = None,
 ) -> str:
     person = who.person
     title = (
@@ -228,13 +235,14 @@ def render_text(
     out = [title]
     out += [f"note: {n}" for n in notes]
     if accounts:
+        index = AccountIndex(states or ())
         out += ["", "accounts"]
         for account in accounts:
             where = f" {account.tenant}" if account.tenant else ""
             state = "active" if account.active else "deactivated"
             out.append(
                 f"  {vendor_label(account.vendor) + where:<26} {state} · last sign-in "
-                f"{sign_in_text(account.vendor, account)}"
+                f"{index.text(account.vendor, account)}"
             )
     if not rows:
         out.append("holds nothing and is granted nothing in the YAML")

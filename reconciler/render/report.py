@@ -377,8 +377,7 @@ tr.s-drift td{background:#fff1f0}tr.s-pending td{background:#fff8e5}td.no{color:
 <button id="prev">&larr;</button><button id="next">&rarr;</button>
 </div>
 <div class="wrap"><table id="grid"><thead><tr id="head"></tr></thead><tbody id="body"></tbody></table></div>
-__SECTIONS__
-<script type="application/json" id="data">__DATA__</script>
+__SECTIONS__<script type="application/json" id="data">__DATA__</script>
 <script>
 (function(){
 "use strict";
