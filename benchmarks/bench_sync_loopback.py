@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.connectors.registry import plugin
+from reconciler.gcpause import paused_gc
 from reconciler.hosts import ALLOW_ENV
 from reconciler.records import Scope
 
@@ -177,7 +178,8 @@ def run(vendor: str, concurrency: int, args: argparse.Namespace) -> dict[str, An
                 await connector.aclose()
 
         wall, cpu = time.perf_counter(), time.process_time()
-        state = asyncio.run(sync())
+        with paused_gc():  # as the CLI runs every command (reconciler.gcpause)
+            state = asyncio.run(sync())
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     parent.send("stop")
     served, server_cpu = parent.recv()
