@@ -21,8 +21,11 @@ class YouForgotToUseLoopbackOrASimulator(Exception):
 
 @pytest.fixture(autouse=True)
 def _no_outbound_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.connectors.wire import Http11Transport
+
     real_async = httpx.AsyncHTTPTransport.handle_async_request
     real_sync = httpx.HTTPTransport.handle_request
+    real_wire = Http11Transport.handle_async_request
 
     def guard(request: httpx.Request) -> None:
         if request.url.host not in ("127.0.0.1", "localhost", "::1"):
@@ -36,7 +39,12 @@ def _no_outbound_http(monkeypatch: pytest.MonkeyPatch) -> None:
         guard(request)
         return real_sync(self, request)
 
+    async def wire_guarded(self: Http11Transport, request: httpx.Request) -> httpx.Response:
+        guard(request)
+        return await real_wire(self, request)
+
     monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", async_guarded)
+    monkeypatch.setattr(Http11Transport, "handle_async_request", wire_guarded)
     monkeypatch.setattr(httpx.HTTPTransport, "handle_request", sync_guarded)
 
 

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from reconciler.connectors.concur_settings import ConcurSettings
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.connectors.procore_settings import settings_from_env
+from reconciler.connectors.wire import Http11Transport
 from reconciler.errors import ConfigError
 from reconciler.hosts import check_url, documented, notice
 from tests.helpers import run_cli
@@ -138,7 +139,7 @@ def test_apply_with_a_redirected_base_url_stops_before_sending_anything(
     """What a writer who could overwrite a setting would try: point the write credentials elsewhere."""
     sent: list[str] = []
     monkeypatch.setattr(
-        httpx.AsyncHTTPTransport,
+        Http11Transport,  # every live client's transport
         "handle_async_request",
         lambda self, request: sent.append(str(request.url)) or httpx.Response(500),
     )

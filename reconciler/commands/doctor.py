@@ -25,6 +25,7 @@ from reconciler.connectors.concur import ConcurConnector, ConcurPlugin
 from reconciler.connectors.pingone import PingOneConnector
 from reconciler.connectors.procore_connector import ProcoreConnector
 from reconciler.connectors.registry import plugin
+from reconciler.connectors.wire import Http11Transport
 from reconciler.errors import AccessError, ConfigError, VendorError
 from reconciler.loader import ACCESS_DIR, read_files
 from reconciler.normalize import normalize
@@ -230,7 +231,7 @@ def _desired(ctx: AppContext) -> AccessSet:
 async def _run(ctx: AppContext, desired: AccessSet, report: Report, note: Callable[[str], None]) -> None:
     vendors = ctx.vendors or VENDORS
     for vendor in vendors:
-        recorder = _TokenRecorder(httpx.AsyncHTTPTransport())
+        recorder = _TokenRecorder(Http11Transport())
         try:
             if vendor == "concur":
                 connector: Connector = ConcurPlugin().from_env(ctx.env, writable=False, transport=recorder)

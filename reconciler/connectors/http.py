@@ -14,7 +14,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ import httpx
 
 from reconciler import scrub as scrubbing
 from reconciler.connectors.error_budget import ErrorBudget, budget_of
+from reconciler.connectors.wire import Http11Transport
 from reconciler.errors import AccessError, VendorError, VendorHalt, WritesStopped
 
 T = TypeVar("T")
@@ -133,6 +134,7 @@ class VendorClient(httpx.AsyncClient):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._cookies = _SetCookies(self._cookies)
         self.endpoint = endpoint
         self.halted: VendorHalt | None = None
         self._allow_write = allow_write
@@ -149,6 +151,18 @@ class VendorClient(httpx.AsyncClient):
         return response
 
 
+class _SetCookies(httpx.Cookies):
+    """The client's cookie jar, which looks for cookies only in answers that set some.
+
+    httpx hands every response to the jar, which builds urllib's request and response views of it
+    to find none: a tenth of a sync's CPU. The jar reads only `Set-Cookie` and `Set-Cookie2`."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
 def endpoint_of(client: httpx.AsyncClient) -> Endpoint:
     return client.endpoint if isinstance(client, VendorClient) else Endpoint("")
 
@@ -158,73 +172,9 @@ def answered_by(response: httpx.Response) -> VendorClient | None:
     return client if isinstance(client, VendorClient) else None
 
 
-# httpcore's pool does work quadratic in its size on every request it assigns or releases (each
-# idle connection is checked against a list of all of them, and polled for readability): at 64
-# connections a PingOne sync spent 3x the CPU and took 2x the wall time of one at 16. Pools of at
-# most POOL_SHARD connections, side by side, keep that cost flat whatever the concurrency.
-POOL_SHARD = 8
-
-
 def pooled_transport(max_connections: int) -> httpx.AsyncBaseTransport:
-    """A real HTTP transport for `max_connections` concurrent requests."""
-    shards = max(1, -(-max_connections // POOL_SHARD))
-    sizes = [max_connections // shards + (i < max_connections % shards) for i in range(shards)]
-    pools = [
-        httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size), retries=0
-        )
-        for size in sizes
-    ]
-    return pools[0] if len(pools) == 1 else ShardedTransport(pools)
-
-
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """Sends each request through the least busy of several small connection pools."""
-
-    def __init__(self, pools: list[httpx.AsyncHTTPTransport]) -> None:
-        self._pools = pools
-        self._busy = [0] * len(pools)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = min(range(len(self._pools)), key=self._busy.__getitem__)
-        self._busy[index] += 1
-        try:
-            response = await self._pools[index].handle_async_request(request)
-        except BaseException:
-            self._busy[index] -= 1
-            raise
-        response.stream = _ReleasingStream(response.stream, lambda: self._release(index))
-        return response
-
-    def _release(self, index: int) -> None:
-        self._busy[index] -= 1
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
-
-
-class _ReleasingStream(httpx.AsyncByteStream):
-    """A response body that tells its pool's counter when it is closed (once)."""
-
-    def __init__(
-        self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, release: Callable[[], None]
-    ) -> None:
-        assert isinstance(inner, httpx.AsyncByteStream)
-        self._inner = inner
-        self._release: Callable[[], None] | None = release
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        try:
-            await self._inner.aclose()
-        finally:
-            release, self._release = self._release, None
-            if release is not None:
-                release()
+    """A real HTTP transport for `max_connections` concurrent requests (`wire.Http11Transport`)."""
+    return Http11Transport(max_connections)
 
 
 def build_client(

@@ -21,6 +21,7 @@ from reconciler.connectors.http import (
     RetryPolicy,
     build_client,
     error_summary,
+    pooled_transport,
     said,
     send_with_retries,
 )
@@ -66,12 +67,7 @@ class ProcoreAPI:
         self.pacer = RatePacer(
             sleep=self.policy.sleep, now=now, rng=self.policy.rng, announcer=self.endpoint.announcer
         )
-        inner = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(
-                max_connections=settings.concurrency + 2, max_keepalive_connections=settings.concurrency + 2
-            ),
-            retries=0,
-        )
+        inner = transport or pooled_transport(settings.concurrency + 2)
         token_path = urlsplit(settings.token_url).path
         login_host = urlsplit(settings.login_url).hostname
 
