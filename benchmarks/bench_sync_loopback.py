@@ -1,23 +1,38 @@
-"""Benchmark: full syncs over real HTTP, as users get them, against each vendor's floor.
+"""Benchmark: live syncs and a live apply over real HTTP, as users get them, against each one's floor.
 
-    python benchmarks/bench_sync_loopback.py                         # every vendor, 30 ms latency
+    python benchmarks/bench_sync_loopback.py                  # every row of issue #26, 30 ms latency
     python benchmarks/bench_sync_loopback.py --vendor pingone --concurrency 16 --concurrency 64
+    python benchmarks/bench_sync_loopback.py --vendor procore-apply --apply-grants 500
 
-Each vendor's simulator (at scale) is served on 127.0.0.1 by a separate process (the path of
-`access sandbox serve`: a ThreadingHTTPServer that sleeps `--latency` per request), and the live
-connector (`from_env`, httpx over TCP) syncs everything. Printed per vendor: requests made, wall
-time, the CPU time of the client and of the simulator's server (when the server's CPU nears the
-wall time, the simulator, not the connector, is the bottleneck), and the floor = requests x latency / concurrency (what the latency
-alone costs if every request could overlap), so the ratio shows how close the sync is to it.
+Each vendor's simulator (at scale) is served on 127.0.0.1 by a separate process (`reconciler.simulators
+.serve`, the path of `access sandbox serve`: every answer waits `--latency`), and the live connector
+(`from_env`, httpx over TCP, the garbage collector paused as the CLI pauses it) syncs everything; the
+`procore-apply` row then grants `--apply-grants` project memberships through `executor.execute`, as
+`access apply` does after its sync. Printed per row: requests made, wall time, the floor and the wall
+time's ratio to it, the issue's target ratio, the client's CPU time (in all and per request), the
+server's CPU time (when it nears the wall time, the simulator, not the connector, is the bottleneck),
+and what the floor is:
+
+- a sync whose requests can all overlap (Procore, PingOne): requests x latency / concurrency;
+- Concur: Identity v4.1 pages by cursor, each named by the page before, so the token and those pages
+  follow one another: their number x latency (the Spend pages, by offset, run beside them and have
+  their own floor at that concurrency, printed too: when it is higher, it is the one that binds);
+- apply: requests x latency / the changes apply runs at once (`executor.CONCURRENCY`). Procore
+  documents rate limits per hour and per 10 s, not a number of requests at once, and the simulator
+  here has none, so the floor is the latency's alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import multiprocessing
+import os
+import resource
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -25,22 +40,36 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reconciler.changes import Action, Change
+from reconciler.connectors.base import Outcome, VendorState
 from reconciler.connectors.registry import plugin
+from reconciler.executor import CONCURRENCY as APPLY_CONCURRENCY
+from reconciler.executor import execute
 from reconciler.gcpause import paused_gc
 from reconciler.hosts import ALLOW_ENV
 from reconciler.records import Scope
+
+TARGETS = {"procore": 1.10, "concur": 1.10, "pingone": 1.30, "procore-apply": 1.10}  # issue #26
+CPU_TARGET_MS = 0.5  # PingOne: client CPU per request
 
 
 @dataclass(frozen=True)
 class Setup:
     """What a vendor needs: a simulator factory (run in the server process), its environment, scope."""
 
+    vendor: str
     build: Callable[[argparse.Namespace], Any]  # -> simulator (with .handle)
     after_start: Callable[[Any, str], None]  # simulator, url
     env: Callable[[Any, str, argparse.Namespace, Path], dict[str, str]]  # simulator facts, url, args, tmp
     facts: Callable[[Any], Any]  # picklable facts the parent needs (ids)
     scope: Callable[[Any], Scope]
     concurrency_var: str
+
+
+@dataclass(frozen=True)
+class Floor:
+    seconds: float
+    basis: str  # how it is made, for the notes under the table
 
 
 def _procore() -> Setup:
@@ -65,7 +94,7 @@ def _procore() -> Setup:
         )
 
     return Setup(
-        build, lambda sim, url: None, env, lambda sim: str(next(iter(sim.state.companies))), scope,
+        "procore", build, lambda sim, url: None, env, lambda sim: str(next(iter(sim.state.companies))), scope,
         "PROCORE_CONCURRENCY",
     )  # fmt: skip
 
@@ -102,7 +131,9 @@ def _pingone() -> Setup:
             all_of=frozenset({("pingone", "", "group"), ("pingone", "", "role")}),
         )
 
-    return Setup(build, lambda sim, url: None, env, lambda sim: None, scope, "PINGONE_MAX_CONCURRENCY")
+    return Setup(
+        "pingone", build, lambda sim, url: None, env, lambda sim: None, scope, "PINGONE_MAX_CONCURRENCY"
+    )
 
 
 def _concur() -> Setup:
@@ -135,91 +166,185 @@ def _concur() -> Setup:
             all_of=frozenset({("concur", "", "role")}),
         )
 
-    return Setup(build, after_start, env, lambda sim: sim.state.company_id, scope, "CONCUR_CONCURRENCY")
+    return Setup(
+        "concur", build, after_start, env, lambda sim: sim.state.company_id, scope, "CONCUR_CONCURRENCY"
+    )
 
 
-SETUPS: dict[str, Callable[[], Setup]] = {"procore": _procore, "concur": _concur, "pingone": _pingone}
+SETUPS: dict[str, Callable[[], Setup]] = {
+    "procore": _procore, "concur": _concur, "pingone": _pingone, "procore-apply": _procore,
+}  # fmt: skip
+DEFAULT_CONCURRENCY = {"procore": 8, "concur": 8, "pingone": 64, "procore-apply": APPLY_CONCURRENCY}
 
 
-def _serve(vendor: str, args: argparse.Namespace, pipe: Connection) -> None:
+def _serve(setup: Setup, args: argparse.Namespace, pipe: Connection) -> None:
     """The server process: build the simulator, serve it, report the URL, wait to be told to stop."""
     from reconciler.simulators.serve import serve
 
-    setup = SETUPS[vendor]()
     simulator = setup.build(args)
     with serve(simulator.handle, latency=args.latency) as url:
         setup.after_start(simulator, url)
         pipe.send((url, setup.facts(simulator)))
         started = time.process_time()
-        pipe.recv()  # stop
-        pipe.send((simulator.request_count, time.process_time() - started))
+        while pipe.recv() == "calls":  # the requests served so far, by "METHOD /path"
+            pipe.send((Counter(simulator.calls), time.process_time() - started))
+        pipe.send((Counter(simulator.calls), time.process_time() - started))
 
 
-def run(vendor: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
-    setup = SETUPS[vendor]()
-    parent, child = multiprocessing.get_context("fork").Pipe()
-    server = multiprocessing.get_context("fork").Process(
-        target=_serve, args=(vendor, args, child), daemon=True
-    )
+def grants_to_make(state: VendorState, count: int) -> list[Change]:
+    """`count` project memberships the company does not have yet: active users onto projects, each
+    with a template the company has (the changes a plan would ask apply to make)."""
+    holds = {(g.resource, g.principal) for g in state.grants}
+    templates = sorted(state.catalog.get("project", frozenset()))
+    projects = sorted({g.resource for g in state.grants})
+    accounts = [a for a in state.accounts if a.active]
+    changes: list[Change] = []
+    for n in range(count * 50):
+        if len(changes) == count:
+            break
+        account = accounts[(n * 7919) % len(accounts)]
+        project = projects[n % len(projects)]
+        if (project, account.principal) in holds:
+            continue
+        holds.add((project, account.principal))
+        change = Change(
+            id=f"bench-{n}", vendor="procore", action=Action.GRANT, tenant=account.tenant,
+            principal=account.principal, resource_type="project", resource=project,
+            entitlement=templates[n % len(templates)], account_id=account.native_id,
+        )  # fmt: skip
+        changes.append(change)
+    return changes
+
+
+def run(row: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
+    setup = SETUPS[row]()
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    server = context.Process(target=_serve, args=(setup, args, child), daemon=True)
     server.start()
     url, facts = parent.recv()
+    applying = row == "procore-apply"
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **setup.env(facts, url, args, Path(tmp)),
-            setup.concurrency_var: str(concurrency),
+            setup.concurrency_var: str(DEFAULT_CONCURRENCY["procore"] if applying else concurrency),
             ALLOW_ENV: urlsplit(url).hostname or "",  # the loopback simulator: an explicit opt-in
         }
-        connector = plugin(vendor).from_env(env, writable=False)
+        connector = plugin(setup.vendor).from_env(env, writable=applying)
+        measured: dict[str, Any] = {}
 
-        async def sync() -> Any:
+        async def go() -> VendorState:
             try:
-                return await connector.sync(setup.scope(facts))
+                state = await connector.sync(setup.scope(facts))
+                if applying:
+                    changes = grants_to_make(state, args.apply_grants)
+                    before = connector.stats.requests
+                    parent.send("calls")
+                    calls_before, server_before = parent.recv()
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    results = await execute(changes, {"procore": connector}, concurrency=concurrency)
+                    measured.update(
+                        wall=time.perf_counter() - wall, cpu=time.process_time() - cpu,
+                        requests=connector.stats.requests - before, calls_before=calls_before,
+                        server_before=server_before, changes=len(changes),
+                        applied=sum(r.outcome is Outcome.APPLIED for _, r in results),
+                    )  # fmt: skip
+                return state
             finally:
                 await connector.aclose()
 
         wall, cpu = time.perf_counter(), time.process_time()
         with paused_gc():  # as the CLI runs every command (reconciler.gcpause)
-            state = asyncio.run(sync())
+            state = asyncio.run(go())
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     parent.send("stop")
-    served, server_cpu = parent.recv()
+    calls, server_cpu = parent.recv()
     server.join(timeout=10)
-    floor = state.requests * args.latency / concurrency
-    return {
-        "vendor": vendor, "concurrency": concurrency, "accounts": len(state.accounts),
-        "grants": len(state.grants), "requests": state.requests, "served": served, "wall_s": wall,
-        "client_cpu_s": cpu, "server_cpu_s": server_cpu, "floor_s": floor,
+    result = {
+        "row": row, "concurrency": concurrency, "accounts": len(state.accounts), "grants": len(state.grants),
+        "requests": state.requests, "wall_s": wall, "client_cpu_s": cpu, "server_cpu_s": server_cpu,
     }  # fmt: skip
+    if applying:
+        result |= {
+            "requests": measured["requests"], "wall_s": measured["wall"], "client_cpu_s": measured["cpu"],
+            "server_cpu_s": server_cpu - measured["server_before"], "changes": measured["changes"],
+            "applied": measured["applied"], "calls": calls - measured["calls_before"],
+        }  # fmt: skip
+    else:
+        result["calls"] = calls
+    result["floor"] = floor(row, result, args.latency)
+    return result
+
+
+def floor(row: str, r: dict[str, Any], latency: float) -> Floor:
+    requests, concurrency = r["requests"], r["concurrency"]
+    if row == "concur":
+        calls: Counter[str] = r["calls"]
+        chain = calls["POST /oauth2/v0/token"] + calls["GET /profile/identity/v4.1/Users"]
+        spend = calls["GET /profile/spend/v4.1/Users"]
+        beside = 2 + math.ceil(max(0, spend - 1) / concurrency)  # token, first page, the rest side by side
+        return Floor(
+            chain * latency,
+            f"the Identity cursor chain: {chain} requests one after another (token + pages) x "
+            f"{latency * 1000:.0f} ms; the {spend} Spend pages beside it need {beside} rounds at {concurrency} "
+            f"at once ({beside * latency:.2f} s)",
+        )
+    what = f"{requests:,} requests x {latency * 1000:.0f} ms / {concurrency} at once"
+    if row == "procore-apply":
+        what += f" (apply's concurrency; {r['changes']:,} grants, {r['applied']:,} applied)"
+    return Floor(requests * latency / concurrency, what)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--vendor", action="append", choices=sorted(SETUPS), help="repeatable; default: all")
-    parser.add_argument("--concurrency", type=int, action="append", help="repeatable; default: each vendor's")
+    parser.add_argument(
+        "--vendor", action="append", choices=sorted(SETUPS), help="a row, repeatable; default: all"
+    )
+    parser.add_argument("--concurrency", type=int, action="append", help="repeatable; default: each row's")
     parser.add_argument("--latency", type=float, default=0.030)
     parser.add_argument("--procore-users", type=int, default=20_000)
     parser.add_argument("--procore-projects", type=int, default=1_000)
+    parser.add_argument("--apply-grants", type=int, default=2_000)
     parser.add_argument("--pingone-users", type=int, default=20_000)
     parser.add_argument("--pingone-groups", type=int, default=200)
     parser.add_argument("--pingone-memberships", type=int, default=80_000)
     parser.add_argument("--concur-users", type=int, default=20_000)
     args = parser.parse_args()
-    defaults = {"procore": 8, "concur": 8, "pingone": 16}
-    print(f"loopback HTTP, {args.latency * 1000:.0f} ms a request; floor = requests x latency / concurrency")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"{'vendor':<8} {'conc.':>5} {'requests':>9} {'wall':>8} {'floor':>8} {'ratio':>6} {'client CPU':>10} {'server CPU':>10}  result"
+        f"loopback HTTP, {args.latency * 1000:.0f} ms a request; {os.cpu_count()} cores, load average {load}"
     )
-    for vendor in args.vendor or ["procore", "concur", "pingone"]:
-        for concurrency in args.concurrency or [defaults[vendor]]:
-            r = run(vendor, concurrency, args)
+    print(
+        f"{'row':<13} {'conc.':>5} {'requests':>9} {'wall':>8} {'floor':>8} {'ratio':>6} {'target':>6}"
+        f" {'client CPU':>10} {'per request':>11} {'server CPU':>10}  result"
+    )
+    notes: list[str] = []
+    for row in args.vendor or ["procore", "concur", "pingone", "procore-apply"]:
+        for concurrency in args.concurrency or [DEFAULT_CONCURRENCY[row]]:
+            r = run(row, concurrency, args)
+            ratio = r["wall_s"] / r["floor"].seconds
+            per_request = r["client_cpu_s"] / max(1, r["requests"]) * 1000
+            result = (
+                f"{r['applied']:,} of {r['changes']:,} grants applied"
+                if row == "procore-apply"
+                else f"{r['accounts']:,} accounts, {r['grants']:,} grants"
+            )
             print(
-                f"{vendor:<8} {concurrency:>5} {r['requests']:>9,} {r['wall_s']:>7.2f}s {r['floor_s']:>7.2f}s"
-                f" {r['wall_s'] / r['floor_s']:>5.2f}x {r['client_cpu_s']:>9.2f}s {r['server_cpu_s']:>9.2f}s"
-                f"  {r['accounts']:,} accounts, {r['grants']:,} grants",
+                f"{row:<13} {concurrency:>5} {r['requests']:>9,} {r['wall_s']:>7.2f}s {r['floor'].seconds:>7.2f}s"
+                f" {ratio:>5.2f}x {TARGETS[row]:>5.2f}x {r['client_cpu_s']:>9.2f}s {per_request:>8.3f} ms"
+                f" {r['server_cpu_s']:>9.2f}s  {result}",
                 flush=True,
             )
+            notes.append(f"  {row} at {concurrency}: {r['floor'].basis}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print("floors:", *notes, sep="\n")
+    print(
+        f"targets (issue #26): each row's ratio at most its target; PingOne's client CPU at most "
+        f"{CPU_TARGET_MS} ms a request. Servers' CPU in all: {children.ru_utime + children.ru_stime:.1f} s; "
+        f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from reconciler.connectors.base import ChangeResult, Connector, Outcome
 from reconciler.errors import AccessError, VendorHalt, WritesStopped
 
 OnResult = Callable[[Change, ChangeResult], Awaitable[None] | None]
+CONCURRENCY = 4  # changes made at once per vendor
 
 
 def _phase(change: Change) -> tuple[int, bool]:
@@ -29,7 +30,7 @@ async def execute(
     changes: Sequence[Change],
     connectors: Mapping[str, Connector],
     *,
-    concurrency: int = 4,
+    concurrency: int = CONCURRENCY,
     on_result: OnResult | None = None,
 ) -> list[tuple[Change, ChangeResult]]:
     by_vendor: dict[str, list[Change]] = defaultdict(list)
