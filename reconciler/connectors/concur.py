@@ -126,10 +126,7 @@ class ConcurConnector:
         raise AssertionError("unreachable")
 
     async def _json(self, method: str, path: str, expected: Expected[T], **kwargs: Any) -> T:
-        response = await self._send(method, path, **kwargs)
-        if response.status_code != 200:
-            raise VendorError(VENDOR, api.scim_message(response), status=response.status_code)
-        return read(response, expected)
+        return _checked(await self._send(method, path, **kwargs), expected)
 
     # --- sync ------------------------------------------------------------------------------------
 
@@ -186,18 +183,41 @@ class ConcurConnector:
         )
 
     async def _identity_users(self) -> list[api.IdentityUser]:
+        """Identity pages by cursor: each names the next, so they come one after another and their
+        round trips add up. The next page is asked for as soon as this one's bytes show its cursor
+        (`concur_api.cursor_in`), and this one is checked and read while it travels: a guess the
+        checked page confirms; when it does not, the guessed page is dropped and the right one asked
+        for. (A 1,000-user page takes ~10 ms to check and read: a third of a round trip.)"""
         users: list[api.IdentityUser] = []
-        cursor: str | None = None
-        while True:
-            params = {"count": str(IDENTITY_PAGE), "attributes": api.IDENTITY_ATTRIBUTES}
-            if cursor:
-                params["cursor"] = cursor
-            page = await self._json("GET", api.IDENTITY_USERS, shapes.IDENTITIES, params=params)
-            users += [api.read_identity(u) for u in page.get("Resources") or []]
-            self._counted(page)
-            cursor = page.get("nextCursor")
-            if not cursor or not page.get("Resources"):
-                return users
+        response = await self._identity_page(None)
+        ahead: tuple[str, asyncio.Task[httpx.Response]] | None = None
+        try:
+            while True:
+                guess = api.cursor_in(response.content) if response.status_code == 200 else None
+                if guess is not None:
+                    ahead = (guess, asyncio.ensure_future(self._identity_page(guess)))
+                    await asyncio.sleep(0)  # let it go out now, not when this page has been read
+                page = _checked(response, shapes.IDENTITIES)
+                users += [api.read_identity(u) for u in page.get("Resources") or []]
+                self._counted(page)
+                cursor = page.get("nextCursor")
+                if not cursor or not page.get("Resources"):
+                    return users
+                if ahead is not None and ahead[0] == cursor:
+                    response = await ahead[1]
+                    ahead = None
+                else:
+                    await _drop(ahead)
+                    ahead = None
+                    response = await self._identity_page(cursor)
+        finally:
+            await _drop(ahead)
+
+    async def _identity_page(self, cursor: str | None) -> httpx.Response:
+        params = {"count": str(IDENTITY_PAGE), "attributes": api.IDENTITY_ATTRIBUTES}
+        if cursor:
+            params["cursor"] = cursor
+        return await self._send("GET", api.IDENTITY_USERS, params=params)
 
     async def _spend_roles(self) -> dict[str, frozenset[str]]:
         first = await self._spend_page(1)
@@ -504,6 +524,21 @@ class ConcurConnector:
 
 def _failed(change: Change, message: str) -> ChangeResult:
     return ChangeResult(change.id, Outcome.FAILED, message)
+
+
+def _checked(response: httpx.Response, expected: Expected[T]) -> T:
+    """A read's answer as `expected` declares it; any status but 200 is a VendorError."""
+    if response.status_code != 200:
+        raise VendorError(VENDOR, api.scim_message(response), status=response.status_code)
+    return read(response, expected)
+
+
+async def _drop(ahead: tuple[str, asyncio.Task[httpx.Response]] | None) -> None:
+    """A page asked for on a guess that turned out wrong (or not needed): cancelled, its outcome
+    whatever it was (a GET: nothing to undo)."""
+    if ahead is not None:
+        ahead[1].cancel()
+        await asyncio.gather(ahead[1], return_exceptions=True)
 
 
 async def _nothing() -> dict[str, frozenset[str]]:

@@ -8,6 +8,7 @@ entitlements (Expense User, Request User, Invoice User) change through `entitlem
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -114,6 +115,24 @@ class IdentityUser:
     @property
     def principal(self) -> str:
         return self.email.casefold() if self.email else f"login:{self.user_name}"
+
+
+_NEXT_CURSOR = re.compile(rb'"nextCursor"[ \t\r\n]*:[ \t\r\n]*"([^"\\]*)"')
+
+
+def cursor_in(body: bytes) -> str | None:
+    """The `nextCursor` a page's bytes seem to carry, found without parsing them, so the next page
+    can be asked for while this one is checked; None when unsure (the key appears more than once, or
+    the cursor holds escapes). Only a guess: the checked page says what the cursor is."""
+    if body.count(b'"nextCursor"') != 1:
+        return None
+    match = _NEXT_CURSOR.search(body)
+    if match is None:
+        return None
+    try:
+        return match.group(1).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def read_identity(data: shapes.Identity) -> IdentityUser:

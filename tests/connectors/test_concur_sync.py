@@ -7,6 +7,7 @@ import math
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from reconciler.connectors.concur import IDENTITY_PAGE, SPEND_PAGE, ConcurConnector
@@ -169,3 +170,30 @@ def test_sync_through_a_read_only_client_works() -> None:
     simulator = ConcurSimulator(sandbox_state())
     state = run(sync(simulated(simulator, writable=False)))
     assert len(state.accounts) == 12
+
+
+def test_the_next_identity_page_asked_for_on_a_wrong_guess_is_dropped_for_the_right_one() -> None:
+    """The next page is asked for when a page's bytes show its cursor, before the page is checked.
+    Here the bytes mislead: the real cursor's key is written with an escape, and a user carries a
+    decoy `nextCursor`. The checked page decides: every user is read once, in order."""
+    simulator = ConcurSimulator(ConcurState.generate(2500, 30))
+
+    class Misleading(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner = inner
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await self.inner.handle_async_request(request)
+            if request.url.path.endswith("/identity/v4.1/Users") and "cursor" not in request.url.params:
+                body = (await response.aread()).replace(b'"nextCursor": "', b'"next\\u0043ursor": "')
+                body = body.replace(
+                    b'"Resources": [{', b'"Resources": [{"urn:decoy": {"nextCursor": "OTk5OQ=="}, ', 1
+                )
+                return httpx.Response(
+                    response.status_code, headers={"content-type": "application/json"}, content=body
+                )
+            return response
+
+    state = run(sync(simulated(simulator, wrap=Misleading)))
+    assert [a.native_id for a in state.accounts] == [u.id for u in simulator.state.users.values()]
+    assert simulator.calls["GET /profile/identity/v4.1/Users"] <= math.ceil(2500 / IDENTITY_PAGE) + 1
