@@ -9,7 +9,7 @@ from typing import Generic, NotRequired, TypeVar
 
 from typing_extensions import TypedDict
 
-from reconciler.connectors.answers import BearerToken, Expected, LinkUrl, PathId, answer
+from reconciler.connectors.answers import BearerToken, Expected, LinkUrl, PathId, answer, answer_in_part
 
 T = TypeVar("T")
 
@@ -78,6 +78,16 @@ class User(TypedDict):
     # (what is not text reads as unknown) rather than refusing the page.
     lastSignOn: NotRequired[object]
     updatedAt: NotRequired[object]
+
+
+@answer_in_part
+class Member(TypedDict):
+    """A user as a group's member list (`users?filter=memberOfGroups[...]`) answers it: the sync
+    reads only who it is (the same fields and checks as `User`); the rest is not kept."""
+
+    id: PathId
+    username: NotRequired[str | None]
+    email: NotRequired[str | None]
 
 
 @answer
@@ -186,6 +196,7 @@ GROUPS = listing("groups", Group, "groups")
 ROLES = listing("roles", Named, "roles")
 APPLICATIONS = listing("applications", Named, "applications")
 USERS = listing("users", User, "users")
+MEMBERS = listing("users", Member, "users")
 MEMBERSHIPS = listing("groupMemberships", Membership, "group memberships")
 ROLE_ASSIGNMENTS = listing("roleAssignments", RoleAssignment, "role assignments")
 GROUP = Expected(Group, "a group")

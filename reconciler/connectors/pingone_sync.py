@@ -31,7 +31,7 @@ VENDOR = "pingone"
 PAGE_LIMIT = {"limit": "1000"}
 
 
-def principal_of(user: shapes.User) -> str:
+def principal_of(user: shapes.User | shapes.Member) -> str:
     email = user.get("email") or ""
     return email.casefold() if email else f"login:{user.get('username') or ''}"
 
@@ -120,7 +120,7 @@ class _Found:
     grants: set[Grant] = field(default_factory=set)
     indirect: set[Grant] = field(default_factory=set)
     read_only: set[Grant] = field(default_factory=set)
-    members: dict[str, list[shapes.User]] = field(default_factory=dict)  # group id -> members
+    members: dict[str, list[shapes.Member]] = field(default_factory=dict)  # group id -> members
 
 
 class Syncer:
@@ -131,7 +131,7 @@ class Syncer:
         self.found = _Found()
         self._memberships: dict[str, asyncio.Future[dict[str, str]]] = {}
         # (assignment to a group, a member of it): access held through the group
-        self.group_held: list[tuple[shapes.RoleAssignment, shapes.User]] = []
+        self.group_held: list[tuple[shapes.RoleAssignment, shapes.Member]] = []
         key = (VENDOR, "", "role")
         self.roles_managed = key in scope.all_of or any(k.resource_type == "role" for k in scope.resources)
         self.roles_exhaustive = key in scope.all_of
@@ -260,10 +260,10 @@ class Syncer:
             )
         )
 
-    async def members_of(self, gid: str) -> list[shapes.User]:
+    async def members_of(self, gid: str) -> list[shapes.Member]:
         if gid not in self.found.members:
             flt = {"filter": f'memberOfGroups[id eq "{gid}"]', **PAGE_LIMIT}
-            self.found.members[gid] = await self.api.collect("/users", shapes.USERS, params=flt)
+            self.found.members[gid] = await self.api.collect("/users", shapes.MEMBERS, params=flt)
         return self.found.members[gid]
 
     async def load_members(self, gid: str) -> None:
