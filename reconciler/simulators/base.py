@@ -194,13 +194,15 @@ def route_table(
 
     Returns the handler and the path parameters, or None. Patterns are matched segment by segment.
     """
-    compiled = [(method, pattern.strip("/").split("/"), fn) for (method, pattern), fn in routes.items()]
+    # By method and number of segments (in the table's order within each): only those can match.
+    compiled: dict[tuple[str, int], list[tuple[list[str], Callable[..., httpx.Response]]]] = {}
+    for (method, pattern), fn in routes.items():
+        segments = pattern.strip("/").split("/")
+        compiled.setdefault((method, len(segments)), []).append((segments, fn))
 
     def match(request: httpx.Request) -> tuple[Callable[..., httpx.Response], dict[str, str]] | None:
         parts = request.url.path.strip("/").split("/")
-        for method, segments, fn in compiled:
-            if method != request.method or len(segments) != len(parts):
-                continue
+        for segments, fn in compiled.get((request.method, len(parts)), ()):
             params: dict[str, str] = {}
             for seg, part in zip(segments, parts, strict=True):
                 if seg.startswith("{") and seg.endswith("}"):

@@ -15,6 +15,7 @@ import contextlib
 import email.utils
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,19 @@ from reconciler.simulators.base import DroppedConnection, Handler
 
 _HOP_BY_HOP = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 _NO_BODY = frozenset({204, 304})
+
+
+_dated: list[tuple[int, bytes]] = [(0, b"")]
+
+
+def _date() -> bytes:
+    """The Date header's value, made once a second."""
+    now = int(time.time())
+    second, text = _dated[0]
+    if second != now:
+        text = email.utils.formatdate(now, usegmt=True).encode()
+        _dated[0] = (now, text)
+    return text
 
 
 class _Exchange(asyncio.Protocol):
@@ -118,7 +132,7 @@ class _Exchange(asyncio.Protocol):
             self.close()
             return
         raw = [(name, value) for name, value in response.headers.raw if name.lower() not in _HOP_BY_HOP]
-        raw.append((b"Date", email.utils.formatdate(usegmt=True).encode()))
+        raw.append((b"Date", _date()))
         status = response.status_code
         head_only = event.method == b"HEAD" or status in _NO_BODY or status < 200
         if status not in _NO_BODY:
