@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import multiprocessing
 import os
@@ -182,6 +183,7 @@ def _serve(setup: Setup, args: argparse.Namespace, pipe: Connection) -> None:
     from reconciler.simulators.serve import serve
 
     simulator = setup.build(args)
+    gc.freeze()  # the simulated state is long-lived: collections need not walk it again and again
     with serve(simulator.handle, latency=args.latency) as url:
         setup.after_start(simulator, url)
         pipe.send((url, setup.facts(simulator)))
