@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, NotRequired, TypeVar
 from pydantic import Field
 from typing_extensions import TypedDict
 
-from reconciler.connectors.answers import BearerToken, Expected, LinkUrl, PathId, answer
+from reconciler.connectors.answers import BearerToken, Expected, LinkUrl, PathId, answer, answer_in_part
 
 T = TypeVar("T")
 MOST_USERS = 10_000_000  # a larger totalResults is garbage: it would be read as that many pages to fetch
@@ -57,7 +57,7 @@ _IdentityExtensions = TypedDict(
 )
 
 
-@answer
+@answer_in_part  # read only through read_identity: the rest of each user is not kept
 class Identity(_IdentityExtensions):
     id: PathId
     userName: NotRequired[str | None]
@@ -83,7 +83,7 @@ _SpendExtensions = TypedDict(
 )
 
 
-@answer
+@answer_in_part  # read only through read_roles: a Spend profile's other extensions are not kept
 class SpendUser(_SpendExtensions):
     id: PathId
 
