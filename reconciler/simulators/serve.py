@@ -1,33 +1,41 @@
 """Serve a simulator on loopback (127.0.0.1) over real HTTP/1.1, from a background thread.
 
-One asyncio event loop serves every connection (keep-alive, parsed by h11): each request waits out
-`latency` on a timer, then the handler answers it in the loop's thread. Simulators are synchronous
-and hold their lock for the whole of a request, so they answer one at a time whatever serves them;
-a thread per connection (http.server) added only the cost of handing the GIL between 64 threads and
-of parsing every request's headers with the email package: at 64 requests in flight it spent more
-CPU per request than the connector under test, and became the bottleneck it was meant to measure.
+One asyncio event loop serves every connection (keep-alive): each request waits out `latency` on a
+timer, then the handler answers it in the loop's thread. Simulators are synchronous and hold their
+lock for the whole of a request, so they answer one at a time whatever serves them; a thread per
+connection (http.server) added only the cost of handing the GIL between 64 threads and of parsing
+every request's headers with the email package: at 64 requests in flight it spent more CPU per
+request than the connector under test, and became the bottleneck it was meant to measure.
+
+Requests are read by a few rules (a request line `METHOD target HTTP/1.x`, `name: value` fields, a
+body by Content-Length or chunked); anything else closes the connection unanswered. Answers carry
+the simulator's status and headers, a Content-Length and a Date; HTTP/1.1 connections stay open
+unless the request says `Connection: close`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
+import re
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 
-import h11
 import httpx
 
 from reconciler.simulators.base import DroppedConnection, Handler
 
+MAX_HEAD = 100 * 1024
+_REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) HTTP/1\.([01])")
+_FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*")
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?[ \t]*")
 _HOP_BY_HOP = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 _NO_BODY = frozenset({204, 304})
-
 
 _dated: list[tuple[int, bytes]] = [(0, b"")]
 
@@ -42,15 +50,61 @@ def _date() -> bytes:
     return text
 
 
+class _Malformed(Exception):
+    """A request that breaks HTTP/1.1's rules: the connection is closed unanswered."""
+
+
+class _Request:
+    __slots__ = ("body", "close", "headers", "method", "target")
+
+    def __init__(self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], close: bool) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.close = close
+        self.body = b""
+
+
+def _dechunk(buffer: bytearray) -> tuple[bytes, int] | None:
+    """A chunked body at the start of `buffer`: (the body, bytes it took), or None if not all in."""
+    chunks: list[bytes] = []
+    at = 0
+    while True:
+        end = buffer.find(b"\r\n", at)
+        if end < 0:
+            return None
+        match = _CHUNK_SIZE.fullmatch(buffer, at, end)
+        if match is None:
+            raise _Malformed("illegal chunk-size line")
+        size = int(match.group(1), 16)
+        at = end + 2
+        if size == 0:
+            while True:  # trailer fields, then an empty line
+                end = buffer.find(b"\r\n", at)
+                if end < 0:
+                    return None
+                empty = end == at
+                at = end + 2
+                if empty:
+                    return b"".join(chunks), at
+        if len(buffer) < at + size + 2:
+            return None
+        if buffer[at + size : at + size + 2] != b"\r\n":
+            raise _Malformed("a chunk does not end with CRLF")
+        chunks.append(bytes(buffer[at : at + size]))
+        at += size + 2
+
+
 class _Exchange(asyncio.Protocol):
     """One client connection: requests are answered in the order they arrive."""
 
     def __init__(self, server: _Server) -> None:
         self._server = server
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=100 * 1024)
         self._transport: asyncio.Transport | None = None
-        self._request: h11.Request | None = None
-        self._body: list[bytes] = []
+        self._buffer = bytearray()
+        self._request: _Request | None = None  # its head read, its body awaited
+        self._length = 0  # of that body, when it has a Content-Length
+        self._chunked = False
         self._busy = False  # a request is waiting out its latency or being answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -62,67 +116,95 @@ class _Exchange(asyncio.Protocol):
         self._server.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
-        try:
-            self._h11.receive_data(data)
-        except h11.RemoteProtocolError:
-            self.close()
-            return
+        self._buffer += data
         self._next()
 
     def eof_received(self) -> bool:
-        with contextlib.suppress(h11.RemoteProtocolError):
-            self._h11.receive_data(b"")
-        if not self._busy:
-            self._next()
-        return False
+        return self._busy  # an answer on its way still goes out; then the connection closes
 
     def _next(self) -> None:
-        """Read events until a whole request is in, then answer it (after the latency)."""
+        """Read until a whole request is in, then answer it (after the latency)."""
         if self._busy:
             return
-        while True:
-            try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError:
-                self.close()
-                return
-            kind = type(event)
-            if kind is h11.Request:
-                self._request = event  # type: ignore[assignment]
-                self._body = []
-            elif kind is h11.Data:
-                self._body.append(bytes(event.data))  # type: ignore[union-attr]
-            elif kind is h11.EndOfMessage:
-                self._busy = True
-                latency = self._server.latency
-                if latency:
-                    asyncio.get_running_loop().call_later(latency, self._answer)
-                else:
-                    self._answer()
-                return
-            elif kind is h11.ConnectionClosed:
-                self.close()
-                return
-            else:  # NEED_DATA, or PAUSED until the answer is sent
-                return
+        try:
+            request = self._read()
+        except _Malformed:
+            self.close()
+            return
+        if request is None:
+            return
+        self._busy = True
+        latency = self._server.latency
+        if latency:
+            asyncio.get_running_loop().call_later(latency, self._answer, request)
+        else:
+            self._answer(request)
 
-    def _answer(self) -> None:
+    def _read(self) -> _Request | None:
+        buffer = self._buffer
+        if self._request is None:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buffer) > MAX_HEAD:
+                    raise _Malformed("the request head is too long")
+                return None
+            lines = bytes(buffer[:end]).split(b"\r\n")
+            del buffer[: end + 4]
+            match = _REQUEST_LINE.fullmatch(lines[0])
+            if match is None:
+                raise _Malformed("illegal request line")
+            method, target, minor = match.groups()
+            headers: list[tuple[bytes, bytes]] = []
+            close = minor == b"0"
+            self._length, self._chunked = 0, False
+            for line in lines[1:]:
+                field = _FIELD.fullmatch(line)
+                if field is None:
+                    raise _Malformed("illegal header field")
+                name, value = field.groups()
+                headers.append((name, value))
+                lowered = name.lower()
+                if lowered == b"content-length":
+                    if not value.isdigit():
+                        raise _Malformed("bad Content-Length")
+                    self._length = int(value)
+                elif lowered == b"transfer-encoding":
+                    self._chunked = value.strip().lower() == b"chunked"
+                    if not self._chunked:
+                        raise _Malformed("only chunked transfer coding is supported")
+                elif lowered == b"connection":
+                    tokens = {t.strip().lower() for t in value.split(b",")}
+                    close = b"close" in tokens or (close and b"keep-alive" not in tokens)
+            self._request = _Request(method, target, headers, close)
+        request = self._request
+        if self._chunked:
+            found = _dechunk(buffer)
+            if found is None:
+                return None
+            request.body, taken = found
+            del buffer[:taken]
+        else:
+            if len(buffer) < self._length:
+                return None
+            request.body = bytes(buffer[: self._length])
+            del buffer[: self._length]
+        self._request = None
+        return request
+
+    def _answer(self, request: _Request) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        event = self._request
-        assert event is not None
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers.raw_items()
-        ]
-        request = httpx.Request(
-            event.method.decode("ascii"),
-            self._server.base + event.target.decode("ascii"),
-            headers=headers,
-            content=b"".join(self._body),
-        )
+        server = self._server
         try:
-            response = self._server.handler(request)
+            response = server.handler(
+                httpx.Request(
+                    request.method.decode("ascii"),
+                    server.base + request.target.decode("ascii"),
+                    headers=request.headers,
+                    content=request.body,
+                )
+            )
             content = response.content
         except DroppedConnection:
             self.close()
@@ -131,28 +213,26 @@ class _Exchange(asyncio.Protocol):
             traceback.print_exc(file=sys.stderr)
             self.close()
             return
-        raw = [(name, value) for name, value in response.headers.raw if name.lower() not in _HOP_BY_HOP]
-        raw.append((b"Date", _date()))
         status = response.status_code
-        head_only = event.method == b"HEAD" or status in _NO_BODY or status < 200
-        if status not in _NO_BODY:
-            raw.append((b"Content-Length", str(len(content)).encode()))
         try:
-            out = self._h11.send(h11.Response(status_code=status, headers=raw, reason=response.reason_phrase))
-            if content and not head_only:
-                out = (out or b"") + (self._h11.send(h11.Data(data=content)) or b"")
-            out = (out or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
-        except h11.LocalProtocolError:
-            traceback.print_exc(file=sys.stderr)
-            self.close()
-            return
-        transport.write(out)
-        if self._h11.our_state is h11.MUST_CLOSE or self._h11.their_state is h11.MUST_CLOSE:
-            self.close()
-            return
-        try:
-            self._h11.start_next_cycle()
-        except h11.LocalProtocolError:  # the client closed its side: nothing more will come
+            reason = HTTPStatus(status).phrase.encode()
+        except ValueError:
+            reason = b""
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        head += [
+            name + b": " + value + b"\r\n"
+            for name, value in response.headers.raw
+            if name.lower() not in _HOP_BY_HOP
+        ]
+        head.append(b"Date: " + _date() + b"\r\n")
+        head.append(b"Content-Length: %d\r\n" % len(content))
+        if request.close:
+            head.append(b"Connection: close\r\n")
+        head.append(b"\r\n")
+        if content and request.method != b"HEAD" and status not in _NO_BODY and status >= 200:
+            head.append(content)
+        transport.write(b"".join(head))
+        if request.close:
             self.close()
             return
         self._busy = False
