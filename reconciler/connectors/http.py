@@ -481,9 +481,10 @@ async def send_with_retries(
             await policy.sleep(delay)
             continue
         budget.answer(host_of(response.request.url))
-        log.debug("%s %s %s -> %s in %.2f s%s", endpoint.vendor or "http", method, response.request.url.path,
-                  response.status_code, time.monotonic() - started,
-                  f" (retry after {reasons[-1]})" if reasons else "")  # fmt: skip
+        if log.isEnabledFor(logging.DEBUG):  # (its arguments cost more than the check, per request)
+            log.debug("%s %s %s -> %s in %.2f s%s", endpoint.vendor or "http", method, response.request.url.path,
+                      response.status_code, time.monotonic() - started,
+                      f" (retry after {reasons[-1]})" if reasons else "")  # fmt: skip
         if reasons:
             response.extensions[RETRIED] = list(reasons)
         if response.status_code not in retryable:
