@@ -25,7 +25,6 @@ and what the floor is:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import math
 import multiprocessing
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reconciler import event_loop
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import Outcome, VendorState
 from reconciler.connectors.registry import plugin
@@ -267,7 +267,7 @@ def run(row: str, concurrency: int, args: argparse.Namespace) -> dict[str, Any]:
 
         wall, cpu = time.perf_counter(), time.process_time()
         with paused_gc():  # as the CLI runs every command (reconciler.gcpause)
-            state = asyncio.run(go())
+            state = event_loop.run(go())  # as the CLI runs it (see reconciler.event_loop)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     parent.send("stop")
     calls, server_cpu, busy = parent.recv()
