@@ -7,7 +7,7 @@ from typing import NotRequired
 
 from typing_extensions import TypedDict
 
-from reconciler.connectors.answers import BearerToken, Expected, answer
+from reconciler.connectors.answers import BearerToken, Expected, answer, answer_in_part
 
 
 @answer
@@ -35,7 +35,7 @@ class TemplateRef(TypedDict):
     name: NotRequired[str | None]
 
 
-@answer
+@answer_in_part  # read in bulk; the connector uses only what is declared here
 class User(TypedDict):
     id: int
     email_address: NotRequired[str | None]
@@ -48,12 +48,12 @@ class User(TypedDict):
     last_login_at: NotRequired[object]
 
 
-@answer
+@answer_in_part  # read in bulk; the connector uses only what is declared here
 class Member(User):
     permission_template: NotRequired[TemplateRef | None]
 
 
-@answer
+@answer_in_part  # read in bulk; the connector uses only what is declared here
 class Project(TypedDict):
     id: int
     name: NotRequired[str | None]
