@@ -124,9 +124,10 @@ def cursor_in(body: bytes) -> str | None:
     """The `nextCursor` a page's bytes seem to carry, found without parsing them, so the next page
     can be asked for while this one is checked; None when unsure (the key appears more than once, or
     the cursor holds escapes). Only a guess: the checked page says what the cursor is."""
-    if body.count(b'"nextCursor"') != 1:
+    at = body.rfind(b'"nextCursor"')  # (Concur writes it last; the regex runs only from there)
+    if at < 0 or body.find(b'"nextCursor"', 0, at) >= 0:
         return None
-    match = _NEXT_CURSOR.search(body)
+    match = _NEXT_CURSOR.match(body, at)
     if match is None:
         return None
     try:

@@ -197,3 +197,20 @@ def test_the_next_identity_page_asked_for_on_a_wrong_guess_is_dropped_for_the_ri
     state = run(sync(simulated(simulator, wrap=Misleading)))
     assert [a.native_id for a in state.accounts] == [u.id for u in simulator.state.users.values()]
     assert simulator.calls["GET /profile/identity/v4.1/Users"] <= math.ceil(2500 / IDENTITY_PAGE) + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "guess"),
+    [
+        (b'{"Resources": [], "nextCursor": "MTAwMA=="}', "MTAwMA=="),
+        (b'{"nextCursor" : "MTAwMA==", "Resources": []}', "MTAwMA=="),
+        (b'{"Resources": []}', None),  # the last page
+        (b'{"nextCursor": null}', None),
+        (b'{"nextCursor": "a\\"b"}', None),  # escapes: the checked page will say
+        (b'{"Resources": [{"x": {"nextCursor": "decoy"}}], "nextCursor": "real"}', None),  # twice: unsure
+    ],
+)
+def test_the_cursor_guessed_from_a_page_s_bytes(body: bytes, guess: str | None) -> None:
+    from reconciler.connectors.concur_api import cursor_in
+
+    assert cursor_in(body) == guess
