@@ -79,6 +79,12 @@ class Expected(Generic[T]):
         return f"Expected({self.description!r})"
 
 
+def prepare(*expected: Expected[Any]) -> None:
+    """Build these shapes' checks now (while a request travels) rather than at their first answer."""
+    for each in expected:
+        _ = each.adapter
+
+
 class UnexpectedAnswer(VendorHalt):
     """A successful status with a body the code did not expect (the message says what and why)."""
 
