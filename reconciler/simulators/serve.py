@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import re
+import selectors
 import sys
 import threading
 import time
@@ -255,7 +256,9 @@ class _Server:
 def serve(handler: Handler, *, latency: float = 0.0, host: str = "127.0.0.1") -> Iterator[str]:
     """Run `handler` on an ephemeral loopback port; yields the base URL."""
     state = _Server(handler, latency)
-    loop = asyncio.new_event_loop()
+    # select() waits to the microsecond; epoll (asyncio's default) rounds every wait up to the next
+    # millisecond, which made each simulated latency ~0.5-1 ms longer than asked.
+    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
     started = threading.Event()
     failed: list[BaseException] = []
     listener: list[asyncio.AbstractServer] = []
