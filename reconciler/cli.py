@@ -102,6 +102,11 @@ EXAMPLES = {
     "audit-show": _examples(
         "access audit show", "access audit show --format json", "access audit show --sandbox"
     ),
+    "snapshots": _examples(
+        "access sync --out snapshot/ && access snapshots keep snapshot/",
+        "access snapshots list",
+        "git ls-remote --refs origin 'refs/access/snapshots/*' | cut -f2 | xargs access snapshots expired",
+    ),
     "serve": _examples(
         "access sandbox serve", "access sandbox serve  # prints the variables, then serves until Ctrl-C"
     ),
@@ -129,6 +134,11 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+snapshots_app = typer.Typer(
+    help="The vendors' daily snapshots, kept in git as refs/access/snapshots/YYYY-MM-DD (for --at and evidence).",
+    no_args_is_help=True,
+)
+app.add_typer(snapshots_app, name="snapshots")
 
 RepoOption = Annotated[
     Path | None,
@@ -626,6 +636,39 @@ def audit_show(
     from reconciler.commands import audit_cmd
 
     return audit_cmd.show(_ctx(ctx), _source(sandbox, None), fmt=fmt, repository=repository)
+
+
+@snapshots_app.command("keep", epilog=EXAMPLES["snapshots"])
+def snapshots_keep(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="What `access sync --out DIR` wrote.")],
+    day: Annotated[
+        str | None, typer.Option("--day", help="The day it is the snapshot of.", show_default="today (UTC)")
+    ] = None,
+) -> int:
+    """Keep a snapshot as refs/access/snapshots/DAY; delete local ones past ACCESS_SNAPSHOT_RETENTION_DAYS."""
+    from reconciler.commands import snapshots as snapshots_cmd
+
+    return snapshots_cmd.keep(_ctx(ctx), directory, day)
+
+
+@snapshots_app.command("list", epilog=EXAMPLES["snapshots"])
+def snapshots_list(ctx: typer.Context) -> int:
+    """Print the days kept (oldest first) and their commits."""
+    from reconciler.commands import snapshots as snapshots_cmd
+
+    return snapshots_cmd.show(_ctx(ctx))
+
+
+@snapshots_app.command("expired", epilog=EXAMPLES["snapshots"])
+def snapshots_expired(
+    ctx: typer.Context,
+    refs: Annotated[list[str] | None, typer.Argument(help="Snapshot refs (default: the local ones).")] = None,
+) -> int:
+    """Print the snapshot refs past the retention (ACCESS_SNAPSHOT_RETENTION_DAYS, default 400 days)."""
+    from reconciler.commands import snapshots as snapshots_cmd
+
+    return snapshots_cmd.expired(_ctx(ctx), list(refs or []))
 
 
 def _mount_optional(module: str, name: str) -> None:
