@@ -32,6 +32,7 @@ from reconciler.settings import environment
 if TYPE_CHECKING:
     from reconciler.commands.access_view import ViewOptions
     from reconciler.commands.state import Source
+    from reconciler.periods import Instant
 
 # Each command imports its modules when it runs: `access validate` never loads the gate, the
 # connectors or the simulators (half a second of imports before this).
@@ -72,6 +73,7 @@ EXAMPLES = {
         "access why bob --sandbox",
         "access why alice 'Harbor Tower' --format json",
         "access why heidi --vendor concur --no-sync",
+        "access why carol --at 2026-09-30   # as of that day: main then, the stored snapshot",
     ),
     "request": _examples(
         "access request judy 'Harbor Tower' 'Project Engineer' --reason PROC-412",
@@ -82,6 +84,7 @@ EXAMPLES = {
     "report": _examples(
         "access report --sandbox --out report.html",
         "access report --state snapshot/ --format csv --out access.csv",
+        "access report --at 2026-09-30 --out access-q3.csv   # as of that day",
     ),
     "reset": _examples("access sandbox reset", "access sandbox reset --vendor procore"),
     "export-tree": _examples(
@@ -415,6 +418,23 @@ AuditLogOption = Annotated[
 ]
 
 
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="DATE",
+        help="As of a day (its end, UTC) or a time with its zone: main's commit then, the stored "
+        "snapshot nearest it (refs/access/snapshots/), the approvals then.",
+    ),
+]
+
+
+def _at(value: str | None) -> Instant | None:
+    from reconciler.periods import parse_instant
+
+    return parse_instant(value) if value is not None else None
+
+
 def _view(sandbox: bool, state: Path | None, no_sync: bool, audit_log: Path | None) -> ViewOptions:
     from reconciler.commands.access_view import ViewOptions
 
@@ -431,12 +451,13 @@ def why(
     no_sync: NoSyncOption = False,
     audit_log: AuditLogOption = None,
     fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
+    at: AtOption = None,
 ) -> int:
     """Why a person holds what they hold: the YAML line, commit, pull request, approvals, applied."""
     from reconciler.commands import why as why_cmd
 
     return why_cmd.run(
-        _ctx(ctx), person, resource, options=_view(sandbox, state, no_sync, audit_log), fmt=fmt
+        _ctx(ctx), person, resource, options=_view(sandbox, state, no_sync, audit_log), fmt=fmt, at=_at(at)
     )
 
 
@@ -451,11 +472,13 @@ def report(
     state: StateOption = None,
     no_sync: NoSyncOption = False,
     audit_log: AuditLogOption = None,
+    at: AtOption = None,
 ) -> int:
     """Everyone's access with its provenance, as CSV or one self-contained HTML page."""
     from reconciler.commands import report as report_cmd
 
-    return report_cmd.run(_ctx(ctx), out=out, fmt=fmt, options=_view(sandbox, state, no_sync, audit_log))
+    options = _view(sandbox, state, no_sync, audit_log)
+    return report_cmd.run(_ctx(ctx), out=out, fmt=fmt, options=options, at=_at(at))
 
 
 @app.command(epilog=EXAMPLES["request"])

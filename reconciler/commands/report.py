@@ -10,9 +10,10 @@ from __future__ import annotations
 from operator import attrgetter
 from pathlib import Path
 
-from reconciler.commands.access_view import ViewOptions, build_view
+from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.errors import AccessError
+from reconciler.periods import Instant
 from reconciler.render.report import render_csv, render_html
 
 FORMATS = ("csv", "html")
@@ -27,15 +28,18 @@ def pick_format(fmt: str, out: Path | None) -> str:
     return chosen
 
 
-def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) -> int:
+def run(
+    ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions, at: Instant | None = None
+) -> int:
     chosen = pick_format(fmt, out)
-    view = build_view(ctx, options)
+    view = build_view(ctx, options) if at is None else _view_at(ctx, options, at)
     ctx.retain(view)
     if chosen == "html":
+        when = ctx.now.isoformat(timespec="seconds") if at is None else f"as of {at.iso()}"
         text = render_html(
             view.rows,
             title="Access report",
-            generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
+            generated=f"{when} from {ctx.repo.resolve().name}",
             notes=view.notes,
         )
     else:
@@ -50,3 +54,10 @@ def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions) ->
         people = len(set(map(attrgetter("principal"), view.rows)))
         ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
     return 0
+
+
+def _view_at(ctx: AppContext, options: ViewOptions, at: Instant) -> View:
+    """`--at`: the report as of a point in time (`reconciler/commands/access_at.py`)."""
+    from reconciler.commands.access_at import build_view_at
+
+    return build_view_at(ctx, options, at).view
