@@ -105,6 +105,12 @@ EXAMPLES = {
     "audit-show": _examples(
         "access audit show", "access audit show --format json", "access audit show --sandbox"
     ),
+    "evidence": _examples(
+        "access evidence --period 2026-Q3 --out evidence-2026-q3/",
+        "access evidence --period 2026-07-01..2026-09-30 --out q3/ --state snapshot/",
+        "access evidence verify evidence-2026-q3/",
+        "access evidence keygen --public policies/evidence.pub",
+    ),
     "snapshots": _examples(
         "access sync --out snapshot/ && access snapshots keep snapshot/",
         "access snapshots list",
@@ -137,6 +143,10 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+evidence_app = typer.Typer(
+    help="A signed evidence pack for an audit period (--period, --out); `verify` checks one; `keygen` makes a key.",
+)
+app.add_typer(evidence_app, name="evidence")
 snapshots_app = typer.Typer(
     help="The vendors' daily snapshots, kept in git as refs/access/snapshots/YYYY-MM-DD (for --at and evidence).",
     no_args_is_help=True,
@@ -659,6 +669,77 @@ def audit_show(
     from reconciler.commands import audit_cmd
 
     return audit_cmd.show(_ctx(ctx), _source(sandbox, None), fmt=fmt, repository=repository)
+
+
+@evidence_app.callback(invoke_without_command=True, epilog=EXAMPLES["evidence"])
+def evidence(
+    ctx: typer.Context,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period", metavar="PERIOD", help="2026-Q3, 2026-07-01..2026-09-30, 2026-09 or 2026 (UTC days)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The directory for the pack (new or empty).")
+    ] = None,
+    sandbox: SandboxOption = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="The vendors at the period's end from this snapshot directory.",
+            show_default="the stored snapshot nearest the end",
+        ),
+    ] = None,
+    no_sync: Annotated[
+        bool, typer.Option("--no-sync", help="No vendor snapshot: the YAML and its history only.")
+    ] = False,
+) -> int:
+    """Write a signed evidence pack for an audit period: population, changes, leavers, recertifications."""
+    if ctx.invoked_subcommand is not None:
+        return 0
+    if period is None or out is None:
+        raise AccessError(
+            "access evidence needs --period and --out (or a command: verify, keygen); see --help"
+        )
+    from reconciler.commands import evidence as evidence_cmd
+    from reconciler.commands.access_view import ViewOptions
+    from reconciler.periods import parse_period
+
+    options = ViewOptions(_source(sandbox, state), sync=not no_sync)
+    return evidence_cmd.run(_ctx(ctx), period=parse_period(period), out=out, options=options)
+
+
+@evidence_app.command("verify", epilog=EXAMPLES["evidence"])
+def evidence_verify(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="The evidence pack's directory.")],
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", help="The public key (PEM).", show_default="policies/evidence.pub of the repository"
+        ),
+    ] = None,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="The sandbox's own key.")] = False,
+) -> int:
+    """Check a pack: every file against SHA256SUMS, and its signature. One line; exit 1 names what fails."""
+    from reconciler.commands import evidence as evidence_cmd
+
+    return evidence_cmd.verify(_ctx(ctx), directory, key_file=key, source=_source(sandbox, None))
+
+
+@evidence_app.command("keygen", epilog=EXAMPLES["evidence"])
+def evidence_keygen(
+    ctx: typer.Context,
+    public: Annotated[
+        Path | None, typer.Option("--public", help="Also write the public key here (policies/evidence.pub).")
+    ] = None,
+) -> int:
+    """Print a new Ed25519 key pair: the private half for ACCESS_EVIDENCE_SIGNING_KEY, the public to commit."""
+    from reconciler.commands import evidence as evidence_cmd
+
+    return evidence_cmd.keygen(_ctx(ctx), public)
 
 
 @snapshots_app.command("keep", epilog=EXAMPLES["snapshots"])

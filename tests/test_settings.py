@@ -68,5 +68,5 @@ def test_the_credentials_are_secrets_and_the_names_around_them_are_not() -> None
     assert {
         "PROCORE_CLIENT_SECRET", "CONCUR_CLIENT_SECRET", "CONCUR_REFRESH_TOKEN", "PINGONE_CLIENT_SECRET",
         "GITHUB_TOKEN", "ACCESS_APPLY_POINT_KEY", "CONCUR_SECRETS_TOKEN", "ACCESS_SECRETS_TOKEN",
-        "CONCUR_REQUEST_TOKEN",
+        "CONCUR_REQUEST_TOKEN", "ACCESS_EVIDENCE_SIGNING_KEY",
     } == SECRET_SETTINGS  # fmt: skip
