@@ -50,6 +50,25 @@ class VendorError(AccessError):
         self.status = status
 
 
+class VendorHalt(VendorError):
+    """Every further write to this vendor would be unsafe or fail the same way (an answer the code
+    did not expect, a setting the vendor refuses). Apply records the change that met it as failed
+    and attempts no other change at that vendor; anywhere else it ends the run like any error."""
+
+    def __init__(self, vendor: str, message: str, *, status: int | None = None) -> None:
+        AccessError.__init__(self, f"{vendor}: {message}" if vendor else message)
+        self.vendor = vendor
+        self.status = status
+
+
+class WritesStopped(VendorHalt):
+    """A write refused because an earlier `VendorHalt` stopped the vendor's writes in this run."""
+
+    def __init__(self, cause: VendorHalt) -> None:
+        super().__init__(cause.vendor, "not attempted: an earlier answer stopped the writes to this vendor")
+        self.cause = cause
+
+
 class TenantError(AccessError):
     """Tenants (Procore companies) named in access/ that the credentials cannot reach.
 

@@ -2,7 +2,9 @@
 
 Per vendor, phases run in order (accounts created, then updates, grants, revocations, and
 deactivations last); changes within a phase run with bounded concurrency. Vendors run side by side.
-A change whose account could not be created is skipped rather than attempted.
+A change whose account could not be created is skipped rather than attempted. A `VendorHalt` (an
+answer the code did not expect, a setting the vendor refuses) fails its change and stops that
+vendor: none of its later changes is attempted, the other vendors go on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from itertools import groupby
 
 from reconciler.changes import ACTION_ORDER, Action, Change
 from reconciler.connectors.base import ChangeResult, Connector, Outcome
-from reconciler.errors import AccessError
+from reconciler.errors import AccessError, VendorHalt, WritesStopped
 
 OnResult = Callable[[Change, ChangeResult], Awaitable[None] | None]
 
@@ -46,6 +48,7 @@ async def execute(
         connector = connectors[vendor]
         semaphore = asyncio.Semaphore(concurrency)
         failed_accounts: set[tuple[str, str]] = set()
+        halted: list[VendorHalt] = []
         # Within a phase, changes to accounts go first: a reactivation before the template update of
         # that account's project membership (Procore refuses to change an inactive member).
         ordered = sorted(vendor_changes, key=lambda c: (_phase(c), c.sort_key))
@@ -59,7 +62,14 @@ async def execute(
                     return
                 async with semaphore:
                     try:
+                        if halted:
+                            raise WritesStopped(halted[0])
                         result = await connector.apply(change)
+                    except WritesStopped as exc:  # stopped by a change before it (or beside it)
+                        result = ChangeResult(change.id, Outcome.SKIPPED, exc.message)
+                    except VendorHalt as exc:
+                        halted.append(exc)
+                        result = ChangeResult(change.id, Outcome.FAILED, exc.message)
                     except AccessError as exc:
                         result = ChangeResult(change.id, Outcome.FAILED, exc.message)
                 if change.action is Action.CREATE_ACCOUNT and not result.ok:

@@ -11,10 +11,11 @@ pagination link to another host is refused). Lists are paginated by `Link: rel="
 `x-ratelimit-reset`) and secondary limits (403/429 with `retry-after`, else a minute), through
 `send_with_retries` and the policy's injectable sleep; a wait longer than `max_rate_limit_wait`
 fails at once with the reset time instead. Errors are `GitHubError` (an `AccessError`) with a
-message naming the request and what to check, never the token. An answer of the wrong shape is a
-`GitHubError` too; a fact of the wrong type inside one (an id that is not a number, a login that is
-not a string) reads as absent (None, or "" for text), so that a caller can refuse what it cannot
-establish instead of crashing.
+message naming the request and what to check, never the token. A successful answer that is not JSON,
+or of the wrong shape (not a list, a pull request without its number), is an `UnexpectedAnswer`
+(`reconciler.connectors.answers`, the one place every vendor's garbage is described); a fact of the
+wrong type inside one (an id that is not a number, a login that is not a string) reads as absent
+(None, or "" for text), so that a caller can refuse what it cannot establish instead of crashing.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from reconciler import github_shapes as shapes
+from reconciler.connectors.answers import Expected, conform, read, shape_problem, unexpected
 from reconciler.connectors.http import (
     TRANSIENT_ERRORS,
     Endpoint,
@@ -150,17 +153,21 @@ class _FromApi(Protocol):
 R = TypeVar("R", bound=_FromApi)
 
 
-def _parse(kind: type[R], data: Any, where: str) -> R:
-    """`kind.from_api(data)`, or a GitHubError naming the request when the answer lacks what it needs."""
-    try:
-        if not isinstance(data, Mapping):
-            raise TypeError(f"got {type(data).__name__}")
-        return kind.from_api(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        detail = f"no usable {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise GitHubError(
-            f"unexpected answer from {where}: not a readable {kind.__name__} ({detail})"
-        ) from None
+def _parse(kind: type[R], expected: Expected[Any], data: Any, response: httpx.Response) -> R:
+    """`kind.from_api(data)` once `data` has what `expected` requires, else an `UnexpectedAnswer`."""
+    return kind.from_api(conform(response, data, expected))
+
+
+def _reader(kind: type[R], expected: Expected[Any]) -> Callable[[Any, httpx.Response], R]:
+    return lambda item, response: _parse(kind, expected, item, response)
+
+
+def _commit(item: Any, _: httpx.Response) -> Commit:
+    return Commit.from_api(_obj(item))
+
+
+def _activity(item: Any, _: httpx.Response) -> Activity:
+    return Activity.from_api(item)
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,22 +430,20 @@ class GitHubClient:
         Empty for a commit pushed straight to the branch.
         """
         path = f"{self._repo_path}/commits/{sha}/pulls"
-        return tuple(_parse(PullRequest, item, f"GET {path}") for item in await self._paginate(path))
+        return tuple(await self._paginate(path, parse=_reader(PullRequest, shapes.PULL)))
 
     async def get_pull(self, number: int) -> PullRequest:
-        path = f"{self._repo_path}/pulls/{number}"
-        return _parse(PullRequest, await self._json("GET", path), f"GET {path}")
+        return await self._object(PullRequest, shapes.PULL, "GET", f"{self._repo_path}/pulls/{number}")
 
     async def pull_commits(self, number: int) -> tuple[Commit, ...]:
         """The pull request's commits, oldest first (GitHub lists at most 250), each with its git
         author and committer and the accounts GitHub links their emails to."""
-        items = await self._paginate(f"{self._repo_path}/pulls/{number}/commits")
-        return tuple(Commit.from_api(_obj(item)) for item in items)
+        return tuple(await self._paginate(f"{self._repo_path}/pulls/{number}/commits", parse=_commit))
 
     async def reviews(self, number: int) -> tuple[Review, ...]:
         """Every review of the pull request, in the order they were submitted."""
         path = f"{self._repo_path}/pulls/{number}/reviews"
-        return tuple(_parse(Review, item, f"GET {path}") for item in await self._paginate(path))
+        return tuple(await self._paginate(path, parse=_reader(Review, shapes.REVIEW)))
 
     # ------------------------------------------------------------ people: users, roles, activity
 
@@ -448,7 +453,7 @@ class GitHubClient:
         response = await self._send("GET", f"/users/{quote(login, safe='')}")
         if response.status_code == 404:
             return None
-        return GitHubUser.from_api(self._check(response))
+        return GitHubUser.from_api(self._check(response, "a user"))
 
     async def permission(self, login: str) -> str:
         """`login`'s role on the repository (`GET .../collaborators/{username}/permission`): admin,
@@ -458,7 +463,7 @@ class GitHubClient:
         response = await self._send("GET", path)
         if response.status_code == 404:
             return "none"
-        data = _obj(self._check(response))
+        data = _obj(self._check(response, "a permission"))
         return _str(data.get("role_name")) or _str(data.get("permission")) or "none"
 
     async def activity(self, ref: str) -> tuple[Activity, ...]:
@@ -466,14 +471,12 @@ class GitHubClient:
         force pushes, branch creations and deletions, merges, each with who did it. All pages, by
         the cursors in GitHub's `Link: rel="next"`."""
         params = {"ref": ref, "direction": "asc"}
-        items = await self._paginate(f"{self._repo_path}/activity", params)
-        return tuple(Activity.from_api(item) for item in items)
+        return tuple(await self._paginate(f"{self._repo_path}/activity", params, parse=_activity))
 
     async def create_pull(self, *, title: str, head: str, base: str, body: str) -> PullRequest:
         """Open a pull request from branch `head` into `base` (`POST /repos/{owner}/{repo}/pulls`)."""
-        path = f"{self._repo_path}/pulls"
-        data = await self._json("POST", path, json={"title": title, "head": head, "base": base, "body": body})
-        return _parse(PullRequest, data, f"POST {path}")
+        body_ = {"title": title, "head": head, "base": base, "body": body}
+        return await self._object(PullRequest, shapes.PULL, "POST", f"{self._repo_path}/pulls", json=body_)
 
     async def update_pull(
         self, number: int, *, title: str | None = None, body: str | None = None
@@ -484,28 +487,28 @@ class GitHubClient:
         if body is not None:
             payload["body"] = body
         path = f"{self._repo_path}/pulls/{number}"
-        return _parse(PullRequest, await self._json("PATCH", path, json=payload), f"PATCH {path}")
+        return await self._object(PullRequest, shapes.PULL, "PATCH", path, json=payload)
 
     async def open_pull_for(self, branch: str) -> PullRequest | None:
         """The open pull request whose head is `branch` of this repository, if any."""
         params = {"state": "open", "head": f"{self.settings.owner}:{branch}"}
         path = f"{self._repo_path}/pulls"
-        items = await self._paginate(path, params)
-        return _parse(PullRequest, items[0], f"GET {path}") if items else None
+        items = await self._paginate(path, params, parse=_reader(PullRequest, shapes.PULL))
+        return items[0] if items else None
 
     # ------------------------------------------------------------ issue comments
 
     async def issue_comments(self, number: int) -> tuple[IssueComment, ...]:
         path = f"{self._repo_path}/issues/{number}/comments"
-        return tuple(_parse(IssueComment, item, f"GET {path}") for item in await self._paginate(path))
+        return tuple(await self._paginate(path, parse=_reader(IssueComment, shapes.COMMENT)))
 
     async def create_comment(self, number: int, body: str) -> IssueComment:
         path = f"{self._repo_path}/issues/{number}/comments"
-        return _parse(IssueComment, await self._json("POST", path, json={"body": body}), f"POST {path}")
+        return await self._object(IssueComment, shapes.COMMENT, "POST", path, json={"body": body})
 
     async def update_comment(self, comment_id: int, body: str) -> IssueComment:
         path = f"{self._repo_path}/issues/comments/{comment_id}"
-        return _parse(IssueComment, await self._json("PATCH", path, json={"body": body}), f"PATCH {path}")
+        return await self._object(IssueComment, shapes.COMMENT, "PATCH", path, json={"body": body})
 
     async def upsert_comment(
         self,
@@ -547,8 +550,7 @@ class GitHubClient:
         if label:
             params["labels"] = label
         path = f"{self._repo_path}/issues"
-        for item in await self._paginate(path, params):
-            issue = _parse(Issue, item, f"GET {path}")
+        for issue in await self._paginate(path, params, parse=_reader(Issue, shapes.ISSUE)):
             if not issue.is_pull_request and (title is None or issue.title == title):
                 return issue
         return None
@@ -557,8 +559,7 @@ class GitHubClient:
         payload: dict[str, Any] = {"title": title, "body": body}
         if labels:
             payload["labels"] = list(labels)
-        path = f"{self._repo_path}/issues"
-        return _parse(Issue, await self._json("POST", path, json=payload), f"POST {path}")
+        return await self._object(Issue, shapes.ISSUE, "POST", f"{self._repo_path}/issues", json=payload)
 
     async def update_issue(
         self,
@@ -579,7 +580,7 @@ class GitHubClient:
         if labels is not None:
             payload["labels"] = list(labels)
         path = f"{self._repo_path}/issues/{number}"
-        return _parse(Issue, await self._json("PATCH", path, json=payload), f"PATCH {path}")
+        return await self._object(Issue, shapes.ISSUE, "PATCH", path, json=payload)
 
     async def close_issue(self, number: int, *, comment: str | None = None) -> Issue:
         if comment:
@@ -603,16 +604,17 @@ class GitHubClient:
         response = await self._send("GET", f"{self._repo_path}/contents/{path.lstrip('/')}", params=params)
         if response.status_code == 404:
             return None
-        data = self._check(response)
-        if not isinstance(data, dict) or data.get("type") != "file":
+        data = self._check(response, "a file")
+        if not isinstance(data, dict | list):
+            raise unexpected(response, shape_problem("the body should be an object"), "a file")
+        if isinstance(data, list) or data.get("type") != "file":  # a directory's listing, a submodule
             raise GitHubError(f"{path} is not a file in {self.settings.repository}")
         try:
             raw = base64.b64decode(data.get("content") or "")
             return FileContent(path=str(data["path"]), sha=str(data["sha"]), text=raw.decode())
         except (KeyError, TypeError, ValueError) as exc:
-            raise GitHubError(
-                f"unexpected answer from {_line(response)}: not a readable file ({exc})"
-            ) from None
+            detail = f"{exc} is missing" if isinstance(exc, KeyError) else "content is not base64 UTF-8 text"
+            raise unexpected(response, shape_problem(detail), "a file") from None
 
     # ------------------------------------------------------------ HTTP machinery
 
@@ -680,10 +682,11 @@ class GitHubClient:
             self.stats.throttled += 1
             await self.policy.sleep(wait + self.policy.rng.uniform(0.05, 1.0))
 
-    def _check(self, response: httpx.Response) -> Any:
+    def _check(self, response: httpx.Response, what: str) -> Any:
+        """The JSON of a successful answer (None when empty), or the error GitHub's answer means."""
         status = response.status_code
         if status < 300:
-            return response.json() if response.content else None
+            return read(response, Expected(object, what)) if response.content else None
         message = _message(response)
         where = _line(response)
         if status == 401:
@@ -714,20 +717,30 @@ class GitHubClient:
             )
         raise GitHubError(f"HTTP {status} for {where}: {message}", status=status)
 
-    async def _json(self, method: str, url: str, *, json: Any = None) -> Any:
-        return self._check(await self._send(method, url, json=json))
+    async def _object(
+        self, kind: type[R], expected: Expected[Any], method: str, url: str, *, json: Any = None
+    ) -> R:
+        response = await self._send(method, url, json=json)
+        return _parse(kind, expected, self._check(response, expected.description), response)
 
-    async def _paginate(self, path: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    async def _paginate(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        parse: Callable[[Any, httpx.Response], R],
+    ) -> list[R]:
+        """Every page's items, each read by `parse` (which sees the answer it came in)."""
+        items: list[R] = []
         url: str | None = path
         query: Mapping[str, str] | None = {**(params or {}), "per_page": str(PER_PAGE)}
         followed: set[str] = set()
         while url is not None:
             response = await self._send("GET", url, params=query)
-            page = self._check(response)
+            page = self._check(response, "a list")
             if not isinstance(page, list):
-                raise GitHubError(f"expected a list from {_line(response)}, got {type(page).__name__}")
-            items.extend(page)
+                raise unexpected(response, shape_problem("the body should be a list"), "a list")
+            items.extend(parse(item, response) for item in page)
             url = response.links.get("next", {}).get("url")
             query = None  # the next link carries the query
             if url is not None:

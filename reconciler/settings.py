@@ -73,6 +73,7 @@ SETTINGS: dict[str, str] = {
     "ACCESS_STATE_DIR": "path",
     "ACCESS_LOG": "mode",
     "ACCESS_TODAY": "date",
+    "ACCESS_PROGRESS_INTERVAL": "number",
     "ACCESS_PLAN_COMMENT_AUTHORS": "names",
     "ACCESS_TEST_HANG_AFTER": "number",
 }

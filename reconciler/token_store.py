@@ -34,9 +34,22 @@ from typing import Protocol
 import httpx
 from nacl.public import PublicKey, SealedBox
 from pydantic import SecretStr
+from typing_extensions import TypedDict
 
-from reconciler.connectors.http import RetryPolicy, send_with_retries
+from reconciler.connectors.answers import Expected, answer, read
+from reconciler.connectors.http import Endpoint, RetryPolicy, send_with_retries
 from reconciler.errors import AccessError, ConfigError
+
+
+@answer
+class SecretsKey(TypedDict):
+    """GitHub's public key for sealing secrets (`GET .../actions/secrets/public-key`)."""
+
+    key_id: str
+    key: str
+
+
+PUBLIC_KEY = Expected(SecretsKey, "the public key secrets are sealed with")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +188,8 @@ class GitHubSecretsClient:
         response = await send_with_retries(client, "GET", path, policy=self.policy, headers=self._auth())
         if response.status_code != 200:
             raise AccessError(f"GitHub: cannot read the public key of {self.target}: {self._error(response)}")
-        data = response.json()
-        return str(data["key_id"]), str(data["key"])
+        data = read(response, PUBLIC_KEY, endpoint=Endpoint.of("github", (self.api_url, "GITHUB_API_URL")))
+        return data["key_id"], data["key"]
 
     async def key(self) -> tuple[str, str]:
         """The public key secrets are sealed with, fetched once (so a value can be sealed even when

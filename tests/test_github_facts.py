@@ -15,6 +15,7 @@ import git
 import httpx
 import pytest
 
+from reconciler.connectors.answers import UnexpectedAnswer
 from reconciler.connectors.http import RetryPolicy
 from reconciler.github_api import Activity, Commit, GitHubClient, GitHubError, GitHubUser
 from reconciler.simulators.base import SimulatorTransport
@@ -455,9 +456,12 @@ def test_wrong_types_in_an_answer_read_as_absent(fake_time: FakeTime) -> None:
     assert (pr.number, pr.body, pr.author, pr.author_id, pr.merged_at) == (7, "", "alice", None, None)
     assert (reviews[0].user, reviews[0].user_id) == ("carol", None)
 
-    with pytest.raises(GitHubError, match=r"unexpected answer from GET /repos/harborbuild/access/pulls/8: "
-                                          r"not a readable PullRequest"):  # fmt: skip
+    with pytest.raises(UnexpectedAnswer) as caught:
         ask(handler, fake_time, lambda gh: gh.get_pull(8))
+    assert caught.value.message.startswith(
+        "github: api.github.com (GITHUB_API_URL) answered HTTP 200 GET /repos/harborbuild/access/pulls/8 "
+        "with JSON of another shape (number should be a valid integer; body: {"
+    )
 
 
 # ---------------------------------------------------------------- persistence and the oracle's shapes

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import httpx
 
 from reconciler.commands.context import AppContext
+from reconciler.connectors import concur_shapes, pingone_shapes
+from reconciler.connectors.answers import read
 from reconciler.connectors.base import Connector
 from reconciler.connectors.concur import ConcurConnector, ConcurPlugin
 from reconciler.connectors.pingone import PingOneConnector
@@ -67,7 +69,7 @@ async def check_procore(connector: ProcoreConnector, desired: AccessSet, report:
     except VendorError as exc:
         report(Check("procore", "credentials", False, f"{exc.message}; check PROCORE_CLIENT_ID/SECRET"))
         return
-    names = {str(c.get("id")): str(c.get("name", "")) for c in visible}
+    names = {str(c["id"]): c.get("name") or "" for c in visible}
     listed = ", ".join(f"{n} ({i})" for i, n in sorted(names.items())) or "none"
     report(Check("procore", "credentials", True, f"token accepted; the app is installed in: {listed}"))
     for company in configured:
@@ -94,7 +96,7 @@ async def _check_projects(
     connector: ProcoreConnector, company: str, desired: AccessSet, report: Report
 ) -> None:
     projects = await connector.api.projects(company)
-    by_key = {str(p["id"]): p for p in projects} | {str(p.get("name", "")): p for p in projects}
+    by_key = {str(p["id"]): p for p in projects} | {p.get("name") or "": p for p in projects}
     wanted = sorted(
         k.resource for k in desired.scope.resources if k.vendor == "procore" and k.tenant == company
     )
@@ -112,7 +114,7 @@ async def _check_projects(
             )
             continue
         try:
-            members = await connector.api.project_users(company, int(project["id"]))
+            members = await connector.api.project_users(company, project["id"])
         except VendorError as exc:
             if exc.status != 403:
                 raise
@@ -129,19 +131,24 @@ async def _check_projects(
 
 
 class _TokenRecorder(httpx.AsyncBaseTransport):
-    """Keeps the token endpoint's last answer (scopes, geolocation) for the checks."""
+    """Keeps the token endpoint's last answer (scopes, geolocation) for the checks, once the connector
+    has read it (`token`: a body it could not read never gets that far)."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
-        self.token: dict[str, object] = {}
+        self.answer = b'{"access_token": ""}'  # none yet
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         if request.url.path.endswith("/oauth2/v0/token"):
             await response.aread()
             if response.status_code == 200:
-                self.token = dict(response.json())
+                self.answer = response.content
         return response
+
+    @property
+    def token(self) -> concur_shapes.Token:
+        return concur_shapes.TOKEN.adapter.validate_json(self.answer)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -194,19 +201,22 @@ async def check_pingone(connector: PingOneConnector, desired: AccessSet, report:
                   " PINGONE_ENVIRONMENT_ID and the worker app's roles in that environment")
         )  # fmt: skip
         return
-    env = response.json()
+    env = read(response, pingone_shapes.ENVIRONMENT)
     report(
         Check(
-            "pingone", "environment", True, f"{env.get('name', '')} ({env.get('type', '')}, {env.get('id')})"
+            "pingone", "environment", True,
+            f"{env.get('name') or ''} ({env.get('type') or ''}, {env.get('id')})",
         )
-    )
+    )  # fmt: skip
     wanted = sorted(
         {k.resource for k in desired.scope.resources if k.vendor == "pingone" and k.resource_type == "role"}
     )
     if not wanted:
         return
-    built_in, custom = await asyncio.gather(api.collect("//roles", "roles"), api.collect("/roles", "roles"))
-    known = sorted({str(r.get("name", "")) for r in [*built_in, *custom]})
+    built_in, custom = await asyncio.gather(
+        api.collect("//roles", pingone_shapes.ROLES), api.collect("/roles", pingone_shapes.ROLES)
+    )
+    known = sorted({r.get("name") or "" for r in [*built_in, *custom]})
     unknown = [r for r in wanted if r not in known]
     if unknown:
         hints = "; ".join(f"{r}{_closest(r, known)}" for r in unknown)

@@ -15,7 +15,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -23,20 +23,24 @@ from reconciler.catalogs import static_catalog
 from reconciler.catalogs.concur import ENTITLEMENT_ROLES
 from reconciler.changes import Action, Change
 from reconciler.connectors import concur_api as api
+from reconciler.connectors import concur_shapes as shapes
+from reconciler.connectors.answers import Expected, read
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.concur_auth import TOKEN_PATH, ConcurAuth, ConcurAuthError
+from reconciler.connectors.concur_company import FirstCreate, check_listed, refused
 from reconciler.connectors.concur_settings import ConcurSettings
 from reconciler.connectors.http import (
     CachedToken,
     Endpoint,
     RequestStats,
     RetryPolicy,
+    VendorClient,
     build_client,
     gather_bounded,
     retried,
     send_with_retries,
 )
-from reconciler.errors import ConfigError, VendorError
+from reconciler.errors import VendorError, VendorHalt
 from reconciler.records import Account, Grant, Scope
 from reconciler.token_store import TokenStore, token_store_from_env
 
@@ -44,6 +48,7 @@ VENDOR = "concur"
 IDENTITY_PAGE = 1000  # Identity v4.1 `count` maximum
 SPEND_PAGE = 100  # Spend v4.1 `count` maximum
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 def concur_endpoint() -> Endpoint:
@@ -90,6 +95,7 @@ class ConcurConnector:
         self._ids: dict[str, str] = {}  # principal or "login:<casefolded userName>" -> user id
         self._roles: dict[str, frozenset[str]] = {}  # user id -> role codes, as synced
         self._spend_synced = False  # the sync read Spend profiles: a user missing from them has none
+        self._first_create = FirstCreate()
 
     def __repr__(self) -> str:
         return f"ConcurConnector({self.auth!r})"
@@ -119,12 +125,11 @@ class ConcurConnector:
             await stale()
         raise AssertionError("unreachable")
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _json(self, method: str, path: str, expected: Expected[T], **kwargs: Any) -> T:
         response = await self._send(method, path, **kwargs)
         if response.status_code != 200:
             raise VendorError(VENDOR, api.scim_message(response), status=response.status_code)
-        data: dict[str, Any] = response.json()
-        return data
+        return read(response, expected)
 
     # --- sync ------------------------------------------------------------------------------------
 
@@ -139,7 +144,7 @@ class ConcurConnector:
         identities, spend = await asyncio.gather(
             self._identity_users(), self._spend_roles() if want_roles else _nothing()
         )
-        self._check_company(identities)
+        check_listed(self.settings.company_id, (u.company_id for u in identities))
         accounts: list[Account] = []
         principal_of: dict[str, str] = {}
         self._ids.clear()
@@ -180,18 +185,6 @@ class ConcurConnector:
             requests=self.stats.requests - before,
         )
 
-    def _check_company(self, users: list[api.IdentityUser]) -> None:
-        """The company token reads one company's users: a CONCUR_COMPANY_ID that is not theirs would
-        make every account creation fail at apply, so plan says so now."""
-        companies = {u.company_id for u in users if u.company_id}
-        if companies and self.settings.company_id.casefold() not in {c.casefold() for c in companies}:
-            theirs = ", ".join(sorted(companies))
-            raise ConfigError(
-                f"concur: CONCUR_COMPANY_ID is {self.settings.company_id}, but the refresh token belongs "
-                f"to company {theirs} (the company of every account Concur lists): set CONCUR_COMPANY_ID "
-                "to the UUID of the company the token was set up for"
-            )
-
     async def _identity_users(self) -> list[api.IdentityUser]:
         users: list[api.IdentityUser] = []
         cursor: str | None = None
@@ -199,7 +192,7 @@ class ConcurConnector:
             params = {"count": str(IDENTITY_PAGE), "attributes": api.IDENTITY_ATTRIBUTES}
             if cursor:
                 params["cursor"] = cursor
-            page = await self._json("GET", api.IDENTITY_USERS, params=params)
+            page = await self._json("GET", api.IDENTITY_USERS, shapes.IDENTITIES, params=params)
             users += [api.read_identity(u) for u in page.get("Resources") or []]
             self._counted(page)
             cursor = page.get("nextCursor")
@@ -208,7 +201,7 @@ class ConcurConnector:
 
     async def _spend_roles(self) -> dict[str, frozenset[str]]:
         first = await self._spend_page(1)
-        total = int(first.get("totalResults") or 0)
+        total = first.get("totalResults") or 0
         starts = range(1 + SPEND_PAGE, total + 1, SPEND_PAGE)
         pages = [
             first,
@@ -217,17 +210,18 @@ class ConcurConnector:
         roles: dict[str, frozenset[str]] = {}
         for page in pages:
             for user in page.get("Resources") or []:
-                roles[str(user["id"])] = frozenset(api.read_roles(user))
+                roles[user["id"]] = frozenset(api.read_roles(user))
         return roles
 
-    async def _spend_page(self, start: int) -> dict[str, Any]:
+    async def _spend_page(self, start: int) -> shapes.ListResponse[shapes.SpendUser]:
         page = await self._json(
-            "GET", api.SPEND_USERS, params={"startIndex": str(start), "count": str(SPEND_PAGE)}
-        )
+            "GET", api.SPEND_USERS, shapes.SPEND_USERS,
+            params={"startIndex": str(start), "count": str(SPEND_PAGE)},
+        )  # fmt: skip
         self._counted(page)
         return page
 
-    def _counted(self, page: dict[str, Any]) -> None:
+    def _counted(self, page: shapes.ListResponse[Any]) -> None:
         self.stats.pages += 1
         self.stats.resources += len(page.get("Resources") or [])
 
@@ -255,8 +249,8 @@ class ConcurConnector:
             if change.action is Action.REVOKE:
                 return await self._revoke(change, code)
             return _failed(change, "a Concur role has one entitlement (member); there is nothing to update")
-        except ConcurAuthError:
-            raise  # no token: every other change would fail the same way
+        except (ConcurAuthError, VendorHalt):
+            raise  # no token, a wrong company id, an answer not understood: the others would fail too
         except VendorError as exc:
             if exc.status is None:
                 raise  # not an HTTP answer about this change (see _check_kept): stop the run
@@ -285,7 +279,9 @@ class ConcurConnector:
             ]
         )
         for text in filters:
-            page = await self._json("POST", f"{api.IDENTITY_USERS}/.search", json=api.search(text))
+            page = await self._json(
+                "POST", f"{api.IDENTITY_USERS}/.search", shapes.IDENTITIES, json=api.search(text)
+            )
             users = [api.read_identity(u) for u in page.get("Resources") or []]
             if users:
                 for user in users:
@@ -294,6 +290,16 @@ class ConcurConnector:
         return None
 
     async def _create(self, change: Change) -> ChangeResult:
+        return await self._first_create.create(lambda: self._create_account(change))
+
+    def _wrong_company(self, detail: str) -> VendorHalt:
+        """Concur refused CONCUR_COMPANY_ID: no Concur write goes out after this one."""
+        error = refused(self.settings.company_id, detail)
+        if isinstance(self._client, VendorClient):
+            self._client.halt(error)
+        return error
+
+    async def _create_account(self, change: Change) -> ChangeResult:
         attrs = dict(change.attributes)
         email = attrs.get("email") or change.principal
         login = attrs.get("login") or email
@@ -316,15 +322,20 @@ class ConcurConnector:
                 change,
                 f"{api.scim_message(response)} (a Concur userName is unique across every Concur company)",
             )
+        if api.refuses_company(response):
+            raise self._wrong_company(api.scim_message(response))
         if response.status_code not in (200, 201):
             return _failed(change, api.scim_message(response))
-        data = response.json()
-        user_id = str(data.get("id", ""))
+        data = read(response, shapes.CREATED)
+        user_id = data["id"]
         self._ids[change.principal] = user_id
         self._ids[f"login:{login.casefold()}"] = user_id
         self._roles[user_id] = frozenset()
-        provision_id = str((data.get("meta") or {}).get("provisionId", ""))
+        provision_id = (data.get("meta") or {}).get("provisionId") or ""
         status = await self._await_provision(provision_id) if provision_id else None
+        if status is not None and not status.success and status.company:
+            self._roles.pop(user_id, None)
+            raise self._wrong_company(f"provision {provision_id}: {'; '.join(status.messages)}")
         if status is not None and not status.success and status.failed == (api.SPEND_USER,):
             # Identity succeeded, the Spend part did not: the docs say to retry just that part.
             repaired = await self._patch(change, user_id, api.spend_profile(**spend))
@@ -394,7 +405,8 @@ class ConcurConnector:
             return ChangeResult(change.id, Outcome.ALREADY, f"Concur has no account {user_id}", user_id)
         if response.status_code != 200:
             return _failed(change, api.scim_message(response))
-        result = await self._finish(change, str((response.json().get("meta") or {}).get("provisionId", "")))
+        answer = read(response, shapes.PROVISIONED)
+        result = await self._finish(change, (answer.get("meta") or {}).get("provisionId") or "")
         if result.outcome is Outcome.ALREADY and retried(
             response
         ):  # this request did it; its answer was lost
@@ -439,7 +451,7 @@ class ConcurConnector:
         held = self._roles.get(user_id)
         if not held:
             return
-        now = set(api.read_roles(await self._json("GET", f"{api.SPEND_USERS}/{user_id}")))
+        now = set(api.read_roles(await self._json("GET", f"{api.SPEND_USERS}/{user_id}", shapes.SPEND_USER)))
         lost = sorted(held - now)
         if lost:
             raise VendorError(
@@ -481,8 +493,9 @@ class ConcurConnector:
             await self._poll_sleep(delay)
             waited += delay
             data = await self._json(
-                "GET", f"/profile/v4/provisions/{provision_id}/status", params={"attributes": "operations"}
-            )
+                "GET", f"/profile/v4/provisions/{provision_id}/status", shapes.STATUS,
+                params={"attributes": "operations"},
+            )  # fmt: skip
             status = api.read_status(data)
             if status.completed:
                 return status

@@ -7,18 +7,21 @@ entitlements (Expense User, Request User, Invoice User) change through `entitlem
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
 from reconciler.catalogs.concur import ENTITLEMENT_ROLES
+from reconciler.connectors import concur_shapes as shapes
 from reconciler.scrub import quote_body
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ENTERPRISE: Final = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SPEND_USER = "urn:ietf:params:scim:schemas:extension:spend:2.0:User"
-SPEND_ROLE = "urn:ietf:params:scim:schemas:extension:spend:2.0:Role"
+SPEND_ROLE: Final = "urn:ietf:params:scim:schemas:extension:spend:2.0:Role"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:concur:2.0:SearchRequest"
 CONCUR_ERROR = "urn:ietf:params:scim:api:messages:concur:2.0:Error"
@@ -113,30 +116,28 @@ class IdentityUser:
         return self.email.casefold() if self.email else f"login:{self.user_name}"
 
 
-def read_identity(data: dict[str, Any]) -> IdentityUser:
-    emails = [e for e in data.get("emails") or [] if isinstance(e, dict) and e.get("value")]
+def read_identity(data: shapes.Identity) -> IdentityUser:
+    emails = [e for e in data.get("emails") or [] if e.get("value")]
     work = next((e for e in emails if e.get("primary") is True), None) or next(
-        (e for e in emails if e.get("type") == "work"), emails[0] if emails else {}
+        (e for e in emails if e.get("type") == "work"), emails[0] if emails else None
     )
     name = data.get("name") or {}
-    display = str(data.get("displayName") or name.get("formatted") or "").strip()
+    display = (data.get("displayName") or name.get("formatted") or "").strip()
     if not display:
-        display = f"{name.get('givenName', '')} {name.get('familyName', '')}".strip()
+        display = f"{name.get('givenName') or ''} {name.get('familyName') or ''}".strip()
     return IdentityUser(
-        id=str(data["id"]),
-        user_name=str(data.get("userName") or ""),
-        email=str(work.get("value") or ""),
+        id=data["id"],
+        user_name=data.get("userName") or "",
+        email=(work.get("value") if work else None) or "",
         display_name=display,
-        active=bool(data.get("active", True)),
-        company_id=str((data.get(ENTERPRISE) or {}).get("companyId") or ""),
+        active=data.get("active") is not False,
+        company_id=(data.get(ENTERPRISE) or {}).get("companyId") or "",
     )
 
 
-def read_roles(data: dict[str, Any]) -> tuple[str, ...]:
+def read_roles(data: shapes.SpendUser) -> tuple[str, ...]:
     extension = data.get(SPEND_ROLE) or {}
-    return tuple(
-        str(r["roleName"]) for r in extension.get("roles") or [] if isinstance(r, dict) and r.get("roleName")
-    )
+    return tuple(name for r in extension.get("roles") or [] if (name := r.get("roleName")))
 
 
 def scim_message(response: httpx.Response) -> str:
@@ -163,7 +164,21 @@ def scim_message(response: httpx.Response) -> str:
     )
 
 
-def messages_of(holder: dict[str, Any]) -> list[str]:
+def about_company(value: object) -> bool:
+    """Whether Concur's error (an error body, a failed extension's messages) is about the companyId."""
+    return "companyid" in json.dumps(value, default=str).casefold()
+
+
+def refuses_company(response: httpx.Response) -> bool:
+    """A 400 to a create that is about the companyId it carried."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return response.status_code == 400 and about_company(body)
+
+
+def messages_of(holder: Mapping[str, Any]) -> list[str]:
     """Concur `messages`: documented as an array of {code, message, ...}; the UPS spec says an object."""
     raw = holder.get("messages")
     items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
@@ -182,30 +197,34 @@ class ProvisionStatus:
     results: tuple[str, ...]  # the extensions' results: success, no-op, error, not-processed
     messages: tuple[str, ...]
     failed: tuple[str, ...] = ()  # the names (URNs) of the extensions that failed
+    company: bool = False  # a failure is about the companyId (the identity failed: nothing else ran)
 
     @property
     def changed_nothing(self) -> bool:
         return bool(self.results) and all(r == "no-op" for r in self.results)
 
 
-def read_status(data: dict[str, Any]) -> ProvisionStatus:
-    status = data.get("status") or {}
+def read_status(data: shapes.Status) -> ProvisionStatus:
+    status = data["status"]
     results: list[str] = []
     messages: list[str] = []
     failed: list[str] = []
+    company = False
     for operation in data.get("operations") or []:
         for extension in operation.get("extensions") or []:
-            state = extension.get("status") or {}
+            state: Mapping[str, Any] = extension.get("status") or {}
             results.append(str(state.get("result") or ("success" if state.get("success") else "error")))
             if state.get("success") is False or state.get("result") == "error":
-                failed.append(str(extension.get("name", "")))
-                name = str(extension.get("name", "")).rsplit(":", 1)[-1] or "extension"
+                failed.append(extension.get("name") or "")
+                name = (extension.get("name") or "").rsplit(":", 1)[-1] or "extension"
                 found = messages_of(extension) or [f"HTTP {state.get('code', '?')}"]
                 messages += [f"{name}: {m}" for m in found]
+                company = company or about_company(extension.get("messages"))
     return ProvisionStatus(
         bool(status.get("completed")),
         bool(status.get("success")),
         tuple(results),
         tuple(messages),
         tuple(failed),
+        company,
     )

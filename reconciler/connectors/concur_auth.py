@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
+from reconciler.connectors import concur_shapes as shapes
+from reconciler.connectors.answers import read
 from reconciler.connectors.http import RequestStats, RetryPolicy, send_with_retries
 from reconciler.errors import AccessError, ConfigError, VendorError
 from reconciler.hosts import CONCUR_COMPANY_GRANT_HOST, check_url
@@ -88,22 +90,16 @@ class TokenGrant:
     geolocation: str
 
 
-def parse_grant(response: httpx.Response, *, action: str) -> TokenGrant:
-    try:
-        body = response.json()
-        access = str(body["access_token"])
-        expires_in = float(body.get("expires_in") or 3600)
-    except (ValueError, KeyError, TypeError):
-        raise VendorError(
-            "concur", f"{action}: Concur's token response is not what its docs describe"
-        ) from None
-    refresh = body.get("refresh_token")
+def parse_grant(response: httpx.Response, *, answered_at: str = "") -> TokenGrant:
+    """The grant in a token answer; a geolocation it does not name is where it came from."""
+    body = read(response, shapes.TOKEN)
     remember_token_response(body)  # scrubbed from every message from now on
+    refresh = body.get("refresh_token")
     return TokenGrant(
-        SecretStr(access),
-        expires_in,
-        SecretStr(str(refresh)) if refresh else None,
-        str(body.get("geolocation") or "").rstrip("/"),
+        SecretStr(body["access_token"]),
+        body.get("expires_in") or 3600.0,
+        SecretStr(refresh) if refresh else None,
+        (body.get("geolocation") or answered_at).rstrip("/"),
     )
 
 
@@ -139,7 +135,7 @@ async def password_grant(
                 status=error.status,
             )
         raise error
-    grant = parse_grant(response, action="exchanging the Company Request Token")
+    grant = parse_grant(response)
     if grant.refresh_token is None:
         raise VendorError("concur", "Concur answered the company grant without a refresh token")
     return grant
@@ -189,14 +185,16 @@ class ConcurAuth:
             if prepare is not None and not self._prepared:
                 self._prepared = True
                 await prepare()  # e.g. fetch the key a rotated token is sealed with, before it rotates
-            response = await self._refresh_at(self._geolocation)
+            at = self._geolocation
+            response = await self._refresh_at(at)
             if response.status_code != 200 and _code(response) == 16:
                 moved = _geolocation(response)
                 if moved and moved != self._geolocation:
-                    response = await self._refresh_at(self.checked(moved))
+                    at = self.checked(moved)
+                    response = await self._refresh_at(at)
             if response.status_code != 200:
                 raise oauth_error(response, action="refreshing the Concur access token")
-            grant = parse_grant(response, action="refreshing the Concur access token")
+            grant = parse_grant(response, answered_at=at)  # no geolocation named: keep the host that answered
             await self._keep(grant)
             return grant.access_token.get_secret_value(), grant.expires_in
 
@@ -207,14 +205,9 @@ class ConcurAuth:
             "grant_type": "refresh_token",
             "refresh_token": self._refresh.get_secret_value(),
         }
-        response = await send_with_retries(
+        return await send_with_retries(
             self._client, "POST", geolocation + TOKEN_PATH, policy=self._policy, stats=self._stats, data=form
         )
-        if response.status_code == 200 and not response.json().get("geolocation"):
-            # keep the host that answered when Concur does not name one
-            data = response.json() | {"geolocation": geolocation}
-            response = httpx.Response(200, json=data, request=response.request)
-        return response
 
     def checked(self, geolocation: str) -> str:
         """A geolocation Concur named, if it is a documented Concur host: the refresh token and the

@@ -22,7 +22,7 @@ import httpx
 
 from reconciler import scrub as scrubbing
 from reconciler.connectors.error_budget import ErrorBudget, budget_of
-from reconciler.errors import AccessError, VendorError
+from reconciler.errors import AccessError, VendorError, VendorHalt, WritesStopped
 
 T = TypeVar("T")
 
@@ -113,16 +113,49 @@ def host_of(url: str | httpx.URL) -> str:
     return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
 
 
-class VendorClient(httpx.AsyncClient):
-    """An AsyncClient that knows its vendor, so network failures can name vendor, host and setting."""
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+ANSWERED_BY = "access.client"  # response extension: the VendorClient that received it
 
-    def __init__(self, *, endpoint: Endpoint, **kwargs: Any) -> None:
+
+class VendorClient(httpx.AsyncClient):
+    """An AsyncClient that knows its vendor, so network failures can name vendor, host and setting.
+
+    Its responses carry it (`answered_by`), so whoever reads an answer can name the vendor too, and
+    `halt` it: after an answer the code did not expect, the client sends no more writes (requests
+    `allow_write` lets a read-only client send, such as token requests, still go).
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint: Endpoint,
+        allow_write: Callable[[httpx.Request], bool] = lambda _: False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.endpoint = endpoint
+        self.halted: VendorHalt | None = None
+        self._allow_write = allow_write
+
+    def halt(self, cause: VendorHalt) -> None:
+        if self.halted is None:
+            self.halted = cause
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if self.halted is not None and request.method not in READS and not self._allow_write(request):
+            raise WritesStopped(self.halted)
+        response = await super().send(request, **kwargs)
+        response.extensions[ANSWERED_BY] = self
+        return response
 
 
 def endpoint_of(client: httpx.AsyncClient) -> Endpoint:
     return client.endpoint if isinstance(client, VendorClient) else Endpoint("")
+
+
+def answered_by(response: httpx.Response) -> VendorClient | None:
+    client = response.extensions.get(ANSWERED_BY)
+    return client if isinstance(client, VendorClient) else None
 
 
 # httpcore's pool does work quadratic in its size on every request it assigns or releases (each
@@ -211,6 +244,7 @@ def build_client(
         inner = ReadOnlyTransport(inner, allow_write)
     return VendorClient(
         endpoint=endpoint or Endpoint(""),
+        allow_write=allow_write,
         base_url=base_url,
         transport=inner,
         timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),

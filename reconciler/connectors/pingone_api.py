@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from reconciler.connectors import pingone_shapes as shapes
+from reconciler.connectors.answers import Expected, read
 from reconciler.connectors.http import CachedToken, RequestStats, RetryPolicy, host_of, send_with_retries
 from reconciler.connectors.pingone_settings import PingOneSettings
 from reconciler.errors import ConfigError, VendorError
 from reconciler.scrub import quote_body
 
 JSON = dict[str, Any]
+T = TypeVar("T")
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 FORBIDDEN_HINT = (
     "PingOne refused this. If a role of the worker app changed in the last minutes, PingOne may still be "
@@ -115,8 +118,9 @@ class PingOneApi:
                 "app lives in) and PINGONE_TOKEN_AUTH_METHOD",
                 status=response.status_code,
             )
-        body = response.json()
-        return str(body["access_token"]), float(body.get("expires_in", 3600))
+        body = read(response, shapes.TOKEN)
+        expires_in = body.get("expires_in")
+        return body["access_token"], 3600.0 if expires_in is None else expires_in
 
     def url(self, path: str) -> str:
         """`/users` is environment-relative; `//roles` is global (`/v1/roles`); absolute URLs pass."""
@@ -157,30 +161,50 @@ class PingOneApi:
                 continue
             return response
 
-    async def get_json(self, path: str, *, params: Mapping[str, str] | None = None, action: str = "") -> JSON:
+    async def get_json(
+        self, path: str, expected: Expected[T], *, params: Mapping[str, str] | None = None, action: str = ""
+    ) -> T:
         response = await self.request("GET", path, params=params)
         if response.status_code != 200:
             raise PingOneHttpError(response, action or f"GET {path}")
-        body = response.json()
-        return body if isinstance(body, dict) else {}
+        return read(response, expected)
+
+    async def items(self, path: str, listing: shapes.Listing[T], *, action: str = "") -> list[T]:
+        """The `_embedded.<kind>` of one answer (a collection PingOne answers in one page)."""
+        body = await self.get_json(path, listing.page, action=action)
+        return (body.get("_embedded") or {}).get(listing.kind) or []
 
     async def pages(
-        self, path: str, kind: str, *, params: Mapping[str, str] | None = None, action: str = ""
-    ) -> AsyncIterator[list[JSON]]:
+        self,
+        path: str,
+        listing: shapes.Listing[T],
+        *,
+        params: Mapping[str, str] | None = None,
+        action: str = "",
+    ) -> AsyncIterator[list[T]]:
         """Each page's `_embedded.<kind>`, following `_links.next.href` (never assuming a page size)."""
         url: str | None = path
         query: Mapping[str, str] | None = params
+        followed: set[str] = set()
         while url is not None:
-            body = await self.get_json(url, params=query, action=action or f"list {kind}")
-            items = (body.get("_embedded") or {}).get(kind) or []
+            body = await self.get_json(
+                url, listing.page, params=query, action=action or f"list {listing.kind}"
+            )
+            items = (body.get("_embedded") or {}).get(listing.kind) or []
             self.stats.pages += 1
             self.stats.resources += len(items)
-            yield [i for i in items if isinstance(i, dict)]
+            yield items
             next_link = ((body.get("_links") or {}).get("next") or {}).get("href")
-            url, query = (str(next_link), None) if next_link else (None, None)
+            if next_link in followed:  # a cursor that does not move would page forever
+                raise VendorError("pingone", f"the {listing.kind} pages link back to a page already read")
+            if next_link:
+                followed.add(next_link)
+            url, query = (next_link, None) if next_link else (None, None)
 
-    async def collect(self, path: str, kind: str, *, params: Mapping[str, str] | None = None) -> list[JSON]:
-        found: list[JSON] = []
-        async for page in self.pages(path, kind, params=params):
+    async def collect(
+        self, path: str, listing: shapes.Listing[T], *, params: Mapping[str, str] | None = None
+    ) -> list[T]:
+        found: list[T] = []
+        async for page in self.pages(path, listing, params=params):
             found.extend(page)
         return found

@@ -8,6 +8,8 @@ assignment is `SKIPPED`, never attempted.
 from __future__ import annotations
 
 from reconciler.changes import Action, Change
+from reconciler.connectors import pingone_shapes as shapes
+from reconciler.connectors.answers import acknowledged, read
 from reconciler.connectors.base import ChangeResult, Outcome
 from reconciler.connectors.http import retried
 from reconciler.connectors.pingone_api import JSON, PingOneApi, PingOneHttpError
@@ -74,7 +76,9 @@ class Applier:
             return ids
         field, value = ("username", principal[6:]) if principal.startswith("login:") else ("email", principal)
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        for user in await self.api.collect("/users", "users", params={"filter": f'{field} eq "{escaped}"'}):
+        for user in await self.api.collect(
+            "/users", shapes.USERS, params={"filter": f'{field} eq "{escaped}"'}
+        ):
             if principal_of(user) == principal:
                 self.d.remember_user(user)
         return [uid for uid in self.d.by_principal.get(principal, []) if uid in self.d.users]
@@ -99,9 +103,9 @@ class Applier:
         if gid is None:
             escaped = name.replace('"', '\\"')
             for group in await self.api.collect(
-                "/groups", "groups", params={"filter": f'name eq "{escaped}"'}
+                "/groups", shapes.GROUPS, params={"filter": f'name eq "{escaped}"'}
             ):
-                self.d.groups[str(group["id"])] = group
+                self.d.groups[group["id"]] = group
             gid = self.d.group_named(name)
         if gid is None:
             gone = change.action is Action.REVOKE
@@ -111,8 +115,8 @@ class Applier:
     async def population_id(self, name: str) -> str:
         pid = self.d.named(self.d.populations, name)
         if pid is None:
-            for p in await self.api.collect("/populations", "populations"):
-                self.d.populations[str(p["id"])] = str(p.get("name", ""))
+            for p in await self.api.collect("/populations", shapes.POPULATIONS):
+                self.d.populations[p["id"]] = p.get("name") or ""
             pid = self.d.named(self.d.populations, name)
         if pid is None:
             known = ", ".join(sorted(self.d.populations.values()))
@@ -123,10 +127,10 @@ class Applier:
         rid = self.d.named(self.d.roles, name)
         if rid is None:
             for role in [
-                *await self.api.collect("//roles", "roles"),
-                *await self.api.collect("/roles", "roles"),
+                *await self.api.collect("//roles", shapes.ROLES),
+                *await self.api.collect("/roles", shapes.ROLES),
             ]:
-                self.d.roles[str(role["id"])] = str(role.get("name", ""))
+                self.d.roles[role["id"]] = role.get("name") or ""
             rid = self.d.named(self.d.roles, name)
         if rid is None:
             raise Skip(Outcome.FAILED, f"no PingOne role named {name!r}")
@@ -138,15 +142,16 @@ class Applier:
             return "ENVIRONMENT", self.d.environment_id
         if kind == "organization" and not name:
             if not self.d.organization_id:
-                environment = await self.api.get_json("", action="read the environment")
-                self.d.organization_id = str((environment.get("organization") or {}).get("id", ""))
+                environment = await self.api.get_json("", shapes.ENVIRONMENT, action="read the environment")
+                organization = environment.get("organization")
+                self.d.organization_id = organization["id"] if organization else ""
             return "ORGANIZATION", self.d.organization_id
         if kind == "population" and name:
             return "POPULATION", await self.population_id(name)
         if kind == "application" and name:
             if self.d.applications is None:
-                apps = await self.api.collect("/applications", "applications")
-                self.d.applications = {str(a["id"]): str(a.get("name", "")) for a in apps}
+                apps = await self.api.collect("/applications", shapes.APPLICATIONS)
+                self.d.applications = {a["id"]: a.get("name") or "" for a in apps}
             app = self.d.named(self.d.applications, name)
             if app is None:
                 raise Skip(Outcome.FAILED, f"no PingOne application named {name!r}")
@@ -155,10 +160,15 @@ class Applier:
             return kind, name
         raise Skip(Outcome.FAILED, f"cannot read role scope {text!r}")
 
-    async def assignments(self, uid: str) -> list[JSON]:
+    def seen(self, uid: str) -> shapes.User:
+        """What the sync (or this run) saw of a user: only its id when nothing."""
+        return self.d.users.get(uid) or {"id": uid}
+
+    async def assignments(self, uid: str) -> list[shapes.RoleAssignment]:
         if uid not in self.d.assignments:
-            body = await self.api.get_json(f"/users/{uid}/roleAssignments", action="read role assignments")
-            self.d.assignments[uid] = list((body.get("_embedded") or {}).get("roleAssignments") or [])
+            self.d.assignments[uid] = await self.api.items(
+                f"/users/{uid}/roleAssignments", shapes.ROLE_ASSIGNMENTS, action="read role assignments"
+            )
         return self.d.assignments[uid]
 
     # ----- accounts --------------------------------------------------------------------------------------
@@ -183,10 +193,10 @@ class Applier:
             body["population"] = {"id": await self.population_id(attrs["population"])}
         response = await self.api.request("POST", "/users", json=body)
         if response.status_code == 201:
-            user = response.json()
+            user = read(response, shapes.USER)
             self.d.remember_user(user)
-            self.d.assignments[str(user["id"])] = []
-            return Outcome.APPLIED, "", str(user["id"])
+            self.d.assignments[user["id"]] = []
+            return Outcome.APPLIED, "", user["id"]
         error = PingOneHttpError(response, f"create user {body['username']}")
         if DUPLICATE in error.detail_codes:
             # The username is taken: by this very request when its first answer was lost (the retry
@@ -195,17 +205,18 @@ class Applier:
             if mine is not None:
                 self.d.remember_user(mine)
                 if retried(response):
-                    return Outcome.APPLIED, "created (PingOne's first answer was lost)", str(mine["id"])
-                return Outcome.ALREADY, "the user exists", str(mine["id"])
+                    return Outcome.APPLIED, "created (PingOne's first answer was lost)", mine["id"]
+                return Outcome.ALREADY, "the user exists", mine["id"]
             raise Skip(Outcome.FAILED, f"{error.message} (another user holds this username)")
         raise error
 
-    async def created_meanwhile(self, username: str, email: str) -> JSON | None:
+    async def created_meanwhile(self, username: str, email: str) -> shapes.User | None:
         """The user holding `username`, if it is the one this change creates (same email)."""
         escaped = username.replace("\\", "\\\\").replace('"', '\\"')
-        for user in await self.api.collect("/users", "users", params={"filter": f'username eq "{escaped}"'}):
-            if str(user.get("username", "")).casefold() == username.casefold():
-                return user if str(user.get("email", "")).casefold() == email.casefold() else None
+        found = await self.api.collect("/users", shapes.USERS, params={"filter": f'username eq "{escaped}"'})
+        for user in found:
+            if (user.get("username") or "").casefold() == username.casefold():
+                return user if (user.get("email") or "").casefold() == email.casefold() else None
         return None
 
     async def deactivate(self, change: Change) -> tuple[Outcome, str, str]:
@@ -220,13 +231,14 @@ class Applier:
         return await self.set_enabled(uid, False)
 
     async def set_enabled(self, uid: str, enabled: bool) -> tuple[Outcome, str, str]:
-        if self.d.users.get(uid, {}).get("enabled") is enabled:
+        if self.seen(uid).get("enabled") is enabled:
             return Outcome.ALREADY, "", uid
         response = await self.api.request("PUT", f"/users/{uid}/enabled", json={"enabled": enabled})
         if response.status_code == 404 and not enabled:  # PingOne says this user is gone
             return Outcome.ALREADY, f"PingOne has no user {uid}", uid
         if response.status_code != 200:
             raise PingOneHttpError(response, f"{'enable' if enabled else 'disable'} user {uid}")
+        acknowledged(response, "the user's enabled state")
         self.d.users.setdefault(uid, {"id": uid})["enabled"] = enabled
         return Outcome.APPLIED, "", uid
 
@@ -236,22 +248,24 @@ class Applier:
             return await self.set_enabled(uid, change.entitlement == "true")
         if change.resource == "population":
             pid = await self.population_id(change.entitlement)
-            if (self.d.users.get(uid, {}).get("population") or {}).get("id") == pid:
+            held = self.seen(uid).get("population")
+            if held is not None and held["id"] == pid:
                 return Outcome.ALREADY, "", uid
             response = await self.api.request("PUT", f"/users/{uid}/population", json={"id": pid})
             if response.status_code != 200:
                 raise PingOneHttpError(response, f"move user {uid} to population {change.entitlement}")
+            acknowledged(response, "the user's population")
             self.d.users.setdefault(uid, {"id": uid})["population"] = {"id": pid}
             return Outcome.APPLIED, "", uid
         if change.resource == "login":
             body = {"username": change.entitlement}
-            email = self.d.users.get(uid, {}).get("email")
+            email = self.seen(uid).get("email")
             if email:  # the OpenAPI User schema (used for PATCH too) requires email
                 body["email"] = str(email)
             response = await self.api.request("PATCH", f"/users/{uid}", json=body)
             if response.status_code != 200:
                 raise PingOneHttpError(response, f"rename user {uid} to {change.entitlement}")
-            self.d.remember_user(response.json())
+            self.d.remember_user(read(response, shapes.USER))
             return Outcome.APPLIED, "", uid
         return Outcome.FAILED, f"pingone cannot update account attribute {change.resource!r}", uid
 
@@ -260,11 +274,15 @@ class Applier:
     async def add_member(self, uid: str, gid: str) -> tuple[Outcome, str, str]:
         response = await self.api.request("POST", f"/users/{uid}/memberOfGroups", json={"id": gid})
         if response.status_code == 201:
+            acknowledged(response, "the group membership")
             return Outcome.APPLIED, "", gid
         error = PingOneHttpError(response, f"add user {uid} to group {gid}")
         if response.status_code in (400, 409):  # PingOne does not document the "already a member" status
             check = await self.api.request("GET", f"/users/{uid}/memberOfGroups/{gid}")
-            if check.status_code == 200 and check.json().get("type", "DIRECT") == "DIRECT":
+            if (
+                check.status_code == 200
+                and (read(check, shapes.MEMBERSHIP).get("type") or "DIRECT") == "DIRECT"
+            ):
                 if retried(response):  # this request added them; its first answer was lost
                     return Outcome.APPLIED, "added (PingOne's first answer was lost)", gid
                 return Outcome.ALREADY, "already a direct member", gid
@@ -282,26 +300,26 @@ class Applier:
 
     # ----- roles -----------------------------------------------------------------------------------------
 
-    def matching(self, items: list[JSON], role_id: str, scope: tuple[str, str]) -> list[JSON]:
+    def matching(
+        self, items: list[shapes.RoleAssignment], role_id: str, scope: tuple[str, str]
+    ) -> list[shapes.RoleAssignment]:
         return [
             a
             for a in items
-            if (a.get("role") or {}).get("id") == role_id
-            and not a.get("group")
-            and ((a.get("scope") or {}).get("type"), (a.get("scope") or {}).get("id")) == scope
+            if a["role"]["id"] == role_id and (a["scope"].get("type"), a["scope"].get("id")) == scope
         ]
 
     async def assign(self, uid: str, role: str, scope_text: str) -> tuple[Outcome, str, str]:
         role_id, scope = await self.role_id(role), await self.scope_of(scope_text)
         existing = self.matching(await self.assignments(uid), role_id, scope)
         if existing:
-            return Outcome.ALREADY, "", str(existing[0].get("id", ""))
+            return Outcome.ALREADY, "", existing[0]["id"]
         body = {"role": {"id": role_id}, "scope": {"id": scope[1], "type": scope[0]}}
         response = await self.api.request("POST", f"/users/{uid}/roleAssignments", json=body)
         if response.status_code == 201:
-            created = response.json()
+            created = read(response, shapes.ROLE_ASSIGNMENT)
             self.d.assignments.setdefault(uid, []).append(created)
-            return Outcome.APPLIED, "", str(created.get("id", ""))
+            return Outcome.APPLIED, "", created["id"]
         error = PingOneHttpError(response, f"assign {role} ({scope_text}) to user {uid}")
         if DUPLICATE in error.detail_codes:
             self.d.assignments.pop(uid, None)
@@ -317,7 +335,7 @@ class Applier:
             return Outcome.ALREADY, "no such role assignment", ""
         locked = [a for a in found if a.get("readOnly")]
         if locked:
-            ref = str(locked[0].get("id", ""))
+            ref = locked[0]["id"]
             return (
                 Outcome.SKIPPED,
                 f"role assignment {ref} ({role}, {scope_text}) is readOnly for this worker app: PingOne will "
@@ -326,13 +344,13 @@ class Applier:
             )
         deleted = 0
         for assignment in found:
-            aid = str(assignment.get("id", ""))
+            aid = assignment["id"]
             response = await self.api.request("DELETE", f"/users/{uid}/roleAssignments/{aid}")
             if response.status_code not in (204, 404):
                 raise PingOneHttpError(response, f"remove {role} ({scope_text}) from user {uid}")
             deleted += response.status_code == 204 or bool(retried(response))  # a 404: its answer was lost
-            self.d.assignments[uid] = [a for a in self.d.assignments.get(uid, []) if a.get("id") != aid]
-        refs = ", ".join(str(a.get("id", "")) for a in found)
+            self.d.assignments[uid] = [a for a in self.d.assignments.get(uid, []) if a["id"] != aid]
+        refs = ", ".join(a["id"] for a in found)
         if not deleted:
             return Outcome.ALREADY, "already gone", refs
         return Outcome.APPLIED, "", refs

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
 
+from reconciler.connectors import pingone_shapes as shapes
 from reconciler.connectors.base import VendorState
-from reconciler.connectors.pingone_api import JSON, PingOneApi, PingOneHttpError
+from reconciler.connectors.pingone_api import PingOneApi, PingOneHttpError
 from reconciler.errors import AccessError
 from reconciler.records import Account, Grant, ResourceKey, Scope
 
@@ -31,15 +31,14 @@ VENDOR = "pingone"
 PAGE_LIMIT = {"limit": "1000"}
 
 
-def principal_of(user: JSON) -> str:
-    email = str(user.get("email") or "")
-    return email.casefold() if email else f"login:{user.get('username', '')}"
+def principal_of(user: shapes.User) -> str:
+    email = user.get("email") or ""
+    return email.casefold() if email else f"login:{user.get('username') or ''}"
 
 
-def display_name(user: JSON) -> str:
+def display_name(user: shapes.User) -> str:
     name = user.get("name") or {}
-    formatted = str(name.get("formatted") or "")
-    return formatted or " ".join(str(name[k]) for k in ("given", "family") if name.get(k))
+    return name.get("formatted") or " ".join(part for part in (name.get("given"), name.get("family")) if part)
 
 
 def first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -62,15 +61,15 @@ class Directory:
     environment_id: str
     organization_id: str = ""
     populations: dict[str, str] = field(default_factory=dict)  # id -> name
-    groups: dict[str, JSON] = field(default_factory=dict)  # id -> group
+    groups: dict[str, shapes.Group] = field(default_factory=dict)  # id -> group
     roles: dict[str, str] = field(default_factory=dict)  # id -> name
     applications: dict[str, str] | None = None  # id -> name, fetched only when needed
-    users: dict[str, JSON] = field(default_factory=dict)  # id -> user
+    users: dict[str, shapes.User] = field(default_factory=dict)  # id -> user
     by_principal: dict[str, list[str]] = field(default_factory=dict)  # principal -> user ids
-    assignments: dict[str, list[JSON]] = field(default_factory=dict)  # user id -> role assignments
+    assignments: dict[str, list[shapes.RoleAssignment]] = field(default_factory=dict)  # user id -> its own
 
-    def remember_user(self, user: JSON) -> None:
-        uid = str(user["id"])
+    def remember_user(self, user: shapes.User) -> None:
+        uid = user["id"]
         self.users[uid] = user
         ids = self.by_principal.setdefault(principal_of(user), [])
         if uid not in ids:
@@ -90,9 +89,9 @@ class Directory:
     def group_named(self, name: str) -> str | None:
         return next((gid for gid, g in self.groups.items() if g.get("name") == name), None)
 
-    def scope_text(self, scope: JSON) -> str:
+    def scope_text(self, scope: shapes.Scope) -> str:
         """The YAML's spelling of a role assignment's scope."""
-        kind, sid = str(scope.get("type", "")), str(scope.get("id", ""))
+        kind, sid = scope.get("type") or "", scope.get("id") or ""
         if kind == "ENVIRONMENT" and sid == self.environment_id:
             return "environment"
         if kind == "ORGANIZATION":
@@ -111,7 +110,7 @@ class _Found:
     grants: set[Grant] = field(default_factory=set)
     indirect: set[Grant] = field(default_factory=set)
     read_only: set[Grant] = field(default_factory=set)
-    members: dict[str, list[JSON]] = field(default_factory=dict)  # group id -> members
+    members: dict[str, list[shapes.User]] = field(default_factory=dict)  # group id -> members
 
 
 class Syncer:
@@ -121,7 +120,8 @@ class Syncer:
         self.scope = scope
         self.found = _Found()
         self._memberships: dict[str, asyncio.Future[dict[str, str]]] = {}
-        self.group_held: list[tuple[JSON, JSON]] = []  # (assignment to a group, a member of it)
+        # (assignment to a group, a member of it): access held through the group
+        self.group_held: list[tuple[shapes.RoleAssignment, shapes.User]] = []
         key = (VENDOR, "", "role")
         self.roles_managed = key in scope.all_of or any(k.resource_type == "role" for k in scope.resources)
         self.roles_exhaustive = key in scope.all_of
@@ -150,7 +150,7 @@ class Syncer:
         await self.load_users_and_members(groups.result())
         if self.roles_managed:
             self.collect_role_grants()
-        names = {g.get("name", "") for g in self.d.groups.values()}
+        names = {g.get("name") or "" for g in self.d.groups.values()}
         state = VendorState(
             VENDOR,
             tuple(self.found.accounts),
@@ -166,7 +166,7 @@ class Syncer:
                 )
             },
             known_resources={
-                "group": frozenset(str(n) for n in names),
+                "group": frozenset(names),
                 "population": frozenset(self.d.populations.values()),
                 "role": frozenset(self.d.roles.values()),
             },
@@ -177,25 +177,25 @@ class Syncer:
         return state
 
     async def load_populations(self) -> None:
-        for p in await self.api.collect("/populations", "populations", params=PAGE_LIMIT):
-            self.d.populations[str(p["id"])] = str(p.get("name", ""))
+        for p in await self.api.collect("/populations", shapes.POPULATIONS, params=PAGE_LIMIT):
+            self.d.populations[p["id"]] = p.get("name") or ""
 
     async def load_groups(self) -> list[str]:
         """All groups; returns the ids whose members this sync reads."""
         everything = (VENDOR, "", "group") in self.scope.all_of
         wanted: list[str] = []
-        for g in await self.api.collect("/groups", "groups", params=PAGE_LIMIT):
-            self.d.groups[str(g["id"])] = g
-            if everything or self.managed("group", str(g.get("name", ""))):
-                wanted.append(str(g["id"]))
+        for g in await self.api.collect("/groups", shapes.GROUPS, params=PAGE_LIMIT):
+            self.d.groups[g["id"]] = g
+            if everything or self.managed("group", g.get("name") or ""):
+                wanted.append(g["id"])
         return wanted
 
     async def load_roles(self) -> None:
         built_in, custom = await asyncio.gather(
-            self.api.collect("//roles", "roles"), self.api.collect("/roles", "roles")
+            self.api.collect("//roles", shapes.ROLES), self.api.collect("/roles", shapes.ROLES)
         )
         for role in [*built_in, *custom]:
-            self.d.roles[str(role["id"])] = str(role.get("name", ""))
+            self.d.roles[role["id"]] = role.get("name") or ""
 
     async def load_users_and_members(self, group_ids: list[str]) -> None:
         queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -203,21 +203,22 @@ class Syncer:
 
         async def produce() -> None:
             try:
-                async for page in self.api.pages("/users", "users", params=PAGE_LIMIT, action="list users"):
+                async for page in self.api.pages(
+                    "/users", shapes.USERS, params=PAGE_LIMIT, action="list users"
+                ):
                     for user in page:
                         self.add_account(user)
                         if workers:
-                            queue.put_nowait(str(user["id"]))
+                            queue.put_nowait(user["id"])
             finally:
                 for _ in range(workers):
                     queue.put_nowait(None)
 
         async def role_worker() -> None:
             while (uid := await queue.get()) is not None:
-                body = await self.api.get_json(
-                    f"/users/{uid}/roleAssignments", action="read role assignments"
+                self.d.assignments[uid] = await self.api.items(
+                    f"/users/{uid}/roleAssignments", shapes.ROLE_ASSIGNMENTS, action="read role assignments"
                 )
-                self.d.assignments[uid] = list((body.get("_embedded") or {}).get("roleAssignments") or [])
 
         async with asyncio.TaskGroup() as tg:
             tg.create_task(produce())
@@ -229,48 +230,47 @@ class Syncer:
                 for gid in list(self.d.groups):
                     tg.create_task(self.load_group_roles(gid))
 
-    def add_account(self, user: JSON) -> None:
+    def add_account(self, user: shapes.User) -> None:
         self.d.remember_user(user)
-        population = self.d.populations.get(str((user.get("population") or {}).get("id", "")), "")
-        attributes = (("login", str(user.get("username", ""))), ("population", population))
+        ref = user.get("population")
+        population = self.d.populations.get(ref["id"], "") if ref else ""
+        attributes = (("login", user.get("username") or ""), ("population", population))
         self.found.accounts.append(
             Account(
                 VENDOR,
                 "",
                 principal_of(user),
-                active=bool(user.get("enabled", True)),
-                email=str(user.get("email") or ""),
+                active=user.get("enabled") is not False,
+                email=user.get("email") or "",
                 display_name=display_name(user),
                 attributes=attributes,
-                native_id=str(user["id"]),
+                native_id=user["id"],
             )
         )
 
-    async def members_of(self, gid: str) -> list[JSON]:
+    async def members_of(self, gid: str) -> list[shapes.User]:
         if gid not in self.found.members:
             flt = {"filter": f'memberOfGroups[id eq "{gid}"]', **PAGE_LIMIT}
-            self.found.members[gid] = await self.api.collect("/users", "users", params=flt)
+            self.found.members[gid] = await self.api.collect("/users", shapes.USERS, params=flt)
         return self.found.members[gid]
 
     async def load_members(self, gid: str) -> None:
         group = self.d.groups[gid]
-        name = str(group.get("name", ""))
+        name = group.get("name") or ""
         members = await self.members_of(gid)
         counts = group.get("directMemberCounts")
-        if not isinstance(counts, dict):  # not in this list response: read the group itself
-            counts = (await self.api.get_json(f"/groups/{gid}")).get("directMemberCounts") or {}
-        direct_count = int(counts.get("users", 0))
+        if counts is None:  # not in this list response: read the group itself
+            counts = (await self.api.get_json(f"/groups/{gid}", shapes.GROUP)).get("directMemberCounts") or {}
+        direct_count = counts.get("users") or 0
         if direct_count >= len(members):
-            kinds = {str(u["id"]): "DIRECT" for u in members}
+            kinds = {u["id"]: "DIRECT" for u in members}
         elif direct_count == 0:
-            kinds = {str(u["id"]): "INDIRECT" for u in members}
+            kinds = {u["id"]: "INDIRECT" for u in members}
         else:
-            kinds = {
-                str(u["id"]): (await self.memberships(str(u["id"]))).get(gid, "INDIRECT") for u in members
-            }
+            kinds = {u["id"]: (await self.memberships(u["id"])).get(gid, "INDIRECT") for u in members}
         for user in members:
             g = self.grant("group", name, "member", principal_of(user))
-            (self.found.grants if kinds[str(user["id"])] == "DIRECT" else self.found.indirect).add(g)
+            (self.found.grants if kinds[user["id"]] == "DIRECT" else self.found.indirect).add(g)
 
     async def memberships(self, uid: str) -> dict[str, str]:
         """A user's groups with DIRECT/INDIRECT; one request per user, shared between groups."""
@@ -279,41 +279,42 @@ class Syncer:
 
             async def fetch() -> dict[str, str]:
                 items = await self.api.collect(
-                    f"/users/{uid}/memberOfGroups", "groupMemberships", params=PAGE_LIMIT
+                    f"/users/{uid}/memberOfGroups", shapes.MEMBERSHIPS, params=PAGE_LIMIT
                 )
-                return {str(m["id"]): str(m.get("type", "DIRECT")) for m in items}
+                return {m["id"]: m.get("type") or "DIRECT" for m in items}
 
             task = self._memberships[uid] = asyncio.ensure_future(fetch())
         return await task
 
     async def load_group_roles(self, gid: str) -> None:
-        body = await self.api.get_json(f"/groups/{gid}/roleAssignments", action="read group role assignments")
-        assignments: list[Any] = (body.get("_embedded") or {}).get("roleAssignments") or []
+        assignments = await self.api.items(
+            f"/groups/{gid}/roleAssignments", shapes.ROLE_ASSIGNMENTS, action="read group role assignments"
+        )
         if not assignments:
             return
         members = await self.members_of(gid)
-        self.group_held.extend(({**a, "group": {"id": gid}}, user) for a in assignments for user in members)
+        self.group_held.extend((a, user) for a in assignments for user in members)
 
     async def load_applications(self) -> None:
         """Applications, the scope of application roles (`application/<name>`). A worker app that may
         not read them still syncs; such scopes then show as APPLICATION/<id>."""
         try:
-            apps = await self.api.collect("/applications", "applications")
+            apps = await self.api.collect("/applications", shapes.APPLICATIONS)
         except PingOneHttpError as exc:
             if exc.status != 403:
                 raise
             return
-        self.d.applications = {str(a["id"]): str(a.get("name", "")) for a in apps}
+        self.d.applications = {a["id"]: a.get("name") or "" for a in apps}
 
     def collect_role_grants(self) -> None:
-        held = [(a, self.d.users[uid]) for uid, items in self.d.assignments.items() for a in items]
-        for a, user in [*held, *self.group_held]:
-            role_id = str((a.get("role") or {}).get("id", ""))
+        held = [(a, self.d.users[uid], False) for uid, items in self.d.assignments.items() for a in items]
+        for a, user, through_group in [*held, *((a, user, True) for a, user in self.group_held)]:
+            role_id = a["role"]["id"]
             name = self.d.roles.get(role_id, f"role:{role_id}")
             if not self.managed("role", name):
                 continue
-            g = self.grant("role", name, self.d.scope_text(a.get("scope") or {}), principal_of(user))
-            if a.get("group"):
+            g = self.grant("role", name, self.d.scope_text(a["scope"]), principal_of(user))
+            if through_group:
                 self.found.indirect.add(g)
             elif a.get("readOnly"):  # the worker app may not delete it: a finding, never a revoke
                 self.found.read_only.add(g)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from reconciler.connectors import procore_shapes as shapes
+from reconciler.connectors.answers import Expected, read
 from reconciler.connectors.http import (
     CachedToken,
     Clock,
@@ -34,6 +36,7 @@ PER_PAGE_USERS = 2000
 RATE_LIMIT_PATIENCE = 3700.0  # seconds of 429s a request sits out before the run stops
 
 Json = dict[str, Any]
+T = TypeVar("T")
 
 
 def procore_retry_policy(**overrides: Any) -> RetryPolicy:
@@ -117,12 +120,9 @@ class ProcoreAPI:
             raise VendorError(
                 "procore", f"token request failed: HTTP {response.status_code}", status=response.status_code
             )
-        data = response.json()
-        token = data.get("access_token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token:
-            raise VendorError("procore", "the token endpoint answered without an access_token")
+        data = read(response, shapes.TOKEN)
         expires_in = data.get("expires_in")
-        return token, float(expires_in) if isinstance(expires_in, int | float) else 3600.0
+        return data["access_token"], 3600.0 if expires_in is None else expires_in
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -164,18 +164,18 @@ class ProcoreAPI:
             self.endpoint.announcer.wait("procore", delay, "still rate limited (HTTP 429)")
             await self.policy.sleep(delay)
 
-    async def get_list(self, path: str, company: str, params: Mapping[str, str | int]) -> list[Json]:
+    async def get_list(
+        self, path: str, company: str, params: Mapping[str, str | int], expected: Expected[list[T]]
+    ) -> list[T]:
         """Every page of a list endpoint, following `Link: rel="next"` until it is absent."""
-        items: list[Json] = []
+        items: list[T] = []
         url = path
         query: Mapping[str, str | int] | None = {**params, "page": 1}
         while True:
             response = await self.send("GET", url, company, params=query)
             check(response, company)
-            page = response.json()
-            if not isinstance(page, list):
-                raise VendorError("procore", f"GET {response.request.url.path} did not return a list")
-            items.extend(item for item in page if isinstance(item, dict))
+            page = read(response, expected)
+            items.extend(page)
             self.stats.pages += 1
             self.stats.resources += len(page)
             following = response.links.get("next", {}).get("url")
@@ -194,65 +194,67 @@ class ProcoreAPI:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    async def companies(self, company_header: str) -> list[Json]:
-        return await self.get_list("/rest/v1.0/companies", company_header, {"per_page": PER_PAGE_USERS})
+    async def companies(self, company_header: str) -> list[shapes.Company]:
+        return await self.get_list(
+            "/rest/v1.0/companies", company_header, {"per_page": PER_PAGE_USERS}, shapes.COMPANIES
+        )
 
-    async def permission_templates(self, company: str) -> list[Json]:
+    async def permission_templates(self, company: str) -> list[shapes.Template]:
         response = await self.send("GET", f"/rest/v1.0/companies/{company}/permission_templates", company)
         check(response, company)
-        data = response.json()
-        return [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
+        return read(response, shapes.TEMPLATES)
 
-    async def active_users(self, company: str) -> list[Json]:
+    async def active_users(self, company: str) -> list[shapes.User]:
         return await self.get_list(
-            f"/rest/v1.3/companies/{company}/users", company, {"per_page": PER_PAGE_USERS}
+            f"/rest/v1.3/companies/{company}/users", company, {"per_page": PER_PAGE_USERS}, shapes.USERS
         )
 
-    async def inactive_users(self, company: str) -> list[Json]:
+    async def inactive_users(self, company: str) -> list[shapes.User]:
         return await self.get_list(
-            f"/rest/v1.0/companies/{company}/users/inactive", company, {"per_page": PER_PAGE_USERS}
-        )
+            f"/rest/v1.0/companies/{company}/users/inactive", company, {"per_page": PER_PAGE_USERS},
+            shapes.USERS,
+        )  # fmt: skip
 
-    async def projects(self, company: str) -> list[Json]:
+    async def projects(self, company: str) -> list[shapes.Project]:
         params: dict[str, str | int] = {
             "company_id": company,
             "per_page": PER_PAGE_PROJECTS,
             "filters[by_status]": "All",
         }
-        return await self.get_list("/rest/v1.1/projects", company, params)
+        return await self.get_list("/rest/v1.1/projects", company, params, shapes.PROJECTS)
 
-    async def project_users(self, company: str, project_id: int) -> list[Json]:
+    async def project_users(self, company: str, project_id: int) -> list[shapes.Member]:
         return await self.get_list(
-            f"/rest/v1.0/projects/{project_id}/users", company, {"per_page": PER_PAGE_USERS}
+            f"/rest/v1.0/projects/{project_id}/users", company, {"per_page": PER_PAGE_USERS}, shapes.MEMBERS
         )
 
-    async def project_inactive_users(self, company: str, project_id: int) -> list[Json]:
+    async def project_inactive_users(self, company: str, project_id: int) -> list[shapes.Member]:
         """Members whose directory account is inactive: the active list leaves them out, but they stay
         on the project (and come back with their template when reactivated)."""
         return await self.get_list(
-            f"/rest/v1.0/projects/{project_id}/users/inactive", company, {"per_page": PER_PAGE_USERS}
-        )
+            f"/rest/v1.0/projects/{project_id}/users/inactive", company, {"per_page": PER_PAGE_USERS},
+            shapes.MEMBERS,
+        )  # fmt: skip
 
-    async def project_user(self, company: str, project_id: int, user_id: int) -> Json | None:
+    async def project_user(self, company: str, project_id: int, user_id: int) -> shapes.Member | None:
         """One member with their template: the list filtered by id (its items carry
         `permission_template`; the single-user GET documents no template)."""
         params: dict[str, str | int] = {"filters[id]": user_id, "per_page": PER_PAGE_USERS}
-        rows = await self.get_list(f"/rest/v1.0/projects/{project_id}/users", company, params)
-        return next((row for row in rows if row.get("id") == user_id), None)
+        rows = await self.get_list(f"/rest/v1.0/projects/{project_id}/users", company, params, shapes.MEMBERS)
+        return next((row for row in rows if row["id"] == user_id), None)
 
-    async def company_user(self, company: str, user_id: int) -> Json | None:
+    async def company_user(self, company: str, user_id: int) -> shapes.User | None:
         """One directory user by id (active or not); None when Procore answers 404."""
         response = await self.send("GET", f"/rest/v1.3/companies/{company}/users/{user_id}", company)
         if response.status_code == 404:
             return None
         check(response, company)
-        data = response.json()
-        return data if isinstance(data, dict) else None
+        return read(response, shapes.USER)
 
-    async def find_user(self, company: str, email: str) -> Json | None:
+    async def find_user(self, company: str, email: str) -> shapes.User | None:
         """A directory user by email (case-insensitive), active or inactive."""
         params: dict[str, str | int] = {"per_page": PER_PAGE_USERS, "filters[search]": email}
-        found = await self.get_list(f"/rest/v1.3/companies/{company}/users", company, params)
+        found = await self.get_list(f"/rest/v1.3/companies/{company}/users", company, params, shapes.USERS)
         for source in (found, await self.inactive_users(company)):
             for user in source:
                 if str(user.get("email_address") or "").casefold() == email.casefold():

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 
 from reconciler.changes import Action, Change
+from reconciler.connectors import procore_shapes as shapes
+from reconciler.connectors.answers import acknowledged, read
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.http import RequestStats, error_summary, retried
 from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
@@ -65,27 +67,25 @@ def split_name(name: str) -> tuple[str, str]:
     return (first, rest.strip()) if rest.strip() else ("", first)
 
 
-def principal_of(user: Json) -> str:
+def principal_of(user: shapes.User) -> str:
     email = str(user.get("email_address") or "").strip()
     return email.casefold() if email else f"id:{user.get('id')}"
 
 
-def account_of(company: str, user: Json, active: bool) -> Account:
+def account_of(company: str, user: shapes.User, active: bool) -> Account:
     name = str(user.get("name") or f"{user.get('first_name') or ''} {user.get('last_name') or ''}").strip()
     return Account(
         VENDOR, company, principal_of(user), active=active, email=str(user.get("email_address") or ""),
-        display_name=name, native_id=str(user.get("id", "")),
+        display_name=name, native_id=str(user["id"]),
     )  # fmt: skip
 
 
-def template_name(member: Json) -> str:
+def template_name(member: shapes.Member | shapes.Added) -> str:
     template = member.get("permission_template")
-    if isinstance(template, dict) and template.get("name"):
-        return str(template["name"])
-    return NO_TEMPLATE
+    return (template.get("name") if template else None) or NO_TEMPLATE
 
 
-def spellings(projects: Iterable[Json]) -> dict[int, str]:
+def spellings(projects: Iterable[shapes.Project]) -> dict[int, str]:
     """Project id -> the one spelling its grants are keyed by: its name, unless another project of
     the company has the same name, or the name is also a project's id (the YAML's `"3001"` means the
     project with id 3001); then its id."""
@@ -95,7 +95,7 @@ def spellings(projects: Iterable[Json]) -> dict[int, str]:
     spelled: dict[int, str] = {}
     for p in projects:
         name = str(p.get("name") or "")
-        spelled[int(p["id"])] = name if name and names[name] == 1 and name not in ids else str(p["id"])
+        spelled[p["id"]] = name if name and names[name] == 1 and name not in ids else str(p["id"])
     return spelled
 
 
@@ -161,7 +161,7 @@ class ProcoreConnector:
         if not companies:
             return VendorState(VENDOR, (), frozenset())
         try:
-            visible = {str(c.get("id")) for c in await self.api.companies(companies[0])}
+            visible = {str(c["id"]) for c in await self.api.companies(companies[0])}
         except VendorError as exc:
             if exc.status not in (403, 404):
                 raise
@@ -220,7 +220,7 @@ class ProcoreConnector:
             cache = CompanyCache()
             managed = self._managed_projects(company, scope, projects, cache)
 
-            async def members(project_id: int) -> list[Json] | str:
+            async def members(project_id: int) -> list[shapes.Member] | str:
                 """Active and inactive members (the latter only when the company has inactive
                 users, known once the directory is read), or why the project cannot be read."""
                 try:
@@ -247,11 +247,11 @@ class ProcoreConnector:
             await asyncio.gather(directory, return_exceptions=True)
             raise
         unreadable = self._unreadable
-        cache.templates = {str(t["name"]): int(t["id"]) for t in templates if "name" in t and "id" in t}
+        cache.templates = {found: t["id"] for t in templates if (found := t.get("name"))}
         accounts: dict[int, Account] = {}
         for users, is_active in ((active, True), (inactive, False)):
             for user in users:
-                uid = int(user["id"])
+                uid = user["id"]
                 if uid in accounts:
                     continue
                 account = account_of(company, user, is_active)
@@ -267,7 +267,7 @@ class ProcoreConnector:
                 continue
             cache.members[pid] = {}
             for row in rows:
-                uid = int(row["id"])
+                uid = row["id"]
                 principal = accounts[uid].principal if uid in accounts else principal_of(row)
                 template = template_name(row)
                 cache.members[pid][uid] = template
@@ -278,19 +278,19 @@ class ProcoreConnector:
         return list(accounts.values()), grants, set(cache.templates), known, aliases
 
     def _managed_projects(
-        self, company: str, scope: Scope, projects: list[Json], cache: CompanyCache
+        self, company: str, scope: Scope, projects: list[shapes.Project], cache: CompanyCache
     ) -> dict[int, str]:
         """Project id -> the spelling grants use (`spellings`), of each project the YAML names (by
         name or by id) and, when it manages them all, of every active project."""
         by_id = {str(p["id"]): p for p in projects}
         spelled = spellings(projects)
-        by_name: dict[str, list[Json]] = defaultdict(list)
+        by_name: dict[str, list[shapes.Project]] = defaultdict(list)
         for p in projects:
-            by_name[str(p.get("name", ""))].append(p)
+            by_name[p.get("name") or ""].append(p)
         for name, found in by_name.items():
             if len(found) == 1:
-                cache.projects[name] = int(found[0]["id"])
-        cache.projects.update({key: int(p["id"]) for key, p in by_id.items()})
+                cache.projects[name] = found[0]["id"]
+        cache.projects.update({key: p["id"] for key, p in by_id.items()})
         managed: dict[int, str] = {}
         for key in scope.resources:
             if key.vendor != VENDOR or key.tenant != company or key.resource_type != PROJECT:
@@ -307,10 +307,10 @@ class ProcoreConnector:
                     )
                 project = named[0] if named else None
             if project is not None:
-                managed.setdefault(int(project["id"]), spelled[int(project["id"])])
+                managed.setdefault(project["id"], spelled[project["id"]])
         if (VENDOR, company, PROJECT) in scope.all_of:
             for p in projects:
-                pid = int(p["id"])
+                pid = p["id"]
                 if pid in managed or p.get("active") is False:
                     continue
                 managed[pid] = spelled[pid]
@@ -359,7 +359,7 @@ class ProcoreConnector:
         if ref is None and "@" in principal:
             found = await self.api.find_user(company, principal)
             if found is not None:
-                ref = UserRef(int(found["id"]), principal, bool(found.get("is_active", True)))
+                ref = UserRef(found["id"], principal, found.get("is_active") is not False)
                 cache.users[principal] = ref
         return ref
 
@@ -375,7 +375,7 @@ class ProcoreConnector:
             found = await self.api.company_user(change.tenant, uid)
             if found is None:
                 return None
-            ref = cache.by_id[uid] = UserRef(uid, change.principal, bool(found.get("is_active", True)))
+            ref = cache.by_id[uid] = UserRef(uid, change.principal, found.get("is_active") is not False)
         return ref
 
     async def _project_id(self, company: str, resource: str) -> int:
@@ -390,9 +390,7 @@ class ProcoreConnector:
         cache = self._company(company)
         if name not in cache.templates:
             templates = await self.api.permission_templates(company)
-            cache.templates.update(
-                {str(t["name"]): int(t["id"]) for t in templates if "name" in t and "id" in t}
-            )
+            cache.templates.update({found: t["id"] for t in templates if (found := t.get("name"))})
         if name not in cache.templates:
             raise _Failed(
                 f"no permission template {name!r} in company {company}{closest(name, cache.templates)}"
@@ -429,7 +427,7 @@ class ProcoreConnector:
                     )
                 return ChangeResult(change.id, Outcome.ALREADY, "the directory account exists", str(ref.id))
         _expect(response, 201)
-        uid = int(response.json()["id"])
+        uid = read(response, shapes.USER)["id"]
         self._company(company).users[change.principal] = UserRef(uid, change.principal, True)
         return ChangeResult(change.id, Outcome.APPLIED, vendor_ref=str(uid))
 
@@ -458,7 +456,7 @@ class ProcoreConnector:
         row = await self.api.project_user(company, project_id, user_id)
         if row is None:  # an inactive user's membership is on the inactive list only
             inactive = await self.api.project_inactive_users(company, project_id)
-            row = next((r for r in inactive if r.get("id") == user_id), None)
+            row = next((r for r in inactive if r["id"] == user_id), None)
         return None if row is None else template_name(row)
 
     def _remember(self, company: str, project_id: int, user_id: int, template: str | None) -> None:
@@ -505,8 +503,8 @@ class ProcoreConnector:
         self, company: str, project_id: int, user_id: int, response: httpx.Response
     ) -> str:
         """The template a member holds after an add: from the answer when it says, else read back."""
-        body = response.json() if response.content else None
-        if isinstance(body, dict) and "permission_template" in body:
+        body = read(response, shapes.ADDED) if response.content else None
+        if body is not None and "permission_template" in body:
             return template_name(body)
         row = await self.api.project_user(company, project_id, user_id)
         if row is None:
@@ -547,6 +545,7 @@ class _Failed(Exception):
 
 def _expect(response: httpx.Response, status: int) -> None:
     if response.status_code == status:
+        acknowledged(response, "a JSON object or no body")
         return
     if response.status_code == 401:
         raise VendorError(

@@ -24,11 +24,22 @@ class DroppedConnection(Exception):
     """Raised by a simulator to make the transport drop the connection without a response."""
 
 
+# What a captive portal or a TLS-intercepting proxy answers instead of the vendor.
+PORTAL_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Guest Wi-Fi: sign in</title></head>"
+    b"<body><form action='/login'>Accept the terms to continue</form></body></html>"
+)
+
+
 @dataclass(slots=True)
 class Fault:
-    kind: str  # "429", "500", "502", "503", "drop", "lose-answer" or "expire-token"
+    # "429", "500", "502", "503", "drop", "lose-answer", "expire-token", or "garbage": the request is
+    # served, then its answer's body is replaced (`garble`: the real body -> what is sent; by default
+    # a captive portal's HTML page), with the real status when it was a success, else 200
+    kind: str
     remaining: int
     match: str = ""  # a substring of "METHOD /path"; empty matches every request
+    garble: Callable[[bytes], bytes] | None = None
 
 
 @dataclass(slots=True)
@@ -48,29 +59,35 @@ class FaultPlan:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     fired: Counter[str] = field(default_factory=Counter)  # kind -> how many were injected
 
-    def add(self, kind: str, count: int = 1, match: str = "") -> None:
-        self.faults.append(Fault(kind, count, match))
+    def add(
+        self, kind: str, count: int = 1, match: str = "", garble: Callable[[bytes], bytes] | None = None
+    ) -> None:
+        self.faults.append(Fault(kind, count, match, garble))
 
     def add_rate(self, kind: str, probability: float, match: str = "") -> None:
         """E.g. `add_rate("502", 0.2)` then `add_rate("drop", 0.05)`: a flaky vendor."""
         self.rates.append(FaultRate(kind, probability, match))
 
-    def take(self, request: httpx.Request) -> str | None:
+    def take_fault(self, request: httpx.Request) -> Fault | None:
         line = f"{request.method} {request.url.path}"
         for fault in self.faults:
             if fault.remaining > 0 and fault.match in line:
                 fault.remaining -= 1
                 self.fired[fault.kind] += 1
-                return fault.kind
+                return fault
         if self.rates:
             draw = self.rng.random()
             for rate in self.rates:
                 if rate.match in line:
                     if draw < rate.probability:
                         self.fired[rate.kind] += 1
-                        return rate.kind
+                        return Fault(rate.kind, 0, rate.match)
                     draw -= rate.probability
         return None
+
+    def take(self, request: httpx.Request) -> str | None:
+        fault = self.take_fault(request)
+        return fault.kind if fault is not None else None
 
 
 class SimulatorBase:
@@ -92,12 +109,15 @@ class SimulatorBase:
             self.calls[f"{request.method} {request.url.path}"] += 1
             if self.keep_log:
                 self.log.append(request)
-            fault = self.faults.take(request)
+            found = self.faults.take_fault(request)
+            fault = found.kind if found is not None else None
             if fault == "drop":  # the request never arrived
                 raise DroppedConnection()
             if fault == "lose-answer":  # done, but the answer is lost on the way back
                 self.route(request)
                 raise DroppedConnection()
+            if found is not None and fault == "garbage":  # done, but something else answers
+                return garbled(self.route(request), found.garble)
             if fault is not None:
                 response = self.fault_response(fault, request)
                 if response is not None:
@@ -112,6 +132,17 @@ class SimulatorBase:
         if kind.isdigit():
             return json_response(int(kind), {"error": f"injected {kind}"})
         return None
+
+
+def garbled(response: httpx.Response, garble: Callable[[bytes], bytes] | None) -> httpx.Response:
+    """`response` with its body replaced (a captive portal's page unless `garble` says otherwise)."""
+    status = response.status_code if response.is_success else 200
+    if garble is None:
+        return httpx.Response(
+            status, content=PORTAL_PAGE, headers={"content-type": "text/html; charset=utf-8"}
+        )
+    content_type = response.headers.get("content-type", "application/json")
+    return httpx.Response(status, content=garble(response.content), headers={"content-type": content_type})
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -10,7 +10,13 @@
 - User Provisioning Service: `POST /profile/v4/Users` (201), `PATCH /profile/v4/Users/{id}` (200),
   both answering a `provisionId`; `GET /profile/v4/provisions/{id}/status` moves from pending to
   completed over `provision_polls` polls, then reports success or the failure with its messages.
-  Identity attributes change at once; Spend Role changes only when the provision completes.
+  Identity attributes change at once; Spend Role changes only when the provision completes. A
+  `companyId` that is not the token's company fails like the docs' other validation failures
+  (vendor-apis §2.5: "asynchronously in the provision status with code 400 per extension"; "if the
+  identity extension fails, nothing else is processed"): 201, then a failed provision, no user;
+  `reject_company_at_once` answers 400 at once instead.
+- Identity answers carry the enterprise extension (`companyId`) only when the app's scopes include
+  `identity.user.enterprise.read`.
 - SCIM error bodies; injected 429/5xx (optionally with Retry-After), dropped connections and
   expired tokens through `SimulatorBase.faults`; latency through the transport.
 """
@@ -109,6 +115,7 @@ class SimProvision:
     spend_error: str = ""  # a Spend User extension that could not be created
     spend: dict[str, Any] | None = None  # a Spend User extension to save when the provision completes
     forced_failure: str = ""
+    identity_error: str = ""  # the identity (enterprise extension) failed: nothing else is processed
     created: str = field(default_factory=_now)
     completed: bool = False
     extensions: list[dict[str, Any]] = field(default_factory=list)
@@ -141,6 +148,7 @@ class ConcurSimulator(SimulatorBase):
         # The docs do not say whether `add` on the roles list appends (RFC 7644) or replaces it;
         # True makes the simulator replace, to prove the connector notices and stops.
         self.add_replaces_roles = False
+        self.reject_company_at_once = False  # a wrong companyId: 400 at once, not a failed provision
         self.clients: dict[str, str] = {}
         self.refresh_tokens: dict[str, str] = {}  # token -> company id
         self.request_tokens: dict[str, tuple[str, float]] = {}  # token -> (company id, expires at)
@@ -344,6 +352,8 @@ class ConcurSimulator(SimulatorBase):
                 "location": f"{self.geolocation}/profile/identity/v4.1/Users/{user.id}",
             },
         }
+        if "identity.user.enterprise.read" not in self.granted_scope.split():
+            del data[ENTERPRISE]
         if attributes:
             wanted = attributes if isinstance(attributes, frozenset) else _wanted(attributes)
             data = {k: v for k, v in data.items() if k in wanted}
@@ -509,7 +519,8 @@ class ConcurSimulator(SimulatorBase):
             return scim_error(400, "userName is required", "invalidValue")
         if not enterprise.get("companyId"):
             return scim_error(400, f"{ENTERPRISE}:companyId is required", "invalidValue")
-        if enterprise["companyId"] != self.state.company_id:
+        wrong_company = enterprise["companyId"] != self.state.company_id
+        if wrong_company and self.reject_company_at_once:
             return scim_error(400, "companyId does not match the company of the access token", "invalidValue")
         if self.state.by_user_name(user_name) is not None:
             return scim_error(409, f"userName {user_name} is already in use", "uniqueness")
@@ -529,21 +540,21 @@ class ConcurSimulator(SimulatorBase):
             elif self.spend_failures:
                 spend_error, spend = self.spend_failures.pop(0), None
         stamp = _now()
-        user = self.state.add(
-            SimUser(
-                id=self._uuid(),
-                user_name=user_name,
-                email=str(work.get("value", "")),
-                given_name=str(name.get("givenName", "")),
-                family_name=str(name.get("familyName", "")),
-                active=bool(body.get("active", True)),
-                employee_number=str(enterprise.get("employeeNumber", "")),
-                entitlements=list(dict.fromkeys(entitlements)),
-                spend=dict(spend) if isinstance(spend, dict) else None,
-                created=stamp,
-                modified=stamp,
-            )
+        user = SimUser(
+            id=self._uuid(),
+            user_name=user_name,
+            email=str(work.get("value", "")),
+            given_name=str(name.get("givenName", "")),
+            family_name=str(name.get("familyName", "")),
+            active=bool(body.get("active", True)),
+            employee_number=str(enterprise.get("employeeNumber", "")),
+            entitlements=list(dict.fromkeys(entitlements)),
+            spend=dict(spend) if isinstance(spend, dict) else None,
+            created=stamp,
+            modified=stamp,
         )
+        if not wrong_company:
+            user = self.state.add(user)
         roles = RoleChange()
         role_ext = body.get(SPEND_ROLE)
         if isinstance(role_ext, dict) and role_ext.get("roles"):
@@ -552,6 +563,8 @@ class ConcurSimulator(SimulatorBase):
             except (TypeError, KeyError):
                 return scim_error(400, "each role needs a roleName", "invalidValue")
         provision = self._provision(user, "success", roles, spend_error)
+        if wrong_company:  # validated asynchronously: the identity fails, nothing else is processed
+            provision.identity_error = "companyId does not match the company of the access token"
         return json_response(201, self._ups_user_json(user, provision))
 
     def _ups_patch(self, request: httpx.Request, user_id: str) -> httpx.Response:
@@ -586,6 +599,10 @@ class ConcurSimulator(SimulatorBase):
     def _complete(self, provision: SimProvision) -> None:
         """Process the asynchronous part of a provision: the Spend extensions."""
         provision.completed = True
+        if provision.identity_error:
+            path = f"{ENTERPRISE}:companyId"
+            provision.extensions = [_extension(ENTERPRISE, "error", (provision.identity_error,), path)]
+            return
         user = self.state.users.get(provision.user_id)
         extensions: list[dict[str, Any]] = [_extension(CORE, provision.core_result)]
         if provision.spend_error:
@@ -676,7 +693,7 @@ def _wanted(attributes: list[str] | frozenset[str]) -> frozenset[str]:
     return frozenset(top) | {"id", "schemas"}
 
 
-def _extension(name: str, result: str, messages: tuple[str, ...] = ()) -> dict[str, Any]:
+def _extension(name: str, result: str, messages: tuple[str, ...] = (), path: str = "") -> dict[str, Any]:
     ok = result != "error"
     extension: dict[str, Any] = {
         "name": name,
@@ -684,6 +701,6 @@ def _extension(name: str, result: str, messages: tuple[str, ...] = ()) -> dict[s
     }
     if messages:
         extension["messages"] = [
-            {"code": "400", "message": m, "schemaPath": name, "type": "error"} for m in messages
+            {"code": "400", "message": m, "schemaPath": path or name, "type": "error"} for m in messages
         ]
     return extension
