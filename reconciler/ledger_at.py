@@ -70,20 +70,15 @@ def read_trail(ctx: AppContext, source: Source, *, strict: bool = False) -> tupl
         if strict:
             raise
         return Trail((), note=f"approvals not read: {exc.message.splitlines()[0]}"), None
-    found = audit_trail.verify(repo, key, repository)
-    if found.problem is not None:
+    try:
+        records = audit_trail.records(repo, key, repository)  # every record verified, in one walk
+    except AccessError as exc:
         if strict:
-            raise AccessError(f"the audit trail does not verify: {found.problem}")
-        return Trail(
-            (), repository, found.head, point, f"the audit trail does not verify: {found.problem}"
-        ), repo
-    records = audit_trail.records(repo, key, repository) if found.head is not None else ()
-    note = (
-        ""
-        if found.head is not None
-        else f"no audit trail ({audit_trail.REF}): no apply has recorded anything"
-    )
-    return Trail(records, repository, found.head, point, note), repo
+            raise AccessError(f"the audit trail does not verify: {exc.message}") from None
+        return Trail((), repository, None, point, f"the audit trail does not verify: {exc.message}"), repo
+    head = records[-1].id if records else None
+    note = "" if records else f"no audit trail ({audit_trail.REF}): no apply has recorded anything"
+    return Trail(records, repository, head, point, note), repo
 
 
 def item_of_entry(entry: Mapping[str, Any]) -> ItemId | None:

