@@ -22,19 +22,20 @@ vendors, and must reach an auditor's spreadsheet as text.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from reconciler.access_rows import Row, Status
 from reconciler.connectors.base import VendorState
-from reconciler.ledger import Record, Verdict
+from reconciler.ledger import ItemId, Record, Verdict
+from reconciler.ledger_state import GRANT
 from reconciler.periods import Period, iso_time
-from reconciler.records import AccessSet, Grant, Person
+from reconciler.records import AccessSet, Person
 
 MANIFEST = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.sig"
@@ -70,7 +71,7 @@ COUNT_COLUMNS = (
     "held", "leavers", "recertified", "lapsed", "snapshot_fingerprint",
 )  # fmt: skip
 
-_FORMULA = re.compile(r'(?:^|,)"?[=+\-@\t\r]', re.M)
+_FORMULA = re.compile(r'[,\n]"?[=+\-@\t\r]')  # a cell's first character, quoted or not
 _RISKY = ("=", "+", "-", "@", "\t", "\r")
 _CERTIFIED = re.compile(r"certified (\S+) → (\S+)")
 
@@ -78,19 +79,28 @@ _CERTIFIED = re.compile(r"certified (\S+) → (\S+)")
 def csv_text(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A header and the rows, as Python's csv module writes them (lines end in a newline); a cell a
     spreadsheet would take for a formula gets a leading `'`."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    rows = list(rows)
-    writer.writerows(rows)
-    text = buffer.getvalue()
-    body = text[text.index("\n") + 1 :]
-    if not _FORMULA.search(body):  # the usual case: one search of the text, no cell looked at
+    return csv_lines([columns]) + csv_lines(list(rows))
+
+
+def csv_lines(rows: Sequence[Sequence[str]]) -> str:
+    """The rows as the csv module writes them. Few cells ever hold a comma, a quote or a line break,
+    so the lines are joined as they are, and the csv module writes them whenever the text shows one
+    (as `render.report.render_csv` does); a cell that starts like a formula is made inert."""
+    if not rows:
+        return ""
+    text = "\n".join(map(",".join, rows)) + "\n"
+    plain = not (
+        '"' in text
+        or "\r" in text
+        or text.count(",") != (len(rows[0]) - 1) * len(rows)
+        or text.count("\n") != len(rows)
+    )
+    risky = _FORMULA.search("\n" + text) is not None
+    if plain and not risky:
         return text
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([[_inert(cell) for cell in row] for row in rows])
+    writer.writerows([[_inert(cell) for cell in row] for row in rows] if risky else rows)
     return buffer.getvalue()
 
 
@@ -101,27 +111,28 @@ def _inert(cell: str) -> str:
 # ---------------------------------------------------------------- population
 
 
+_SIX = itemgetter(0, 1, 2, 3, 4, 5)  # a row's grant, as the ledger keys it
+# vendor, tenant, person, name, principal, resource type, resource, entitlement, status, source, via,
+# reason, expires, certified, privileged: the cells a population row takes from its Row as they are.
+_HEAD = itemgetter(0, 1, 6, 7, 5, 2, 3, 4, 9, 10, 11, 13, 14, 19, 15)
+_NOT_IN_YAML = (Status.NOT_IN_YAML, Status.INDIRECT)
+
+
 def population(
-    rows: Sequence[Row], record_of: Callable[[Grant], Record | None], point: str, dates: Mapping[str, str]
-) -> list[tuple[str, ...]]:
-    """Each grant at the period's end with the ledger's record for it."""
-    out: list[tuple[str, ...]] = []
+    rows: Iterable[Row], record_of: Callable[[ItemId], Record | None], point: str, dates: Mapping[str, str]
+) -> Iterator[tuple[str, ...]]:
+    """Each grant at the period's end with the ledger's record for it (made as they are written)."""
     described: dict[tuple[int, Status], tuple[str, ...]] = {}  # a record's cells, made once
     for row in rows:
-        record = record_of(row.grant) if row.status not in (Status.NOT_IN_YAML, Status.INDIRECT) else None
-        key = (id(record), row.status)
+        status = row.status
+        record = None if status in _NOT_IN_YAML else record_of((GRANT, _SIX(row)))
+        key = (id(record), status)
         tail = described.get(key) if not row.github else None
         if tail is None:
             tail = _approval(row, record, point, dates)
             if not row.github:  # (someone with a GitHub login never counts for their own access)
                 described[key] = tail
-        cells = (
-            row.vendor, row.tenant, row.person, row.name, row.principal, row.resource_type, row.resource,
-            row.entitlement, str(row.status), row.source, row.via, row.reason, row.expires, row.certified,
-            row.privileged, *tail, row.applied_at,
-        )  # fmt: skip
-        out.append(cells)
-    return out
+        yield (*_HEAD(row), *tail, row.applied_at)
 
 
 def _approval(row: Row, record: Record | None, point: str, dates: Mapping[str, str]) -> tuple[str, ...]:
@@ -327,10 +338,13 @@ def leavers(
         e = found.entry
         if e.get("kind") == "outcome" and e.get("action") in _DEPROVISION and e.get("outcome") in _DONE:
             done[(str(e.get("principal") or ""), str(e.get("vendor") or ""))].append(found)
+    seen_at: dict[str, set[str]] = defaultdict(set)  # principal -> the vendors that deprovisioned them
+    for principal, vendor in done:
+        seen_at[principal].add(vendor)
     out: list[tuple[str, ...]] = []
     for person in gone:
         principal = person.principal
-        vendors = sorted(set(vendors_of.get(principal, ())) | {v for p, v in done if p == principal})
+        vendors = sorted(set(vendors_of.get(principal, ())) | seen_at.get(principal, set()))
         for vendor in vendors or [""]:
             removal = removals.get((principal, vendor))
             seen = sorted(done.get((principal, vendor), []), key=lambda f: f.time)
@@ -410,23 +424,29 @@ def is_reapproval(record: Record) -> bool:
 
 @dataclass
 class Tables:
-    """The pack's tables, as rows (the CSV text is made once, when written)."""
+    """The pack's tables but the population (written as it is made), and the population's counts."""
 
-    population: list[tuple[str, ...]] = field(default_factory=list)
+    population: Counter[tuple[str, str]] = field(default_factory=Counter)  # (vendor, status) -> rows
     accounts: list[tuple[str, ...]] = field(default_factory=list)
     changes: list[tuple[str, ...]] = field(default_factory=list)
     leavers: list[tuple[str, ...]] = field(default_factory=list)
     recertifications: list[tuple[str, ...]] = field(default_factory=list)
 
 
+def population_counts(rows: Sequence[Row]) -> Counter[tuple[str, str]]:
+    return Counter(
+        zip(map(attrgetter("vendor"), rows), map(str, map(attrgetter("status"), rows)), strict=True)
+    )
+
+
 def counts(tables: Tables, vendors: Sequence[str], fingerprints: Mapping[str, str]) -> list[tuple[str, ...]]:
     per: dict[str, Counter[str]] = {v: Counter() for v in vendors}
-    for row in tables.population:
-        found = per.setdefault(row[0], Counter())
-        found["population"] += 1
-        found[row[8]] += 1
-    for row in tables.accounts:
-        per.setdefault(row[0], Counter())["accounts"] += 1
+    for (vendor, status), n in tables.population.items():
+        found = per.setdefault(vendor, Counter())
+        found["population"] += n
+        found[status] += n
+    for vendor, n in Counter(map(itemgetter(0), tables.accounts)).items():
+        per.setdefault(vendor, Counter())["accounts"] += n
     for row in tables.changes:
         found = per.setdefault(row[4], Counter())
         found["held" if row[3] == "held" else "changes"] += 1
@@ -448,11 +468,9 @@ def counts(tables: Tables, vendors: Sequence[str], fingerprints: Mapping[str, st
     return out
 
 
-def manifest(files: Mapping[str, bytes]) -> bytes:
-    """`sha256sum`'s format, names sorted: `sha256sum -c --strict SHA256SUMS` checks it."""
-    return "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
-    ).encode()
+def manifest(digests: Mapping[str, str]) -> bytes:
+    """`sha256sum`'s format (name -> SHA-256), names sorted: `sha256sum -c --strict SHA256SUMS` checks it."""
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(digests.items())).encode()
 
 
 def read_manifest(text: bytes) -> dict[str, str] | None:

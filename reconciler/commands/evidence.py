@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import git
 from nacl.signing import SigningKey, VerifyKey
 
 from reconciler import evidence, evidence_key
@@ -27,7 +29,8 @@ from reconciler.commands.access_view import ViewOptions
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
 from reconciler.errors import AccessError
-from reconciler.history_at import commit_at, commit_date, desired_at
+from reconciler.history_at import CommitAt, commit_at, commit_date, desired_at
+from reconciler.ledger import ItemId, Record
 from reconciler.ledger_at import Trail, read_trail
 from reconciler.ledger_state import ACCOUNT_ITEM, GRANT
 from reconciler.ledger_view import Answers
@@ -104,70 +107,104 @@ def run(ctx: AppContext, *, period: Period, out: Path, options: ViewOptions) -> 
     _check_out(out)
     trail, repo = read_trail(ctx, options.source, strict=True)
     at = end_of(period)
+    loaded_commit = commit_at(repo, at.at) if repo is not None else None
+    start = _start(ctx, repo, period, loaded_commit)  # before the end's state: only its people are kept
     loaded = then(ctx, at)
     found = build_view_at(ctx, options, at, loaded=loaded, trail=(trail, repo))
     view = found.view
+    ctx.retain(view)
     answers = view.answers or Answers()
     desired = view.desired.access
     vendors = tuple(sorted(desired.scope.vendors | set((view.actual or {}).keys())))
-
     entries = [
         evidence.TrailEntry(record.id, record.sequence, _iso(record.when), entry)
         for record in trail.records
         for entry in record.entries
     ]
     during = evidence.in_period(entries, period)
-    start = _start(ctx, loaded, period)
-    start_people: Mapping[str, Person] = start.state.desired.access.people if start is not None else {}
-    tables = evidence.Tables()
-    tables.population = evidence.population(view.rows, answers.record_of, answers.point, answers.dates)
+    gone = {p for p in start.people if p not in desired.people}
+
+    out.mkdir(parents=True, exist_ok=True)
+    digests: dict[str, str] = {}
+    held, approved = answers.held, answers.records
+
+    def record_of(item: ItemId) -> Record | None:
+        return held.get(item) or approved.get(item)
+
+    rows = evidence.population(view.rows, record_of, answers.point, answers.dates)
+    digests["population.csv"] = write_csv(out / "population.csv", evidence.POPULATION_COLUMNS, rows)
+    tables = evidence.Tables(population=evidence.population_counts(view.rows))
     tables.accounts = evidence.accounts(desired, view.actual, vendors)
     tables.changes = evidence.changes(during)
-    gone = {p for p in start_people if p not in desired.people}
     tables.leavers = evidence.leavers(
-        start_people, desired.people, during, _removals(loaded, answers, gone), _vendors_of(start, gone)
-    )
+        start.people, desired.people, during, _removals(loaded, answers, gone),
+        {p: start.vendors.get(p, ()) for p in gone},
+    )  # fmt: skip
     tables.recertifications = evidence.recertifications(
         _reapprovals(loaded, answers, period), during, desired.people
     )
     fingerprints = {v: s.fingerprint for v, s in (view.actual or {}).items()}
     counts = evidence.counts(tables, vendors, fingerprints)
     fingerprint = evidence_key.fingerprint(public)
-    parameters = _parameters(period, found, trail, start, during, fingerprint, view.notes)
-
-    files: dict[str, bytes] = {
-        "population.csv": evidence.csv_text(evidence.POPULATION_COLUMNS, tables.population).encode(),
-        "accounts.csv": evidence.csv_text(evidence.ACCOUNT_COLUMNS, tables.accounts).encode(),
-        "changes.csv": evidence.csv_text(evidence.CHANGE_COLUMNS, tables.changes).encode(),
-        "leavers.csv": evidence.csv_text(evidence.LEAVER_COLUMNS, tables.leavers).encode(),
-        "recertifications.csv": evidence.csv_text(
-            evidence.RECERTIFICATION_COLUMNS, tables.recertifications
-        ).encode(),
-        "counts.csv": evidence.csv_text(evidence.COUNT_COLUMNS, counts).encode(),
-        "parameters.csv": evidence.csv_text(("name", "value"), parameters).encode(),
-        evidence.PUBLIC_KEY: evidence_key.public_pem(public).encode(),
-        evidence.README: evidence.verify_text(period.label, fingerprint).encode(),
-    }
-    digests = {name: evidence.manifest({name: data}).split()[0].decode() for name, data in files.items()}
-    files[evidence.SUMMARY] = render_summary(
+    parameters = _parameters(period, found, trail, start.commit, during, fingerprint, view.notes)
+    for name, columns, table in (
+        ("accounts.csv", evidence.ACCOUNT_COLUMNS, tables.accounts),
+        ("changes.csv", evidence.CHANGE_COLUMNS, tables.changes),
+        ("leavers.csv", evidence.LEAVER_COLUMNS, tables.leavers),
+        ("recertifications.csv", evidence.RECERTIFICATION_COLUMNS, tables.recertifications),
+        ("counts.csv", evidence.COUNT_COLUMNS, counts),
+        ("parameters.csv", ("name", "value"), parameters),
+    ):
+        digests[name] = write_csv(out / name, columns, table)
+    digests[evidence.PUBLIC_KEY] = _write(out / evidence.PUBLIC_KEY, evidence_key.public_pem(public))
+    digests[evidence.README] = _write(out / evidence.README, evidence.verify_text(period.label, fingerprint))
+    summary = render_summary(
         title=f"Access evidence {period.label} ({period})", parameters=parameters, counts=counts,
-        changes=tables.changes, leavers=tables.leavers, recertifications=tables.recertifications, files=digests,
-    ).encode()  # fmt: skip
-    manifest = evidence.manifest(files)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in sorted(files.items()):
-        (out / name).write_bytes(data)
+        changes=tables.changes, leavers=tables.leavers, recertifications=tables.recertifications, files=dict(digests),
+    )  # fmt: skip
+    digests[evidence.SUMMARY] = _write(out / evidence.SUMMARY, summary)
+    manifest = evidence.manifest(digests)
     (out / evidence.MANIFEST).write_bytes(manifest)
     (out / evidence.SIGNATURE).write_bytes(evidence_key.sign(key, manifest))
-    ctx.retain(view)
     for note in view.notes:
         ctx.output.info(f"note: {note}")
     ctx.output.result(
-        f"evidence for {period.label} ({period}) written to {out}: {len(tables.population):,} grants, "
+        f"evidence for {period.label} ({period}) written to {out}: {len(view.rows):,} grants, "
         f"{len(tables.accounts):,} accounts, {len(tables.changes):,} changes, {len(tables.leavers):,} leaver rows, "
         f"{len(tables.recertifications):,} recertifications; signed with {where} (key {fingerprint[:16]})"
     )
     return 0
+
+
+def write_csv(
+    path: Path, columns: Sequence[str], rows: Iterable[Sequence[str]], *, batch: int = 20_000
+) -> str:
+    """`evidence.csv_text` written to `path` a batch of rows at a time (a million rows never sit in
+    memory as one text); returns the file's SHA-256."""
+    digest = hashlib.sha256()
+    with path.open("wb") as handle:
+
+        def put(text: str) -> None:
+            data = text.encode("utf-8")
+            digest.update(data)
+            handle.write(data)
+
+        put(evidence.csv_lines([columns]))
+        pending: list[Sequence[str]] = []
+        for row in rows:
+            pending.append(row)
+            if len(pending) == batch:
+                put(evidence.csv_lines(pending))
+                pending = []
+        if pending:
+            put(evidence.csv_lines(pending))
+    return digest.hexdigest()
+
+
+def _write(path: Path, text: str) -> str:
+    data = text.encode("utf-8")
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _check_out(out: Path) -> None:
@@ -189,37 +226,28 @@ def _iso(when: int) -> str:
     return dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _start(ctx: AppContext, loaded: Then, period: Period) -> Then | None:
-    """The repository when the period began (its people: who could leave during it)."""
+@dataclass(frozen=True, slots=True)
+class Start:
+    """The repository when the period began: who was in people.yaml, and where each had an account."""
+
+    commit: CommitAt | None
+    people: Mapping[str, Person]
+    vendors: Mapping[str, tuple[str, ...]]  # principal -> vendors
+
+
+def _start(ctx: AppContext, repo: git.Repo | None, period: Period, end: CommitAt | None) -> Start:
+    """Main's commit just before the period and its people (who could leave during it); the rest of
+    its desired state is dropped at once. The end's commit itself: nobody left."""
     before = period.start_at - dt.timedelta(seconds=1)
-    commit = commit_at(loaded.repo, before)
-    if commit is None:
-        return None
-    if commit.sha == loaded.commit.sha:
-        return loaded
-    return Then(loaded.repo, commit, desired_at(ctx, loaded.repo, commit.sha, before.date()))
-
-
-def _vendors_of(start: Then | None, gone: set[str]) -> dict[str, list[str]]:
-    """Per leaver: the vendors where the YAML gave them an account or access when the period began."""
-    found: dict[str, set[str]] = {p: set() for p in gone}
-    if start is None or not gone:
-        return {}
-    access = start.state.desired.access
+    commit = commit_at(repo, before) if repo is not None else None
+    if repo is None or commit is None or (end is not None and end.sha == commit.sha):
+        return Start(commit, {}, {})
+    access = desired_at(ctx, repo, commit.sha, before.date()).desired.access
+    vendors: dict[str, list[str]] = {}
     for vendor in sorted(access.scope.vendors):
-        for key in access.accounts_of(vendor):
-            if key.principal in found:
-                found[key.principal].add(vendor)
-    groups = access.grant_groups if access.grant_groups is not None else None
-    if groups is not None:
-        for head, held in groups.items():
-            for principal in gone.intersection(held):
-                found[principal].add(head[0])
-    else:
-        for grant in access.grants:
-            if grant.principal in found:
-                found[grant.principal].add(grant.vendor)
-    return {p: sorted(v) for p, v in found.items()}
+        for account in access.accounts_of(vendor):
+            vendors.setdefault(account.principal, []).append(vendor)
+    return Start(commit, dict(access.people), {p: tuple(v) for p, v in vendors.items()})
 
 
 def _removals(loaded: Then, answers: Answers, gone: set[str]) -> dict[tuple[str, str], evidence.Removal]:
@@ -269,7 +297,7 @@ def _parameters(
     period: Period,
     found: ViewAt,
     trail: Trail,
-    start: Then | None,
+    start: CommitAt | None,
     during: list[evidence.TrailEntry],
     fingerprint: str,
     notes: tuple[str, ...],
@@ -286,8 +314,8 @@ def _parameters(
         ("generated_at", period.end_at.strftime("%Y-%m-%dT%H:%M:%SZ")),
         ("access_version", package_version()),
         ("repository", trail.repository),
-        ("main_at_start", start.commit.sha if start is not None else ""),
-        ("main_at_start_date", start.commit.date if start is not None else ""),
+        ("main_at_start", start.sha if start is not None else ""),
+        ("main_at_start_date", start.date if start is not None else ""),
         ("main_at_end", found.commit.sha),
         ("main_at_end_date", found.commit.date),
         ("apply_point", trail.point.sha if trail.point is not None else ""),
