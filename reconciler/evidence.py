@@ -431,6 +431,8 @@ class Tables:
     changes: list[tuple[str, ...]] = field(default_factory=list)
     leavers: list[tuple[str, ...]] = field(default_factory=list)
     recertifications: list[tuple[str, ...]] = field(default_factory=list)
+    counts: list[tuple[str, ...]] = field(default_factory=list)
+    parameters: list[tuple[str, str]] = field(default_factory=list)
 
 
 def population_counts(rows: Sequence[Row]) -> Counter[tuple[str, str]]:

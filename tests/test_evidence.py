@@ -339,3 +339,29 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text() -> None:
     text = csv_text(("a", "b"), [('=HYPERLINK("x")', "plain"), ("@SUM(1)", "-1+1"), ("ok", "a,=b")])
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [["a", "b"], ['\'=HYPERLINK("x")', "plain"], ["'@SUM(1)", "'-1+1"], ["ok", "a,=b"]]
+
+
+def test_the_summary_shows_hostile_names_as_text_in_a_browser(tmp_path: Path) -> None:
+    from reconciler.evidence import CHANGE_COLUMNS, LEAVER_COLUMNS
+    from reconciler.render.evidence import render_summary
+    from tests.test_report import dump_dom
+
+    hostile = '<img src=x onerror="document.title=1">'
+    change = dict.fromkeys(CHANGE_COLUMNS, "")
+    change.update(
+        kind="held", basis="held", outcome="held", resource=hostile, principal="a@b", rule="pull-request"
+    )
+    leaver = dict.fromkeys(LEAVER_COLUMNS, "")
+    leaver.update(person=f"</td><script>{hostile}</script>", vendor="pingone")
+    page = tmp_path / "summary.html"
+    page.write_text(
+        render_summary(
+            title=f"Access evidence {hostile}", parameters=[("note", hostile)], counts=[],
+            changes=[tuple(change.values())], leavers=[tuple(leaver.values())], recertifications=[], files={},
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    text = page.read_text(encoding="utf-8")
+    assert "<img" not in text and "<script" not in text and text.count("&lt;img src=x") == 5
+    dom = dump_dom(page)
+    assert "<img" not in dom and "<script" not in dom.split("</head>", 1)[1], "shown as text, never markup"

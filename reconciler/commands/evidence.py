@@ -107,15 +107,50 @@ def run(ctx: AppContext, *, period: Period, out: Path, options: ViewOptions) -> 
     _check_out(out)
     trail, repo = read_trail(ctx, options.source, strict=True)
     at = end_of(period)
-    loaded_commit = commit_at(repo, at.at) if repo is not None else None
-    start = _start(ctx, repo, period, loaded_commit)  # before the end's state: only its people are kept
+    start = _start(
+        ctx, repo, period, commit_at(repo, at.at) if repo is not None else None
+    )  # (its people only)
     loaded = then(ctx, at)
     found = build_view_at(ctx, options, at, loaded=loaded, trail=(trail, repo))
-    view = found.view
-    ctx.retain(view)
+    ctx.retain(found.view)
+    out.mkdir(parents=True, exist_ok=True)
+    fingerprint = evidence_key.fingerprint(public)
+    digests, tables = _write_tables(out, period, found, loaded, start, fingerprint)
+    digests[evidence.PUBLIC_KEY] = _write(out / evidence.PUBLIC_KEY, evidence_key.public_pem(public))
+    digests[evidence.README] = _write(out / evidence.README, evidence.verify_text(period.label, fingerprint))
+    summary = render_summary(
+        title=f"Access evidence {period.label} ({period})", parameters=tables.parameters, counts=tables.counts,
+        changes=tables.changes, leavers=tables.leavers, recertifications=tables.recertifications, files=dict(digests),
+    )  # fmt: skip
+    digests[evidence.SUMMARY] = _write(out / evidence.SUMMARY, summary)
+    manifest = evidence.manifest(digests)
+    (out / evidence.MANIFEST).write_bytes(manifest)
+    (out / evidence.SIGNATURE).write_bytes(evidence_key.sign(key, manifest))
+    for note in found.view.notes:
+        ctx.output.info(f"note: {note}")
+    ctx.output.result(
+        f"evidence for {period.label} ({period}) written to {out}: {len(found.view.rows):,} grants, "
+        f"{len(tables.accounts):,} accounts, {len(tables.changes):,} changes, {len(tables.leavers):,} leaver rows, "
+        f"{len(tables.recertifications):,} recertifications; signed with {where} (key {fingerprint[:16]})"
+    )
+    return 0
+
+
+def _write_tables(
+    out: Path, period: Period, found: ViewAt, loaded: Then, start: Start, fingerprint: str
+) -> tuple[dict[str, str], evidence.Tables]:
+    """The CSV files (the population written as it is made); each file's SHA-256, and the tables."""
+    view, trail = found.view, found.trail
     answers = view.answers or Answers()
     desired = view.desired.access
-    vendors = tuple(sorted(desired.scope.vendors | set((view.actual or {}).keys())))
+    held, approved = answers.held, answers.records
+
+    def record_of(item: ItemId) -> Record | None:
+        return held.get(item) or approved.get(item)
+
+    digests: dict[str, str] = {}
+    rows = evidence.population(view.rows, record_of, answers.point, answers.dates)
+    digests["population.csv"] = write_csv(out / "population.csv", evidence.POPULATION_COLUMNS, rows)
     entries = [
         evidence.TrailEntry(record.id, record.sequence, _iso(record.when), entry)
         for record in trail.records
@@ -123,16 +158,7 @@ def run(ctx: AppContext, *, period: Period, out: Path, options: ViewOptions) -> 
     ]
     during = evidence.in_period(entries, period)
     gone = {p for p in start.people if p not in desired.people}
-
-    out.mkdir(parents=True, exist_ok=True)
-    digests: dict[str, str] = {}
-    held, approved = answers.held, answers.records
-
-    def record_of(item: ItemId) -> Record | None:
-        return held.get(item) or approved.get(item)
-
-    rows = evidence.population(view.rows, record_of, answers.point, answers.dates)
-    digests["population.csv"] = write_csv(out / "population.csv", evidence.POPULATION_COLUMNS, rows)
+    vendors = tuple(sorted(desired.scope.vendors | set((view.actual or {}).keys())))
     tables = evidence.Tables(population=evidence.population_counts(view.rows))
     tables.accounts = evidence.accounts(desired, view.actual, vendors)
     tables.changes = evidence.changes(during)
@@ -144,36 +170,18 @@ def run(ctx: AppContext, *, period: Period, out: Path, options: ViewOptions) -> 
         _reapprovals(loaded, answers, period), during, desired.people
     )
     fingerprints = {v: s.fingerprint for v, s in (view.actual or {}).items()}
-    counts = evidence.counts(tables, vendors, fingerprints)
-    fingerprint = evidence_key.fingerprint(public)
-    parameters = _parameters(period, found, trail, start.commit, during, fingerprint, view.notes)
+    tables.counts = evidence.counts(tables, vendors, fingerprints)
+    tables.parameters = _parameters(period, found, trail, start.commit, during, fingerprint, view.notes)
     for name, columns, table in (
         ("accounts.csv", evidence.ACCOUNT_COLUMNS, tables.accounts),
         ("changes.csv", evidence.CHANGE_COLUMNS, tables.changes),
         ("leavers.csv", evidence.LEAVER_COLUMNS, tables.leavers),
         ("recertifications.csv", evidence.RECERTIFICATION_COLUMNS, tables.recertifications),
-        ("counts.csv", evidence.COUNT_COLUMNS, counts),
-        ("parameters.csv", ("name", "value"), parameters),
+        ("counts.csv", evidence.COUNT_COLUMNS, tables.counts),
+        ("parameters.csv", ("name", "value"), tables.parameters),
     ):
         digests[name] = write_csv(out / name, columns, table)
-    digests[evidence.PUBLIC_KEY] = _write(out / evidence.PUBLIC_KEY, evidence_key.public_pem(public))
-    digests[evidence.README] = _write(out / evidence.README, evidence.verify_text(period.label, fingerprint))
-    summary = render_summary(
-        title=f"Access evidence {period.label} ({period})", parameters=parameters, counts=counts,
-        changes=tables.changes, leavers=tables.leavers, recertifications=tables.recertifications, files=dict(digests),
-    )  # fmt: skip
-    digests[evidence.SUMMARY] = _write(out / evidence.SUMMARY, summary)
-    manifest = evidence.manifest(digests)
-    (out / evidence.MANIFEST).write_bytes(manifest)
-    (out / evidence.SIGNATURE).write_bytes(evidence_key.sign(key, manifest))
-    for note in view.notes:
-        ctx.output.info(f"note: {note}")
-    ctx.output.result(
-        f"evidence for {period.label} ({period}) written to {out}: {len(view.rows):,} grants, "
-        f"{len(tables.accounts):,} accounts, {len(tables.changes):,} changes, {len(tables.leavers):,} leaver rows, "
-        f"{len(tables.recertifications):,} recertifications; signed with {where} (key {fingerprint[:16]})"
-    )
-    return 0
+    return digests, tables
 
 
 def write_csv(
