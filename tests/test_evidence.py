@@ -17,6 +17,7 @@ import hashlib
 import io
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -365,3 +366,19 @@ def test_the_summary_shows_hostile_names_as_text_in_a_browser(tmp_path: Path) ->
     assert "<img" not in text and "<script" not in text and text.count("&lt;img src=x") == 5
     dom = dump_dom(page)
     assert "<img" not in dom and "<script" not in dom.split("</head>", 1)[1], "shown as text, never markup"
+
+
+def test_the_packs_tables_and_page_are_pure() -> None:
+    """What makes the tables and the page imports no git, HTTP client, console or settings."""
+    code = (
+        "import sys, reconciler.evidence, reconciler.periods, reconciler.render.evidence\n"
+        "print(sorted(m for m in ('git', 'httpx', 'rich', 'reconciler.settings') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+    )
+    assert done.stdout.strip() == "[]"
