@@ -1,7 +1,8 @@
-"""Build step: copy the example repository and the workflows into the wheel as package data.
+"""Build step: copy the example repository, the workflows, the issue template and the lock into the
+wheel as package data.
 
-They live at the repository root (`access/`, `policies/`, `.github/workflows/`) where people read
-and edit them; an installed `access` needs them for `access demo` and `access init`.
+They live at the repository root (`access/`, `policies/`, `.github/`, `requirements.lock`) where
+people read and edit them; an installed `access` needs them for `access demo` and `access init`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ DATA = {  # destination under reconciler/data -> (source directory, file pattern
     "example/access": ("access", ("*.yaml",)),
     "example/policies": ("policies", ("*.yaml",)),
     "workflows": (".github/workflows", ("*.yml",)),
+    "issue_templates": (".github/ISSUE_TEMPLATE", ("*.yml",)),
+    "lock": (".", ("requirements.lock",)),  # `access init` pins the dependencies as this release does
 }
+# This repository's own workflows, which `access init` does not write into a company's repository
+# (reconciler/init_files.py NOT_SHIPPED says the same; tests/test_release.py checks they agree).
+NOT_SHIPPED = {".github/workflows/release.yml"}
 
 
 class BuildWithData(build_py):
@@ -28,7 +34,8 @@ class BuildWithData(build_py):
             destination.mkdir(parents=True, exist_ok=True)
             for pattern in patterns:
                 for path in sorted((ROOT / source).glob(pattern)):
-                    shutil.copy2(path, destination / path.name)
+                    if path.relative_to(ROOT).as_posix() not in NOT_SHIPPED:
+                        shutil.copy2(path, destination / path.name)
 
 
 setup(cmdclass={"build_py": BuildWithData})

@@ -59,7 +59,7 @@ EXAMPLES = {
         "access import --vendor procore",
         "access import --state snapshot/ --infer-teams",
     ),
-    "init": _examples("access init", "access --repo new-access-repo init"),
+    "init": _examples("access init", "access init --upgrade", "access init --upgrade --dry-run"),
     "doctor": _examples("access doctor", "access doctor --vendor procore", "access --repo ../company doctor"),
     "sync": _examples(
         "access sync --sandbox --out snapshot/", "access sync --vendor pingone --out snapshot/"
@@ -176,7 +176,7 @@ def in_github_actions() -> bool:
 
 def _version(value: bool) -> None:
     if value:
-        from reconciler.version import package_version  # importlib.metadata: only when asked
+        from reconciler.version import package_version
 
         sys.stdout.write(f"access {package_version()}\n")
         raise typer.Exit(0)
@@ -322,11 +322,33 @@ def demo(
 
 
 @app.command(epilog=EXAMPLES["init"])
-def init(ctx: typer.Context) -> int:
-    """Scaffold a repository: access/, policies/ with safe defaults, workflows, schema, .gitignore."""
+def init(
+    ctx: typer.Context,
+    upgrade: Annotated[
+        bool,
+        typer.Option(
+            "--upgrade",
+            help="Rewrite the files init manages (workflows, lock, ...) for this release and show their "
+            "diff; files changed here are kept.",
+        ),
+    ] = False,
+    index_url: Annotated[
+        str | None,
+        typer.Option(
+            "--index-url",
+            metavar="URL",
+            help="The package index whose copy of this release the lock pins "
+            "(default: PIP_INDEX_URL, else PyPI).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written and the diffs; write nothing.")
+    ] = False,
+) -> int:
+    """Scaffold a repository that installs this release: access/, policies/, workflows, hash-pinned lock."""
     from reconciler.commands import init as init_cmd
 
-    return init_cmd.run(_ctx(ctx))
+    return init_cmd.run(_ctx(ctx), upgrade=upgrade, index_url=index_url, dry_run=dry_run)
 
 
 @app.command("import", epilog=EXAMPLES["import"])

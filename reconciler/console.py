@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.control import strip_control_codes
+from rich.text import Text
 
 from reconciler.scrub import scrub
 
@@ -32,11 +34,27 @@ class Output:
     out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True, highlight=False))
     _warned: set[str] = field(default_factory=set, repr=False)
+    _plain_out: bool | None = field(default=None, repr=False)  # stdout takes no styles: asked once
 
     """Every message passes the run's scrubber on its way out."""
 
     def result(self, markup: str) -> None:
-        self.out.print(scrub(markup))
+        text = scrub(markup)
+        if self._plain():
+            # What rich writes for a pipe or a file (no colour, no wrapping), made in a fifth of the
+            # time: apply --dry-run prints a line per change, 20,000 of them at 100,000 people.
+            file, line = self.out.file, Text.from_markup(text)
+            if "\t" in line.plain:
+                line.expand_tabs(self.out.tab_size)
+            file.write(strip_control_codes(line.plain) + "\n")
+            file.flush()
+            return
+        self.out.print(text)
+
+    def _plain(self) -> bool:
+        if self._plain_out is None:
+            self._plain_out = self.out.color_system is None and not self.out.is_terminal
+        return self._plain_out
 
     def raw(self, text: str) -> None:
         """Exactly `text` on stdout (JSON, markdown): no markup, no wrapping."""

@@ -1,5 +1,5 @@
-"""Files the package ships: the example repository (for `access demo`) and the workflows (for
-`access init`).
+"""Files the package ships: the example repository (for `access demo`), and the workflows, the
+issue template and the release's lock (for `access init`).
 
 An installed wheel carries them under `reconciler/data/` (copied there by `setup.py` at build time);
 a source checkout reads them where they live in the repository.
@@ -18,6 +18,8 @@ CHECKOUT = PACKAGE.parent
 SOURCES: dict[str, str] = {
     "example": ".",  # holds access/ and policies/
     "workflows": ".github/workflows",
+    "issue_templates": ".github/ISSUE_TEMPLATE",
+    "lock": ".",  # requirements.lock
 }
 
 
@@ -27,7 +29,8 @@ def data_dir(name: str) -> Path:
     if packaged.is_dir():
         return packaged
     checkout = CHECKOUT / SOURCES[name]
-    if checkout.is_dir() and (name != "example" or (checkout / "access").is_dir()):
+    marker = {"example": "access", "lock": "requirements.lock"}.get(name)
+    if checkout.is_dir() and (marker is None or (checkout / marker).exists()):
         return checkout
     return packaged  # absent: the caller says what is missing
 

@@ -76,6 +76,9 @@ SETTINGS: dict[str, str] = {
     "ACCESS_PROGRESS_INTERVAL": "number",
     "ACCESS_PLAN_COMMENT_AUTHORS": "names",
     "ACCESS_TEST_HANG_AFTER": "number",
+    # pip's own: the package index `access init` asks for this release's hashes (a URL's user and
+    # password are never shown: package_index.shown)
+    "PIP_INDEX_URL": "url",
 }
 SECRET_SETTINGS = frozenset(name for name, kind in SETTINGS.items() if kind == "secret")
 

@@ -1,14 +1,16 @@
-"""The installed version of the package (from its metadata, so a wheel and a checkout agree)."""
+"""The version of access: the one place it is written.
+
+pyproject.toml reads it from here (`[tool.setuptools.dynamic]`), so the wheel, the sdist, `access
+--version`, the image's tag and the pins `access init` writes all come from this line; the release
+workflow refuses a tag that differs from it and a CHANGELOG.md without its entry.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+__version__ = "0.1.0"
 
 DISTRIBUTION = "access-reconciler"
 
 
 def package_version() -> str:
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
+    return __version__

