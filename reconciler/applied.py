@@ -41,6 +41,13 @@ def read_applied(path: Path) -> Applied:
     return _Applied.read(path).result()
 
 
+def applied_times(entries: list[Mapping[str, object]]) -> Applied:
+    """`read_applied` of entries already read (the audit trail's `outcome` entries, say)."""
+    found = _Applied()
+    found.add(entries)
+    return found.result()
+
+
 class Reading:
     """`read_applied` in a second process, started now, its answer taken later (`result`).
 
