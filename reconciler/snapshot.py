@@ -53,7 +53,7 @@ def state_to_json(state: VendorState) -> dict[str, Any]:
             # Optional columns (a snapshot without them reads as ""): written where the vendor says.
             **{name: column for name, column in _optional_columns(accounts).items() if any(column)},
         },
-        "grants": _grouped(state.grants),
+        "grants": _grants_of(state),
         "indirect": _grouped(state.indirect),
         "read_only": _grouped(state.read_only),
         "unreadable": [[*k[1:], why] for k, why in sorted(state.unreadable.items())],
@@ -74,6 +74,19 @@ _OPTIONAL_COLUMNS = ("last_sign_in", "changed_at")
 
 def _optional_columns(accounts: list[Account]) -> dict[str, list[str]]:
     return {name: [getattr(a, name) for a in accounts] for name in _OPTIONAL_COLUMNS}
+
+
+def _grants_of(state: VendorState) -> list[list[Any]]:
+    """The state's grants as groups; a state read grouped (a snapshot) is written from its groups,
+    without making a million grants."""
+    groups = state.grant_groups
+    if groups is None:
+        return _grouped(state.grants)
+    return [
+        [*head[1:], held if all(map(lt, held, islice(held, 1, None))) else sorted(set(held))]
+        for head, held in ((head, list(groups[head])) for head in sorted(groups))
+        if held
+    ]
 
 
 def _grouped(grants: Iterable[Grant]) -> list[list[Any]]:
@@ -318,6 +331,29 @@ def _sets(data: Mapping[str, Any], key: str) -> dict[str, frozenset[str]]:
 
 def write_state(directory: Path, state: VendorState) -> Path:
     return write_json(directory / f"{state.vendor}.json", state_to_json(state))
+
+
+def is_current(path: Path) -> bool:
+    """Whether the snapshot file at `path` is in today's format, as `write_state` writes it (its first
+    key says so); False for a version 1 file, or one whose first bytes do not say."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return True  # nothing to convert: reading it said what was wrong
+    return head.startswith(b'{"snapshot_version":%d,' % SNAPSHOT_VERSION)
+
+
+def convert(directory: Path, state: VendorState) -> str:
+    """Rewrite `state`'s snapshot in `directory` (read whole, as it was read) in today's format, once:
+    later reads take a third of the time. The records and the fingerprint are the same. Returns what
+    to tell the user."""
+    path = directory / f"{state.vendor}.json"
+    try:
+        write_state(directory, state)
+    except OSError as exc:
+        return f"{path}: an older snapshot format, read more slowly (could not rewrite it: {exc.strerror})"
+    return f"{path}: converted from snapshot format 1 to {SNAPSHOT_VERSION} (the same state; read faster from now on)"
 
 
 def read_state(directory: Path, vendor: str) -> VendorState | None:
