@@ -22,12 +22,17 @@ def test_high_concurrency_spreads_requests_over_small_pools_and_releases_them() 
     (httpcore's pool costs grow with the square of its size), and every pool ends up idle."""
     lock = threading.Lock()
     in_flight = [0, 0]  # now, most
+    side_by_side = threading.Event()  # more requests in flight than one pool holds
 
     def handler(request: httpx.Request) -> httpx.Response:
         with lock:
             in_flight[0] += 1
             in_flight[1] = max(in_flight)
-        threading.Event().wait(0.05)
+            if in_flight[0] > POOL_SHARD:
+                side_by_side.set()
+        # Each answer waits until the pools are seen side by side (at most 5 s: on a busy machine
+        # the client may take a while to send them all); a single pool would never get there.
+        side_by_side.wait(5)
         with lock:
             in_flight[0] -= 1
         return httpx.Response(200, json={"path": request.url.path})
