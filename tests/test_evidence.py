@@ -382,3 +382,16 @@ def test_the_packs_tables_and_page_are_pure() -> None:
         cwd=Path(__file__).parents[1],
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_period_that_has_not_ended_is_said_so(
+    story: Story, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pack is evidence of a period that is over; one asked for sooner says it will change."""
+    monkeypatch.setenv("ACCESS_TODAY", TODAY.isoformat())
+    early = access(story.path, "evidence", "--sandbox", "--period", PERIOD, "--out", str(tmp_path / "early"))
+    assert early.code == 0, early.err
+    assert f"has not ended (it ends {TODAY + dt.timedelta(days=1)})" in early.err
+    monkeypatch.setenv("ACCESS_TODAY", (TODAY + dt.timedelta(days=2)).isoformat())
+    later = access(story.path, "evidence", "--sandbox", "--period", PERIOD, "--out", str(tmp_path / "later"))
+    assert later.code == 0 and "has not ended" not in later.err

@@ -104,6 +104,11 @@ def keygen(ctx: AppContext, public_out: Path | None) -> int:
 
 def run(ctx: AppContext, *, period: Period, out: Path, options: ViewOptions) -> int:
     key, public, where = signing_key(ctx, options.source)  # before anything slow: a missing key fails fast
+    if period.end_at > ctx.now:
+        ctx.output.warn(
+            f"{period.label} has not ended (it ends {period.end.isoformat()}): the pack shows what is known "
+            "now, and the same command run after the period's end will give a different pack"
+        )
     _check_out(out)
     trail, repo = read_trail(ctx, options.source, strict=True)
     at = end_of(period)
