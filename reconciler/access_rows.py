@@ -30,7 +30,7 @@ from reconciler.origin import Origin
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet, Grant, Head, Person, Provenance
 from reconciler.rules.matching import matches
-from reconciler.usage import AccountIndex
+from reconciler.usage import AccountIndex, reports_sign_ins
 
 
 class Status(StrEnum):
@@ -140,7 +140,7 @@ class Rows:
     """Every row of a view, kept as columns (see the module's docstring). Iterating yields `Row`s
     in order; `chunks` gives the same rows as columns, a chunk at a time."""
 
-    __slots__ = ("_order", "applied", "line_of", "lines", "origins", "people", "persons", "principals", "sign_in",
+    __slots__ = ("applied", "line_of", "lines", "order", "origins", "people", "persons", "principals", "sign_in",
                  "starts", "statuses")  # fmt: skip
 
     def __init__(
@@ -154,7 +154,7 @@ class Rows:
         people: dict[str, Who],
         persons: Mapping[str, Person],
         order: array[int],
-        sign_in: SignInOf | None = None,
+        sign_in: SignIns | None = None,
     ) -> None:
         self.lines = lines  # per run
         self.starts = starts  # where each run's rows start (and, last, how many rows there are)
@@ -165,16 +165,16 @@ class Rows:
         self.applied = applied
         self.people = people  # principal -> their cells
         self.persons = persons  # principal -> their line in people.yaml (desired.people)
-        self._order = order  # the rows' indexes in the order shown
+        self.order = order  # the rows' indexes in the order shown
         # (vendor, tenant, principal) -> when that account last signed in (`usage.sign_in_text`)
-        self.sign_in: SignInOf = sign_in or _not_read
+        self.sign_in = sign_in or SignIns(None, persons)
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self.order)
 
     def chunks(self, size: int = CHUNK) -> Iterator[Chunk]:
-        for start in range(0, len(self._order), size):
-            at = self._order[start : start + size].tolist()
+        for start in range(0, len(self.order), size):
+            at = self.order[start : start + size].tolist()
             yield Chunk(
                 list(map(self.line_of.__getitem__, at)),
                 list(map(self.principals.__getitem__, at)),
@@ -267,36 +267,44 @@ def build_rows(
 
     people = _people(list(set(principals_of)), desired.people)
     order = _order(lines, starts, principals_of, people)
-    sign_in = _sign_ins(actual, desired.people) if actual is not None else None
+    sign_in = SignIns(actual, desired.people) if actual is not None else None
     return Rows(
         lines, starts, principals_of, statuses, origins, applied_at, people, desired.people, order, sign_in
     )
 
 
 _NOTHING = Provenance(None)  # what explains drift: no line
-SignInOf = Callable[[tuple[str, str, str]], str]
 
 
-def _not_read(account: tuple[str, str, str]) -> str:
-    return ""
-
-
-def _sign_ins(actual: Mapping[str, VendorState], people: Mapping[str, Person]) -> SignInOf:
+class SignIns:
     """(vendor, tenant, principal) -> when that account last signed in (`usage.sign_in_text`),
-    worked out once per account; the account is found as the plan finds it (login, else email)."""
-    index = AccountIndex(actual.values())
-    cache: dict[tuple[str, str, str], str] = {}
+    worked out once per account; the account is found as the plan finds it (login, else email).
+    `many`: the same for a vendor's tenant's principals at once (one text for all of them where
+    the vendor, or the state read, does not say)."""
 
-    def lookup(key: tuple[str, str, str]) -> str:
-        found = cache.get(key)
+    def __init__(self, actual: Mapping[str, VendorState] | None, people: Mapping[str, Person]) -> None:
+        self.index = AccountIndex(actual.values()) if actual is not None else None
+        self.people = people
+        self.cache: dict[tuple[str, str, str], str] = {}
+
+    def __call__(self, key: tuple[str, str, str]) -> str:
+        found = self.cache.get(key)
         if found is None:
-            vendor, tenant, principal = key
-            found = cache[key] = index.text(
-                vendor, index.find(vendor, tenant, principal, people.get(principal))
-            )
+            found = self.cache[key] = self._find(*key)
         return found
 
-    return lookup
+    def many(self, vendor: str, tenant: str, principals: Sequence[str]) -> Iterable[str]:
+        index = self.index
+        if index is None:
+            return repeat("", len(principals))
+        if not reports_sign_ins(vendor) or not index.knows(vendor):  # the same for every account
+            return repeat(index.text(vendor, None), len(principals))
+        return map(self, zip(repeat(vendor), repeat(tenant), principals))
+
+    def _find(self, vendor: str, tenant: str, principal: str) -> str:
+        if self.index is None:
+            return ""
+        return self.index.text(vendor, self.index.find(vendor, tenant, principal, self.people.get(principal)))
 
 
 def _desired_runs(desired: AccessSet) -> Iterator[tuple[Head, Sequence[str], Provenance]]:
