@@ -20,9 +20,9 @@ import datetime as dt
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from itertools import chain, repeat
-from operator import add, and_, sub
-from typing import NamedTuple
+from itertools import chain, compress, repeat
+from operator import add, is_not, itemgetter, not_, sub
+from typing import NamedTuple, cast
 
 from reconciler.connectors.base import VendorState
 from reconciler.line_grants import LineGrants, runs_of
@@ -265,8 +265,10 @@ def build_rows(
         times = applied.get(head)
         applied_at += map(times.get, principals, repeat("")) if times else repeat("", len(principals))
 
-    people = _people(list(set(principals_of)), desired.people)
-    order = _order(lines, starts, principals_of, people)
+    held = [run[1] for run in runs]  # each run's principals: a team's members are one sequence for its lines
+    distinct = list({id(principals): principals for principals in held}.values())
+    people = _people(list(set().union(*distinct)), desired.people)
+    order = _order(lines, held, people)
     sign_in = SignIns(actual, desired.people) if actual is not None else None
     return Rows(
         lines, starts, principals_of, statuses, origins, applied_at, people, desired.people, order, sign_in
@@ -383,37 +385,43 @@ def _line(provenance: Provenance, expiring_of: Callable[[str], bool]) -> tuple[s
 
 
 def _people(principals: list[str], people: Mapping[str, Person]) -> dict[str, Who]:
-    """principal -> key, name and GitHub login (empty for an account nobody listed)."""
-    nobody = Who("", "", "")
-    return {
-        p: nobody if w is None else Who(w.key, w.name, w.github)
-        for p, w in zip(principals, map(people.get, principals), strict=True)
-    }
+    """principal -> key, name and GitHub login (empty for an account nobody listed), made in C."""
+    found = list(map(people.get, principals))
+    listed = list(map(is_not, found, repeat(None)))
+    cells = map(_WHO, cast(Iterable[Person], compress(found, listed)))
+    who = dict(zip(compress(principals, listed), map(tuple.__new__, repeat(Who), cells), strict=True))
+    if not all(listed):
+        who.update(zip(compress(principals, map(not_, listed)), repeat(_NOBODY)))
+    return who
 
 
-def _order(
-    lines: list[Line], starts: list[int], principals: list[str], people: Mapping[str, Who]
-) -> array[int]:
+_WHO = itemgetter(0, 2, 5)  # a Person's key, name and GitHub login
+_NOBODY = Who("", "", "")
+
+
+def _order(lines: list[Line], held: list[Sequence[str]], people: Mapping[str, Who]) -> array[int]:
     """The rows' indexes sorted by vendor, person (their key, else the principal), tenant, resource
-    type and resource, ties in the order made: each row's key is one integer, those fields' ranks
-    and the row's index packed, so the sort compares integers (runs of rows already in order, a
-    line's members as people.yaml lists them, merge in near-linear time)."""
-    total = len(principals)
+    type and resource, ties in the order made: one stable sort of the rows' indexes by an integer
+    key each, those fields' ranks packed (small integers, compared in C; a line's rows, as
+    people.yaml lists its members, are runs already in order). A run's key is its person's part
+    (worked out once for each sequence of principals: a team's members on each of its lines) plus
+    its line's vendor's and place's."""
     vendors = {v: i for i, v in enumerate(sorted({line.head[0] for line in lines}))}
     places = {p: i for i, p in enumerate(sorted({line.head[1:4] for line in lines}))}
     names = {p: who.key or p for p, who in people.items()}
     ranked = sorted(set(names.values()))
-    width = 1 << max(total, 1).bit_length()  # room for a row's index
-    per_name = width * max(len(places), 1)
+    per_name = max(len(places), 1)
     per_vendor = per_name * max(len(ranked), 1)
     rank = dict(zip(ranked, range(0, len(ranked) * per_name, per_name), strict=True))
     scaled = dict(zip(names, map(rank.__getitem__, names.values()), strict=True))
-    # A run's rows: its vendor's and place's part, plus each row's index; plus each person's part.
-    runs = [vendors[line.head[0]] * per_vendor + places[line.head[1:4]] * width for line in lines]
-    indexes = chain.from_iterable(map(range, map(add, runs, starts), map(add, runs, starts[1:])))
-    keys = list(map(add, map(scaled.__getitem__, principals), indexes))
-    keys.sort()
-    return array("q", map(and_, keys, repeat(width - 1)))
+    of_sequence: dict[int, list[int]] = {}
+    keys: list[int] = []
+    for line, principals in zip(lines, held, strict=True):
+        ranks = of_sequence.get(id(principals))
+        if ranks is None:
+            ranks = of_sequence[id(principals)] = list(map(scaled.__getitem__, principals))
+        keys += map(add, ranks, repeat(vendors[line.head[0]] * per_vendor + places[line.head[1:4]]))
+    return array("q", sorted(range(len(keys)), key=keys.__getitem__))
 
 
 def _expiring_lookup(today: dt.date, window: int) -> Callable[[str], bool]:
