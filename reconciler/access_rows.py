@@ -212,7 +212,7 @@ def build_rows(
     today: dt.date,
     *,
     origins_of: OriginsOf,
-    applied: Applied,
+    applied: Applied | Callable[[], Applied],
     wanted: Callable[[Grant], bool] | None = None,
 ) -> Rows:
     """Every grant of the YAML and of the vendors (those `wanted`, all by default), with provenance.
@@ -245,7 +245,6 @@ def build_rows(
     principals_of: list[str] = []
     statuses: list[Status] = []
     origins: list[Origin | None] = []
-    applied_at: list[str] = []
     per_line: dict[int, tuple[str, str, str, str, bool, str]] = {}
     for (head, principals, line), run_status in zip(runs, run_statuses, strict=True):
         said = per_line.get(id(line))
@@ -262,13 +261,17 @@ def build_rows(
             origins += (
                 map(known.get, principals, repeat(default)) if known else repeat(default, len(principals))
             )
-        times = applied.get(head)
-        applied_at += map(times.get, principals, repeat("")) if times else repeat("", len(principals))
 
     held = [run[1] for run in runs]  # each run's principals: a team's members are one sequence for its lines
     distinct = list({id(principals): principals for principals in held}.values())
     people = _people(list(set().union(*distinct)), desired.people)
     order = _order(lines, held, people)
+    if callable(applied):  # (the audit log's answer, taken as late as can be: a second process reads it)
+        applied = applied()
+    applied_at: list[str] = []
+    for made, principals in zip(lines, held, strict=True):
+        times = applied.get(made.head)
+        applied_at += map(times.get, principals, repeat("")) if times else repeat("", len(principals))
     sign_in = SignIns(actual, desired.people) if actual is not None else None
     return Rows(
         lines, starts, principals_of, statuses, origins, applied_at, people, desired.people, order, sign_in

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import marshal
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -109,6 +110,8 @@ def _serve() -> None:
     import gc
 
     gc.disable()  # a short process building records that hold no cycles
+    if hasattr(os, "nice"):  # on a busy machine the first process (and the snapshot's) go first
+        os.nice(10)
     try:
         found = _Applied.read(Path(sys.argv[1]))
     except AccessError as exc:

@@ -137,6 +137,6 @@ def _build_view(
             notes.append(found.note)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
-        origins_of=found.origins if found is not None else _nobody, applied=reading.result(), wanted=wanted,
+        origins_of=found.origins if found is not None else _nobody, applied=reading.result, wanted=wanted,
     )  # fmt: skip
     return View(desired, policies, actual, rows, history, tuple(notes), found, causes)
