@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from itertools import compress, repeat
 from pathlib import Path
 
 from reconciler.access_rows import Rows, Status
@@ -61,7 +62,7 @@ def run(
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
         _write(ctx, view, chosen, handle.write, generated, unused, sections)
-    people = len(set(view.rows.principals))
+    people = len(view.rows.people)  # (every principal of the rows)
     ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
     return 0
 
@@ -120,11 +121,8 @@ def _held_accounts(rows: Rows) -> set[tuple[str, str, str]]:
     for number, line in enumerate(rows.lines):
         run = rows.run_rows(number)
         vendor, tenant = line.head[:2]
-        found.update(
-            (vendor, tenant, p)
-            for p, s in zip(rows.principals[run], rows.statuses[run], strict=True)
-            if s in _HELD
-        )
+        holders = compress(rows.principals[run], map(_HELD.__contains__, rows.statuses[run]))
+        found.update(zip(repeat(vendor), repeat(tenant), holders))
     return found
 
 
