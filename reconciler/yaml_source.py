@@ -21,7 +21,7 @@ built unless a caller asks for one (`YamlDocument.lines`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -527,7 +527,12 @@ class _Builder:
 
 
 def load_yaml(
-    source: str | bytes, file: str, *, subset: bool = True, defer: str | None = None
+    source: str | bytes,
+    file: str,
+    *,
+    subset: bool = True,
+    defer: str | None = None,
+    fields: Sequence[str] = (),
 ) -> YamlDocument:
     """Read one file's text or bytes; problems are in `YamlDocument.errors`, never raised.
 
@@ -535,7 +540,8 @@ def load_yaml(
     (several times faster, to the same values and lines); anything else, and every error, by
     libyaml's events. `subset=False` reads with libyaml alone (the tests compare the two).
     `defer`: a top-level key whose value, when written as one-line flow mappings (a person a line),
-    is left as `yaml_fast.FlowRows` in `YamlDocument.deferred` for the caller to read as columns.
+    is left as `yaml_fast.FlowRows` in `YamlDocument.deferred` for the caller to read as columns;
+    `fields`: the field names the caller reads there (`yaml_fast.read_deferring`).
     """
     if isinstance(source, bytes):
         text, error = decode(source, file)
@@ -549,7 +555,7 @@ def load_yaml(
     if subset:
         from reconciler.yaml_fast import DECLINED, read_deferring  # it builds on this module
 
-        data, rows = read_deferring(text, defer)
+        data, rows = read_deferring(text, defer, fields)
         if data is not DECLINED:
             deferred = Deferred(defer, text, rows) if defer is not None and rows is not None else None
             return YamlDocument(file, data, deferred=deferred)
