@@ -201,21 +201,23 @@ def _flow_columns(keys: list[str], numbers: list[int], columns: dict[str, list[s
     """FlowRows of a block's keys as written, their lines and its columns: None when a key is
     quoted, too long, one YAML reads as other than text, or given twice (the builder's to read).
     Raises YamlProblem or _Outside as `_plain` does."""
-    if max(map(len, keys)) > MAX_KEY or not _QUOTES.isdisjoint(map(itemgetter(0), keys)):
+    firsts = set(map(itemgetter(0), keys))
+    if max(map(len, keys)) > MAX_KEY or not _QUOTES.isdisjoint(firsts):
         return None
     resolved: dict[str, Any] = {}
-    for typed in set(compress(keys, map(_MAYBE_TYPED.__contains__, map(itemgetter(0), keys)))):
-        resolved[typed] = _plain(typed, 0)
+    if not firsts.isdisjoint(_MAYBE_TYPED):
+        for typed in set(compress(keys, map(_MAYBE_TYPED.__contains__, map(itemgetter(0), keys)))):
+            resolved[typed] = _plain(typed, 0)
     if not all(isinstance(resolved[typed], str) for typed in resolved) or len(
-        set(map(resolved.get, keys, keys))
+        set(map(resolved.get, keys, keys)) if resolved else set(keys)
     ) < len(keys):
         return None  # (a key YAML reads as a number, or one written twice: the builder's to read)
     if resolved:
         keys = list(map(resolved.get, keys, keys))
     marked = set()
     for field, column in columns.items():  # values YAML types (numbers, true, null), and lists
-        given = list(filter(None, column))
-        if _TYPED_OR_ITEMS.isdisjoint(map(itemgetter(0), given)):
+        given = list(filter(None, column)) if "" in column else column
+        if _TYPED_OR_ITEMS.isdisjoint(set(map(itemgetter(0), given))):
             continue
         marked.add(field)
         for token in set(compress(given, map(_TYPED_OR_ITEMS.__contains__, map(itemgetter(0), given)))):
@@ -238,8 +240,8 @@ def _known_block(text: str, key: str, fields: tuple[str, ...]) -> tuple[FlowRows
     if found is None:
         return None
     start = found.end()
-    after = _TOP_LEVEL.search(text, start)
-    end = after.start() if after is not None else len(text)
+    after = _TOP_LEVEL.search(text, start - 1)  # (from the opening line's line break)
+    end = after.start() + 1 if after is not None else len(text)
     block = text[start:end]
     rows = lines.findall(block)
     if len(rows) != block.count("\n"):
@@ -289,8 +291,9 @@ def _known_lines(key: str, fields: tuple[str, ...]) -> tuple[re.Pattern[str], re
     return opening, line
 
 
-# The first line at the top that is not blank or a comment: what ends a top-level key's block.
-_TOP_LEVEL = re.compile(r"^[^ \n#]", re.MULTILINE)
+# The first line at the top that is not blank or a comment (after its line break): what ends a
+# top-level key's block.
+_TOP_LEVEL = re.compile(r"\n[^ \n#]")
 
 
 def _columns(

@@ -56,6 +56,7 @@ _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 # What YAML allows in a stream (its c-printable set); anything else is named with its line.
 _NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_PRINTABLE_ASCII = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x7F)])  # (what _NOT_PRINTABLE allows of ASCII)
 _NUMERIC_START = frozenset("0123456789+-.")
 
 
@@ -275,6 +276,8 @@ def decode(raw: bytes, file: str) -> tuple[str, LocatedError | None]:
 
 
 def _unprintable(text: str) -> YamlProblem | None:
+    if text.isascii() and not text.encode("ascii").translate(None, _PRINTABLE_ASCII):
+        return None  # (the usual file: every character printable ASCII, a tab or a line break)
     found = _NOT_PRINTABLE.search(text)
     if found is None:
         return None
