@@ -132,13 +132,20 @@ def read_deferring(text: str, key: str | None, fields: Sequence[str] = ()) -> tu
         text += "\n"
     flow: FlowRows | None = None
     taken = _known_block(text, key, tuple(fields)) if key is not None and fields else None
-    if taken is not None:
-        flow, text = taken  # (the block's lines left blank: the rest is read as ever)
-    rows = _LINE.findall(text)
-    if len(rows) != text.count("\n"):
-        return DECLINED, None  # a line the subset does not cover
-    if flow is None and key is not None:
-        flow = _flow_rows(rows, key)
+    if taken is None:
+        rows = _LINE.findall(text)
+        if len(rows) != text.count("\n"):
+            return DECLINED, None  # a line the subset does not cover
+        if key is not None:
+            flow = _flow_rows(rows, key)
+    else:  # the lines before and after the block read as ever, the block's left blank
+        flow, (start, end) = taken
+        rows = _LINE.findall(text, 0, start)
+        after = _LINE.findall(text, end)
+        if len(rows) != text.count("\n", 0, start) or len(after) != text.count("\n", end):
+            return DECLINED, None  # a line the subset does not cover
+        rows += repeat(_BLANK, text.count("\n", start, end))
+        rows += after
     try:
         data = _Reader().build(rows)
     except (YamlProblem, _Outside):  # a number too long for an int, a key given twice
@@ -149,6 +156,7 @@ def read_deferring(text: str, key: str | None, fields: Sequence[str] = ()) -> tu
 
 
 _KEY, _DASH, _USUAL, _TEXT = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
+_BLANK = ("", "", "", "", "")  # the row of a blank line
 _EVEN = itemgetter(slice(0, None, 2))
 _TYPED_OR_ITEMS = _MAYBE_TYPED | {"["}
 
@@ -193,7 +201,7 @@ def _flow_rows(rows: list[tuple[str, str, str, str, str]], key: str) -> FlowRows
     except (YamlProblem, _Outside):
         return None
     if found is not None:
-        rows[start:end] = repeat(("", "", "", "", ""), end - start)
+        rows[start:end] = repeat(_BLANK, end - start)
     return found
 
 
@@ -227,9 +235,9 @@ def _flow_columns(keys: list[str], numbers: list[int], columns: dict[str, list[s
     return FlowRows(keys, numbers, columns, resolved, frozenset(marked))
 
 
-def _known_block(text: str, key: str, fields: tuple[str, ...]) -> tuple[FlowRows, str] | None:
+def _known_block(text: str, key: str, fields: tuple[str, ...]) -> tuple[FlowRows, tuple[int, int]] | None:
     """What `_flow_rows` makes of the top-level `key`'s block, found in `text` and taken apart by
-    one regular expression (`_known_lines`), and `text` with the block's lines left blank; None
+    one regular expression (`_known_lines`), and where the block's lines are in `text`; None
     (then `_flow_rows` looks at it) unless every line of the block is blank, a comment, or
     `  name: {field: value, ...}` naming only `fields`, each at most once, at one indentation.
 
@@ -269,7 +277,7 @@ def _known_block(text: str, key: str, fields: tuple[str, ...]) -> tuple[FlowRows
         return None
     if flow is None:
         return None
-    return flow, text[:start] + "\n" * block.count("\n") + text[end:]
+    return flow, (start, end)
 
 
 @cache

@@ -186,6 +186,8 @@ def test_the_usual_people_block_is_read_by_the_regular_expression() -> None:
     text = PEOPLE.replace("  bob:", "\n  # contractors\n  bob:")
     taken = _known_block(text, "people", people_table.FIELDS)
     assert taken is not None
-    rows, rest = taken
+    rows, (start, end) = taken
     assert rows == read_deferring(text, "people")[1]
-    assert rows.lines == [2, 5, 6] and rest.count("\n") == text.count("\n")
+    assert rows.lines == [2, 5, 6]
+    assert read_deferring(text, "people", people_table.FIELDS)[1] == rows  # (not declined)
+    assert text[:start] == "people:\n" and text[end:].startswith("teams:\n")
