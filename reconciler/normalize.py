@@ -110,7 +110,7 @@ class _Builder:
     groups: dict[Head, list[str]] = field(default_factory=dict)
     # Lines granting at a vendor that needs an account, in order (non-exclusive types, exclusive):
     # (vendor, tenant, grant head or slot prefix, principals).
-    account_lines: tuple[list[tuple[str, str, tuple[str, ...], tuple[str, ...]]], ...] = field(
+    account_lines: tuple[list[tuple[str, str, tuple[str, ...], tuple[str, ...], str]], ...] = field(
         default_factory=lambda: ([], [])
     )
 
@@ -308,7 +308,7 @@ class _Builder:
         exclusive = resource_type(vendor, rtype).exclusive
         if vendor in _NEEDS_ACCOUNT:  # the line may be the first to need these people's accounts
             prefix = (vendor, tenant, rtype, resource) if exclusive else head
-            self.account_lines[exclusive].append((vendor, tenant, prefix, principals))
+            self.account_lines[exclusive].append((vendor, tenant, prefix, principals, via))
         if exclusive:
             self._exclusive(head, principals, provenance, direct)
             return
@@ -437,9 +437,10 @@ class _Builder:
     ) -> None:
         for member in members:
             where = source.document.location((*path, member))
-            principals, _ = self.principals(member, where, ".".join(str(p) for p in path))
+            principals, via = self.principals(member, where, ".".join(str(p) for p in path))
             if principals:
-                self.accounts.add(vendor, tenant, principals, where, ())
+                positions = self.positions.get(via) if via else None
+                self.accounts.add(vendor, tenant, principals, where, (), positions=positions)
 
     def resource_block(
         self,
@@ -517,11 +518,14 @@ class _Builder:
             attributes = (("population", population),)
             for member in members:
                 where = doc.location(("pingone", "populations", population, member))
-                principals, _ = self.principals(member, where, f"pingone.populations.{population}")
+                principals, via = self.principals(member, where, f"pingone.populations.{population}")
                 # Whom an earlier line put in a population: its batch of accounts says which.
                 held = self.accounts.principals.get(("pingone", ""), {})
                 if held.keys().isdisjoint(principals):  # the usual case, in bulk
-                    self.accounts.add("pingone", "", principals, where, attributes, fresh=True)
+                    positions = self.positions.get(via) if via else None
+                    self.accounts.add(
+                        "pingone", "", principals, where, attributes, fresh=True, positions=positions
+                    )
                     continue
                 for principal in principals:
                     previous = self.populations.get(principal)  # (a later line of the same population)
@@ -584,7 +588,7 @@ class _Builder:
         # looked at again for it (by identity: the tuples are kept alive by the lines).
         seen: set[tuple[str, str, int]] = set()
         for exclusive, account_lines in enumerate(self.account_lines):
-            for vendor, tenant, prefix, principals in account_lines:
+            for vendor, tenant, prefix, principals, via in account_lines:
                 if len(principals) > 1:
                     once = (vendor, tenant, id(principals))
                     if once in seen:
@@ -593,7 +597,9 @@ class _Builder:
                 new = list(filterfalse(held.get((vendor, tenant), {}).__contains__, principals))
                 if new:
                     where = self._first_sources(lines, exclusive, prefix, new)
-                    self.accounts.add(vendor, tenant, new, where, (), fresh=True)
+                    whole = len(new) == len(principals)  # (a team's people in its order)
+                    positions = self.positions.get(via) if via and whole else None
+                    self.accounts.add(vendor, tenant, new, where, (), fresh=True, positions=positions)
 
     def _first_sources(
         self, lines: LineGrants, exclusive: int, prefix: tuple[str, ...], principals: list[str]
@@ -776,6 +782,7 @@ def _normalize(
         raise ValidationErrors(builder.errors)
     people = builder.by_principal()
     logins = builder.logins
+    names = builder.columns.names  # (the people's, in the order of `positions`; empty when kept)
 
     @cache
     def records() -> tuple[dict[str, dict[AccountKey, Account]], list[list[AccountKey]]]:
@@ -800,5 +807,5 @@ def _normalize(
         tenant_sources=builder.tenant_sources,
         grant_groups=groups,
         account_attributes=cache(lambda: made.attributes(logins)),
-        account_lines=lambda vendor: made.lines(vendor, people, logins),
+        account_lines=lambda vendor: made.lines(vendor, people, logins, names),
     )
