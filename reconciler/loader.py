@@ -133,7 +133,8 @@ def _add(
     if found is not None:
         files.append(found)
         return
-    document = load_yaml(data if isinstance(data, bytes) else data(), name, defer="people")
+    raw = data if isinstance(data, bytes) else data()
+    document = load_yaml(raw, name, defer="people", fields=people_table.FIELDS)
     errors.extend(document.errors)
     if document.tree is None:
         return  # an empty file, or one that could not be read

@@ -13,6 +13,8 @@ from operator import itemgetter, lt, methodcaller
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from reconciler.connectors.base import VendorState, columns_fingerprint, with_fingerprint
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
@@ -368,7 +370,18 @@ def read_snapshot(directory: Path, vendor: str) -> tuple[Parts, str] | None:
         return None
     try:
         with paused_gc():
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = _decoded(path)
     except json.JSONDecodeError as exc:
         raise AccessError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
     return _read_json(data, str(path))
+
+
+def _decoded(path: Path) -> Any:
+    """The file's JSON, as `json.loads` reads its text: decoded by msgspec (in half the time,
+    from the bytes: the values it accepts are the ones json makes), and by json itself when msgspec
+    refuses the file (not UTF-8, not JSON, NaN or a number out of range, a lone surrogate escape),
+    for the same value or the same error."""
+    try:
+        return msgspec.json.decode(path.read_bytes())
+    except msgspec.MsgspecError:
+        return json.loads(path.read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from reconciler.connectors.base import VendorState, fingerprint
 from reconciler.errors import AccessError
 from reconciler.records import Account, Grant, Head, ungroup
-from reconciler.snapshot import read_state, write_state
+from reconciler.snapshot import _read_json, read_state, state_of, write_state
 from tests.helpers import run_cli
 
 CO = "562949953421312"
@@ -406,3 +406,41 @@ def test_a_version_1_snapshot_that_cannot_be_rewritten_is_still_read(
         code == 0 and "procore.json: an older snapshot format, read more slowly (could not rewrite it" in err
     )
     assert json.loads((snapshot / "procore.json").read_text())["snapshot_version"] == 1
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda text: text,
+        lambda text: text.replace('"catalog":{', '"catalog":{"big":[],"x":1e400,', 1),  # json: inf
+        lambda text: text.replace(
+            '"grants":[', '"grants":[["","group","G\\udc00","member",["ann@x.example"]],', 1
+        ),
+        lambda text: text.replace('"catalog":{', '"catalog":{"n":NaN,', 1),
+        lambda text: "\ufeff" + text,
+        lambda text: text + " ]",
+        lambda text: text.replace("ann@x.example", "ann\x01@x.example", 1),
+    ],
+)
+def test_a_snapshot_msgspec_refuses_reads_as_json_reads_it(tmp_path: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    """Snapshots are decoded by msgspec, and by json where msgspec refuses: the same state, or the
+    same error, as json.loads of the file's text."""
+    path = write_state(tmp_path, _state())
+    text = edit(path.read_text(encoding="utf-8"))
+    path.write_text(text, encoding="utf-8")
+    try:
+        expected: object = read_snapshot_by_json(path)
+    except Exception as exc:  # the same kind of error either way
+        with pytest.raises(type(exc)) as raised:
+            read_state(tmp_path, "pingone")
+        assert str(raised.value) == str(exc)
+        return
+    assert read_state(tmp_path, "pingone") == expected
+
+
+def read_snapshot_by_json(path: Path) -> VendorState:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise AccessError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+    return state_of(*_read_json(data, str(path)))
