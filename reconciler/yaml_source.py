@@ -23,21 +23,29 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
-import yaml
-from yaml import events as ev
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.errors import LocatedError
 from reconciler.location import Location
 
-# libyaml's parser when PyYAML was built with it (it is, in its wheels); the Python one otherwise.
-try:
-    from yaml import cyaml
+if TYPE_CHECKING:  # (PyYAML is imported for a file outside yaml_fast's subset: see `_libyaml`)
+    import yaml
 
-    _Parser: Any = cyaml.CParser  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _Parser = yaml.SafeLoader
+
+@cache
+def _libyaml() -> Any:
+    """libyaml's parser when PyYAML was built with it (it is, in its wheels); the Python one
+    otherwise. Imported when first needed: a repository in the plain subset never is."""
+    try:
+        from yaml import cyaml
+
+        return cyaml.CParser  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - PyYAML built without libyaml
+        import yaml
+
+        return yaml.SafeLoader
+
 
 Path = tuple[str | int, ...]
 
@@ -359,7 +367,7 @@ class _Builder:
     """Events -> LineDict/LineList/scalars, with one explicit stack (no recursion)."""
 
     def __init__(self, text: str) -> None:
-        self.parser = _Parser(text)
+        self.parser = _libyaml()(text)
         self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, size in values)
         self.open_anchors: set[str] = set()
         self.budget = ALIAS_BUDGET + len(text)
@@ -368,6 +376,8 @@ class _Builder:
         self.merges: dict[int, list[tuple[int, Any]]] = {}  # id(mapping) -> (line, source)
 
     def build(self) -> Any:
+        from yaml import events as ev
+
         get_event: Callable[[], Any] = self.parser.get_event
         scalar_event, alias_event = ev.ScalarEvent, ev.AliasEvent
         mapping_start, mapping_end = ev.MappingStartEvent, ev.MappingEndEvent
@@ -562,6 +572,8 @@ def load_yaml(
         if data is not DECLINED:
             deferred = Deferred(defer, text, rows) if defer is not None and rows is not None else None
             return YamlDocument(file, data, deferred=deferred)
+    import yaml
+
     builder = _Builder(text)
     try:
         data = builder.build()
