@@ -154,8 +154,12 @@ def _differences(
             there = set(held)
             want = wanted.get(head)
             if want:
-                lacking[head] = list(filterfalse(there.__contains__, want))
-                surplus[head] = there.difference(want)
+                lacking[head] = found = list(filterfalse(there.__contains__, want))
+                # Each side holds a principal once: the vendor holds len(want) - len(found) of the
+                # wanted, and anything more is surplus, taken out of `there` in place (no copy).
+                if len(there) > len(want) - len(found):
+                    there.difference_update(want)
+                    surplus[head] = there
             else:
                 surplus[head] = there
         for head, want in wanted.items():  # the heads it holds nothing of
