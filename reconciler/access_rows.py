@@ -20,9 +20,9 @@ import datetime as dt
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from itertools import chain, repeat
-from operator import add, and_, sub
-from typing import NamedTuple
+from itertools import chain, compress, repeat
+from operator import add, is_not, itemgetter, not_, sub
+from typing import NamedTuple, cast
 
 from reconciler.connectors.base import VendorState
 from reconciler.line_grants import LineGrants, runs_of
@@ -30,7 +30,7 @@ from reconciler.origin import Origin
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet, Grant, Head, Person, Provenance
 from reconciler.rules.matching import matches
-from reconciler.usage import AccountIndex
+from reconciler.usage import AccountIndex, reports_sign_ins
 
 
 class Status(StrEnum):
@@ -140,7 +140,7 @@ class Rows:
     """Every row of a view, kept as columns (see the module's docstring). Iterating yields `Row`s
     in order; `chunks` gives the same rows as columns, a chunk at a time."""
 
-    __slots__ = ("_order", "applied", "line_of", "lines", "origins", "people", "persons", "principals", "sign_in",
+    __slots__ = ("applied", "line_of", "lines", "order", "origins", "people", "persons", "principals", "sign_in",
                  "starts", "statuses")  # fmt: skip
 
     def __init__(
@@ -154,7 +154,7 @@ class Rows:
         people: dict[str, Who],
         persons: Mapping[str, Person],
         order: array[int],
-        sign_in: SignInOf | None = None,
+        sign_in: SignIns | None = None,
     ) -> None:
         self.lines = lines  # per run
         self.starts = starts  # where each run's rows start (and, last, how many rows there are)
@@ -165,16 +165,16 @@ class Rows:
         self.applied = applied
         self.people = people  # principal -> their cells
         self.persons = persons  # principal -> their line in people.yaml (desired.people)
-        self._order = order  # the rows' indexes in the order shown
+        self.order = order  # the rows' indexes in the order shown
         # (vendor, tenant, principal) -> when that account last signed in (`usage.sign_in_text`)
-        self.sign_in: SignInOf = sign_in or _not_read
+        self.sign_in = sign_in or SignIns(None, persons)
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self.order)
 
     def chunks(self, size: int = CHUNK) -> Iterator[Chunk]:
-        for start in range(0, len(self._order), size):
-            at = self._order[start : start + size].tolist()
+        for start in range(0, len(self.order), size):
+            at = self.order[start : start + size].tolist()
             yield Chunk(
                 list(map(self.line_of.__getitem__, at)),
                 list(map(self.principals.__getitem__, at)),
@@ -212,7 +212,7 @@ def build_rows(
     today: dt.date,
     *,
     origins_of: OriginsOf,
-    applied: Applied,
+    applied: Applied | Callable[[], Applied],
     wanted: Callable[[Grant], bool] | None = None,
 ) -> Rows:
     """Every grant of the YAML and of the vendors (those `wanted`, all by default), with provenance.
@@ -245,7 +245,6 @@ def build_rows(
     principals_of: list[str] = []
     statuses: list[Status] = []
     origins: list[Origin | None] = []
-    applied_at: list[str] = []
     per_line: dict[int, tuple[str, str, str, str, bool, str]] = {}
     for (head, principals, line), run_status in zip(runs, run_statuses, strict=True):
         said = per_line.get(id(line))
@@ -262,41 +261,55 @@ def build_rows(
             origins += (
                 map(known.get, principals, repeat(default)) if known else repeat(default, len(principals))
             )
-        times = applied.get(head)
-        applied_at += map(times.get, principals, repeat("")) if times else repeat("", len(principals))
 
-    people = _people(list(set(principals_of)), desired.people)
-    order = _order(lines, starts, principals_of, people)
-    sign_in = _sign_ins(actual, desired.people) if actual is not None else None
+    held = [run[1] for run in runs]  # each run's principals: a team's members are one sequence for its lines
+    distinct = list({id(principals): principals for principals in held}.values())
+    people = _people(list(set().union(*distinct)), desired.people)
+    order = _order(lines, held, people)
+    if callable(applied):  # (the audit log's answer, taken as late as can be: a second process reads it)
+        applied = applied()
+    applied_at: list[str] = []
+    for made, principals in zip(lines, held, strict=True):
+        times = applied.get(made.head)
+        applied_at += map(times.get, principals, repeat("")) if times else repeat("", len(principals))
+    sign_in = SignIns(actual, desired.people) if actual is not None else None
     return Rows(
         lines, starts, principals_of, statuses, origins, applied_at, people, desired.people, order, sign_in
     )
 
 
 _NOTHING = Provenance(None)  # what explains drift: no line
-SignInOf = Callable[[tuple[str, str, str]], str]
 
 
-def _not_read(account: tuple[str, str, str]) -> str:
-    return ""
-
-
-def _sign_ins(actual: Mapping[str, VendorState], people: Mapping[str, Person]) -> SignInOf:
+class SignIns:
     """(vendor, tenant, principal) -> when that account last signed in (`usage.sign_in_text`),
-    worked out once per account; the account is found as the plan finds it (login, else email)."""
-    index = AccountIndex(actual.values())
-    cache: dict[tuple[str, str, str], str] = {}
+    worked out once per account; the account is found as the plan finds it (login, else email).
+    `many`: the same for a vendor's tenant's principals at once (one text for all of them where
+    the vendor, or the state read, does not say)."""
 
-    def lookup(key: tuple[str, str, str]) -> str:
-        found = cache.get(key)
+    def __init__(self, actual: Mapping[str, VendorState] | None, people: Mapping[str, Person]) -> None:
+        self.index = AccountIndex(actual.values()) if actual is not None else None
+        self.people = people
+        self.cache: dict[tuple[str, str, str], str] = {}
+
+    def __call__(self, key: tuple[str, str, str]) -> str:
+        found = self.cache.get(key)
         if found is None:
-            vendor, tenant, principal = key
-            found = cache[key] = index.text(
-                vendor, index.find(vendor, tenant, principal, people.get(principal))
-            )
+            found = self.cache[key] = self._find(*key)
         return found
 
-    return lookup
+    def many(self, vendor: str, tenant: str, principals: Sequence[str]) -> Iterable[str]:
+        index = self.index
+        if index is None:
+            return repeat("", len(principals))
+        if not reports_sign_ins(vendor) or not index.knows(vendor):  # the same for every account
+            return repeat(index.text(vendor, None), len(principals))
+        return map(self, zip(repeat(vendor), repeat(tenant), principals))
+
+    def _find(self, vendor: str, tenant: str, principal: str) -> str:
+        if self.index is None:
+            return ""
+        return self.index.text(vendor, self.index.find(vendor, tenant, principal, self.people.get(principal)))
 
 
 def _desired_runs(desired: AccessSet) -> Iterator[tuple[Head, Sequence[str], Provenance]]:
@@ -375,37 +388,43 @@ def _line(provenance: Provenance, expiring_of: Callable[[str], bool]) -> tuple[s
 
 
 def _people(principals: list[str], people: Mapping[str, Person]) -> dict[str, Who]:
-    """principal -> key, name and GitHub login (empty for an account nobody listed)."""
-    nobody = Who("", "", "")
-    return {
-        p: nobody if w is None else Who(w.key, w.name, w.github)
-        for p, w in zip(principals, map(people.get, principals), strict=True)
-    }
+    """principal -> key, name and GitHub login (empty for an account nobody listed), made in C."""
+    found = list(map(people.get, principals))
+    listed = list(map(is_not, found, repeat(None)))
+    cells = map(_WHO, cast(Iterable[Person], compress(found, listed)))
+    who = dict(zip(compress(principals, listed), map(tuple.__new__, repeat(Who), cells), strict=True))
+    if not all(listed):
+        who.update(zip(compress(principals, map(not_, listed)), repeat(_NOBODY)))
+    return who
 
 
-def _order(
-    lines: list[Line], starts: list[int], principals: list[str], people: Mapping[str, Who]
-) -> array[int]:
+_WHO = itemgetter(0, 2, 5)  # a Person's key, name and GitHub login
+_NOBODY = Who("", "", "")
+
+
+def _order(lines: list[Line], held: list[Sequence[str]], people: Mapping[str, Who]) -> array[int]:
     """The rows' indexes sorted by vendor, person (their key, else the principal), tenant, resource
-    type and resource, ties in the order made: each row's key is one integer, those fields' ranks
-    and the row's index packed, so the sort compares integers (runs of rows already in order, a
-    line's members as people.yaml lists them, merge in near-linear time)."""
-    total = len(principals)
+    type and resource, ties in the order made: one stable sort of the rows' indexes by an integer
+    key each, those fields' ranks packed (small integers, compared in C; a line's rows, as
+    people.yaml lists its members, are runs already in order). A run's key is its person's part
+    (worked out once for each sequence of principals: a team's members on each of its lines) plus
+    its line's vendor's and place's."""
     vendors = {v: i for i, v in enumerate(sorted({line.head[0] for line in lines}))}
     places = {p: i for i, p in enumerate(sorted({line.head[1:4] for line in lines}))}
     names = {p: who.key or p for p, who in people.items()}
     ranked = sorted(set(names.values()))
-    width = 1 << max(total, 1).bit_length()  # room for a row's index
-    per_name = width * max(len(places), 1)
+    per_name = max(len(places), 1)
     per_vendor = per_name * max(len(ranked), 1)
     rank = dict(zip(ranked, range(0, len(ranked) * per_name, per_name), strict=True))
     scaled = dict(zip(names, map(rank.__getitem__, names.values()), strict=True))
-    # A run's rows: its vendor's and place's part, plus each row's index; plus each person's part.
-    runs = [vendors[line.head[0]] * per_vendor + places[line.head[1:4]] * width for line in lines]
-    indexes = chain.from_iterable(map(range, map(add, runs, starts), map(add, runs, starts[1:])))
-    keys = list(map(add, map(scaled.__getitem__, principals), indexes))
-    keys.sort()
-    return array("q", map(and_, keys, repeat(width - 1)))
+    of_sequence: dict[int, list[int]] = {}
+    keys: list[int] = []
+    for line, principals in zip(lines, held, strict=True):
+        ranks = of_sequence.get(id(principals))
+        if ranks is None:
+            ranks = of_sequence[id(principals)] = list(map(scaled.__getitem__, principals))
+        keys += map(add, ranks, repeat(vendors[line.head[0]] * per_vendor + places[line.head[1:4]]))
+    return array("q", sorted(range(len(keys)), key=keys.__getitem__))
 
 
 def _expiring_lookup(today: dt.date, window: int) -> Callable[[str], bool]:

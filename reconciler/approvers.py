@@ -121,14 +121,16 @@ def requirements_for(
 
 
 def _requirements(
-    change: Change, policies: Policies, people: Directory, beneficiary: str | None
+    change: Change, policies: Policies, people: Directory | None, beneficiary: str | None
 ) -> tuple[Requirement, ...]:
-    """`beneficiary`: the folded GitHub login that may not approve; None leaves every login in."""
+    """`beneficiary`: the folded GitHub login that may not approve; None leaves every login in.
+    `people`: None only when there are no approver rules (it is asked of no one then)."""
     found: list[Requirement] = []
     for name, rule in policies.approvers.items():
         names = covering_names(rule, change)
         if names is None:
             continue
+        assert people is not None  # (approver rules: the caller passes the directory)
         logins = frozenset(login for login in people.logins(names) if login.casefold() != beneficiary)
         found.append(
             Requirement(name, rule.minimum, logins, describe(rule.minimum, names, logins), tuple(names))
@@ -172,10 +174,18 @@ class PlanRequirements:
     def __init__(self, policies: Policies, desired: AccessSet, people: Directory | None = None) -> None:
         self.policies = policies
         self.desired = desired
-        self.people = people or directory(desired)
+        self._people = people
         self._kinds = _Kinds(self)
         self._own: dict[tuple[tuple[str, ...], str], Decided] = {}
         self._last: tuple[Sequence[Change], list[Decided]] | None = None
+
+    @property
+    def people(self) -> Directory:
+        """The directory the rules resolve names in (made when a rule first asks: without approver
+        rules, never, and 100,000 people are not indexed for nothing)."""
+        if self._people is None:
+            self._people = directory(self.desired)
+        return self._people
 
     def decide_all(self, changes: Sequence[Change]) -> list[Decided]:
         """`[decide(c) for c in changes]` in C-level passes over the changes (the last answer is
@@ -201,7 +211,9 @@ class PlanRequirements:
         return decided
 
     def decided(self, change: Change, beneficiary: str | None, gaps: tuple[str, ...]) -> Decided:
-        requirements = _requirements(change, self.policies, self.people, beneficiary)
+        requirements = _requirements(
+            change, self.policies, self.people if self.policies.approvers else None, beneficiary
+        )
         unsatisfiable = tuple(r for r in requirements if not r.satisfiable)
         return Decided(
             requirements,

@@ -32,6 +32,7 @@ from reconciler.settings import environment
 if TYPE_CHECKING:
     from reconciler.commands.access_view import ViewOptions
     from reconciler.commands.state import Source
+    from reconciler.periods import Instant
 
 # Each command imports its modules when it runs: `access validate` never loads the gate, the
 # connectors or the simulators (half a second of imports before this).
@@ -79,7 +80,7 @@ EXAMPLES = {
     "why": _examples(
         "access why bob --sandbox",
         "access why alice 'Harbor Tower' --format json",
-        "access why heidi --vendor concur --no-sync",
+        "access why carol --at 2026-09-30   # as of that day: main then, the stored snapshot",
     ),
     "request": _examples(
         "access request judy 'Harbor Tower' 'Project Engineer' --reason PROC-412",
@@ -90,6 +91,7 @@ EXAMPLES = {
     "report": _examples(
         "access report --sandbox --out report.html",
         "access report --state snapshot/ --format csv --out access.csv",
+        "access report --at 2026-09-30 --out access-q3.csv   # as of that day",
     ),
     "reset": _examples("access sandbox reset", "access sandbox reset --vendor procore"),
     "export-tree": _examples(
@@ -109,6 +111,17 @@ EXAMPLES = {
     ),
     "audit-show": _examples(
         "access audit show", "access audit show --format json", "access audit show --sandbox"
+    ),
+    "evidence": _examples(
+        "access evidence --period 2026-Q3 --out evidence-2026-q3/",
+        "access evidence --period 2026-07-01..2026-09-30 --out q3/ --state snapshot/",
+        "access evidence verify evidence-2026-q3/",
+        "access evidence keygen --public policies/evidence.pub",
+    ),
+    "snapshots": _examples(
+        "access sync --out snapshot/ && access snapshots keep snapshot/",
+        "access snapshots list",
+        "git ls-remote --refs origin 'refs/access/snapshots/*' | cut -f2 | xargs access snapshots expired",
     ),
     "serve": _examples(
         "access sandbox serve", "access sandbox serve  # prints the variables, then serves until Ctrl-C"
@@ -137,6 +150,15 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+evidence_app = typer.Typer(
+    help="A signed evidence pack for an audit period (--period, --out); `verify` checks one; `keygen` makes a key.",
+)
+app.add_typer(evidence_app, name="evidence")
+snapshots_app = typer.Typer(
+    help="The vendors' daily snapshots, kept in git as refs/access/snapshots/YYYY-MM-DD (for --at and evidence).",
+    no_args_is_help=True,
+)
+app.add_typer(snapshots_app, name="snapshots")
 
 RepoOption = Annotated[
     Path | None,
@@ -243,13 +265,37 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")
     ] = False,
+    snapshot_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--snapshot-out",
+            help="Also write what the vendors said as snapshot files here (as `access sync --out`).",
+        ),
+    ] = None,
 ) -> int:
     """Sync actual state, diff it against the YAML and show the changes."""
-    from reconciler.commands import plan as plan_cmd
+    early = None
+    if state is not None and not sandbox and snapshot_out is None:
+        # The snapshot's second process starts before the plan's modules are imported (a fifth of
+        # a second): `make_plan` takes it (`SnapshotReading.start`).
+        from reconciler.snapshot_reading import SnapshotReading
+        from reconciler.vendors import VENDORS
 
-    return plan_cmd.run(
-        _ctx(ctx), source=_source(sandbox, state), out=out, fmt=fmt, detailed_exitcode=detailed_exitcode
-    )
+        early = SnapshotReading.start_early(state, _ctx(ctx).vendors or VENDORS)
+    try:
+        from reconciler.commands import plan as plan_cmd
+
+        return plan_cmd.run(
+            _ctx(ctx),
+            source=_source(sandbox, state),
+            out=out,
+            fmt=fmt,
+            detailed_exitcode=detailed_exitcode,
+            snapshot_out=snapshot_out,
+        )
+    finally:
+        if early is not None:
+            early.stop()  # (stopped already once taken and done with: then nothing to do)
 
 
 @app.command(epilog=EXAMPLES["apply"])
@@ -490,6 +536,23 @@ AuditLogOption = Annotated[
 ]
 
 
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="DATE",
+        help="As of a day (its end, UTC) or a time with its zone: main's commit then, the stored "
+        "snapshot nearest it (refs/access/snapshots/), the approvals then.",
+    ),
+]
+
+
+def _at(value: str | None) -> Instant | None:
+    from reconciler.periods import parse_instant
+
+    return parse_instant(value) if value is not None else None
+
+
 def _view(sandbox: bool, state: Path | None, no_sync: bool, audit_log: Path | None) -> ViewOptions:
     from reconciler.commands.access_view import ViewOptions
 
@@ -506,12 +569,13 @@ def why(
     no_sync: NoSyncOption = False,
     audit_log: AuditLogOption = None,
     fmt: Annotated[TextOrJson, typer.Option("--format", help="text or json.")] = "text",
+    at: AtOption = None,
 ) -> int:
     """Why a person holds what they hold: the YAML line, commit, pull request, approvals, applied."""
     from reconciler.commands import why as why_cmd
 
     return why_cmd.run(
-        _ctx(ctx), person, resource, options=_view(sandbox, state, no_sync, audit_log), fmt=fmt
+        _ctx(ctx), person, resource, options=_view(sandbox, state, no_sync, audit_log), fmt=fmt, at=_at(at)
     )
 
 
@@ -530,13 +594,13 @@ def report(
         bool,
         typer.Option("--sla", help="Only the deprovisioning SLA view (policies/ leavers), as CSV."),
     ] = False,
+    at: AtOption = None,
 ) -> int:
     """Everyone's access with its provenance, as CSV or one self-contained HTML page."""
     from reconciler.commands import report as report_cmd
 
-    return report_cmd.run(
-        _ctx(ctx), out=out, fmt=fmt, options=_view(sandbox, state, no_sync, audit_log), sla=sla
-    )
+    options = _view(sandbox, state, no_sync, audit_log)
+    return report_cmd.run(_ctx(ctx), out=out, fmt=fmt, options=options, sla=sla, at=_at(at))
 
 
 @app.command(epilog=EXAMPLES["request"])
@@ -829,6 +893,110 @@ def audit_show(
     from reconciler.commands import audit_cmd
 
     return audit_cmd.show(_ctx(ctx), _source(sandbox, None), fmt=fmt, repository=repository)
+
+
+@evidence_app.callback(invoke_without_command=True, epilog=EXAMPLES["evidence"])
+def evidence(
+    ctx: typer.Context,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period", metavar="PERIOD", help="2026-Q3, 2026-07-01..2026-09-30, 2026-09 or 2026 (UTC days)."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The directory for the pack (new or empty).")
+    ] = None,
+    sandbox: SandboxOption = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="The vendors at the period's end from this snapshot directory.",
+            show_default="the stored snapshot nearest the end",
+        ),
+    ] = None,
+    no_sync: Annotated[
+        bool, typer.Option("--no-sync", help="No vendor snapshot: the YAML and its history only.")
+    ] = False,
+) -> int:
+    """Write a signed evidence pack for an audit period: population, changes, leavers, recertifications."""
+    if ctx.invoked_subcommand is not None:
+        return 0
+    if period is None or out is None:
+        raise AccessError(
+            "access evidence needs --period and --out (or a command: verify, keygen); see --help"
+        )
+    from reconciler.commands import evidence as evidence_cmd
+    from reconciler.commands.access_view import ViewOptions
+    from reconciler.periods import parse_period
+
+    options = ViewOptions(_source(sandbox, state), sync=not no_sync)
+    return evidence_cmd.run(_ctx(ctx), period=parse_period(period), out=out, options=options)
+
+
+@evidence_app.command("verify", epilog=EXAMPLES["evidence"])
+def evidence_verify(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="The evidence pack's directory.")],
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", help="The public key (PEM).", show_default="policies/evidence.pub of the repository"
+        ),
+    ] = None,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="The sandbox's own key.")] = False,
+) -> int:
+    """Check a pack: every file against SHA256SUMS, and its signature. One line; exit 1 names what fails."""
+    from reconciler.commands import evidence as evidence_cmd
+
+    return evidence_cmd.verify(_ctx(ctx), directory, key_file=key, source=_source(sandbox, None))
+
+
+@evidence_app.command("keygen", epilog=EXAMPLES["evidence"])
+def evidence_keygen(
+    ctx: typer.Context,
+    public: Annotated[
+        Path | None, typer.Option("--public", help="Also write the public key here (policies/evidence.pub).")
+    ] = None,
+) -> int:
+    """Print a new Ed25519 key pair: the private half for ACCESS_EVIDENCE_SIGNING_KEY, the public to commit."""
+    from reconciler.commands import evidence as evidence_cmd
+
+    return evidence_cmd.keygen(_ctx(ctx), public)
+
+
+@snapshots_app.command("keep", epilog=EXAMPLES["snapshots"])
+def snapshots_keep(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="What `access sync --out DIR` wrote.")],
+    day: Annotated[
+        str | None, typer.Option("--day", help="The day it is the snapshot of.", show_default="today (UTC)")
+    ] = None,
+) -> int:
+    """Keep a snapshot as refs/access/snapshots/DAY; delete local ones past ACCESS_SNAPSHOT_RETENTION_DAYS."""
+    from reconciler.commands import snapshots as snapshots_cmd
+
+    return snapshots_cmd.keep(_ctx(ctx), directory, day)
+
+
+@snapshots_app.command("list", epilog=EXAMPLES["snapshots"])
+def snapshots_list(ctx: typer.Context) -> int:
+    """Print the days kept (oldest first) and their commits."""
+    from reconciler.commands import snapshots as snapshots_cmd
+
+    return snapshots_cmd.show(_ctx(ctx))
+
+
+@snapshots_app.command("expired", epilog=EXAMPLES["snapshots"])
+def snapshots_expired(
+    ctx: typer.Context,
+    refs: Annotated[list[str] | None, typer.Argument(help="Snapshot refs (default: the local ones).")] = None,
+) -> int:
+    """Print the snapshot refs past the retention (ACCESS_SNAPSHOT_RETENTION_DAYS, default 400 days)."""
+    from reconciler.commands import snapshots as snapshots_cmd
+
+    return snapshots_cmd.expired(_ctx(ctx), list(refs or []))
 
 
 def _mount_optional(module: str, name: str) -> None:

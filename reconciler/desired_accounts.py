@@ -62,6 +62,9 @@ class AccountBatches:
     count: int = 0
     _wheres: dict[int, dict[str, Location | None]] = field(default_factory=dict)  # (batches with one each)
     _line_provenance: dict[Location, Provenance] = field(default_factory=dict)
+    # batch number -> where its principals' people are in the people's columns, when the line
+    # that gave it knew (a team's people, all new): their names are then taken by position.
+    positions: dict[int, Sequence[int]] = field(default_factory=dict)
 
     def add(
         self,
@@ -72,31 +75,47 @@ class AccountBatches:
         attributes: tuple[tuple[str, str], ...],
         *,
         fresh: bool = False,
+        positions: Sequence[int] | None = None,
     ) -> None:
         """`principals`' accounts, but those an earlier line gave (`fresh`: the caller knows there
-        are none such, and no principal twice)."""
+        are none such, and no principal twice). `positions`: where each principal's person is in
+        the people's columns (`lines` takes their names from there)."""
         held = self.principals.setdefault((vendor, tenant), {})
         if not fresh and not held.keys().isdisjoint(principals):
             kept = [principal not in held for principal in principals]
             principals = list(compress(principals, kept))
+            positions = None
             if isinstance(where, list):
                 where = list(compress(where, kept))
         if not principals:
             return
+        if positions is not None:
+            self.positions[len(self.batches)] = positions
         held.update(zip(principals, repeat(len(self.batches))))
         self.count += len(principals)
         self.batches.append(_Batch(vendor, tenant, principals, where, attributes))
 
     def lines(
-        self, vendor: str, people: Mapping[str, Person], logins: Mapping[str, Mapping[str, str]]
+        self,
+        vendor: str,
+        people: Mapping[str, Person],
+        logins: Mapping[str, Mapping[str, str]],
+        names_column: Sequence[str] = (),
     ) -> AccountLines:
-        """`vendor`'s accounts as `records` would make them, a line at a time, as columns."""
+        """`vendor`'s accounts as `records` would make them, a line at a time, as columns.
+        `names_column`: the people's names in the order `positions` count."""
         lines = []
         overrides = logins.get(vendor)
-        names = _names_of(people)
-        for batch_vendor, tenant, principals, _, attributes in self.batches:
+        names: Mapping[str, str] | None = None
+        for number, (batch_vendor, tenant, principals, _, attributes) in enumerate(self.batches):
             if batch_vendor != vendor:
                 continue
+            positions = self.positions.get(number) if names_column else None
+            if positions is not None:
+                their_names = list(map(names_column.__getitem__, positions))
+            else:
+                names = names if names is not None else _names_of(people)
+                their_names = list(map(names.__getitem__, principals))
             every: Sequence[tuple[tuple[str, str], ...]] = [attributes] * len(principals)
             if overrides and not overrides.keys().isdisjoint(principals):
                 every = [
@@ -104,9 +123,7 @@ class AccountBatches:
                     for p in principals
                 ]
             emails = _Emails(principals, people)  # (read of the few accounts that change)
-            lines.append(
-                WantedAccounts(tenant, principals, list(map(names.__getitem__, principals)), emails, every)
-            )
+            lines.append(WantedAccounts(tenant, principals, their_names, emails, every))
         held = {tenant: found for (v, tenant), found in self.principals.items() if v == vendor}
         return AccountLines(lines, held)
 

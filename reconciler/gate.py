@@ -31,7 +31,7 @@ from pathlib import Path
 
 import git
 
-from reconciler import apply_point, github_local, sandbox
+from reconciler import apply_point, sandbox
 from reconciler.approvers import (
     PlanRequirements,
     directory,
@@ -45,7 +45,9 @@ from reconciler.commands.state import Source
 from reconciler.connectors.base import VendorState
 from reconciler.connectors.http import gather_bounded
 from reconciler.errors import AccessError, ConfigError, RefusedError
-from reconciler.git_repo import check_readable
+from reconciler.gate_setup import open_repo as open_repo
+from reconciler.gate_setup import repository_identity as repository_identity
+from reconciler.gate_setup import signing_key as signing_key
 from reconciler.git_tree import export_tree, yaml_blobs
 from reconciler.github_api import GitHubClient, GitHubError, PullRequest
 from reconciler.lapse import lapsed
@@ -91,7 +93,6 @@ __all__ = ["Decision", "GateReport", "evaluate"]
 
 APPLIED_REF = apply_point.REF
 GATED_PATHS = ("access", "policies")
-REPOSITORY_ENV = "GITHUB_REPOSITORY"
 _CONCURRENCY = 8
 
 ClientFactory = Callable[[], GitHubClient]
@@ -100,41 +101,11 @@ ClientFactory = Callable[[], GitHubClient]
 # ---------------------------------------------------------------- git
 
 
-def open_repo(path: Path) -> git.Repo:
-    check_readable(path)
-    try:
-        return git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise AccessError(
-            f"{path} is not in a git repository: the approval gate needs the repository's history"
-        ) from None
-
-
 def head_sha(repo: git.Repo) -> str:
     try:
         return str(repo.head.commit.hexsha)
     except ValueError:
         raise AccessError("the repository has no commits yet") from None
-
-
-def signing_key(ctx: AppContext, source: Source) -> bytes:
-    if source.sandbox:
-        return apply_point.sandbox_key(sandbox.state_dir(ctx.repo))
-    return apply_point.key_from_env(ctx.env)
-
-
-def repository_identity(ctx: AppContext, source: Source) -> str:
-    """Which repository the apply point belongs to: `GITHUB_REPOSITORY` (Actions sets it), the
-    sandbox's simulated repository, or the `origin` remote on github.com."""
-    if source.sandbox:
-        return sandbox.github_repository(ctx.repo)
-    found = github_local.with_repository(ctx.env, ctx.repo).repository.strip()
-    if not found:
-        raise ConfigError(
-            f"{REPOSITORY_ENV} is not set and the origin remote is not on github.com: the apply point is "
-            "signed for one repository (owner/name); set GITHUB_REPOSITORY"
-        )
-    return found
 
 
 def record_apply_point(

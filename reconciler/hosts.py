@@ -2,7 +2,7 @@
 
 A vendor URL comes from the environment (`PROCORE_API_URL`, `CONCUR_GEOLOCATION`, ...) or, for
 Concur, from the token endpoint's `geolocation` answer. Before any credential is sent there, its
-host must be one the vendor documents (`../shared/vendor-apis.md` §1.1, §2.1, §3.1):
+host must be one the vendor documents (docs/procore.md, docs/concur.md, docs/pingone.md):
 
 - Procore: `api.procore.com`, `login.procore.com`, the developer and monthly sandboxes
   (`sandbox.procore.com`, `login-sandbox.procore.com`, `api-monthly.procore.com`,

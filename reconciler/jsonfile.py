@@ -122,16 +122,16 @@ def iter_records(
     record (130,000 changes of a plan in a fraction of a second). When the shared fields turn
     out to differ in most records, every field is treated as varying.
 
-    Raises TypeError (while iterating) when a value is not a string: the caller then takes
-    `dumps_indented`'s way, which writes numbers, nulls and lists as `json.dumps` does.
+    Raises TypeError (when called or while iterating) when a value is not a string: the caller
+    then takes `dumps_indented`'s way, which writes numbers, nulls and lists as `json.dumps` does.
+    The pieces come from C-level iterators (no generator frame per piece: a plan of 130,000
+    changes is 1,400,000 pieces).
     """
     closing = "\n" + " " * (indent * level) + "]"
     if not records:
-        yield "[]"
-        return
+        return iter(("[]",))
     if not names:
-        yield "[\n" + ",\n".join([" " * (indent * (level + 1)) + "{}"] * len(records)) + closing
-        return
+        return iter(("[\n" + ",\n".join([" " * (indent * (level + 1)) + "{}"] * len(records)) + closing,))
     varies = set(names if varying is None else varying) | ({pairs} if pairs else set())
     shared = [name for name in names if name not in varies]
     kinds: list[tuple[Any, ...]] = []
@@ -158,9 +158,8 @@ def iter_records(
     values = [nested if name == pairs else tokens for name in slots]
     interleaved = [it for gap, value in zip(literal, values, strict=False) for it in (gap, value)]
     flat = chain.from_iterable(zip(*interleaved, literal[-1], strict=False)) if slots else literal[0]
-    yield "[" + next(flat)[1:]  # every record's text starts with the comma that separates it
-    yield from flat
-    yield closing
+    first = "[" + next(flat)[1:]  # every record's text starts with the comma that separates it
+    return chain((first,), flat, (closing,))
 
 
 class _Pieces(dict[tuple[Any, ...], tuple[str, ...]]):
@@ -223,16 +222,13 @@ def iter_string_lists(mapping: Mapping[str, Sequence[str]], *, level: int, inden
     """The pieces of an object of string keys and hashable sequences (tuples) of strings: each
     distinct value is encoded once, however many keys share it. TypeError on anything else."""
     if not mapping:
-        yield "{}"
-        return
+        return iter(("{}",))
     separator = ",\n" + " " * (indent * (level + 1))
     lists = _ListBlocks(level + 1, indent)  # each value's text, after its key's colon
     keys = map(encode_basestring_ascii, mapping)
     pieces = chain.from_iterable(zip(repeat(separator), keys, map(lists.__getitem__, mapping.values())))
     next(pieces)  # the first entry's separator: an opening brace instead
-    yield "{" + separator[1:]
-    yield from pieces
-    yield "\n" + " " * (indent * level) + "}"
+    return chain(("{" + separator[1:],), pieces, ("\n" + " " * (indent * level) + "}",))
 
 
 class _ListBlocks(dict[Sequence[str], str]):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import git
 
-from reconciler import apply_point, audit_trail, gate
+from reconciler import apply_point, audit_trail, gate_setup
 from reconciler.canonical import Aliases
 from reconciler.commands.context import AppContext
 from reconciler.commands.state import Source
@@ -115,9 +115,9 @@ def _item(entry: Mapping[str, object]) -> ItemId | None:
 async def answers(ctx: AppContext, source: Source, aliases: Aliases, *, github: bool = True) -> Answers:
     """The ledger's answers for this repository, or an empty set with why (`note`)."""
     try:
-        repo = gate.open_repo(ctx.repo)
-        key = gate.signing_key(ctx, source)
-        repository = gate.repository_identity(ctx, source)
+        repo = gate_setup.open_repo(ctx.repo)
+        key = gate_setup.signing_key(ctx, source)
+        repository = gate_setup.repository_identity(ctx, source)
         point = apply_point.read(repo, key, repository)
     except ConfigError as exc:
         return Answers(note=f"approvals not read: {exc.message}")
@@ -132,6 +132,8 @@ async def answers(ctx: AppContext, source: Source, aliases: Aliases, *, github: 
         _trail(found, repo, key, audit_trail.normal_repository(repository))
     except AccessError as exc:
         found.note = f"the audit trail does not verify: {exc.message.splitlines()[0]}"
+    from reconciler import gate  # (only with an apply point to judge from: GitHub, the planner)
+
     factory = gate.github_client_factory(ctx, source) if github else None
     judged = await gate.judge(ctx, repo, point, aliases, factory)
     for item, record in sorted(judged.ledger.records.items()):

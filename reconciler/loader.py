@@ -31,7 +31,7 @@ _MODEL_NAMES = {m.__name__ for m in ALL_MODELS} | {"Resource", "LoginOverride", 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     document: YamlDocument
-    model: AccessFile  # (its `people` empty: they are `people`)
+    model: AccessFile  # (its `people` left empty: `people` below holds them, as columns)
     # Its people and teams were compiled and are kept elsewhere (normalize's PeopleMemo); this copy
     # holds the rest of the file.
     people_elsewhere: bool = False
@@ -133,7 +133,8 @@ def _add(
     if found is not None:
         files.append(found)
         return
-    document = load_yaml(data if isinstance(data, bytes) else data(), name, defer="people")
+    raw = data if isinstance(data, bytes) else data()
+    document = load_yaml(raw, name, defer="people", fields=people_table.FIELDS)
     errors.extend(document.errors)
     if document.tree is None:
         return  # an empty file, or one that could not be read

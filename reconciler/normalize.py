@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import chain, compress, filterfalse, groupby, repeat
+from itertools import chain, compress, filterfalse, islice, repeat
 from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple, cast
 
@@ -69,8 +69,16 @@ class _Builder:
     people: dict[str, Location] = field(default_factory=dict)
     columns: _Columns = field(default_factory=lambda: _Columns([], [], [], [], []))
     teams: dict[str, tuple[TeamModel, Location]] = field(default_factory=dict)
+    # Each team's members as its definition lists them (`teams: {t: {members: [...]}}`); the people
+    # who list a team themselves are in `listed`, as positions in `people`.
     team_members: dict[str, list[tuple[str, Location]]] = field(default_factory=dict)
-    expanded: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    listed: dict[str, list[int]] = field(default_factory=dict)
+    # Each team's people (keys, sorted), teams in teams expanded; and, for a team of people who list
+    # it only, their positions in that order (its principals are `folded` at those positions).
+    expanded: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    positions: dict[str, list[int]] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)  # the people's keys, in order
+    folded: list[str] = field(default_factory=list)  # each person's principal (casefolded email)
     # The chosen grants, line by line (see line_grants): each line's segment of new principals,
     # and the few grants a person's own line re-explains or takes over from a team line.
     segments: list[Segment] = field(default_factory=list)
@@ -92,7 +100,6 @@ class _Builder:
     settings: dict[tuple[str, str], tuple[object, Location]] = field(default_factory=dict)
     # principal -> (population, line) where a line repeats a person another line put in a population
     populations: dict[str, tuple[str, Location]] = field(default_factory=dict)
-    _persons: dict[str, Person] = field(default_factory=dict)
     _principals: dict[str, str] = field(default_factory=dict)
     logins: dict[str, dict[str, str]] = field(default_factory=dict)  # vendor -> principal -> login
     _team_principals: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -103,7 +110,7 @@ class _Builder:
     groups: dict[Head, list[str]] = field(default_factory=dict)
     # Lines granting at a vendor that needs an account, in order (non-exclusive types, exclusive):
     # (vendor, tenant, grant head or slot prefix, principals).
-    account_lines: tuple[list[tuple[str, str, tuple[str, ...], tuple[str, ...]]], ...] = field(
+    account_lines: tuple[list[tuple[str, str, tuple[str, ...], tuple[str, ...], str]], ...] = field(
         default_factory=lambda: ([], [])
     )
 
@@ -142,55 +149,61 @@ class _Builder:
 
     def link_people(self) -> None:
         people, teams = self.people, self.teams
-        for key in filter(teams.__contains__, people):
-            self.error(people[key], f"{key!r} is both a person and a team (team at {teams[key][1]})")
-        folded = list(map(str.casefold, self.columns.emails))
-        if len(set(folded)) < len(folded):  # two people with one email: name each
+        if not teams.keys().isdisjoint(people.keys()):
+            for key in filter(teams.__contains__, people):
+                self.error(people[key], f"{key!r} is both a person and a team (team at {teams[key][1]})")
+        keys = self.keys = list(people)
+        folded = self.folded = list(map(str.casefold, self.columns.emails))
+        # principal -> person key, the first person with it winning (two people with one email
+        # are an error of their own)
+        self.key_of = dict(zip(folded, keys, strict=True))
+        if len(self.key_of) < len(folded):  # two people with one email: name each
             emails: dict[str, str] = {}
             for key, here, written, email in zip(
-                people, people.values(), self.columns.emails, folded, strict=True
+                keys, people.values(), self.columns.emails, folded, strict=True
             ):
                 if email in emails:
                     other = emails[email]
                     self.error(here, f"email {written} is also {other!r}'s ({people[other]})")
                 emails[email] = key
-        team_members = self.team_members
+            self.key_of = dict(zip(reversed(folded), reversed(keys), strict=True))
+        listed = self.listed
         named = self.columns.teams
-        flat = list(chain.from_iterable(named))
-        if set(flat) <= teams.keys():  # the usual case: each team's people found in C, in order
-            counts = list(map(len, named))
-            keys = list(chain.from_iterable(map(repeat, people, counts)))
-            places = list(chain.from_iterable(map(repeat, people.values(), counts)))
-            order = sorted(range(len(flat)), key=flat.__getitem__)  # stable: people keep their order
-            for team, indexes in groupby(order, key=flat.__getitem__):
-                chosen = list(indexes)
-                found = zip(map(keys.__getitem__, chosen), map(places.__getitem__, chosen), strict=True)
-                team_members[team].extend(found)
+        if set(chain.from_iterable(named)) <= teams.keys():  # the usual case: every team known
+            for position, names in enumerate(named):
+                for team in names:
+                    found = listed.get(team)
+                    if found is None:
+                        listed[team] = [position]
+                    else:
+                        found.append(position)
         else:
-            for (key, here), listed in zip(people.items(), named, strict=True):
-                for team in listed:
+            for position, (key, here, names) in enumerate(zip(keys, people.values(), named, strict=True)):
+                for team in names:
                     if team in teams:
-                        team_members.setdefault(team, []).append((key, here))
+                        listed.setdefault(team, []).append(position)
                     else:
                         self.error(
                             here, f"people.{key}.teams: unknown team {team!r}{self._hint(team, teams)}"
                         )
-        for team, members in team_members.items():
+        for team, members in self.team_members.items():
             if set(map(itemgetter(0), members)).difference(people).difference(teams):
                 for member, where in members:
                     if member not in people and member not in teams:
                         self.error(
                             where, f"teams.{team}: unknown person or team {member!r}{self._hint(member)}"
                         )
+        in_order = all(map(operator.lt, keys, islice(keys, 1, None)))  # (then positions sort as keys)
         for team in self.teams:
-            self._expand(team, ())
+            self._expand(team, (), in_order)
 
     def _hint(self, name: str, pool: Iterable[str] | None = None) -> str:
         candidates = list(pool) if pool is not None else [*self.people, *self.teams]
         found = closest(name, candidates, 2)
         return f" (did you mean {' or '.join(repr(f) for f in found)}?)" if found else ""
 
-    def _expand(self, team: str, stack: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    def _expand(self, team: str, stack: tuple[str, ...], in_order: bool = False) -> tuple[str, ...]:
+        """The keys of `team`'s people, sorted, each once (teams in it expanded)."""
         if team in self.expanded:
             return self.expanded[team]
         if team in stack:
@@ -198,53 +211,50 @@ class _Builder:
             self.error(self.teams[team][1], f"team cycle: {cycle}")
             self.expanded[team] = ()
             return ()
-        names = list(map(itemgetter(0), self.team_members.get(team, [])))
-        if set(names) <= self.people.keys():  # people only: each once, sorted, in C
-            self.expanded[team] = tuple(zip(sorted(set(names)), repeat(team)))
+        defined = self.team_members.get(team, [])
+        positions = self.listed.get(team, [])
+        if not defined:  # the usual case: the people who list it, in C
+            if len(set(positions)) < len(positions):  # (someone lists it twice)
+                positions = sorted(set(positions))
+            if not in_order:
+                positions = sorted(positions, key=self.keys.__getitem__)
+            self.positions[team] = positions
+            self.expanded[team] = tuple(map(self.keys.__getitem__, positions))
             return self.expanded[team]
-        found: dict[str, str] = {}
-        for member, _ in self.team_members.get(team, []):
+        found = set(map(self.keys.__getitem__, positions))
+        for member, _ in defined:
             if member in self.people:
-                found.setdefault(member, team)
+                found.add(member)
             elif member in self.teams:
-                for person, _via in self._expand(member, (*stack, team)):
-                    found.setdefault(person, team)
-        self.expanded[team] = tuple(sorted(found.items()))
+                found.update(self._expand(member, (*stack, team), in_order))
+        self.expanded[team] = tuple(sorted(found))
         return self.expanded[team]
 
-    def members(self, name: str, where: Location, context: str) -> Iterator[tuple[str, str]]:
-        """(person key, team it came through or "") for a member name; unknown names are errors."""
-        if name in self.people:
-            yield name, ""
-        elif name in self.teams:
-            yield from self.expanded.get(name, ())
-        else:
-            self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
-
-    def persons(self) -> dict[str, Person]:
-        """Every person's record, made once (after the teams are expanded), a column at a time."""
-        if self._persons or not self.people:
-            return self._persons
-        keys = list(self.people)
-        emails, names, _, github, logins = self.columns
-        # Each person's teams, sorted: teams visited in order, so each list comes out sorted.
-        teams_of: dict[str, tuple[str, ...]] = {}
-        for team in sorted(self.expanded):
-            members = list(map(itemgetter(0), self.expanded[team]))
-            if teams_of.keys().isdisjoint(members):  # the usual case: a person's first team
-                teams_of.update(zip(members, repeat((team,))))
-            else:
-                for member in members:
-                    teams_of[member] = (*teams_of.get(member, ()), team)
+    def persons(self) -> list[Person]:
+        """Every person's record, in order (after the teams are expanded), a column at a time."""
+        keys = self.keys
+        emails, names, named, github, logins = self.columns
+        teams_of: Iterable[tuple[str, ...]]
+        if len(self.positions) == len(self.teams):
+            # No team includes another or names people itself: a person's teams are those they list.
+            teams_of = named
+            if any(map(operator.lt, repeat(1), map(len, named))):  # (the few who list several)
+                teams_of = [ts if len(ts) < 2 else tuple(sorted(set(ts))) for ts in named]
+        else:  # each person's teams, sorted: teams visited in order, so each list comes out sorted
+            found: dict[str, tuple[str, ...]] = {}
+            for team in sorted(self.expanded):
+                members = self.expanded[team]
+                if found.keys().isdisjoint(members):  # the usual case: a person's first team
+                    found.update(zip(members, repeat((team,))))
+                else:
+                    for member in members:
+                        found[member] = (*found.get(member, ()), team)
+            teams_of = map(found.get, keys, repeat(()))
         for i in compress(range(len(keys)), logins):  # the few with a login override
             for vendor, login in logins[i]:
-                self.logins.setdefault(vendor, {})[emails[i].casefold()] = login
-        rows = zip(
-            keys, emails, names, logins, self.people.values(), github, map(teams_of.get, keys, repeat(())),
-            strict=True,
-        )  # fmt: skip
-        self._persons = dict(zip(keys, map(tuple.__new__, repeat(Person), rows), strict=True))
-        return self._persons
+                self.logins.setdefault(vendor, {})[self.folded[i]] = login
+        rows = zip(keys, emails, names, logins, self.people.values(), github, teams_of, strict=True)
+        return list(map(tuple.__new__, repeat(Person), rows))
 
     # -- vendor sections -----------------------------------------------------------------------
 
@@ -298,7 +308,7 @@ class _Builder:
         exclusive = resource_type(vendor, rtype).exclusive
         if vendor in _NEEDS_ACCOUNT:  # the line may be the first to need these people's accounts
             prefix = (vendor, tenant, rtype, resource) if exclusive else head
-            self.account_lines[exclusive].append((vendor, tenant, prefix, principals))
+            self.account_lines[exclusive].append((vendor, tenant, prefix, principals, via))
         if exclusive:
             self._exclusive(head, principals, provenance, direct)
             return
@@ -386,38 +396,30 @@ class _Builder:
         if name in self.people:
             return (self.principal_of(name),), ""
         if name in self.teams:
-            keys = list(map(itemgetter(0), self.expanded.get(name, ())))
-            found = self._team_principals[name] = tuple(map(self._principal_of_all().__getitem__, keys))
+            positions = self.positions.get(name)
+            if positions is not None:
+                found = tuple(map(self.folded.__getitem__, positions))
+            else:
+                found = tuple(map(self._principal_of_all().__getitem__, self.expanded.get(name, ())))
+            self._team_principals[name] = found
             return found, name
         self.error(where, f"{context}: unknown person or team {name!r}{self._hint(name)}")
         return (), ""
 
     def _principal_of_all(self) -> dict[str, str]:
-        """Every person's principal (casefolded email), made in one pass."""
+        """Every person's principal (casefolded email) by key, made in one pass."""
         if len(self._principals) < len(self.people):
-            self._principals = dict(zip(self.people, map(str.casefold, self.columns.emails), strict=True))
-            # principal -> person key, the first person with it winning (two people with one email
-            # are an error of their own).
-            principals, keys = reversed(self._principals.values()), reversed(self._principals.keys())
-            self.key_of = dict(zip(principals, keys, strict=True))
+            self._principals = dict(zip(self.keys, self.folded, strict=True))
         return self._principals
 
     def by_principal(self) -> dict[str, Person]:
         """Every person's record by principal (made once)."""
         if self._by_principal is None:
-            persons = self.persons()
-            self._by_principal = dict(
-                zip(map(self._principal_of_all().__getitem__, persons), persons.values(), strict=True)
-            )
+            self._by_principal = dict(zip(self.folded, self.persons(), strict=True))
         return self._by_principal
 
     def principal_of(self, person_key: str) -> str:
         return self._principal_of_all()[person_key]
-
-    def account(self, vendor: str, tenant: str, person_key: str, where: Location, **attributes: str) -> None:
-        """The first place that names an account explains it."""
-        principal = self.principal_of(person_key)
-        self.accounts.add(vendor, tenant, (principal,), where, tuple(sorted(attributes.items())))
 
     def open_section(
         self, vendor: str, source: SourceFile, section: VendorSection, tenant: str | None
@@ -435,8 +437,10 @@ class _Builder:
     ) -> None:
         for member in members:
             where = source.document.location((*path, member))
-            for person_key, _ in self.members(member, where, ".".join(str(p) for p in path)):
-                self.account(vendor, tenant, person_key, where)
+            principals, via = self.principals(member, where, ".".join(str(p) for p in path))
+            if principals:
+                positions = self.positions.get(via) if via else None
+                self.accounts.add(vendor, tenant, principals, where, (), positions=positions)
 
     def resource_block(
         self,
@@ -514,11 +518,14 @@ class _Builder:
             attributes = (("population", population),)
             for member in members:
                 where = doc.location(("pingone", "populations", population, member))
-                principals, _ = self.principals(member, where, f"pingone.populations.{population}")
+                principals, via = self.principals(member, where, f"pingone.populations.{population}")
                 # Whom an earlier line put in a population: its batch of accounts says which.
                 held = self.accounts.principals.get(("pingone", ""), {})
                 if held.keys().isdisjoint(principals):  # the usual case, in bulk
-                    self.accounts.add("pingone", "", principals, where, attributes, fresh=True)
+                    positions = self.positions.get(via) if via else None
+                    self.accounts.add(
+                        "pingone", "", principals, where, attributes, fresh=True, positions=positions
+                    )
                     continue
                 for principal in principals:
                     previous = self.populations.get(principal)  # (a later line of the same population)
@@ -576,12 +583,23 @@ class _Builder:
         the first line that names them there, and is that line's grant (or, for an exclusive
         type, the grant now holding that line's slot)."""
         held = self.accounts.principals  # (vendor, tenant) -> whom an earlier line gave an account
+        # A team's lines share one tuple of principals (`principals`): once a line's have been
+        # looked at for a tenant, each of them holds an account there, and the tuple is not
+        # looked at again for it (by identity: the tuples are kept alive by the lines).
+        seen: set[tuple[str, str, int]] = set()
         for exclusive, account_lines in enumerate(self.account_lines):
-            for vendor, tenant, prefix, principals in account_lines:
+            for vendor, tenant, prefix, principals, via in account_lines:
+                if len(principals) > 1:
+                    once = (vendor, tenant, id(principals))
+                    if once in seen:
+                        continue
+                    seen.add(once)
                 new = list(filterfalse(held.get((vendor, tenant), {}).__contains__, principals))
                 if new:
                     where = self._first_sources(lines, exclusive, prefix, new)
-                    self.accounts.add(vendor, tenant, new, where, (), fresh=True)
+                    whole = len(new) == len(principals)  # (a team's people in its order)
+                    positions = self.positions.get(via) if via and whole else None
+                    self.accounts.add(vendor, tenant, new, where, (), fresh=True, positions=positions)
 
     def _first_sources(
         self, lines: LineGrants, exclusive: int, prefix: tuple[str, ...], principals: list[str]
@@ -696,8 +714,7 @@ class _People:
     people: dict[str, Location]
     teams: dict[str, tuple[TeamModel, Location]]
     team_members: dict[str, list[tuple[str, Location]]]
-    expanded: dict[str, tuple[tuple[str, str], ...]]
-    persons: dict[str, Person]
+    expanded: dict[str, tuple[str, ...]]
     principals: dict[str, str]
     key_of: dict[str, str]
     logins: dict[str, dict[str, str]]
@@ -706,24 +723,20 @@ class _People:
 
     @classmethod
     def of(cls, builder: _Builder) -> _People:
-        persons = builder.persons()
+        by_principal = builder.by_principal()
         principal_of = builder._principal_of_all()
         # After the people phase the builder asks only whether a name is a person (and how many
-        # there are); the columns are left behind, each name pointing at its record instead.
-        known = cast(dict[str, Location], persons)
+        # there are); the columns are left behind, each name pointing at its principal instead.
+        known = cast(dict[str, Location], principal_of)
         return cls(
-            known, builder.teams, builder.team_members, builder.expanded, persons, principal_of,
-            builder.key_of, builder.logins, builder._team_principals, builder.by_principal(),
+            known, builder.teams, builder.team_members, builder.expanded, principal_of, builder.key_of,
+            builder.logins, builder._team_principals, by_principal,
         )  # fmt: skip
 
     def into(self, builder: _Builder) -> None:
         builder.people, builder.teams, builder.team_members = self.people, self.teams, self.team_members
-        builder.expanded, builder._persons, builder._principals = self.expanded, self.persons, self.principals
-        builder.key_of, builder.logins, builder._team_principals = (
-            self.key_of,
-            self.logins,
-            self.team_principals,
-        )
+        builder.expanded, builder._principals, builder.key_of = self.expanded, self.principals, self.key_of
+        builder.logins, builder._team_principals = self.logins, self.team_principals
         builder._by_principal = self.by_principal
 
 
@@ -769,6 +782,7 @@ def _normalize(
         raise ValidationErrors(builder.errors)
     people = builder.by_principal()
     logins = builder.logins
+    names = builder.columns.names  # (the people's, in the order of `positions`; empty when kept)
 
     @cache
     def records() -> tuple[dict[str, dict[AccountKey, Account]], list[list[AccountKey]]]:
@@ -793,5 +807,5 @@ def _normalize(
         tenant_sources=builder.tenant_sources,
         grant_groups=groups,
         account_attributes=cache(lambda: made.attributes(logins)),
-        account_lines=lambda vendor: made.lines(vendor, people, logins),
+        account_lines=lambda vendor: made.lines(vendor, people, logins, names),
     )

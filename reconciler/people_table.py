@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from reconciler.desired import EMAIL_PATTERN
 
@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from reconciler.yaml_source import YamlDocument
 
 LOGIN_VENDORS = ("procore", "concur", "pingone")  # a person's login overrides, in this order
-_FIELDS = frozenset({"email", "name", "teams", "github", *LOGIN_VENDORS})
+# A person's fields, the usual first (`yaml_fast` tries them in this order on each line).
+FIELDS = ("email", "name", "teams", "github", *LOGIN_VENDORS)
+_FIELDS = frozenset(FIELDS)
 _TEXT_FIELDS = ("email", "name", "github", *LOGIN_VENDORS)
 _REQUIRED = frozenset({"email", "name"})
 # EMAIL_PATTERN, for many emails at once, one a line. Python's \s holds every character the model's
@@ -60,18 +62,14 @@ EMPTY = PeopleTable()
 def of_rows(rows: FlowRows) -> PeopleTable | None:
     """The table of a block of one-line people (None: read them as models instead)."""
     columns, typed, marked = rows.columns, rows.typed, rows.marked
-    if (
-        not columns.keys() <= _FIELDS
-        or None in columns.get("email", [None])
-        or None in columns.get("name", [None])
-    ):
+    if not columns.keys() <= _FIELDS or "" in columns.get("email", [""]) or "" in columns.get("name", [""]):
         return None  # an unknown field, or a missing one: the model says which
     count = len(rows.keys)
     texts: dict[str, list[Any]] = {}
     for name in _TEXT_FIELDS:
         column: list[Any] | None = columns.get(name)
         if column is None:
-            texts[name] = [None] * count
+            texts[name] = [""] * count
             continue
         given = list(filter(None, column)) if name not in _REQUIRED else column
         if name in marked:  # a list where text belongs, or a value YAML types (a number, null)
@@ -95,30 +93,25 @@ def of_rows(rows: FlowRows) -> PeopleTable | None:
     overrides = [texts[vendor] for vendor in LOGIN_VENDORS]
     for i in compress(range(count), map(any, zip(*overrides, strict=True))):  # (the few with one)
         logins[i] = tuple(
-            (vendor, column[i])
-            for vendor, column in zip(LOGIN_VENDORS, overrides, strict=True)
-            if column[i] is not None
+            (vendor, column[i]) for vendor, column in zip(LOGIN_VENDORS, overrides, strict=True) if column[i]
         )
-    github = texts["github"]
-    return PeopleTable(
-        rows.keys, rows.lines, emails, texts["name"], teams,
-        [g or "" for g in github] if None in github else github, logins,
-    )  # fmt: skip
+    return PeopleTable(rows.keys, rows.lines, emails, texts["name"], teams, texts["github"], logins)
 
 
-def _teams(column: list[str | None], typed: dict[str, Any]) -> list[tuple[str, ...]] | None:
-    """`[team]` or `[]` tokens (None: not written) -> each person's teams (None: anything else)."""
-    written = [token or "[]" for token in column] if None in column else cast("list[str]", column)
-    if set(map(itemgetter(0, -1), set(written))) != {("[", "]")}:
+def _teams(column: list[str], typed: dict[str, Any]) -> list[tuple[str, ...]] | None:
+    """`[team]` or `[]` tokens ("": not written) -> each person's teams (None: anything else)."""
+    written = [token or "[]" for token in column] if "" in column else column
+    distinct = set(written)
+    if set(map(itemgetter(0, -1), distinct)) != {("[", "]")}:
         return None
-    items = list(map(itemgetter(slice(1, -1)), written))
     made: dict[str, tuple[str, ...]] = {}
-    for item in set(items):
+    for token in distinct:
+        item = token[1:-1]
         value = typed.get(item, item)
         if item and (not isinstance(value, str) or value != value.strip()):
             return None
-        made[item] = (value,) if item else ()
-    return list(map(made.__getitem__, items))
+        made[token] = (value,) if item else ()
+    return list(map(made.__getitem__, written))
 
 
 def of_models(people: Mapping[str, PersonModel], document: YamlDocument) -> PeopleTable:

@@ -154,8 +154,12 @@ def _differences(
             there = set(held)
             want = wanted.get(head)
             if want:
-                lacking[head] = list(filterfalse(there.__contains__, want))
-                surplus[head] = there.difference(want)
+                lacking[head] = found = list(filterfalse(there.__contains__, want))
+                # Each side holds a principal once: the vendor holds len(want) - len(found) of the
+                # wanted, and anything more is surplus, taken out of `there` in place (no copy).
+                if len(there) > len(want) - len(found):
+                    there.difference_update(want)
+                    surplus[head] = there
             else:
                 surplus[head] = there
         for head, want in wanted.items():  # the heads it holds nothing of
@@ -240,18 +244,23 @@ def _matched(
     filled in: None when two accounts come to one principal (then `_matched_one_by_one`)."""
     if not accounts:
         return {}
-    _, tenants, principals, _, _, _, attributes, *_ = zip(*accounts, strict=True)
+    tenants = list(map(_TENANT, accounts))
+    principals = list(map(_PRINCIPAL_OF_ACCOUNT, accounts))
     renamed: dict[int, str] = {}
     if by_login:  # an account's login attribute names the person (each distinct attribute set read once)
-        logins = {attrs: dict(attrs).get("login", "").casefold() for attrs in set(attributes)}
-        login_of = list(map(logins.__getitem__, attributes))
+        attributes = list(map(_ATTRIBUTES, accounts))
+        sets = dict(zip(map(id, attributes), attributes, strict=True))  # (the snapshot shares them)
+        logins = {key: dict(attrs).get("login", "").casefold() for key, attrs in sets.items()}
+        login_of = list(map(logins.__getitem__, map(id, attributes)))
         for i in compress(range(len(accounts)), map(by_login.__contains__, login_of)):
             principal = by_login[login_of[i]]
             if principal != principals[i]:
                 rename[principals[i]] = renamed[i] = principal
-    keyed = list(principals)
-    for i, principal in renamed.items():
-        keyed[i] = principal
+    keyed = principals
+    if renamed:
+        keyed = list(principals)
+        for i, principal in renamed.items():
+            keyed[i] = principal
     matched: ByTenant = {}
     for tenant in dict.fromkeys(tenants):  # (one, but for Procore with several companies)
         if len(matched) == 0 and tenants.count(tenant) == len(tenants):
@@ -372,7 +381,7 @@ def _plan_vendor(
     for tenant, there in actual.accounts.items():
         if tenant in tenants:
             mine = wanted_accounts.held.get(tenant, ())
-            unmanaged += filter(_ACTIVE, compress(there.values(), map(not_, map(mine.__contains__, there))))
+            unmanaged += filter(_ACTIVE, map(there.__getitem__, filterfalse(mine.__contains__, there)))
     unmanaged.sort(key=lambda a: (a.tenant, a.principal))
     for account in unmanaged:
         if account.principal in options.protected or mode == "ignore":
@@ -679,6 +688,7 @@ _TENANT_TYPE = itemgetter(1, 2)
 _VENDOR = itemgetter(0)
 _HOLDER = itemgetter(0, 1, 2, 3, 5)
 _PRINCIPAL = itemgetter(5)
+_PRINCIPAL_OF_ACCOUNT = itemgetter(2)
 _TENANT = itemgetter(1)
 _LOGINS = itemgetter(3)  # a Person's login overrides
 # What `_plan_vendor` compares of an account there with the YAML's: active, display name, and the

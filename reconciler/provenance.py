@@ -12,11 +12,13 @@ import re
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING
 
 from reconciler.git_repo import check_readable
 from reconciler.origin import CommitInfo
+
+if TYPE_CHECKING:  # (gitpython is imported when a history is opened: every plan imports this module)
+    import git
 
 _CONCURRENCY = 8
 UNCOMMITTED = "0" * 40
@@ -35,6 +37,8 @@ class History:
     def open(cls, path: Path, rev: str = "HEAD") -> History | None:
         """The history at `path`, or None outside a git repository (or before the first commit).
         A repository git refuses to read (another user's) is an error, not "no history"."""
+        import git
+
         check_readable(path)
         try:
             repo = git.Repo(path, search_parent_directories=True)
@@ -64,6 +68,8 @@ class History:
     def _blame(self, file: str) -> dict[int, CommitInfo]:
         # Blame the working tree at HEAD, so that line numbers match the files just loaded (an
         # uncommitted line is attributed to the all-zero commit); any other revision as it was.
+        import git
+
         revision = () if self.rev == "HEAD" else (self.rev,)
         try:
             out = self.repo.git.blame("--first-parent", "--incremental", *revision, "--", file)
@@ -76,6 +82,8 @@ class History:
 
     def line_history(self, file: str, line: int) -> list[CommitInfo]:
         """Every first-parent commit that changed `file:line` (as it is at `rev`), oldest first."""
+        import git
+
         try:
             out = self.repo.git.log(
                 "--first-parent",

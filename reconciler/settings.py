@@ -69,6 +69,8 @@ SETTINGS: dict[str, str] = {
     "GITHUB_EVENT_PATH": "path",
     # access itself
     "ACCESS_APPLY_POINT_KEY": "secret",  # signs the apply point (apply_point.py)
+    "ACCESS_EVIDENCE_SIGNING_KEY": "secret",  # signs evidence packs (evidence_key.py): Ed25519, private half
+    "ACCESS_SNAPSHOT_RETENTION_DAYS": "number",  # how long refs/access/snapshots/* are kept (snapshot_store.py)
     "ACCESS_ALLOW_HOSTS": "hosts",
     "ACCESS_STATE_DIR": "path",
     "ACCESS_LOG": "mode",

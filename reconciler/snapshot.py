@@ -13,6 +13,8 @@ from operator import itemgetter, lt, methodcaller
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from reconciler.connectors.base import VendorState, columns_fingerprint, with_fingerprint
 from reconciler.errors import AccessError
 from reconciler.gcpause import paused_gc
@@ -53,7 +55,7 @@ def state_to_json(state: VendorState) -> dict[str, Any]:
             # Optional columns (a snapshot without them reads as ""): written where the vendor says.
             **{name: column for name, column in _optional_columns(accounts).items() if any(column)},
         },
-        "grants": _grouped(state.grants),
+        "grants": _grants_of(state),
         "indirect": _grouped(state.indirect),
         "read_only": _grouped(state.read_only),
         "unreadable": [[*k[1:], why] for k, why in sorted(state.unreadable.items())],
@@ -74,6 +76,19 @@ _OPTIONAL_COLUMNS = ("last_sign_in", "changed_at")
 
 def _optional_columns(accounts: list[Account]) -> dict[str, list[str]]:
     return {name: [getattr(a, name) for a in accounts] for name in _OPTIONAL_COLUMNS}
+
+
+def _grants_of(state: VendorState) -> list[list[Any]]:
+    """The state's grants as groups; a state read grouped (a snapshot) is written from its groups,
+    without making a million grants."""
+    groups = state.grant_groups
+    if groups is None:
+        return _grouped(state.grants)
+    return [
+        [*head[1:], held if all(map(lt, held, islice(held, 1, None))) else sorted(set(held))]
+        for head, held in ((head, list(groups[head])) for head in sorted(groups))
+        if held
+    ]
 
 
 def _grouped(grants: Iterable[Grant]) -> list[list[Any]]:
@@ -320,6 +335,29 @@ def write_state(directory: Path, state: VendorState) -> Path:
     return write_json(directory / f"{state.vendor}.json", state_to_json(state))
 
 
+def is_current(path: Path) -> bool:
+    """Whether the snapshot file at `path` is in today's format, as `write_state` writes it (its first
+    key says so); False for a version 1 file, or one whose first bytes do not say."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return True  # nothing to convert: reading it said what was wrong
+    return head.startswith(b'{"snapshot_version":%d,' % SNAPSHOT_VERSION)
+
+
+def convert(directory: Path, state: VendorState) -> str:
+    """Rewrite `state`'s snapshot in `directory` (read whole, as it was read) in today's format, once:
+    later reads take a third of the time. The records and the fingerprint are the same. Returns what
+    to tell the user."""
+    path = directory / f"{state.vendor}.json"
+    try:
+        write_state(directory, state)
+    except OSError as exc:
+        return f"{path}: an older snapshot format, read more slowly (could not rewrite it: {exc.strerror})"
+    return f"{path}: converted from snapshot format 1 to {SNAPSHOT_VERSION} (the same state; read faster from now on)"
+
+
 def read_state(directory: Path, vendor: str) -> VendorState | None:
     read = read_snapshot(directory, vendor)
     return None if read is None else state_of(*read)
@@ -332,7 +370,18 @@ def read_snapshot(directory: Path, vendor: str) -> tuple[Parts, str] | None:
         return None
     try:
         with paused_gc():
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = _decoded(path)
     except json.JSONDecodeError as exc:
         raise AccessError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
     return _read_json(data, str(path))
+
+
+def _decoded(path: Path) -> Any:
+    """The file's JSON, as `json.loads` reads its text: decoded by msgspec (in half the time,
+    from the bytes: the values it accepts are the ones json makes), and by json itself when msgspec
+    refuses the file (not UTF-8, not JSON, NaN or a number out of range, a lone surrogate escape),
+    for the same value or the same error."""
+    try:
+        return msgspec.json.decode(path.read_bytes())
+    except msgspec.MsgspecError:
+        return json.loads(path.read_text(encoding="utf-8"))

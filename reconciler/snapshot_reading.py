@@ -31,6 +31,8 @@ from reconciler.errors import AccessError
 from reconciler.snapshot import Parts, read_snapshot, read_state, state_of
 
 _MAGIC = b"access-snapshot-1\n"  # what the second process writes first: its answer follows
+# Readings started before their command asked (`start_early`), by directory and vendors.
+_EARLY: dict[tuple[Path, tuple[str, ...]], SnapshotReading] = {}
 
 
 class SnapshotReading:
@@ -54,12 +56,27 @@ class SnapshotReading:
         self._settled: set[str] = set()  # answered there, or read here
 
     @classmethod
+    def start_early(
+        cls, directory: Path, vendors: Iterable[str], *, background_from: int = 4 << 20
+    ) -> SnapshotReading:
+        """`start`, before the command that reads them is ready to: its own `start` with the same
+        directory and vendors then takes this one (once). The caller stops it in any case."""
+        vendors = list(vendors)
+        reading = cls.start(directory, vendors, background_from=background_from)
+        _EARLY[(directory, tuple(sorted(vendors)))] = reading
+        return reading
+
+    @classmethod
     def start(
         cls, directory: Path, vendors: Iterable[str], *, background_from: int = 4 << 20
     ) -> SnapshotReading:
         """Start reading the snapshots of `vendors` in `directory` in a second process, if together
-        they hold at least `background_from` bytes (in sorted order: the order `read` is asked)."""
+        they hold at least `background_from` bytes (in sorted order: the order `read` is asked);
+        or take the reading `start_early` began of the same."""
         vendors = sorted(vendors)
+        early = _EARLY.pop((directory, tuple(vendors)), None)
+        if early is not None:
+            return early
         try:
             size = sum(
                 (directory / f"{v}.json").stat().st_size

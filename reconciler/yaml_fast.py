@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Sequence
+from functools import cache
 from itertools import chain, compress, islice, repeat
 from operator import itemgetter
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, NamedTuple
 
 from reconciler.yaml_source import _MAYBE_TYPED, LineDict, LineList, YamlProblem, _plain
 
@@ -104,31 +106,46 @@ class FlowRows(NamedTuple):
     """A top-level key's block mapping written as one-line flow mappings (`people:`, a person a
     line), left as columns for a caller that reads them so (`people_table`): the entries' keys (text,
     distinct) and lines, and a column per field name as written (`email`), each entry's value as
-    written or None where it leaves the field out. A value is a plain scalar or `[item]`/`[]`;
-    `typed` gives what the values and items that YAML types resolve to (the others are text as
-    written), and `marked` the fields where a value is a list or typed (the others hold text)."""
+    written or "" where it leaves the field out (a value written is never empty). A value is a plain
+    scalar or `[item]`/`[]`; `typed` gives what the values and items that YAML types resolve to (the
+    others are text as written), and `marked` the fields where a value is a list or typed (the
+    others hold text)."""
 
     keys: list[str]
     lines: list[int]
-    columns: dict[str, list[str | None]]
+    columns: dict[str, list[str]]
     typed: dict[str, Any]  # value or item -> what it means, for those YAML types (`typed.get(t, t)`)
     marked: frozenset[str]
 
 
-def read_deferring(text: str, key: str | None) -> tuple[Any, FlowRows | None]:
+def read_deferring(text: str, key: str | None, fields: Sequence[str] = ()) -> tuple[Any, FlowRows | None]:
     """`read_subset`, with the value of the top-level `key`, when it is a block of one-line flow
     mappings, left out of the data and returned as FlowRows (None: read as any other value; the
     data is then all of it). Left out or not, the rest of the data is the same, and so is whether
-    the file is in the subset."""
+    the file is in the subset. `fields`: the field names the caller expects in those mappings;
+    a block whose every line names only these is taken apart by one regular expression
+    (`_known_block`), to the same FlowRows."""
     for char in _OUTSIDE:
         if char in text:
             return DECLINED, None
     if not text.endswith("\n"):
         text += "\n"
-    rows = _LINE.findall(text)
-    if len(rows) != text.count("\n"):
-        return DECLINED, None  # a line the subset does not cover
-    flow = _flow_rows(rows, key) if key is not None else None
+    flow: FlowRows | None = None
+    taken = _known_block(text, key, tuple(fields)) if key is not None and fields else None
+    if taken is None:
+        rows = _LINE.findall(text)
+        if len(rows) != text.count("\n"):
+            return DECLINED, None  # a line the subset does not cover
+        if key is not None:
+            flow = _flow_rows(rows, key)
+    else:  # the lines before and after the block read as ever, the block's left blank
+        flow, (start, end) = taken
+        rows = _LINE.findall(text, 0, start)
+        after = _LINE.findall(text, end)
+        if len(rows) != text.count("\n", 0, start) or len(after) != text.count("\n", end):
+            return DECLINED, None  # a line the subset does not cover
+        rows += repeat(_BLANK, text.count("\n", start, end))
+        rows += after
     try:
         data = _Reader().build(rows)
     except (YamlProblem, _Outside):  # a number too long for an int, a key given twice
@@ -139,6 +156,7 @@ def read_deferring(text: str, key: str | None) -> tuple[Any, FlowRows | None]:
 
 
 _KEY, _DASH, _USUAL, _TEXT = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
+_BLANK = ("", "", "", "", "")  # the row of a blank line
 _EVEN = itemgetter(slice(0, None, 2))
 _TYPED_OR_ITEMS = _MAYBE_TYPED | {"["}
 
@@ -171,19 +189,7 @@ def _flow_rows(rows: list[tuple[str, str, str, str, str]], key: str) -> FlowRows
     if not all(map(_USUAL, block)) or any(map(_TEXT, block)):
         return None  # (a value that is not a usual flow mapping)
     numbers = list(compress(range(start + 1, end + 1), map(_KEY, span)))
-    keys = list(map(_KEY, block))
-    if max(map(len, keys)) > MAX_KEY or not _QUOTES.isdisjoint(map(itemgetter(0), keys)):
-        return None
-    resolved: dict[str, Any] = {}
     try:
-        for typed in set(compress(keys, map(_MAYBE_TYPED.__contains__, map(itemgetter(0), keys)))):
-            resolved[typed] = _plain(typed, 0)
-        if not all(isinstance(resolved[typed], str) for typed in resolved) or len(
-            set(map(resolved.get, keys, keys))
-        ) < len(keys):
-            return None  # (a key YAML reads as a number, or one written twice: the builder's to read)
-        if resolved:
-            keys = list(map(resolved.get, keys, keys))
         tokens = list(
             map(str.split, map(str.replace, map(_USUAL, block), repeat(", "), repeat(": ")), repeat(": "))
         )
@@ -191,35 +197,123 @@ def _flow_rows(rows: list[tuple[str, str, str, str, str]], key: str) -> FlowRows
         shapes = list(dict.fromkeys(shape_of))
         for shape in shapes:
             _resolved_keys(shape, 0)  # (a key too long or given twice: _Outside)
-        columns = _columns(tokens, shape_of, shapes)
-        marked = set()
-        for field, column in columns.items():  # values YAML types (numbers, true, null), and lists
-            given = list(filter(None, column))
-            if _TYPED_OR_ITEMS.isdisjoint(map(itemgetter(0), given)):
-                continue
-            marked.add(field)
-            for token in set(compress(given, map(_TYPED_OR_ITEMS.__contains__, map(itemgetter(0), given)))):
-                token = token[1:-1] if token[0] == "[" else token
-                if token and token[0] in _MAYBE_TYPED:
-                    resolved[token] = _plain(token, 0)
+        found = _flow_columns(list(map(_KEY, block)), numbers, _columns(tokens, shape_of, shapes))
     except (YamlProblem, _Outside):
         return None
-    rows[start:end] = repeat(("", "", "", "", ""), end - start)
+    if found is not None:
+        rows[start:end] = repeat(_BLANK, end - start)
+    return found
+
+
+def _flow_columns(keys: list[str], numbers: list[int], columns: dict[str, list[str]]) -> FlowRows | None:
+    """FlowRows of a block's keys as written, their lines and its columns: None when a key is
+    quoted, too long, one YAML reads as other than text, or given twice (the builder's to read).
+    Raises YamlProblem or _Outside as `_plain` does."""
+    firsts = set(map(itemgetter(0), keys))
+    if max(map(len, keys)) > MAX_KEY or not _QUOTES.isdisjoint(firsts):
+        return None
+    resolved: dict[str, Any] = {}
+    if not firsts.isdisjoint(_MAYBE_TYPED):
+        for typed in set(compress(keys, map(_MAYBE_TYPED.__contains__, map(itemgetter(0), keys)))):
+            resolved[typed] = _plain(typed, 0)
+    if not all(isinstance(resolved[typed], str) for typed in resolved) or len(
+        set(map(resolved.get, keys, keys)) if resolved else set(keys)
+    ) < len(keys):
+        return None  # (a key YAML reads as a number, or one written twice: the builder's to read)
+    if resolved:
+        keys = list(map(resolved.get, keys, keys))
+    marked = set()
+    for field, column in columns.items():  # values YAML types (numbers, true, null), and lists
+        given = list(filter(None, column)) if "" in column else column
+        if _TYPED_OR_ITEMS.isdisjoint(set(map(itemgetter(0), given))):
+            continue
+        marked.add(field)
+        for token in set(compress(given, map(_TYPED_OR_ITEMS.__contains__, map(itemgetter(0), given)))):
+            token = token[1:-1] if token[0] == "[" else token
+            if token and token[0] in _MAYBE_TYPED:
+                resolved[token] = _plain(token, 0)
     return FlowRows(keys, numbers, columns, resolved, frozenset(marked))
+
+
+def _known_block(text: str, key: str, fields: tuple[str, ...]) -> tuple[FlowRows, tuple[int, int]] | None:
+    """What `_flow_rows` makes of the top-level `key`'s block, found in `text` and taken apart by
+    one regular expression (`_known_lines`), and where the block's lines are in `text`; None
+    (then `_flow_rows` looks at it) unless every line of the block is blank, a comment, or
+    `  name: {field: value, ...}` naming only `fields`, each at most once, at one indentation.
+
+    The expression accepts a subset of what `_LINE` reads as a usual flow mapping, and its groups
+    are the tokens `_flow_rows` splits such a line into, so the FlowRows are the same."""
+    opening, lines = _known_lines(key, fields)
+    found = opening.search(text)
+    if found is None:
+        return None
+    start = found.end()
+    after = _TOP_LEVEL.search(text, start - 1)  # (from the opening line's line break)
+    end = after.start() + 1 if after is not None else len(text)
+    block = text[start:end]
+    rows = lines.findall(block)
+    if len(rows) != block.count("\n"):
+        return None  # a line of another shape (or other fields): `_flow_rows` decides
+    first = text.count("\n", 0, start) + 1  # the block's first line
+    numbers = list(range(first, first + len(rows)))
+    if not all(map(_KEY, rows)):  # blank or comment lines among them
+        numbers = list(compress(numbers, map(_KEY, rows)))
+        rows = list(filter(_KEY, rows))
+    if not rows:
+        return None
+    indents, keys, *values = map(list, zip(*rows, strict=True))
+    if indents.count(indents[0]) != len(indents):
+        return None  # (lines at several indentations: a nested block)
+    try:
+        if _resolved_keys(fields, 0) != fields:
+            return None  # (field names YAML reads as other than themselves: not ours to take)
+        columns = {
+            field: column
+            for field, column in zip(fields, values, strict=True)
+            if column.count("") < len(column)
+        }
+        flow = _flow_columns(keys, numbers, columns)
+    except (YamlProblem, _Outside):
+        return None
+    if flow is None:
+        return None
+    return flow, (start, end)
+
+
+@cache
+def _known_lines(key: str, fields: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The expressions `_known_block` reads with: the line `key:` at the top (as `_LINE` reads a
+    key with no value: a comment and spaces may follow), and one line of its block: (indent,
+    key, a group per field), all empty for a blank or comment line. A field's alternative fails
+    once its group has matched (`(?(n)(?!)|...)`): a field given twice is not read here."""
+    entry = "|".join(
+        rf"(?({number})(?!)|{re.escape(field)}: ({_PLAIN_FLOW}|\[(?:{_PLAIN_FLOW})?\]))"
+        for number, field in enumerate(fields, 3)
+    )
+    opening = re.compile(rf"^{re.escape(key)}:(?:[ ]++\#[^\n]*+)?[ ]*+\n", re.MULTILINE)
+    line = re.compile(
+        rf"^(?:([ ]*+)({_PLAIN_FLOW}):[ ]++\{{(?:(?:(?<=\{{)|, )(?:{entry}))++\}}(?:[ ]++\#[^\n]*+)?"
+        r"|[ ]*+\#[^\n]*+)?[ ]*+\n",
+        re.MULTILINE,
+    )
+    return opening, line
+
+
+# The first line at the top that is not blank or a comment (after its line break): what ends a
+# top-level key's block.
+_TOP_LEVEL = re.compile(r"\n[^ \n#]")
 
 
 def _columns(
     tokens: list[list[str]], shape_of: list[tuple[str, ...]], shapes: list[tuple[str, ...]]
-) -> dict[str, list[str | None]]:
-    """Each field's values in the order of the lines, None where a line leaves it out (a field
+) -> dict[str, list[str]]:
+    """Each field's values in the order of the lines, "" where a line leaves it out (a field
     named twice in one line never gets here)."""
     if len(shapes) == 1:  # every line names the same fields in the same order
         return dict(zip(shapes[0], map(list, islice(zip(*tokens, strict=True), 1, None, 2)), strict=False))
-    _exhaust(
-        map(list.append, tokens, repeat(cast(str, None)))
-    )  # (index -1 of each line: a field it leaves out)
+    _exhaust(map(list.append, tokens, repeat("")))  # (index -1 of each line: a field it leaves out)
     shape_number = list(map({shape: i for i, shape in enumerate(shapes)}.__getitem__, shape_of))
-    columns: dict[str, list[str | None]] = {}
+    columns: dict[str, list[str]] = {}
     for field in dict.fromkeys(chain.from_iterable(shapes)):  # each line's value, where its shape has it
         at = [2 * shape.index(field) + 1 if field in shape else -1 for shape in shapes]
         columns[field] = list(map(list.__getitem__, tokens, map(at.__getitem__, shape_number)))

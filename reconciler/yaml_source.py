@@ -21,23 +21,31 @@ built unless a caller asks for one (`YamlDocument.lines`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
-import yaml
-from yaml import events as ev
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reconciler.errors import LocatedError
 from reconciler.location import Location
 
-# libyaml's parser when PyYAML was built with it (it is, in its wheels); the Python one otherwise.
-try:
-    from yaml import cyaml
+if TYPE_CHECKING:  # (PyYAML is imported for a file outside yaml_fast's subset: see `_libyaml`)
+    import yaml
 
-    _Parser: Any = cyaml.CParser  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _Parser = yaml.SafeLoader
+
+@cache
+def _libyaml() -> Any:
+    """libyaml's parser when PyYAML was built with it (it is, in its wheels); the Python one
+    otherwise. Imported when first needed: a repository in the plain subset never is."""
+    try:
+        from yaml import cyaml
+
+        return cyaml.CParser  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - PyYAML built without libyaml
+        import yaml
+
+        return yaml.SafeLoader
+
 
 Path = tuple[str | int, ...]
 
@@ -56,6 +64,7 @@ _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 # What YAML allows in a stream (its c-printable set); anything else is named with its line.
 _NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_PRINTABLE_ASCII = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x7F)])  # (what _NOT_PRINTABLE allows of ASCII)
 _NUMERIC_START = frozenset("0123456789+-.")
 
 
@@ -275,6 +284,8 @@ def decode(raw: bytes, file: str) -> tuple[str, LocatedError | None]:
 
 
 def _unprintable(text: str) -> YamlProblem | None:
+    if text.isascii() and not text.encode("ascii").translate(None, _PRINTABLE_ASCII):
+        return None  # (the usual file: every character printable ASCII, a tab or a line break)
     found = _NOT_PRINTABLE.search(text)
     if found is None:
         return None
@@ -356,7 +367,7 @@ class _Builder:
     """Events -> LineDict/LineList/scalars, with one explicit stack (no recursion)."""
 
     def __init__(self, text: str) -> None:
-        self.parser = _Parser(text)
+        self.parser = _libyaml()(text)
         self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, size in values)
         self.open_anchors: set[str] = set()
         self.budget = ALIAS_BUDGET + len(text)
@@ -365,6 +376,8 @@ class _Builder:
         self.merges: dict[int, list[tuple[int, Any]]] = {}  # id(mapping) -> (line, source)
 
     def build(self) -> Any:
+        from yaml import events as ev
+
         get_event: Callable[[], Any] = self.parser.get_event
         scalar_event, alias_event = ev.ScalarEvent, ev.AliasEvent
         mapping_start, mapping_end = ev.MappingStartEvent, ev.MappingEndEvent
@@ -527,7 +540,12 @@ class _Builder:
 
 
 def load_yaml(
-    source: str | bytes, file: str, *, subset: bool = True, defer: str | None = None
+    source: str | bytes,
+    file: str,
+    *,
+    subset: bool = True,
+    defer: str | None = None,
+    fields: Sequence[str] = (),
 ) -> YamlDocument:
     """Read one file's text or bytes; problems are in `YamlDocument.errors`, never raised.
 
@@ -535,7 +553,8 @@ def load_yaml(
     (several times faster, to the same values and lines); anything else, and every error, by
     libyaml's events. `subset=False` reads with libyaml alone (the tests compare the two).
     `defer`: a top-level key whose value, when written as one-line flow mappings (a person a line),
-    is left as `yaml_fast.FlowRows` in `YamlDocument.deferred` for the caller to read as columns.
+    is left as `yaml_fast.FlowRows` in `YamlDocument.deferred` for the caller to read as columns;
+    `fields`: the field names the caller reads there (`yaml_fast.read_deferring`).
     """
     if isinstance(source, bytes):
         text, error = decode(source, file)
@@ -549,10 +568,12 @@ def load_yaml(
     if subset:
         from reconciler.yaml_fast import DECLINED, read_deferring  # it builds on this module
 
-        data, rows = read_deferring(text, defer)
+        data, rows = read_deferring(text, defer, fields)
         if data is not DECLINED:
             deferred = Deferred(defer, text, rows) if defer is not None and rows is not None else None
             return YamlDocument(file, data, deferred=deferred)
+    import yaml
+
     builder = _Builder(text)
     try:
         data = builder.build()

@@ -19,9 +19,16 @@ HARBOR = Grant("procore", "562949953421312", "project", "Harbor Tower", "Project
 VPN = Grant("pingone", "", "group", "VPN", "member", "alice@x.example")
 
 
-def line(grant: Grant, at: str, action: str = "grant", outcome: str = "applied", **extra: object) -> str:
+def line(
+    grant: Grant,
+    at: str,
+    action: str = "grant",
+    outcome: str = "applied",
+    ensure_ascii: bool = True,
+    **extra: object,
+) -> str:
     entry = {"time": at, "action": action, "outcome": outcome, **grant._asdict(), **extra}
-    return json.dumps(entry, sort_keys=True)
+    return json.dumps(entry, sort_keys=True, ensure_ascii=ensure_ascii)
 
 
 def write(path: Path, lines: list[str]) -> Path:
@@ -122,3 +129,50 @@ def test_json_that_python_reads_is_read_whatever_its_numbers(tmp_path: Path) -> 
     )
     for found in both(log):
         assert found == by_head({HARBOR: "2026-11-20T06:00:00+00:00", VPN: "2026-11-19T06:00:00+00:00"})
+
+
+def reference(lines: list[str]) -> dict[tuple[str, ...], dict[str, str]]:
+    """What the log says, read the plain way: each line by json, each grant's latest time."""
+    times: dict[Grant, str] = {}
+    for text in lines:
+        entry = json.loads(text) if text.strip() else None
+        if not isinstance(entry, dict) or entry.get("action") not in ("grant", "update"):
+            continue
+        if entry.get("outcome") not in ("applied", "already") or entry.get("resource_type") == "account":
+            continue
+        fields = [str(entry.get(name, "")) for name in (*Grant._fields, "time")]
+        grant = Grant(*fields[:6])
+        times[grant] = max(times.get(grant, fields[6]), fields[6])
+    return by_head(times)
+
+
+QUIRKS = {
+    "nested and null fields apply writes": line(
+        VPN, "2026-11-21T06:00:00+00:00", approvals=[{"login": "a"}], why=None
+    ),
+    "an escaped lone surrogate": line(VPN, "2026-11-21T06:00:00+00:00", note="\ud800"),
+    "a field that is null": line(
+        VPN._replace(principal="ann@x.example"), "2026-11-21T06:00:00+00:00", tenant=None
+    ),
+    "a field missing": json.dumps(
+        {"action": "grant", "outcome": "applied", "vendor": "pingone", "time": "t"}
+    ),
+    "not an object": json.dumps(["not", "an", "object"]),
+    "not ASCII": line(
+        VPN._replace(principal="zoë@x.example"), "2026-11-22T06:00:00+00:00", ensure_ascii=False
+    ),
+    "an older line later": line(VPN, "2026-11-01T06:00:00+00:00"),
+}
+
+
+@pytest.mark.parametrize("quirk", QUIRKS)
+def test_lines_apply_never_writes_are_read_as_json_reads_them(tmp_path: Path, quirk: str) -> None:
+    """A batch of lines as apply writes them is decoded to the fields it needs; one holding a line
+    otherwise is read by json: the same answer either way."""
+    lines = [
+        line(HARBOR._replace(principal=f"p{i}@x.example"), "2026-11-20T06:00:00+00:00") for i in range(3)
+    ]
+    lines += [line(VPN, "2026-11-19T06:00:00+00:00"), QUIRKS[quirk]]
+    log = write(tmp_path / "audit.jsonl", lines)
+    for found in both(log):
+        assert found == reference(lines)

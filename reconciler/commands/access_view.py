@@ -14,15 +14,13 @@ from reconciler.audit import AUDIT_FILE
 from reconciler.canonical import Aliases, aliases_of, canonical_access
 from reconciler.catalog_check import check_names
 from reconciler.changes import Cause
-from reconciler.commands.apply import state_dir
 from reconciler.commands.causes import causes_of
 from reconciler.commands.context import AppContext
-from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
+from reconciler.commands.state import Desired, Source, load_desired, open_connectors, state_dir, sync_all
 from reconciler.connectors.base import VendorState
 from reconciler.drift import Item, by_grant
-from reconciler.errors import ConfigError, ValidationErrors
+from reconciler.errors import ValidationErrors
 from reconciler.event_loop import run
-from reconciler.github_api import GitHubClient
 from reconciler.ledger_view import Answers, answers
 from reconciler.origin import Origin
 from reconciler.policy_loader import load_policies
@@ -52,21 +50,6 @@ class View:
     notes: tuple[str, ...]
     answers: Answers | None = None
     causes: Mapping[Grant, Cause] = field(default_factory=dict)  # for grants not in the YAML (`causes`)
-
-
-def github_client(ctx: AppContext, source: Source) -> tuple[GitHubClient | None, str]:
-    """A read-only GitHub client, or None and why (the rows then say "GitHub not asked")."""
-    if source.sandbox:
-        from reconciler import sandbox  # the simulators load only for --sandbox
-
-        factory = sandbox.github_client_factory(ctx.repo)
-        if factory is None:
-            return None, "the sandbox has no simulated GitHub (run `access demo --keep DIR`)"
-        return factory(), ""
-    try:
-        return GitHubClient.from_env(ctx.github().env, writable=False), ""
-    except ConfigError as exc:
-        return None, f"GitHub is not configured: {exc.message}"
 
 
 async def _actual(
@@ -154,6 +137,6 @@ def _build_view(
             notes.append(found.note)
     rows = build_rows(
         desired.access, actual, policies, ctx.today,
-        origins_of=found.origins if found is not None else _nobody, applied=reading.result(), wanted=wanted,
+        origins_of=found.origins if found is not None else _nobody, applied=reading.result, wanted=wanted,
     )  # fmt: skip
     return View(desired, policies, actual, rows, history, tuple(notes), found, causes)

@@ -25,12 +25,19 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from reconciler import audit_trail, gate, sandbox
+from reconciler import audit_trail, gate
 from reconciler.audit import AUDIT_FILE, AuditLog, change_fields, entry
 from reconciler.changes import Change, Plan, change_identity
 from reconciler.commands.context import AppContext
 from reconciler.commands.plan import plan_from
-from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
+from reconciler.commands.state import (
+    Desired,
+    Source,
+    load_desired,
+    open_connectors,
+    state_dir,
+    sync_all,
+)
 from reconciler.connectors.base import ChangeResult, Connector, Outcome, VendorState
 from reconciler.durable import GroupSync
 from reconciler.errors import AccessError, RefusedError, StalePlanError
@@ -47,7 +54,6 @@ from reconciler.render.words import SIGNS, target, who
 from reconciler.rules.limits import check_limits, suspicious_empty
 from reconciler.vendors import vendor_label
 
-STATE_DIR_ENV = "ACCESS_STATE_DIR"
 COUNTS_FILE = "sync-counts.json"
 # Test hook: after this many outcomes are journaled, stop dead (the event loop blocks) so that a
 # test can kill -9 the process between changes. Never set outside tests.
@@ -91,14 +97,6 @@ def with_live_accounts(saved: Plan, live: Plan) -> Plan:
     ids = {change_identity(c): c.account_id for c in live.changes}
     changes = tuple(replace(c, account_id=ids.get(change_identity(c), "")) for c in saved.changes)
     return replace(saved, changes=changes)
-
-
-def state_dir(ctx: AppContext, source: Source) -> Path:
-    """Where the journal, lock, audit log and sync counts live."""
-    if source.sandbox:
-        return sandbox.state_dir(ctx.repo)
-    configured = ctx.env.get(STATE_DIR_ENV, "").strip()
-    return Path(configured) if configured else ctx.repo / ".access"
 
 
 def run(

@@ -15,10 +15,9 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 
-from reconciler.commands.apply import state_dir
 from reconciler.commands.context import AppContext
 from reconciler.commands.formats import TextOrJson
-from reconciler.commands.state import Desired, Source, load_desired
+from reconciler.commands.state import Desired, Source, load_desired, state_dir
 from reconciler.errors import AccessError, ConfigError
 from reconciler.gate import github_client_factory
 from reconciler.notification_policy import Notifications

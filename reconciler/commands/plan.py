@@ -19,7 +19,8 @@ from reconciler.commands.context import AppContext
 from reconciler.commands.formats import PlanFormat as Format
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import Connector, VendorState
-from reconciler.errors import ValidationErrors
+from reconciler.connectors.memory import MemoryConnector
+from reconciler.errors import AccessError, ValidationErrors
 from reconciler.git_repo import head_commit
 from reconciler.lapse import lapse_findings, lapsed
 from reconciler.leavers import settle
@@ -35,6 +36,7 @@ from reconciler.rules import check_plan, plan_options, sort_findings
 from reconciler.rules import seats as seat_rules
 from reconciler.rules.aliases import alias_findings, canonical_policies
 from reconciler.scrub import scrub
+from reconciler.snapshot import convert, is_current, write_state
 from reconciler.snapshot_reading import SnapshotReading
 from reconciler.vendors import VENDORS
 
@@ -49,7 +51,7 @@ class Planned:
         return f"Planned({self.plan.summary_line()!r})"
 
 
-async def make_plan(ctx: AppContext, source: Source) -> Planned:
+async def make_plan(ctx: AppContext, source: Source, snapshot_out: Path | None = None) -> Planned:
     # A snapshot is read in a second process while this one loads the YAML (every vendor's there
     # may be: which ones the plan needs, the YAML says).
     snapshots = None
@@ -60,16 +62,29 @@ async def make_plan(ctx: AppContext, source: Source) -> Planned:
         vendors = tuple(sorted(desired.access.scope.vendors))
         async with open_connectors(ctx, source, vendors, writable=False, snapshots=snapshots) as connectors:
             actual = await sync_all(ctx, connectors, desired.access)
+            if snapshot_out is not None:  # what was read, as `access sync --out` writes it
+                for state in actual.values():
+                    ctx.output.info(f"{state.vendor}: snapshot written to {write_state(snapshot_out, state)}")
             planned = plan_from(ctx, desired, actual)
             if source.state_dir is None:  # a snapshot cannot say who made anything, nor read a licence
                 planned = replace(
                     planned, plan=await with_licences(connectors, await with_causes(connectors, planned.plan))
                 )
             warn_budget(ctx, connectors, planned.plan)
+            if source.state_dir is not None:
+                convert_older(ctx, source.state_dir, connectors)
     finally:
         if snapshots is not None:
             snapshots.stop()
     return planned
+
+
+def convert_older(ctx: AppContext, directory: Path, connectors: Mapping[str, Connector]) -> None:
+    """A snapshot in an older format is rewritten in today's once it has been read (issue #26: the
+    old format reads three times slower), with a message; one that cannot be rewritten is only said."""
+    for vendor, connector in sorted(connectors.items()):
+        if isinstance(connector, MemoryConnector) and not is_current(directory / f"{vendor}.json"):
+            ctx.output.info(convert(directory, connector.state))
 
 
 async def with_causes(connectors: Mapping[str, Connector], plan: Plan) -> Plan:
@@ -154,6 +169,7 @@ def run(
     out: Path | None,
     fmt: Format,
     detailed_exitcode: bool,
+    snapshot_out: Path | None = None,
 ) -> int:
     if source.sandbox and not (ctx.repo / ACCESS_DIR).is_dir():
         # Trying it out (`pip install access-reconciler && access plan --sandbox`): plan the example
@@ -170,8 +186,11 @@ def run(
                 out=out,
                 fmt=fmt,
                 detailed_exitcode=detailed_exitcode,
+                snapshot_out=snapshot_out,
             )
-    planned = event_loop.run(make_plan(ctx, source))
+    if snapshot_out is not None and source.state_dir is not None:
+        raise AccessError("--snapshot-out keeps what the vendors said: not with --state (that is a snapshot)")
+    planned = event_loop.run(make_plan(ctx, source, snapshot_out))
     ctx.retain(planned)
     plan = planned.plan
     encoded = plan.dumps() if out is not None or fmt == "json" else ""  # once: the file and --format json

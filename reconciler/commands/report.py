@@ -7,7 +7,9 @@ apply applied it; and the counts of privileged, expiring and unreviewed access.
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
+from itertools import compress, repeat
 from pathlib import Path
 
 from reconciler.access_rows import Rows, Status
@@ -15,6 +17,7 @@ from reconciler.commands.access_view import View, ViewOptions, build_view
 from reconciler.commands.context import AppContext
 from reconciler.commands.sla_view import SlaView, sla_view
 from reconciler.errors import AccessError
+from reconciler.periods import Instant
 from reconciler.render.report import HtmlPage, Write, write_csv
 from reconciler.render.sla import sla_csv, sla_html
 from reconciler.usage import AccountIndex, unused_accounts, unused_threshold
@@ -31,26 +34,35 @@ def pick_format(fmt: str, out: Path | None) -> str:
     return chosen
 
 
-def run(ctx: AppContext, *, out: Path | None, fmt: str, options: ViewOptions, sla: bool = False) -> int:
+def run(
+    ctx: AppContext,
+    *,
+    out: Path | None,
+    fmt: str,
+    options: ViewOptions,
+    sla: bool = False,
+    at: Instant | None = None,
+) -> int:
     chosen = pick_format(fmt, out)
-    view = build_view(ctx, options)
+    view = build_view(ctx, options) if at is None else _view_at(ctx, options, at)
     ctx.retain(view)
     leavers = sla_view(ctx, view, options)
     if sla:
         return _sla_only(ctx, leavers, out)
+    generated = ctx.now.isoformat(timespec="seconds") if at is None else f"as of {at.iso()}"
     for note in view.notes:
         ctx.output.info(f"note: {note}")
-    unused = _unused(ctx, view)
+    unused = _unused(view, ctx.today if at is None else at.day)
     if unused is not None:
         ctx.output.info(f"{unused[1]:,} account(s) unused for {unused[0]}+ days (no sign-in since)")
     sections = sla_html(leavers.rows, ctx.now, leavers.sla_hours) if leavers is not None else ""
     if out is None:
-        _write(ctx, view, chosen, ctx.output.raw, unused, sections)
+        _write(ctx, view, chosen, ctx.output.raw, generated, unused, sections)
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
-        _write(ctx, view, chosen, handle.write, unused, sections)
-    people = len(set(view.rows.principals))
+        _write(ctx, view, chosen, handle.write, generated, unused, sections)
+    people = len(view.rows.people)  # (every principal of the rows)
     ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
     return 0
 
@@ -60,6 +72,7 @@ def _write(
     view: View,
     chosen: str,
     write: Write,
+    generated: str,
     unused: tuple[int, int] | None = None,
     sections: str = "",
 ) -> None:
@@ -70,7 +83,7 @@ def _write(
     page = HtmlPage(
         view.rows,
         title="Access report",
-        generated=f"{ctx.now.isoformat(timespec='seconds')} from {ctx.repo.resolve().name}",
+        generated=f"{generated} from {ctx.repo.resolve().name}",
         notes=view.notes,
         unused=unused,
         sections=sections,
@@ -90,7 +103,7 @@ _BLOCK = 1 << 22  # characters copied at a time
 _HELD = (Status.IN_FORCE, Status.NOT_IN_YAML)
 
 
-def _unused(ctx: AppContext, view: View) -> tuple[int, int] | None:
+def _unused(view: View, today: dt.date) -> tuple[int, int] | None:
     """(days, the accounts holding access that have not signed in for that long), where the vendors
     were read; the days are the smallest `unused_days` of the recertification rules, else 90."""
     if view.actual is None:
@@ -99,9 +112,7 @@ def _unused(ctx: AppContext, view: View) -> tuple[int, int] | None:
     if not any(map(index.knows, view.actual)):
         return None  # no vendor read says when its accounts signed in (Concur; an older snapshot)
     days = unused_threshold(rule.unused_days for rule in view.policies.recertification.values())
-    return days, unused_accounts(
-        _held_accounts(view.rows), index, view.desired.access.people, ctx.today, days
-    )
+    return days, unused_accounts(_held_accounts(view.rows), index, view.desired.access.people, today, days)
 
 
 def _held_accounts(rows: Rows) -> set[tuple[str, str, str]]:
@@ -110,11 +121,8 @@ def _held_accounts(rows: Rows) -> set[tuple[str, str, str]]:
     for number, line in enumerate(rows.lines):
         run = rows.run_rows(number)
         vendor, tenant = line.head[:2]
-        found.update(
-            (vendor, tenant, p)
-            for p, s in zip(rows.principals[run], rows.statuses[run], strict=True)
-            if s in _HELD
-        )
+        holders = compress(rows.principals[run], map(_HELD.__contains__, rows.statuses[run]))
+        found.update(zip(repeat(vendor), repeat(tenant), holders))
     return found
 
 
@@ -132,3 +140,10 @@ def _sla_only(ctx: AppContext, leavers: SlaView | None, out: Path | None) -> int
         out.write_text(text, encoding="utf-8")
         ctx.output.info(f"SLA view written to {out} ({len(leavers.rows):,} leaver(s))")
     return 0
+
+
+def _view_at(ctx: AppContext, options: ViewOptions, at: Instant) -> View:
+    """`--at`: the report as of a point in time (`reconciler/commands/access_at.py`)."""
+    from reconciler.commands.access_at import build_view_at
+
+    return build_view_at(ctx, options, at).view

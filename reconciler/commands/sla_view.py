@@ -11,8 +11,8 @@ from pathlib import Path
 from reconciler.access_rows import Rows, Status
 from reconciler.audit import AUDIT_FILE
 from reconciler.commands.access_view import View, ViewOptions
-from reconciler.commands.apply import state_dir
 from reconciler.commands.context import AppContext
+from reconciler.commands.state import state_dir
 from reconciler.errors import AccessError
 from reconciler.leavers import IDP, departed, find_leavers
 from reconciler.leaving import expected_at_idp, hr_export_path, people_written, read_hr_export

@@ -55,6 +55,19 @@ class Source:
         return "sandbox" if self.sandbox else "live vendors"
 
 
+STATE_DIR_ENV = "ACCESS_STATE_DIR"
+
+
+def state_dir(ctx: AppContext, source: Source) -> Path:
+    """Where the journal, lock, audit log and sync counts live."""
+    if source.sandbox:
+        from reconciler import sandbox  # the simulators load only for --sandbox
+
+        return sandbox.state_dir(ctx.repo)
+    configured = ctx.env.get(STATE_DIR_ENV, "").strip()
+    return Path(configured) if configured else ctx.repo / ".access"
+
+
 @asynccontextmanager
 async def open_connectors(
     ctx: AppContext,

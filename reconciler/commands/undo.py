@@ -94,7 +94,7 @@ def run_entries(
 ) -> list[dict[str, Any]]:
     """The run's outcomes, from the audit log and (key permitting) the audit trail; refused when
     neither knows the run."""
-    from reconciler.commands.apply import state_dir
+    from reconciler.commands.state import state_dir
 
     path = audit_log or state_dir(ctx, source) / AUDIT_FILE
     found: list[dict[str, Any]] = []

@@ -25,6 +25,7 @@ from reconciler.errors import AccessError
 from reconciler.ledger_state import GRANT
 from reconciler.ledger_view import origin
 from reconciler.origin import Origin
+from reconciler.periods import Instant
 from reconciler.records import Account, Grant, Person
 from reconciler.rules.matching import describe_grant
 from reconciler.usage import AccountIndex
@@ -151,17 +152,34 @@ def account_json(account: Account, today: dt.date, index: AccountIndex) -> dict[
     }
 
 
-def run(ctx: AppContext, person: str, resource: str | None, *, options: ViewOptions, fmt: Format) -> int:
+def run(
+    ctx: AppContext,
+    person: str,
+    resource: str | None,
+    *,
+    options: ViewOptions,
+    fmt: Format,
+    at: Instant | None = None,
+) -> int:
     from reconciler.commands.state import load_desired
 
-    desired = load_desired(ctx, keep_files=False)  # the people and grants only
+    if at is None:
+        desired = load_desired(ctx, keep_files=False)  # the people and grants only
+    else:  # `--at`: who they were and what they held then (reconciler/commands/access_at.py)
+        from reconciler.commands.access_at import build_view_at, then
+
+        loaded = then(ctx, at)
+        desired = loaded.state.desired
     people = {p.key: p for p in desired.access.people.values()}
     who = resolve_person(people, person)
 
     def wanted(grant: Grant) -> bool:
         return grant.principal == who.principal and (resource is None or _resource_matches(grant, resource))
 
-    view = build_view(ctx, replace(options, causes=True), wanted, desired=desired)
+    if at is None:
+        view = build_view(ctx, replace(options, causes=True), wanted, desired=desired)
+    else:
+        view = build_view_at(ctx, options, at, wanted, loaded=loaded).view
     rows = [r for r in view.rows if wanted(r.grant)]
     histories = _histories(view, rows)
     accounts = accounts_of(view, who)

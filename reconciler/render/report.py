@@ -7,11 +7,12 @@ per-vendor summary, counts of privileged, expiring and unreviewed access, and a 
 by any column, filters by text and by those counts, and pages through the rows. A view can be
 linked: `report.html#q=judy&vendor=procore&unrev=1&sort=resource&dir=desc`.
 
-A row's cells come in parts, each shared by many rows: its line's (vendor, tenant), its person's
-(person, name, principal), its line's and status's (resource type .. expiring), its approval
-record's (commit .. reviewed, for the receiver), its applied time, its line's last certification,
-its account's last sign-in. Each part is written out (as CSV, or as the page's string numbers)
-once, when first met; a row is then seven lookups, and a chunk of rows one join.
+A row's cells come in four parts, each shared by many rows: its line's place (vendor, tenant), its
+person's (person, name, principal), the middle (resource type .. last certified: its line's, its
+status's, its approval record's for the receiver, its applied time) and its account's last sign-in.
+Each part is written out (as CSV, or as the page's string numbers) once, when first met, those
+first met in a chunk of rows together; a row is then four lookups for its parts and four for their
+text, and a chunk of rows one join (`_Layout`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress, repeat
-from operator import add, itemgetter, mul
-from typing import Any
+from functools import partial
+from itertools import chain, compress, filterfalse, repeat
+from operator import add, eq, is_, itemgetter, mul, ne, or_, sub
+from typing import Any, Protocol
 
-from reconciler.access_rows import Chunk, Rows, Status
+from reconciler.access_rows import CHUNK, Rows, Status
 from reconciler.origin import Origin
 from reconciler.render.escape import html_text, script_json
 
@@ -38,7 +40,6 @@ COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 Write = Callable[[str], object]
-_STATUSES = {status: number for number, status in enumerate(Status)}
 _NOBODY: frozenset[str] = frozenset()
 
 
@@ -62,30 +63,21 @@ def _origin_cells(origin: Origin | None, beneficiary: str) -> tuple[str, ...]:
     )
 
 
-# A part's key: a line's number (parts 0 and 5), a principal (1), a line's number and a status's
-# packed (2), a record's id, or its id and the receiver's login (3), a time (4), an account: its
-# line's (vendor, tenant) number and its principal (6).
-Key = Any
-LAST = 6  # the last part: its text ends the row
+Key = Any  # a record's id, or its id and the receiver's login (see `_Records.keys`)
 
 
-class _Parts:
-    """Each row's parts (see the module's docstring) as keys, a chunk at a time, and each part's
-    cells. A record's cells are the same for every row it explains, except for a person who
-    approved their own pull request: their approval never counts, so their rows get cells of their
-    own (keyed by the record and their login)."""
+class _Records:
+    """Each row's approval record as the key of its cells. A record's cells are the same for every
+    row it explains, except for a person who approved their own pull request: their approval never
+    counts, so their rows get cells of their own (keyed by the record and their login)."""
 
     def __init__(self, rows: Rows) -> None:
         self.rows = rows
         self.origins: dict[int, Origin | None] = {}
         self.approvers: dict[int, frozenset[str]] = {}  # record -> its approvers, folded
         self.folded = {p: who.github.casefold() for p, who in rows.people.items() if who.github}
-        places: dict[tuple[str, str], int] = {}
-        self.place_of = [places.setdefault(line.head[:2], len(places)) for line in rows.lines]
-        self.places = list(places)  # (vendor, tenant) by number
 
-    def tails(self, origins: Sequence[Origin | None], principals: Sequence[str]) -> list[Key]:
-        """Each row's record, as the key of its cells."""
+    def keys(self, origins: Sequence[Origin | None], principals: Sequence[str]) -> list[Key]:
         ids = list(map(id, origins))
         new = set(ids).difference(self.origins)
         if new:
@@ -103,111 +95,199 @@ class _Parts:
                 keys[i] = (ids[i], people[principals[i]].github)
         return keys
 
-    def tail_cells(self, key: Key) -> tuple[str, ...]:
+    def own(self, origin: Origin | None, principals: Sequence[str]) -> bool:
+        """Whether any of these receivers approved the pull request of `origin` (see `keys`)."""
+        if origin is None or origin.pull is None or not origin.pull.approvals:
+            return False
+        approvers = frozenset(login.casefold() for login, _ in origin.pull.approvals)
+        return not approvers.isdisjoint(map(self.folded.get, principals, repeat("")))
+
+    def cells(self, key: Key) -> tuple[str, ...]:
         if isinstance(key, tuple):
             return _origin_cells(self.origins[key[0]], key[1])
         return _origin_cells(self.origins[key], "")
-
-    def keys(self, chunk: Chunk) -> list[list[Key]]:
-        """The chunk's rows' parts, as keys: line, principal, line and status, record, time, line,
-        account."""
-        lines = chunk.lines
-        statuses = map(_STATUSES.__getitem__, chunk.statuses)
-        with_status = list(map(add, map(mul, lines, repeat(len(_STATUSES))), statuses))
-        return [
-            lines,
-            chunk.principals,
-            with_status,
-            self.tails(chunk.origins, chunk.principals),
-            chunk.applied,
-            lines,
-            list(zip(map(self.place_of.__getitem__, lines), chunk.principals, strict=True)),
-        ]
-
-    def cells(self, part: int, key: Key) -> Sequence[str]:
-        """The cells of one part, in COLUMNS order."""
-        if part == 0:
-            return self.rows.lines[key].head[:2]
-        if part == 1:
-            who = self.rows.people[key]
-            return (who.key, who.name, key)
-        if part == 2:
-            line = self.rows.lines[key // len(_STATUSES)]
-            status = _STATUS_OF[key % len(_STATUSES)]
-            return (*line.head[2:], status, line.source, line.via, line.reason, line.expires, line.privileged,
-                    "yes" if line.expiring else "")  # fmt: skip
-        if part == 3:
-            return self.tail_cells(key)
-        if part == 4:
-            return (key,)
-        if part == 5:
-            return (self.rows.lines[key].certified,)
-        vendor, tenant = self.places[key[0]]
-        return (self.rows.sign_in((vendor, tenant, key[1])),)
 
 
 def _contains(within: frozenset[str], login: str) -> bool:
     return login in within
 
 
-_STATUS_OF = list(Status)
+class _Format(Protocol):
+    """How cells become text: `start` and `end` begin and end a row; `texts` writes each tuple of
+    cells joined by commas, given in the order the rows show them first (the page numbers each
+    string it has not met before in that order)."""
+
+    start: str
+    end: str
+
+    def texts(self, cells: list[tuple[str, ...]]) -> list[str]: ...
 
 
-class _Text:
-    """Rows as text, a chunk at a time: each part's text for every row, laid out row by row, and
-    joined. A part's text (`cells_text` of its cells) is made when the part is first met, in the
-    order of the rows and columns it is first met in (the page numbers its strings so)."""
+class _Csv:
+    """Cells as Python's csv module writes them. Few cells need quoting: those are written by the
+    csv module itself."""
 
-    def __init__(self, parts: _Parts, cells_text: Callable[[int, Sequence[str]], str]) -> None:
-        self.parts = parts
-        self.cells_text = cells_text
-        self.made: tuple[dict[Key, str], ...] = tuple({} for _ in range(LAST + 1))
+    start, end = "", "\n"
 
-    def rows(self, chunk: Chunk) -> str:
-        parts = self.parts.keys(chunk)
-        texts: list[list[str] | None] = []
-        first: list[tuple[int, int, Key]] = []  # (row, part, key) of each part met first here
-        for part, (keys, made) in enumerate(zip(parts, self.made, strict=True)):
-            try:
-                texts.append(list(map(made.__getitem__, keys)))
-            except KeyError:
-                texts.append(None)
-                new = set(keys).difference(made)
-                at = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))  # first rows
-                first += zip(map(at.__getitem__, new), repeat(part), new)
-        first.sort(key=_ROW_AND_PART)
-        for _, part, key in first:
-            self.made[part][key] = self.cells_text(part, self.parts.cells(part, key))
-        text = [""] * (len(parts) * len(chunk.lines))
-        for part, (keys, made, done) in enumerate(zip(parts, self.made, texts, strict=True)):
-            text[part :: len(parts)] = done if done is not None else list(map(made.__getitem__, keys))
-        return "".join(text)
+    def texts(self, cells: list[tuple[str, ...]]) -> list[str]:
+        texts = list(map(",".join, cells))
+        commas = map(ne, map(str.count, texts, repeat(",")), map(sub, map(len, cells), repeat(1)))
+        quoted = list(map(or_, commas, map(bool, map(_QUOTED.search, texts))))  # a comma: one more
+        for i in compress(range(len(texts)), quoted):
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerow(["", *cells[i]])
+            texts[i] = buffer.getvalue()[1:-1]
+        return texts
 
 
-_ROW_AND_PART = itemgetter(0, 1)
+_QUOTED = re.compile('["\r\n]')  # a cell holding one of these, or a comma, is written by the csv module
 
 
-_QUOTED = re.compile('[,"\r\n]')  # a cell holding one of these is written by the csv module
+class _Layout:
+    """The rows as text, a chunk at a time in the order shown. A row is four parts: its place's
+    cells (vendor, tenant), its person's (person, name, principal), the middle (resource type ..
+    last certified: its line's, status's, approval record's and applied time's) and its account's
+    last sign-in. Each row's middle is numbered once, in the order the rows were made, by the first
+    row that has it (a line's rows share one middle unless their status, record or time differ):
+    a chunk of rows is then four lookups a row for its parts, four for their texts, and one join.
+    The text of a place, person, middle or sign-in is made once, when first met in the order the
+    rows are shown, those met in a chunk together (`_Format.texts`)."""
+
+    def __init__(self, rows: Rows, form: _Format) -> None:
+        self.rows = rows
+        self.form = form
+        self.records = _Records(rows)
+        self.middle: list[int] = []  # per row, in the order made: the first row of its middle
+        self.sign_in: list[str] = []  # per row, in the order made: its account's last sign-in
+        places: dict[tuple[str, str], int] = {}
+        self.place_of = [places.setdefault(line.head[:2], len(places)) for line in rows.lines]  # by run
+        self.place_cells = list(places)
+        principals, statuses, origins, applied = rows.principals, rows.statuses, rows.origins, rows.applied
+        for number, line in enumerate(rows.lines):
+            run = rows.run_rows(number)
+            first, size = run.start, run.stop - run.start
+            if not size:
+                continue
+            who = principals[run]
+            self.sign_in += rows.sign_in.many(line.head[0], line.head[1], who)
+            said, records, times = statuses[run], origins[run], applied[run]
+            alike = records.count(records[0]) == size and times.count(times[0]) == size
+            if alike and not self.records.own(records[0], who):  # one record and time: by status
+                if said.count(said[0]) == size:
+                    self.middle += repeat(first, size)
+                else:  # (statuses by identity: an enum member hashes in Python)
+                    by_status: dict[int, int] = {}
+                    self.middle += map(by_status.setdefault, map(id, said), range(first, run.stop))
+            else:
+                keys = zip(map(id, said), self.records.keys(records, who), times, strict=True)
+                by_key: dict[tuple[int, Key, str], int] = {}
+                self.middle += map(by_key.setdefault, keys, range(first, run.stop))
+        self.places: list[str | None] = [None] * len(rows.lines)  # by run: its place's text
+        self.middles: list[str | None] = [None] * len(principals)  # by middle (its first row): its text
+        self.persons: dict[str, str] = {}
+        self.sign_ins: dict[str, str] = {}
+
+    def chunks(self, size: int = CHUNK) -> Iterator[str]:
+        line_of, principals = self.rows.line_of, self.rows.principals
+        for at in range(0, len(self.rows.order), size):
+            rows = self.rows.order[at : at + size].tolist()
+            keys = (
+                list(map(line_of.__getitem__, rows)),
+                list(map(principals.__getitem__, rows)),
+                list(map(self.middle.__getitem__, rows)),
+                list(map(self.sign_in.__getitem__, rows)),
+            )
+            texts = self._texts(keys)
+            if None in texts[0] or None in texts[1] or None in texts[2] or None in texts[3]:
+                self._make(keys, texts)
+                texts = self._texts(keys)
+            text: list[str | None] = [None] * (4 * len(rows))
+            text[0::4], text[1::4], text[2::4], text[3::4] = texts
+            yield "".join(text)  # type: ignore[arg-type]
+
+    def _texts(self, keys: tuple[list[int], list[str], list[int], list[str]]) -> list[list[str | None]]:
+        runs, principals, middles, sign_ins = keys
+        return [
+            list(map(self.places.__getitem__, runs)),
+            list(map(self.persons.get, principals)),
+            list(map(self.middles.__getitem__, middles)),
+            list(map(self.sign_ins.get, sign_ins)),
+        ]
+
+    def _make(
+        self, keys: tuple[list[int], list[str], list[int], list[str]], texts: list[list[str | None]]
+    ) -> None:
+        """The texts of the places, people, middles and sign-ins first met in this chunk, made
+        together in the order they are met (row, then column)."""
+        places: list[int] = []
+        place_rows: list[int] = []
+        if None in texts[0]:
+            runs, place_rows = _first(keys[0], texts[0])
+            places, at = _first(list(map(self.place_of.__getitem__, runs)), [None] * len(runs))
+            place_rows = list(map(place_rows.__getitem__, at))
+        persons, person_rows = _first(keys[1], texts[1]) if None in texts[1] else ([], [])
+        middles, middle_rows = _first(keys[2], texts[2]) if None in texts[2] else ([], [])
+        sign_ins, sign_in_rows = _first(keys[3], texts[3]) if None in texts[3] else ([], [])
+        who = list(map(self.rows.people.__getitem__, persons))
+        # Each one's place in the chunk: its row * 4 + its column (a place 0, a person 1, a middle 2,
+        # a sign-in 3), and its cells.
+        at = [*_at(place_rows, 0), *_at(person_rows, 1), *_at(middle_rows, 2), *_at(sign_in_rows, 3)]
+        cells = [
+            *map(self.place_cells.__getitem__, places),
+            *zip(map(_KEY, who), map(_NAME, who), persons, strict=True),
+            *map(self._middle_cells, middles),
+            *zip(sign_ins),
+        ]
+        order = sorted(range(len(at)), key=at.__getitem__)
+        made = dict(zip(order, self.form.texts(list(map(cells.__getitem__, order))), strict=True))
+        texts_made = list(map(made.__getitem__, range(len(at))))  # in the order of `at`
+        start = len(places)
+        for place, text in zip(places, texts_made[:start], strict=True):
+            for run in compress(range(len(self.place_of)), map(eq, self.place_of, repeat(place))):
+                self.places[run] = f"{self.form.start}{text},"
+        self.persons.update(
+            zip(persons, map(add, texts_made[start : start + len(persons)], repeat(",")), strict=True)
+        )
+        start += len(persons)
+        for middle, text in zip(middles, texts_made[start : start + len(middles)], strict=True):
+            self.middles[middle] = text + ","
+        start += len(middles)
+        self.sign_ins.update(zip(sign_ins, map(add, texts_made[start:], repeat(self.form.end)), strict=True))
+
+    def _middle_cells(self, row: int) -> tuple[str, ...]:
+        """resource type .. last certified, of the middle first met at `row` (in the order made)."""
+        rows = self.rows
+        line = rows.lines[rows.line_of[row]]
+        record = self.records.keys([rows.origins[row]], [rows.principals[row]])[0]
+        return (
+            *line.head[2:], rows.statuses[row], line.source, line.via, line.reason, line.expires,
+            line.privileged, "yes" if line.expiring else "", *self.records.cells(record), rows.applied[row],
+            line.certified,
+        )  # fmt: skip
 
 
-def _csv_cells(part: int, cells: Sequence[str]) -> str:
-    """Cells as Python's csv module writes them, each followed by a comma (the last part by the
-    line's end). Few cells need quoting: those are written by the csv module itself."""
-    if any(map(_QUOTED.search, cells)):
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(["", *cells])
-        text = buffer.getvalue()[1:-1]
-    else:
-        text = ",".join(cells)
-    return text + ("\n" if part == LAST else ",")
+_KEY = itemgetter(0)
+_NAME = itemgetter(1)
+
+
+def _at(rows: list[int], column: int) -> Iterator[int]:
+    return map(add, map(mul, rows, repeat(4)), repeat(column))
+
+
+def _first(keys: list[Any], texts: list[str | None]) -> tuple[list[Any], list[int]]:
+    """The keys that have no text yet, each once, in the order first met, and where each is first."""
+    at = list(compress(range(len(keys)), map(is_, texts, repeat(None))))
+    picked = list(map(keys.__getitem__, at))
+    first = dict(zip(reversed(picked), reversed(at), strict=True))  # the last written: the first met
+    found = list(dict.fromkeys(picked))
+    return found, list(map(first.__getitem__, found))
 
 
 def write_csv(rows: Rows, write: Write) -> None:
     """The rows as CSV, a header line and a line per row, each ending in a newline."""
     write(",".join(COLUMNS) + "\n")
-    text = _Text(_Parts(rows), _csv_cells)
-    for chunk in rows.chunks():
-        write(text.rows(chunk))
+    for text in _Layout(rows, _Csv()).chunks():
+        write(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,16 +305,16 @@ class Summary:
 def summarize(rows: Rows) -> list[Summary]:
     """Per vendor: grants, people, privileged, expiring, unreviewed, not in the YAML, pending;
     counted a line's run of rows at a time."""
-    parts = _Parts(rows)
+    records = _Records(rows)
     unreviewed: dict[Key, bool] = {}
     counts: dict[str, list[int]] = {}
     people: dict[str, set[str]] = {}
     for number, line in enumerate(rows.lines):
         run = rows.run_rows(number)
         principals, statuses = rows.principals[run], rows.statuses[run]
-        tails = parts.tails(rows.origins[run], principals)
+        tails = records.keys(rows.origins[run], principals)
         for key in set(tails).difference(unreviewed):
-            unreviewed[key] = parts.tail_cells(key)[-1] == "no"
+            unreviewed[key] = records.cells(key)[-1] == "no"
         n = len(principals)
         found = counts.setdefault(line.head[0], [0] * 6)
         for i, value in enumerate((
@@ -276,6 +356,21 @@ def _summary_table(summaries: Sequence[Summary]) -> tuple[str, list[int]]:
         f'<table class="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>',
         totals,
     )
+
+
+class _Strings:
+    """The page's cells: each distinct string numbered when first met, a cell written as its number."""
+
+    start, end = ",[", "]"
+
+    def __init__(self) -> None:
+        self.number: dict[str, str] = {}  # string -> its number, as text
+
+    def texts(self, cells: list[tuple[str, ...]]) -> list[str]:
+        number = self.number
+        new = list(filterfalse(number.__contains__, dict.fromkeys(chain.from_iterable(cells))))
+        number.update(zip(new, map(str, range(len(number), len(number) + len(new))), strict=True))
+        return list(map(",".join, map(partial(map, number.__getitem__), cells)))
 
 
 class HtmlPage:
@@ -320,24 +415,18 @@ class HtmlPage:
             .replace("__SECTIONS__", sections)
             for page in _PAGE.split("__DATA__", 1)
         )
-        self.number: dict[str, int] = {}  # each distinct string, numbered in order of first appearance
+        self.strings = _Strings()  # each distinct string, numbered in order of first appearance
 
     def write_rows(self, write: Write) -> None:
         """The rows, as lists of their strings' numbers, separated by commas."""
-        number = self.number
-
-        def cells_text(part: int, cells: Sequence[str]) -> str:
-            text = ",".join([str(number.setdefault(cell, len(number))) for cell in cells])
-            return (",[" + text + ",") if part == 0 else text + ("]" if part == LAST else ",")
-
-        text = _Text(_Parts(self.rows), cells_text)
-        for i, chunk in enumerate(self.rows.chunks()):
-            made = text.rows(chunk)
-            write(made[1:] if i == 0 else made)  # (the first row follows no other)
+        for i, text in enumerate(_Layout(self.rows, self.strings).chunks()):
+            write(text[1:] if i == 0 else text)  # (the first row follows no other)
 
     def head(self) -> str:
         """The page up to its rows (after `write_rows`: the strings they number)."""
-        data = json.dumps({"columns": list(COLUMNS), "strings": list(self.number)}, separators=(",", ":"))
+        data = json.dumps(
+            {"columns": list(COLUMNS), "strings": list(self.strings.number)}, separators=(",", ":")
+        )
         return self.before + script_json(data[:-1]) + ',"rows":['
 
     def tail(self) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from reconciler.changes import Finding, Plan, Severity
-from reconciler.planner import PlanOptions, UnmanagedMode
 from reconciler.policy_model import Policies
 from reconciler.records import AccessSet
 from reconciler.rules import (
@@ -31,10 +31,15 @@ from reconciler.rules import (
 )
 from reconciler.vendors import VENDORS
 
+if TYPE_CHECKING:  # (`validate` checks the YAML and plans nothing: the planner is imported to plan)
+    from reconciler.planner import PlanOptions, UnmanagedMode
+
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def plan_options(policies: Policies) -> PlanOptions:
+    from reconciler.planner import PlanOptions
+
     rules = {vendor: policies.unmanaged_accounts.rule(vendor) for vendor in VENDORS}
     unmanaged: dict[str, UnmanagedMode] = {vendor: rule.mode for vendor, rule in rules.items()}
     return PlanOptions(
