@@ -136,6 +136,34 @@ def test_git_authenticates_to_github_only_through_a_credential_helper(tmp_path: 
     assert "ghs_canary" not in elsewhere.stdout
 
 
+def test_commits_the_run_makes_name_the_bot_not_the_pods_user_at_hostname(tmp_path: Path) -> None:
+    """The leavers pull request's commit and the kept snapshots are commits made in the pod, which has
+    no git config: the CronJob names who makes them, as the workflow's `git config user.name` does."""
+    container = _pod()["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    identity = {k: v for k, v in env.items() if k.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_"))}
+    pod_env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_AUTHOR_", "GIT_COMMITTER_"))}
+    pod_env |= {
+        "HOME": str(tmp_path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        **identity,
+    }
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], env=pod_env, check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", "leavers"], env=pod_env, check=True
+    )
+    made = subprocess.run(
+        ["git", "-C", str(repo), "log", "-1", "--format=%an <%ae> / %cn <%ce>"],
+        env=pod_env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert (
+        made
+        == "access-bot <access-bot@users.noreply.github.com> / access-bot <access-bot@users.noreply.github.com>"
+    )
+
+
 # ---------------------------------------------------------------- the Lease, against a fake kubectl
 
 FAKE_KUBECTL = r"""#!/usr/bin/env python3
