@@ -298,7 +298,7 @@ class _Layout:
 
 
 _KEY = itemgetter(0)
-_NAME = itemgetter(1)
+_NAME = itemgetter(2)  # a Person's name
 
 
 def _at(rows: list[int], column: int) -> Iterator[int]:
