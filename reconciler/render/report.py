@@ -349,14 +349,19 @@ def summarize(rows: Rows) -> list[Summary]:
     people: dict[str, set[str]] = {}
     for number, line in enumerate(rows.lines):
         run = rows.run_rows(number)
-        principals, statuses = rows.principals[run], rows.statuses[run]
-        tails = records.keys(rows.origins[run], principals)
+        principals, statuses, origins = rows.principals[run], rows.statuses[run], rows.origins[run]
+        n = len(principals)
+        if n and origins.count(origins[0]) == n and not records.own(origins[0], principals):
+            tails = records.keys(origins[:1], principals[:1])  # one record, the same cells for all
+            weight = n
+        else:
+            tails, weight = records.keys(origins, principals), 1
         for key in set(tails).difference(unreviewed):
             unreviewed[key] = records.cells(key)[-1] == "no"
-        n = len(principals)
         found = counts.setdefault(line.head[0], [0] * 6)
         for i, value in enumerate((
-            n, n if line.privileged else 0, n if line.expiring else 0, sum(map(unreviewed.__getitem__, tails)),
+            n, n if line.privileged else 0, n if line.expiring else 0,
+            weight * sum(map(unreviewed.__getitem__, tails)),
             statuses.count(Status.NOT_IN_YAML), statuses.count(Status.PENDING),
         )):  # fmt: skip
             found[i] += value
