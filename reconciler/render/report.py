@@ -175,6 +175,7 @@ class _Layout:
         self.records = _Records(rows)
         self.middle: list[int] = []  # per row, in the order made: the first row of its middle
         self.sign_in: list[str] = []  # per row, in the order made: its account's last sign-in
+        self.distinct: list[int] = []  # each middle (its first row), in the order made
         places: dict[tuple[str, str], int] = {}
         self.place_of = [places.setdefault(line.head[:2], len(places)) for line in rows.lines]  # by run
         self.place_cells = list(places)
@@ -191,22 +192,45 @@ class _Layout:
             if alike and not self.records.own(records[0], who):  # one record and time: by status
                 if said.count(said[0]) == size:
                     self.middle += repeat(first, size)
+                    self.distinct.append(first)
                 else:  # (statuses by identity: an enum member hashes in Python)
                     by_status: dict[int, int] = {}
                     self.middle += map(by_status.setdefault, map(id, said), range(first, run.stop))
+                    self.distinct += by_status.values()
             else:
                 keys = zip(map(id, said), self.records.keys(records, who), times, strict=True)
                 by_key: dict[tuple[int, Key, str], int] = {}
                 self.middle += map(by_key.setdefault, keys, range(first, run.stop))
+                self.distinct += by_key.values()
         self.places: list[str | None] = [None] * len(rows.lines)  # by run: its place's text
         self.middles: list[str | None] = [None] * len(principals)  # by middle (its first row): its text
         self.persons: dict[str, str] = {}
         self.sign_ins: dict[str, str] = {}
+        self.complete = False  # whether every text is made (`make_all`)
 
-    def chunks(self, size: int = CHUNK) -> Iterator[str]:
+    def make_all(self) -> None:
+        """Every place's, person's, middle's and sign-in's text, made now, together (for a format
+        whose texts need no order: then `chunks` only looks them up)."""
+        assert not self.form.ordered
+        places = list(range(len(self.place_cells)))
+        persons = list(self.rows.people)
+        sign_ins = list(dict.fromkeys(self.sign_in))
+        who = list(self.rows.people.values())
+        cells = [
+            *self.place_cells,
+            *zip(map(_KEY, who), map(_NAME, who), persons, strict=True),
+            *map(self._middle_cells, self.distinct),
+            *zip(sign_ins),
+        ]
+        self._store(places, persons, self.distinct, sign_ins, self.form.texts(cells))
+        self.complete = True
+
+    def chunks(self, start: int = 0, stop: int | None = None, size: int = CHUNK) -> Iterator[str]:
+        """The text of the rows shown from `start` to `stop` (all by default), `size` at a time."""
         line_of, principals = self.rows.line_of, self.rows.principals
-        for at in range(0, len(self.rows.order), size):
-            rows = self.rows.order[at : at + size].tolist()
+        stop = len(self.rows.order) if stop is None else stop
+        for at in range(start, stop, size):
+            rows = self.rows.order[at : min(at + size, stop)].tolist()
             keys = (
                 list(map(line_of.__getitem__, rows)),
                 list(map(principals.__getitem__, rows)),
@@ -214,7 +238,7 @@ class _Layout:
                 list(map(self.sign_in.__getitem__, rows)),
             )
             texts = self._texts(keys)
-            missing = [None in column for column in texts]
+            missing = [False] * 4 if self.complete else [None in column for column in texts]
             if any(missing):
                 self._make(keys, texts)
                 texts = [self._column(i, keys[i]) if missing[i] else texts[i] for i in range(4)]
@@ -272,6 +296,13 @@ class _Layout:
             texts_made = list(map(made.__getitem__, range(len(at))))  # in the order of `at`
         else:
             texts_made = self.form.texts(cells)
+        self._store(places, persons, middles, sign_ins, texts_made)
+
+    def _store(
+        self, places: list[int], persons: list[str], middles: list[int], sign_ins: list[str], made: list[str]
+    ) -> None:
+        """Keep the texts `made` for these places, persons, middles and sign-ins, in that order."""
+        texts_made = made
         start = len(places)
         for place, text in zip(places, texts_made[:start], strict=True):
             for run in compress(range(len(self.place_of)), map(eq, self.place_of, repeat(place))):
@@ -323,9 +354,29 @@ def _first(keys: list[Any], texts: list[str | None]) -> tuple[list[Any], list[in
 
 def write_csv(rows: Rows, write: Write) -> None:
     """The rows as CSV, a header line and a line per row, each ending in a newline."""
-    write(",".join(COLUMNS) + "\n")
-    for text in _Layout(rows, _Csv()).chunks():
-        write(text)
+    lines = CsvLines(rows)
+    write(lines.header)
+    lines.write(write, 0, len(lines))
+
+
+class CsvLines:
+    """The rows' CSV lines, every text they are made of made first: any range of the rows is then
+    written by lookups alone, the same bytes whichever process writes it, in any order (the caller
+    may write the halves in two processes)."""
+
+    header = ",".join(COLUMNS) + "\n"
+
+    def __init__(self, rows: Rows) -> None:
+        self.layout = _Layout(rows, _Csv())
+        self.layout.make_all()
+
+    def __len__(self) -> int:
+        return len(self.layout.rows)
+
+    def write(self, write: Write, start: int, stop: int) -> None:
+        """The lines of the rows shown from `start` to `stop`."""
+        for text in self.layout.chunks(start, stop):
+            write(text)
 
 
 @dataclass(frozen=True, slots=True)
