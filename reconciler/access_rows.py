@@ -339,7 +339,11 @@ def _against(
         more = indirect.get(head)
         present = direct | set(more) if more else direct
         for number in runs_of_head.get(head, ()):
-            statuses[number] = list(map(_STATUS.__getitem__, map(present.__contains__, runs[number][1])))
+            principals = runs[number][1]
+            if present.issuperset(principals):  # (most often: one pass in C, no list)
+                statuses[number] = repeat(Status.IN_FORCE, len(principals))
+            else:
+                statuses[number] = list(map(_STATUS.__getitem__, map(present.__contains__, principals)))
         wanted = listed.get(head, nobody)
         extra = direct.difference(wanted)
         if extra:
