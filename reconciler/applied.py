@@ -12,10 +12,10 @@ for the log's first bytes, merged with the answer for the lines after them, is t
 whole log. A log of a megabyte or more keeps an index beside it (`audit.jsonl.index`): the answer
 for its complete lines, how many bytes and lines that is, and the SHA-256 of those bytes. A read
 hashes those bytes again and, if they are the same, reads only the lines after them (and writes
-the index again if there were any); a log rewritten or truncated, or an index that is missing,
-corrupt (its own SHA-256 does not match), of another version or unwritable, means the log is read
-whole, as it always was: the index can make a read faster, never different. The last line, if it
-lacks its newline (apply writing it), is read but not indexed.
+the index again once those are a megabyte or more); a log rewritten or truncated, or an index
+that is missing, corrupt (its own SHA-256 does not match), of another version or unwritable,
+means the log is read whole, as it always was: the index can make a read faster, never
+different. The last line, if it lacks its newline (apply writing it), is read but not indexed.
 
 A report reads the log while it loads the YAML (`Reading.start`): when the index covers all but
 the last few megabytes, in a thread (the hashing, and the reading of the file, run without the
@@ -55,15 +55,19 @@ Applied = dict[Head, dict[str, str]]
 
 _CHUNK = 1 << 20  # bytes of lines parsed at a time: the parsed entries are dropped before the next
 INDEX_FROM = 1 << 20  # a smaller log is read whole each time (a hundredth of a second): no index
+# Lines the index leaves out are read on each read (a megabyte: a hundredth of a second) until
+# there are this many bytes of them: writing the index again costs more (0.2 s at 1,000,000 grants).
+REWRITE_FROM = 1 << 20
 
 
-def read_applied(path: Path, *, index_from: int = INDEX_FROM) -> Applied:
+def read_applied(path: Path, *, index_from: int = INDEX_FROM, rewrite_from: int = REWRITE_FROM) -> Applied:
     """Each grant apply granted (applied, or found already there) -> the last time it did so, by
     head, then principal.
 
     A missing log is empty; a line that is not JSON is one clear error naming it. A log of at least
     `index_from` bytes is read from where its index says the last read stopped, if the bytes before
-    are the same, and its index written again (see the module's docstring).
+    are the same (see the module's docstring); the index is written again once it leaves out
+    `rewrite_from` bytes of whole lines or more.
     """
     if not path.is_file():
         return {}
@@ -82,7 +86,7 @@ def read_applied(path: Path, *, index_from: int = INDEX_FROM) -> Applied:
         found = _Applied()
         read, lines, partial = found.read(path, handle, known.lines if known is not None else 0, digest)
     answer = found.result() if known is None else _merged(known.applied, found.result())
-    if indexed and (known is None or read):
+    if indexed and (known is None or (read and read >= rewrite_from)):
         offset = (known.offset if known is not None else 0) + read
         _save_index(index, _Index(offset, lines, digest.digest(), answer))
     if partial:  # the last line, lacking its newline: in this answer, not in the index
