@@ -285,8 +285,9 @@ class Reading:
         return read_applied(self.path)
 
     def stop(self) -> None:
-        """Stop the second process if it still runs (the command ended before it needed the answer);
-        a thread is left to finish (a few tenths of a second at most)."""
+        """Stop the second process if it still runs (the command ended before it needed the answer).
+        A thread is left to finish, so that it never leaves an index half written in a temporary
+        file: a few tenths of a second, or a whole read if the log no longer matches its index."""
         process, self.process = self.process, None
         if process is not None:
             process.kill()
