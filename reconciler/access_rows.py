@@ -20,9 +20,9 @@ import datetime as dt
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from itertools import chain, compress, repeat
-from operator import add, is_not, itemgetter, not_, sub
-from typing import NamedTuple, cast
+from itertools import chain, repeat
+from operator import add, itemgetter, sub
+from typing import NamedTuple
 
 from reconciler.connectors.base import VendorState
 from reconciler.line_grants import LineGrants, runs_of
@@ -114,14 +114,6 @@ class Line(NamedTuple):
     privileged: str  # the privileged rules the head matches, comma-separated
 
 
-class Who(NamedTuple):
-    """A principal's cells: their key in people.yaml, name and GitHub login ("" for nobody listed)."""
-
-    key: str
-    name: str
-    github: str
-
-
 class Chunk(NamedTuple):
     """Consecutive rows, in order, as columns: each row's run (an index into `Rows.lines`),
     principal, status, approval record and applied time."""
@@ -151,7 +143,7 @@ class Rows:
         statuses: list[Status],
         origins: list[Origin | None],
         applied: list[str],
-        people: dict[str, Who],
+        people: dict[str, Person],
         persons: Mapping[str, Person],
         order: array[int],
         sign_in: SignIns | None = None,
@@ -163,7 +155,9 @@ class Rows:
         self.statuses = statuses
         self.origins = origins
         self.applied = applied
-        self.people = people  # principal -> their cells
+        self.people = (
+            people  # principal -> their line in people.yaml, or NOBODY (their cells: key, name, github)
+        )
         self.persons = persons  # principal -> their line in people.yaml (desired.people)
         self.order = order  # the rows' indexes in the order shown
         # (vendor, tenant, principal) -> when that account last signed in (`usage.sign_in_text`)
@@ -195,7 +189,7 @@ class Rows:
             person = self.persons.get(principal)
             membership = str(person.source) if person is not None and person.source is not None else ""
         return Row(
-            *found.head, principal, *who, status, found.source, found.via, membership, found.reason,
+            *found.head, principal, who.key, who.name, who.github, status, found.source, found.via, membership, found.reason,
             found.expires, found.privileged, found.expiring, origin, applied, found.certified,
             self.sign_in((found.head[0], found.head[1], principal)),
         )  # fmt: skip
@@ -264,7 +258,7 @@ def build_rows(
 
     held = [run[1] for run in runs]  # each run's principals: a team's members are one sequence for its lines
     distinct = list({id(principals): principals for principals in held}.values())
-    people = _people(list(set().union(*distinct)), desired.people)
+    people = _people(set().union(*distinct), desired.people)
     order = _order(lines, held, people)
     if callable(applied):  # (the audit log's answer, taken as late as can be: a second process reads it)
         applied = applied()
@@ -345,7 +339,11 @@ def _against(
         more = indirect.get(head)
         present = direct | set(more) if more else direct
         for number in runs_of_head.get(head, ()):
-            statuses[number] = list(map(_STATUS.__getitem__, map(present.__contains__, runs[number][1])))
+            principals = runs[number][1]
+            if present.issuperset(principals):  # (most often: one pass in C, no list)
+                statuses[number] = repeat(Status.IN_FORCE, len(principals))
+            else:
+                statuses[number] = list(map(_STATUS.__getitem__, map(present.__contains__, principals)))
         wanted = listed.get(head, nobody)
         extra = direct.difference(wanted)
         if extra:
@@ -387,22 +385,22 @@ def _line(provenance: Provenance, expiring_of: Callable[[str], bool]) -> tuple[s
     )  # fmt: skip
 
 
-def _people(principals: list[str], people: Mapping[str, Person]) -> dict[str, Who]:
-    """principal -> key, name and GitHub login (empty for an account nobody listed), made in C."""
-    found = list(map(people.get, principals))
-    listed = list(map(is_not, found, repeat(None)))
-    cells = map(_WHO, cast(Iterable[Person], compress(found, listed)))
-    who = dict(zip(compress(principals, listed), map(tuple.__new__, repeat(Who), cells), strict=True))
-    if not all(listed):
-        who.update(zip(compress(principals, map(not_, listed)), repeat(_NOBODY)))
-    return who
+def _people(principals: set[str], people: Mapping[str, Person]) -> dict[str, Person]:
+    """principal -> their line in people.yaml (NOBODY for an account nobody listed), those listed
+    in the order people.yaml lists them (often sorted already: `_order` sorts them in near-linear
+    time), then the others."""
+    listed = list(filter(principals.__contains__, people))
+    found = dict(zip(listed, map(people.__getitem__, listed), strict=True))
+    if len(found) < len(principals):
+        found.update(zip(sorted(principals.difference(found)), repeat(NOBODY)))
+    return found
 
 
-_WHO = itemgetter(0, 2, 5)  # a Person's key, name and GitHub login
-_NOBODY = Who("", "", "")
+NOBODY = Person("", "", "")  # the cells of an account nobody listed in people.yaml
+_KEY = itemgetter(0)  # a Person's key
 
 
-def _order(lines: list[Line], held: list[Sequence[str]], people: Mapping[str, Who]) -> array[int]:
+def _order(lines: list[Line], held: list[Sequence[str]], people: Mapping[str, Person]) -> array[int]:
     """The rows' indexes sorted by vendor, person (their key, else the principal), tenant, resource
     type and resource, ties in the order made: one stable sort of the rows' indexes by an integer
     key each, those fields' ranks packed (small integers, compared in C; a line's rows, as
@@ -411,12 +409,16 @@ def _order(lines: list[Line], held: list[Sequence[str]], people: Mapping[str, Wh
     its line's vendor's and place's."""
     vendors = {v: i for i, v in enumerate(sorted({line.head[0] for line in lines}))}
     places = {p: i for i, p in enumerate(sorted({line.head[1:4] for line in lines}))}
-    names = {p: who.key or p for p, who in people.items()}
-    ranked = sorted(set(names.values()))
+    everyone = list(people)
+    names = [key or principal for key, principal in zip(map(_KEY, people.values()), everyone, strict=True)]
+    ranked = sorted(range(len(names)), key=names.__getitem__)  # (in people.yaml's order: often sorted)
     per_name = max(len(places), 1)
-    per_vendor = per_name * max(len(ranked), 1)
-    rank = dict(zip(ranked, range(0, len(ranked) * per_name, per_name), strict=True))
-    scaled = dict(zip(names, map(rank.__getitem__, names.values()), strict=True))
+    per_vendor = per_name * max(len(names), 1)
+    steps = range(0, len(names) * per_name, per_name)
+    scaled = dict(zip(map(everyone.__getitem__, ranked), steps, strict=True))
+    if len(set(names)) < len(names):  # principals of one person: one rank, the first's
+        first: dict[str, int] = {}
+        scaled = dict(zip(scaled, map(first.setdefault, map(names.__getitem__, ranked), steps), strict=True))
     of_sequence: dict[int, list[int]] = {}
     keys: list[int] = []
     for line, principals in zip(lines, held, strict=True):

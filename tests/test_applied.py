@@ -77,7 +77,13 @@ def test_fields_written_otherwise_are_taken_as_written(tmp_path: Path) -> None:
         assert found == by_head({HARBOR: "2026-11-20T06:00:00+00:00", VPN: ""})
 
 
-@pytest.mark.parametrize("bad", ['{"time": "2026-11-20", "action": "grant"', '{"a": 1} {"b": 2}'])
+TWO_ON_A_LINE = line(VPN, "2026-11-20T06:00:00+00:00") + " " + line(HARBOR, "2026-11-20T06:00:00+00:00")
+ONE_OVER_TWO = line(VPN, "2026-11-20T06:00:00+00:00").replace(", ", ",\n", 1)
+
+
+@pytest.mark.parametrize(
+    "bad", ['{"time": "2026-11-20", "action": "grant"', '{"a": 1} {"b": 2}', TWO_ON_A_LINE, ONE_OVER_TWO]
+)
 def test_a_line_that_is_not_json_is_one_error_naming_it(tmp_path: Path, bad: str) -> None:
     """Far enough into the log to be read in a later chunk than the first."""
     good = [

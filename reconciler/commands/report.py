@@ -8,9 +8,12 @@ apply applied it; and the counts of privileged, expiring and unreviewed access.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import shutil
 import tempfile
 from itertools import compress, repeat
 from pathlib import Path
+from typing import TextIO
 
 from reconciler.access_rows import Rows, Status
 from reconciler.commands.access_view import View, ViewOptions, build_view
@@ -61,7 +64,7 @@ def run(
         return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
-        _write(ctx, view, chosen, handle.write, generated, unused, sections)
+        _write(ctx, view, chosen, handle.write, generated, unused, sections, file=handle)
     people = len(view.rows.people)  # (every principal of the rows)
     ctx.output.info(f"report written to {out} ({len(view.rows):,} grants of {people:,} people)")
     return 0
@@ -75,8 +78,10 @@ def _write(
     generated: str,
     unused: tuple[int, int] | None = None,
     sections: str = "",
+    file: TextIO | None = None,
 ) -> None:
-    """The report, written a chunk of rows at a time as they are made."""
+    """The report, written a chunk of rows at a time as they are made (to `write`: `file`'s, if
+    given, whose bytes then take the page's rows as they are)."""
     if chosen == "csv":
         write_csv(view.rows, write)
         return
@@ -88,16 +93,22 @@ def _write(
         unused=unused,
         sections=sections,
     )
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:  # the rows, until the strings are known
-        page.write_rows(spool.write)
+    with tempfile.TemporaryFile() as spool:  # the rows (UTF-8), until the strings are known
+        page.write_rows(lambda text: spool.write(text.encode()))
         write(page.head())
         spool.seek(0)
-        while block := spool.read(_BLOCK):
-            write(block)
+        if file is not None:  # a file: the bytes copied, not decoded and encoded again
+            file.flush()
+            shutil.copyfileobj(spool, file.buffer, _BLOCK)
+        else:
+            text = io.TextIOWrapper(spool, encoding="utf-8")
+            while block := text.read(_BLOCK):
+                write(block)
+            text.detach()  # (the spool is closed by its own `with`)
     write(page.tail())
 
 
-_BLOCK = 1 << 22  # characters copied at a time
+_BLOCK = 1 << 22  # bytes (characters) copied at a time
 
 
 _HELD = (Status.IN_FORCE, Status.NOT_IN_YAML)

@@ -75,7 +75,15 @@ class _Records:
         self.rows = rows
         self.origins: dict[int, Origin | None] = {}
         self.approvers: dict[int, frozenset[str]] = {}  # record -> its approvers, folded
-        self.folded = {p: who.github.casefold() for p, who in rows.people.items() if who.github}
+        self._folded: dict[str, str] | None = None
+
+    @property
+    def folded(self) -> dict[str, str]:
+        """principal -> their GitHub login, folded (made when a record with approvals is first met)."""
+        if self._folded is None:
+            people = self.rows.people
+            self._folded = {p: who.github.casefold() for p, who in people.items() if who.github}
+        return self._folded
 
     def keys(self, origins: Sequence[Origin | None], principals: Sequence[str]) -> list[Key]:
         ids = list(map(id, origins))
@@ -119,6 +127,7 @@ class _Format(Protocol):
 
     start: str
     end: str
+    ordered: bool  # whether `texts` must be given the cells in the order the rows show them
 
     def texts(self, cells: list[tuple[str, ...]]) -> list[str]: ...
 
@@ -128,9 +137,16 @@ class _Csv:
     csv module itself."""
 
     start, end = "", "\n"
+    ordered = False
 
     def texts(self, cells: list[tuple[str, ...]]) -> list[str]:
         texts = list(map(",".join, cells))
+        whole = "".join(texts)  # most often no cell needs quoting: all are checked at once
+        if whole.count(",") == sum(map(len, cells)) - len(cells) and not _QUOTED.search(whole):
+            return texts
+        return self._quoted(cells, texts)
+
+    def _quoted(self, cells: list[tuple[str, ...]], texts: list[str]) -> list[str]:
         commas = map(ne, map(str.count, texts, repeat(",")), map(sub, map(len, cells), repeat(1)))
         quoted = list(map(or_, commas, map(bool, map(_QUOTED.search, texts))))  # a comma: one more
         for i in compress(range(len(texts)), quoted):
@@ -159,6 +175,7 @@ class _Layout:
         self.records = _Records(rows)
         self.middle: list[int] = []  # per row, in the order made: the first row of its middle
         self.sign_in: list[str] = []  # per row, in the order made: its account's last sign-in
+        self.distinct: list[int] = []  # each middle (its first row), in the order made
         places: dict[tuple[str, str], int] = {}
         self.place_of = [places.setdefault(line.head[:2], len(places)) for line in rows.lines]  # by run
         self.place_cells = list(places)
@@ -175,22 +192,45 @@ class _Layout:
             if alike and not self.records.own(records[0], who):  # one record and time: by status
                 if said.count(said[0]) == size:
                     self.middle += repeat(first, size)
+                    self.distinct.append(first)
                 else:  # (statuses by identity: an enum member hashes in Python)
                     by_status: dict[int, int] = {}
                     self.middle += map(by_status.setdefault, map(id, said), range(first, run.stop))
+                    self.distinct += by_status.values()
             else:
                 keys = zip(map(id, said), self.records.keys(records, who), times, strict=True)
                 by_key: dict[tuple[int, Key, str], int] = {}
                 self.middle += map(by_key.setdefault, keys, range(first, run.stop))
+                self.distinct += by_key.values()
         self.places: list[str | None] = [None] * len(rows.lines)  # by run: its place's text
         self.middles: list[str | None] = [None] * len(principals)  # by middle (its first row): its text
         self.persons: dict[str, str] = {}
         self.sign_ins: dict[str, str] = {}
+        self.complete = False  # whether every text is made (`make_all`)
 
-    def chunks(self, size: int = CHUNK) -> Iterator[str]:
+    def make_all(self) -> None:
+        """Every place's, person's, middle's and sign-in's text, made now, together (for a format
+        whose texts need no order: then `chunks` only looks them up)."""
+        assert not self.form.ordered
+        places = list(range(len(self.place_cells)))
+        persons = list(self.rows.people)
+        sign_ins = list(dict.fromkeys(self.sign_in))
+        who = list(self.rows.people.values())
+        cells = [
+            *self.place_cells,
+            *zip(map(_KEY, who), map(_NAME, who), persons, strict=True),
+            *map(self._middle_cells, self.distinct),
+            *zip(sign_ins),
+        ]
+        self._store(places, persons, self.distinct, sign_ins, self.form.texts(cells))
+        self.complete = True
+
+    def chunks(self, start: int = 0, stop: int | None = None, size: int = CHUNK) -> Iterator[str]:
+        """The text of the rows shown from `start` to `stop` (all by default), `size` at a time."""
         line_of, principals = self.rows.line_of, self.rows.principals
-        for at in range(0, len(self.rows.order), size):
-            rows = self.rows.order[at : at + size].tolist()
+        stop = len(self.rows.order) if stop is None else stop
+        for at in range(start, stop, size):
+            rows = self.rows.order[at : min(at + size, stop)].tolist()
             keys = (
                 list(map(line_of.__getitem__, rows)),
                 list(map(principals.__getitem__, rows)),
@@ -198,49 +238,71 @@ class _Layout:
                 list(map(self.sign_in.__getitem__, rows)),
             )
             texts = self._texts(keys)
-            if None in texts[0] or None in texts[1] or None in texts[2] or None in texts[3]:
+            missing = [False] * 4 if self.complete else [None in column for column in texts]
+            if any(missing):
                 self._make(keys, texts)
-                texts = self._texts(keys)
+                texts = [self._column(i, keys[i]) if missing[i] else texts[i] for i in range(4)]
             text: list[str | None] = [None] * (4 * len(rows))
             text[0::4], text[1::4], text[2::4], text[3::4] = texts
             yield "".join(text)  # type: ignore[arg-type]
 
     def _texts(self, keys: tuple[list[int], list[str], list[int], list[str]]) -> list[list[str | None]]:
-        runs, principals, middles, sign_ins = keys
         return [
-            list(map(self.places.__getitem__, runs)),
-            list(map(self.persons.get, principals)),
-            list(map(self.middles.__getitem__, middles)),
-            list(map(self.sign_ins.get, sign_ins)),
+            self._column(0, keys[0]),
+            self._column(1, keys[1]),
+            self._column(2, keys[2]),
+            self._column(3, keys[3]),
         ]
+
+    def _column(self, part: int, keys: list[Any]) -> list[str | None]:
+        """The texts of one part (a place 0, a person 1, a middle 2, a sign-in 3) of each row;
+        None where not made yet."""
+        if part == 0:
+            return list(map(self.places.__getitem__, keys))
+        if part == 1:
+            return list(map(self.persons.get, keys))
+        if part == 2:
+            return list(map(self.middles.__getitem__, keys))
+        return list(map(self.sign_ins.get, keys))
 
     def _make(
         self, keys: tuple[list[int], list[str], list[int], list[str]], texts: list[list[str | None]]
     ) -> None:
         """The texts of the places, people, middles and sign-ins first met in this chunk, made
-        together in the order they are met (row, then column)."""
+        together (in the order they are met, row then column, for a format that numbers them)."""
+        first = _first if self.form.ordered else _fresh
         places: list[int] = []
         place_rows: list[int] = []
         if None in texts[0]:
-            runs, place_rows = _first(keys[0], texts[0])
-            places, at = _first(list(map(self.place_of.__getitem__, runs)), [None] * len(runs))
+            runs, place_rows = first(keys[0], texts[0])
+            places, at = first(list(map(self.place_of.__getitem__, runs)), [None] * len(runs))
             place_rows = list(map(place_rows.__getitem__, at))
-        persons, person_rows = _first(keys[1], texts[1]) if None in texts[1] else ([], [])
-        middles, middle_rows = _first(keys[2], texts[2]) if None in texts[2] else ([], [])
-        sign_ins, sign_in_rows = _first(keys[3], texts[3]) if None in texts[3] else ([], [])
+        persons, person_rows = first(keys[1], texts[1]) if None in texts[1] else ([], [])
+        middles, middle_rows = first(keys[2], texts[2]) if None in texts[2] else ([], [])
+        sign_ins, sign_in_rows = first(keys[3], texts[3]) if None in texts[3] else ([], [])
         who = list(map(self.rows.people.__getitem__, persons))
-        # Each one's place in the chunk: its row * 4 + its column (a place 0, a person 1, a middle 2,
-        # a sign-in 3), and its cells.
-        at = [*_at(place_rows, 0), *_at(person_rows, 1), *_at(middle_rows, 2), *_at(sign_in_rows, 3)]
         cells = [
             *map(self.place_cells.__getitem__, places),
             *zip(map(_KEY, who), map(_NAME, who), persons, strict=True),
             *map(self._middle_cells, middles),
             *zip(sign_ins),
         ]
-        order = sorted(range(len(at)), key=at.__getitem__)
-        made = dict(zip(order, self.form.texts(list(map(cells.__getitem__, order))), strict=True))
-        texts_made = list(map(made.__getitem__, range(len(at))))  # in the order of `at`
+        if self.form.ordered:
+            # Each one's place in the chunk: its row * 4 + its column (a place 0, a person 1, a
+            # middle 2, a sign-in 3).
+            at = [*_at(place_rows, 0), *_at(person_rows, 1), *_at(middle_rows, 2), *_at(sign_in_rows, 3)]
+            order = sorted(range(len(at)), key=at.__getitem__)
+            made = dict(zip(order, self.form.texts(list(map(cells.__getitem__, order))), strict=True))
+            texts_made = list(map(made.__getitem__, range(len(at))))  # in the order of `at`
+        else:
+            texts_made = self.form.texts(cells)
+        self._store(places, persons, middles, sign_ins, texts_made)
+
+    def _store(
+        self, places: list[int], persons: list[str], middles: list[int], sign_ins: list[str], made: list[str]
+    ) -> None:
+        """Keep the texts `made` for these places, persons, middles and sign-ins, in that order."""
+        texts_made = made
         start = len(places)
         for place, text in zip(places, texts_made[:start], strict=True):
             for run in compress(range(len(self.place_of)), map(eq, self.place_of, repeat(place))):
@@ -267,11 +329,18 @@ class _Layout:
 
 
 _KEY = itemgetter(0)
-_NAME = itemgetter(1)
+_NAME = itemgetter(2)  # a Person's name
 
 
 def _at(rows: list[int], column: int) -> Iterator[int]:
     return map(add, map(mul, rows, repeat(4)), repeat(column))
+
+
+def _fresh(keys: list[Any], texts: list[str | None]) -> tuple[list[Any], list[int]]:
+    """The keys that have no text yet, each once (and, unlike `_first`, not where each is first:
+    every position is 0)."""
+    found = list(dict.fromkeys(compress(keys, map(is_, texts, repeat(None)))))
+    return found, [0] * len(found)
 
 
 def _first(keys: list[Any], texts: list[str | None]) -> tuple[list[Any], list[int]]:
@@ -285,9 +354,29 @@ def _first(keys: list[Any], texts: list[str | None]) -> tuple[list[Any], list[in
 
 def write_csv(rows: Rows, write: Write) -> None:
     """The rows as CSV, a header line and a line per row, each ending in a newline."""
-    write(",".join(COLUMNS) + "\n")
-    for text in _Layout(rows, _Csv()).chunks():
-        write(text)
+    lines = CsvLines(rows)
+    write(lines.header)
+    lines.write(write, 0, len(lines))
+
+
+class CsvLines:
+    """The rows' CSV lines, every text they are made of made first: any range of the rows is then
+    written by lookups alone, the same bytes whichever process writes it, in any order (the caller
+    may write the halves in two processes)."""
+
+    header = ",".join(COLUMNS) + "\n"
+
+    def __init__(self, rows: Rows) -> None:
+        self.layout = _Layout(rows, _Csv())
+        self.layout.make_all()
+
+    def __len__(self) -> int:
+        return len(self.layout.rows)
+
+    def write(self, write: Write, start: int, stop: int) -> None:
+        """The lines of the rows shown from `start` to `stop`."""
+        for text in self.layout.chunks(start, stop):
+            write(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,14 +400,19 @@ def summarize(rows: Rows) -> list[Summary]:
     people: dict[str, set[str]] = {}
     for number, line in enumerate(rows.lines):
         run = rows.run_rows(number)
-        principals, statuses = rows.principals[run], rows.statuses[run]
-        tails = records.keys(rows.origins[run], principals)
+        principals, statuses, origins = rows.principals[run], rows.statuses[run], rows.origins[run]
+        n = len(principals)
+        if n and origins.count(origins[0]) == n and not records.own(origins[0], principals):
+            tails = records.keys(origins[:1], principals[:1])  # one record, the same cells for all
+            weight = n
+        else:
+            tails, weight = records.keys(origins, principals), 1
         for key in set(tails).difference(unreviewed):
             unreviewed[key] = records.cells(key)[-1] == "no"
-        n = len(principals)
         found = counts.setdefault(line.head[0], [0] * 6)
         for i, value in enumerate((
-            n, n if line.privileged else 0, n if line.expiring else 0, sum(map(unreviewed.__getitem__, tails)),
+            n, n if line.privileged else 0, n if line.expiring else 0,
+            weight * sum(map(unreviewed.__getitem__, tails)),
             statuses.count(Status.NOT_IN_YAML), statuses.count(Status.PENDING),
         )):  # fmt: skip
             found[i] += value
@@ -362,6 +456,7 @@ class _Strings:
     """The page's cells: each distinct string numbered when first met, a cell written as its number."""
 
     start, end = ",[", "]"
+    ordered = True
 
     def __init__(self) -> None:
         self.number: dict[str, str] = {}  # string -> its number, as text
