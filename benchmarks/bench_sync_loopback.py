@@ -196,6 +196,8 @@ def _serve(setup: Setup, args: argparse.Namespace, pipe: Connection) -> None:
 
     with serve(timed, latency=args.latency) as url:
         setup.after_start(simulator, url)
+        if hasattr(simulator, "freeze"):  # its pages made once from the built state (any write thaws it)
+            simulator.freeze()
         pipe.send((url, setup.facts(simulator)))
         started = time.process_time()
         while pipe.recv() == "calls":  # the requests served so far, by "METHOD /path"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+from reconciler.changes import Action, Change
 from reconciler.connectors.concur import IDENTITY_PAGE, SPEND_PAGE, ConcurConnector
 from reconciler.connectors.http import RetryPolicy
 from reconciler.errors import VendorError
@@ -214,3 +216,42 @@ def test_the_cursor_guessed_from_a_page_s_bytes(body: bytes, guess: str | None) 
     from reconciler.connectors.concur_api import cursor_in
 
     assert cursor_in(body) == guess
+
+
+def test_a_frozen_simulator_answers_the_same_bytes_and_sees_a_change() -> None:
+    """The benchmark's server freezes its simulator (pages joined from each user's JSON made once):
+    it must answer exactly what it answers unfrozen, and a write must show in the next pages."""
+    simulator = ConcurSimulator(ConcurState.generate(250, 30))
+    simulator.access_tokens["t"] = (time.time() + 3600, simulator.geolocation)
+    queries = [
+        "/profile/identity/v4.1/Users?count=100",
+        "/profile/identity/v4.1/Users?count=100&cursor=MjAw",  # the last page: no nextCursor
+        "/profile/identity/v4.1/Users?count=1000&attributes=id,userName,emails,"
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:companyId",
+        "/profile/spend/v4.1/Users?startIndex=1&count=100",
+        "/profile/spend/v4.1/Users?startIndex=201&count=100",
+    ]
+
+    def pages() -> list[bytes]:
+        return [
+            simulator.handle(
+                httpx.Request("GET", simulator.geolocation + q, headers={"Authorization": "Bearer t"})
+            ).content
+            for q in queries
+        ]
+
+    unfrozen = pages()
+    simulator.freeze()
+    assert pages() == unfrozen
+    user = next(iter(simulator.state.users.values()))
+    change = Change(
+        id="c1", vendor="concur", action=Action.UPDATE, tenant="", principal=user.email,
+        resource_type="account", resource="login", entitlement="renamed@example.com", account_id=user.id,
+    )  # fmt: skip
+    connector = simulated(simulator)
+    try:
+        assert run(connector.apply(change)).ok
+    finally:
+        run(connector.aclose())
+    changed = pages()
+    assert changed != unfrozen and b'"userName": "renamed@example.com"' in changed[0]
