@@ -144,57 +144,32 @@ class ConcurConnector:
         await asyncio.sleep(0)
         prepare(shapes.TOKEN, shapes.IDENTITIES, shapes.SPEND_USERS)
         await token
-        identities, spend = await asyncio.gather(
-            self._identity_users(), self._spend_roles() if want_roles else _nothing()
+        # Each page is made into records as it comes, while the next pages travel: when the last
+        # page is in, little is left to do.
+        synced = _Synced(self, every_role, spelled)
+        await asyncio.gather(
+            self._identity_users(synced), self._spend_roles(synced) if want_roles else _nothing()
         )
-        check_listed(self.settings.company_id, (u.company_id for u in identities))
-        accounts: list[Account] = []
-        principal_of: dict[str, str] = {}
-        self._ids.clear()
-        for user in identities:
-            principal_of[user.id] = user.principal
-            self._remember(user)
-            accounts.append(
-                Account(
-                    VENDOR,
-                    "",
-                    user.principal,
-                    active=user.active,
-                    email=user.email,
-                    display_name=user.display_name,
-                    attributes=(("login", user.user_name),),
-                    native_id=user.id,
-                )
-            )
-        grants: set[Grant] = set()
-        seen: set[str] = set()
-        self._roles = dict(spend)
+        check_listed(self.settings.company_id, synced.companies)
+        self._roles = synced.roles
         self._spend_synced = want_roles
-        for user_id, codes in spend.items():
-            principal = principal_of.get(user_id)
-            seen.update(codes)
-            if principal is None:
-                continue  # a spend profile whose identity we did not see
-            for code in codes:
-                if every_role or code in spelled:
-                    grants.add(Grant(VENDOR, "", "role", spelled.get(code, code), "member", principal))
-        known = frozenset(self._catalog.labels) | seen if self._catalog else frozenset(seen)
+        known = frozenset(self._catalog.labels) | synced.seen if self._catalog else frozenset(synced.seen)
         return VendorState(
             VENDOR,
-            tuple(accounts),
-            frozenset(grants),
+            tuple(synced.accounts),
+            frozenset(synced.grants),
             catalog={"role": frozenset({"member"})},
             known_resources={"role": known},
             requests=self.stats.requests - before,
         )
 
-    async def _identity_users(self) -> list[api.IdentityUser]:
+    async def _identity_users(self, synced: _Synced) -> None:
         """Identity pages by cursor: each names the next, so they come one after another and their
         round trips add up. The next page is asked for as soon as this one's bytes show its cursor
         (`concur_api.cursor_in`), and this one is checked and read while it travels: a guess the
         checked page confirms; when it does not, the guessed page is dropped and the right one asked
         for. (A 1,000-user page takes ~10 ms to check and read: a third of a round trip.)"""
-        users: list[api.IdentityUser] = []
+        self._ids.clear()
         response = await self._identity_page(None)
         ahead: tuple[str, asyncio.Task[httpx.Response]] | None = None
         try:
@@ -204,11 +179,12 @@ class ConcurConnector:
                     ahead = (guess, asyncio.ensure_future(self._identity_page(guess)))
                     await asyncio.sleep(0)  # let it go out now, not when this page has been read
                 page = _checked(response, shapes.IDENTITIES)
-                users += [api.read_identity(u) for u in page.get("Resources") or []]
+                synced.identities(page.get("Resources") or [])
                 self._counted(page)
                 cursor = page.get("nextCursor")
                 if not cursor or not page.get("Resources"):
-                    return users
+                    synced.identities_done()
+                    return
                 if ahead is not None and ahead[0] == cursor:
                     response = await ahead[1]
                     ahead = None
@@ -225,19 +201,26 @@ class ConcurConnector:
             params["cursor"] = cursor
         return await self._send("GET", api.IDENTITY_USERS, params=params)
 
-    async def _spend_roles(self) -> dict[str, frozenset[str]]:
+    async def _spend_roles(self, synced: _Synced) -> None:
+        """Spend pages by offset, side by side once the first gives `totalResults`; each is read as
+        soon as it and the pages before it are in (in order: a user listed twice, as Concur's list
+        moved between pages, keeps the roles of the later page)."""
         first = await self._spend_page(1)
+        synced.spend(first)
         total = first.get("totalResults") or 0
         starts = range(1 + SPEND_PAGE, total + 1, SPEND_PAGE)
-        pages = [
-            first,
-            *await gather_bounded(self.settings.concurrency, (self._spend_page(s) for s in starts)),
-        ]
-        roles: dict[str, frozenset[str]] = {}
-        for page in pages:
-            for user in page.get("Resources") or []:
-                roles[user["id"]] = frozenset(api.read_roles(user))
-        return roles
+        arrived: dict[int, shapes.ListResponse[shapes.SpendUser]] = {}
+        following = iter(starts)
+        awaited = next(following, None)
+
+        async def fetch(start: int) -> None:
+            nonlocal awaited
+            arrived[start] = await self._spend_page(start)
+            while awaited is not None and awaited in arrived:
+                synced.spend(arrived.pop(awaited))
+                awaited = next(following, None)
+
+        await gather_bounded(self.settings.concurrency, (fetch(s) for s in starts))
 
     async def _spend_page(self, start: int) -> shapes.ListResponse[shapes.SpendUser]:
         page = await self._json(
@@ -528,6 +511,72 @@ class ConcurConnector:
         return None
 
 
+class _Synced:
+    """A sync's records, made page by page as Identity and Spend pages come in. A Spend profile's
+    grants need its account's principal: those read before every Identity page was in wait for it."""
+
+    def __init__(self, connector: ConcurConnector, every_role: bool, spelled: Mapping[str, str]) -> None:
+        self._connector = connector
+        self._every_role = every_role
+        self._spelled = spelled
+        self.accounts: list[Account] = []
+        self.companies: set[str] = set()
+        self.roles: dict[str, frozenset[str]] = {}  # user id -> role codes, as synced
+        self.seen: set[str] = set()  # every role code a profile holds
+        self.grants: set[Grant] = set()
+        self._principal_of: dict[str, str] = {}
+        self._waiting: list[tuple[str, frozenset[str]]] | None = []  # None: every identity is in
+
+    def identities(self, page: list[shapes.Identity]) -> None:
+        remember = self._connector._remember
+        for data in page:
+            user = api.read_identity(data)
+            self._principal_of[user.id] = user.principal
+            self.companies.add(user.company_id)
+            remember(user)
+            self.accounts.append(
+                Account(
+                    VENDOR,
+                    "",
+                    user.principal,
+                    active=user.active,
+                    email=user.email,
+                    display_name=user.display_name,
+                    attributes=(("login", user.user_name),),
+                    native_id=user.id,
+                )
+            )
+
+    def identities_done(self) -> None:
+        waiting, self._waiting = self._waiting or [], None
+        for user_id, codes in waiting:
+            self._grant(user_id, codes)
+
+    def spend(self, page: shapes.ListResponse[shapes.SpendUser]) -> None:
+        for user in page.get("Resources") or []:
+            codes = frozenset(api.read_roles(user))
+            before = self.roles.get(user["id"])
+            if before is not None and self._waiting is None:
+                self._grant(user["id"], before, discard=True)  # listed again: this page's roles count
+            self.roles[user["id"]] = codes
+            self.seen.update(codes)
+            if self._waiting is None:
+                self._grant(user["id"], codes)
+            else:
+                self._waiting.append((user["id"], codes))
+
+    def _grant(self, user_id: str, codes: frozenset[str], *, discard: bool = False) -> None:
+        if not discard and self.roles.get(user_id) is not codes:
+            return  # listed again on a later page: that one's roles count
+        principal = self._principal_of.get(user_id)
+        if principal is None:
+            return  # a spend profile whose identity we did not see
+        change = self.grants.discard if discard else self.grants.add
+        for code in codes:
+            if self._every_role or code in self._spelled:
+                change(Grant(VENDOR, "", "role", self._spelled.get(code, code), "member", principal))
+
+
 def _failed(change: Change, message: str) -> ChangeResult:
     return ChangeResult(change.id, Outcome.FAILED, message)
 
@@ -547,8 +596,8 @@ async def _drop(ahead: tuple[str, asyncio.Task[httpx.Response]] | None) -> None:
         await asyncio.gather(ahead[1], return_exceptions=True)
 
 
-async def _nothing() -> dict[str, frozenset[str]]:
-    return {}
+async def _nothing() -> None:
+    return None
 
 
 class ConcurPlugin:
