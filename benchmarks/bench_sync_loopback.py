@@ -40,6 +40,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+# What `access plan` has loaded by the time it syncs: it reads the YAML first, through these models,
+# which loads pydantic's plugins once per process (10-40 ms the sync would otherwise pay for its first
+# answer's check).
+import reconciler.policy_model  # noqa: F401
 from reconciler import event_loop
 from reconciler.changes import Action, Change
 from reconciler.connectors.base import Outcome, VendorState

@@ -21,6 +21,7 @@ token-like fields are masked first: in a body cut short the scrubber cannot have
 
 from __future__ import annotations
 
+import asyncio
 import re
 import types
 from collections.abc import Sequence
@@ -104,6 +105,20 @@ def prepare(*expected: Expected[Any]) -> None:
     """Build these shapes' checks now (while a request travels) rather than at their first answer."""
     for each in expected:
         _ = each.adapter, each.decoder
+
+
+async def prepare_while_sending(*expected: Expected[Any]) -> None:
+    """`prepare` a piece at a time, letting the event loop turn before each piece: requests just
+    started go out first (opening a connection and writing the request takes about six turns), and
+    the checks are built while they travel (~20 ms of CPU the first time, most of it the first
+    piece) instead of before they leave or after their answers are in."""
+    turns = 8
+    for each in expected:
+        for part in ("adapter", "decoder"):
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            getattr(each, part)
+            turns = 1
 
 
 def _fast(shape: Any, bound: dict[Any, Any]) -> Any:

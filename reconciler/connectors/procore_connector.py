@@ -23,7 +23,7 @@ import httpx
 
 from reconciler.changes import Action, Change
 from reconciler.connectors import procore_shapes as shapes
-from reconciler.connectors.answers import acknowledged, prepare, read
+from reconciler.connectors.answers import acknowledged, prepare_while_sending, read
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.http import RequestStats, error_summary, retried
 from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
@@ -161,12 +161,11 @@ class ProcoreConnector:
         before = self.api.stats.requests
         if not companies:
             return VendorState(VENDOR, (), frozenset())
-        # The token and the company list first; while they travel, the checks of the answers are
-        # built (~20 ms of CPU the first time) rather than when each first answer is in.
+        # The token and the company list first; while they travel, the checks of the answers are built.
         listing = asyncio.ensure_future(self.api.companies(companies[0]))
-        for shape in (shapes.TOKEN, shapes.COMPANIES, shapes.TEMPLATES, shapes.PROJECTS, shapes.USERS):
-            await asyncio.sleep(0)  # the requests go out between them
-            prepare(shape, shapes.MEMBERS)
+        await prepare_while_sending(
+            shapes.TOKEN, shapes.COMPANIES, shapes.TEMPLATES, shapes.PROJECTS, shapes.USERS, shapes.MEMBERS
+        )
         try:
             visible = {str(c["id"]) for c in await listing}
         except VendorError as exc:
