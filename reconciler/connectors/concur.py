@@ -526,24 +526,18 @@ class _Synced:
         self._waiting: list[tuple[str, frozenset[str]]] | None = []  # None: every identity is in
 
     def identities(self, page: list[shapes.Identity]) -> None:
-        remember = self._connector._remember
+        ids, principal_of, companies = self._connector._ids, self._principal_of, self.companies
+        add = self.accounts.append
         for data in page:
             user = api.read_identity(data)
-            self._principal_of[user.id] = user.principal
-            self.companies.add(user.company_id)
-            remember(user)
-            self.accounts.append(
-                Account(
-                    VENDOR,
-                    "",
-                    user.principal,
-                    active=user.active,
-                    email=user.email,
-                    display_name=user.display_name,
-                    attributes=(("login", user.user_name),),
-                    native_id=user.id,
-                )
-            )
+            principal = user.principal
+            principal_of[user.id] = principal
+            companies.add(user.company_id)
+            ids.setdefault(principal, user.id)  # as _remember
+            ids.setdefault(f"login:{user.user_name.casefold()}", user.id)
+            # (Account's fields in order: made positionally, 20,000 times a sync)
+            add(Account(VENDOR, "", principal, user.active, user.email, user.display_name,
+                        (("login", user.user_name),), user.id))  # fmt: skip
 
     def identities_done(self) -> None:
         waiting, self._waiting = self._waiting or [], None
