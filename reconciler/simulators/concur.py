@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from random import Random
 from typing import Any
 from urllib.parse import parse_qs
@@ -201,12 +202,13 @@ class ConcurSimulator(SimulatorBase):
         The same bytes either way; a request that may change users (or the geolocation or scopes,
         which the JSON shows) makes them again."""
         everyone, spenders = self._lists()
-        identity: dict[str, list[tuple[str, bytes]]] = {}
+        identity: dict[str, tuple[tuple[str, ...], tuple[bytes, ...]]] = {}
         for user in everyone:
-            identity[user.id] = [
-                (key, f"{json.dumps(key)}: {json.dumps(value)}".encode())
-                for key, value in self.identity_json(user).items()
-            ]
+            data = self.identity_json(user)
+            identity[user.id] = (
+                tuple(data),
+                tuple(f"{json.dumps(key)}: {json.dumps(value)}".encode() for key, value in data.items()),
+            )
         spend = {user.id: json.dumps(self.spend_json(user)).encode() for user in spenders}
         self._frozen = _Frozen(self.geolocation, self.granted_scope, len(everyone), identity, spend)
 
@@ -733,16 +735,22 @@ class _Frozen:
     geolocation: str
     scope: str
     users: int
-    identity: dict[str, list[tuple[str, bytes]]]  # user id -> (key, `"key": value`) in the JSON's order
+    identity: dict[str, tuple[tuple[str, ...], tuple[bytes, ...]]]  # user id -> keys, `"key": value`s
     spend: dict[str, bytes]  # user id -> its Spend profile's JSON
 
     def identity_page(
         self, total: int, page: list[SimUser], wanted: frozenset[str] | None, cursor: str | None
     ) -> httpx.Response:
-        resources = b", ".join(
-            b"{" + b", ".join(f for k, f in self.identity[u.id] if wanted is None or k in wanted) + b"}"
-            for u in page
-        )
+        pickers: dict[tuple[str, ...], Callable[[tuple[bytes, ...]], tuple[bytes, ...]]] = {}
+        parts: list[bytes] = []
+        for user in page:
+            keys, fragments = self.identity[user.id]
+            pick = pickers.get(keys)
+            if pick is None:  # (every user has the same keys: one picker a page)
+                chosen = [i for i, key in enumerate(keys) if wanted is None or key in wanted]
+                pick = pickers[keys] = _picker(chosen)
+            parts.append(b"{" + b", ".join(pick(fragments)) + b"}")
+        resources = b", ".join(parts)
         head = f'{{"schemas": {json.dumps([LIST_RESPONSE])}, "totalResults": {total}, "itemsPerPage": {len(page)}, "Resources": ['
         tail = f', "nextCursor": {json.dumps(cursor)}}}' if cursor is not None else "}"
         return _json_bytes(head.encode() + resources + b"]" + tail.encode())
@@ -752,6 +760,12 @@ class _Frozen:
         head = f'{{"schemas": {json.dumps([LIST_RESPONSE])}, "totalResults": {total}, "Resources": ['
         tail = f'], "startIndex": {start}, "itemsPerPage": {len(page)}}}'
         return _json_bytes(head.encode() + resources + tail.encode())
+
+
+def _picker(indexes: list[int]) -> Callable[[tuple[bytes, ...]], tuple[bytes, ...]]:
+    if len(indexes) == 1:
+        return lambda fragments: (fragments[indexes[0]],)
+    return itemgetter(*indexes) if indexes else lambda fragments: ()
 
 
 def _json_bytes(content: bytes) -> httpx.Response:
