@@ -155,7 +155,7 @@ class ConcurConnector:
         return VendorState(
             VENDOR,
             tuple(synced.accounts),
-            frozenset(synced.grants),
+            synced.grants(),
             catalog={"role": frozenset({"member"})},
             known_resources={"role": known},
             requests=self.stats.requests - before,
@@ -181,7 +181,6 @@ class ConcurConnector:
                 self._counted(page)
                 cursor = page.get("nextCursor")
                 if not cursor or not page.get("Resources"):
-                    synced.identities_done()
                     return
                 if ahead is not None and ahead[0] == cursor:
                     response = await ahead[1]
@@ -510,8 +509,10 @@ class ConcurConnector:
 
 
 class _Synced:
-    """A sync's records, made page by page as Identity and Spend pages come in. A Spend profile's
-    grants need its account's principal: those read before every Identity page was in wait for it."""
+    """A sync's records, made page by page as Identity and Spend pages come in. A profile's grants
+    are made once both its roles (Spend) and its principal (Identity) are in, whichever came last,
+    and made again when either changes (a user listed twice, as Concur's list moved between two
+    pages, has the later page's roles and principal): with the last page in, they are all made."""
 
     def __init__(self, connector: ConcurConnector, every_role: bool, spelled: Mapping[str, str]) -> None:
         self._connector = connector
@@ -521,12 +522,19 @@ class _Synced:
         self.companies: set[str] = set()
         self.roles: dict[str, frozenset[str]] = {}  # user id -> role codes, as synced
         self.seen: set[str] = set()  # every role code a profile holds
-        self.grants: set[Grant] = set()
         self._principal_of: dict[str, str] = {}
-        self._waiting: list[tuple[str, frozenset[str]]] | None = []  # None: every identity is in
+        self._made: dict[str, tuple[Grant, ...]] = {}  # user id -> its grants
+        self._held: dict[
+            Grant, int
+        ] = {}  # grant -> how many users' grants hold it (one principal may be two users)
 
     def identities(self, page: list[shapes.Identity]) -> None:
-        ids, principal_of, companies = self._connector._ids, self._principal_of, self.companies
+        ids, principal_of, companies, roles = (
+            self._connector._ids,
+            self._principal_of,
+            self.companies,
+            self.roles,
+        )
         add = self.accounts.append
         for data in page:
             user = api.read_identity(data)
@@ -538,35 +546,38 @@ class _Synced:
             # (Account's fields in order: made positionally, 20,000 times a sync)
             add(Account(VENDOR, "", principal, user.active, user.email, user.display_name,
                         (("login", user.user_name),), user.id))  # fmt: skip
-
-    def identities_done(self) -> None:
-        waiting, self._waiting = self._waiting or [], None
-        for user_id, codes in waiting:
-            self._grant(user_id, codes)
+            if user.id in roles:  # its Spend profile came first
+                self._grant(user.id)
 
     def spend(self, page: shapes.ListResponse[shapes.SpendUser]) -> None:
+        """One Spend page; pages are taken in order, so a later listing of a user wins."""
         for user in page.get("Resources") or []:
+            user_id = user["id"]
             codes = frozenset(api.read_roles(user))
-            before = self.roles.get(user["id"])
-            if before is not None and self._waiting is None:
-                self._grant(user["id"], before, discard=True)  # listed again: this page's roles count
-            self.roles[user["id"]] = codes
+            self.roles[user_id] = codes
             self.seen.update(codes)
-            if self._waiting is None:
-                self._grant(user["id"], codes)
-            else:
-                self._waiting.append((user["id"], codes))
+            if user_id in self._principal_of:  # else when its Identity page comes, if it does
+                self._grant(user_id)
 
-    def _grant(self, user_id: str, codes: frozenset[str], *, discard: bool = False) -> None:
-        if not discard and self.roles.get(user_id) is not codes:
-            return  # listed again on a later page: that one's roles count
-        principal = self._principal_of.get(user_id)
-        if principal is None:
-            return  # a spend profile whose identity we did not see
-        change = self.grants.discard if discard else self.grants.add
-        for code in codes:
-            if self._every_role or code in self._spelled:
-                change(Grant(VENDOR, "", "role", self._spelled.get(code, code), "member", principal))
+    def grants(self) -> frozenset[Grant]:
+        return frozenset(self._held)
+
+    def _grant(self, user_id: str) -> None:
+        held = self._held
+        for grant in self._made.get(user_id, ()):  # made before, from an earlier listing
+            left = held[grant] - 1
+            if left:
+                held[grant] = left
+            else:
+                del held[grant]
+        principal, spelled = self._principal_of[user_id], self._spelled
+        made = self._made[user_id] = tuple(
+            Grant(VENDOR, "", "role", spelled.get(code, code), "member", principal)
+            for code in self.roles[user_id]
+            if self._every_role or code in spelled
+        )
+        for grant in made:
+            held[grant] = held.get(grant, 0) + 1
 
 
 def _failed(change: Change, message: str) -> ChangeResult:

@@ -308,3 +308,26 @@ def test_a_user_listed_on_two_spend_pages_keeps_the_roles_of_the_later_page() ->
     state = run(sync(simulated(simulator, wrap=lambda inner: _Reordered(inner, {201: listed_again}))))
     principal = moved.email.casefold()
     assert {g.resource for g in state.grants if g.principal == principal} == {"SHD_CONFIG_ADMIN"}
+
+
+def test_two_users_with_one_email_keep_both_users_roles_when_one_is_listed_again() -> None:
+    """Two Concur users may share a work email (one principal): its grants are both users' roles,
+    and one user's second listing (fewer roles) leaves the other user's roles in place."""
+    simulator = ConcurSimulator(ConcurState.generate(2500, 30))
+    users = [u for u in simulator.state.users.values() if u.spend is not None and u.roles]
+    first, second = users[150], users[160]  # both on the second Spend page (startIndex 101)
+    second.email = first.email
+    spend_role = "urn:ietf:params:scim:schemas:extension:spend:2.0:Role"
+
+    def listed_again(body: dict[str, Any]) -> None:  # the third page shows `first` again, one role
+        again = json.loads(json.dumps(body["Resources"][0]))
+        again["id"] = first.id
+        again[spend_role] = {"roles": [{"roleName": "SHD_CONFIG_ADMIN"}]}
+        body["Resources"].append(again)
+
+    state = run(sync(simulated(simulator, wrap=lambda inner: _Reordered(inner, {201: listed_again}))))
+    principal = first.email.casefold()
+    assert {g.resource for g in state.grants if g.principal == principal} == {
+        "SHD_CONFIG_ADMIN",
+        *second.role_names(),
+    }
