@@ -36,7 +36,6 @@ from reconciler.connectors.http import (
     RetryPolicy,
     VendorClient,
     build_client,
-    gather_bounded,
     retried,
     send_with_retries,
 )
@@ -199,31 +198,38 @@ class ConcurConnector:
         return await self._send("GET", api.IDENTITY_USERS, params=params)
 
     async def _spend_roles(self, synced: _Synced) -> None:
-        """Spend pages by offset, side by side once the first gives `totalResults`; each is read as
-        soon as it and the pages before it are in (in order: a user listed twice, as Concur's list
-        moved between pages, keeps the roles of the later page)."""
-        first = await self._spend_page(1)
+        """Spend pages by offset, side by side once the first gives `totalResults`, at most
+        `concurrency` in flight. A page's slot is free once its answer is in: the next page's request
+        goes out before this one is checked and read. Each is read as soon as it and the pages before
+        it are in (in order: a user listed twice, as Concur's list moved between pages, keeps the
+        roles of the later page)."""
+        first = self._spend_read(await self._spend_response(1))
         synced.spend(first)
         total = first.get("totalResults") or 0
         starts = range(1 + SPEND_PAGE, total + 1, SPEND_PAGE)
         arrived: dict[int, shapes.ListResponse[shapes.SpendUser]] = {}
         following = iter(starts)
         awaited = next(following, None)
+        slots = asyncio.Semaphore(self.settings.concurrency)
 
         async def fetch(start: int) -> None:
             nonlocal awaited
-            arrived[start] = await self._spend_page(start)
+            async with slots:
+                response = await self._spend_response(start)
+            await asyncio.sleep(0)  # the page waiting for this slot goes out first
+            arrived[start] = self._spend_read(response)
             while awaited is not None and awaited in arrived:
                 synced.spend(arrived.pop(awaited))
                 awaited = next(following, None)
 
-        await gather_bounded(self.settings.concurrency, (fetch(s) for s in starts))
+        await asyncio.gather(*(fetch(s) for s in starts))
 
-    async def _spend_page(self, start: int) -> shapes.ListResponse[shapes.SpendUser]:
-        page = await self._json(
-            "GET", api.SPEND_USERS, shapes.SPEND_USERS,
-            params={"startIndex": str(start), "count": str(SPEND_PAGE)},
-        )  # fmt: skip
+    async def _spend_response(self, start: int) -> httpx.Response:
+        params = {"startIndex": str(start), "count": str(SPEND_PAGE)}
+        return await self._send("GET", api.SPEND_USERS, params=params)
+
+    def _spend_read(self, response: httpx.Response) -> shapes.ListResponse[shapes.SpendUser]:
+        page = _checked(response, shapes.SPEND_USERS)
         self._counted(page)
         return page
 
