@@ -21,7 +21,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sync_loopbac
             ["--pingone-users", "300", "--pingone-groups", "5", "--pingone-memberships", "600"],
             "requests x 1 ms / 64 at once",
         ),
-        ("concur", ["--concur-users", "300"], "the Identity cursor chain: 2 requests one after another"),
+        ("concur", ["--concur-users", "300"], "3 round trips x 1 ms, the longer of"),
         (
             "procore-apply",
             ["--procore-users", "300", "--procore-projects", "10", "--apply-grants", "20"],

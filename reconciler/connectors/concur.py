@@ -24,7 +24,7 @@ from reconciler.catalogs.concur import ENTITLEMENT_ROLES
 from reconciler.changes import Action, Change
 from reconciler.connectors import concur_api as api
 from reconciler.connectors import concur_shapes as shapes
-from reconciler.connectors.answers import Expected, prepare, read
+from reconciler.connectors.answers import Expected, prepare_while_sending, read
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.concur_auth import TOKEN_PATH, ConcurAuth, ConcurAuthError
 from reconciler.connectors.concur_company import FirstCreate, check_listed, refused
@@ -36,7 +36,6 @@ from reconciler.connectors.http import (
     RetryPolicy,
     VendorClient,
     build_client,
-    gather_bounded,
     retried,
     send_with_retries,
 )
@@ -138,63 +137,36 @@ class ConcurConnector:
                 spelled[self._code(key.resource) or key.resource] = key.resource
         every_role = (VENDOR, "", "role") in scope.all_of
         want_roles = every_role or bool(spelled)
-        # The token first; while it travels, the checks of its answer and of the pages are built
-        # (~15 ms of CPU the first time) instead of when each first answer has arrived.
+        # The token first; while it travels, the checks of its answer and of the pages are built.
         token = asyncio.ensure_future(self._token.get())
-        await asyncio.sleep(0)
-        prepare(shapes.TOKEN, shapes.IDENTITIES, shapes.SPEND_USERS)
+        await prepare_while_sending(shapes.TOKEN, shapes.IDENTITIES, shapes.SPEND_USERS)
         await token
-        identities, spend = await asyncio.gather(
-            self._identity_users(), self._spend_roles() if want_roles else _nothing()
+        # Each page is made into records as it comes, while the next pages travel: when the last
+        # page is in, little is left to do.
+        synced = _Synced(self, every_role, spelled)
+        await asyncio.gather(
+            self._identity_users(synced), self._spend_roles(synced) if want_roles else _nothing()
         )
-        check_listed(self.settings.company_id, (u.company_id for u in identities))
-        accounts: list[Account] = []
-        principal_of: dict[str, str] = {}
-        self._ids.clear()
-        for user in identities:
-            principal_of[user.id] = user.principal
-            self._remember(user)
-            accounts.append(
-                Account(
-                    VENDOR,
-                    "",
-                    user.principal,
-                    active=user.active,
-                    email=user.email,
-                    display_name=user.display_name,
-                    attributes=(("login", user.user_name),),
-                    native_id=user.id,
-                )
-            )
-        grants: set[Grant] = set()
-        seen: set[str] = set()
-        self._roles = dict(spend)
+        check_listed(self.settings.company_id, synced.companies)
+        self._roles = synced.roles
         self._spend_synced = want_roles
-        for user_id, codes in spend.items():
-            principal = principal_of.get(user_id)
-            seen.update(codes)
-            if principal is None:
-                continue  # a spend profile whose identity we did not see
-            for code in codes:
-                if every_role or code in spelled:
-                    grants.add(Grant(VENDOR, "", "role", spelled.get(code, code), "member", principal))
-        known = frozenset(self._catalog.labels) | seen if self._catalog else frozenset(seen)
+        known = frozenset(self._catalog.labels) | synced.seen if self._catalog else frozenset(synced.seen)
         return VendorState(
             VENDOR,
-            tuple(accounts),
-            frozenset(grants),
+            tuple(synced.accounts),
+            synced.grants(),
             catalog={"role": frozenset({"member"})},
             known_resources={"role": known},
             requests=self.stats.requests - before,
         )
 
-    async def _identity_users(self) -> list[api.IdentityUser]:
+    async def _identity_users(self, synced: _Synced) -> None:
         """Identity pages by cursor: each names the next, so they come one after another and their
         round trips add up. The next page is asked for as soon as this one's bytes show its cursor
         (`concur_api.cursor_in`), and this one is checked and read while it travels: a guess the
         checked page confirms; when it does not, the guessed page is dropped and the right one asked
-        for. (A 1,000-user page takes ~10 ms to check and read: a third of a round trip.)"""
-        users: list[api.IdentityUser] = []
+        for. (A 1,000-user page takes ~4 ms to check and read.)"""
+        self._ids.clear()
         response = await self._identity_page(None)
         ahead: tuple[str, asyncio.Task[httpx.Response]] | None = None
         try:
@@ -204,11 +176,11 @@ class ConcurConnector:
                     ahead = (guess, asyncio.ensure_future(self._identity_page(guess)))
                     await asyncio.sleep(0)  # let it go out now, not when this page has been read
                 page = _checked(response, shapes.IDENTITIES)
-                users += [api.read_identity(u) for u in page.get("Resources") or []]
+                synced.identities(page.get("Resources") or [])
                 self._counted(page)
                 cursor = page.get("nextCursor")
                 if not cursor or not page.get("Resources"):
-                    return users
+                    return
                 if ahead is not None and ahead[0] == cursor:
                     response = await ahead[1]
                     ahead = None
@@ -225,25 +197,39 @@ class ConcurConnector:
             params["cursor"] = cursor
         return await self._send("GET", api.IDENTITY_USERS, params=params)
 
-    async def _spend_roles(self) -> dict[str, frozenset[str]]:
-        first = await self._spend_page(1)
+    async def _spend_roles(self, synced: _Synced) -> None:
+        """Spend pages by offset, side by side once the first gives `totalResults`, at most
+        `concurrency` in flight. A page's slot is free once its answer is in: the next page's request
+        goes out before this one is checked and read. Each is read as soon as it and the pages before
+        it are in (in order: a user listed twice, as Concur's list moved between pages, keeps the
+        roles of the later page)."""
+        first = self._spend_read(await self._spend_response(1))
+        synced.spend(first)
         total = first.get("totalResults") or 0
         starts = range(1 + SPEND_PAGE, total + 1, SPEND_PAGE)
-        pages = [
-            first,
-            *await gather_bounded(self.settings.concurrency, (self._spend_page(s) for s in starts)),
-        ]
-        roles: dict[str, frozenset[str]] = {}
-        for page in pages:
-            for user in page.get("Resources") or []:
-                roles[user["id"]] = frozenset(api.read_roles(user))
-        return roles
+        arrived: dict[int, shapes.ListResponse[shapes.SpendUser]] = {}
+        following = iter(starts)
+        awaited = next(following, None)
+        slots = asyncio.Semaphore(self.settings.concurrency)
 
-    async def _spend_page(self, start: int) -> shapes.ListResponse[shapes.SpendUser]:
-        page = await self._json(
-            "GET", api.SPEND_USERS, shapes.SPEND_USERS,
-            params={"startIndex": str(start), "count": str(SPEND_PAGE)},
-        )  # fmt: skip
+        async def fetch(start: int) -> None:
+            nonlocal awaited
+            async with slots:
+                response = await self._spend_response(start)
+            await asyncio.sleep(0)  # the page waiting for this slot goes out first
+            arrived[start] = self._spend_read(response)
+            while awaited is not None and awaited in arrived:
+                synced.spend(arrived.pop(awaited))
+                awaited = next(following, None)
+
+        await asyncio.gather(*(fetch(s) for s in starts))
+
+    async def _spend_response(self, start: int) -> httpx.Response:
+        params = {"startIndex": str(start), "count": str(SPEND_PAGE)}
+        return await self._send("GET", api.SPEND_USERS, params=params)
+
+    def _spend_read(self, response: httpx.Response) -> shapes.ListResponse[shapes.SpendUser]:
+        page = _checked(response, shapes.SPEND_USERS)
         self._counted(page)
         return page
 
@@ -528,6 +514,78 @@ class ConcurConnector:
         return None
 
 
+class _Synced:
+    """A sync's records, made page by page as Identity and Spend pages come in. A profile's grants
+    are made once both its roles (Spend) and its principal (Identity) are in, whichever came last,
+    and made again when either changes (a user listed twice, as Concur's list moved between two
+    pages, has the later page's roles and principal): with the last page in, they are all made."""
+
+    def __init__(self, connector: ConcurConnector, every_role: bool, spelled: Mapping[str, str]) -> None:
+        self._connector = connector
+        self._every_role = every_role
+        self._spelled = spelled
+        self.accounts: list[Account] = []
+        self.companies: set[str] = set()
+        self.roles: dict[str, frozenset[str]] = {}  # user id -> role codes, as synced
+        self.seen: set[str] = set()  # every role code a profile holds
+        self._principal_of: dict[str, str] = {}
+        self._made: dict[str, tuple[Grant, ...]] = {}  # user id -> its grants
+        self._held: dict[
+            Grant, int
+        ] = {}  # grant -> how many users' grants hold it (one principal may be two users)
+
+    def identities(self, page: list[shapes.Identity]) -> None:
+        ids, principal_of, companies, roles = (
+            self._connector._ids,
+            self._principal_of,
+            self.companies,
+            self.roles,
+        )
+        add = self.accounts.append
+        for data in page:
+            user = api.read_identity(data)
+            principal = user.principal
+            principal_of[user.id] = principal
+            companies.add(user.company_id)
+            ids.setdefault(principal, user.id)  # as _remember
+            ids.setdefault(f"login:{user.user_name.casefold()}", user.id)
+            # (Account's fields in order: made positionally, 20,000 times a sync)
+            add(Account(VENDOR, "", principal, user.active, user.email, user.display_name,
+                        (("login", user.user_name),), user.id))  # fmt: skip
+            if user.id in roles:  # its Spend profile came first
+                self._grant(user.id)
+
+    def spend(self, page: shapes.ListResponse[shapes.SpendUser]) -> None:
+        """One Spend page; pages are taken in order, so a later listing of a user wins."""
+        for user in page.get("Resources") or []:
+            user_id = user["id"]
+            codes = frozenset(api.read_roles(user))
+            self.roles[user_id] = codes
+            self.seen.update(codes)
+            if user_id in self._principal_of:  # else when its Identity page comes, if it does
+                self._grant(user_id)
+
+    def grants(self) -> frozenset[Grant]:
+        return frozenset(self._held)
+
+    def _grant(self, user_id: str) -> None:
+        held = self._held
+        for grant in self._made.get(user_id, ()):  # made before, from an earlier listing
+            left = held[grant] - 1
+            if left:
+                held[grant] = left
+            else:
+                del held[grant]
+        principal, spelled = self._principal_of[user_id], self._spelled
+        made = self._made[user_id] = tuple(
+            Grant(VENDOR, "", "role", spelled.get(code, code), "member", principal)
+            for code in self.roles[user_id]
+            if self._every_role or code in spelled
+        )
+        for grant in made:
+            held[grant] = held.get(grant, 0) + 1
+
+
 def _failed(change: Change, message: str) -> ChangeResult:
     return ChangeResult(change.id, Outcome.FAILED, message)
 
@@ -547,8 +605,8 @@ async def _drop(ahead: tuple[str, asyncio.Task[httpx.Response]] | None) -> None:
         await asyncio.gather(ahead[1], return_exceptions=True)
 
 
-async def _nothing() -> dict[str, frozenset[str]]:
-    return {}
+async def _nothing() -> None:
+    return None
 
 
 class ConcurPlugin:

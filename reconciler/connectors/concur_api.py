@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import httpx
 
@@ -103,8 +103,9 @@ def quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-@dataclass(frozen=True, slots=True)
-class IdentityUser:
+class IdentityUser(NamedTuple):
+    """(A NamedTuple: made 20,000 times a sync, where a frozen dataclass's __init__ runs in Python.)"""
+
     id: str
     user_name: str
     email: str  # the work email, else the first one
@@ -137,21 +138,30 @@ def cursor_in(body: bytes) -> str | None:
 
 
 def read_identity(data: shapes.Identity) -> IdentityUser:
-    emails = [e for e in data.get("emails") or [] if e.get("value")]
-    work = next((e for e in emails if e.get("primary") is True), None) or next(
-        (e for e in emails if e.get("type") == "work"), emails[0] if emails else None
-    )
+    primary = typed = first = None  # the email marked primary, else the first of type work, else the first
+    for each in data.get("emails") or ():
+        if not each.get("value"):
+            continue
+        if each.get("primary") is True:
+            primary = each
+            break
+        if first is None:
+            first = each
+        if typed is None and each.get("type") == "work":
+            typed = each
+    work = primary or typed or first
     name = data.get("name") or {}
     display = (data.get("displayName") or name.get("formatted") or "").strip()
     if not display:
         display = f"{name.get('givenName') or ''} {name.get('familyName') or ''}".strip()
+    enterprise = data.get(ENTERPRISE)
     return IdentityUser(
-        id=data["id"],
-        user_name=data.get("userName") or "",
-        email=(work.get("value") if work else None) or "",
-        display_name=display,
-        active=data.get("active") is not False,
-        company_id=(data.get(ENTERPRISE) or {}).get("companyId") or "",
+        data["id"],
+        data.get("userName") or "",
+        (work.get("value") if work else None) or "",
+        display,
+        data.get("active") is not False,
+        (enterprise.get("companyId") if enterprise else None) or "",
     )
 
 

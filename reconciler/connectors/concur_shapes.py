@@ -25,28 +25,28 @@ class Token(TypedDict):
     scope: NotRequired[str | None]
 
 
-@answer
+@answer_in_part  # the pages' other keys are not used
 class ListResponse(TypedDict, Generic[T]):
     Resources: NotRequired[list[T] | None]  # RFC 7644: may be left out when there is none
     nextCursor: NotRequired[str | None]
     totalResults: NotRequired[Annotated[int, Field(ge=0, le=MOST_USERS)] | None]
 
 
-@answer
+@answer_in_part  # read only through read_identity / read_roles: the rest is not kept
 class Email(TypedDict):
     value: NotRequired[str | None]
     type: NotRequired[str | None]
     primary: NotRequired[bool | None]
 
 
-@answer
+@answer_in_part  # read only through read_identity / read_roles: the rest is not kept
 class Name(TypedDict):
     formatted: NotRequired[str | None]
     givenName: NotRequired[str | None]
     familyName: NotRequired[str | None]
 
 
-@answer
+@answer_in_part  # read only through read_identity / read_roles: the rest is not kept
 class Enterprise(TypedDict):
     companyId: NotRequired[str | None]
 
@@ -67,12 +67,12 @@ class Identity(_IdentityExtensions):
     active: NotRequired[bool | None]
 
 
-@answer
+@answer_in_part  # read only through read_identity / read_roles: the rest is not kept
 class Role(TypedDict):
     roleName: NotRequired[str | None]
 
 
-@answer
+@answer_in_part  # read only through read_identity / read_roles: the rest is not kept
 class Roles(TypedDict):
     roles: NotRequired[list[Role] | None]
 

@@ -6,7 +6,7 @@ Everything Procore-shaped about HTTP lives here; `procore_connector` turns the J
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -21,6 +21,7 @@ from reconciler.connectors.http import (
     RetryPolicy,
     build_client,
     error_summary,
+    gather_bounded,
     pooled_transport,
     said,
     send_with_retries,
@@ -34,6 +35,7 @@ COMPANY_HEADER = "Procore-Company-Id"
 # document no maximum; Procore's pagination guide recommends per_page at or below 2,000.
 PER_PAGE_PROJECTS = 300
 PER_PAGE_USERS = 2000
+MOST_PAGES = 10_000  # a count of more pages than this is not believed: the pages are followed by Link
 RATE_LIMIT_PATIENCE = 3700.0  # seconds of 429s a request sits out before the run stops
 
 Json = dict[str, Any]
@@ -164,20 +166,68 @@ class ProcoreAPI:
         self, path: str, company: str, params: Mapping[str, str | int], expected: Expected[list[T]]
     ) -> list[T]:
         """Every page of a list endpoint, following `Link: rel="next"` until it is absent."""
+        return await self._follow(path, {**params, "page": 1}, company, expected)
+
+    async def _follow(
+        self, url: str, query: Mapping[str, str | int] | None, company: str, expected: Expected[list[T]]
+    ) -> list[T]:
         items: list[T] = []
-        url = path
-        query: Mapping[str, str | int] | None = {**params, "page": 1}
         while True:
             response = await self.send("GET", url, company, params=query)
             check(response, company)
-            page = read(response, expected)
-            items.extend(page)
-            self.stats.pages += 1
-            self.stats.resources += len(page)
+            items += self._page(response, expected, None)
             following = response.links.get("next", {}).get("url")
             if not following:
                 return items
             url, query = self._same_host(following), None
+
+    async def get_pages(
+        self,
+        path: str,
+        company: str,
+        params: Mapping[str, str | int],
+        expected: Expected[list[T]],
+        *,
+        at_once: int,
+        on_page: Callable[[list[T]], None] | None = None,
+    ) -> list[T]:
+        """Every page of a list endpoint, in order: the first, then, when it says how many there are
+        (`Total` and `Per-Page`, pagination.md), the others side by side, `at_once` at a time, each
+        handed to `on_page` as it comes. Whatever the count said, the last page's `Link:
+        rel="next"` is followed on, one page after another, as `get_list` does (a list that grew
+        meanwhile); a list that shrank ends with short or empty pages."""
+        first = await self.send("GET", path, company, params={**params, "page": 1})
+        check(first, company)
+        items = list(self._page(first, expected, on_page))
+        following = first.links.get("next", {}).get("url")
+        total, per_page = _count(first.headers.get("Total")), _count(first.headers.get("Per-Page"))
+        last = -(-total // per_page) if total is not None and per_page else 0
+        if following and 2 <= last <= MOST_PAGES:
+            numbers = range(2, last + 1)
+
+            async def page(number: int) -> tuple[httpx.Response, list[T]]:
+                response = await self.send("GET", path, company, params={**params, "page": number})
+                check(response, company)
+                return response, self._page(response, expected, on_page)
+
+            pages = await gather_bounded(at_once, (page(n) for n in numbers))
+            for _, found in pages:
+                items += found
+            if pages:
+                following = pages[-1][0].links.get("next", {}).get("url")
+        if following:
+            items += await self._follow(self._same_host(following), None, company, expected)
+        return items
+
+    def _page(
+        self, response: httpx.Response, expected: Expected[list[T]], on_page: Callable[[list[T]], None] | None
+    ) -> list[T]:
+        page = read(response, expected)
+        self.stats.pages += 1
+        self.stats.resources += len(page)
+        if on_page is not None:
+            on_page(page)
+        return page
 
     def _same_host(self, url: str) -> str:
         """A Link URL must stay on the API host: the bearer token goes wherever we follow."""
@@ -211,13 +261,21 @@ class ProcoreAPI:
             shapes.USERS,
         )  # fmt: skip
 
-    async def projects(self, company: str) -> list[shapes.Project]:
+    async def projects(
+        self, company: str, on_page: Callable[[list[shapes.Project]], None] | None = None
+    ) -> list[shapes.Project]:
+        """Every project, its pages side by side (`get_pages`); a project listed twice (the list
+        moved between two pages) once."""
         params: dict[str, str | int] = {
             "company_id": company,
             "per_page": PER_PAGE_PROJECTS,
             "filters[by_status]": "All",
         }
-        return await self.get_list("/rest/v1.1/projects", company, params, shapes.PROJECTS)
+        found = await self.get_pages(
+            "/rest/v1.1/projects", company, params, shapes.PROJECTS, at_once=self.settings.concurrency,
+            on_page=on_page,
+        )  # fmt: skip
+        return list({p["id"]: p for p in reversed(found)}.values())[::-1]
 
     async def project_users(self, company: str, project_id: int) -> list[shapes.Member]:
         return await self.get_list(
@@ -296,6 +354,12 @@ class ProcoreAPI:
         return await self.send(
             "PATCH", f"/rest/v1.0/projects/{project_id}/permission_template_assignments", company, json=body
         )
+
+
+def _count(header: str | None) -> int | None:
+    """A `Total` or `Per-Page` header's number; None when there is none or it is not one."""
+    text = (header or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 9 else None
 
 
 def check(response: httpx.Response, company: str) -> None:

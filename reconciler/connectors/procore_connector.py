@@ -15,7 +15,7 @@ import asyncio
 import difflib
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ import httpx
 
 from reconciler.changes import Action, Change
 from reconciler.connectors import procore_shapes as shapes
-from reconciler.connectors.answers import acknowledged, read
+from reconciler.connectors.answers import acknowledged, prepare_while_sending, read
 from reconciler.connectors.base import ChangeResult, Outcome, VendorState
 from reconciler.connectors.http import RequestStats, error_summary, retried
 from reconciler.connectors.procore_api import ProcoreAPI, ProcoreError
@@ -161,8 +161,13 @@ class ProcoreConnector:
         before = self.api.stats.requests
         if not companies:
             return VendorState(VENDOR, (), frozenset())
+        # The token and the company list first; while they travel, the checks of the answers are built.
+        listing = asyncio.ensure_future(self.api.companies(companies[0]))
+        await prepare_while_sending(
+            shapes.TOKEN, shapes.COMPANIES, shapes.TEMPLATES, shapes.PROJECTS, shapes.USERS, shapes.MEMBERS
+        )
         try:
-            visible = {str(c["id"]) for c in await self.api.companies(companies[0])}
+            visible = {str(c["id"]) for c in await listing}
         except VendorError as exc:
             if exc.status not in (403, 404):
                 raise
@@ -212,41 +217,73 @@ class ProcoreConnector:
         self, company: str, scope: Scope, slots: asyncio.Semaphore
     ) -> tuple[list[Account], set[Grant], set[str], set[str], dict[str, str]]:
         # The user directory pages (one after another: each follows the previous page's Link) run
-        # side by side with the project member lists, which need only the project list.
+        # side by side with the project member lists. When the YAML manages every active project,
+        # a project's member list is asked for as soon as a page of projects names it; else once the
+        # whole list is in (a project named in the YAML may be named by another page too).
         directory = asyncio.gather(self.api.active_users(company), self.api.inactive_users(company))
+        lists: dict[int, asyncio.Future[list[shapes.Member] | str]] = {}
+        every = (VENDOR, company, PROJECT) in scope.all_of
+
+        def members(project_id: int) -> Coroutine[Any, Any, list[shapes.Member] | str]:
+            return self._members(company, project_id, slots, directory)
+
+        def listed(page: list[shapes.Project]) -> None:
+            for p in page:
+                if every and p.get("active") is not False and p["id"] not in lists:
+                    lists[p["id"]] = asyncio.ensure_future(members(p["id"]))
+
         try:
             templates, projects = await asyncio.gather(
-                self.api.permission_templates(company), self.api.projects(company)
+                self.api.permission_templates(company), self.api.projects(company, listed)
             )
             cache = CompanyCache()
             managed = self._managed_projects(company, scope, projects, cache)
-
-            async def members(project_id: int) -> list[shapes.Member] | str:
-                """Active and inactive members (the latter only when the company has inactive
-                users, known once the directory is read), or why the project cannot be read."""
-                try:
-                    async with slots:
-                        rows = await self.api.project_users(company, project_id)
-                    _, inactive_users = await asyncio.shield(directory)
-                    if inactive_users:
-                        async with slots:
-                            rows += await self.api.project_inactive_users(company, project_id)
-                except VendorError as exc:
-                    if exc.status != 403:
-                        raise
-                    return (
-                        "HTTP 403 on its users: enable the Directory tool on the project and add the project "
-                        "to the app's permitted projects"
-                    )
-                return rows
-
-            (active, inactive), lists = await asyncio.gather(
-                directory, asyncio.gather(*(members(pid) for pid in managed))
+            for pid in managed:
+                if pid not in lists:
+                    lists[pid] = asyncio.ensure_future(members(pid))
+            (active, inactive), rows_of = await asyncio.gather(
+                directory, asyncio.gather(*(lists[pid] for pid in managed))
             )
         except BaseException:
-            directory.cancel()  # a failure elsewhere: stop paging the directory
-            await asyncio.gather(directory, return_exceptions=True)
+            pending: list[asyncio.Future[Any]] = [directory, *lists.values()]
+            for each in pending:
+                each.cancel()  # a failure elsewhere: stop paging the directory and the projects
+            await asyncio.gather(*pending, return_exceptions=True)
             raise
+        return self._records(company, cache, projects, templates, managed, active, inactive, rows_of)
+
+    async def _members(
+        self, company: str, project_id: int, slots: asyncio.Semaphore, directory: asyncio.Future[Any]
+    ) -> list[shapes.Member] | str:
+        """Active and inactive members (the latter only when the company has inactive users, known
+        once the directory is read), or why the project cannot be read."""
+        try:
+            async with slots:
+                rows = await self.api.project_users(company, project_id)
+            _, inactive_users = await asyncio.shield(directory)
+            if inactive_users:
+                async with slots:
+                    rows += await self.api.project_inactive_users(company, project_id)
+        except VendorError as exc:
+            if exc.status != 403:
+                raise
+            return (
+                "HTTP 403 on its users: enable the Directory tool on the project and add the project "
+                "to the app's permitted projects"
+            )
+        return rows
+
+    def _records(
+        self,
+        company: str,
+        cache: CompanyCache,
+        projects: list[shapes.Project],
+        templates: list[shapes.Template],
+        managed: dict[int, str],
+        active: list[shapes.User],
+        inactive: list[shapes.User],
+        lists: list[list[shapes.Member] | str],
+    ) -> tuple[list[Account], set[Grant], set[str], set[str], dict[str, str]]:
         unreadable = self._unreadable
         cache.templates = {found: t["id"] for t in templates if (found := t.get("name"))}
         accounts: dict[int, Account] = {}

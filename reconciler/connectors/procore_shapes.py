@@ -28,7 +28,7 @@ class Template(TypedDict):
     name: NotRequired[str | None]
 
 
-@answer
+@answer_in_part  # only its name is read
 class TemplateRef(TypedDict):
     """A member's `permission_template` (null when the member has none)."""
 

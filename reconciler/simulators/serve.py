@@ -1,7 +1,9 @@
 """Serve a simulator on loopback (127.0.0.1) over real HTTP/1.1, from a background thread.
 
-One asyncio event loop serves every connection (keep-alive): each request waits out `latency` on a
-timer, then the handler answers it in the loop's thread. Simulators are synchronous and hold their
+One asyncio event loop serves every connection (keep-alive): each request is answered by the
+handler in the loop's thread as soon as it is in, and the answer goes out `latency` after the request
+came in, as a vendor whose every answer takes that long (the simulator's own time to answer is part
+of the latency, not added to it, unless it takes longer). Simulators are synchronous and hold their
 lock for the whole of a request, so they answer one at a time whatever serves them; a thread per
 connection (http.server) added only the cost of handing the GIL between 64 threads and of parsing
 every request's headers with the email package: at 64 requests in flight it spent more CPU per
@@ -135,11 +137,13 @@ class _Exchange(asyncio.Protocol):
         if request is None:
             return
         self._busy = True
-        latency = self._server.latency
-        if latency:
-            asyncio.get_running_loop().call_later(latency, self._answer, request)
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._server.latency
+        answer = self._answer(request)
+        if self._server.latency:
+            loop.call_at(due, self._send, answer, request.close)
         else:
-            self._answer(request)
+            self._send(answer, request.close)
 
     def _read(self) -> _Request | None:
         buffer = self._buffer
@@ -192,10 +196,8 @@ class _Exchange(asyncio.Protocol):
         self._request = None
         return request
 
-    def _answer(self, request: _Request) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
+    def _answer(self, request: _Request) -> bytes | None:
+        """The bytes to send for `request`; None to drop the connection unanswered."""
         server = self._server
         try:
             response = server.handler(
@@ -208,12 +210,10 @@ class _Exchange(asyncio.Protocol):
             )
             content = response.content
         except DroppedConnection:
-            self.close()
-            return
+            return None
         except Exception:  # a bug in the simulator: reported, and the connection dropped
             traceback.print_exc(file=sys.stderr)
-            self.close()
-            return
+            return None
         status = response.status_code
         try:
             reason = HTTPStatus(status).phrase.encode()
@@ -232,8 +232,17 @@ class _Exchange(asyncio.Protocol):
         head.append(b"\r\n")
         if content and request.method != b"HEAD" and status not in _NO_BODY and status >= 200:
             head.append(content)
-        transport.write(b"".join(head))
-        if request.close:
+        return b"".join(head)
+
+    def _send(self, answer: bytes | None, close: bool) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if answer is None:
+            self.close()
+            return
+        transport.write(answer)
+        if close:
             self.close()
             return
         self._busy = False

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+from reconciler.changes import Action, Change
 from reconciler.connectors.concur import IDENTITY_PAGE, SPEND_PAGE, ConcurConnector
 from reconciler.connectors.http import RetryPolicy
 from reconciler.errors import VendorError
@@ -214,3 +217,117 @@ def test_the_cursor_guessed_from_a_page_s_bytes(body: bytes, guess: str | None) 
     from reconciler.connectors.concur_api import cursor_in
 
     assert cursor_in(body) == guess
+
+
+def test_a_frozen_simulator_answers_the_same_bytes_and_sees_a_change() -> None:
+    """The benchmark's server freezes its simulator (pages joined from each user's JSON made once):
+    it must answer exactly what it answers unfrozen, and a write must show in the next pages."""
+    simulator = ConcurSimulator(ConcurState.generate(250, 30))
+    simulator.access_tokens["t"] = (time.time() + 3600, simulator.geolocation)
+    queries = [
+        "/profile/identity/v4.1/Users?count=100",
+        "/profile/identity/v4.1/Users?count=100&cursor=MjAw",  # the last page: no nextCursor
+        "/profile/identity/v4.1/Users?count=1000&attributes=id,userName,emails,"
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:companyId",
+        "/profile/spend/v4.1/Users?startIndex=1&count=100",
+        "/profile/spend/v4.1/Users?startIndex=201&count=100",
+    ]
+
+    def pages() -> list[bytes]:
+        return [
+            simulator.handle(
+                httpx.Request("GET", simulator.geolocation + q, headers={"Authorization": "Bearer t"})
+            ).content
+            for q in queries
+        ]
+
+    unfrozen = pages()
+    simulator.freeze()
+    assert pages() == unfrozen
+    user = next(iter(simulator.state.users.values()))
+    change = Change(
+        id="c1", vendor="concur", action=Action.UPDATE, tenant="", principal=user.email,
+        resource_type="account", resource="login", entitlement="renamed@example.com", account_id=user.id,
+    )  # fmt: skip
+    connector = simulated(simulator)
+    try:
+        assert run(connector.apply(change)).ok
+    finally:
+        run(connector.aclose())
+    changed = pages()
+    assert changed != unfrozen and b'"userName": "renamed@example.com"' in changed[0]
+
+
+class _Reordered(httpx.AsyncBaseTransport):
+    """Spend pages answered last page first (and Identity pages slowly), with an optional change to
+    one page's body: pages that come out of order must make the same state."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, edit: dict[int, Any] | None = None) -> None:
+        self.inner = inner
+        self.edit = edit or {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        start = request.url.params.get("startIndex")
+        if request.url.path.endswith("/identity/v4.1/Users"):
+            await asyncio.sleep(0.004)  # Spend profiles come before their Identity users
+        if start is None:
+            return response
+        await asyncio.sleep(0.002 * (30 - int(start) // SPEND_PAGE))
+        if int(start) in self.edit:
+            body = json.loads(await response.aread())
+            self.edit[int(start)](body)
+            return httpx.Response(200, headers={"content-type": "application/json"}, content=json.dumps(body))
+        return response
+
+
+def test_pages_read_as_they_come_make_the_same_state_as_pages_read_in_order() -> None:
+    state = ConcurState.generate(2500, 30)
+    in_order = run(sync(simulated(ConcurSimulator(state), concurrency=1)))
+    reordered = run(sync(simulated(ConcurSimulator(state), concurrency=8, wrap=_Reordered)))
+    assert reordered.accounts == in_order.accounts
+    assert reordered.grants == in_order.grants
+    assert reordered.known_resources == in_order.known_resources
+    assert len(reordered.grants) > 2500
+
+
+def test_a_user_listed_on_two_spend_pages_keeps_the_roles_of_the_later_page() -> None:
+    """Concur's list can move between two page reads: a user then shows on both pages, with the
+    roles of two moments. The later page is the later moment, whichever page arrives first."""
+    simulator = ConcurSimulator(ConcurState.generate(2500, 30))
+    users = [u for u in simulator.state.users.values() if u.spend is not None]
+    moved = users[150]  # on the second page (startIndex 101)
+    spend_role = "urn:ietf:params:scim:schemas:extension:spend:2.0:Role"
+
+    def listed_again(body: dict[str, Any]) -> None:  # the third page shows it again, with one role
+        again = json.loads(json.dumps(body["Resources"][0]))
+        again["id"] = moved.id
+        again[spend_role] = {"roles": [{"roleName": "SHD_CONFIG_ADMIN"}]}
+        body["Resources"].append(again)
+
+    state = run(sync(simulated(simulator, wrap=lambda inner: _Reordered(inner, {201: listed_again}))))
+    principal = moved.email.casefold()
+    assert {g.resource for g in state.grants if g.principal == principal} == {"SHD_CONFIG_ADMIN"}
+
+
+def test_two_users_with_one_email_keep_both_users_roles_when_one_is_listed_again() -> None:
+    """Two Concur users may share a work email (one principal): its grants are both users' roles,
+    and one user's second listing (fewer roles) leaves the other user's roles in place."""
+    simulator = ConcurSimulator(ConcurState.generate(2500, 30))
+    users = [u for u in simulator.state.users.values() if u.spend is not None and u.roles]
+    first, second = users[150], users[160]  # both on the second Spend page (startIndex 101)
+    second.email = first.email
+    spend_role = "urn:ietf:params:scim:schemas:extension:spend:2.0:Role"
+
+    def listed_again(body: dict[str, Any]) -> None:  # the third page shows `first` again, one role
+        again = json.loads(json.dumps(body["Resources"][0]))
+        again["id"] = first.id
+        again[spend_role] = {"roles": [{"roleName": "SHD_CONFIG_ADMIN"}]}
+        body["Resources"].append(again)
+
+    state = run(sync(simulated(simulator, wrap=lambda inner: _Reordered(inner, {201: listed_again}))))
+    principal = first.email.casefold()
+    assert {g.resource for g in state.grants if g.principal == principal} == {
+        "SHD_CONFIG_ADMIN",
+        *second.role_names(),
+    }

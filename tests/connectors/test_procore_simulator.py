@@ -204,3 +204,32 @@ def test_state_round_trips_through_json(tmp_path: Any) -> None:
     path = tmp_path / "procore.sim.json"
     state.save(path)
     assert type(state).load(path).to_json() == state.to_json()
+
+
+def test_a_frozen_simulator_answers_the_same_bytes_and_sees_a_change() -> None:
+    """The benchmark's server freezes its simulator (directory pages joined from each user's JSON
+    made once): the same answers, and a write shows in the next pages."""
+    sim = ProcoreSimulator(demo_state(), clock=FakeClock(), hourly_limit=None)
+    http = client(sim)
+    bearer = token(http)
+    paths = [
+        f"/rest/v1.3/companies/{COMPANY}/users?per_page=5&page=2",
+        f"/rest/v1.3/companies/{COMPANY}/users?per_page=2000",
+        f"/rest/v1.0/companies/{COMPANY}/users/inactive",
+    ]
+
+    def pages() -> list[tuple[bytes, dict[str, str]]]:
+        answers = [http.get(p, headers=headers(bearer)) for p in paths]
+        return [(a.content, dict(a.headers)) for a in answers]
+
+    unfrozen = pages()
+    sim.freeze()
+    assert pages() == unfrozen
+    user = next(u for u in sim.state.companies[int(COMPANY)].users.values() if u.is_active)
+    answer = http.patch(
+        f"/rest/v1.3/companies/{COMPANY}/users/{user.id}",
+        json={"user": {"job_title": "Renamed Foreman"}},
+        headers=headers(bearer),
+    )
+    assert answer.status_code == 200
+    assert b"Renamed Foreman" in pages()[1][0]

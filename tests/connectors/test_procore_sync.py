@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib.util
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from reconciler.connectors.procore_api import PER_PAGE_PROJECTS, PER_PAGE_USERS
@@ -234,3 +238,72 @@ def test_the_benchmark_runs_at_tiny_scale_and_is_one_request_off_the_floor(
     result = json.loads(capsys.readouterr().out)
     assert (result["accounts"], result["throttled_429"]) == (300, 0)
     assert result["requests"] == result["minimum_requests"] + 1  # + the companies check
+
+
+def _projects_moving(sim: Any, change: Callable[[dict[int, SimProject]], None]) -> None:
+    """`change` the company's projects once the first page of them has been answered."""
+    route = sim.route
+    done: list[bool] = []
+
+    def moving(request: httpx.Request) -> httpx.Response:
+        response = route(request)
+        if request.url.path == "/rest/v1.1/projects" and not done:
+            done.append(True)
+            change(sim.state.companies[int(COMPANY)].projects)
+        return response
+
+    sim.route = moving
+
+
+def test_project_pages_side_by_side_make_the_state_pages_one_by_one_make() -> None:
+    """The first page of projects says how many there are (Total, Per-Page): the others are asked
+    for together, and member lists as soon as a page names their project."""
+    state = scale_state(users=400, projects=3 * PER_PAGE_PROJECTS + 7, members=(1, 3))
+    results = []
+    for concurrency in (1, 8):
+        sim, connector, _ = make(copy.deepcopy(state), concurrency=concurrency)
+        results.append(asyncio.run(connector.sync(scope([], all_projects=True))))
+        assert sim.calls["GET /rest/v1.1/projects"] == 4
+        assert max(sim.calls[c] for c in sim.calls if c.endswith("/users") and "projects/" in c) == 1
+    one_by_one, side_by_side = results
+    assert side_by_side.grants == one_by_one.grants and side_by_side.accounts == one_by_one.accounts
+    assert side_by_side.known_resources == one_by_one.known_resources
+    assert len({g.resource for g in side_by_side.grants}) == 3 * PER_PAGE_PROJECTS + 7
+
+
+def test_a_project_list_that_grows_while_it_is_read_is_read_to_its_end_each_project_once() -> None:
+    """Projects added after the first page was answered, listed first: the count the first page gave
+    is short and every later page has moved (projects of the first page show again). The last page's
+    Link leads on to the end; each project counts once (counted twice, its name would seem shared
+    and it would be keyed by its id)."""
+    state = scale_state(users=300, projects=2 * PER_PAGE_PROJECTS, members=(1, 2))
+    sim, connector, _ = make(state)
+    old = {p.name for p in state.companies[int(COMPANY)].projects.values()}
+
+    def grow(projects: dict[int, SimProject]) -> None:
+        first = min(projects)
+        new = {first - 1 - n: SimProject(first - 1 - n, f"New Job {n}") for n in range(PER_PAGE_PROJECTS + 5)}
+        ordered = sorted({**projects, **new}.items())  # the simulator lists in insertion order
+        projects.clear()
+        projects.update(ordered)
+
+    _projects_moving(sim, grow)
+    result = asyncio.run(connector.sync(scope([], all_projects=True)))
+    assert {g.resource for g in result.grants} == old  # every one, by its name
+    assert sim.calls["GET /rest/v1.1/projects"] == 4  # 2 counted, then 2 more by Link
+
+
+def test_a_project_list_that_shrinks_while_it_is_read_ends_with_short_pages() -> None:
+    state = scale_state(users=300, projects=3 * PER_PAGE_PROJECTS, members=(1, 2))
+    sim, connector, _ = make(state)
+    removed: list[str] = []
+
+    def shrink(projects: dict[int, SimProject]) -> None:
+        for pid in sorted(projects)[-PER_PAGE_PROJECTS - 10 :]:
+            removed.append(projects.pop(pid).name)
+
+    _projects_moving(sim, shrink)
+    result = asyncio.run(connector.sync(scope([], all_projects=True)))
+    names = {g.resource for g in result.grants}
+    assert len(names) == 2 * PER_PAGE_PROJECTS - 10  # every project still there, read once
+    assert not names & set(removed)
