@@ -156,6 +156,11 @@ class Scrubber:
             )
         return self._built
 
+    @property
+    def idle(self) -> bool:
+        """Whether there is nothing to scrub (then text may pass in pieces: no secret spans two)."""
+        return not (self._secrets or self._words)
+
     def __call__(self, text: str) -> str:
         if not (self._secrets or self._words) or not text:
             return text
@@ -203,6 +208,15 @@ def scrubbing(scrubber: Scrubber) -> Iterator[Scrubber]:
 
 def scrub(text: str) -> str:
     return current()(text)
+
+
+def scrub_pieces(pieces: Iterable[str]) -> Iterator[str]:
+    """`scrub` of the text `pieces` make together, in pieces: as they come when there is nothing
+    to scrub, else the whole text in one (a secret may span two pieces)."""
+    scrubber = current()
+    if scrubber.idle:
+        return iter(pieces)
+    return iter((scrubber("".join(pieces)),))
 
 
 def remember(secret: str | None) -> None:
