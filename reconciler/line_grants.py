@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import Any, NamedTuple
 
+from reconciler.desired_accounts import AccountSources
 from reconciler.records import AccountKey, Grant, Head, Provenance
 
 # An exclusive slot: (vendor, tenant, resource type, resource, principal).
@@ -149,6 +150,13 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
                 provenance = alone[head] = segments[0].provenance if one else None
             found.append(provenance if provenance is not None else self.get(grant))
         return found
+
+    def of_accounts(self, vendor: str, tenant: str, principals: Sequence[str]) -> list[Provenance | None]:
+        """`[self.get(AccountKey(vendor, tenant, p)) for p in principals]` (a line's accounts at once)."""
+        accounts = self._accounts
+        if isinstance(accounts, AccountSources):
+            return accounts.of_line(vendor, tenant, principals)
+        return [accounts.get(AccountKey(vendor, tenant, p)) for p in principals]
 
     def get(self, key: Grant | AccountKey, default: Provenance | None = None) -> Provenance | None:  # type: ignore[override]
         try:
