@@ -27,12 +27,12 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-CHUNK = 1 << 20  # characters
+CHUNK = 1 << 22  # characters
 
 
 def write_chunks(write: Callable[[str], object], text: str) -> None:
-    """`write(text)`, a mebibyte at a time: a text file encodes what it is given in one piece, and
-    a plan file of 70 MB would be encoded into a fresh 70 MB of memory (the operating system's
+    """`write(text)`, four mebibytes at a time: a text file encodes what it is given in one piece,
+    and a plan file of 70 MB would be encoded into a fresh 70 MB of memory (the operating system's
     page faults cost more than the encoding), where a chunk's memory is reused by the next."""
     if len(text) <= CHUNK:
         write(text)

@@ -204,7 +204,10 @@ class _Pieces(dict[tuple[Any, ...], tuple[str, ...]]):
 
 def _plain_text(text: str) -> bool:
     """Whether JSON writes `text` as it is between quotes: printable ASCII, no quote or backslash."""
-    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+    return text.isascii() and not text.encode("ascii").translate(None, _PLAIN)
+
+
+_PLAIN = bytes(sorted(set(range(0x20, 0x7F)) - {ord('"'), ord("\\")}))  # (what JSON writes as itself)
 
 
 def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:

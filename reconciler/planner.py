@@ -11,7 +11,7 @@ one way, however it is written.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
@@ -624,7 +624,7 @@ def _changes_of(
     ids = change_ids(
         zip(repeat(vendor), action, tenant, rtype, resource, entitlement, principal, strict=False)
     )
-    person = [p.key if p else "" for p in map(people.get, principal)]
+    person = list(map(_KEY, map(people.get, principal, repeat(_NO_ONE))))  # (a Person's key, or "")
     # One provenance per source line, shared by many changes: each explained once (by identity:
     # hashing a provenance runs Python code).
     distinct = dict(zip(map(id, provenance), provenance, strict=True))
@@ -662,19 +662,17 @@ def _sort_order(
     (tenant, action, resource type, resource) instead, and each group sorted by principal and
     entitlement, whose first items differ: the same order, at a fraction of the comparisons' cost.
     """
-    groups: dict[tuple[str, int, str, str], list[int]] = {}
-    for position, group in enumerate(
-        zip(tenant, map(ACTION_ORDER.__getitem__, action), rtype, resource, strict=True)
-    ):
-        members = groups.get(group)
-        if members is None:
-            groups[group] = [position]
-        else:
-            members.append(position)
+    groups = list(zip(tenant, map(ACTION_ORDER.__getitem__, action), rtype, resource, strict=True))
+    ranks = {group: rank for rank, group in enumerate(sorted(set(groups)))}
+    rank = list(map(ranks.__getitem__, groups))
+    grouped = sorted(range(len(rank)), key=rank.__getitem__)  # (stable: in each group, as they came)
+    sizes = Counter(rank)
     rest = list(zip(principal, entitlement, strict=True))
     order: list[int] = []
-    for group in sorted(groups):
-        members = groups[group]
+    start = 0
+    for group in range(len(ranks)):
+        members = grouped[start : start + sizes[group]]
+        start += len(members)
         members.sort(key=rest.__getitem__)
         order += members
     return order
@@ -750,6 +748,8 @@ _ACTIVE = itemgetter(3)
 _NAME = itemgetter(5)
 _ATTRIBUTES = itemgetter(6)
 _ABSENT = Account("", "", "", active=False)
+_KEY = itemgetter(0)  # a Person's key
+_NO_ONE = ("",)  # (the key of nobody)
 _NOBODY: dict[str, Account] = {}
 
 

@@ -1,4 +1,4 @@
-"""Accounts to create are planned a line at a time (`planner._creations`): the same rows, in the
+"""Changes planned in bulk. Accounts to create are planned a line at a time (`planner._creations`): the same rows, in the
 same order, as looking at each account alone (`planner._account_changes`), on random repositories
 with login overrides, populations, accounts listed twice, and lines that give accounts one by one."""
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.catalogs import static_catalog
+from reconciler.changes import ACTION_ORDER, Action
 from reconciler.loader import read_files
 from reconciler.normalize import normalize
-from reconciler.planner import _ABSENT, MANAGED_ATTRIBUTES, _account_changes, _creations
+from reconciler.planner import _ABSENT, MANAGED_ATTRIBUTES, _account_changes, _creations, _sort_order
 from reconciler.records import AccessSet, Account, AccountKey
 from reconciler.vendors import vendor_label
 from tests.helpers import write
@@ -97,3 +98,28 @@ def test_accounts_to_create_are_the_rows_each_account_makes_alone(tmp_path: Path
             ]
             compared += len(principals)
     assert compared
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_changes_are_ordered_by_their_sort_key(seed: int) -> None:
+    """`_sort_order` (grouped, then each group by principal and entitlement) is a stable sort by
+    `Change.sort_key`."""
+    rng = random.Random(seed)
+    n = rng.randint(0, 300)
+    pick = lambda *values: [rng.choice(values) for _ in range(n)]  # noqa: E731
+    action = pick(*Action)
+    tenant, rtype = pick("", "1", "2"), pick("project", "role")
+    resource, entitlement = pick("A", "B", "C", "b"), pick("member", "Engineer", "")
+    principal = pick(*(f"p{i}@x" for i in range(12)))
+    expected = sorted(
+        range(n),
+        key=lambda i: (
+            tenant[i],
+            ACTION_ORDER[action[i]],
+            rtype[i],
+            resource[i],
+            principal[i],
+            entitlement[i],
+        ),
+    )
+    assert _sort_order(action, tenant, principal, rtype, resource, entitlement) == expected
