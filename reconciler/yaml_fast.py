@@ -286,9 +286,9 @@ def _known_lines(key: str, fields: tuple[str, ...]) -> tuple[re.Pattern[str], re
     """The expressions `_known_block` reads with: the line `key:` at the top (as `_LINE` reads a
     key with no value: a comment and spaces may follow), and one line of its block: (indent,
     key, a group per field), all empty for a blank or comment line. A field's alternative fails
-    once its group has matched (`(?(n)(?!)|...)`): a field given twice is not read here."""
-    entry = "|".join(
-        rf"(?({number})(?!)|{re.escape(field)}: ({_PLAIN_FLOW}|\[(?:{_PLAIN_FLOW})?\]))"
+    once its group has matched (`name: (?(n)(?!)|...)`): a field given twice is not read here."""
+    entry = "|".join(  # (the field's name first: the engine rules out the others by a character)
+        rf"{re.escape(field)}: (?({number})(?!)|({_PLAIN_FLOW}|\[(?:{_PLAIN_FLOW})?\]))"
         for number, field in enumerate(fields, 3)
     )
     opening = re.compile(rf"^{re.escape(key)}:(?:[ ]++\#[^\n]*+)?[ ]*+\n", re.MULTILINE)
