@@ -210,13 +210,12 @@ def scrub(text: str) -> str:
     return current()(text)
 
 
-def scrub_pieces(pieces: Iterable[str]) -> Iterator[str]:
-    """`scrub` of the text `pieces` make together, in pieces: as they come when there is nothing
-    to scrub, else the whole text in one (a secret may span two pieces)."""
-    scrubber = current()
-    if scrubber.idle:
+def scrubbable(pieces: Iterable[str]) -> Iterator[str]:
+    """The text `pieces` make together, in pieces each of which `scrub` may take alone: as they
+    come when there is nothing to scrub, else the whole text in one (a secret may span two)."""
+    if current().idle:
         return iter(pieces)
-    return iter((scrubber("".join(pieces)),))
+    return iter(("".join(pieces),))
 
 
 def remember(secret: str | None) -> None:

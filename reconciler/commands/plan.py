@@ -36,7 +36,7 @@ from reconciler.resources import data_dir
 from reconciler.rules import check_plan, plan_options, sort_findings
 from reconciler.rules import seats as seat_rules
 from reconciler.rules.aliases import alias_findings, canonical_policies
-from reconciler.scrub import scrub_pieces
+from reconciler.scrub import scrub, scrubbable
 from reconciler.snapshot import convert, is_current, write_state
 from reconciler.snapshot_reading import SnapshotReading
 from reconciler.vendors import VENDORS
@@ -198,13 +198,13 @@ def run(
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", encoding="utf-8") as handle:
             # The file and --format json from one making of the text, a few megabytes at a time.
-            for piece in scrub_pieces(plan.chunks()):
-                write_chunks(handle.write, piece)
+            for piece in scrubbable(plan.chunks()):
+                write_chunks(handle.write, scrub(piece))
                 if fmt == "json":
-                    ctx.output.raw(piece)
+                    ctx.output.raw(piece)  # (scrubbed there)
         ctx.output.info(f"plan written to {out}")
     elif fmt == "json":
-        for piece in scrub_pieces(plan.chunks()):
+        for piece in scrubbable(plan.chunks()):
             ctx.output.raw(piece)
     if fmt == "text":
         ctx.output.result(render_text(plan))
