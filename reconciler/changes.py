@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 from enum import StrEnum
 from functools import partial
 from itertools import chain, compress, islice, repeat, starmap
-from operator import attrgetter, itemgetter, methodcaller
+from operator import attrgetter, is_not, itemgetter, methodcaller
 from typing import Any
 
 from reconciler.errors import AccessError
@@ -301,12 +301,13 @@ def count_seats(changes: Iterable[Change], now: Mapping[str, tuple[int, int]]) -
 
     Only account changes count; they are picked out in a C-level pass (a plan that onboards people
     holds a hundred thousand grants and a few thousand accounts)."""
-    every = list(changes)
+    every = changes if isinstance(changes, (tuple, list)) else list(changes)
     accounts = list(compress(every, map(ACCOUNT.__eq__, map(_RESOURCE_TYPE, every))))
     kinds = Counter(zip(map(_VENDOR, accounts), map(_ACTION, accounts), strict=True))
     reactivated: Counter[str] = Counter()
     deleted: Counter[str] = Counter()
-    for change in accounts:  # (a Python loop only for the few that are not creations)
+    others = compress(accounts, map(is_not, map(_ACTION, accounts), repeat(Action.CREATE_ACCOUNT)))
+    for change in others:  # (a Python loop only for the few that are not creations)
         if change.action is Action.DEACTIVATE_ACCOUNT:
             deleted[change.vendor] += dict(change.attributes).get("deprovision") == "delete"
         elif change.action is Action.UPDATE and change.resource == "active":
