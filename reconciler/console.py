@@ -27,6 +27,20 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+CHUNK = 1 << 22  # characters
+
+
+def write_chunks(write: Callable[[str], object], text: str) -> None:
+    """`write(text)`, four mebibytes at a time: a text file encodes what it is given in one piece,
+    and a plan file of 70 MB would be encoded into a fresh 70 MB of memory (the operating system's
+    page faults cost more than the encoding), where a chunk's memory is reused by the next."""
+    if len(text) <= CHUNK:
+        write(text)
+        return
+    for start in range(0, len(text), CHUNK):
+        write(text[start : start + CHUNK])
+
+
 def no_color_wanted(env: Mapping[str, str], flag: bool = False) -> bool:
     """`--no-color`, or `NO_COLOR` set to anything but the empty string (https://no-color.org)."""
     return flag or bool(env.get("NO_COLOR", ""))
@@ -72,7 +86,7 @@ class Output:
 
     def raw(self, text: str) -> None:
         """Exactly `text` on stdout (JSON, markdown): no markup, no wrapping."""
-        sys.stdout.write(scrub(text))
+        write_chunks(sys.stdout.write, scrub(text))
         sys.stdout.flush()
 
     def info(self, markup: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import NamedTuple, TypeVar, overload
 
 from reconciler.location import Location
@@ -141,6 +141,23 @@ class AccountBatches:
                 wheres = self._wheres[number] = dict(zip(batch.principals, where, strict=True))
             where = wheres[key[2]]
         return self._source_only(where)
+
+    def sources_of(self, vendor: str, tenant: str, principals: Sequence[str]) -> list[Provenance | None]:
+        """`[self.source(AccountKey(vendor, tenant, p)) for p in principals]`, each batch's line
+        looked at once (a line's accounts come from one batch, or a few)."""
+        held = self.principals.get((vendor, tenant), {})
+        numbers = list(map(held.get, principals))
+        lines: dict[int | None, Provenance | None] = {}
+        for number in set(numbers):
+            where = self.batches[number].where if number is not None else None
+            lines[number] = (
+                self._source_only(where) if number is not None and not isinstance(where, list) else None
+            )
+        found = list(map(lines.__getitem__, numbers))
+        if None in lines.values():  # (a batch with a line per account, or none)
+            for i in compress(range(len(found)), map(is_, found, repeat(None))):
+                found[i] = self.source(AccountKey(vendor, tenant, principals[i]))
+        return found
 
     def _source_only(self, where: Location | None) -> Provenance:
         where = where or Location("", 0)
@@ -273,6 +290,12 @@ class AccountSources(Deferred[AccountKey, Provenance]):
         if found is None:
             raise KeyError(key)
         return found
+
+    def of_line(self, vendor: str, tenant: str, principals: Sequence[str]) -> list[Provenance | None]:
+        """`[self.get(AccountKey(vendor, tenant, p)) for p in principals]`."""
+        if self._made is not None:
+            return [self._made.get(AccountKey(vendor, tenant, p)) for p in principals]
+        return self._batches.sources_of(vendor, tenant, principals)
 
     def get(self, key: AccountKey, default: Provenance | None = None) -> Provenance | None:  # type: ignore[override]
         try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from json.encoder import encode_basestring_ascii
 from operator import attrgetter, itemgetter
 from pathlib import Path
@@ -122,8 +123,8 @@ def iter_records(
     record (130,000 changes of a plan in a fraction of a second). When the shared fields turn
     out to differ in most records, every field is treated as varying.
 
-    Raises TypeError (when called or while iterating) when a value is not a string: the caller
-    then takes `dumps_indented`'s way, which writes numbers, nulls and lists as `json.dumps` does.
+    Raises TypeError (when called: never while the pieces are taken) when a value is not a string:
+    the caller then takes `dumps_indented`'s way, which writes numbers, nulls and lists as `json.dumps` does.
     The pieces come from C-level iterators (no generator frame per piece: a plan of 130,000
     changes is 1,400,000 pieces).
     """
@@ -140,21 +141,25 @@ def iter_records(
         if len(set(kinds)) * 4 > len(kinds):  # hardly shared after all
             varies, shared, kinds = set(names), [], []
     slots = [name for name in names if name in varies]
-    pieces = _Pieces(names, slots, shared, level + 1, indent)
+    plain = [name for name in slots if name != pairs]
+    rows = list(map(_getter(plain), records)) if plain else []
+    # Values that JSON writes as they are (the usual case: checked for them all at once) go in
+    # as they are, between quotes the pieces around them hold: no encoded copy of each is made.
+    quoted = frozenset(plain) if rows and _plain_text("".join(chain.from_iterable(rows))) else frozenset()
+    pieces = _Pieces(names, slots, shared, level + 1, indent, quoted)
     literal: list[Iterator[str]]  # the pieces between the varying values, one iterator per gap
     if kinds:
         per_record = list(map(pieces.__getitem__, kinds))
         literal = [map(itemgetter(i), per_record) for i in range(len(slots) + 1)]
     else:
         literal = [repeat(piece) for piece in pieces[()]]
-    plain = [name for name in slots if name != pairs]
-    tokens = (
-        map(encode_basestring_ascii, chain.from_iterable(map(_getter(plain), records))) if plain else iter(())
-    )
+    tokens: Iterable[str] = chain.from_iterable(rows)
+    if not quoted:  # (encoded now: a value that is not a string raises before any piece is taken)
+        tokens = list(map(encode_basestring_ascii, tokens))
     nested: Iterator[str] = iter(())
     if pairs:
-        write = _pairs_writer(level + 2, indent)
-        nested = iter([write(p) if p else "{}" for p in map(attrgetter(pairs), records)])
+        nested = iter(_pairs_texts(list(map(attrgetter(pairs), records)), level + 2, indent))
+    tokens = iter(tokens)
     values = [nested if name == pairs else tokens for name in slots]
     interleaved = [it for gap, value in zip(literal, values, strict=False) for it in (gap, value)]
     flat = chain.from_iterable(zip(*interleaved, literal[-1], strict=False)) if slots else literal[0]
@@ -166,10 +171,16 @@ class _Pieces(dict[tuple[Any, ...], tuple[str, ...]]):
     """Shared values -> the literal text of a record around its varying values, encoded once."""
 
     def __init__(
-        self, names: Sequence[str], slots: Sequence[str], shared: Sequence[str], level: int, indent: int
+        self,
+        names: Sequence[str],
+        slots: Sequence[str],
+        shared: Sequence[str],
+        level: int,
+        indent: int,
+        quoted: frozenset[str] = frozenset(),
     ):
         super().__init__()
-        self.names, self.slots, self.shared = names, frozenset(slots), shared
+        self.names, self.slots, self.shared, self.quoted = names, frozenset(slots), shared, quoted
         self.outer = " " * (indent * level)
         self.pad = " " * (indent * (level + 1))
 
@@ -179,9 +190,10 @@ class _Pieces(dict[tuple[Any, ...], tuple[str, ...]]):
         text = f",\n{self.outer}{{\n"
         for index, name in enumerate(self.names):
             text += f"{self.pad}{encode_basestring_ascii(name)}: "
+            quote = '"' if name in self.quoted else ""
             if name in self.slots:
-                pieces.append(text)
-                text = ""
+                pieces.append(text + quote)
+                text = quote
             else:
                 text += encode_basestring_ascii(values[name])
             text += ",\n" if index < len(self.names) - 1 else f"\n{self.outer}}}"
@@ -190,11 +202,67 @@ class _Pieces(dict[tuple[Any, ...], tuple[str, ...]]):
         return found
 
 
+def _plain_text(text: str) -> bool:
+    """Whether JSON writes `text` as it is between quotes: printable ASCII, no quote or backslash."""
+    return text.isascii() and not text.encode("ascii").translate(None, _PLAIN)
+
+
+_PLAIN = bytes(sorted(set(range(0x20, 0x7F)) - {ord('"'), ord("\\")}))  # (what JSON writes as itself)
+
+
 def _getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
     if len(names) == 1:
         (name,) = names
         return lambda record: (getattr(record, name),)
     return attrgetter(*names)
+
+
+def _pairs_texts(every: list[Any], level: int, indent: int) -> list[str]:
+    """Each record's pairs as an object (`_pairs_writer`), "{}" for none. The usual case, where
+    the records with as many pairs have the same keys in the same order, each once (accounts to
+    create: email and name; and population, at PingOne), and the values need no escaping, is
+    written from one %-template per number of pairs, in C passes."""
+    texts = ["{}"] * len(every)
+    sizes = list(map(len, every))
+    write: Callable[[Iterable[tuple[str, str]]], str] | None = None
+    for size in set(sizes).difference((0,)):
+        chosen = list(map(size.__eq__, sizes))
+        held = list(compress(every, chosen))
+        made = _same_keys_texts(held, size, level, indent)
+        if made is None:
+            write = write or _pairs_writer(level, indent)
+            made = list(map(write, held))
+        _exhaust(map(texts.__setitem__, compress(range(len(every)), chosen), made))
+    return texts
+
+
+def _same_keys_texts(held: list[Any], size: int, level: int, indent: int) -> list[str] | None:
+    """`_pairs_writer`'s texts of `held` (each a sequence of `size` pairs), when every one names
+    the same keys in the same order, each once, and its values are text JSON writes as it is
+    between quotes (printable ASCII, no quote or backslash); None otherwise."""
+    try:
+        flat = list(chain.from_iterable(held))
+        if not set(map(type, flat)) <= {tuple} or set(map(len, flat)) != {2}:
+            return None
+        keys, values = list(map(itemgetter(0), flat)), list(map(itemgetter(1), flat))
+        names = keys[:size]
+        if len(set(names)) < size or any(
+            keys[i::size].count(name) < len(held) for i, name in enumerate(names)
+        ):
+            return None
+        if not set(map(type, names)) | set(map(type, values)) <= {str}:
+            return None
+    except TypeError:  # (a key that does not hash: the writer's to say)
+        return None
+    if not _plain_text("".join(values)):
+        return None
+    inner = ",\n" + " " * (indent * (level + 1))
+    entries = (encode_basestring_ascii(name).replace("%", "%%") + ': "%s"' for name in names)
+    template = "{" + inner[1:] + inner.join(entries) + "\n" + " " * (indent * level) + "}"
+    return list(map(template.__mod__, zip(*[iter(values)] * size, strict=True)))
+
+
+_exhaust = deque[object](maxlen=0).extend  # (runs an iterator through)
 
 
 def _pairs_writer(level: int, indent: int) -> Callable[[Iterable[tuple[str, str]]], str]:
@@ -220,13 +288,15 @@ def dumps_string_lists(mapping: Mapping[str, Sequence[str]], *, level: int, inde
 
 def iter_string_lists(mapping: Mapping[str, Sequence[str]], *, level: int, indent: int = 2) -> Iterator[str]:
     """The pieces of an object of string keys and hashable sequences (tuples) of strings: each
-    distinct value is encoded once, however many keys share it. TypeError on anything else."""
+    distinct value is encoded once, however many keys share it. TypeError on anything else (when
+    called: never once the pieces are being taken)."""
     if not mapping:
         return iter(("{}",))
     separator = ",\n" + " " * (indent * (level + 1))
     lists = _ListBlocks(level + 1, indent)  # each value's text, after its key's colon
-    keys = map(encode_basestring_ascii, mapping)
-    pieces = chain.from_iterable(zip(repeat(separator), keys, map(lists.__getitem__, mapping.values())))
+    keys = list(map(encode_basestring_ascii, mapping))  # (made now: TypeError before any piece)
+    values = list(map(lists.__getitem__, mapping.values()))
+    pieces = chain.from_iterable(zip(repeat(separator), keys, values))
     next(pieces)  # the first entry's separator: an opening brace instead
     return chain(("{" + separator[1:],), pieces, ("\n" + " " * (indent * level) + "}",))
 

@@ -15,9 +15,11 @@ The rare line that changes what an earlier line decided is kept beside the segme
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import repeat
-from typing import Any, NamedTuple
+from itertools import compress, repeat
+from operator import is_, itemgetter
+from typing import NamedTuple
 
+from reconciler.desired_accounts import AccountSources
 from reconciler.records import AccountKey, Grant, Head, Provenance
 
 # An exclusive slot: (vendor, tenant, resource type, resource, principal).
@@ -134,21 +136,29 @@ class LineGrants(Mapping["Grant | AccountKey", Provenance]):
         """`[self.get(g) for g in grants]`, for grants the YAML wants (each in its head's group, as
         the planner's missing grants are): a head that one line grants alone, no other line
         re-explaining it, gives that line's provenance without indexing its principals."""
+        grants = grants if isinstance(grants, list) else list(grants)
+        of_head = list(map(_HEAD, grants))
         heads = self._heads()
         changed = {slot[:4] for slot in self._replaced}
         alone: dict[Head, Provenance | None] = {}
-        found: list[Provenance | None] = []
-        for grant in grants:
-            head = grant[:5]
-            provenance = alone.get(head, _UNKNOWN)
-            if provenance is _UNKNOWN:
-                segments = heads.get(head, [])
-                one = len(segments) == 1 and head not in self._overridden
-                if one and segments[0].exclusive and head[:4] in changed:
-                    one = False
-                provenance = alone[head] = segments[0].provenance if one else None
-            found.append(provenance if provenance is not None else self.get(grant))
+        for head in set(of_head):
+            segments = heads.get(head, [])
+            one = len(segments) == 1 and head not in self._overridden
+            if one and segments[0].exclusive and head[:4] in changed:
+                one = False
+            alone[head] = segments[0].provenance if one else None
+        found = list(map(alone.__getitem__, of_head))
+        if None in alone.values():  # (heads more than one line explains: grant by grant)
+            for i in compress(range(len(found)), map(is_, found, repeat(None))):
+                found[i] = self.get(grants[i])
         return found
+
+    def of_accounts(self, vendor: str, tenant: str, principals: Sequence[str]) -> list[Provenance | None]:
+        """`[self.get(AccountKey(vendor, tenant, p)) for p in principals]` (a line's accounts at once)."""
+        accounts = self._accounts
+        if isinstance(accounts, AccountSources):
+            return accounts.of_line(vendor, tenant, principals)
+        return [accounts.get(AccountKey(vendor, tenant, p)) for p in principals]
 
     def get(self, key: Grant | AccountKey, default: Provenance | None = None) -> Provenance | None:  # type: ignore[override]
         try:
@@ -235,8 +245,8 @@ def runs_of(items: Iterable[tuple[Grant, Provenance]]) -> Iterator[tuple[Head, l
         yield head, principals, explained
 
 
-_UNKNOWN: Any = object()
-
-
 def _EXCLUSIVE_LAST(segment: Segment) -> bool:
     return segment.exclusive
+
+
+_HEAD = itemgetter(slice(0, 5))  # a grant's head

@@ -11,11 +11,11 @@ one way, however it is written.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, filterfalse, repeat
-from operator import itemgetter, ne, not_, or_
+from operator import is_, itemgetter, ne, not_, or_
 from typing import Any, Literal
 
 from reconciler.canonical import aliases_of, canonical_access
@@ -371,7 +371,13 @@ def _plan_vendor(
         changed = map(or_, map(not_, map(_ACTIVE, haves)), map(ne, map(_NAME, haves), names))
         if managed:
             changed = map(or_, changed, map(ne, map(_ATTRIBUTES, haves), listed))
-        for i in compress(range(len(principals)), changed):
+        found = list(compress(range(len(principals)), changed))
+        absent = list(map(is_, map(haves.__getitem__, found), repeat(_ABSENT))) if found else []
+        if any(absent):  # accounts to create: their rows made in bulk (onboarding: thousands)
+            chosen = list(compress(found, absent))
+            rows += _creations(vendor, tenant, chosen, principals, names, emails, listed, desired)
+            found = list(compress(found, map(not_, absent)))
+        for i in found:
             key = AccountKey(vendor, tenant, principals[i])
             account = Account(vendor, tenant, principals[i], True, emails[i], names[i], listed[i])
             rows += _account_changes(label, key, account, haves[i], managed, desired, findings, person_of)
@@ -500,6 +506,53 @@ def _account_changes(
     return rows
 
 
+def _creations(
+    vendor: str,
+    tenant: str,
+    chosen: list[int],
+    principals: Sequence[str],
+    names: Sequence[str],
+    emails: Sequence[str],
+    listed: Sequence[tuple[tuple[str, str], ...]],
+    desired: AccessSet,
+) -> list[_Row]:
+    """The rows `_account_changes` makes for accounts of one line that the vendor lacks (at
+    `chosen` positions), made in C passes: their provenance a line at a time, their attributes
+    (email, name and those listed, sorted) by one permutation per set of listed attributes."""
+    whom = list(map(principals.__getitem__, chosen))
+    lines = desired.provenance
+    if isinstance(lines, LineGrants):
+        provenances = lines.of_accounts(vendor, tenant, whom)
+    else:
+        provenances = [lines.get(AccountKey(vendor, tenant, p)) for p in whom]
+    their_emails = list(map(emails.__getitem__, chosen))
+    their_names = list(map(names.__getitem__, chosen))
+    extra = list(map(listed.__getitem__, chosen))
+    attributes: list[tuple[tuple[str, str], ...]]
+    common = extra[0]
+    keys = ["email", "name", *(pair[0] for pair in common)]
+    if extra.count(common) == len(extra) and len(set(keys)) == len(keys):  # (then keys alone sort them)
+        columns: list[Iterable[tuple[str, str]]] = [
+            zip(repeat("email"), their_emails),
+            zip(repeat("name"), their_names),
+            *map(repeat, common),
+        ]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        attributes = list(zip(*map(columns.__getitem__, order), strict=False))  # (with endless repeats)
+    else:
+        attributes = [
+            tuple(sorted((("email", e), ("name", n), *more)))
+            for e, n, more in zip(their_emails, their_names, extra, strict=True)
+        ]
+    n = len(whom)
+    return list(
+        zip(
+            repeat(Action.CREATE_ACCOUNT, n), repeat(tenant), whom, repeat(ACCOUNT), repeat(""), repeat(""),
+            repeat(""), provenances, repeat(""), attributes,
+        )
+    )  # fmt: skip
+
+
 def _accounts_of(
     tenants: Sequence[str], principals: Sequence[str], accounts: ByTenant
 ) -> Iterable[Account | None]:
@@ -571,7 +624,7 @@ def _changes_of(
     ids = change_ids(
         zip(repeat(vendor), action, tenant, rtype, resource, entitlement, principal, strict=False)
     )
-    person = [p.key if p else "" for p in map(people.get, principal)]
+    person = list(map(_KEY, map(people.get, principal, repeat(_NO_ONE))))  # (a Person's key, or "")
     # One provenance per source line, shared by many changes: each explained once (by identity:
     # hashing a provenance runs Python code).
     distinct = dict(zip(map(id, provenance), provenance, strict=True))
@@ -609,19 +662,17 @@ def _sort_order(
     (tenant, action, resource type, resource) instead, and each group sorted by principal and
     entitlement, whose first items differ: the same order, at a fraction of the comparisons' cost.
     """
-    groups: dict[tuple[str, int, str, str], list[int]] = {}
-    for position, group in enumerate(
-        zip(tenant, map(ACTION_ORDER.__getitem__, action), rtype, resource, strict=True)
-    ):
-        members = groups.get(group)
-        if members is None:
-            groups[group] = [position]
-        else:
-            members.append(position)
+    groups = list(zip(tenant, map(ACTION_ORDER.__getitem__, action), rtype, resource, strict=True))
+    ranks = {group: rank for rank, group in enumerate(sorted(set(groups)))}
+    rank = list(map(ranks.__getitem__, groups))
+    grouped = sorted(range(len(rank)), key=rank.__getitem__)  # (stable: in each group, as they came)
+    sizes = Counter(rank)
     rest = list(zip(principal, entitlement, strict=True))
     order: list[int] = []
-    for group in sorted(groups):
-        members = groups[group]
+    start = 0
+    for group in range(len(ranks)):
+        members = grouped[start : start + sizes[group]]
+        start += len(members)
         members.sort(key=rest.__getitem__)
         order += members
     return order
@@ -697,6 +748,8 @@ _ACTIVE = itemgetter(3)
 _NAME = itemgetter(5)
 _ATTRIBUTES = itemgetter(6)
 _ABSENT = Account("", "", "", active=False)
+_KEY = itemgetter(0)  # a Person's key
+_NO_ONE = ("",)  # (the key of nobody)
 _NOBODY: dict[str, Account] = {}
 
 

@@ -156,6 +156,11 @@ class Scrubber:
             )
         return self._built
 
+    @property
+    def idle(self) -> bool:
+        """Whether there is nothing to scrub (then text may pass in pieces: no secret spans two)."""
+        return not (self._secrets or self._words)
+
     def __call__(self, text: str) -> str:
         if not (self._secrets or self._words) or not text:
             return text
@@ -203,6 +208,14 @@ def scrubbing(scrubber: Scrubber) -> Iterator[Scrubber]:
 
 def scrub(text: str) -> str:
     return current()(text)
+
+
+def scrubbable(pieces: Iterable[str]) -> Iterator[str]:
+    """The text `pieces` make together, in pieces each of which `scrub` may take alone: as they
+    come when there is nothing to scrub, else the whole text in one (a secret may span two)."""
+    if current().idle:
+        return iter(pieces)
+    return iter(("".join(pieces),))
 
 
 def remember(secret: str | None) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from itertools import chain, compress, islice, repeat
 from operator import itemgetter
@@ -132,22 +132,23 @@ def read_deferring(text: str, key: str | None, fields: Sequence[str] = ()) -> tu
         text += "\n"
     flow: FlowRows | None = None
     taken = _known_block(text, key, tuple(fields)) if key is not None and fields else None
+    numbered: Iterable[tuple[int, tuple[str, str, str, str, str]]]
     if taken is None:
         rows = _LINE.findall(text)
         if len(rows) != text.count("\n"):
             return DECLINED, None  # a line the subset does not cover
         if key is not None:
             flow = _flow_rows(rows, key)
-    else:  # the lines before and after the block read as ever, the block's left blank
+        numbered = enumerate(rows, 1)
+    else:  # the lines before and after the block read as ever, the block's lines left out
         flow, (start, end) = taken
         rows = _LINE.findall(text, 0, start)
         after = _LINE.findall(text, end)
         if len(rows) != text.count("\n", 0, start) or len(after) != text.count("\n", end):
             return DECLINED, None  # a line the subset does not cover
-        rows += repeat(_BLANK, text.count("\n", start, end))
-        rows += after
+        numbered = chain(enumerate(rows, 1), enumerate(after, len(rows) + text.count("\n", start, end) + 1))
     try:
-        data = _Reader().build(rows)
+        data = _Reader().build(numbered)
     except (YamlProblem, _Outside):  # a number too long for an int, a key given twice
         return DECLINED, None
     if flow is not None and data is not DECLINED:
@@ -285,9 +286,9 @@ def _known_lines(key: str, fields: tuple[str, ...]) -> tuple[re.Pattern[str], re
     """The expressions `_known_block` reads with: the line `key:` at the top (as `_LINE` reads a
     key with no value: a comment and spaces may follow), and one line of its block: (indent,
     key, a group per field), all empty for a blank or comment line. A field's alternative fails
-    once its group has matched (`(?(n)(?!)|...)`): a field given twice is not read here."""
-    entry = "|".join(
-        rf"(?({number})(?!)|{re.escape(field)}: ({_PLAIN_FLOW}|\[(?:{_PLAIN_FLOW})?\]))"
+    once its group has matched (`name: (?(n)(?!)|...)`): a field given twice is not read here."""
+    entry = "|".join(  # (the field's name first: the engine rules out the others by a character)
+        rf"{re.escape(field)}: (?({number})(?!)|({_PLAIN_FLOW}|\[(?:{_PLAIN_FLOW})?\]))"
         for number, field in enumerate(fields, 3)
     )
     opening = re.compile(rf"^{re.escape(key)}:(?:[ ]++\#[^\n]*+)?[ ]*+\n", re.MULTILINE)
@@ -348,7 +349,9 @@ class _Reader:
         self.keys: dict[tuple[str, ...], tuple[Any, ...]] = {}  # a usual mapping's keys, resolved
         self.items: dict[str, Any] = {}  # a scalar in a usual mapping's sequence, resolved
 
-    def build(self, rows: list[tuple[str, str, str, str, str]]) -> Any:
+    def build(self, rows: Iterable[tuple[int, tuple[str, str, str, str, str]]]) -> Any:
+        """The data of `rows`: each line's number and `_LINE`'s row of it (lines left out read as
+        blank ones)."""
         maybe_typed, plain, quotes = _MAYBE_TYPED, _plain, _QUOTES
         new_dict, new_list, dict_type, list_type = _new_dict, _new_list, LineDict, LineList
         known_keys, known_items = self.keys, self.items
@@ -361,7 +364,7 @@ class _Reader:
         pending: Any = DECLINED  # a key written without a value, waiting for the next line
         pending_line = 0
         value: Any
-        for number, (spaces, key, dash, usual, text) in enumerate(rows, 1):
+        for number, (spaces, key, dash, usual, text) in rows:
             if not key and not dash:
                 continue  # blank or comment
             column = len(spaces)

@@ -180,3 +180,19 @@ def test_values_that_are_not_strings_take_the_general_way() -> None:
         approvers={"x": ["a", 1]},  # type: ignore[dict-item]
     )
     assert plan.dumps() == json.dumps(plan.to_json(), indent=2) + "\n"
+
+
+def test_a_plan_of_many_changes_is_written_whole() -> None:
+    """Tens of thousands of changes (the file is joined a few thousand at a time): every one written,
+    in order, the bytes the standard library's."""
+    changes = tuple(
+        Change(
+            f"{i:012x}", ("procore", "concur", "pingone")[i % 3], Action.GRANT if i % 7 else Action.CREATE_ACCOUNT,
+            "", f"p{i}@example.com", "project", f"Project {i % 40}", "Engineer", person=f"p{i}",
+            source=f"access/procore.yaml:{i}", attributes=(("email", f"p{i}@example.com"), ("name", f"P {i}"))
+            if i % 7 == 0 else (),
+        )
+        for i in range(30_000)
+    )  # fmt: skip
+    plan = Plan(changes=changes, approvers={c.id: SHARED for c in changes[::2]})
+    assert plan.dumps() == json.dumps(plan.to_json(), indent=2) + "\n"

@@ -6,7 +6,7 @@ import base64
 import json
 from urllib.parse import quote, quote_plus
 
-from reconciler.scrub import Scrubber, quote_body
+from reconciler.scrub import Scrubber, quote_body, scrub, scrubbable, scrubbing
 
 SECRET = "s3cr3t/v@lue+x=y z"
 
@@ -41,3 +41,13 @@ def test_a_body_is_scrubbed_before_it_is_cut() -> None:
     body = "x" * 95 + SECRET
     assert "s3cr" not in scrub.quote_body(body, limit=100)
     assert quote_body("a\n  b") == "a b"
+
+
+def test_text_written_in_pieces_is_scrubbed_whole_when_there_is_a_secret() -> None:
+    """A plan file is written a piece at a time; a secret split across two pieces is still masked."""
+    half = len(SECRET) // 2
+    pieces = ["before " + SECRET[:half], SECRET[half:] + " after"]
+    with scrubbing(Scrubber([SECRET])):
+        assert [scrub(piece) for piece in scrubbable(pieces)] == ["before *** after"]
+    with scrubbing(Scrubber()):  # nothing to scrub: the pieces as they come
+        assert list(scrubbable(pieces)) == pieces

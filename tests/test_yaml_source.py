@@ -38,3 +38,14 @@ def test_list_members_are_found_by_name_and_ids_written_as_numbers_as_text() -> 
 def test_one_location_object_per_line() -> None:
     doc = load_yaml("a:\n  b: 1\n  c: 2\n", "f.yaml")
     assert doc.location(("a", "b")) is doc.location(("a", "b", "deeper"))
+
+
+def test_every_character_outside_yamls_printable_set_is_refused_and_only_those() -> None:
+    """`_NOT_PRINTABLE` is written as the complement of YAML's c-printable set: the same characters."""
+    import re
+
+    from reconciler.yaml_source import _NOT_PRINTABLE
+
+    printable = re.compile("[\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+    every = "".join(map(chr, range(0x110000)))
+    assert "".join(_NOT_PRINTABLE.findall(every)) == printable.sub("", every)

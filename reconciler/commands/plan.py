@@ -20,6 +20,7 @@ from reconciler.commands.formats import PlanFormat as Format
 from reconciler.commands.state import Desired, Source, load_desired, open_connectors, sync_all
 from reconciler.connectors.base import Connector, VendorState
 from reconciler.connectors.memory import MemoryConnector
+from reconciler.console import write_chunks
 from reconciler.errors import AccessError, ValidationErrors
 from reconciler.git_repo import head_commit
 from reconciler.lapse import lapse_findings, lapsed
@@ -35,7 +36,7 @@ from reconciler.resources import data_dir
 from reconciler.rules import check_plan, plan_options, sort_findings
 from reconciler.rules import seats as seat_rules
 from reconciler.rules.aliases import alias_findings, canonical_policies
-from reconciler.scrub import scrub
+from reconciler.scrub import scrub, scrubbable
 from reconciler.snapshot import convert, is_current, write_state
 from reconciler.snapshot_reading import SnapshotReading
 from reconciler.vendors import VENDORS
@@ -193,15 +194,22 @@ def run(
     planned = event_loop.run(make_plan(ctx, source, snapshot_out))
     ctx.retain(planned)
     plan = planned.plan
-    encoded = plan.dumps() if out is not None or fmt == "json" else ""  # once: the file and --format json
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(scrub(encoded), encoding="utf-8")
+        with out.open("w", encoding="utf-8") as handle:
+            # The file and --format json from one making of the text, a few megabytes at a time.
+            for piece in scrubbable(plan.chunks()):
+                write_chunks(handle.write, scrub(piece))
+                if fmt == "json":
+                    ctx.output.raw(piece)  # (scrubbed there)
         ctx.output.info(f"plan written to {out}")
+    elif fmt == "json":
+        for piece in scrubbable(plan.chunks()):
+            ctx.output.raw(piece)
     if fmt == "text":
         ctx.output.result(render_text(plan))
-    else:
-        ctx.output.raw(encoded if fmt == "json" else render(plan, fmt))
+    elif fmt != "json":
+        ctx.output.raw(render(plan, fmt))
     for finding in plan.findings:
         if finding.source:  # on the pull request's diff, in GitHub Actions
             ctx.output.annotate(str(finding.severity), finding.source, f"[{finding.code}] {finding.message}")
