@@ -4,8 +4,6 @@ Exit codes: 0 success, 1 any error (usage errors included, so that 2 only ever m
 present" under --detailed-exitcode), 2 changes present, 130 interrupted.
 """
 
-from __future__ import annotations
-
 import gc
 import importlib
 import logging
@@ -236,7 +234,7 @@ def _ctx(ctx: typer.Context) -> AppContext:
     return obj
 
 
-def _source(sandbox: bool, state: Path | None) -> Source:
+def _source(sandbox: bool, state: Path | None) -> "Source":
     from reconciler.commands.state import Source
 
     if sandbox and state is not None:
@@ -547,13 +545,13 @@ AtOption = Annotated[
 ]
 
 
-def _at(value: str | None) -> Instant | None:
+def _at(value: str | None) -> "Instant | None":
     from reconciler.periods import parse_instant
 
     return parse_instant(value) if value is not None else None
 
 
-def _view(sandbox: bool, state: Path | None, no_sync: bool, audit_log: Path | None) -> ViewOptions:
+def _view(sandbox: bool, state: Path | None, no_sync: bool, audit_log: Path | None) -> "ViewOptions":
     from reconciler.commands.access_view import ViewOptions
 
     return ViewOptions(_source(sandbox, state), sync=not no_sync, audit_log=audit_log)
