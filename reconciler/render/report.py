@@ -141,6 +141,9 @@ class _Csv:
 
     def texts(self, cells: list[tuple[str, ...]]) -> list[str]:
         texts = list(map(",".join, cells))
+        if _FORMULA.search("," + ",".join(texts)):  # (a comma inside a cell may match: then checked per cell)
+            cells = [tuple(map(_inert, part)) for part in cells]
+            texts = list(map(",".join, cells))
         whole = "".join(texts)  # most often no cell needs quoting: all are checked at once
         if whole.count(",") == sum(map(len, cells)) - len(cells) and not _QUOTED.search(whole):
             return texts
@@ -157,6 +160,14 @@ class _Csv:
 
 
 _QUOTED = re.compile('["\r\n]')  # a cell holding one of these, or a comma, is written by the csv module
+# A cell a spreadsheet would run as a formula (names, reasons and logins come from pull requests and
+# vendors) is written with a leading `'`, as the evidence pack's are (docs/audit.md, "Spreadsheets").
+_FORMULA = re.compile(r",[=+\-@\t\r]")
+_RISKY = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: str) -> str:
+    return "'" + cell if cell.startswith(_RISKY) else cell
 
 
 class _Layout:
