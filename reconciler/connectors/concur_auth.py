@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from reconciler.connectors import concur_shapes as shapes
 from reconciler.connectors.answers import read
 from reconciler.connectors.http import RequestStats, RetryPolicy, send_with_retries
-from reconciler.errors import AccessError, ConfigError, VendorError
+from reconciler.errors import AccessError, ConfigError, VendorError, VendorHalt
 from reconciler.hosts import CONCUR_COMPANY_GRANT_HOST, check_url
 from reconciler.scrub import quote_body, remember_token_response
 from reconciler.token_store import StoredToken, TokenStore
@@ -56,8 +56,10 @@ OAUTH_ADVICE: dict[int, str] = {
 GLZ = CONCUR_COMPANY_GRANT_HOST  # where the documented company (authtoken) grant goes
 
 
-class ConcurAuthError(VendorError):
-    """A token request Concur refused; the message says what to do."""
+class ConcurAuthError(VendorHalt):
+    """A token request Concur refused; the message says what to do. Every further request would be
+    refused the same way: at apply it stops Concur's writes (a `VendorHalt`) instead of failing each
+    change with one more refused token request."""
 
     def __init__(self, message: str, *, code: int | None, status: int | None) -> None:
         super().__init__("concur", message, status=status)

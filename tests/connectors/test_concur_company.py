@@ -172,3 +172,28 @@ def test_apply_with_a_wrong_company_id_is_one_line_and_no_further_concur_write(
     ], done.stdout  # the grants of the three accounts: "its account could not be created"
     assert "Apply: 0 applied, 0 already in place, 13 skipped, 1 failed." in done.stdout
     assert concur_sandbox.SANDBOX_CLIENT_SECRET not in output
+
+
+def test_a_refresh_token_revoked_mid_apply_stops_every_concur_write_after_one_refused_request() -> None:
+    """The token Concur refuses at apply (revoked, or rotated by another process) would be refused for
+    every change: the first change fails with what to do, the others are not attempted, and Concur's
+    token endpoint is asked once, not once per change."""
+    simulator = ConcurSimulator(sandbox_state())
+
+    async def go() -> list[tuple[Change, object]]:
+        connector = concur_sandbox.simulated(simulator)
+        try:
+            await connector.sync(SCOPE)
+            simulator.refresh_tokens.clear()  # revoked at Concur while the plan was reviewed
+            simulator.access_tokens.clear()  # and the access token expired
+            changes = [grant("carol.okafor"), grant("dave.kim"), grant("grace.lin"), create("quinn")]
+            return list(await execute(changes, {"concur": connector}))
+        finally:
+            await connector.aclose()
+
+    results = [r for _, r in asyncio.run(go())]
+    failed = [r for r in results if r.outcome is Outcome.FAILED]
+    assert len(failed) == 1, results
+    assert "access concur setup" in failed[0].message
+    assert sorted(r.message for r in results if r is not failed[0]) == [STOPPED] * 3
+    assert simulator.calls["POST /oauth2/v0/token"] == 2  # the sync's, and the one refused
