@@ -224,7 +224,9 @@ class World:
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def adopt_example(root: Path, prepare: Callable[[Path], None] | None = None) -> Path:
+def adopt_example(
+    root: Path, prepare: Callable[[Path], None] | None = None, message: str = "example access"
+) -> Path:
     """The example committed in a new repository under `root` (after `prepare` edits it), adopted."""
     repo = git.Repo.init(root / "repo", initial_branch="main")
     with repo.config_writer() as config:
@@ -235,7 +237,7 @@ def adopt_example(root: Path, prepare: Callable[[Path], None] | None = None) -> 
     if prepare is not None:
         prepare(root / "repo")
     repo.index.add(["access", "policies"])
-    repo.index.commit("example access")
+    repo.index.commit(message)
     World.adopt(repo)
     return root / "repo"
 

@@ -30,7 +30,7 @@ from reconciler.sandbox import pingone
 from reconciler.simulators.github import GitHubSimulator
 from reconciler.simulators.pingone_state import PingOneState
 from reconciler.yaml_edit import changed_lines
-from tests.test_gate import ROOT, World
+from tests.test_gate import World, adopt_example
 
 BOB = "bob.ruiz@harborbuild.example"
 DISABLED_AT = "2026-12-01T09:30:00.000Z"
@@ -43,17 +43,10 @@ leavers:
 
 
 def adopt(root: Path, policy: str) -> Path:
-    repo = git.Repo.init(root / "repo", initial_branch="main")
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "Test User")
-        config.set_value("user", "email", "test@example.com")
-    for part in ("access", "policies"):
-        shutil.copytree(ROOT / part, root / "repo" / part)
-    (root / "repo/policies/leavers.yaml").write_text(policy, encoding="utf-8")
-    repo.index.add(["access", "policies"])
-    repo.index.commit("example access, with a leavers policy")
-    World.adopt(repo)
-    return root / "repo"
+    def with_policy(repo: Path) -> None:
+        (repo / "policies/leavers.yaml").write_text(policy, encoding="utf-8")
+
+    return adopt_example(root, with_policy, "example access, with a leavers policy")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import pytest
 
 from reconciler import cli, snapshot_store
 from reconciler.periods import parse_instant, parse_period
-from tests.test_gate import CAROL_VPN, ROOT, World
+from tests.test_gate import CAROL_VPN, World, adopt_example
 
 HEIDI = "      heidi: environment"
 CERTIFIED = "      heidi: {scope: environment, certified: 2026-11-01}"
@@ -70,24 +70,18 @@ def _days_ago(days: int) -> dt.datetime:
 def adopted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example with heidi's admin role certified on 2026-11-01 and lapsing on no response,
     adopted ten days ago."""
+
+    def certified_and_lapsing(repo: Path) -> None:
+        pingone = repo / "access/pingone.yaml"
+        pingone.write_text(pingone.read_text(encoding="utf-8").replace(HEIDI, CERTIFIED), encoding="utf-8")
+        rules = repo / "policies/recertification.yaml"
+        text = rules.read_text(encoding="utf-8")
+        rules.write_text(text.replace(REVOKE, REVOKE + "    on_no_response: revoke\n", 1), encoding="utf-8")
+
     root = tmp_path_factory.mktemp("evidence")
     with dated(_days_ago(10)), pytest.MonkeyPatch.context() as patch:
         patch.setenv("ACCESS_TODAY", "2026-11-23")
-        repo = git.Repo.init(root / "repo", initial_branch="main")
-        with repo.config_writer() as config:
-            config.set_value("user", "name", "Test User")
-            config.set_value("user", "email", "test@example.com")
-        for part in ("access", "policies"):
-            shutil.copytree(ROOT / part, root / "repo" / part)
-        pingone = root / "repo/access/pingone.yaml"
-        pingone.write_text(pingone.read_text(encoding="utf-8").replace(HEIDI, CERTIFIED), encoding="utf-8")
-        rules = root / "repo/policies/recertification.yaml"
-        text = rules.read_text(encoding="utf-8")
-        rules.write_text(text.replace(REVOKE, REVOKE + "    on_no_response: revoke\n", 1), encoding="utf-8")
-        repo.index.add(["access", "policies"])
-        repo.index.commit("example access, admin roles lapse on no response")
-        World.adopt(repo)
-    return root / "repo"
+        return adopt_example(root, certified_and_lapsing, "example access, admin roles lapse on no response")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from reconciler.sandbox import pingone
 from reconciler.simulators.github import GitHubSimulator
 from reconciler.simulators.pingone_state import PingOneState
 from reconciler.usage import NEVER_DAYS, days_unused, sign_in_text
-from tests.test_gate import ROOT, World, adopted, world
+from tests.test_gate import World, adopt_example, adopted, world
 from tests.test_recertify import BRANCH, diff, lapse, written
 
 __all__ = ["adopted", "world"]
@@ -86,20 +86,17 @@ def test_the_report_has_a_last_sign_in_column_and_counts_the_unused_accounts(
 @pytest.fixture(scope="module")
 def adopted_unused(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example, adopted, with `unused_days: 60` on the admin-roles recertification rule."""
-    root = tmp_path_factory.mktemp("unused")
-    repo = git.Repo.init(root / "repo", initial_branch="main")
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "Test User")
-        config.set_value("user", "email", "test@example.com")
-    for part in ("access", "policies"):
-        shutil.copytree(ROOT / part, root / "repo" / part)
-    rules = root / "repo/policies/recertification.yaml"
-    text = rules.read_text(encoding="utf-8")
-    rules.write_text(text.replace("    every_days: 90\n", "    every_days: 90\n    unused_days: 60\n", 1))
-    repo.index.add(["access", "policies"])
-    repo.index.commit("example access; admin roles unused for 60 days are removed at recertification")
-    World.adopt(repo)
-    return root / "repo"
+
+    def unused_days(repo: Path) -> None:
+        rules = repo / "policies/recertification.yaml"
+        text = rules.read_text(encoding="utf-8")
+        rules.write_text(text.replace("    every_days: 90\n", "    every_days: 90\n    unused_days: 60\n", 1))
+
+    return adopt_example(
+        tmp_path_factory.mktemp("unused"),
+        unused_days,
+        "example access; admin roles unused for 60 days are removed at recertification",
+    )
 
 
 def test_the_recertification_pull_request_shows_the_last_sign_in_and_removes_lines_unused_for_the_rules_days(

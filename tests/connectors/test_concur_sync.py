@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -291,21 +291,28 @@ def test_pages_read_as_they_come_make_the_same_state_as_pages_read_in_order() ->
     assert len(reordered.grants) > 2500
 
 
+def _listed_again_on_the_third_page(user_id: str) -> Callable[[httpx.AsyncBaseTransport], _Reordered]:
+    """Spend pages answered out of order, the third (startIndex 201) listing the user `user_id`
+    again with one role, SHD_CONFIG_ADMIN: Concur's list moved between two page reads."""
+
+    def listed_again(body: dict[str, Any]) -> None:
+        again = json.loads(json.dumps(body["Resources"][0]))
+        again["id"] = user_id
+        again["urn:ietf:params:scim:schemas:extension:spend:2.0:Role"] = {
+            "roles": [{"roleName": "SHD_CONFIG_ADMIN"}]
+        }
+        body["Resources"].append(again)
+
+    return lambda inner: _Reordered(inner, {201: listed_again})
+
+
 def test_a_user_listed_on_two_spend_pages_keeps_the_roles_of_the_later_page() -> None:
     """Concur's list can move between two page reads: a user then shows on both pages, with the
     roles of two moments. The later page is the later moment, whichever page arrives first."""
     simulator = ConcurSimulator(ConcurState.generate(2500, 30))
     users = [u for u in simulator.state.users.values() if u.spend is not None]
     moved = users[150]  # on the second page (startIndex 101)
-    spend_role = "urn:ietf:params:scim:schemas:extension:spend:2.0:Role"
-
-    def listed_again(body: dict[str, Any]) -> None:  # the third page shows it again, with one role
-        again = json.loads(json.dumps(body["Resources"][0]))
-        again["id"] = moved.id
-        again[spend_role] = {"roles": [{"roleName": "SHD_CONFIG_ADMIN"}]}
-        body["Resources"].append(again)
-
-    state = run(sync(simulated(simulator, wrap=lambda inner: _Reordered(inner, {201: listed_again}))))
+    state = run(sync(simulated(simulator, wrap=_listed_again_on_the_third_page(moved.id))))
     principal = moved.email.casefold()
     assert {g.resource for g in state.grants if g.principal == principal} == {"SHD_CONFIG_ADMIN"}
 
@@ -317,15 +324,7 @@ def test_two_users_with_one_email_keep_both_users_roles_when_one_is_listed_again
     users = [u for u in simulator.state.users.values() if u.spend is not None and u.roles]
     first, second = users[150], users[160]  # both on the second Spend page (startIndex 101)
     second.email = first.email
-    spend_role = "urn:ietf:params:scim:schemas:extension:spend:2.0:Role"
-
-    def listed_again(body: dict[str, Any]) -> None:  # the third page shows `first` again, one role
-        again = json.loads(json.dumps(body["Resources"][0]))
-        again["id"] = first.id
-        again[spend_role] = {"roles": [{"roleName": "SHD_CONFIG_ADMIN"}]}
-        body["Resources"].append(again)
-
-    state = run(sync(simulated(simulator, wrap=lambda inner: _Reordered(inner, {201: listed_again}))))
+    state = run(sync(simulated(simulator, wrap=_listed_again_on_the_third_page(first.id))))
     principal = first.email.casefold()
     assert {g.resource for g in state.grants if g.principal == principal} == {
         "SHD_CONFIG_ADMIN",
